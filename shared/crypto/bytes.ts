@@ -1,0 +1,77 @@
+/** Byte helpers shared by every codec: strict hex, length-prefixed framing, big-endian integers. */
+import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { fail } from './errors.ts';
+
+export { concatBytes, utf8ToBytes };
+
+const HEX = /^(?:[0-9a-f]{2})*$/;
+
+export function toHex(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+/** Lower-case hex only: upper case would give one value two encodings. */
+export function fromHex(hex: string, expectedLength?: number): Uint8Array {
+  if (typeof hex !== 'string' || !HEX.test(hex)) fail('bad-encoding', 'expected lower-case hex with an even number of digits');
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  if (expectedLength !== undefined && out.length !== expectedLength) {
+    fail('bad-length', `expected ${expectedLength} bytes, got ${out.length}`);
+  }
+  return out;
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+export function u32be(n: number): Uint8Array {
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) fail('bad-encoding', `not a u32: ${n}`);
+  return new Uint8Array([(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
+}
+
+export function u16be(n: number): Uint8Array {
+  if (!Number.isInteger(n) || n < 0 || n > 0xffff) fail('bad-encoding', `not a u16: ${n}`);
+  return new Uint8Array([(n >>> 8) & 0xff, n & 0xff]);
+}
+
+export function readU16(b: Uint8Array, off: number): number {
+  if (off + 2 > b.length) fail('bad-length', 'truncated u16');
+  return (b[off]! << 8) | b[off + 1]!;
+}
+
+/**
+ * Unambiguous concatenation: each part is prefixed with its u32 length, so ("ab","c") and ("a","bc")
+ * never frame to the same bytes. All hashed and signed messages are built with it.
+ */
+export function frame(...parts: (Uint8Array | string)[]): Uint8Array {
+  const bufs: Uint8Array[] = [];
+  for (const p of parts) {
+    const b = typeof p === 'string' ? utf8ToBytes(p) : p;
+    bufs.push(u32be(b.length), b);
+  }
+  return concatBytes(...bufs);
+}
+
+export function bigintToBytes(x: bigint, length: number): Uint8Array {
+  if (x < 0n) fail('scalar-out-of-range', 'negative integer');
+  const out = new Uint8Array(length);
+  let v = x;
+  for (let i = length - 1; i >= 0; i--) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  if (v !== 0n) fail('scalar-out-of-range', `integer does not fit in ${length} bytes`);
+  return out;
+}
+
+export function bytesToBigint(b: Uint8Array): bigint {
+  let v = 0n;
+  for (const x of b) v = (v << 8n) | BigInt(x);
+  return v;
+}

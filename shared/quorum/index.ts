@@ -1,0 +1,2 @@
+export * from './quorum-system.ts';
+export * from './structure-file.ts';
