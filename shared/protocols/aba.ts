@@ -1,0 +1,290 @@
+/**
+ * Randomized binary Byzantine agreement with a threshold coin.
+ *
+ * Protocol: Mostefaoui, Moumen, Raynal, "Signature-free asynchronous binary Byzantine consensus with
+ * t < n/3, O(n^2) messages, and O(1) expected time", J. ACM 62(4), 2015 (PODC 2014), with
+ *  - the CONF phase that closes the liveness attack on the original protocol found by MacBrough (2018) and
+ *    fixed the same way in hbbft (poanetwork/hbbft, binary_agreement): no honest replica releases its coin
+ *    share for round r before a quorum of CONF(r, S) messages with S inside its own bin_values has
+ *    arrived, so the adversary learns the coin only after the candidate values of a quorum are fixed;
+ *  - a threshold coin (Cachin-Kursawe-Shoup 2000; coin.ts) as the common coin in every round: its value
+ *    is unpredictable until an honest replica releases a share, which defeats an adversary that schedules
+ *    messages after seeing the coin (a local or predictable coin does not);
+ *  - TERM messages (as in hbbft): a replica that decides b sends TERM(b) and stops; TERM(b) counts as
+ *    BVAL(b), AUX(b) and CONF({b}) in every later round, and TERM(b) from a kernel decides b;
+ *  - general adversary structures (Cachin DSN 2001; Hirt-Maurer): "t + 1" is a kernel and "n - t" a quorum.
+ * Per round r with estimate est:
+ *   BVAL(r, est) to all; relay BVAL(r, v) once v comes from a kernel; v joins bin_values on a quorum.
+ *   On the first value in bin_values: AUX(r, v). Once AUX from a quorum carry values in bin_values, call
+ *   those values vals and send CONF(r, vals). Once CONF from a quorum carry subsets of bin_values, release
+ *   the coin share; with the coin s: vals = {b} -> est = b, and decide if b = s; vals = {0,1} -> est = s.
+ * Agreement and validity hold whatever the coin; termination needs the coin to be unpredictable.
+ * BVAL for past rounds is still relayed (MMR's BV-broadcast must keep running for laggards); messages for
+ * rounds beyond a bounded window are deferred (not stored), so a peer cannot make us allocate state.
+ */
+import { CryptoError } from '../crypto/errors.ts';
+import type { ProtocolContext } from './context.ts';
+import { isBit, isBytes, isRound } from './context.ts';
+import type { Bit, Message } from './messages.ts';
+import { bitsOf, setOfBits } from './messages.ts';
+import { Step } from './step.ts';
+import type { Protocol } from './step.ts';
+
+const EMPTY = new Uint8Array(0);
+export const ABA_ROUND_WINDOW = 16;
+
+class RoundState {
+  readonly bval: [Set<number>, Set<number>] = [new Set(), new Set()];
+  readonly bvalSent: [boolean, boolean] = [false, false];
+  readonly binValues = new Set<Bit>();
+  readonly aux = new Map<number, Bit>();
+  auxSent = false;
+  readonly conf = new Map<number, Set<Bit>>();
+  confSent = false;
+  vals: Set<Bit> | null = null;
+  coinReleased = false;
+  readonly coinShares = new Map<number, Uint8Array>();
+  readonly badCoin = new Set<number>();
+  coin: Bit | null = null;
+}
+
+export class BinaryAgreement implements Protocol<Bit, Bit> {
+  private round = 0;
+  private est: Bit | null = null;
+  private decided: Bit | null = null;
+  private readonly rounds = new Map<number, RoundState>();
+  private readonly term = new Map<number, Bit>();
+  private readonly termSenders: [Set<number>, Set<number>] = [new Set(), new Set()];
+  /** Highest round reached (for metrics). */
+  maxRound = 0;
+
+  constructor(
+    private readonly ctx: ProtocolContext,
+    readonly tag: string,
+  ) {}
+
+  get terminated(): boolean {
+    return this.decided !== null;
+  }
+
+  get decision(): Bit | null {
+    return this.decided;
+  }
+
+  get hasInput(): boolean {
+    return this.est !== null;
+  }
+
+  get currentRound(): number {
+    return this.round;
+  }
+
+  coinName(r: number): string {
+    return `${this.tag}/coin/${r}`;
+  }
+
+  handleInput(value: Bit): Step<Bit> {
+    const step = new Step<Bit>();
+    if (this.est !== null || this.decided !== null || !isBit(value)) return step;
+    this.est = value;
+    this.startRound(step);
+    return step;
+  }
+
+  handleMessage(from: number, msg: Message): Step<Bit> {
+    const step = new Step<Bit>();
+    if (this.decided !== null) return step;
+    const b = msg.body;
+    if (b.t === 'aba-term') {
+      if (!isBit(b.value)) return step.fault(from, this.tag, 'malformed', 'TERM value');
+      const prev = this.term.get(from);
+      if (prev !== undefined) return step.fault(from, this.tag, prev === b.value ? 'duplicate' : 'equivocation', 'second TERM');
+      this.term.set(from, b.value);
+      this.termSenders[b.value].add(from);
+      if (this.ctx.quorum.isKernel(this.termSenders[b.value])) {
+        this.decide(b.value, step);
+        return step;
+      }
+      for (const [r, st] of this.rounds) this.applyTerm(r, st, from, b.value, step);
+      this.progress(step);
+      return step;
+    }
+    if (b.t !== 'aba-bval' && b.t !== 'aba-aux' && b.t !== 'aba-conf' && b.t !== 'aba-coin') {
+      return step.fault(from, this.tag, 'unexpected', `message ${b.t} in binary agreement`);
+    }
+    if (!isRound(b.round)) return step.fault(from, this.tag, 'malformed', 'round');
+    if (b.round > this.round + ABA_ROUND_WINDOW) {
+      step.deferred = true;
+      return step;
+    }
+    if (b.round + ABA_ROUND_WINDOW < this.round) return step; // long finished here; nobody can need it
+    const st = this.state(b.round, step);
+    switch (b.t) {
+      case 'aba-bval':
+        if (!isBit(b.value)) return step.fault(from, this.tag, 'malformed', 'BVAL value');
+        if (st.bval[b.value].has(from) && !this.term.has(from)) return step.fault(from, this.tag, 'duplicate', `second BVAL(${b.round}, ${b.value})`);
+        this.onBval(b.round, st, from, b.value, step);
+        break;
+      case 'aba-aux': {
+        if (!isBit(b.value)) return step.fault(from, this.tag, 'malformed', 'AUX value');
+        const prev = st.aux.get(from);
+        if (prev !== undefined) {
+          if (this.term.has(from)) break;
+          return step.fault(from, this.tag, prev === b.value ? 'duplicate' : 'equivocation', `second AUX(${b.round})`);
+        }
+        st.aux.set(from, b.value);
+        break;
+      }
+      case 'aba-conf': {
+        if (b.values !== 1 && b.values !== 2 && b.values !== 3) return step.fault(from, this.tag, 'malformed', 'CONF values');
+        if (st.conf.has(from)) {
+          if (this.term.has(from)) break;
+          return step.fault(from, this.tag, 'duplicate', `second CONF(${b.round})`);
+        }
+        st.conf.set(from, setOfBits(b.values));
+        break;
+      }
+      case 'aba-coin': {
+        if (!isBytes(b.share)) return step.fault(from, this.tag, 'malformed', 'COIN share');
+        if (st.coinShares.has(from) || st.badCoin.has(from)) return step.fault(from, this.tag, 'duplicate', `second COIN(${b.round})`);
+        if (st.coin !== null) break;
+        st.coinShares.set(from, b.share);
+        break;
+      }
+    }
+    this.progress(step);
+    return step;
+  }
+
+  private state(r: number, step: Step<Bit>): RoundState {
+    let st = this.rounds.get(r);
+    if (!st) {
+      st = new RoundState();
+      this.rounds.set(r, st);
+      for (const [p, v] of this.term) this.applyTerm(r, st, p, v, step);
+    }
+    return st;
+  }
+
+  /** TERM(v) from p stands for BVAL(v), AUX(v) and CONF({v}) from p in round r. */
+  private applyTerm(r: number, st: RoundState, p: number, v: Bit, step: Step<Bit>): void {
+    if (!st.bval[v].has(p)) this.onBval(r, st, p, v, step);
+    if (!st.aux.has(p)) st.aux.set(p, v);
+    if (!st.conf.has(p)) st.conf.set(p, new Set([v]));
+  }
+
+  private onBval(r: number, st: RoundState, from: number, v: Bit, step: Step<Bit>): void {
+    st.bval[v].add(from);
+    if (!st.bvalSent[v] && this.ctx.quorum.isKernel(st.bval[v])) {
+      st.bvalSent[v] = true;
+      step.broadcast({ tag: this.tag, body: { t: 'aba-bval', round: r, value: v } });
+    }
+    if (!st.binValues.has(v) && this.ctx.quorum.isQuorum(st.bval[v])) st.binValues.add(v);
+  }
+
+  private startRound(step: Step<Bit>): void {
+    const st = this.state(this.round, step);
+    const v = this.est!;
+    if (!st.bvalSent[v]) {
+      st.bvalSent[v] = true;
+      step.broadcast({ tag: this.tag, body: { t: 'aba-bval', round: this.round, value: v } });
+    }
+    this.progress(step);
+  }
+
+  /** Runs the current round's rules until nothing changes. */
+  private progress(step: Step<Bit>): void {
+    while (this.decided === null && this.est !== null) {
+      const r = this.round;
+      const st = this.state(r, step);
+      if (!st.auxSent) {
+        if (st.binValues.size === 0) return;
+        st.auxSent = true;
+        const v: Bit = st.binValues.has(this.est) ? this.est : ([...st.binValues][0] as Bit);
+        step.broadcast({ tag: this.tag, body: { t: 'aba-aux', round: r, value: v } });
+      }
+      if (!st.confSent) {
+        const senders: number[] = [];
+        const vals = new Set<Bit>();
+        for (const [p, v] of st.aux) {
+          if (st.binValues.has(v)) {
+            senders.push(p);
+            vals.add(v);
+          }
+        }
+        if (!this.ctx.quorum.isQuorum(senders)) return;
+        st.confSent = true;
+        st.vals = vals;
+        step.broadcast({ tag: this.tag, body: { t: 'aba-conf', round: r, values: bitsOf(vals) } });
+      }
+      if (!st.coinReleased) {
+        const senders: number[] = [];
+        for (const [p, vs] of st.conf) if ([...vs].every((v) => st.binValues.has(v))) senders.push(p);
+        if (!this.ctx.quorum.isQuorum(senders)) return;
+        st.coinReleased = true;
+        const share = this.ctx.crypto.kernel.sign('coin', this.coinName(r), EMPTY);
+        step.broadcast({ tag: this.tag, body: { t: 'aba-coin', round: r, share } });
+      }
+      if (st.coin === null && !this.combineCoin(r, st, step)) return;
+      const s = st.coin!;
+      const vals = st.vals!;
+      if (vals.size === 1) {
+        const b = [...vals][0] as Bit;
+        this.est = b;
+        if (b === s) {
+          this.decide(b, step);
+          return;
+        }
+      } else {
+        this.est = s;
+      }
+      this.round = r + 1;
+      this.maxRound = Math.max(this.maxRound, this.round);
+      this.pruneOldRounds();
+      const next = this.state(this.round, step);
+      if (!next.bvalSent[this.est]) {
+        next.bvalSent[this.est] = true;
+        step.broadcast({ tag: this.tag, body: { t: 'aba-bval', round: this.round, value: this.est } });
+      }
+    }
+  }
+
+  private combineCoin(r: number, st: RoundState, step: Step<Bit>): boolean {
+    const signer = this.ctx.crypto.kernel;
+    if (!signer.scheme.isQualified(st.coinShares.keys())) return false;
+    const name = this.coinName(r);
+    try {
+      const c = signer.combine('coin', name, EMPTY, st.coinShares);
+      for (const f of c.faulty) {
+        st.coinShares.delete(f);
+        st.badCoin.add(f);
+        step.fault(f, this.tag, 'invalid-share', `coin share for round ${r}`);
+      }
+      st.coin = (this.ctx.crypto.coinValue(c.signature)[0]! & 1) as Bit;
+      return true;
+    } catch (e) {
+      if (!(e instanceof CryptoError)) throw e;
+      for (const [p, share] of [...st.coinShares]) {
+        if (!signer.verifyShare('coin', name, EMPTY, p, share)) {
+          st.coinShares.delete(p);
+          st.badCoin.add(p);
+          step.fault(p, this.tag, 'invalid-share', `coin share for round ${r}`);
+        }
+      }
+      return false;
+    }
+  }
+
+  /** Rounds far behind the current one cannot matter to any honest replica still running (window). */
+  private pruneOldRounds(): void {
+    for (const r of this.rounds.keys()) if (r + ABA_ROUND_WINDOW < this.round) this.rounds.delete(r);
+  }
+
+  private decide(b: Bit, step: Step<Bit>): void {
+    if (this.decided !== null) return;
+    this.decided = b;
+    this.rounds.clear();
+    step.broadcast({ tag: this.tag, body: { t: 'aba-term', value: b } });
+    step.output(b);
+  }
+}

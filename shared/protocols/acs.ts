@@ -1,0 +1,161 @@
+/**
+ * Agreement on a common subset of consistently broadcast proposals, and validated multi-valued
+ * agreement built on it.
+ *
+ * Construction: Ben-Or, Kelmer, Rabin, "Asynchronous secure computations with optimal resilience",
+ * PODC 1994, as used by HoneyBadgerBFT (Miller et al., CCS 2016, section 4.4), with consistent broadcast
+ * (CKPS 2001 section 2.3, cbc.ts) in place of reliable broadcast, as in BEAT and Dumbo.
+ *   Every replica consistently broadcasts its proposal; honest replicas echo only externally valid ones.
+ *   For each replica j a binary agreement ABA_j decides whether j's proposal is in the subset: input 1 on
+ *   delivering j's proposal; input 0 to every ABA not yet started once the ABAs decided 1 form a quorum.
+ *   The output is the proposals of all j whose ABA decided 1; a decision 1 means an honest replica input
+ *   1 and so holds the proposal and its proof, which a replica that lacks it fetches with cbc-want.
+ * Properties: agreement (same subset, same proposals: CBC consistency), validity (every output proposal
+ * carries a quorum-signed proof, so an honest replica found it valid), and the subset's proposers form a
+ * quorum, so they include an honest replica (Q3).
+ *
+ * Why not the CKPS 2001 MVBA (section 4): its candidate loop runs binary agreements one after another and
+ * needs an extra round trip so that the coin-chosen candidate was delivered widely enough; here all n
+ * agreements run in parallel (latency of one), and atomic broadcast gets a quorum of batches per epoch
+ * instead of one vector. The price is n binary agreements per epoch (measured in docs/benchmarks.md).
+ */
+import type { ProtocolContext } from './context.ts';
+import { ConsistentBroadcast } from './cbc.ts';
+import type { CbcOutput, Validator } from './cbc.ts';
+import { BinaryAgreement } from './aba.ts';
+import type { Bit, Message } from './messages.ts';
+import { Step } from './step.ts';
+import type { Protocol } from './step.ts';
+
+export type SubsetOutput = ReadonlyMap<number, CbcOutput>;
+
+export class CommonSubset implements Protocol<Uint8Array, SubsetOutput> {
+  readonly cbc: ConsistentBroadcast[];
+  readonly aba: BinaryAgreement[];
+  private readonly decisions = new Map<number, Bit>();
+  private result: SubsetOutput | null = null;
+  private zeroesGiven = false;
+  private readonly wanted = new Set<number>();
+
+  constructor(
+    private readonly ctx: ProtocolContext,
+    readonly tag: string,
+    validate: Validator = () => true,
+  ) {
+    this.cbc = Array.from({ length: ctx.n }, (_, j) => new ConsistentBroadcast(ctx, `${tag}/cbc/${j}`, j, validate));
+    this.aba = Array.from({ length: ctx.n }, (_, j) => new BinaryAgreement(ctx, `${tag}/aba/${j}`));
+  }
+
+  get terminated(): boolean {
+    return this.result !== null;
+  }
+
+  get output(): SubsetOutput | null {
+    return this.result;
+  }
+
+  /** Highest binary-agreement round any ABA reached (for metrics). */
+  get maxAbaRound(): number {
+    return Math.max(...this.aba.map((a) => a.maxRound));
+  }
+
+  handleInput(proposal: Uint8Array): Step<SubsetOutput> {
+    const step = new Step<SubsetOutput>();
+    this.route(step, this.ctx.me, 'cbc', this.cbc[this.ctx.me]!.handleInput(proposal));
+    this.check(step);
+    return step;
+  }
+
+  handleMessage(from: number, msg: Message): Step<SubsetOutput> {
+    const step = new Step<SubsetOutput>();
+    const rest = msg.tag.slice(this.tag.length + 1).split('/');
+    const j = Number(rest[1]);
+    if (!msg.tag.startsWith(this.tag + '/') || rest.length !== 2 || !/^\d+$/.test(rest[1] ?? '') || j >= this.ctx.n) {
+      return step.fault(from, msg.tag, 'malformed', 'tag outside this common subset');
+    }
+    if (rest[0] === 'cbc') this.route(step, j, 'cbc', this.cbc[j]!.handleMessage(from, msg));
+    else if (rest[0] === 'aba') this.route(step, j, 'aba', this.aba[j]!.handleMessage(from, msg));
+    else return step.fault(from, msg.tag, 'malformed', 'tag outside this common subset');
+    this.check(step);
+    return step;
+  }
+
+  private route(step: Step<SubsetOutput>, j: number, kind: 'cbc' | 'aba', child: Step<unknown>): void {
+    if (kind === 'cbc') {
+      step.absorb(child as Step<CbcOutput>, () => {
+        const aba = this.aba[j]!;
+        if (!aba.hasInput && !aba.terminated) this.route(step, j, 'aba', aba.handleInput(1));
+      });
+    } else {
+      step.absorb(child as Step<Bit>, (b) => {
+        this.decisions.set(j, b);
+        if (b === 1 && !this.cbc[j]!.delivered && !this.wanted.has(j)) {
+          this.wanted.add(j);
+          this.route(step, j, 'cbc', this.cbc[j]!.want());
+        }
+      });
+    }
+  }
+
+  private check(step: Step<SubsetOutput>): void {
+    if (this.result) return;
+    const ones = [...this.decisions].filter(([, b]) => b === 1).map(([j]) => j);
+    if (!this.zeroesGiven && this.ctx.quorum.isQuorum(ones)) {
+      this.zeroesGiven = true;
+      for (let j = 0; j < this.ctx.n; j++) {
+        const aba = this.aba[j]!;
+        if (!aba.hasInput && !aba.terminated) this.route(step, j, 'aba', aba.handleInput(0));
+      }
+      return this.check(step);
+    }
+    if (this.decisions.size < this.ctx.n) return;
+    const out = new Map<number, CbcOutput>();
+    for (const j of ones) {
+      const d = this.cbc[j]!.delivered;
+      if (!d) return;
+      out.set(j, d);
+    }
+    this.result = out;
+    step.output(out);
+  }
+}
+
+/**
+ * Validated multi-valued Byzantine agreement (external validity, CKPS 2001 definition 4): the common
+ * subset above, deciding the proposal of the lowest-numbered replica in the subset. Every honest replica
+ * decides the same value, and it satisfies the validity predicate.
+ */
+export class ValidatedAgreement implements Protocol<Uint8Array, CbcOutput & { proposer: number }> {
+  private readonly acs: CommonSubset;
+  private done = false;
+
+  constructor(ctx: ProtocolContext, readonly tag: string, validate: Validator) {
+    this.acs = new CommonSubset(ctx, tag, validate);
+  }
+
+  get terminated(): boolean {
+    return this.done;
+  }
+
+  get maxAbaRound(): number {
+    return this.acs.maxAbaRound;
+  }
+
+  handleInput(v: Uint8Array): Step<CbcOutput & { proposer: number }> {
+    return this.lift(this.acs.handleInput(v));
+  }
+
+  handleMessage(from: number, msg: Message): Step<CbcOutput & { proposer: number }> {
+    return this.lift(this.acs.handleMessage(from, msg));
+  }
+
+  private lift(s: Step<SubsetOutput>): Step<CbcOutput & { proposer: number }> {
+    const step = new Step<CbcOutput & { proposer: number }>();
+    step.absorb(s, (subset) => {
+      const proposer = Math.min(...subset.keys());
+      this.done = true;
+      step.output({ ...subset.get(proposer)!, proposer });
+    });
+    return step;
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Consistent broadcast with a transferable proof: Reiter's echo broadcast (ACM CCS 1994) with a threshold
+ * signature, as "verifiable consistent broadcast" in Cachin-Kursawe-Petzold-Shoup, "Secure and Efficient
+ * Asynchronous Broadcast Protocols", CRYPTO 2001, section 2.3.
+ *   sender: SEND(v) to all; replicas answer each sender once, and only for externally valid v, with a
+ *   share of the quorum-key signature on (tag, SHA-256(v)); the sender combines a quorum of shares into
+ *   the proof and sends FINAL(v, proof) to all; anyone delivers (v, proof) on a FINAL whose proof verifies.
+ * Consistency: two proofs for one tag need two quorums of signers, which share an honest replica (Q3),
+ * who signs once. The proof lets any replica convince any other (used by common subset and atomic
+ * broadcast). Byzantine senders may deliver to some replicas only; `cbc-want` lets a replica that learned
+ * elsewhere that the value matters fetch it from any replica that delivered it.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { CryptoError } from '../crypto/errors.ts';
+import type { ProtocolContext } from './context.ts';
+import { isBytes } from './context.ts';
+import type { CryptoSuite } from './crypto-suite.ts';
+import type { Message } from './messages.ts';
+import { Step } from './step.ts';
+import type { Protocol } from './step.ts';
+
+export interface CbcOutput {
+  readonly value: Uint8Array;
+  /** Quorum-key threshold signature on (tag, SHA-256(value)), purpose 'cbc'. */
+  readonly signature: Uint8Array;
+}
+
+export type Validator = (value: Uint8Array) => boolean;
+
+export function verifyCbcProof(crypto: CryptoSuite, tag: string, value: Uint8Array, signature: Uint8Array): boolean {
+  return crypto.quorum.verify('cbc', tag, sha256(value), signature);
+}
+
+export class ConsistentBroadcast implements Protocol<Uint8Array, CbcOutput> {
+  private sent = false;
+  private echoed: Uint8Array | null = null;
+  private proposal: Uint8Array | null = null;
+  private readonly shares = new Map<number, Uint8Array>();
+  private readonly badSigners = new Set<number>();
+  private finalSent = false;
+  private result: CbcOutput | null = null;
+  private readonly answered = new Set<number>();
+  private readonly wanted = new Set<number>();
+
+  constructor(
+    private readonly ctx: ProtocolContext,
+    readonly tag: string,
+    readonly sender: number,
+    private readonly validate: Validator = () => true,
+  ) {}
+
+  get terminated(): boolean {
+    return this.result !== null;
+  }
+
+  get delivered(): CbcOutput | null {
+    return this.result;
+  }
+
+  handleInput(value: Uint8Array): Step<CbcOutput> {
+    const step = new Step<CbcOutput>();
+    if (this.ctx.me !== this.sender || this.sent) return step;
+    this.sent = true;
+    this.proposal = value;
+    return step.broadcast({ tag: this.tag, body: { t: 'cbc-send', value } });
+  }
+
+  /** Ask every replica for the delivered value (used when agreement says it exists). */
+  want(): Step<CbcOutput> {
+    const step = new Step<CbcOutput>();
+    if (this.result) return step;
+    return step.broadcast({ tag: this.tag, body: { t: 'cbc-want' } });
+  }
+
+  handleMessage(from: number, msg: Message): Step<CbcOutput> {
+    const step = new Step<CbcOutput>();
+    const b = msg.body;
+    switch (b.t) {
+      case 'cbc-send': {
+        if (from !== this.sender) return step.fault(from, this.tag, 'unexpected', 'SEND from a replica that is not the sender');
+        if (!isBytes(b.value) || b.value.length > this.ctx.maxValueBytes) return step.fault(from, this.tag, 'malformed', 'SEND value');
+        if (this.echoed) {
+          const same = b.value.length === this.echoed.length && b.value.every((x, i) => x === this.echoed![i]);
+          return step.fault(from, this.tag, same ? 'duplicate' : 'equivocation', 'second SEND');
+        }
+        if (!this.validate(b.value)) return step.fault(from, this.tag, 'invalid-value', 'SEND value fails the validity predicate');
+        this.echoed = b.value;
+        const share = this.ctx.crypto.quorum.sign('cbc', this.tag, sha256(b.value));
+        return step.send(this.sender, { tag: this.tag, body: { t: 'cbc-echo', share } });
+      }
+      case 'cbc-echo': {
+        if (this.ctx.me !== this.sender || !this.proposal) return step.fault(from, this.tag, 'unexpected', 'ECHO to a replica that did not send');
+        if (!isBytes(b.share)) return step.fault(from, this.tag, 'malformed', 'ECHO share');
+        if (this.shares.has(from) || this.badSigners.has(from)) return step.fault(from, this.tag, 'duplicate', 'second ECHO');
+        if (this.finalSent) return step;
+        this.shares.set(from, b.share);
+        this.tryCombine(step);
+        return step;
+      }
+      case 'cbc-final': {
+        if (this.result) return step;
+        if (!isBytes(b.value) || !isBytes(b.signature) || b.value.length > this.ctx.maxValueBytes) return step.fault(from, this.tag, 'malformed', 'FINAL');
+        if (!verifyCbcProof(this.ctx.crypto, this.tag, b.value, b.signature)) return step.fault(from, this.tag, 'invalid-proof', 'FINAL proof does not verify');
+        // A valid proof means a quorum echoed, so honest replicas checked validity; check again anyway
+        // (cheap) so a predicate that depends on local state cannot be bypassed.
+        if (!this.validate(b.value)) return step.fault(from, this.tag, 'invalid-value', 'FINAL value fails the validity predicate');
+        this.result = { value: b.value, signature: b.signature };
+        step.output(this.result);
+        for (const p of this.wanted) this.answer(p, step);
+        return step;
+      }
+      case 'cbc-want': {
+        if (this.answered.has(from)) return step;
+        if (!this.result) {
+          if (this.wanted.size < this.ctx.n) this.wanted.add(from);
+          return step;
+        }
+        this.answer(from, step);
+        return step;
+      }
+      default:
+        return step.fault(from, this.tag, 'unexpected', `message ${b.t} in consistent broadcast`);
+    }
+  }
+
+  private answer(to: number, step: Step<CbcOutput>): void {
+    if (this.answered.has(to) || !this.result) return;
+    this.answered.add(to);
+    step.send(to, { tag: this.tag, body: { t: 'cbc-final', value: this.result.value, signature: this.result.signature } });
+  }
+
+  private tryCombine(step: Step<CbcOutput>): void {
+    const scheme = this.ctx.crypto.quorum.scheme;
+    if (!scheme.isQualified(this.shares.keys())) return;
+    try {
+      const c = this.ctx.crypto.quorum.combine('cbc', this.tag, sha256(this.proposal!), this.shares);
+      for (const f of c.faulty) {
+        this.shares.delete(f);
+        this.badSigners.add(f);
+        step.fault(f, this.tag, 'invalid-share', 'ECHO signature share does not verify');
+      }
+      this.finalSent = true;
+      step.broadcast({ tag: this.tag, body: { t: 'cbc-final', value: this.proposal!, signature: c.signature } });
+    } catch (e) {
+      if (!(e instanceof CryptoError)) throw e;
+      // Not qualified once the bad shares are out: find them (combine only names them on success), drop them, wait.
+      for (const [signer, share] of [...this.shares]) {
+        if (!this.ctx.crypto.quorum.verifyShare('cbc', this.tag, sha256(this.proposal!), signer, share)) {
+          this.shares.delete(signer);
+          this.badSigners.add(signer);
+          step.fault(signer, this.tag, 'invalid-share', 'ECHO signature share does not verify');
+        }
+      }
+    }
+  }
+}
