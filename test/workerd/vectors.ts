@@ -1,0 +1,29 @@
+/**
+ * Expected outputs of scenario.ts. crypto.node.test.ts recomputes them in Node and crypto.workerd.test.ts
+ * recomputes them inside workerd; both must match these bytes exactly. If shared/crypto changes what it
+ * produces on purpose (a new DST, a new framing), regenerate them in Node and update this file: the
+ * workerd suite then proves the new bytes are the same there.
+ */
+
+/** RFC 9380 appendix J.9.1 (BLS12381G1_XMD:SHA-256_SSWU_RO_, msg "abc"), compressed. */
+export const HASH_TO_CURVE_ABC = '83567bc5ef9c690c2ab2ecdf6a96ef1c139cc0b2f284dca0a9a7943388a49a3aee664ba5379a7655d3c68900be2f6903';
+
+export const THRESHOLD = {
+  groupKey:
+    'b01cf59a59610b405c6883e453b77833fd3132f455a9691e7d48735f6f555f9c10e4e0c8f337adea3d88f64dd9df2c020112e23000e6644e27d3db83939727f253e5ee25754e25ef2e6373da121881492ea2f6e26f2cac2b00b2caeb9dbe4c64',
+  shares: [
+    'aa29e69bef7111d40fa25faba77068c6da37252baf60a6b30b3221fad582dd1d43fe66b51e883c4f8434a45f4bfa5f9a',
+    'b801fa7f9f59da9ef6e89e42de1bbe66cef39151dc244640ec854cd8a255b0425d2615329808eaab7c0e0900dfafb148',
+    'a3b096230056b2460a1c9e2f9226b500c833144bfbc2e5c96c90aa51ebb83c4609b994da627e196783d8be60c4ff452d',
+  ],
+  signature: 'b2398dd4e9373c7629183c7e988971a322034393dd5aaf895d209ca8812b30da2392f2cda86019d93db655786bbd5ad3',
+  faulty: [1],
+  verified: true,
+} as const;
+
+export const COIN = {
+  valueA: 'efe923f8b713c357a5c48c9591d8b709b069310a2dbfce4d6d6d7b3b510984bc',
+  valueB: 'efe923f8b713c357a5c48c9591d8b709b069310a2dbfce4d6d6d7b3b510984bc',
+  signature: '8689838f6f8f8738074983e91a8a46bd3dbd71c7ddc4079a2a46bbec4877d631eb6baa9504a167f550417581991b8a08',
+  verified: true,
+} as const;
