@@ -1,0 +1,215 @@
+/** Targeted attack tests on single protocol instances (hand-made schedules; seeds in test/sim). */
+import { describe, expect, it } from 'vitest';
+import { sha256 as sha } from '@noble/hashes/sha2.js';
+import { utf8ToBytes } from '../../shared/crypto/bytes.ts';
+import { AtomicBroadcast } from '../../shared/protocols/ab.ts';
+import type { AbDelivery } from '../../shared/protocols/ab.ts';
+import { BinaryAgreement } from '../../shared/protocols/aba.ts';
+import { CommonSubset, ValidatedAgreement } from '../../shared/protocols/acs.ts';
+import { ConsistentBroadcast, verifyCbcProof } from '../../shared/protocols/cbc.ts';
+import type { CbcOutput } from '../../shared/protocols/cbc.ts';
+import type { Bit } from '../../shared/protocols/messages.ts';
+import { ReliableBroadcast } from '../../shared/protocols/rbc.ts';
+import { parseStructureFile } from '../../shared/quorum/index.ts';
+import { GRID_FILE } from '../helpers/structures.ts';
+import { TestNet, contexts, threshold } from '../helpers/net.ts';
+
+const A = utf8ToBytes('value A');
+const B = utf8ToBytes('value B');
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+describe('reliable broadcast', () => {
+  it('delivers the honest sender value everywhere, in any order', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const ctx = threshold(4, 1);
+      const net = new TestNet(ctx.map((c) => new ReliableBroadcast(c, 'rbc/0', 0)), seed);
+      net.input(0, A);
+      net.run();
+      expect(net.outputs.map((o) => o.map(text))).toEqual([['value A'], ['value A'], ['value A'], ['value A']]);
+      expect(net.faults).toEqual([]);
+    }
+  });
+
+  it('an equivocating sender cannot make honest replicas deliver different values', () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const ctx = threshold(4, 1);
+      const nodes = ctx.map((c, i) => (i === 0 ? null : new ReliableBroadcast(c, 'rbc/0', 0)));
+      const net = new TestNet(nodes, seed);
+      net.inject(0, 1, { tag: 'rbc/0', body: { t: 'rbc-send', value: A } });
+      net.inject(0, 2, { tag: 'rbc/0', body: { t: 'rbc-send', value: A } });
+      net.inject(0, 3, { tag: 'rbc/0', body: { t: 'rbc-send', value: B } });
+      net.inject(0, 'all', { tag: 'rbc/0', body: { t: 'rbc-echo', value: seed % 2 ? A : B } });
+      net.run();
+      const delivered = new Set(net.outputs.slice(1).flat().map(text));
+      expect(delivered.size).toBeLessThanOrEqual(1);
+      // totality: if one honest replica delivered, all did
+      const counts = net.outputs.slice(1).map((o) => o.length);
+      expect(new Set(counts).size).toBe(1);
+    }
+  });
+
+  it('records duplicates and equivocation as faults naming the peer', () => {
+    const ctx = threshold(4, 1);
+    const rbc = new ReliableBroadcast(ctx[1]!, 'rbc/0', 0);
+    rbc.handleMessage(2, { tag: 'rbc/0', body: { t: 'rbc-echo', value: A } });
+    const s = rbc.handleMessage(2, { tag: 'rbc/0', body: { t: 'rbc-echo', value: B } });
+    expect(s.faults).toEqual([expect.objectContaining({ peer: 2, kind: 'equivocation' })]);
+    expect(rbc.handleMessage(3, { tag: 'rbc/0', body: { t: 'rbc-send', value: A } }).faults[0]!.kind).toBe('unexpected');
+    expect(rbc.handleMessage(3, { tag: 'rbc/0', body: { t: 'rbc-ready', digest: new Uint8Array(3) } }).faults[0]!.kind).toBe('malformed');
+  });
+});
+
+describe('consistent broadcast', () => {
+  it('delivers a value with a transferable proof (real BLS)', () => {
+    const ctx = contexts(threshold(4, 1)[0]!.quorum, 'real');
+    const net = new TestNet(ctx.map((c) => new ConsistentBroadcast(c, 'cbc/0', 0)), 3);
+    net.input(0, A);
+    net.run();
+    const outs = net.outputs.map((o) => o[0] as CbcOutput);
+    expect(outs.every((o) => o && text(o.value) === 'value A')).toBe(true);
+    expect(verifyCbcProof(ctx[2]!.crypto, 'cbc/0', A, outs[1]!.signature)).toBe(true);
+    expect(verifyCbcProof(ctx[2]!.crypto, 'cbc/1', A, outs[1]!.signature)).toBe(false);
+    expect(verifyCbcProof(ctx[2]!.crypto, 'cbc/0', B, outs[1]!.signature)).toBe(false);
+  });
+
+  it('an equivocating sender gets at most one proof', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const ctx = threshold(4, 1);
+      const nodes = ctx.map((c, i) => (i === 0 ? null : new ConsistentBroadcast(c, 'cbc/0', 0)));
+      const net = new TestNet(nodes, seed);
+      net.inject(0, 1, { tag: 'cbc/0', body: { t: 'cbc-send', value: A } });
+      net.inject(0, 2, { tag: 'cbc/0', body: { t: 'cbc-send', value: B } });
+      net.inject(0, 3, { tag: 'cbc/0', body: { t: 'cbc-send', value: seed % 2 ? A : B } });
+      net.run();
+      // Honest replicas echo only the first SEND they get; whatever shares the Byzantine sender collects,
+      // only the value echoed by a quorum (its own share included) can be signed.
+      expect(net.outputs.flat()).toEqual([]);
+      const crypto = ctx[0]!.crypto;
+      for (const v of [A, B]) {
+        const signers = new Map<number, Uint8Array>([[0, crypto.quorum.sign('cbc', 'cbc/0', sha(v))]]);
+        for (const i of [1, 2, 3]) {
+          const got = (seed % 2 ? [A, B, A] : [A, B, B])[i - 1]!;
+          if (got === v) signers.set(i, ctx[i]!.crypto.quorum.sign('cbc', 'cbc/0', sha(v)));
+        }
+        expect(crypto.quorum.scheme.isQualified(signers.keys())).toBe(v === (seed % 2 ? A : B));
+      }
+    }
+  });
+
+  it('refuses invalid values and bad echo shares', () => {
+    const ctx = threshold(4, 1);
+    const odd = (v: Uint8Array) => v.length % 2 === 1;
+    const cbc = new ConsistentBroadcast(ctx[1]!, 'cbc/0', 0, odd);
+    const s = cbc.handleMessage(0, { tag: 'cbc/0', body: { t: 'cbc-send', value: utf8ToBytes('ab') } });
+    expect(s.messages).toEqual([]);
+    expect(s.faults[0]!.kind).toBe('invalid-value');
+    const sender = new ConsistentBroadcast(ctx[0]!, 'cbc/0', 0);
+    sender.handleInput(A);
+    sender.handleMessage(1, { tag: 'cbc/0', body: { t: 'cbc-echo', share: new Uint8Array(32) } });
+    sender.handleMessage(0, { tag: 'cbc/0', body: { t: 'cbc-echo', share: ctx[0]!.crypto.quorum.sign('cbc', 'cbc/0', sha(A)) } });
+    const s2 = sender.handleMessage(2, { tag: 'cbc/0', body: { t: 'cbc-echo', share: ctx[2]!.crypto.quorum.sign('cbc', 'cbc/0', sha(A)) } });
+    expect(s2.faults).toEqual([expect.objectContaining({ peer: 1, kind: 'invalid-share' })]);
+    expect(s2.messages).toEqual([]);
+    const s3 = sender.handleMessage(3, { tag: 'cbc/0', body: { t: 'cbc-echo', share: ctx[3]!.crypto.quorum.sign('cbc', 'cbc/0', sha(A)) } });
+    expect(s3.messages[0]!.msg.body.t).toBe('cbc-final');
+  });
+});
+
+describe('binary agreement', () => {
+  const runAba = (inputs: (Bit | null)[], seed: number, q = threshold(inputs.length, Math.floor((inputs.length - 1) / 3))) => {
+    const net = new TestNet(q.map((c, i) => (inputs[i] === null ? null : new BinaryAgreement(c, 'aba'))), seed);
+    inputs.forEach((v, i) => v !== null && net.input(i, v));
+    net.run();
+    return net;
+  };
+
+  it('validity: unanimous honest input is decided, even with a silent replica', () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const v = (seed % 2) as Bit;
+      const net = runAba([v, v, v, null], seed);
+      expect(net.outputs.slice(0, 3)).toEqual([[v], [v], [v]]);
+    }
+  });
+
+  it('agreement with mixed inputs, a Byzantine replica voting both values in every round', () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const q = threshold(4, 1);
+      const net = new TestNet(q.map((c, i) => (i === 3 ? null : new BinaryAgreement(c, 'aba'))), seed);
+      [0, 1, seed % 2].forEach((v, i) => net.input(i, v as Bit));
+      for (let r = 0; r < 6; r++) {
+        for (const v of [0, 1] as Bit[]) {
+          net.inject(3, 'all', { tag: 'aba', body: { t: 'aba-bval', round: r, value: v } });
+          net.inject(3, 'all', { tag: 'aba', body: { t: 'aba-aux', round: r, value: v } });
+        }
+        net.inject(3, 'all', { tag: 'aba', body: { t: 'aba-conf', round: r, values: 3 } });
+        net.inject(3, 'all', { tag: 'aba', body: { t: 'aba-coin', round: r, share: new Uint8Array(32) } });
+      }
+      net.run();
+      const decided = net.outputs.slice(0, 3);
+      expect(decided.every((d) => d.length === 1)).toBe(true);
+      expect(new Set(decided.flat()).size).toBe(1);
+      expect(net.faults.some((f) => f.peer === 3)).toBe(true);
+    }
+  });
+
+  it('defers messages for rounds far in the future instead of storing them', () => {
+    const aba = new BinaryAgreement(threshold(4, 1)[0]!, 'aba');
+    const s = aba.handleMessage(1, { tag: 'aba', body: { t: 'aba-bval', round: 1000, value: 1 } });
+    expect(s.deferred).toBe(true);
+  });
+
+  it('works on the 4 x 4 grid with the 7 replicas of one location and one os silent', () => {
+    const parsed = parseStructureFile(GRID_FILE);
+    const ctx = contexts(parsed.quorum);
+    const corrupt = new Set(parsed.replicas.flatMap((r, i) => (r.attributes.location === 'zrh' || r.attributes.os === 'linux' ? [i] : [])));
+    const net = new TestNet(ctx.map((c, i) => (corrupt.has(i) ? null : new BinaryAgreement(c, 'aba'))), 5);
+    ctx.forEach((_, i) => !corrupt.has(i) && net.input(i, (i % 2) as Bit));
+    net.run();
+    const decided = net.outputs.filter((_, i) => !corrupt.has(i));
+    expect(decided.every((d) => d.length === 1)).toBe(true);
+    expect(new Set(decided.flat()).size).toBe(1);
+  });
+});
+
+describe('common subset, validated agreement, atomic broadcast', () => {
+  it('common subset: a quorum of proposals, identical everywhere', () => {
+    for (let seed = 1; seed <= 10; seed++) {
+      const ctx = threshold(4, 1);
+      const net = new TestNet(ctx.map((c) => new CommonSubset(c, 'acs')), seed);
+      ctx.forEach((_, i) => net.input(i, utf8ToBytes(`p${i}`)));
+      net.run();
+      const sets = net.outputs.map((o) => [...o[0]!.keys()].sort().join(','));
+      expect(new Set(sets).size).toBe(1);
+      expect(sets[0]!.split(',').length).toBeGreaterThanOrEqual(3);
+    }
+  });
+
+  it('validated agreement never decides an invalid value', () => {
+    const valid = (v: Uint8Array) => text(v).startsWith('ok');
+    for (let seed = 1; seed <= 10; seed++) {
+      const ctx = threshold(4, 1);
+      const nodes = ctx.map((c, i) => (i === 0 ? null : new ValidatedAgreement(c, 'mvba', valid)));
+      const net = new TestNet(nodes, seed);
+      net.inject(0, 'all', { tag: 'mvba/cbc/0', body: { t: 'cbc-send', value: utf8ToBytes('evil') } });
+      [1, 2, 3].forEach((i) => net.input(i, utf8ToBytes(`ok ${i}`)));
+      net.run();
+      const outs = net.outputs.slice(1).map((o) => text(o[0]!.value));
+      expect(new Set(outs).size).toBe(1);
+      expect(outs[0]!.startsWith('ok')).toBe(true);
+    }
+  });
+
+  it('atomic broadcast: same order everywhere, each request once, requests sent to one replica arrive', () => {
+    for (let seed = 1; seed <= 8; seed++) {
+      const ctx = threshold(4, 1);
+      const abs = ctx.map((c) => new AtomicBroadcast(c, 'ab', { maxBatch: 3, maxRequestBytes: 100, maxPending: 100, epochWindow: 4, keepEpochs: 2, forwardAfter: 1, dedupEpochs: 64 }));
+      const net = new TestNet(abs, seed);
+      for (let k = 0; k < 10; k++) net.input(k % 4, utf8ToBytes(`req-${k}`));
+      net.input(1, utf8ToBytes('req-0')); // duplicate submission
+      net.run();
+      const logs = net.outputs.map((o) => (o as AbDelivery[]).flatMap((d) => d.requests.map(text)));
+      for (const l of logs) expect(l).toEqual(logs[0]);
+      expect([...logs[0]!].sort()).toEqual([...Array(10).keys()].map((k) => `req-${k}`).sort());
+    }
+  });
+});
