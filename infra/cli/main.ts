@@ -1,0 +1,95 @@
+/**
+ * The `sintra` command line (infra/bin/sintra.mjs runs `main(process.argv)` and exits with its result).
+ * Library code never calls process.exit: commander runs with exitOverride and its exit codes are returned.
+ * Every failure is one line `error: <message>` on stderr: exit code 2 for usage errors, 1 for everything else.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { CryptoError } from '../../shared/crypto/errors.ts';
+import { ConfigError } from '../../shared/config/group.ts';
+import { StructureError } from '../../shared/quorum/quorum-system.ts';
+import { DealerError, UsageError, dealCommand, verifyCommand } from './deal.ts';
+import type { DealOptions, Io, VerifyCommandOptions } from './deal.ts';
+
+export type { Io };
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string; description: string };
+
+const processIo: Io = {
+  out: (s) => void process.stdout.write(s),
+  err: (s) => void process.stderr.write(s),
+};
+
+function count(name: string, min: number) {
+  return (value: string): number => {
+    if (!/^[0-9]{1,4}$/.test(value) || Number(value) < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    return Number(value);
+  };
+}
+
+const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ').trim();
+
+export function buildProgram(io: Io, setCode: (code: number) => void): Command {
+  const program = new Command('sintra')
+    .description(pkg.description)
+    .version(pkg.version, '-V, --version', 'print the version')
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .showSuggestionAfterError(false); // keeps every error on one line
+
+  const deal = program
+    .command('deal')
+    .description('trusted dealer: generate the group keys, key shares and link keys once, offline')
+    .option('--n <count>', 'number of replicas (threshold structure, ids r1..rN)', count('--n', 1))
+    .option('--t <count>', 'replicas that may be corrupted (needs n > 3t)', count('--t', 0))
+    .option('--structure <file>', 'structure file: replicas with attributes and the adversary (JSON)')
+    .option('--out <dir>', 'output directory (must not exist or be empty)')
+    .option('--seed <hex>', 'deterministic keys from a seed: TEST KEYS ONLY')
+    .option('--json', 'print the public summary as JSON')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Writes DIR/group.json (public) and DIR/<id>.secrets.json per replica (mode 0600, for `wrangler secret bulk`).',
+        'Examples:',
+        '  sintra deal --n 4 --t 1 --out keys',
+        '  sintra deal --structure grid.json --out keys',
+        '  sintra deal verify keys',
+      ].join('\n'),
+    )
+    .action(async (opts: DealOptions) => setCode(await dealCommand(opts, io)));
+
+  deal
+    .command('verify')
+    .description("check a dealer's output: strict parsing, Q3, key consistency, every secrets file against its row keys")
+    .argument('<dir>', 'directory written by `sintra deal`')
+    .option('--json', 'print the report as JSON')
+    .option('--allow-missing', 'only check the secrets files that are present')
+    .action(async (dir: string, opts: VerifyCommandOptions) => setCode(await verifyCommand(dir, opts, io)));
+
+  return program;
+}
+
+export async function main(argv: readonly string[] = process.argv, io: Io = processIo): Promise<number> {
+  let code = 0;
+  const program = buildProgram(io, (c) => (code = c));
+  try {
+    await program.parseAsync([...argv]);
+    return code;
+  } catch (e) {
+    // Commander already printed the help, the version or its one-line usage error.
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof UsageError) {
+      io.err(`error: ${oneLine(e.message)}\n`);
+      return 2;
+    }
+    if (e instanceof DealerError || e instanceof ConfigError || e instanceof StructureError || e instanceof CryptoError) {
+      io.err(`error: ${oneLine(e.message)}\n`);
+      return 1;
+    }
+    io.err(`error: ${oneLine(e instanceof Error ? e.message : String(e))}\n`);
+    if (process.env['SINTRA_DEBUG'] && e instanceof Error && e.stack) io.err(`${e.stack}\n`);
+    return 1;
+  }
+}

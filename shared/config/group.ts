@@ -1,0 +1,473 @@
+/**
+ * The dealer's output, parsed strictly: `group.json` (everything public) and one secrets file per replica
+ * (that replica's key shares and link secret, a flat object of strings as `wrangler secret bulk` takes).
+ *
+ * Parsing checks every field, rejects unknown ones, decodes every point once (subgroup checks included),
+ * re-derives the quorum system from replicas + adversary (so Q3 holds and `structure` is the one the rule
+ * gives) and the sharing schemes from the structure (so `scheme` and the number of row keys are the ones
+ * the protocols expect). Every rejection is a ConfigError naming the JSON path of the problem, e.g.
+ * `keys.kernel.rowKeys[3]: G2: point is not in the prime-order subgroup`.
+ *
+ * Costly checks are separate: `verifyGroupKeys` (the row keys are a sharing of the group key) and
+ * `verifyReplicaSecrets` (a replica's values match its row keys).
+ */
+import { x25519 } from '@noble/curves/ed25519.js';
+import { bytesEqual, frame, fromHex, toHex, u32be } from '../crypto/bytes.ts';
+import { G1, G2, decodeG1, decodeG2, decodeScalar, msmG1, msmG2 } from '../crypto/curve.ts';
+import type { G1Point, G2Point } from '../crypto/curve.ts';
+import { GROUP_ID_BYTES } from '../crypto/domain.ts';
+import { CryptoError } from '../crypto/errors.ts';
+import { add, hashToScalar, mul, sub } from '../crypto/field.ts';
+import type { ConsistencyEquation, SchemeDescription, SharingScheme } from '../crypto/lsss.ts';
+import { kernelScheme, quorumScheme } from '../crypto/schemes.ts';
+import type { KeyShare, ThresholdPublicKey } from '../crypto/threshold-bls.ts';
+import { StructureError } from '../quorum/quorum-system.ts';
+import type { QuorumSystem, StructureDescription } from '../quorum/quorum-system.ts';
+import { parseStructureFile } from '../quorum/structure-file.ts';
+import type { AdversarySpec, ParsedStructure } from '../quorum/structure-file.ts';
+
+export const GROUP_FORMAT = 'sintra-edge/group@1';
+export const LINK_KEY_BYTES = 32;
+
+// ---------------------------------------------------------------------------------------------------------
+// JSON forms
+
+export interface GroupFileReplica {
+  readonly index: number;
+  readonly id: string;
+  readonly attributes: Readonly<Record<string, string>>;
+  /** X25519 public key, 32 bytes hex. */
+  readonly linkKey: string;
+}
+
+export interface ThresholdKeyFile {
+  readonly scheme: SchemeDescription;
+  /** Compressed G2, hex. */
+  readonly groupKey: string;
+  /** One compressed G2 point per scheme row. */
+  readonly rowKeys: readonly string[];
+}
+
+export interface EncryptionKeyFile {
+  readonly scheme: SchemeDescription;
+  /** Compressed G1, hex: x * G1.BASE. */
+  readonly publicKey: string;
+  readonly rowKeys: readonly string[];
+}
+
+export interface GroupFile {
+  readonly format: typeof GROUP_FORMAT;
+  readonly groupId: string;
+  readonly testOnly: boolean;
+  readonly replicas: readonly GroupFileReplica[];
+  readonly adversary: AdversarySpec;
+  readonly structure: StructureDescription;
+  readonly keys: {
+    readonly kernel: ThresholdKeyFile;
+    readonly quorum: ThresholdKeyFile;
+    readonly encryption: EncryptionKeyFile;
+  };
+}
+
+/** `DIR/<id>.secrets.json`: flat strings, the input of `wrangler secret bulk`. */
+export type SecretsFile = {
+  readonly SINTRA_GROUP_ID: string;
+  readonly SINTRA_REPLICA_ID: string;
+  readonly SINTRA_REPLICA_INDEX: string;
+  /** JSON text of KeySharesFile. */
+  readonly SINTRA_KEY_SHARES: string;
+  readonly SINTRA_LINK_SECRET: string;
+};
+
+export const SECRET_NAMES = [
+  'SINTRA_GROUP_ID',
+  'SINTRA_REPLICA_ID',
+  'SINTRA_REPLICA_INDEX',
+  'SINTRA_KEY_SHARES',
+  'SINTRA_LINK_SECRET',
+] as const satisfies readonly (keyof SecretsFile)[];
+
+/** Scalars (32-byte big-endian hex) of one replica's rows, in scheme.rowsOf(index) order. */
+export interface KeySharesFile {
+  readonly kernel: readonly string[];
+  readonly quorum: readonly string[];
+  readonly encryption: readonly string[];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Decoded forms
+
+export interface GroupReplica {
+  readonly index: number;
+  readonly id: string;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly linkKey: Uint8Array;
+}
+
+export interface EncryptionPublicKey {
+  readonly scheme: SharingScheme;
+  readonly publicKey: G1Point;
+  readonly rowKeys: readonly G1Point[];
+}
+
+export interface Group {
+  /** The validated JSON (for `GET /v1/info`). */
+  readonly file: GroupFile;
+  readonly groupId: Uint8Array;
+  readonly testOnly: boolean;
+  readonly replicas: readonly GroupReplica[];
+  readonly adversary: AdversarySpec;
+  readonly quorumSystem: QuorumSystem;
+  /** Kernel key (coin, checkpoints, statements). */
+  readonly kernel: ThresholdPublicKey;
+  /** Quorum key (consistent-broadcast signatures). */
+  readonly quorum: ThresholdPublicKey;
+  /** TDH2 key, shared with the kernel scheme. */
+  readonly encryption: EncryptionPublicKey;
+}
+
+export interface ReplicaSecrets {
+  readonly index: number;
+  readonly id: string;
+  readonly kernel: KeyShare;
+  readonly quorum: KeyShare;
+  readonly encryption: KeyShare;
+  readonly linkSecret: Uint8Array;
+}
+
+export type KeyName = 'kernel' | 'quorum' | 'encryption';
+export const KEY_NAMES: readonly KeyName[] = ['kernel', 'quorum', 'encryption'];
+
+// ---------------------------------------------------------------------------------------------------------
+// Errors and strict field access
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    /** JSON path of the problem ('' for the whole document). */
+    readonly path: string,
+    readonly problem: string,
+  ) {
+    super(path ? `${path}: ${problem}` : problem);
+  }
+}
+
+type Obj = Record<string, unknown>;
+
+const join = (path: string, key: string | number): string =>
+  typeof key === 'number' ? `${path}[${key}]` : path ? `${path}.${key}` : key;
+
+function isObject(x: unknown): x is Obj {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** An object with exactly `fields`. */
+function object(x: unknown, path: string, fields: readonly string[]): Obj {
+  if (!isObject(x)) throw new ConfigError(path, 'expected an object');
+  for (const f of fields) if (!Object.hasOwn(x, f)) throw new ConfigError(join(path, f), 'missing');
+  for (const k of Object.keys(x)) if (!fields.includes(k)) throw new ConfigError(path, `unknown field ${JSON.stringify(k)}`);
+  return x;
+}
+
+function array(x: unknown, path: string): unknown[] {
+  if (!Array.isArray(x)) throw new ConfigError(path, 'expected an array');
+  return x;
+}
+
+function string(x: unknown, path: string): string {
+  if (typeof x !== 'string') throw new ConfigError(path, 'expected a string');
+  return x;
+}
+
+/** Runs a decoder, turning crypto and structure errors into ConfigErrors at `path`. */
+function at<T>(path: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof CryptoError || e instanceof StructureError) throw new ConfigError(path, e.message);
+    throw e;
+  }
+}
+
+const hexBytes = (x: unknown, path: string, length: number): Uint8Array => at(path, () => fromHex(string(x, path), length));
+
+/** Key-order-insensitive JSON equality. */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((v, i) => sameJson(v, b[i]));
+  }
+  if (isObject(a) && isObject(b)) {
+    const ka = Object.keys(a);
+    return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && sameJson(a[k], b[k]));
+  }
+  return a === b;
+}
+
+// Decoding a point costs milliseconds (square roots, subgroup check); a worker parses its group on every
+// cold start and tests parse the same file many times. Decoding is a pure function of the hex, so cache it.
+const pointCache = new Map<string, G1Point | G2Point>();
+const POINT_CACHE_MAX = 8192;
+
+function cachedPoint<P extends G1Point | G2Point>(kind: 'G1' | 'G2', hex: string, decode: (b: Uint8Array) => P): P {
+  const key = `${kind}:${hex}`;
+  const hit = pointCache.get(key);
+  if (hit) return hit as P;
+  const p = decode(fromHex(hex));
+  if (pointCache.size >= POINT_CACHE_MAX) pointCache.clear();
+  pointCache.set(key, p);
+  return p;
+}
+
+const g1 = (x: unknown, path: string): G1Point => at(path, () => cachedPoint('G1', string(x, path), decodeG1));
+const g2 = (x: unknown, path: string): G2Point => at(path, () => cachedPoint('G2', string(x, path), decodeG2));
+
+/** X25519 public keys: 32 bytes, and not of small order (a fixed multiple of 8 must not map it to 0). */
+const LOW_ORDER_PROBE = new Uint8Array(32).fill(0x5a);
+
+function linkPublicKey(x: unknown, path: string): Uint8Array {
+  const key = hexBytes(x, path, LINK_KEY_BYTES);
+  try {
+    x25519.getSharedSecret(LOW_ORDER_PROBE, key);
+  } catch {
+    throw new ConfigError(path, 'X25519 public key of small order');
+  }
+  return key;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// group.json
+
+const GROUP_FIELDS = ['format', 'groupId', 'testOnly', 'replicas', 'adversary', 'structure', 'keys'];
+
+/** StructureErrors name replicas[i] / adversary.* paths themselves; the others concern the adversary. */
+function structureProblem(e: StructureError): ConfigError {
+  const m = e.message;
+  if (/^(replicas\[|adversary\.)/.test(m)) return new ConfigError('', m);
+  if (/^"replicas"|^duplicate replica id/.test(m)) return new ConfigError('replicas', m);
+  return new ConfigError('adversary', m);
+}
+
+function parseKeyRows<P>(raw: unknown, path: string, scheme: SharingScheme, decode: (x: unknown, path: string) => P): P[] {
+  const rows = array(raw, path);
+  if (rows.length !== scheme.owners.length) {
+    throw new ConfigError(path, `expected ${scheme.owners.length} row keys (one per row of the ${scheme.description.type} scheme), got ${rows.length}`);
+  }
+  return rows.map((r, i) => decode(r, join(path, i)));
+}
+
+function checkScheme(raw: unknown, path: string, expected: SharingScheme): void {
+  if (!sameJson(raw, expected.description)) {
+    throw new ConfigError(path, `does not match the ${expected.description.type} scheme the structure requires`);
+  }
+}
+
+function parseThresholdKey(raw: unknown, path: string, scheme: SharingScheme): ThresholdPublicKey {
+  const o = object(raw, path, ['scheme', 'groupKey', 'rowKeys']);
+  checkScheme(o['scheme'], join(path, 'scheme'), scheme);
+  const groupKey = g2(o['groupKey'], join(path, 'groupKey'));
+  return { scheme, groupKey, rowKeys: parseKeyRows(o['rowKeys'], join(path, 'rowKeys'), scheme, g2) };
+}
+
+function parseEncryptionKey(raw: unknown, path: string, scheme: SharingScheme): EncryptionPublicKey {
+  const o = object(raw, path, ['scheme', 'publicKey', 'rowKeys']);
+  checkScheme(o['scheme'], join(path, 'scheme'), scheme);
+  const publicKey = g1(o['publicKey'], join(path, 'publicKey'));
+  return { scheme, publicKey, rowKeys: parseKeyRows(o['rowKeys'], join(path, 'rowKeys'), scheme, g1) };
+}
+
+export function parseGroup(input: unknown): Group {
+  if (!isObject(input)) throw new ConfigError('', 'group file must be a JSON object');
+  let json: Obj;
+  try {
+    json = JSON.parse(JSON.stringify(input)); // a private copy: the Group must not change with the caller's object
+  } catch {
+    throw new ConfigError('', 'group file must be JSON data');
+  }
+  if (json['format'] !== GROUP_FORMAT) {
+    throw new ConfigError('format', `unknown format ${JSON.stringify(json['format'])} (expected "${GROUP_FORMAT}")`);
+  }
+  const root = object(json, '', GROUP_FIELDS);
+  const groupId = hexBytes(root['groupId'], 'groupId', GROUP_ID_BYTES);
+  const testOnly = root['testOnly'];
+  if (typeof testOnly !== 'boolean') throw new ConfigError('testOnly', 'expected true or false');
+
+  const rawReplicas = array(root['replicas'], 'replicas');
+  const replicas: GroupReplica[] = rawReplicas.map((r, i) => {
+    const path = join('replicas', i);
+    const o = object(r, path, ['index', 'id', 'attributes', 'linkKey']);
+    if (o['index'] !== i) throw new ConfigError(join(path, 'index'), `expected ${i} (replicas are listed in index order)`);
+    return {
+      index: i,
+      id: string(o['id'], join(path, 'id')),
+      attributes: o['attributes'] as Record<string, string>, // checked by parseStructureFile below
+      linkKey: linkPublicKey(o['linkKey'], join(path, 'linkKey')),
+    };
+  });
+
+  // Replicas + adversary determine the structure; parseStructureFile checks ids, attributes and Q3.
+  const adversary = root['adversary'];
+  if (isObject(adversary)) {
+    const allowed = 'attributes' in adversary ? ['attributes', 'plus'] : 'sets' in adversary ? ['sets'] : ['threshold'];
+    for (const k of Object.keys(adversary)) if (!allowed.includes(k)) throw new ConfigError('adversary', `unknown field ${JSON.stringify(k)}`);
+  }
+  let parsed: ParsedStructure;
+  try {
+    parsed = parseStructureFile({ replicas: replicas.map(({ id, attributes }) => ({ id, attributes })), adversary });
+  } catch (e) {
+    if (e instanceof StructureError) throw structureProblem(e);
+    throw e;
+  }
+  if (!sameJson(root['structure'], parsed.structure)) {
+    throw new ConfigError('structure', `does not match the structure that the adversary and replicas define`);
+  }
+
+  const kernelS = kernelScheme(parsed.structure);
+  const quorumS = quorumScheme(parsed.structure);
+  const keys = object(root['keys'], 'keys', ['kernel', 'quorum', 'encryption']);
+  const kernel = parseThresholdKey(keys['kernel'], 'keys.kernel', kernelS);
+  const quorum = parseThresholdKey(keys['quorum'], 'keys.quorum', quorumS);
+  const encryption = parseEncryptionKey(keys['encryption'], 'keys.encryption', kernelS);
+
+  return {
+    file: json as unknown as GroupFile,
+    groupId,
+    testOnly,
+    replicas,
+    adversary: adversary as AdversarySpec,
+    quorumSystem: parsed.quorum,
+    kernel,
+    quorum,
+    encryption,
+  };
+}
+
+const MINUS_ONE = sub(0n, 1n);
+
+/**
+ * One random linear combination of a scheme's consistency equations, as a single multi-scalar
+ * multiplication: sum_e rho_e * (sum_i coeff_ei * rowKey_i - target_e) == 0. The rho_e are hashed from the
+ * encoded keys (Fiat-Shamir), so keys that violate some equation pass with probability about 1/r.
+ * Equations "row a equals row b" (replicated sharing) are checked directly: comparing points is cheap.
+ */
+function allEquationsHold<P extends G1Point | G2Point>(
+  seed: Uint8Array,
+  eqs: readonly ConsistencyEquation[],
+  groupKey: P,
+  rowKeys: readonly P[],
+  msm: (ps: P[], cs: bigint[]) => P,
+): boolean {
+  const byRow = new Map<number, bigint>();
+  let onGroupKey = 0n;
+  for (let e = 0; e < eqs.length; e++) {
+    const eq = eqs[e]!;
+    if (eq.target === 'zero' && eq.rows.length === 2 && eq.coeffs[0] === 1n && eq.coeffs[1] === MINUS_ONE) {
+      if (!(rowKeys[eq.rows[0]!] as G1Point & G2Point).equals(rowKeys[eq.rows[1]!] as G1Point & G2Point)) return false;
+      continue;
+    }
+    const rho = hashToScalar('group-key-check', seed, u32be(e));
+    eq.rows.forEach((row, j) => byRow.set(row, add(byRow.get(row) ?? 0n, mul(rho, eq.coeffs[j]!))));
+    if (eq.target === 'secret') onGroupKey = sub(onGroupKey, rho);
+  }
+  if (byRow.size === 0 && onGroupKey === 0n) return true;
+  const rows = [...byRow.keys()];
+  return msm([...rows.map((r) => rowKeys[r]!), groupKey], [...rows.map((r) => byRow.get(r)!), onGroupKey]).is0();
+}
+
+/**
+ * The row keys are a sharing of the group key: every public consistency equation of the scheme holds
+ * "in the exponent" (sum coeff * rowKey equals the group key, or the identity). Checked in one batch;
+ * on failure equation by equation, to name the rows. Throws ConfigError.
+ */
+export function verifyGroupKeys(group: Group): void {
+  const check = <P extends G1Point | G2Point>(name: KeyName, scheme: SharingScheme, groupKey: P, rowKeys: readonly P[], msm: (ps: P[], cs: bigint[]) => P) => {
+    // The encodings as parsed (canonical, so they determine the points) bind the batch coefficients.
+    const file = group.file.keys[name];
+    const seed = frame(name, 'groupKey' in file ? file.groupKey : file.publicKey, ...file.rowKeys);
+    const eqs = scheme.consistencyEquations();
+    if (allEquationsHold(seed, eqs, groupKey, rowKeys, msm)) return;
+    const what = name === 'encryption' ? 'publicKey' : 'groupKey';
+    for (const eq of eqs) {
+      if (!allEquationsHold(seed, [eq], groupKey, rowKeys, msm)) {
+        throw new ConfigError(`keys.${name}.rowKeys`, `rows [${eq.rows.join(',')}] are inconsistent with the ${scheme.description.type} scheme and ${what}`);
+      }
+    }
+    throw new ConfigError(`keys.${name}.rowKeys`, `inconsistent with the ${scheme.description.type} scheme and ${what}`);
+  };
+  const { kernel, quorum, encryption } = group;
+  check('kernel', kernel.scheme, kernel.groupKey, kernel.rowKeys, msmG2);
+  check('quorum', quorum.scheme, quorum.groupKey, quorum.rowKeys, msmG2);
+  check('encryption', encryption.scheme, encryption.publicKey, encryption.rowKeys, msmG1);
+}
+
+/** Index of a replica by id, or undefined. */
+export function replicaIndex(group: Group, id: string): number | undefined {
+  return group.replicas.find((r) => r.id === id)?.index;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// <id>.secrets.json
+
+const INDEX = /^(?:0|[1-9][0-9]{0,5})$/;
+
+function parseShares(raw: unknown, path: string, replica: number, scheme: SharingScheme): KeyShare {
+  const values = array(raw, path);
+  const rows = scheme.rowsOf(replica);
+  if (values.length !== rows.length) throw new ConfigError(path, `expected ${rows.length} values (one per row of replica ${replica}), got ${values.length}`);
+  return {
+    replica,
+    values: values.map((v, i) => {
+      const p = join(path, i);
+      return at(p, () => decodeScalar(fromHex(string(v, p), 32)));
+    }),
+  };
+}
+
+export function parseReplicaSecrets(json: unknown, group: Group): ReplicaSecrets {
+  const o = object(json, '', SECRET_NAMES);
+  const groupId = string(o['SINTRA_GROUP_ID'], 'SINTRA_GROUP_ID');
+  if (groupId !== toHex(group.groupId)) throw new ConfigError('SINTRA_GROUP_ID', `belongs to group ${groupId.slice(0, 16)}..., not to ${toHex(group.groupId).slice(0, 16)}...`);
+  const indexText = string(o['SINTRA_REPLICA_INDEX'], 'SINTRA_REPLICA_INDEX');
+  const index = INDEX.test(indexText) ? Number(indexText) : -1;
+  const replica = group.replicas[index];
+  if (!replica) throw new ConfigError('SINTRA_REPLICA_INDEX', `expected a replica index 0..${group.replicas.length - 1}, got ${JSON.stringify(indexText)}`);
+  const id = string(o['SINTRA_REPLICA_ID'], 'SINTRA_REPLICA_ID');
+  if (id !== replica.id) throw new ConfigError('SINTRA_REPLICA_ID', `${JSON.stringify(id)} but replica ${index} is ${JSON.stringify(replica.id)}`);
+
+  const text = string(o['SINTRA_KEY_SHARES'], 'SINTRA_KEY_SHARES');
+  let rawShares: unknown;
+  try {
+    rawShares = JSON.parse(text);
+  } catch {
+    throw new ConfigError('SINTRA_KEY_SHARES', 'not valid JSON');
+  }
+  const shares = object(rawShares, 'SINTRA_KEY_SHARES', KEY_NAMES);
+  const linkSecret = hexBytes(o['SINTRA_LINK_SECRET'], 'SINTRA_LINK_SECRET', LINK_KEY_BYTES);
+  return {
+    index,
+    id,
+    kernel: parseShares(shares['kernel'], 'SINTRA_KEY_SHARES.kernel', index, group.kernel.scheme),
+    quorum: parseShares(shares['quorum'], 'SINTRA_KEY_SHARES.quorum', index, group.quorum.scheme),
+    encryption: parseShares(shares['encryption'], 'SINTRA_KEY_SHARES.encryption', index, group.encryption.scheme),
+    linkSecret,
+  };
+}
+
+/** Each of the replica's values times the base point is its row key; the link secret matches its public key. */
+export function verifyReplicaSecrets(group: Group, secrets: ReplicaSecrets): void {
+  const replica = group.replicas[secrets.index];
+  if (!replica || replica.id !== secrets.id) throw new ConfigError('SINTRA_REPLICA_ID', `not a replica of this group`);
+  const check = (name: KeyName, share: KeyShare, scheme: SharingScheme, matches: (row: number, v: bigint) => boolean) => {
+    if (share.replica !== secrets.index) throw new ConfigError(`SINTRA_KEY_SHARES.${name}`, `belongs to replica ${share.replica}`);
+    const rows = scheme.rowsOf(secrets.index);
+    if (rows.length !== share.values.length) throw new ConfigError(`SINTRA_KEY_SHARES.${name}`, `expected ${rows.length} values`);
+    rows.forEach((row, i) => {
+      if (!matches(row, share.values[i]!)) throw new ConfigError(`SINTRA_KEY_SHARES.${name}[${i}]`, `does not match keys.${name}.rowKeys[${row}]`);
+    });
+  };
+  check('kernel', secrets.kernel, group.kernel.scheme, (row, v) => G2.BASE.multiply(v).equals(group.kernel.rowKeys[row]!));
+  check('quorum', secrets.quorum, group.quorum.scheme, (row, v) => G2.BASE.multiply(v).equals(group.quorum.rowKeys[row]!));
+  check('encryption', secrets.encryption, group.encryption.scheme, (row, v) => G1.BASE.multiply(v).equals(group.encryption.rowKeys[row]!));
+  if (!bytesEqual(x25519.getPublicKey(secrets.linkSecret), replica.linkKey)) {
+    throw new ConfigError('SINTRA_LINK_SECRET', `does not match replicas[${secrets.index}].linkKey`);
+  }
+}
