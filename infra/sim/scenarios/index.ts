@@ -1,0 +1,27 @@
+/**
+ * Scenario registry: protocol name (as in `sintra simulate --protocol P`) -> scenario factory.
+ * To add a protocol: write scenarios/<p>.ts exporting a ScenarioFactory (see rbc.ts) and register it here.
+ */
+import type { ScenarioFactory } from '../types.ts';
+import { rbcScenario } from './rbc.ts';
+
+export const PROTOCOLS = ['rbc', 'cbc', 'aba', 'mvba', 'ab', 'scab'] as const;
+export type ProtocolName = (typeof PROTOCOLS)[number];
+
+export const SCENARIOS: Record<ProtocolName, ScenarioFactory | undefined> = {
+  rbc: rbcScenario,
+  cbc: undefined,
+  aba: undefined,
+  mvba: undefined,
+  ab: undefined,
+  scab: undefined,
+};
+
+export function scenarioFactory(protocol: string): ScenarioFactory {
+  const f = (SCENARIOS as Record<string, ScenarioFactory | undefined>)[protocol];
+  if (!f) {
+    const ready = PROTOCOLS.filter((p) => SCENARIOS[p]);
+    throw new Error(`no simulation scenario for protocol "${protocol}" (available: ${ready.join(', ')})`);
+  }
+  return f;
+}
