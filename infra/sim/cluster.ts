@@ -6,7 +6,10 @@
 import { kernelScheme, quorumScheme } from '../../shared/crypto/schemes.ts';
 import type { SharingScheme } from '../../shared/crypto/lsss.ts';
 import type { ProtocolContext } from '../../shared/protocols/context.ts';
-import { insecureTestCrypto, realCrypto } from '../../shared/protocols/crypto-suite.ts';
+import { insecureTestCrypto, insecureTestDecryptor, insecureTestEncrypt, realCrypto, realDecryptor } from '../../shared/protocols/crypto-suite.ts';
+import type { ThresholdDecryptor } from '../../shared/protocols/crypto-suite.ts';
+import { encodeCiphertext, encrypt } from '../../shared/crypto/tdh2.ts';
+import type { RandomBytes } from '../../shared/crypto/random.ts';
 import { quorumSystemFrom } from '../../shared/quorum/quorum-system.ts';
 import type { QuorumSystem, StructureDescription } from '../../shared/quorum/quorum-system.ts';
 import { DEFAULT_KEY_SEED, dealGroup, simGroupId, structureKey } from './dealer.ts';
@@ -33,6 +36,10 @@ export interface Cluster {
   readonly n: number;
   readonly crypto: CryptoMode;
   readonly contexts: readonly ProtocolContext[];
+  /** Each replica's threshold decryptor (secure causal atomic broadcast). */
+  readonly decryptors: readonly ThresholdDecryptor[];
+  /** A client's encryption of `plaintext` to the group key under `label` (randomness from `rng`). */
+  encrypt(label: Uint8Array, plaintext: Uint8Array, rng: RandomBytes, undecryptable?: boolean): Uint8Array;
 }
 
 export const SIM_MAX_VALUE_BYTES = 4096;
@@ -54,6 +61,8 @@ export function makeCluster(o: ClusterOptions): Cluster {
   const maxValueBytes = o.maxValueBytes ?? SIM_MAX_VALUE_BYTES;
   const n = quorum.n;
   let contexts: ProtocolContext[];
+  let decryptors: ThresholdDecryptor[];
+  let encryptFn: Cluster['encrypt'];
   if (o.crypto === 'real') {
     const g = dealGroup(quorum.description, o.keySeed ?? DEFAULT_KEY_SEED);
     contexts = Array.from({ length: n }, (_, me) => ({
@@ -63,11 +72,21 @@ export function makeCluster(o: ClusterOptions): Cluster {
       maxValueBytes,
       crypto: realCrypto({ groupId: g.groupId, kernel: g.kernel.pk, quorum: g.quorum.pk, kernelShare: g.kernel.shares[me]!, quorumShare: g.quorum.shares[me]! }),
     }));
+    decryptors = Array.from({ length: n }, (_, me) => realDecryptor(g.groupId, g.encryption.pk, g.encryption.shares[me]!));
+    encryptFn = (label, plaintext, rng, undecryptable) => {
+      if (!undecryptable) return encodeCiphertext(encrypt(g.encryption.pk, g.groupId, label, plaintext, rng));
+      // Valid but undecryptable: encrypted under another public key (here a row key) with our group id.
+      // The validity proof involves only u, ubar, c and the label, so it verifies; the combined r*h is
+      // not the key c was made under, and every honest combiner finds that out.
+      return encodeCiphertext(encrypt({ ...g.encryption.pk, publicKey: g.encryption.pk.rowKeys[0]! }, g.groupId, label, plaintext, rng));
+    };
   } else {
     const groupId = simGroupId(quorum.description);
     contexts = Array.from({ length: n }, (_, me) => ({ me, n, quorum, maxValueBytes, crypto: insecureTestCrypto(groupId, me, kernel, qs) }));
+    decryptors = Array.from({ length: n }, (_, me) => insecureTestDecryptor(groupId, me, kernel));
+    encryptFn = (label, plaintext, _rng, undecryptable) => insecureTestEncrypt(groupId, label, plaintext, undecryptable);
   }
-  return { structure: quorum.description, quorum, n, crypto: o.crypto, contexts };
+  return { structure: quorum.description, quorum, n, crypto: o.crypto, contexts, decryptors, encrypt: encryptFn };
 }
 
 /** `{type: 'threshold', n, t}` with the largest t that n allows (n > 3t) unless t is given. */

@@ -17,6 +17,8 @@ import { seededRandom } from '../../shared/crypto/random.ts';
 import { kernelScheme, quorumScheme } from '../../shared/crypto/schemes.ts';
 import { publicKeyFromShares } from '../../shared/crypto/threshold-bls.ts';
 import type { KeyShare, ThresholdPublicKey } from '../../shared/crypto/threshold-bls.ts';
+import { tdh2PublicKeyFromShares } from '../../shared/crypto/tdh2.ts';
+import type { Tdh2PublicKey } from '../../shared/crypto/tdh2.ts';
 import type { StructureDescription } from '../../shared/quorum/quorum-system.ts';
 
 export interface DealtKey {
@@ -24,10 +26,17 @@ export interface DealtKey {
   readonly shares: readonly KeyShare[];
 }
 
+export interface DealtEncryptionKey {
+  readonly pk: Tdh2PublicKey;
+  readonly shares: readonly KeyShare[];
+}
+
 export interface DealtGroup {
   readonly groupId: Uint8Array;
   readonly kernel: DealtKey;
   readonly quorum: DealtKey;
+  /** TDH2 key shared like the kernel key (a kernel of decryption shares decrypts). */
+  readonly encryption: DealtEncryptionKey;
 }
 
 export function structureKey(s: StructureDescription): string {
@@ -49,6 +58,14 @@ export function dealKey(scheme: SharingScheme, seed: string): DealtKey {
 
 export const DEFAULT_KEY_SEED = 'sintra-edge/sim/keys/v1';
 
+export function dealEncryptionKey(scheme: SharingScheme, seed: string): DealtEncryptionKey {
+  const rng = seededRandom(seed);
+  const secret = randomScalar(rng);
+  const rows = scheme.share(secret, rng);
+  const shares = Array.from({ length: scheme.n }, (_, replica) => ({ replica, values: scheme.rowsOf(replica).map((r) => rows[r]!) }));
+  return { pk: tdh2PublicKeyFromShares(scheme, secret, rows), shares };
+}
+
 const cache = new Map<string, DealtGroup>();
 
 /** Deals (or returns the cached dealing of) the kernel and quorum keys for a structure. */
@@ -60,6 +77,7 @@ export function dealGroup(structure: StructureDescription, keySeed: string = DEF
       groupId: simGroupId(structure),
       kernel: dealKey(kernelScheme(structure), `${keySeed}/kernel/${structureKey(structure)}`),
       quorum: dealKey(quorumScheme(structure), `${keySeed}/quorum/${structureKey(structure)}`),
+      encryption: dealEncryptionKey(kernelScheme(structure), `${keySeed}/encryption/${structureKey(structure)}`),
     };
     cache.set(k, g);
   }

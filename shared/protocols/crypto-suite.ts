@@ -22,6 +22,8 @@ import {
   verifySignature,
 } from '../crypto/threshold-bls.ts';
 import type { KeyShare, SignatureShare, ThresholdPublicKey } from '../crypto/threshold-bls.ts';
+import { combineDecryption, decodeCiphertext, decodeDecryptionShare, decryptionShare, encodeDecryptionShare, verifyCiphertext, verifyDecryptionShare } from '../crypto/tdh2.ts';
+import type { Tdh2Ciphertext, Tdh2DecryptionShare, Tdh2PublicKey } from '../crypto/tdh2.ts';
 
 /** One threshold signing key as seen by one replica. */
 export interface ThresholdSigner {
@@ -35,6 +37,22 @@ export interface ThresholdSigner {
    */
   combine(purpose: Purpose, tag: string, payload: Uint8Array, shares: ReadonlyMap<number, Uint8Array>): { signature: Uint8Array; faulty: number[] };
   verify(purpose: Purpose, tag: string, payload: Uint8Array, signature: Uint8Array): boolean;
+}
+
+/** Threshold decryption (TDH2) as one replica sees it; ciphertexts are encoded bytes. */
+export interface ThresholdDecryptor {
+  readonly scheme: SharingScheme;
+  /** Strict decoding plus the TDH2 validity proof; must be checked before any share is released. */
+  isValid(ciphertext: Uint8Array): boolean;
+  /** This replica's decryption share (with its proof). Only for valid ciphertexts. */
+  share(ciphertext: Uint8Array): Uint8Array;
+  verifyShare(ciphertext: Uint8Array, signer: number, share: Uint8Array): boolean;
+  /**
+   * Robust combination; throws CryptoError('not-qualified') if the valid shares are too few. `plaintext`
+   * is null when the ciphertext is valid but undecryptable (its maker encrypted under another key): a
+   * function of the ciphertext alone, so every honest replica reaches the same verdict.
+   */
+  combine(ciphertext: Uint8Array, shares: ReadonlyMap<number, Uint8Array>): { plaintext: Uint8Array | null; faulty: number[] };
 }
 
 export interface CryptoSuite {
@@ -142,4 +160,136 @@ export function insecureTestCrypto(groupId: Uint8Array, me: number, kernel: Shar
     };
   };
   return { name: 'insecure-test', kernel: signer('kernel', kernel), quorum: signer('quorum', quorum), coinValue: (s) => sha256(frame('coin', s)) };
+}
+
+/**
+ * The real TDH2 decryptor of one replica. Decoding and checking a ciphertext costs about 8 ms (two point
+ * decompressions and the validity proof), and a protocol asks about the same ciphertext several times
+ * (validity, own share, every peer's share, combination), so verdicts and decoded ciphertexts are cached
+ * (bounded) by the SHA-256 of the bytes.
+ */
+export function realDecryptor(groupId: Uint8Array, pk: Tdh2PublicKey, key: KeyShare): ThresholdDecryptor {
+  const cache = new Map<string, Tdh2Ciphertext | null>();
+  const decoded = (ciphertext: Uint8Array): Tdh2Ciphertext | null => {
+    const k = cacheKey(sha256(ciphertext));
+    if (cache.has(k)) return cache.get(k)!;
+    let ct: Tdh2Ciphertext | null = null;
+    try {
+      const d = decodeCiphertext(ciphertext);
+      if (verifyCiphertext(pk, groupId, d)) ct = d;
+    } catch (e) {
+      if (!(e instanceof CryptoError)) throw e;
+    }
+    if (cache.size > 4096) cache.clear();
+    cache.set(k, ct);
+    return ct;
+  };
+  const decodeShare = (signer: number, share: Uint8Array): Tdh2DecryptionShare | null => {
+    try {
+      const s = decodeDecryptionShare(pk.scheme, share);
+      return s.signer === signer ? s : null;
+    } catch (e) {
+      if (e instanceof CryptoError) return null;
+      throw e;
+    }
+  };
+  return {
+    scheme: pk.scheme,
+    isValid: (ciphertext) => decoded(ciphertext) !== null,
+    share(ciphertext) {
+      const ct = decoded(ciphertext);
+      if (!ct) fail('invalid-ciphertext', 'no decryption share for an invalid ciphertext');
+      return encodeDecryptionShare(decryptionShare(pk, key, groupId, ct));
+    },
+    verifyShare(ciphertext, signer, share) {
+      const ct = decoded(ciphertext);
+      const s = decodeShare(signer, share);
+      return ct !== null && s !== null && verifyDecryptionShare(pk, groupId, ct, s);
+    },
+    combine(ciphertext, shares) {
+      const ct = decoded(ciphertext);
+      if (!ct) fail('invalid-ciphertext', 'cannot combine shares for an invalid ciphertext');
+      const faulty = new Set<number>();
+      const list: Tdh2DecryptionShare[] = [];
+      for (const [signer, bytes] of shares) {
+        const s = decodeShare(signer, bytes);
+        if (s) list.push(s);
+        else faulty.add(signer);
+      }
+      try {
+        const r = combineDecryption(pk, groupId, ct, list);
+        for (const f of r.faulty) faulty.add(f);
+        return { plaintext: r.plaintext, faulty: [...faulty].sort((a, b) => a - b) };
+      } catch (e) {
+        if (e instanceof CryptoError && e.code === 'decryption-failed') return { plaintext: null, faulty: [...faulty].sort((a, b) => a - b) };
+        throw e;
+      }
+    },
+  };
+}
+
+const INSECURE_CT_MAGIC = 'sintra-edge/insecure-test-ciphertext';
+
+/**
+ * TEST ONLY: a "ciphertext" for insecureTestDecryptor. The plaintext travels in the clear; a hash makes
+ * it checkable, so garbage is still invalid. `undecryptable` makes a valid ciphertext whose combination
+ * fails, like a TDH2 ciphertext encrypted under the wrong key.
+ */
+export function insecureTestEncrypt(groupId: Uint8Array, label: Uint8Array, plaintext: Uint8Array, undecryptable = false): Uint8Array {
+  const body = frame(INSECURE_CT_MAGIC, label, plaintext, undecryptable ? 'x' : '');
+  const check = sha256(frame('insecure-test-ct-check', groupId, body));
+  const out = new Uint8Array(body.length + 32);
+  out.set(body);
+  out.set(check, body.length);
+  return out;
+}
+
+/** Parses frame(magic, label, plaintext, flag) + check; null if malformed or the check fails. */
+function insecureParse(groupId: Uint8Array, ct: Uint8Array): { plaintext: Uint8Array; undecryptable: boolean } | null {
+  if (!(ct instanceof Uint8Array) || ct.length < 32) return null;
+  const body = ct.subarray(0, ct.length - 32);
+  if (!bytesEqual(ct.subarray(ct.length - 32), sha256(frame('insecure-test-ct-check', groupId, body)))) return null;
+  const parts: Uint8Array[] = [];
+  let off = 0;
+  while (off < body.length) {
+    if (off + 4 > body.length) return null;
+    const len = ((body[off]! << 24) >>> 0) + ((body[off + 1]! << 16) | (body[off + 2]! << 8) | body[off + 3]!);
+    off += 4;
+    if (off + len > body.length) return null;
+    parts.push(body.subarray(off, off + len));
+    off += len;
+  }
+  if (parts.length !== 4 || new TextDecoder().decode(parts[0]) !== INSECURE_CT_MAGIC) return null;
+  return { plaintext: parts[2]!.slice(), undecryptable: parts[3]!.length > 0 };
+}
+
+/**
+ * TEST ONLY. Same validity / share / qualification rules and fault reporting as realDecryptor, no
+ * secrecy: the plaintext is in the ciphertext. The simulator's confidentiality checker therefore watches
+ * when honest replicas release shares, not what an observer could read.
+ */
+export function insecureTestDecryptor(groupId: Uint8Array, me: number, scheme: SharingScheme): ThresholdDecryptor {
+  const shareOf = (ct: Uint8Array, who: number) => sha256(frame('insecure-test-dec-share', groupId, u32be(who), sha256(ct)));
+  const valid = (ct: Uint8Array) => insecureParse(groupId, ct) !== null;
+  return {
+    scheme,
+    isValid: valid,
+    share(ct) {
+      if (!valid(ct)) fail('invalid-ciphertext', 'no decryption share for an invalid ciphertext');
+      return shareOf(ct, me);
+    },
+    verifyShare: (ct, who, share) => valid(ct) && who >= 0 && who < scheme.n && share instanceof Uint8Array && bytesEqual(share, shareOf(ct, who)),
+    combine(ct, shares) {
+      const parsed = insecureParse(groupId, ct);
+      if (!parsed) fail('invalid-ciphertext', 'cannot combine shares for an invalid ciphertext');
+      const good: number[] = [];
+      const faulty: number[] = [];
+      for (const [who, share] of shares) {
+        if (who >= 0 && who < scheme.n && bytesEqual(share, shareOf(ct, who))) good.push(who);
+        else faulty.push(who);
+      }
+      if (!scheme.isQualified(good)) fail('not-qualified', `valid decryption shares from [${good.join(',')}] are not qualified`);
+      return { plaintext: parsed.undecryptable ? null : parsed.plaintext, faulty: faulty.sort((a, b) => a - b) };
+    },
+  };
 }
