@@ -3,9 +3,9 @@
  * vectors.ts, which crypto.workerd.test.ts asserts inside workerd. Runs in the default `vitest run`.
  */
 import { describe, expect, it } from 'vitest';
-import { coinScenario, dealKey, hashToCurveAbc, thresholdScenario } from './scenario.ts';
+import { coinScenario, dealKey, hashToCurveAbc, tdh2Scenario, thresholdScenario } from './scenario.ts';
 import type { DealtKey } from './scenario.ts';
-import { COIN, HASH_TO_CURVE_ABC, THRESHOLD } from './vectors.ts';
+import { COIN, HASH_TO_CURVE_ABC, TDH2, THRESHOLD } from './vectors.ts';
 
 let dealt: DealtKey | undefined;
 const key = (): DealtKey => (dealt ??= dealKey());
@@ -25,5 +25,9 @@ describe('workerd parity vectors, computed in Node', () => {
 
   it('coin scenario gives the recorded bytes', () => {
     expect(coinScenario(key())).toEqual(COIN);
+  });
+
+  it('TDH2 scenario gives the recorded bytes', () => {
+    expect(tdh2Scenario()).toEqual(TDH2);
   });
 });

@@ -6,10 +6,10 @@
  * crypto.node.test.ts, which checks the same bytes in Node: passing both proves byte-identical results.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { coinScenario, dealKey, hashToCurveAbc, thresholdScenario } from './scenario.ts';
+import { coinScenario, dealKey, hashToCurveAbc, tdh2Scenario, thresholdScenario } from './scenario.ts';
 import type { DealtKey } from './scenario.ts';
 import { recordingTimer } from './timer.ts';
-import { COIN, HASH_TO_CURVE_ABC, THRESHOLD } from './vectors.ts';
+import { COIN, HASH_TO_CURVE_ABC, TDH2, THRESHOLD } from './vectors.ts';
 
 const { time, report } = recordingTimer();
 let dealt: DealtKey | undefined;
@@ -45,7 +45,10 @@ describe('shared/crypto inside workerd', () => {
     expect(r).toEqual(COIN);
   });
 
-  // shared/crypto/tdh2.ts did not exist yet when this suite was written: add the round trip to scenario.ts
-  // (encrypt, verifyCiphertext, decryptionShare x k, combineDecryption), record its bytes in vectors.ts.
-  it.todo('TDH2 round trip (encrypt, verifyCiphertext, decryptionShare, combineDecryption)');
+  it('TDH2 round trip (encrypt, verifyCiphertext, decryptionShare, combineDecryption): bytes equal Node', () => {
+    const r = tdh2Scenario(time);
+    expect(r.valid && r.sharesValid).toBe(true);
+    expect(new TextDecoder().decode(Uint8Array.from(r.plaintext.match(/../g)!.map((h) => parseInt(h, 16))))).toBe('sealed bid: 1234');
+    expect(r).toEqual(TDH2);
+  });
 });

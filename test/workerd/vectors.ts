@@ -27,3 +27,15 @@ export const COIN = {
   signature: '8689838f6f8f8738074983e91a8a46bd3dbd71c7ddc4079a2a46bbec4877d631eb6baa9504a167f550417581991b8a08',
   verified: true,
 } as const;
+
+/** TDH2 over Shamir (4, 2): ciphertext id, decryption shares of replicas 0 and 2, plaintext (hex). */
+export const TDH2 = {
+  ciphertextId: '5baffd4e92a8113e07bb3e20d38b6fe7c637ed0f62a05f06696557bdee8b2c02',
+  shares: [
+    '000000018e9ac049fb744be561572a7bcf0b382c5fb74ba5d70e9b7114347ec818a391211af42354de8fee509adda31684448b8570e2e78619dd958359b982917f7d47bae2544866354b75427b09f5a900faccb66a1cb5bb24392fa439503b16b5bcb2a28ae25981cb495278c31ee0f8614e27bd',
+    '00020001a3f90dacae36f2cf67c6cb8692b6f2ba28c7d810951646e4d46f6f19a0c4b566fa64f170e01f4af8dba3cee845de220370040e1c2e330dff6ba9d891b6d5a25dd54d3b250031f7ef360478c07593df8e44ae23fab12709838336af238f3fe9df2ce12023ca5a1d077f5276b5680da315',
+  ],
+  plaintext: '7365616c6564206269643a2031323334',
+  valid: true,
+  sharesValid: true,
+} as const;
