@@ -132,6 +132,7 @@ interface BodySpec<K extends BodyType> {
  *   0x30 aba-bval   0x31 aba-aux    0x32 aba-conf    0x33 aba-coin   0x34 aba-term
  *   0x40 ab-requests
  *   0x50 dec-shares
+ *   0x60 ckpt-share
  */
 const SCHEMA = {
   'rbc-send': { code: 0x10, fields: [['value', 'bytes']] },
@@ -148,6 +149,7 @@ const SCHEMA = {
   'aba-term': { code: 0x34, fields: [['value', 'bit']] },
   'ab-requests': { code: 0x40, fields: [['requests', 'list']] },
   'dec-shares': { code: 0x50, fields: [['shares', 'list']] },
+  'ckpt-share': { code: 0x60, fields: [['share', 'bytes']] },
 } as const satisfies { readonly [K in BodyType]: BodySpec<K> };
 
 // Compile-time check that every field of every body type is listed (extra or mistyped ones fail above).

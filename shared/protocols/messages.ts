@@ -26,7 +26,9 @@ export type Body =
   // atomic broadcast: a request pending too long is handed to every replica
   | { readonly t: 'ab-requests'; readonly requests: readonly Uint8Array[] }
   // secure causal atomic broadcast: decryption shares for the ciphertexts of one delivered batch
-  | { readonly t: 'dec-shares'; readonly shares: readonly Uint8Array[] };
+  | { readonly t: 'dec-shares'; readonly shares: readonly Uint8Array[] }
+  // log checkpoints: a kernel-key signature share on (log size, root, epoch, state digest)
+  | { readonly t: 'ckpt-share'; readonly share: Uint8Array };
 
 export type BodyType = Body['t'];
 

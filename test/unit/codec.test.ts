@@ -37,6 +37,7 @@ const EXAMPLES: { [K in BodyType]: BodyOf<K> } = {
   'aba-term': { t: 'aba-term', value: 0 },
   'ab-requests': { t: 'ab-requests', requests: [bytes(1), new Uint8Array(0), fill(300, 4)] },
   'dec-shares': { t: 'dec-shares', shares: [] },
+  'ckpt-share': { t: 'ckpt-share', share: new Uint8Array(48).fill(3) },
 };
 const TYPES = Object.keys(EXAMPLES) as BodyType[];
 const msg = <K extends BodyType>(t: K, tag = 'ab/17/acs/cbc/3'): Message => ({ tag, body: EXAMPLES[t] });
@@ -89,6 +90,7 @@ const BODY_ARBS: { [K in BodyType]: fc.Arbitrary<BodyOf<K>> } = {
   'aba-term': fc.record({ t: fc.constant('aba-term' as const), value: bitArb }),
   'ab-requests': fc.record({ t: fc.constant('ab-requests' as const), requests: listArb }),
   'dec-shares': fc.record({ t: fc.constant('dec-shares' as const), shares: listArb }),
+  'ckpt-share': fc.record({ t: fc.constant('ckpt-share' as const), share: bytesArb }),
 };
 const bodyArb: fc.Arbitrary<Body> = fc.oneof(...Object.values(BODY_ARBS) as fc.Arbitrary<Body>[]);
 const messageArb: fc.Arbitrary<Message> = fc.record({ tag: tagArb, body: bodyArb });
@@ -177,6 +179,7 @@ describe('message codec: round trips', () => {
       'aba-term': 0x34,
       'ab-requests': 0x40,
       'dec-shares': 0x50,
+      'ckpt-share': 0x60,
     });
   });
 
