@@ -1,0 +1,470 @@
+/**
+ * The replica host: runtime-neutral glue between the deterministic engine (shared/replica) and a runtime's
+ * storage, transport and clock. It contains no protocol logic; it enforces the rules that make the
+ * protocols' assumptions true on real machines:
+ *
+ * - Persist before send: an event's effects (journal entry, outbox messages, log entries, checkpoints,
+ *   inbox ids) are committed in one atomic write before any of its messages may leave. After a restart the
+ *   journal is replayed into a fresh engine with sending suppressed (engine.ts explains why that cannot
+ *   sign or vote twice differently), and the outbox is reloaded.
+ * - Reliable links: outbox messages carry per-link ids and stay until the peer acknowledges them; the peer
+ *   drops copies it already applied (inbox ids) and tells which ones it deferred; retries back off.
+ * - One event at a time: events are serialized (a promise chain), so the journal order is the engine's order
+ *   even on runtimes whose storage writes are asynchronous.
+ * - A failed write leaves the in-memory engine ahead of storage: the host marks itself stale and rebuilds
+ *   from storage before the next event; nothing of the failed event was sent or acknowledged.
+ */
+import { toHex } from '../../shared/crypto/bytes.ts';
+import type { Group, ReplicaSecrets } from '../../shared/config/group.ts';
+import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
+import type { Receipt } from '../../shared/log/checkpoint.ts';
+import type { EngineEvent, EngineMetrics, EngineOptions, EngineStep } from '../../shared/replica/engine.ts';
+import { ReplicaEngine, requestId } from '../../shared/replica/engine.ts';
+import { contextFromConfig } from '../../shared/replica/from-config.ts';
+import { decodeEvent, encodeEvent } from '../../shared/replica/journal.ts';
+import { decodeTransport, encodeMessage, encodeTransport, TransportError } from '../../shared/replica/transport.ts';
+import type { TransportAck } from '../../shared/replica/transport.ts';
+import { checkFrame, decodeFrame, LinkReceiver, LinkSender, linkPeers } from '../../shared/link/index.ts';
+import type { LinkPeer } from '../../shared/link/index.ts';
+import { emptyBatch } from './store.ts';
+import type { InboxState, ReplicaStore, StoredEntry, StoredOutboxMessage } from './store.ts';
+
+export interface PeerTransport {
+  /** POSTs a frame to peer `to`; resolves with the HTTP status and JSON body, rejects on network errors. */
+  post(to: number, frame: Uint8Array): Promise<{ readonly status: number; readonly body: unknown }>;
+}
+
+export interface HostOptions {
+  readonly engine?: EngineOptions;
+  /** Concurrent outgoing requests per flush (Workers allow 6 connections per event). */
+  readonly maxConcurrentPosts?: number;
+  /** Largest transport payload per POST. */
+  readonly maxPostBytes?: number;
+  readonly maxPostMessages?: number;
+  /** Retry delays (ms) after a failed POST: doubles from min up to max. */
+  readonly retryMinMs?: number;
+  readonly retryMaxMs?: number;
+  /** Delay before retrying messages the peer deferred. */
+  readonly deferRetryMs?: number;
+  readonly log?: (line: string) => void;
+}
+
+export type HostError = { readonly status: number; readonly code: string; readonly message: string };
+
+export type SubmitResult =
+  | { readonly ok: true; readonly id: string; readonly status: 'pending' | 'ordered'; readonly index?: number }
+  | { readonly ok: false; readonly error: HostError };
+
+export type RequestStatus =
+  | { readonly id: string; readonly status: 'pending' }
+  | { readonly id: string; readonly status: 'ordered' | 'certified'; readonly index: number; readonly epoch: number; readonly checkpoint: SignedCheckpoint | null };
+
+interface OutboxItem {
+  readonly bytes: Uint8Array;
+  notBefore: number;
+}
+
+interface PeerLinkState {
+  inFlight: boolean;
+  failures: number;
+  retryAt: number;
+  lastError: string | null;
+  sentFrames: number;
+  ackedMessages: number;
+}
+
+class InboxWindow {
+  floor: number;
+  readonly above: Set<number>;
+  constructor(s: InboxState = { floor: 0, above: [] }) {
+    this.floor = s.floor;
+    this.above = new Set(s.above);
+  }
+  has(id: number): boolean {
+    return id <= this.floor || this.above.has(id);
+  }
+  add(id: number): void {
+    if (this.has(id)) return;
+    this.above.add(id);
+    while (this.above.delete(this.floor + 1)) this.floor++;
+  }
+  state(): InboxState {
+    return { floor: this.floor, above: [...this.above].sort((a, b) => a - b) };
+  }
+}
+
+export class ReplicaHost {
+  private engine!: ReplicaEngine;
+  private outbox: Map<number, OutboxItem>[] = [];
+  private nextId: number[] = [];
+  private inbox: InboxWindow[] = [];
+  private readonly links: PeerLinkState[];
+  private readonly submitted = new Set<string>();
+  private chain: Promise<unknown> = Promise.resolve();
+  private stale = true;
+  private replayedEvents = 0;
+  private readonly opts: Required<Omit<HostOptions, 'engine' | 'log'>> & Pick<HostOptions, 'engine' | 'log'>;
+
+  constructor(
+    readonly group: Group,
+    readonly secrets: ReplicaSecrets,
+    private readonly store: ReplicaStore,
+    private readonly transport: PeerTransport,
+    private readonly now: () => number,
+    options: HostOptions = {},
+  ) {
+    this.opts = {
+      maxConcurrentPosts: 6,
+      maxPostBytes: 1 << 20,
+      maxPostMessages: 1024,
+      retryMinMs: 100,
+      retryMaxMs: 30_000,
+      deferRetryMs: 250,
+      ...options,
+    };
+    this.links = group.replicas.map(() => ({ inFlight: false, failures: 0, retryAt: 0, lastError: null, sentFrames: 0, ackedMessages: 0 }));
+    this.peers = linkPeers(group, secrets);
+  }
+
+  private readonly peers: readonly (LinkPeer | undefined)[];
+  private senders: (LinkSender | undefined)[] = [];
+  private receivers: (LinkReceiver | undefined)[] = [];
+
+  get me(): number {
+    return this.secrets.index;
+  }
+
+  get n(): number {
+    return this.group.replicas.length;
+  }
+
+  /** Loads storage and replays the journal. Called lazily before the first event, and after a failed write. */
+  async init(): Promise<void> {
+    await this.serialized(() => this.ensureLoaded());
+  }
+
+  private async ensureLoaded(): Promise<void> {
+    if (!this.stale) return;
+    const t0 = this.now();
+    const state = await this.store.load();
+    const engine = new ReplicaEngine(contextFromConfig(this.group, this.secrets), this.opts.engine);
+    for (const b of state.journal) {
+      const step = engine.handle(decodeEvent(b));
+      if (step.deferred) throw new Error('journal replay: a journaled event was deferred (non-deterministic engine?)');
+    }
+    this.engine = engine;
+    this.replayedEvents = state.journal.length;
+    this.outbox = Array.from({ length: this.n }, () => new Map());
+    for (const m of state.outbox) this.outbox[m.peer]!.set(m.id, { bytes: m.bytes, notBefore: 0 });
+    this.nextId = Array.from({ length: this.n }, (_, j) => Number(state.meta.get(`next-id/${j}`) ?? '1'));
+    this.inbox = Array.from({ length: this.n }, (_, j) => new InboxWindow(state.inbox.get(j)));
+    this.pendingIds = new Map();
+    // Link state: receivers are persisted with the effects of each frame; a sender's next seq only after
+    // the peer took the frame, so a seq is never skipped (a gap would stall the peer's window) and a seq
+    // reused after a crash is answered 'replay' with the peer's ack, from which the sender resumes.
+    this.receivers = this.peers.map((p) => {
+      if (!p) return undefined;
+      const saved = state.meta.get(`link-rx/${p.peer}`);
+      return saved ? LinkReceiver.fromJSON(p.incoming, JSON.parse(saved)) : LinkReceiver.create(p.incoming);
+    });
+    this.senders = this.peers.map((p) => {
+      if (!p) return undefined;
+      const saved = state.meta.get(`link-tx/${p.peer}`);
+      return saved ? LinkSender.fromJSON(p.outgoing, JSON.parse(saved)) : LinkSender.create(p.outgoing);
+    });
+    this.stale = false;
+    if (state.journal.length > 0) this.opts.log?.(`replica ${this.me}: replayed ${state.journal.length} journal events in ${Math.round(this.now() - t0)} ms`);
+  }
+
+  /** Runs `f` after every earlier event; a failure marks the host stale (rebuilt before the next one). */
+  private serialized<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(async () => {
+      try {
+        await this.ensureLoaded();
+        return await f();
+      } catch (e) {
+        this.stale = true;
+        throw e;
+      }
+    });
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  // ---- client requests
+
+  submit(request: Uint8Array): Promise<SubmitResult> {
+    return this.serialized(async () => {
+      const id = requestId(request);
+      const index = this.engine.indexOf(id);
+      if (index !== undefined) return { ok: true, id, status: 'ordered', index };
+      const refusal = this.engine.refusal(request);
+      if (refusal) {
+        const status = refusal.code === 'too-large' ? 413 : 503;
+        return { ok: false, error: { status, code: refusal.code === 'too-large' ? 'request-too-large' : 'overloaded', message: refusal.message } };
+      }
+      await this.apply({ kind: 'submit', request });
+      this.submitted.add(id);
+      return { ok: true, id, status: 'pending' };
+    });
+  }
+
+  status(id: string): RequestStatus | null {
+    if (this.stale) return null;
+    const index = this.engine.indexOf(id);
+    if (index === undefined) return this.submitted.has(id) ? { id, status: 'pending' } : null;
+    const checkpoint = this.engine.checkpointCovering(index);
+    return { id, status: checkpoint ? 'certified' : 'ordered', index, epoch: this.engine.epochOf(index)!, checkpoint };
+  }
+
+  async receipt(id: string): Promise<Receipt | null> {
+    const index = this.engine.indexOf(id);
+    if (index === undefined) return null;
+    const checkpoint = this.engine.checkpointCovering(index);
+    if (!checkpoint) return null;
+    const [e] = await this.store.entries(index, index + 1);
+    if (!e) throw new Error(`log entry ${index} is missing from storage`);
+    return { entry: e.entry, index, proof: this.engine.log.inclusionProof(index, checkpoint.size), checkpoint };
+  }
+
+  latestCheckpoint(): SignedCheckpoint | null {
+    return this.engine?.latestCheckpoint ?? null;
+  }
+
+  checkpointAt(size: number): SignedCheckpoint | null {
+    return this.engine.checkpointAt(size);
+  }
+
+  consistencyProof(first: number, second: number): Uint8Array[] {
+    return this.engine.log.consistencyProof(first, second);
+  }
+
+  get logSize(): number {
+    return this.engine.log.size;
+  }
+
+  entries(start: number, end: number): Promise<StoredEntry[]> {
+    return this.store.entries(start, Math.min(end, this.engine.log.size));
+  }
+
+  // ---- peers
+
+  /**
+   * One POST from a peer: authenticate, then apply every message not applied before, in one atomic write.
+   * Returns the HTTP status and JSON body for the response.
+   */
+  receiveFrame(frame: Uint8Array): Promise<{ status: number; body: TransportAck | { error: { code: string; message: string }; ack?: number } }> {
+    return this.serialized(async () => {
+      const v = checkFrame(frame, this.receivers);
+      if (!v.ok) {
+        const status = v.code === 'too-large' ? 413 : v.code === 'replay' || v.code === 'ahead' ? 409 : v.code === 'bad-mac' ? 401 : 400;
+        // For replay/ahead (authentic frames only) the sender resynchronizes its next seq from our ack.
+        const d = decodeFrame(frame);
+        const claimed = d.ok ? this.receivers[d.frame.sender] : undefined;
+        const ack = (v.code === 'replay' || v.code === 'ahead') && claimed ? { ack: claimed.contiguousAck } : {};
+        return { status, body: { error: { code: `link-${v.code}`, message: v.message }, ...ack } };
+      }
+      if (v.seq === 0) return { status: 400, body: { error: { code: 'bad-payload', message: 'ack-only frames are not used on this link' } } };
+      let items: { id: number; msg: import('../../shared/protocols/messages.ts').Message }[];
+      try {
+        items = decodeTransport(v.payload);
+      } catch (e) {
+        if (!(e instanceof TransportError)) throw e;
+        return { status: 400, body: { error: { code: 'bad-payload', message: e.message } } };
+      }
+      const from = v.sender;
+      const inbox = this.inbox[from]!;
+      const accepted: number[] = [];
+      const deferred: number[] = [];
+      const batch = emptyBatch();
+      const steps: EngineStep[] = [];
+      for (const { id, msg } of items) {
+        if (inbox.has(id)) {
+          accepted.push(id);
+          continue;
+        }
+        const event: EngineEvent = { kind: 'peer', from, msg };
+        const step = this.engine.handle(event);
+        if (step.deferred) {
+          deferred.push(id);
+          continue;
+        }
+        inbox.add(id);
+        accepted.push(id);
+        batch.journal.push(encodeEvent(event));
+        steps.push(step);
+      }
+      const receiver = this.receivers[from]!.commit(v.seq);
+      batch.meta.set(`link-rx/${from}`, JSON.stringify(receiver.toJSON()));
+      if (batch.journal.length > 0) batch.inbox.set(from, inbox.state());
+      this.collect(batch, steps);
+      await this.store.commit(batch);
+      this.receivers[from] = receiver;
+      this.enqueue(batch.outbox);
+      return { status: 200, body: { accepted, deferred } };
+    });
+  }
+
+  private async apply(event: EngineEvent): Promise<EngineStep> {
+    const step = this.engine.handle(event);
+    if (step.deferred) return step;
+    const batch = emptyBatch();
+    batch.journal.push(encodeEvent(event));
+    this.collect(batch, [step]);
+    await this.store.commit(batch);
+    this.enqueue(batch.outbox);
+    return step;
+  }
+
+  /** Step effects into the write batch: outbox messages get their per-link ids here. */
+  private collect(batch: ReturnType<typeof emptyBatch>, steps: readonly EngineStep[]): void {
+    const ids = new Map<number, number>();
+    for (const s of steps) {
+      for (const o of s.outgoing) {
+        const id = ids.get(o.to) ?? this.nextId[o.to]!;
+        ids.set(o.to, id + 1);
+        batch.outbox.push({ peer: o.to, id, bytes: encodeMessage(o.msg) });
+      }
+      batch.log.push(...s.appended);
+      batch.checkpoints.push(...s.checkpoints);
+    }
+    for (const [peer, next] of ids) batch.meta.set(`next-id/${peer}`, String(next));
+    // Only after the commit succeeds do the counters move (enqueue), so a failed write reuses the ids.
+    this.pendingIds = ids;
+  }
+
+  private pendingIds = new Map<number, number>();
+
+  private enqueue(messages: readonly StoredOutboxMessage[]): void {
+    for (const [peer, next] of this.pendingIds) this.nextId[peer] = next;
+    this.pendingIds = new Map();
+    for (const m of messages) this.outbox[m.peer]!.set(m.id, { bytes: m.bytes, notBefore: 0 });
+  }
+
+  /**
+   * Sends what is due to every peer (at most `maxConcurrentPosts` requests at once) and returns when the
+   * next retry is due (epoch ms), or null if the outbox is empty.
+   */
+  async flush(): Promise<number | null> {
+    if (this.stale) await this.init();
+    const now = this.now();
+    const due: number[] = [];
+    for (let j = 0; j < this.n; j++) {
+      if (j === this.me || this.links[j]!.inFlight || this.links[j]!.retryAt > now) continue;
+      for (const item of this.outbox[j]!.values()) {
+        if (item.notBefore <= now) {
+          due.push(j);
+          break;
+        }
+      }
+    }
+    let next = 0;
+    const worker = async () => {
+      for (let j = due[next++]; j !== undefined; j = due[next++]) await this.postTo(j);
+    };
+    await Promise.all(Array.from({ length: Math.min(this.opts.maxConcurrentPosts, due.length) }, worker));
+    return this.nextWake();
+  }
+
+  private async postTo(j: number): Promise<void> {
+    const link = this.links[j]!;
+    const now = this.now();
+    const picked: { id: number; bytes: Uint8Array }[] = [];
+    let bytes = 0;
+    for (const [id, item] of [...this.outbox[j]!.entries()].sort((a, b) => a[0] - b[0])) {
+      if (item.notBefore > now) continue;
+      if (picked.length > 0 && (bytes + item.bytes.length > this.opts.maxPostBytes || picked.length >= this.opts.maxPostMessages)) break;
+      picked.push({ id, bytes: item.bytes });
+      bytes += item.bytes.length + 12;
+    }
+    if (picked.length === 0) return;
+    link.inFlight = true;
+    try {
+      const { seq, sender } = this.senders[j]!.allocate();
+      const frame = sender.seal(seq, encodeTransport(picked), this.receivers[j]!.contiguousAck);
+      const res = await this.transport.post(j, frame);
+      if (res.status === 409) {
+        const b = res.body as { error?: { code?: unknown }; ack?: unknown } | null;
+        if ((b?.error?.code === 'link-replay' || b?.error?.code === 'link-ahead') && Number.isSafeInteger(b?.ack)) {
+          const next = Math.max(sender.next, (b!.ack as number) + 1);
+          this.senders[j] = LinkSender.fromJSON(this.peers[j]!.outgoing, { next, peerAck: next - 1 });
+          throw new Error(`link resynchronized at seq ${next} (${String(b?.error?.code)})`);
+        }
+      }
+      if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 200)}`);
+      const acked = sender.acknowledge(seq);
+      this.senders[j] = acked.ok ? acked.sender : sender;
+      const ack = parseAck(res.body, picked);
+      const sent = new Set(picked.map((p) => p.id));
+      const accepted = ack.accepted.filter((id) => sent.has(id));
+      for (const id of ack.deferred) {
+        const item = this.outbox[j]!.get(id);
+        if (item && sent.has(id)) item.notBefore = this.now() + this.opts.deferRetryMs;
+      }
+      await this.serialized(async () => {
+        const meta = new Map([[`link-tx/${j}`, JSON.stringify(this.senders[j]!.toJSON())]]);
+        await this.store.commit({ ...emptyBatch(), outboxDelete: accepted.length > 0 ? [{ peer: j, ids: accepted }] : [], meta });
+        for (const id of accepted) this.outbox[j]!.delete(id);
+      });
+      link.failures = 0;
+      link.retryAt = 0;
+      link.lastError = null;
+      link.sentFrames++;
+      link.ackedMessages += accepted.length;
+    } catch (e) {
+      link.failures++;
+      link.lastError = e instanceof Error ? e.message : String(e);
+      link.retryAt = this.now() + Math.min(this.opts.retryMaxMs, this.opts.retryMinMs * 2 ** Math.min(link.failures - 1, 20));
+    } finally {
+      link.inFlight = false;
+    }
+  }
+
+  private nextWake(): number | null {
+    let wake: number | null = null;
+    for (let j = 0; j < this.n; j++) {
+      if (j === this.me) continue;
+      for (const item of this.outbox[j]!.values()) {
+        const t = Math.max(item.notBefore, this.links[j]!.retryAt);
+        if (wake === null || t < wake) wake = t;
+      }
+    }
+    return wake;
+  }
+
+  /** Messages waiting for each peer. */
+  outboxSizes(): number[] {
+    return this.outbox.map((m) => m.size);
+  }
+
+  metrics(): {
+    replica: string;
+    index: number;
+    engine: EngineMetrics;
+    outbox: number[];
+    links: { peer: number; failures: number; lastError: string | null; sentFrames: number; ackedMessages: number }[];
+    replayedEvents: number;
+  } {
+    return {
+      replica: this.secrets.id,
+      index: this.me,
+      engine: this.engine.metrics(),
+      outbox: this.outboxSizes(),
+      links: this.links.map((l, peer) => ({ peer, failures: l.failures, lastError: l.lastError, sentFrames: l.sentFrames, ackedMessages: l.ackedMessages })),
+      replayedEvents: this.replayedEvents,
+    };
+  }
+
+  groupIdHex(): string {
+    return toHex(this.group.groupId);
+  }
+}
+
+function parseAck(body: unknown, picked: readonly { id: number }[]): TransportAck {
+  const o = body as { accepted?: unknown; deferred?: unknown } | null;
+  const ids = (x: unknown) => (Array.isArray(x) && x.every((v) => Number.isSafeInteger(v)) ? (x as number[]) : null);
+  const accepted = ids(o?.accepted);
+  const deferred = ids(o?.deferred);
+  if (!accepted || !deferred) throw new Error(`malformed acknowledgement for ${picked.length} messages`);
+  return { accepted, deferred };
+}
