@@ -1,0 +1,138 @@
+/**
+ * One replica = one Durable Object (SQLite-backed) in its own Worker (DESIGN.md section 3). Keys come from
+ * the Worker's secrets (the dealer's <id>.secrets.json), the public group.json from the SINTRA_GROUP
+ * variable, peer addresses from SINTRA_PEERS (base URLs by replica index) or from service bindings
+ * PEER_<index> (used by the local Miniflare cluster).
+ *
+ * The object builds a ReplicaHost (workers/core) over SqlStore, serves the shared Hono app, flushes the
+ * outbox after every state change, and retries from alarms with backoff. The clock is used only for
+ * retransmission and rate limits, never by a protocol.
+ */
+import { DurableObject } from 'cloudflare:workers';
+import type { Hono } from 'hono';
+import { ConfigError, parseGroup, parseReplicaSecrets } from '../../shared/config/group.ts';
+import { errorBody, replicaApp } from '../core/app.ts';
+import { ReplicaHost } from '../core/host.ts';
+import type { PeerTransport } from '../core/host.ts';
+import { SqlStore } from './sql-store.ts';
+
+export interface ReplicaEnv {
+  readonly REPLICA: DurableObjectNamespace;
+  readonly SINTRA_GROUP: string;
+  readonly SINTRA_PEERS?: string;
+  readonly SINTRA_GROUP_ID: string;
+  readonly SINTRA_REPLICA_ID: string;
+  readonly SINTRA_REPLICA_INDEX: string;
+  readonly SINTRA_KEY_SHARES: string;
+  readonly SINTRA_LINK_SECRET: string;
+  /** Requests per second per client (default 2000). */
+  readonly SINTRA_CLIENT_RATE?: string;
+  readonly [binding: string]: unknown;
+}
+
+const POST_TIMEOUT_MS = 15_000;
+
+function peerTransport(env: ReplicaEnv, n: number): PeerTransport {
+  let urls: unknown[] = [];
+  if (env.SINTRA_PEERS) {
+    urls = JSON.parse(env.SINTRA_PEERS) as unknown[];
+    if (!Array.isArray(urls) || urls.length !== n || !urls.every((u) => typeof u === 'string' || u === null)) {
+      throw new ConfigError('SINTRA_PEERS', `expected a JSON array of ${n} base URLs (null for this replica)`);
+    }
+  }
+  return {
+    async post(to, frame) {
+      const binding = env[`PEER_${to}`] as Fetcher | undefined;
+      const init: RequestInit = { method: 'POST', body: frame, headers: { 'content-type': 'application/octet-stream' }, signal: AbortSignal.timeout(POST_TIMEOUT_MS) };
+      let res: Response;
+      if (binding && typeof binding.fetch === 'function') res = await binding.fetch('http://replica/v1/peer', init);
+      else if (typeof urls[to] === 'string') res = await fetch(new URL('/v1/peer', urls[to] as string), init);
+      else throw new Error(`no address for replica ${to} (SINTRA_PEERS or a PEER_${to} binding)`);
+      let body: unknown = null;
+      try {
+        body = await res.json();
+      } catch {
+        body = null;
+      }
+      return { status: res.status, body };
+    },
+  };
+}
+
+export class ReplicaObject extends DurableObject<ReplicaEnv> {
+  private host: ReplicaHost | null = null;
+  private app: Hono | null = null;
+  private configError: string | null = null;
+  private flushing: Promise<void> | null = null;
+  private flushAgain = false;
+
+  constructor(ctx: DurableObjectState, env: ReplicaEnv) {
+    super(ctx, env);
+    try {
+      const group = parseGroup(JSON.parse(env.SINTRA_GROUP));
+      const secrets = parseReplicaSecrets(
+        {
+          SINTRA_GROUP_ID: env.SINTRA_GROUP_ID,
+          SINTRA_REPLICA_ID: env.SINTRA_REPLICA_ID,
+          SINTRA_REPLICA_INDEX: env.SINTRA_REPLICA_INDEX,
+          SINTRA_KEY_SHARES: env.SINTRA_KEY_SHARES,
+          SINTRA_LINK_SECRET: env.SINTRA_LINK_SECRET,
+        },
+        group,
+      );
+      const store = new SqlStore(ctx.storage);
+      this.host = new ReplicaHost(group, secrets, store, peerTransport(env, group.replicas.length), () => Date.now(), {
+        log: (line) => console.log(line),
+      });
+      const rate = env.SINTRA_CLIENT_RATE ? Number(env.SINTRA_CLIENT_RATE) : undefined;
+      this.app = replicaApp(this.host, { now: () => Date.now(), afterChange: () => this.scheduleFlush(), clientRate: rate, clientBurst: rate ? rate * 2 : undefined });
+      const host = this.host;
+      void ctx.blockConcurrencyWhile(async () => {
+        await host.init();
+      });
+    } catch (e) {
+      this.configError = e instanceof Error ? e.message : String(e);
+      console.error(`replica misconfigured: ${this.configError}`);
+    }
+  }
+
+  override async fetch(request: Request): Promise<Response> {
+    if (!this.app) return Response.json(errorBody('misconfigured', this.configError ?? 'not configured'), { status: 503 });
+    const res = await this.app.fetch(request);
+    return res;
+  }
+
+  override async alarm(): Promise<void> {
+    await this.runFlush();
+  }
+
+  /** Flush now (in the background of the current event) and arm the alarm for the next retry. */
+  private scheduleFlush(): void {
+    this.ctx.waitUntil(this.runFlush());
+  }
+
+  private async runFlush(): Promise<void> {
+    if (!this.host) return;
+    if (this.flushing) {
+      this.flushAgain = true;
+      return this.flushing;
+    }
+    const host = this.host;
+    this.flushing = (async () => {
+      try {
+        let wake: number | null;
+        do {
+          this.flushAgain = false;
+          wake = await host.flush();
+        } while (this.flushAgain || (wake !== null && wake <= Date.now()));
+        if (wake !== null) await this.ctx.storage.setAlarm(wake);
+      } catch (e) {
+        console.error(`flush failed: ${e instanceof Error ? e.message : String(e)}`);
+        await this.ctx.storage.setAlarm(Date.now() + 1000);
+      } finally {
+        this.flushing = null;
+      }
+    })();
+    return this.flushing;
+  }
+}

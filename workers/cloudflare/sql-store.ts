@@ -1,0 +1,87 @@
+/**
+ * ReplicaStore on a SQLite-backed Durable Object (ctx.storage.sql). Every commit is one
+ * transactionSync, so an event's journal entry, outbox messages, log entries, checkpoints and link state
+ * become durable together or not at all (persist before send, DESIGN.md section 3); the Durable Object's
+ * output gate additionally holds responses and outgoing fetches until the write is confirmed.
+ */
+import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
+import type { InboxState, LoadedState, ReplicaStore, StoredEntry, StoredOutboxMessage, WriteBatch } from '../core/store.ts';
+
+const SCHEMA = [
+  'CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, event BLOB NOT NULL)',
+  'CREATE TABLE IF NOT EXISTS outbox (peer INTEGER NOT NULL, id INTEGER NOT NULL, msg BLOB NOT NULL, PRIMARY KEY (peer, id))',
+  'CREATE TABLE IF NOT EXISTS log (idx INTEGER PRIMARY KEY, rid TEXT NOT NULL, epoch INTEGER NOT NULL, entry BLOB NOT NULL)',
+  'CREATE TABLE IF NOT EXISTS checkpoints (epoch INTEGER PRIMARY KEY, size INTEGER NOT NULL, root BLOB NOT NULL, state BLOB NOT NULL, signature BLOB NOT NULL)',
+  'CREATE TABLE IF NOT EXISTS inbox (peer INTEGER PRIMARY KEY, floor INTEGER NOT NULL, above TEXT NOT NULL)',
+  'CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)',
+];
+
+function blob(b: Uint8Array): ArrayBuffer {
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+}
+
+function bytes(v: unknown): Uint8Array {
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  if (v instanceof Uint8Array) return v;
+  throw new TypeError('expected a BLOB column');
+}
+
+export class SqlStore implements ReplicaStore {
+  private readonly sql: SqlStorage;
+
+  constructor(private readonly storage: DurableObjectStorage) {
+    this.sql = storage.sql;
+    for (const s of SCHEMA) this.sql.exec(s);
+  }
+
+  async load(): Promise<LoadedState> {
+    const journal = this.sql.exec('SELECT event FROM journal ORDER BY seq').toArray().map((r) => bytes(r['event']));
+    const outbox: StoredOutboxMessage[] = this.sql
+      .exec('SELECT peer, id, msg FROM outbox ORDER BY peer, id')
+      .toArray()
+      .map((r) => ({ peer: Number(r['peer']), id: Number(r['id']), bytes: bytes(r['msg']) }));
+    const inbox = new Map<number, InboxState>();
+    for (const r of this.sql.exec('SELECT peer, floor, above FROM inbox').toArray()) {
+      inbox.set(Number(r['peer']), { floor: Number(r['floor']), above: JSON.parse(String(r['above'])) as number[] });
+    }
+    const meta = new Map<string, string>();
+    for (const r of this.sql.exec('SELECT k, v FROM meta').toArray()) meta.set(String(r['k']), String(r['v']));
+    return { journal, outbox, inbox, meta };
+  }
+
+  async commit(b: WriteBatch): Promise<void> {
+    this.storage.transactionSync(() => {
+      for (const e of b.journal) this.sql.exec('INSERT INTO journal (event) VALUES (?)', blob(e));
+      for (const m of b.outbox) this.sql.exec('INSERT INTO outbox (peer, id, msg) VALUES (?, ?, ?)', m.peer, m.id, blob(m.bytes));
+      for (const d of b.outboxDelete) for (const id of d.ids) this.sql.exec('DELETE FROM outbox WHERE peer = ? AND id = ?', d.peer, id);
+      for (const e of b.log) this.sql.exec('INSERT INTO log (idx, rid, epoch, entry) VALUES (?, ?, ?, ?)', e.index, e.id, e.epoch, blob(e.entry));
+      for (const c of b.checkpoints) this.putCheckpoint(c);
+      for (const [peer, s] of b.inbox) {
+        this.sql.exec('INSERT OR REPLACE INTO inbox (peer, floor, above) VALUES (?, ?, ?)', peer, s.floor, JSON.stringify(s.above));
+      }
+      for (const [k, v] of b.meta) this.sql.exec('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)', k, v);
+    });
+  }
+
+  private putCheckpoint(c: SignedCheckpoint): void {
+    this.sql.exec(
+      'INSERT OR REPLACE INTO checkpoints (epoch, size, root, state, signature) VALUES (?, ?, ?, ?, ?)',
+      c.epoch,
+      c.size,
+      blob(c.root),
+      blob(c.stateDigest),
+      blob(c.signature),
+    );
+  }
+
+  async entries(start: number, end: number): Promise<StoredEntry[]> {
+    return this.sql
+      .exec('SELECT idx, rid, epoch, entry FROM log WHERE idx >= ? AND idx < ? ORDER BY idx', start, end)
+      .toArray()
+      .map((r) => ({ index: Number(r['idx']), id: String(r['rid']), epoch: Number(r['epoch']), entry: bytes(r['entry']) }));
+  }
+
+  async sizeBytes(): Promise<number | null> {
+    return this.sql.databaseSize;
+  }
+}
