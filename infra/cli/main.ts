@@ -10,6 +10,10 @@ import { ConfigError } from '../../shared/config/group.ts';
 import { StructureError } from '../../shared/quorum/quorum-system.ts';
 import { DealerError, UsageError, dealCommand, verifyCommand } from './deal.ts';
 import type { DealOptions, Io, VerifyCommandOptions } from './deal.ts';
+import { collect, integer, simulateCommand } from './simulate.ts';
+import { startCommand } from './start.ts';
+import type { StartOptions } from './start.ts';
+import type { SimulateOptions } from './simulate.ts';
 
 export type { Io };
 
@@ -67,6 +71,54 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     .option('--json', 'print the report as JSON')
     .option('--allow-missing', 'only check the secrets files that are present')
     .action(async (dir: string, opts: VerifyCommandOptions) => setCode(await verifyCommand(dir, opts, io)));
+
+  program
+    .command('simulate')
+    .description('run a protocol in the deterministic simulator over a range of seeds (adversarial network, Byzantine replicas)')
+    .option('--protocol <name>', 'rbc, cbc, aba, mvba, ab or scab')
+    .option('--n <count>', 'number of replicas (threshold structure)', integer('--n', 1, 1000))
+    .option('--t <count>', 'replicas that may be corrupted (default: the largest with n > 3t)', integer('--t', 0, 1000))
+    .option('--structure <file>', 'structure file (as for `sintra deal --structure`) instead of --n/--t')
+    .option('--seeds <count>', 'number of runs (seeds)', integer('--seeds', 1, 100_000_000))
+    .option('--seed-start <seed>', 'first seed (default 1)', integer('--seed-start', 0, 0xffffffff))
+    .option('--byzantine <kind>', "corrupted replicas' behaviour, 'assorted', 'none' or 'all' (rotates by seed; default)")
+    .option('--crypto <mode>', 'insecure (fast stand-in, default) or real (threshold BLS and TDH2)')
+    .option('--corrupt <list>', 'exactly these replicas are corrupted, e.g. 0,1 (may exceed the structure: negative controls)')
+    .option('--faulty <count>', 'corrupt only this many of a maximal corruptible set', integer('--faulty', 0, 1000))
+    .option('--gst <step>', 'step at which the network turns fair (default: seeded)', integer('--gst', 0, 1_000_000_000))
+    .option('--max-steps <steps>', 'stop a run after this many steps', integer('--max-steps', 1, 1_000_000_000))
+    .option('--param <k=v>', 'scenario parameter (repeatable), e.g. --param sender=byzantine', collect)
+    .option('--json', 'print the summary as one JSON object')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Exit code 1 if any run violated safety or liveness; each failed run prints the command that replays it.',
+        'Examples:',
+        '  sintra simulate --protocol rbc --n 4 --seeds 1000',
+        '  sintra simulate --protocol scab --n 7 --seeds 200 --byzantine scab-early',
+        '  sintra simulate --protocol rbc --n 4 --seeds 50 --corrupt 0,1 --byzantine rbc-split --param sender=byzantine',
+      ].join('\n'),
+    )
+    .action(async (opts: SimulateOptions) => setCode(await simulateCommand(opts, io)));
+
+  program
+    .command('start')
+    .description('run a local cluster of Durable Object replicas in Miniflare, served on localhost (no account, no cloud)')
+    .option('--n <count>', 'replicas of a new threshold group (default 4)', count('--n', 1))
+    .option('--structure <file>', 'structure file for a new group instead of --n')
+    .option('--data <dir>', 'data folder: keys and replica state (default .sintra)')
+    .option('--port <base>', 'first localhost port; replica i listens on base + i (default 8787)', integer('--port', 1, 65535))
+    .option('--json', 'print the ready line as JSON: {"ready": true, "replicas": [...], "group": path}')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Deals keys into DATA/keys on the first start, then reuses them; state persists under DATA/state.',
+        'Prints one line `ready URL...` on stdout when every replica answers.',
+      ].join('\n'),
+    )
+    .action(async (opts: StartOptions) => setCode(await startCommand(opts, io)));
 
   return program;
 }

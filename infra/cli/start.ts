@@ -1,0 +1,71 @@
+/**
+ * `sintra start` (= `npm start`): a local cluster of Durable Object replicas in one Miniflare instance
+ * (infra/cluster/local-cluster.ts), served on localhost, persisted under a data folder, no account and no
+ * cloud. Progress goes to stderr; stdout gets exactly one `ready ...` line (or JSON with --json) once every
+ * replica answers, so scripts can wait for it. Ctrl-C (SIGINT) or SIGTERM stops it cleanly; starting again
+ * with the same --data resumes the same group and log.
+ */
+import { relative } from 'node:path';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { fromHex, toHex } from '../../shared/crypto/bytes.ts';
+import { startLocalCluster, waitUntilReady } from '../cluster/local-cluster.ts';
+import type { Io } from './deal.ts';
+import { UsageError } from './deal.ts';
+
+export interface StartOptions {
+  n?: number;
+  structure?: string;
+  data?: string;
+  port?: number;
+  json?: boolean;
+  /** Tests: resolves to stop the cluster instead of waiting for a signal. */
+  stop?: Promise<void>;
+  onReady?: (urls: readonly string[]) => void;
+}
+
+export async function startCommand(opts: StartOptions, io: Io): Promise<number> {
+  if (opts.n !== undefined && opts.structure) throw new UsageError('give --n or --structure, not both');
+  if (opts.n !== undefined && opts.n < 4) throw new UsageError('--n must be at least 4 (n > 3t with t >= 1)');
+  const dataDir = opts.data ?? '.sintra';
+  const t0 = Date.now();
+  const log = (line: string) => io.err(`${line}\n`);
+  const cluster = await startLocalCluster({ dataDir, n: opts.n, structure: opts.structure, basePort: opts.port ?? 8787, log });
+  try {
+    log(`waiting for ${cluster.urls.length} replicas (each replays its journal on start)`);
+    await waitUntilReady(cluster.urls);
+    const rel = relative(process.cwd(), cluster.groupPath);
+    const groupPath = rel && !rel.startsWith('..') ? rel : cluster.groupPath;
+    if (opts.json) {
+      io.out(`${JSON.stringify({ ready: true, replicas: cluster.urls, group: groupPath })}\n`);
+    } else {
+      const key = cluster.group.keys.kernel.groupKey;
+      log('');
+      log(`${cluster.dealt ? 'new group' : 'resumed group'} ${cluster.group.groupId.slice(0, 16)}... (${cluster.urls.length} replicas, ${Date.now() - t0} ms)`);
+      cluster.urls.forEach((u, i) => log(`  replica ${cluster.group.replicas[i]!.id}: ${u}`));
+      log(`group key (kernel, BLS12-381 G2): ${key.slice(0, 32)}...  fingerprint ${toHex(sha256(fromHex(key)).subarray(0, 8))}`);
+      log(`group.json: ${groupPath}`);
+      log('');
+      log('try:');
+      log(`  curl -s -X POST ${cluster.urls[0]}/v1/requests -H 'content-type: application/json' -d '{"text":"hello"}'`);
+      log(`  curl -s ${cluster.urls[1]}/v1/requests/<id>      # pending, ordered, then certified`);
+      log(`  curl -s ${cluster.urls[2]}/v1/receipts/<id>      # entry + inclusion proof + signed checkpoint`);
+      log('Ctrl-C stops the cluster; starting again resumes it.');
+      io.out(`ready ${cluster.urls.join(' ')}\n`);
+    }
+    opts.onReady?.(cluster.urls);
+    await (opts.stop ??
+      new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      }));
+    log('stopping');
+  } finally {
+    await cluster.dispose();
+  }
+  return 0;
+}

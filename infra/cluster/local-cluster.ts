@@ -1,0 +1,136 @@
+/**
+ * The local cluster of `sintra start` (issue: replica runtime): n replicas as n separate Workers in ONE
+ * Miniflare instance (PLATFORM.md: the Miniflare API is 3-5x faster than `wrangler dev`), each with its
+ * own SQLite-backed Durable Object persisted under DATA/state (one namespace per worker), talking to each other through
+ * service bindings (PEER_<j>) with the same authenticated frames they send over HTTPS in production, and
+ * each served on its own localhost port (base + index) for clients.
+ *
+ * Keys: DATA/keys/group.json and <id>.secrets.json, dealt on first start (real randomness, not a seed) and
+ * reused afterwards, so a restart resumes the same group and the same log.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { Log, LogLevel, Miniflare } from 'miniflare';
+import type { WorkerOptions } from 'miniflare';
+import { parseGroup } from '../../shared/config/group.ts';
+import type { GroupFile, SecretsFile } from '../../shared/config/group.ts';
+import { GROUP_FILE, dealToDir, loadStructure, secretsFileName, structureFromThreshold, systemRandom } from '../dealer/dealer.ts';
+
+/** The newest date the workerd in miniflare 4.20260426 accepts is 2026-05-03 (PLATFORM.md). */
+export const COMPATIBILITY_DATE = '2026-05-01';
+
+export interface LocalClusterOptions {
+  readonly dataDir: string;
+  /** Threshold group of n replicas (t = floor((n - 1) / 3)) when keys are dealt; ignored once they exist. */
+  readonly n?: number;
+  /** Structure file for the first deal (instead of n). */
+  readonly structure?: string;
+  readonly basePort?: number;
+  readonly host?: string;
+  readonly log?: (line: string) => void;
+  /** Requests per second per client at each replica. */
+  readonly clientRate?: number;
+}
+
+export interface LocalCluster {
+  readonly urls: readonly string[];
+  readonly groupPath: string;
+  readonly group: GroupFile;
+  readonly dealt: boolean;
+  readonly mf: Miniflare;
+  /** Stops the replicas; their state stays on disk. */
+  dispose(): Promise<void>;
+}
+
+const WORKER_ENTRY = fileURLToPath(new URL('../../workers/cloudflare/worker.ts', import.meta.url));
+
+/** Bundles the replica Worker exactly as wrangler would (esbuild, ESM, workerd conditions). */
+export async function bundleReplicaWorker(): Promise<string> {
+  const out = await build({
+    entryPoints: [WORKER_ENTRY],
+    bundle: true,
+    format: 'esm',
+    platform: 'neutral',
+    target: 'es2022',
+    mainFields: ['module', 'main'],
+    conditions: ['workerd', 'worker', 'browser', 'import'],
+    external: ['cloudflare:*'],
+    write: false,
+    logLevel: 'silent',
+  });
+  return out.outputFiles[0]!.text;
+}
+
+async function ensureKeys(o: LocalClusterOptions, keysDir: string): Promise<{ dealt: boolean }> {
+  if (existsSync(join(keysDir, GROUP_FILE))) return { dealt: false };
+  const parsed = o.structure ? await loadStructure(o.structure) : structureFromThreshold(o.n ?? 4, Math.floor(((o.n ?? 4) - 1) / 3));
+  o.log?.(`dealing keys for ${parsed.replicas.length} replicas into ${keysDir}`);
+  await dealToDir(parsed, { out: keysDir, rng: systemRandom, testOnly: false, onProgress: (m) => o.log?.(`  ${m}`) });
+  return { dealt: true };
+}
+
+export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCluster> {
+  const dataDir = resolve(o.dataDir);
+  const keysDir = join(dataDir, 'keys');
+  await mkdir(dataDir, { recursive: true });
+  const { dealt } = await ensureKeys(o, keysDir);
+  const groupPath = join(keysDir, GROUP_FILE);
+  const groupText = await readFile(groupPath, 'utf8');
+  const groupFile = JSON.parse(groupText) as GroupFile;
+  const group = parseGroup(groupFile);
+  if (!dealt && o.n !== undefined && o.n !== group.replicas.length) {
+    throw new Error(`${groupPath} is a group of ${group.replicas.length} replicas, not ${o.n}; use another --data folder for another group`);
+  }
+  const n = group.replicas.length;
+  const basePort = o.basePort ?? 8787;
+  const host = o.host ?? '127.0.0.1';
+  o.log?.(`bundling the replica worker`);
+  const script = await bundleReplicaWorker();
+  await writeFile(join(dataDir, 'replica-worker.js'), script);
+
+  const workers: WorkerOptions[] = [];
+  for (const r of group.replicas) {
+    const secrets = JSON.parse(await readFile(join(keysDir, secretsFileName(r.id)), 'utf8')) as SecretsFile;
+    const serviceBindings: Record<string, string> = {};
+    for (const p of group.replicas) if (p.index !== r.index) serviceBindings[`PEER_${p.index}`] = `replica-${p.index}`;
+    workers.push({
+      name: `replica-${r.index}`,
+      modules: true,
+      script,
+      compatibilityDate: COMPATIBILITY_DATE,
+      bindings: {
+        SINTRA_GROUP: groupText,
+        ...secrets,
+        ...(o.clientRate ? { SINTRA_CLIENT_RATE: String(o.clientRate) } : {}),
+      },
+      serviceBindings,
+      durableObjects: { REPLICA: { className: 'ReplicaObject', useSQLite: true } },
+      unsafeDirectSockets: [{ host, port: basePort + r.index }],
+    });
+  }
+  const mf = new Miniflare({ workers, host, port: 0, cf: false, durableObjectsPersist: join(dataDir, 'state'), ...(process.env['SINTRA_MF_DEBUG'] ? { log: new Log(LogLevel.DEBUG) } : {}) });
+  await mf.ready;
+  const urls: string[] = [];
+  for (let i = 0; i < n; i++) urls.push((await mf.unsafeGetDirectURL(`replica-${i}`)).toString().replace(/\/$/, ''));
+  return { urls, groupPath, group: groupFile, dealt, mf, dispose: () => mf.dispose() };
+}
+
+/** Polls GET /v1/health on every replica until all answer (starting a replica replays its journal). */
+export async function waitUntilReady(urls: readonly string[], timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const url of urls) {
+    for (;;) {
+      try {
+        const res = await fetch(`${url}/v1/health`);
+        if (res.ok) break;
+      } catch {
+        // not up yet
+      }
+      if (Date.now() > deadline) throw new Error(`replica at ${url} did not answer within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
