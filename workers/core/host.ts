@@ -148,8 +148,11 @@ export class ReplicaHost {
     const t0 = this.now();
     const state = await this.store.load();
     const engine = new ReplicaEngine(contextFromConfig(this.group, this.secrets), this.opts.engine);
+    this.submitted.clear();
     for (const b of state.journal) {
-      const step = engine.handle(decodeEvent(b));
+      const event = decodeEvent(b);
+      if (event.kind === 'submit') this.submitted.add(requestId(event.request));
+      const step = engine.handle(event);
       if (step.deferred) throw new Error('journal replay: a journaled event was deferred (non-deterministic engine?)');
     }
     this.engine = engine;
