@@ -1,0 +1,164 @@
+/**
+ * `sintra verify RECEIPT.json --group group.json`: offline verification of a receipt (DESIGN.md section 4)
+ * with the public group.json alone: the receipt is for this group, the checkpoint's group signature verifies
+ * with the kernel group key, and the RFC 6962 inclusion proof leads from the entry to the checkpoint root.
+ *
+ * Exit code 0 only for a valid receipt (stdout says what was verified); 1 for an invalid or unreadable
+ * receipt or group file (one line `error: ...` on stderr naming the reason; with --json the verdict is also
+ * printed as JSON on stdout); 2 for usage errors. `sintra submit --wait` uses the same checks.
+ */
+import { readFile } from 'node:fs/promises';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesEqual, toHex } from '../../shared/crypto/bytes.ts';
+import { parseGroup } from '../../shared/config/group.ts';
+import type { Group } from '../../shared/config/group.ts';
+import { receiptFromJson, receiptToJson, verifyReceipt } from '../../shared/log/checkpoint.ts';
+import type { Receipt, ReceiptJson } from '../../shared/log/checkpoint.ts';
+import { UsageError, fingerprint } from './deal.ts';
+import type { Io } from './deal.ts';
+
+export interface VerifyReceiptOptions {
+  group?: string;
+  json?: boolean;
+}
+
+/** What a valid receipt proves, for people (lines) and scripts (JSON). */
+export interface ReceiptSummary {
+  readonly valid: true;
+  readonly groupId: string;
+  readonly testOnly: boolean;
+  /** SHA-256 of the entry: the request id the replicas use. */
+  readonly requestId: string;
+  readonly index: number;
+  readonly entry: { readonly bytes: number; readonly text: string | null; readonly hex: string };
+  readonly checkpoint: { readonly size: number; readonly epoch: number; readonly root: string };
+  readonly proofHashes: number;
+  readonly kernelKeyFingerprint: string;
+}
+
+export type ReceiptCheck = { readonly ok: true; readonly receipt: Receipt; readonly json: ReceiptJson; readonly summary: ReceiptSummary } | { readonly ok: false; readonly reason: string };
+
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
+/** The entry as text if it is UTF-8 without control characters (other than tab and newlines), else null. */
+export function printableText(bytes: Uint8Array): string | null {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return null;
+  }
+  return CONTROL.test(text) ? null : text;
+}
+
+/** Reads and strictly parses a group.json; errors name the file. */
+export async function loadGroupFile(path: string): Promise<Group> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read group file ${path}: ${fsReason(e)}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new Error(`group file ${path} is not JSON`);
+  }
+  try {
+    return parseGroup(json);
+  } catch (e) {
+    throw new Error(`group file ${path} is not a valid group.json: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+export function fsReason(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EISDIR') return 'is a directory';
+  if (code === 'EACCES') return 'permission denied';
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Parses a receipt's JSON and verifies it against `group`: never throws. */
+export function checkReceipt(json: unknown, group: Group): ReceiptCheck {
+  let parsed: ReturnType<typeof receiptFromJson>;
+  try {
+    parsed = receiptFromJson(json);
+  } catch (e) {
+    return { ok: false, reason: `not a receipt: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  const { groupId, receipt } = parsed;
+  if (!bytesEqual(groupId, group.groupId)) {
+    return { ok: false, reason: `the receipt is for group ${toHex(groupId)}, not for this group ${toHex(group.groupId)}` };
+  }
+  const verdict = verifyReceipt(group.kernel.groupKey, group.groupId, receipt);
+  if (!verdict.ok) return { ok: false, reason: verdict.reason };
+  const text = printableText(receipt.entry);
+  const summary: ReceiptSummary = {
+    valid: true,
+    groupId: toHex(group.groupId),
+    testOnly: group.testOnly,
+    requestId: toHex(sha256(receipt.entry)),
+    index: receipt.index,
+    entry: { bytes: receipt.entry.length, text, hex: toHex(receipt.entry) },
+    checkpoint: { size: receipt.checkpoint.size, epoch: receipt.checkpoint.epoch, root: toHex(receipt.checkpoint.root) },
+    proofHashes: receipt.proof.length,
+    kernelKeyFingerprint: fingerprint(group.file.keys.kernel.groupKey),
+  };
+  return { ok: true, receipt, json: receiptToJson(group.groupId, receipt), summary };
+}
+
+export function describeEntry(e: ReceiptSummary['entry']): string {
+  if (e.text !== null) {
+    const shown = e.text.length > 200 ? `${JSON.stringify(e.text.slice(0, 200))}...` : JSON.stringify(e.text);
+    return `${shown} (${e.bytes} bytes of text)`;
+  }
+  const hex = e.hex.length > 64 ? `${e.hex.slice(0, 64)}...` : e.hex;
+  return `${e.bytes} bytes, binary: ${hex}`;
+}
+
+export function summaryLines(s: ReceiptSummary): string[] {
+  return [
+    `valid receipt${s.testOnly ? '  (group with TEST KEYS ONLY)' : ''}`,
+    `  group:      ${s.groupId}`,
+    `  entry:      ${describeEntry(s.entry)}`,
+    `  request id: ${s.requestId}`,
+    `  index:      ${s.index} (position in the log, from 0)`,
+    `  checkpoint: size ${s.checkpoint.size}, epoch ${s.checkpoint.epoch}, root ${s.checkpoint.root}`,
+    `  signature:  verified with the group's kernel key (fingerprint ${s.kernelKeyFingerprint})`,
+    `  inclusion:  RFC 6962 proof of ${s.proofHashes} hash${s.proofHashes === 1 ? '' : 'es'} leads to the checkpoint root`,
+  ];
+}
+
+export async function verifyReceiptCommand(file: string, opts: VerifyReceiptOptions, io: Io): Promise<number> {
+  if (!opts.group) throw new UsageError("required option '--group <file>' not specified");
+  const fail = (reason: string): number => {
+    if (opts.json) io.out(`${JSON.stringify({ valid: false, reason })}\n`);
+    io.err(`error: ${reason.replace(/\s*\n\s*/g, ' ')}\n`);
+    return 1;
+  };
+  let group: Group;
+  try {
+    group = await loadGroupFile(opts.group);
+  } catch (e) {
+    return fail(e instanceof Error ? e.message : String(e));
+  }
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    return fail(`cannot read receipt ${file}: ${fsReason(e)}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return fail(`receipt ${file} is not JSON`);
+  }
+  const check = checkReceipt(json, group);
+  if (!check.ok) return fail(`invalid receipt ${file}: ${check.reason}`);
+  if (opts.json) io.out(`${JSON.stringify(check.summary, null, 2)}\n`);
+  else io.out(`${summaryLines(check.summary).join('\n')}\n`);
+  return 0;
+}
