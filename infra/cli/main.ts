@@ -14,6 +14,10 @@ import { collect, integer, simulateCommand } from './simulate.ts';
 import { startCommand } from './start.ts';
 import type { StartOptions } from './start.ts';
 import type { SimulateOptions } from './simulate.ts';
+import { collectUrl, seconds, submitCommand } from './submit.ts';
+import type { SubmitOptions } from './submit.ts';
+import { verifyReceiptCommand } from './verify.ts';
+import type { VerifyReceiptOptions } from './verify.ts';
 
 export type { Io };
 
@@ -119,6 +123,38 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
       ].join('\n'),
     )
     .action(async (opts: StartOptions) => setCode(await startCommand(opts, io)));
+
+  program
+    .command('submit')
+    .description('submit a request to the replicas; with --wait, wait until it is certified and verify its receipt')
+    .argument('[payload]', 'the request as text (or use --file)')
+    .option('--url <url>', "a replica's base URL (repeatable; reach a kernel: t + 1 replicas for a threshold group)", collectUrl)
+    .option('--file <file>', 'send the raw bytes of FILE instead of PAYLOAD')
+    .option('--wait', 'wait until the request is certified, then fetch its receipt and verify it')
+    .option('--out <file>', 'save the verified receipt to FILE (implies --wait)')
+    .option('--group <file>', 'pin the group: refuse replicas serving another group and verify with this group.json')
+    .option('--timeout <seconds>', `give up after this long (default 120)`, seconds)
+    .option('--json', 'print the result as one JSON object')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Prints the request id (SHA-256 of the request). Progress goes to stderr.',
+        'Examples:',
+        '  sintra submit --url http://127.0.0.1:8787 --url http://127.0.0.1:8788 hello',
+        '  sintra submit --url http://127.0.0.1:8787 --url http://127.0.0.1:8788 --wait --out receipt.json hello',
+        '  sintra submit --url https://r1.example --file document.pdf --group keys/group.json --wait --json',
+      ].join('\n'),
+    )
+    .action(async (payload: string | undefined, opts: SubmitOptions) => setCode(await submitCommand(payload, opts, io)));
+
+  program
+    .command('verify')
+    .description('verify a receipt offline with the public group.json: exit code 0 only for a valid receipt')
+    .argument('<receipt>', 'receipt JSON (from GET /v1/receipts/:id or `sintra submit --out`)')
+    .option('--group <file>', "the group's public group.json")
+    .option('--json', 'print the verdict as JSON')
+    .action(async (receipt: string, opts: VerifyReceiptOptions) => setCode(await verifyReceiptCommand(receipt, opts, io)));
 
   return program;
 }
