@@ -3,10 +3,11 @@
  *
  * Protocol: Mostefaoui, Moumen, Raynal, "Signature-free asynchronous binary Byzantine consensus with
  * t < n/3, O(n^2) messages, and O(1) expected time", J. ACM 62(4), 2015 (PODC 2014), with
- *  - the CONF phase that closes the liveness attack on the original protocol found by MacBrough (2018) and
- *    fixed the same way in hbbft (poanetwork/hbbft, binary_agreement): no honest replica releases its coin
- *    share for round r before a quorum of CONF(r, S) messages with S inside its own bin_values has
- *    arrived, so the adversary learns the coin only after the candidate values of a quorum are fixed;
+ *  - the CONF phase that closes the liveness attack on the original protocol found by MacBrough (2018), as
+ *    in HoneyBadgerBFT (initc3/HoneyBadgerBFT-Python, binaryagreement.py, wait_for_conf_values): no honest
+ *    replica releases its coin share for round r before a quorum of CONF(r, S) messages with S inside its
+ *    own bin_values has arrived, and the values it then uses with the coin are the union of those S (not
+ *    its own AUX-derived values), so they are fixed by CONFs sent before the coin could be known;
  *  - a threshold coin (Cachin-Kursawe-Shoup 2000; coin.ts) as the common coin in every round: its value
  *    is unpredictable until an honest replica releases a share, which defeats an adversary that schedules
  *    messages after seeing the coin (a local or predictable coin does not);
@@ -15,9 +16,20 @@
  *  - general adversary structures (Cachin DSN 2001; Hirt-Maurer): "t + 1" is a kernel and "n - t" a quorum.
  * Per round r with estimate est:
  *   BVAL(r, est) to all; relay BVAL(r, v) once v comes from a kernel; v joins bin_values on a quorum.
- *   On the first value in bin_values: AUX(r, v). Once AUX from a quorum carry values in bin_values, call
- *   those values vals and send CONF(r, vals). Once CONF from a quorum carry subsets of bin_values, release
- *   the coin share; with the coin s: vals = {b} -> est = b, and decide if b = s; vals = {0,1} -> est = s.
+ *   On the first value in bin_values: AUX(r, v). Once AUX from a quorum carry values in bin_values, send
+ *   CONF(r, those values). Once CONF from a quorum carry subsets of bin_values, let vals be the union of
+ *   the sets in those CONFs and release the coin share; with the coin s: vals = {b} -> est = b, and decide
+ *   if b = s; vals = {0,1} -> est = s.
+ * Why vals come from the CONFs (a fix; the first version used its own AUX-derived values, as hbbft does):
+ * a replica's AUX-derived values can still be shaped after the coin is out. With n = 4, the simulator's
+ * coin-aware adversary (infra/sim/scenarios/aba.ts) lets two replicas see AUX(0) and AUX(1) and send
+ * CONF({0,1}) (they release their shares, so the coin s is known), then feeds the third, still waiting,
+ * bin_values {not s} first and only AUX(not s): it ends with {not s} and est = not s while the others take
+ * est = s, in every round, so nobody ever decides (test/sim/aba.sim.test.ts, seed 3 at n = 4: 27 rounds
+ * until GST). With vals from a quorum of CONFs, any two such quorums share an honest replica whose CONF
+ * was sent before the coin could be known, so the only value that can be anyone's singleton is fixed
+ * before the coin (MMR's argument again), and agreement is as before: a singleton {b} at one replica and
+ * {not b} at another would need an honest CONF inside both.
  * Agreement and validity hold whatever the coin; termination needs the coin to be unpredictable.
  * BVAL for past rounds is still relayed (MMR's BV-broadcast must keep running for laggards); messages for
  * rounds beyond a bounded window are deferred (not stored), so a peer cannot make us allocate state.
@@ -39,13 +51,29 @@ class RoundState {
   readonly binValues = new Set<Bit>();
   readonly aux = new Map<number, Bit>();
   auxSent = false;
+  /** The value of the AUX this replica sent (introspection only). */
+  auxValue: Bit | null = null;
   readonly conf = new Map<number, Set<Bit>>();
   confSent = false;
+  /** Fixed when the coin share goes out: the union of the CONF sets (within bin_values) from a quorum. */
   vals: Set<Bit> | null = null;
   coinReleased = false;
   readonly coinShares = new Map<number, Uint8Array>();
   readonly badCoin = new Set<number>();
   coin: Bit | null = null;
+}
+
+export interface RoundInfo {
+  /** Who sent BVAL(0) and BVAL(1) (TERM included). */
+  readonly bvalFrom: readonly [readonly number[], readonly number[]];
+  readonly binValues: readonly Bit[];
+  readonly auxSent: boolean;
+  /** The value of this replica's own AUX, once sent. */
+  readonly auxValue: Bit | null;
+  readonly confSent: boolean;
+  readonly vals: readonly Bit[] | null;
+  readonly coinReleased: boolean;
+  readonly coin: Bit | null;
 }
 
 export class BinaryAgreement implements Protocol<Bit, Bit> {
@@ -55,8 +83,7 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
   private readonly rounds = new Map<number, RoundState>();
   private readonly term = new Map<number, Bit>();
   private readonly termSenders: [Set<number>, Set<number>] = [new Set(), new Set()];
-  /** Highest round reached (for metrics). */
-  maxRound = 0;
+  private highestRound = 0;
 
   constructor(
     private readonly ctx: ProtocolContext,
@@ -77,6 +104,36 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
 
   get currentRound(): number {
     return this.round;
+  }
+
+  /** The current round's estimate (null before the input; read-only, for simulator adversaries and tests). */
+  get estimate(): Bit | null {
+    return this.est;
+  }
+
+  /** Highest round reached, counted from 0 (for metrics; read-only). */
+  get maxRound(): number {
+    return this.highestRound;
+  }
+
+  /**
+   * Read-only view of round r's state, for simulator adversaries and tests (null if the round was never
+   * touched, was pruned, or the instance decided): BVAL senders, bin_values, whether AUX/CONF/the coin
+   * share went out, the values fixed with the coin share, and the coin once combined.
+   */
+  roundInfo(r: number): RoundInfo | null {
+    const st = this.rounds.get(r);
+    if (!st) return null;
+    return {
+      bvalFrom: [[...st.bval[0]].sort((a, b) => a - b), [...st.bval[1]].sort((a, b) => a - b)],
+      binValues: [...st.binValues].sort(),
+      auxSent: st.auxSent,
+      auxValue: st.auxValue,
+      confSent: st.confSent,
+      vals: st.vals ? [...st.vals].sort() : null,
+      coinReleased: st.coinReleased,
+      coin: st.coin,
+    };
   }
 
   coinName(r: number): string {
@@ -201,6 +258,7 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
         if (st.binValues.size === 0) return;
         st.auxSent = true;
         const v: Bit = st.binValues.has(this.est) ? this.est : ([...st.binValues][0] as Bit);
+        st.auxValue = v;
         step.broadcast({ tag: this.tag, body: { t: 'aba-aux', round: r, value: v } });
       }
       if (!st.confSent) {
@@ -214,13 +272,20 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
         }
         if (!this.ctx.quorum.isQuorum(senders)) return;
         st.confSent = true;
-        st.vals = vals;
         step.broadcast({ tag: this.tag, body: { t: 'aba-conf', round: r, values: bitsOf(vals) } });
       }
       if (!st.coinReleased) {
         const senders: number[] = [];
-        for (const [p, vs] of st.conf) if ([...vs].every((v) => st.binValues.has(v))) senders.push(p);
+        const vals = new Set<Bit>();
+        for (const [p, vs] of st.conf) {
+          if ([...vs].every((v) => st.binValues.has(v))) {
+            senders.push(p);
+            for (const v of vs) vals.add(v);
+          }
+        }
         if (!this.ctx.quorum.isQuorum(senders)) return;
+        // The fix (see the header): vals from the CONF quorum, not from our own AUX quorum.
+        st.vals = vals;
         st.coinReleased = true;
         const share = this.ctx.crypto.kernel.sign('coin', this.coinName(r), EMPTY);
         step.broadcast({ tag: this.tag, body: { t: 'aba-coin', round: r, share } });
@@ -239,7 +304,7 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
         this.est = s;
       }
       this.round = r + 1;
-      this.maxRound = Math.max(this.maxRound, this.round);
+      this.highestRound = Math.max(this.highestRound, this.round);
       this.pruneOldRounds();
       const next = this.state(this.round, step);
       if (!next.bvalSent[this.est]) {
