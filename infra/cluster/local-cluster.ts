@@ -72,7 +72,23 @@ async function ensureKeys(o: LocalClusterOptions, keysDir: string): Promise<{ de
   return { dealt: true };
 }
 
-export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCluster> {
+/** What every kind of local cluster shares: keys (dealt on first start), group.json, the bundled worker. */
+export interface ClusterSetup {
+  readonly dataDir: string;
+  readonly keysDir: string;
+  readonly groupPath: string;
+  readonly groupText: string;
+  readonly group: GroupFile;
+  readonly dealt: boolean;
+  readonly n: number;
+  readonly basePort: number;
+  readonly host: string;
+  /** The bundled replica worker (also written to DATA/replica-worker.js). */
+  readonly script: string;
+}
+
+/** Deals keys if none exist, loads group.json, checks `n`, bundles the replica worker. */
+export async function prepareCluster(o: LocalClusterOptions): Promise<ClusterSetup> {
   const dataDir = resolve(o.dataDir);
   const keysDir = join(dataDir, 'keys');
   await mkdir(dataDir, { recursive: true });
@@ -84,38 +100,60 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
   if (!dealt && o.n !== undefined && o.n !== group.replicas.length) {
     throw new Error(`${groupPath} is a group of ${group.replicas.length} replicas, not ${o.n}; use another --data folder for another group`);
   }
-  const n = group.replicas.length;
-  const basePort = o.basePort ?? 8787;
-  const host = o.host ?? '127.0.0.1';
   o.log?.(`bundling the replica worker`);
   const script = await bundleReplicaWorker();
   await writeFile(join(dataDir, 'replica-worker.js'), script);
+  return { dataDir, keysDir, groupPath, groupText, group: groupFile, dealt, n: group.replicas.length, basePort: o.basePort ?? 8787, host: o.host ?? '127.0.0.1', script };
+}
 
+/**
+ * The Worker of replica `index`: the bundled script, group.json and its secrets as bindings, its Durable
+ * Object, served on host:(basePort + index). `extra` adds bindings (SINTRA_PEERS) or service bindings.
+ */
+export async function replicaWorkerOptions(
+  setup: ClusterSetup,
+  index: number,
+  o: Pick<LocalClusterOptions, 'clientRate'>,
+  extra: { readonly bindings?: Record<string, string>; readonly serviceBindings?: Record<string, string> } = {},
+): Promise<WorkerOptions> {
+  const r = setup.group.replicas[index]!;
+  const secrets = JSON.parse(await readFile(join(setup.keysDir, secretsFileName(r.id)), 'utf8')) as SecretsFile;
+  return {
+    name: `replica-${index}`,
+    modules: true,
+    script: setup.script,
+    compatibilityDate: COMPATIBILITY_DATE,
+    bindings: {
+      SINTRA_GROUP: setup.groupText,
+      ...secrets,
+      ...(o.clientRate ? { SINTRA_CLIENT_RATE: String(o.clientRate) } : {}),
+      ...extra.bindings,
+    },
+    ...(extra.serviceBindings ? { serviceBindings: extra.serviceBindings } : {}),
+    durableObjects: { REPLICA: { className: 'ReplicaObject', useSQLite: true } },
+    unsafeDirectSockets: [{ host: setup.host, port: setup.basePort + index }],
+  };
+}
+
+/** Miniflare's log when SINTRA_MF_DEBUG is set. */
+export function debugLog(): { log?: Log } {
+  return process.env['SINTRA_MF_DEBUG'] ? { log: new Log(LogLevel.DEBUG) } : {};
+}
+
+export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCluster> {
+  const setup = await prepareCluster(o);
+  const { n, host, dataDir } = setup;
   const workers: WorkerOptions[] = [];
-  for (const r of group.replicas) {
-    const secrets = JSON.parse(await readFile(join(keysDir, secretsFileName(r.id)), 'utf8')) as SecretsFile;
+  for (let i = 0; i < n; i++) {
     const serviceBindings: Record<string, string> = {};
-    for (const p of group.replicas) if (p.index !== r.index) serviceBindings[`PEER_${p.index}`] = `replica-${p.index}`;
-    workers.push({
-      name: `replica-${r.index}`,
-      modules: true,
-      script,
-      compatibilityDate: COMPATIBILITY_DATE,
-      bindings: {
-        SINTRA_GROUP: groupText,
-        ...secrets,
-        ...(o.clientRate ? { SINTRA_CLIENT_RATE: String(o.clientRate) } : {}),
-      },
-      serviceBindings,
-      durableObjects: { REPLICA: { className: 'ReplicaObject', useSQLite: true } },
-      unsafeDirectSockets: [{ host, port: basePort + r.index }],
-    });
+    for (let j = 0; j < n; j++) if (j !== i) serviceBindings[`PEER_${j}`] = `replica-${j}`;
+    workers.push(await replicaWorkerOptions(setup, i, o, { serviceBindings }));
   }
-  const mf = new Miniflare({ workers, host, port: 0, cf: false, durableObjectsPersist: join(dataDir, 'state'), ...(process.env['SINTRA_MF_DEBUG'] ? { log: new Log(LogLevel.DEBUG) } : {}) });
+  const mf = new Miniflare({ workers, host, port: 0, cf: false, durableObjectsPersist: join(dataDir, 'state'), ...debugLog() });
   await mf.ready;
   const urls: string[] = [];
   for (let i = 0; i < n; i++) urls.push((await mf.unsafeGetDirectURL(`replica-${i}`)).toString().replace(/\/$/, ''));
-  return { urls, groupPath, group: groupFile, dealt, mf, dispose: () => mf.dispose() };
+  return { urls, groupPath: setup.groupPath, group: setup.group, dealt: setup.dealt, mf, dispose: () => mf.dispose() };
 }
 
 /** Polls GET /v1/health on every replica until all answer (starting a replica replays its journal). */

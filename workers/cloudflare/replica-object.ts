@@ -63,8 +63,6 @@ export class ReplicaObject extends DurableObject<ReplicaEnv> {
   private host: ReplicaHost | null = null;
   private app: Hono | null = null;
   private configError: string | null = null;
-  private flushing: Promise<void> | null = null;
-  private flushAgain = false;
 
   constructor(ctx: DurableObjectState, env: ReplicaEnv) {
     super(ctx, env);
@@ -111,28 +109,29 @@ export class ReplicaObject extends DurableObject<ReplicaEnv> {
     this.ctx.waitUntil(this.runFlush());
   }
 
+  /**
+   * Flushes may overlap (one per event): the host keeps one POST in flight per link, so a peer that is
+   * slow to answer (down behind an open port, overloaded, or Byzantine and silent) holds up only the flush
+   * that posts to it, not the messages for the other peers. Each flush goes on while something is due.
+   */
   private async runFlush(): Promise<void> {
     if (!this.host) return;
-    if (this.flushing) {
-      this.flushAgain = true;
-      return this.flushing;
-    }
     const host = this.host;
-    this.flushing = (async () => {
-      try {
-        let wake: number | null;
-        do {
-          this.flushAgain = false;
-          wake = await host.flush();
-        } while (this.flushAgain || (wake !== null && wake <= Date.now()));
-        if (wake !== null) await this.ctx.storage.setAlarm(wake);
-      } catch (e) {
-        console.error(`flush failed: ${e instanceof Error ? e.message : String(e)}`);
-        await this.ctx.storage.setAlarm(Date.now() + 1000);
-      } finally {
-        this.flushing = null;
-      }
-    })();
-    return this.flushing;
+    try {
+      let wake: number | null;
+      do {
+        wake = await host.flush();
+      } while (wake !== null && wake <= Date.now());
+      if (wake !== null) await this.armAlarm(wake);
+    } catch (e) {
+      console.error(`flush failed: ${e instanceof Error ? e.message : String(e)}`);
+      await this.armAlarm(Date.now() + 1000);
+    }
+  }
+
+  /** Moves the alarm earlier, never later: a flush that finished first may have computed a later wake. */
+  private async armAlarm(at: number): Promise<void> {
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || at < current || current <= Date.now()) await this.ctx.storage.setAlarm(at);
   }
 }

@@ -68,6 +68,26 @@ export function bytesToBase64(b: Uint8Array): string {
   return btoa(s);
 }
 
+/**
+ * Reads and drops what is left of a request body nobody read (up to `cap` bytes). Answering before the
+ * body is read makes workerd close the connection while the client is still sending, and the client then
+ * sees a connection reset instead of our 4xx; draining first lets the answer arrive.
+ */
+async function drainBody(req: Request, cap: number): Promise<void> {
+  if (!req.body || req.bodyUsed || req.body.locked) return;
+  const reader = req.body.getReader();
+  try {
+    for (let n = 0; n <= cap; ) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      n += value.byteLength;
+    }
+    await reader.cancel();
+  } catch {
+    // the client went away
+  }
+}
+
 function natParam(v: string | undefined): number | null {
   if (v === undefined || !/^\d{1,15}$/.test(v)) return null;
   return Number(v);
@@ -100,6 +120,11 @@ async function readRequestBody(c: Context): Promise<Uint8Array | Response> {
 
 export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
   const app = new Hono();
+  // Refusals answered before reading the body (too large by content-length, wrong type, unknown route).
+  app.use(async (c, next) => {
+    await next();
+    await drainBody(c.req.raw, 2 * MAX_FRAME_BYTES);
+  });
   const buckets = new TokenBuckets(options.clientRate ?? 2000, options.clientBurst ?? 4000, options.now);
   const clientKey = (c: Context) => c.req.header('x-sintra-client') ?? c.req.header('cf-connecting-ip') ?? 'anonymous';
 

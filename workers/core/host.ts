@@ -36,7 +36,7 @@ export interface PeerTransport {
 
 export interface HostOptions {
   readonly engine?: EngineOptions;
-  /** Concurrent outgoing requests per flush (Workers allow 6 connections per event). */
+  /** Concurrent outgoing requests in all (Workers allow 6 connections per event). */
   readonly maxConcurrentPosts?: number;
   /** Largest transport payload per POST. */
   readonly maxPostBytes?: number;
@@ -345,29 +345,35 @@ export class ReplicaHost {
   }
 
   /**
-   * Sends what is due to every peer (at most `maxConcurrentPosts` requests at once) and returns when the
-   * next retry is due (epoch ms), or null if the outbox is empty.
+   * Sends what is due to every peer whose link is idle (one POST in flight per link, at most
+   * `maxConcurrentPosts` in flight in all, across concurrent calls) and returns when the next retry is
+   * due (epoch ms), or null if nothing is waiting that this call could start. Calls may overlap: a slow
+   * or silent peer only holds up the call that posts to it, never the messages for the other peers (the
+   * caller flushes again on every event; the call whose POST finishes looks again at its link).
    */
   async flush(): Promise<number | null> {
     if (this.stale) await this.init();
     const now = this.now();
+    let free = this.opts.maxConcurrentPosts - this.links.filter((l) => l.inFlight).length;
     const due: number[] = [];
-    for (let j = 0; j < this.n; j++) {
+    for (let k = 0; k < this.n && free > 0; k++) {
+      const j = (this.flushFrom + k) % this.n;
       if (j === this.me || this.links[j]!.inFlight || this.links[j]!.retryAt > now) continue;
       for (const item of this.outbox[j]!.values()) {
         if (item.notBefore <= now) {
           due.push(j);
+          free--;
           break;
         }
       }
     }
-    let next = 0;
-    const worker = async () => {
-      for (let j = due[next++]; j !== undefined; j = due[next++]) await this.postTo(j);
-    };
-    await Promise.all(Array.from({ length: Math.min(this.opts.maxConcurrentPosts, due.length) }, worker));
+    this.flushFrom = (this.flushFrom + 1) % this.n;
+    await Promise.all(due.map((j) => this.postTo(j)));
     return this.nextWake();
   }
+
+  /** Where the next flush starts looking, so that a full set of connections does not starve a peer. */
+  private flushFrom = 0;
 
   private async postTo(j: number): Promise<void> {
     const link = this.links[j]!;
@@ -424,9 +430,12 @@ export class ReplicaHost {
   }
 
   private nextWake(): number | null {
+    // Links with a POST in flight are looked at again by the flush that finishes it; with every connection
+    // taken, so are the others.
+    if (this.links.filter((l) => l.inFlight).length >= this.opts.maxConcurrentPosts) return null;
     let wake: number | null = null;
     for (let j = 0; j < this.n; j++) {
-      if (j === this.me) continue;
+      if (j === this.me || this.links[j]!.inFlight) continue;
       for (const item of this.outbox[j]!.values()) {
         const t = Math.max(item.notBefore, this.links[j]!.retryAt);
         if (wake === null || t < wake) wake = t;
