@@ -12,8 +12,10 @@
  *   pending `forwardAfter` epochs after it arrived is handed to every replica (ab-requests), so soon every
  *   honest replica proposes it, and any quorum of batches contains an honest one.
  * - Bounded memory: instances are created only for epochs inside [current - keep, current + window];
- *   messages beyond the window are deferred; finished epochs are dropped after `keep` epochs; pending
- *   requests are capped (submit() refuses beyond it, so the adapter can answer 503).
+ *   messages beyond the window are deferred; finished epochs are dropped after `keep` epochs, except their
+ *   agreed batches with proofs, kept `serveEpochs` to answer a laggard's cbc-want (a replica lagging further
+ *   needs state transfer, which is not part of this core); pending requests are capped (submit() refuses
+ *   beyond it, so the adapter can answer 503).
  * Epochs run one after another here; pipelining is left to the runtime (docs/protocols.md).
  */
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -22,6 +24,7 @@ import { hexKey, isBytes } from './context.ts';
 import { CommonSubset } from './acs.ts';
 import type { SubsetOutput } from './acs.ts';
 import { decodeBatch, encodeBatch } from './batch.ts';
+import { decodeMessage, encodeMessage } from '../codec/message-codec.ts';
 import type { Message } from './messages.ts';
 import { Step } from './step.ts';
 import type { Protocol } from './step.ts';
@@ -35,7 +38,14 @@ export interface AbConfig {
   readonly forwardAfter: number;
   /** Epochs for which delivered request digests are remembered for de-duplication. */
   readonly dedupEpochs: number;
+  /**
+   * Epochs for which an epoch's agreed batches (with their proofs) are kept after its instance is
+   * garbage-collected, to answer a lagging replica's `cbc-want` (default 64, at least `keepEpochs`).
+   */
+  readonly serveEpochs?: number;
 }
+
+const DEFAULT_SERVE_EPOCHS = 64;
 
 export const DEFAULT_AB_CONFIG: AbConfig = {
   maxBatch: 1024,
@@ -45,6 +55,7 @@ export const DEFAULT_AB_CONFIG: AbConfig = {
   keepEpochs: 4,
   forwardAfter: 2,
   dedupEpochs: 256,
+  serveEpochs: 64,
 };
 
 export interface AbDelivery {
@@ -61,14 +72,33 @@ interface Pending {
   forwarded: boolean;
 }
 
+/** One event an epoch's instance was given: our proposal, or a peer's message (wire codec bytes). */
+export type InstanceEvent = { readonly input: Uint8Array } | { readonly from: number; readonly msg: Uint8Array };
+
+export interface AbSnapshot {
+  readonly epoch: number;
+  readonly proposed: ReadonlySet<number>;
+  readonly finished: ReadonlyMap<number, ReadonlyMap<number, { readonly value: Uint8Array; readonly signature: Uint8Array }>>;
+  readonly servedTo: ReadonlyMap<number, ReadonlySet<string>>;
+  readonly pending: readonly { readonly digest: string; readonly request: Uint8Array; readonly since: number; readonly forwarded: boolean }[];
+  readonly delivered: ReadonlyMap<string, number>;
+  readonly deliveredByEpoch: readonly (readonly string[])[];
+  readonly maxAbaRound: number;
+  readonly instances: ReadonlyMap<number, readonly InstanceEvent[]>;
+}
+
 export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
   private epoch = 0;
   private readonly instances = new Map<number, CommonSubset>();
   private readonly proposed = new Set<number>();
+  /** Agreed batches per epoch: until delivered, then kept `serveEpochs` to answer laggards (serveOld). */
   private readonly finished = new Map<number, SubsetOutput>();
+  /** Per finished-and-collected epoch: `j/peer` pairs already answered (one answer per asker and batch). */
+  private readonly servedTo = new Map<number, Set<string>>();
   private readonly pending = new Map<string, Pending>();
   private readonly delivered = new Map<string, number>();
   private readonly deliveredByEpoch: string[][] = [];
+  private readonly instanceLogs = new Map<number, InstanceEvent[]>();
   /** Highest ABA round reached in any epoch (metrics). */
   maxAbaRound = 0;
 
@@ -127,18 +157,79 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
       return step;
     }
     const inst = this.instance(e);
-    if (!inst) return step; // garbage-collected epoch: everyone still running it has our messages
-    this.routeEpoch(step, e, inst.handleMessage(from, msg));
+    // Garbage-collected epoch: everyone still running it has our messages, except answers to cbc-want.
+    if (!inst) return this.serveOld(step, from, msg, e, parts);
+    const child = inst.handleMessage(from, msg);
+    if (!child.deferred) this.logOf(e).push({ from, msg: encodeMessage(msg) });
+    this.routeEpoch(step, e, child);
     this.maybeStart(step);
     return step;
+  }
+
+  /** External validity of a proposal: a well-formed batch within the limits. */
+  private batchValidator(): (v: Uint8Array) => boolean {
+    return (v) => decodeBatch(v, this.config.maxBatch, this.config.maxRequestBytes) !== null;
+  }
+
+  /** What epoch e's instance was given, in order: rebuilds it after a restore (snapshot()). */
+  private logOf(e: number): InstanceEvent[] {
+    let log = this.instanceLogs.get(e);
+    if (!log) this.instanceLogs.set(e, (log = []));
+    return log;
+  }
+
+  /** Whether a request (hex SHA-256) is waiting to be proposed or delivered here. */
+  isPending(digestHex: string): boolean {
+    return this.pending.has(digestHex);
+  }
+
+  /**
+   * Everything needed to continue exactly from here (engine compaction), as plain data. Live epochs are
+   * kept as the events their instances were given (proposal and messages, each instance being a
+   * deterministic function of its own events); restore() replays them into fresh instances. The
+   * inter-epoch state (queue, de-duplication window, agreed batches kept for laggards) is copied.
+   */
+  snapshot(): AbSnapshot {
+    return {
+      epoch: this.epoch,
+      proposed: new Set(this.proposed),
+      finished: new Map([...this.finished].map(([e, out]) => [e, new Map([...out].map(([j, d]) => [j, { value: d.value, signature: d.signature }]))])),
+      servedTo: new Map([...this.servedTo].map(([e, s]) => [e, new Set(s)])),
+      pending: [...this.pending].map(([d, p]) => ({ digest: d, request: p.request, since: p.since, forwarded: p.forwarded })),
+      delivered: new Map(this.delivered),
+      deliveredByEpoch: this.deliveredByEpoch.map((x) => [...x]),
+      maxAbaRound: this.maxAbaRound,
+      instances: new Map([...this.instances.keys()].map((e) => [e, [...(this.instanceLogs.get(e) ?? [])]])),
+    };
+  }
+
+  static restore(ctx: ProtocolContext, tag: string, config: AbConfig, s: AbSnapshot): AtomicBroadcast {
+    const a = new AtomicBroadcast(ctx, tag, config);
+    a.epoch = s.epoch;
+    for (const e of s.proposed) a.proposed.add(e);
+    for (const [e, out] of s.finished) a.finished.set(e, new Map([...out].map(([j, d]) => [j, { value: d.value, signature: d.signature }])));
+    for (const [e, set] of s.servedTo) a.servedTo.set(e, new Set(set));
+    for (const p of s.pending) a.pending.set(p.digest, { request: p.request, since: p.since, forwarded: p.forwarded });
+    for (const [d, e] of s.delivered) a.delivered.set(d, e);
+    a.deliveredByEpoch.push(...s.deliveredByEpoch.map((x) => [...x]));
+    a.maxAbaRound = s.maxAbaRound;
+    for (const [e, events] of s.instances) {
+      const inst = new CommonSubset(ctx, `${tag}/${e}`, a.batchValidator());
+      a.instances.set(e, inst);
+      for (const ev of events) {
+        if ('input' in ev) inst.handleInput(ev.input);
+        else inst.handleMessage(ev.from, decodeMessage(ev.msg));
+      }
+      a.instanceLogs.set(e, [...events]);
+    }
+    return a;
   }
 
   private instance(e: number): CommonSubset | null {
     if (e + this.config.keepEpochs < this.epoch) return null;
     let inst = this.instances.get(e);
     if (!inst) {
-      const validate = (v: Uint8Array) => decodeBatch(v, this.config.maxBatch, this.config.maxRequestBytes) !== null;
-      inst = new CommonSubset(this.ctx, `${this.tag}/${e}`, validate);
+      inst = new CommonSubset(this.ctx, `${this.tag}/${e}`, this.batchValidator());
       this.instances.set(e, inst);
     }
     return inst;
@@ -169,7 +260,9 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
       if (batch.length >= this.config.maxBatch) break;
       batch.push(p.request);
     }
-    this.routeEpoch(step, e, inst.handleInput(encodeBatch(batch)));
+    const proposal = encodeBatch(batch);
+    this.logOf(e).push({ input: proposal });
+    this.routeEpoch(step, e, inst.handleInput(proposal));
   }
 
   private deliverReady(step: Step<AbDelivery>): void {
@@ -210,12 +303,40 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     if (stale.length > 0) step.broadcast({ tag: this.tag, body: { t: 'ab-requests', requests: stale } });
   }
 
+  /**
+   * A `cbc-want` for a batch of a garbage-collected epoch, answered from the agreed batches we keep.
+   * Why: a Byzantine proposer may send its FINAL only to some replicas; a replica that falls more than
+   * `keepEpochs` behind (asynchrony allows any lag) learns from ABA_j's TERMs that j's batch is in the
+   * subset and can only get it by cbc-want. Dropping the want (as before) left it stuck in that epoch
+   * forever; the honest holders had collected the epoch (found by the deterministic simulator's
+   * laggard regression test in test/sim/ab.sim.test.ts). Bounded: `serveEpochs` epochs, one answer per
+   * (batch, asker), and only for batches in the agreed subset (the only ones a laggard can need).
+   */
+  private serveOld(step: Step<AbDelivery>, from: number, msg: Message, e: number, parts: readonly string[]): Step<AbDelivery> {
+    if (msg.body.t !== 'cbc-want' || parts.length !== 3 || parts[1] !== 'cbc' || !/^\d{1,9}$/.test(parts[2]!)) return step;
+    const j = Number(parts[2]);
+    const d = this.finished.get(e)?.get(j);
+    if (!d || !Number.isInteger(from) || from < 0 || from >= this.ctx.n) return step;
+    let answered = this.servedTo.get(e);
+    if (!answered) this.servedTo.set(e, (answered = new Set()));
+    if (answered.has(`${j}/${from}`)) return step;
+    answered.add(`${j}/${from}`);
+    return step.send(from, { tag: msg.tag, body: { t: 'cbc-final', value: d.value, signature: d.signature } });
+  }
+
   private collectGarbage(): void {
     for (const e of this.instances.keys()) {
       if (e + this.config.keepEpochs < this.epoch) {
         this.instances.delete(e);
-        this.finished.delete(e);
+        this.instanceLogs.delete(e);
         this.proposed.delete(e);
+      }
+    }
+    const serve = Math.max(this.config.keepEpochs, this.config.serveEpochs ?? DEFAULT_SERVE_EPOCHS);
+    for (const e of this.finished.keys()) {
+      if (e + serve < this.epoch) {
+        this.finished.delete(e);
+        this.servedTo.delete(e);
       }
     }
     while (this.deliveredByEpoch.length > this.config.dedupEpochs) {

@@ -28,6 +28,13 @@ interface EpochShares {
 
 export const CHECKPOINT_WINDOW = 16;
 
+/** Snapshot of the certifier (engine.ts compaction): plain data, Maps and bytes. */
+export interface CertifierState {
+  readonly known: number;
+  readonly floor: number;
+  readonly epochs: ReadonlyMap<number, { readonly head: Checkpoint | null; readonly shares: ReadonlyMap<number, Uint8Array>; readonly bad: ReadonlySet<number> }>;
+}
+
 export class CheckpointCertifier implements Protocol<Checkpoint, SignedCheckpoint> {
   readonly tag = 'ckpt';
   private readonly epochs = new Map<number, EpochShares>();
@@ -40,6 +47,20 @@ export class CheckpointCertifier implements Protocol<Checkpoint, SignedCheckpoin
 
   get terminated(): boolean {
     return false;
+  }
+
+  snapshot(): CertifierState {
+    const epochs = new Map<number, { head: Checkpoint | null; shares: Map<number, Uint8Array>; bad: Set<number> }>();
+    for (const [e, es] of this.epochs) epochs.set(e, { head: es.head, shares: new Map(es.shares), bad: new Set(es.bad) });
+    return { known: this.known, floor: this.floor, epochs };
+  }
+
+  static restore(ctx: ProtocolContext, s: CertifierState): CheckpointCertifier {
+    const c = new CheckpointCertifier(ctx);
+    c.known = s.known;
+    c.floor = s.floor;
+    for (const [e, es] of s.epochs) c.epochs.set(e, { head: es.head, shares: new Map(es.shares), bad: new Set(es.bad) });
+    return c;
   }
 
   /** This replica's own head after delivering `c.epoch` (epochs come in order). */

@@ -21,6 +21,8 @@ import type { ProtocolContext } from '../protocols/context.ts';
 import { AtomicBroadcast, DEFAULT_AB_CONFIG } from '../protocols/ab.ts';
 import type { AbConfig, AbDelivery } from '../protocols/ab.ts';
 import { CheckpointCertifier } from '../protocols/checkpoint.ts';
+import type { CertifierState } from '../protocols/checkpoint.ts';
+import { decodeState, encodeState } from './state-codec.ts';
 import type { Message } from '../protocols/messages.ts';
 import type { Fault, Step } from '../protocols/step.ts';
 import type { SignedCheckpoint } from '../log/checkpoint.ts';
@@ -70,9 +72,20 @@ export function requestId(request: Uint8Array): string {
   return toHex(sha256(request));
 }
 
+/** A log entry as storage keeps it (restoring from a snapshot rebuilds the Merkle log from these). */
+export interface LogRecord {
+  readonly id: string;
+  readonly epoch: number;
+  readonly entry: Uint8Array;
+}
+
+export class SnapshotError extends Error {
+  override readonly name = 'SnapshotError';
+}
+
 export class ReplicaEngine {
-  readonly ab: AtomicBroadcast;
-  private readonly certifier: CheckpointCertifier;
+  private abInstance: AtomicBroadcast;
+  private certifier: CheckpointCertifier;
   readonly log = new MerkleLog();
   private readonly index = new Map<string, number>();
   private readonly epochOfIndex: number[] = [];
@@ -85,8 +98,52 @@ export class ReplicaEngine {
     readonly ctx: ProtocolContext,
     options: EngineOptions = {},
   ) {
-    this.ab = new AtomicBroadcast(ctx, 'ab', { ...DEFAULT_AB_CONFIG, ...options.ab });
+    this.abInstance = new AtomicBroadcast(ctx, 'ab', { ...DEFAULT_AB_CONFIG, ...options.ab });
     this.certifier = new CheckpointCertifier(ctx);
+  }
+
+  get ab(): AtomicBroadcast {
+    return this.abInstance;
+  }
+
+  /**
+   * The engine's state as bytes (compaction): atomic broadcast (its inter-epoch state and the live epochs'
+   * inputs and messages, from which their instances are rebuilt), the checkpoint certifier, counters. The
+   * log itself is not included: storage keeps it, and restore() rebuilds the Merkle tree from it.
+   */
+  snapshot(): Uint8Array {
+    return encodeState({
+      v: 1,
+      ab: this.abInstance.snapshot(),
+      certifier: this.certifier.snapshot(),
+      faults: this.faultCounts,
+      events: this.events,
+      logSize: this.log.size,
+    });
+  }
+
+  /** An engine in exactly the state snapshot() captured, given the log and checkpoints storage kept. */
+  static restore(ctx: ProtocolContext, options: EngineOptions, snapshot: Uint8Array, log: readonly LogRecord[], checkpoints: readonly SignedCheckpoint[]): ReplicaEngine {
+    const s = decodeState(snapshot) as Record<string, unknown>;
+    if (s['v'] !== 1) throw new SnapshotError(`unknown snapshot version ${String(s['v'])}`);
+    const e = new ReplicaEngine(ctx, options);
+    e.abInstance = AtomicBroadcast.restore(ctx, 'ab', e.abInstance.config, s['ab'] as never);
+    e.certifier = CheckpointCertifier.restore(ctx, s['certifier'] as unknown as CertifierState);
+    if (log.length < (s['logSize'] as number)) throw new SnapshotError(`the snapshot needs ${String(s['logSize'])} log entries, storage has ${log.length}`);
+    for (const r of log.slice(0, s['logSize'] as number)) {
+      const index = e.log.append(leafHash(r.entry));
+      e.index.set(r.id, index);
+      e.epochOfIndex.push(r.epoch);
+    }
+    e.signed.push(...[...checkpoints].filter((c) => c.size <= e.log.size).sort((a, b) => a.epoch - b.epoch));
+    for (const [peer, count] of s['faults'] as Map<number, number>) e.faultCounts.set(peer, count);
+    e.events = s['events'] as number;
+    return e;
+  }
+
+  /** Whether a request (by id) is waiting in this replica's atomic broadcast queue. */
+  isPending(id: string): boolean {
+    return this.abInstance.isPending(id);
   }
 
   get me(): number {
@@ -109,7 +166,7 @@ export class ReplicaEngine {
   submit(request: Uint8Array): EngineStep {
     const out = emptyStep();
     this.events++;
-    this.absorbAb(out, this.ab.handleInput(request));
+    this.absorbAb(out, this.abInstance.handleInput(request));
     return out;
   }
 
@@ -128,7 +185,7 @@ export class ReplicaEngine {
   private route(from: number, msg: Message, out: MutableStep): Step<unknown> | null {
     const tag = msg.tag;
     if (tag === 'ab' || tag.startsWith('ab/')) {
-      const s = this.ab.handleMessage(from, msg);
+      const s = this.abInstance.handleMessage(from, msg);
       if (s.deferred) return s;
       this.absorbAb(out, s);
       return s;

@@ -14,6 +14,7 @@ const SCHEMA = [
   'CREATE TABLE IF NOT EXISTS checkpoints (epoch INTEGER PRIMARY KEY, size INTEGER NOT NULL, root BLOB NOT NULL, state BLOB NOT NULL, signature BLOB NOT NULL)',
   'CREATE TABLE IF NOT EXISTS inbox (peer INTEGER PRIMARY KEY, floor INTEGER NOT NULL, above TEXT NOT NULL)',
   'CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)',
+  'CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), state BLOB NOT NULL)',
 ];
 
 function blob(b: Uint8Array): ArrayBuffer {
@@ -46,11 +47,16 @@ export class SqlStore implements ReplicaStore {
     }
     const meta = new Map<string, string>();
     for (const r of this.sql.exec('SELECT k, v FROM meta').toArray()) meta.set(String(r['k']), String(r['v']));
-    return { journal, outbox, inbox, meta };
+    const snap = this.sql.exec('SELECT state FROM snapshot WHERE id = 1').toArray()[0];
+    return { snapshot: snap ? bytes(snap['state']) : null, journal, outbox, inbox, meta };
   }
 
   async commit(b: WriteBatch): Promise<void> {
     this.storage.transactionSync(() => {
+      if (b.snapshot) {
+        this.sql.exec('INSERT OR REPLACE INTO snapshot (id, state) VALUES (1, ?)', blob(b.snapshot));
+        this.sql.exec('DELETE FROM journal');
+      }
       for (const e of b.journal) this.sql.exec('INSERT INTO journal (event) VALUES (?)', blob(e));
       for (const m of b.outbox) this.sql.exec('INSERT INTO outbox (peer, id, msg) VALUES (?, ?, ?)', m.peer, m.id, blob(m.bytes));
       for (const d of b.outboxDelete) for (const id of d.ids) this.sql.exec('DELETE FROM outbox WHERE peer = ? AND id = ?', d.peer, id);
@@ -79,6 +85,15 @@ export class SqlStore implements ReplicaStore {
       .exec('SELECT idx, rid, epoch, entry FROM log WHERE idx >= ? AND idx < ? ORDER BY idx', start, end)
       .toArray()
       .map((r) => ({ index: Number(r['idx']), id: String(r['rid']), epoch: Number(r['epoch']), entry: bytes(r['entry']) }));
+  }
+
+  async loadLog(): Promise<{ entries: StoredEntry[]; checkpoints: SignedCheckpoint[] }> {
+    const entries = await this.entries(0, Number.MAX_SAFE_INTEGER);
+    const checkpoints = this.sql
+      .exec('SELECT epoch, size, root, state, signature FROM checkpoints ORDER BY epoch')
+      .toArray()
+      .map((r) => ({ epoch: Number(r['epoch']), size: Number(r['size']), root: bytes(r['root']), stateDigest: bytes(r['state']), signature: bytes(r['signature']) }));
+    return { entries, checkpoints };
   }
 
   async sizeBytes(): Promise<number | null> {

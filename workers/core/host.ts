@@ -46,6 +46,8 @@ export interface HostOptions {
   readonly retryMaxMs?: number;
   /** Delay before retrying messages the peer deferred. */
   readonly deferRetryMs?: number;
+  /** Journal events after which the next epoch delivery writes a snapshot and drops the journal. */
+  readonly compactAfter?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -120,6 +122,7 @@ export class ReplicaHost {
       retryMinMs: 100,
       retryMaxMs: 30_000,
       deferRetryMs: 250,
+      compactAfter: 2000,
       ...options,
     };
     this.links = group.replicas.map(() => ({ inFlight: false, failures: 0, retryAt: 0, lastError: null, sentFrames: 0, ackedMessages: 0 }));
@@ -147,7 +150,15 @@ export class ReplicaHost {
     if (!this.stale) return;
     const t0 = this.now();
     const state = await this.store.load();
-    const engine = new ReplicaEngine(contextFromConfig(this.group, this.secrets), this.opts.engine);
+    const ctx = contextFromConfig(this.group, this.secrets);
+    let engine: ReplicaEngine;
+    if (state.snapshot) {
+      const { entries, checkpoints } = await this.store.loadLog();
+      engine = ReplicaEngine.restore(ctx, this.opts.engine ?? {}, state.snapshot, entries, checkpoints);
+    } else {
+      engine = new ReplicaEngine(ctx, this.opts.engine);
+    }
+    this.journalLength = state.journal.length;
     this.submitted.clear();
     for (const b of state.journal) {
       const event = decodeEvent(b);
@@ -215,7 +226,7 @@ export class ReplicaHost {
   status(id: string): RequestStatus | null {
     if (this.stale) return null;
     const index = this.engine.indexOf(id);
-    if (index === undefined) return this.submitted.has(id) ? { id, status: 'pending' } : null;
+    if (index === undefined) return this.submitted.has(id) || this.engine.isPending(id) ? { id, status: 'pending' } : null;
     const checkpoint = this.engine.checkpointCovering(index);
     return { id, status: checkpoint ? 'certified' : 'ordered', index, epoch: this.engine.epochOf(index)!, checkpoint };
   }
@@ -301,7 +312,9 @@ export class ReplicaHost {
       batch.meta.set(`link-rx/${from}`, JSON.stringify(receiver.toJSON()));
       if (batch.journal.length > 0) batch.inbox.set(from, inbox.state());
       this.collect(batch, steps);
-      await this.store.commit(batch);
+      const written = this.maybeCompact(batch, steps);
+      await this.store.commit(written);
+      this.afterCommit(written);
       this.receivers[from] = receiver;
       this.enqueue(batch.outbox);
       return { status: 200, body: { accepted, deferred } };
@@ -314,10 +327,35 @@ export class ReplicaHost {
     const batch = emptyBatch();
     batch.journal.push(encodeEvent(event));
     this.collect(batch, [step]);
-    await this.store.commit(batch);
+    await this.store.commit(this.maybeCompact(batch, [step]));
+    this.afterCommit(batch);
     this.enqueue(batch.outbox);
     return step;
   }
+
+  private journalLength = 0;
+
+  /**
+   * Compaction: once the journal holds `compactAfter` events and an epoch was just delivered (so the
+   * snapshot's live instances are few), the batch carries the engine's snapshot instead of its journal
+   * entries, and the store replaces the journal with it; storage then grows with the log only.
+   */
+  private maybeCompact(batch: ReturnType<typeof emptyBatch>, steps: readonly EngineStep[]): ReturnType<typeof emptyBatch> & { snapshot?: Uint8Array } {
+    const delivered = steps.some((s) => s.appended.length > 0 || s.checkpoints.length > 0);
+    if (!delivered || this.journalLength + batch.journal.length < this.opts.compactAfter) return batch;
+    return { ...batch, journal: [], snapshot: this.engine.snapshot() };
+  }
+
+  private afterCommit(batch: { journal: readonly Uint8Array[]; snapshot?: Uint8Array }): void {
+    if (batch.snapshot) {
+      this.journalLength = 0;
+      this.compactions++;
+    } else {
+      this.journalLength += batch.journal.length;
+    }
+  }
+
+  private compactions = 0;
 
   /** Step effects into the write batch: outbox messages get their per-link ids here. */
   private collect(batch: ReturnType<typeof emptyBatch>, steps: readonly EngineStep[]): void {
@@ -456,6 +494,8 @@ export class ReplicaHost {
     outbox: number[];
     links: { peer: number; failures: number; lastError: string | null; sentFrames: number; ackedMessages: number }[];
     replayedEvents: number;
+    journalEvents: number;
+    compactions: number;
   } {
     return {
       replica: this.secrets.id,
@@ -464,6 +504,8 @@ export class ReplicaHost {
       outbox: this.outboxSizes(),
       links: this.links.map((l, peer) => ({ peer, failures: l.failures, lastError: l.lastError, sentFrames: l.sentFrames, ackedMessages: l.ackedMessages })),
       replayedEvents: this.replayedEvents,
+      journalEvents: this.journalLength,
+      compactions: this.compactions,
     };
   }
 

@@ -30,9 +30,16 @@ export interface WriteBatch {
   readonly inbox: ReadonlyMap<number, InboxState>;
   /** Small named values (next outbox id per peer, boot counter). */
   readonly meta: ReadonlyMap<string, string>;
+  /**
+   * Compaction: the engine's state after this batch's event. The store replaces its snapshot with it and
+   * deletes the whole journal (the batch's own `journal` is then empty: the snapshot includes it).
+   */
+  readonly snapshot?: Uint8Array;
 }
 
 export interface LoadedState {
+  /** The latest snapshot, if any; the journal holds the events after it. */
+  readonly snapshot: Uint8Array | null;
   /** Journal entries in order. */
   readonly journal: readonly Uint8Array[];
   readonly outbox: readonly StoredOutboxMessage[];
@@ -50,6 +57,8 @@ export interface StoredEntry {
 export interface ReplicaStore {
   load(): Promise<LoadedState>;
   commit(batch: WriteBatch): Promise<void>;
+  /** The whole log and every signed checkpoint (restoring an engine from a snapshot). */
+  loadLog(): Promise<{ entries: StoredEntry[]; checkpoints: SignedCheckpoint[] }>;
   /** Log entries [start, end). */
   entries(start: number, end: number): Promise<StoredEntry[]>;
   /** Bytes used, if the backend can tell (metrics). */
@@ -80,11 +89,13 @@ export class MemoryStore implements ReplicaStore {
   readonly meta = new Map<string, string>();
   readonly log: StoredEntry[] = [];
   readonly checkpoints: SignedCheckpoint[] = [];
+  snapshot: Uint8Array | null = null;
   /** Set to make the next commit fail (tests of storage errors). */
   failNext = false;
 
   async load(): Promise<LoadedState> {
     return {
+      snapshot: this.snapshot,
       journal: [...this.journal],
       outbox: [...this.outbox.values()].sort((a, b) => a.peer - b.peer || a.id - b.id),
       inbox: new Map(this.inbox),
@@ -97,6 +108,10 @@ export class MemoryStore implements ReplicaStore {
       this.failNext = false;
       throw new Error('storage unavailable (test)');
     }
+    if (b.snapshot) {
+      this.snapshot = b.snapshot;
+      this.journal.length = 0;
+    }
     this.journal.push(...b.journal);
     for (const m of b.outbox) this.outbox.set(`${m.peer}/${m.id}`, m);
     for (const d of b.outboxDelete) for (const id of d.ids) this.outbox.delete(`${d.peer}/${id}`);
@@ -108,5 +123,9 @@ export class MemoryStore implements ReplicaStore {
 
   async entries(start: number, end: number): Promise<StoredEntry[]> {
     return this.log.slice(start, end);
+  }
+
+  async loadLog(): Promise<{ entries: StoredEntry[]; checkpoints: SignedCheckpoint[] }> {
+    return { entries: [...this.log], checkpoints: [...this.checkpoints] };
   }
 }
