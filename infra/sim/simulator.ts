@@ -177,6 +177,8 @@ export function simulate<I, O>(scenario: Scenario<I, O>, options: SimOptions): R
     side,
     rng: master.fork('scenario'),
     gstStep,
+    decryptors: cluster.decryptors,
+    encrypt: cluster.encrypt,
   };
   const plan: RunPlan<I, O> = scenario.plan(setup);
   const ctxs: readonly ProtocolContext[] = cluster.contexts;
@@ -369,7 +371,12 @@ export function simulate<I, O>(scenario: Scenario<I, O>, options: SimOptions): R
     }
     node.crashed = false;
     for (const m of node.held.splice(0)) net.requeue(m, step, step);
-    for (const x of node.heldInputs.splice(0)) handle(node, { input: x });
+    // One of these inputs may crash the replica again: the rest wait for the next restart (they used to
+    // reach a null instance and were lost: scab, n = 4, seed 4000161, crash-restart).
+    for (const x of node.heldInputs.splice(0)) {
+      if (node.crashed) node.heldInputs.push(x);
+      else handle(node, { input: x });
+    }
   };
 
   const giveInput = (inp: ScheduledInput<I>) => {

@@ -1,5 +1,7 @@
 /** The simulator's public types: scenarios (what to run and check) and run results. */
+import type { RandomBytes } from '../../shared/crypto/random.ts';
 import type { ProtocolContext } from '../../shared/protocols/context.ts';
+import type { ThresholdDecryptor } from '../../shared/protocols/crypto-suite.ts';
 import type { Message } from '../../shared/protocols/messages.ts';
 import type { Fault, Protocol } from '../../shared/protocols/step.ts';
 import type { QuorumSystem, StructureDescription } from '../../shared/quorum/quorum-system.ts';
@@ -43,6 +45,10 @@ export interface RunSetup {
   /** The scenario's own random stream (independent of the network's). */
   readonly rng: Rng;
   readonly gstStep: number;
+  /** Each replica's threshold decryptor (the run's crypto mode): for secure causal atomic broadcast. */
+  readonly decryptors: readonly ThresholdDecryptor[];
+  /** A client's encryption to the group key (see Cluster.encrypt); `undecryptable`: valid but under another key. */
+  readonly encrypt: (label: Uint8Array, plaintext: Uint8Array, rng: RandomBytes, undecryptable?: boolean) => Uint8Array;
 }
 
 export type EndReason =

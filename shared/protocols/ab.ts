@@ -46,6 +46,8 @@ export interface AbConfig {
 }
 
 const DEFAULT_SERVE_EPOCHS = 64;
+/** batch.ts: u16 count before the u32-length-prefixed requests. */
+const BATCH_OVERHEAD = 2;
 
 export const DEFAULT_AB_CONFIG: AbConfig = {
   maxBatch: 1024,
@@ -74,6 +76,8 @@ interface Pending {
 
 /** One event an epoch's instance was given: our proposal, or a peer's message (wire codec bytes). */
 export type InstanceEvent = { readonly input: Uint8Array } | { readonly from: number; readonly msg: Uint8Array };
+/** In memory the message is kept decoded; it is encoded only when a snapshot is taken. */
+type LoggedEvent = { readonly input: Uint8Array } | { readonly from: number; readonly msg: Message };
 
 export interface AbSnapshot {
   readonly epoch: number;
@@ -98,7 +102,7 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
   private readonly pending = new Map<string, Pending>();
   private readonly delivered = new Map<string, number>();
   private readonly deliveredByEpoch: string[][] = [];
-  private readonly instanceLogs = new Map<number, InstanceEvent[]>();
+  private readonly instanceLogs = new Map<number, LoggedEvent[]>();
   /** Highest ABA round reached in any epoch (metrics). */
   maxAbaRound = 0;
 
@@ -156,11 +160,20 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
       step.deferred = true;
       return step;
     }
+    const existed = this.instances.has(e);
     const inst = this.instance(e);
     // Garbage-collected epoch: everyone still running it has our messages, except answers to cbc-want.
     if (!inst) return this.serveOld(step, from, msg, e, parts);
     const child = inst.handleMessage(from, msg);
-    if (!child.deferred) this.logOf(e).push({ from, msg: encodeMessage(msg) });
+    if (child.deferred) {
+      // Nothing may change for a deferred message (the transport does not acknowledge it, so it is not
+      // journaled): not even the instance it created, nor a proposal it would trigger, whose messages
+      // would be lost with the step (found by the simulator: scab seed 4200393, garbage).
+      if (!existed) this.instances.delete(e);
+      step.deferred = true;
+      return step;
+    }
+    this.logOf(e).push({ from, msg });
     this.routeEpoch(step, e, child);
     this.maybeStart(step);
     return step;
@@ -172,7 +185,7 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
   }
 
   /** What epoch e's instance was given, in order: rebuilds it after a restore (snapshot()). */
-  private logOf(e: number): InstanceEvent[] {
+  private logOf(e: number): LoggedEvent[] {
     let log = this.instanceLogs.get(e);
     if (!log) this.instanceLogs.set(e, (log = []));
     return log;
@@ -199,7 +212,9 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
       delivered: new Map(this.delivered),
       deliveredByEpoch: this.deliveredByEpoch.map((x) => [...x]),
       maxAbaRound: this.maxAbaRound,
-      instances: new Map([...this.instances.keys()].map((e) => [e, [...(this.instanceLogs.get(e) ?? [])]])),
+      instances: new Map(
+        [...this.instances.keys()].map((e) => [e, (this.instanceLogs.get(e) ?? []).map((ev) => ('input' in ev ? ev : { from: ev.from, msg: encodeMessage(ev.msg) }))]),
+      ),
     };
   }
 
@@ -216,11 +231,18 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     for (const [e, events] of s.instances) {
       const inst = new CommonSubset(ctx, `${tag}/${e}`, a.batchValidator());
       a.instances.set(e, inst);
+      const log: LoggedEvent[] = [];
       for (const ev of events) {
-        if ('input' in ev) inst.handleInput(ev.input);
-        else inst.handleMessage(ev.from, decodeMessage(ev.msg));
+        if ('input' in ev) {
+          inst.handleInput(ev.input);
+          log.push(ev);
+        } else {
+          const msg = decodeMessage(ev.msg);
+          inst.handleMessage(ev.from, msg);
+          log.push({ from: ev.from, msg });
+        }
       }
-      a.instanceLogs.set(e, [...events]);
+      a.instanceLogs.set(e, log);
     }
     return a;
   }
@@ -243,6 +265,8 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
   }
 
   private addPending(request: Uint8Array): void {
+    // A request that could never fit in a proposal (batch framing: 2 + 4 + length) would block the queue.
+    if (BATCH_OVERHEAD + 4 + request.length > this.ctx.maxValueBytes) return;
     const d = hexKey(sha256(request));
     if (this.pending.has(d) || this.delivered.has(d) || this.pending.size >= this.config.maxPending) return;
     this.pending.set(d, { request, since: this.epoch, forwarded: false });
@@ -255,10 +279,14 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     if (this.pending.size === 0 && !this.instances.has(e)) return;
     const inst = this.instance(e)!;
     this.proposed.add(e);
+    // Batches are capped by count and by bytes: a proposal over maxValueBytes is refused by every honest
+    // replica as malformed (found by the simulator: grid seeds 16000119 and others, scab-early).
     const batch: Uint8Array[] = [];
+    let bytes = BATCH_OVERHEAD;
     for (const p of this.pending.values()) {
-      if (batch.length >= this.config.maxBatch) break;
+      if (batch.length >= this.config.maxBatch || bytes + 4 + p.request.length > this.ctx.maxValueBytes) break;
       batch.push(p.request);
+      bytes += 4 + p.request.length;
     }
     const proposal = encodeBatch(batch);
     this.logOf(e).push({ input: proposal });

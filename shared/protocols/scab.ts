@@ -30,6 +30,13 @@ interface EpochDecryption {
   readonly plaintexts: (Uint8Array | null | undefined)[];
 }
 
+/**
+ * Observation only (the simulator's confidentiality-before-order checker, metrics): called when this
+ * replica's atomic broadcast fixes an epoch, with every ciphertext it ordered (valid or not), before any
+ * decryption share for that epoch is made. Must not feed back into the protocol.
+ */
+export type OrderObserver = (epoch: number, ciphertexts: readonly Uint8Array[]) => void;
+
 export class SecureCausalBroadcast implements Protocol<Uint8Array, AbDelivery> {
   private readonly ab: AtomicBroadcast;
   private readonly epochs = new Map<number, EpochDecryption>();
@@ -42,6 +49,7 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, AbDelivery> {
     private readonly decryptor: ThresholdDecryptor,
     readonly tag: string = 'scab',
     config: AbConfig = DEFAULT_AB_CONFIG,
+    private readonly onOrdered?: OrderObserver,
   ) {
     this.ab = new AtomicBroadcast(ctx, `${tag}/ab`, config);
   }
@@ -94,6 +102,7 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, AbDelivery> {
   private onAb(step: Step<AbDelivery>, child: Step<AbDelivery>): void {
     step.absorb(child, (d) => {
       // The position of every ciphertext in d is now fixed: check them, then release our shares.
+      this.onOrdered?.(d.epoch, d.requests);
       const ciphertexts = d.requests.filter((c) => this.decryptor.isValid(c));
       const ed: EpochDecryption = {
         ciphertexts,
