@@ -3,18 +3,23 @@
  * To add a protocol: write scenarios/<p>.ts exporting a ScenarioFactory (see rbc.ts) and register it here.
  */
 import type { ScenarioFactory } from '../types.ts';
+import { abaScenario } from './aba.ts';
+import { cbcScenario } from './cbc.ts';
+import { abScenario } from './ab.ts';
+import { mvbaScenario } from './mvba.ts';
 import { rbcScenario } from './rbc.ts';
+import { scabScenario } from './scab.ts';
 
 export const PROTOCOLS = ['rbc', 'cbc', 'aba', 'mvba', 'ab', 'scab'] as const;
 export type ProtocolName = (typeof PROTOCOLS)[number];
 
 export const SCENARIOS: Record<ProtocolName, ScenarioFactory | undefined> = {
   rbc: rbcScenario,
-  cbc: undefined,
-  aba: undefined,
-  mvba: undefined,
-  ab: undefined,
-  scab: undefined,
+  cbc: cbcScenario,
+  aba: abaScenario,
+  mvba: mvbaScenario,
+  ab: abScenario,
+  scab: scabScenario,
 };
 
 export function scenarioFactory(protocol: string): ScenarioFactory {
