@@ -38,23 +38,13 @@ import { ReplicaEngine } from '../../shared/replica/engine.ts';
 import type { EngineStep } from '../../shared/replica/engine.ts';
 import { contextFromConfig } from '../../shared/replica/from-config.ts';
 import { decodeTransport, encodeTransport } from '../../shared/replica/transport.ts';
+import { getJson, http, sleep, waitFor as waitUntil } from '../helpers/http.ts';
 
 // Other integration tests use 10000..29999; stay below the ephemeral range (32768..).
 const BASE_PORT = 30_000 + (process.pid % 270) * 10;
 const BYZ = 3;
 const HONEST = [0, 1, 2];
 const REQUESTS = 10;
-
-/** Node's fetch may reuse a keep-alive socket workerd already closed: retry once on a socket error. */
-async function http(url: string, init?: RequestInit): Promise<Response> {
-  try {
-    return await fetch(url, init);
-  } catch {
-    return fetch(url, init);
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function flipByte(b: Uint8Array, at = b.length >> 1): Uint8Array {
   const out = b.slice();
@@ -324,20 +314,9 @@ let dataDir: string;
 let cluster: SeparateCluster;
 let byz: ByzantineReplica;
 
-async function get(i: number, path: string): Promise<{ status: number; json: any }> {
-  const res = await http(`${cluster.urls[i]}${path}`);
-  return { status: res.status, json: await res.json() };
-}
+const get = (i: number, path: string) => getJson(cluster.urls[i]!, path);
 
-async function waitFor<T>(f: () => Promise<T | null>, what: string, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f().catch(() => null);
-    if (v !== null) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
+const waitFor = <T>(f: () => Promise<T | null>, what: string) => waitUntil(f, what, 120000, 250);
 
 describe('one Byzantine replica (real keys, equivocation, bad shares, bad frames) among three honest ones', () => {
   beforeAll(async () => {

@@ -22,6 +22,7 @@ import type { Group } from '../../shared/config/group.ts';
 import { encodeFrame, LinkSender, linkChannel, linkPeers, MAX_FRAME_BYTES } from '../../shared/link/index.ts';
 import type { LinkChannel } from '../../shared/link/index.ts';
 import { encodeTransport } from '../../shared/replica/transport.ts';
+import { getJson, http, waitFor } from '../helpers/http.ts';
 
 // local-cluster.test.ts uses 20000..29999, submit-cli.test.ts 10000..14999, replica-restart 17500..19999.
 const BASE_PORT = 15_000 + (process.pid % 250) * 10;
@@ -32,31 +33,7 @@ let dataDir: string;
 let cluster: LocalCluster;
 let group: Group;
 
-/** Node's fetch may reuse a keep-alive socket workerd already closed: retry once on a socket error. */
-async function http(url: string, init?: RequestInit): Promise<Response> {
-  try {
-    return await fetch(url, init);
-  } catch {
-    return fetch(url, init);
-  }
-}
-
-async function get(i: number, path: string): Promise<{ status: number; json: any }> {
-  const res = await http(`${cluster.urls[i]}${path}`);
-  return { status: res.status, json: await res.json() };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(f: () => Promise<T | null>, what: string, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f().catch(() => null);
-    if (v !== null) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
+const get = (i: number, path: string) => getJson(cluster.urls[i]!, path);
 
 async function submitAndCertify(text: string, at: number): Promise<string> {
   const res = await http(`${cluster.urls[at]}/v1/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) });

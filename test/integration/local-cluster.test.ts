@@ -12,39 +12,18 @@ import { checkpointFromJson, receiptFromJson, verifyCheckpoint, verifyReceipt } 
 import { startLocalCluster, waitUntilReady } from '../../infra/cluster/local-cluster.ts';
 import type { LocalCluster } from '../../infra/cluster/local-cluster.ts';
 import { startCommand } from '../../infra/cli/start.ts';
+import { getJson, http, waitFor } from '../helpers/http.ts';
 
 const BASE_PORT = 20_000 + (process.pid % 500) * 20;
 let dataDir: string;
 let cluster: LocalCluster;
-
-/** Node's fetch may reuse a keep-alive socket workerd already closed: retry once on a socket error. */
-async function http(url: string, init?: RequestInit): Promise<Response> {
-  try {
-    return await fetch(url, init);
-  } catch {
-    return fetch(url, init);
-  }
-}
 
 async function post(i: number, body: unknown, type = 'application/json'): Promise<{ status: number; json: any }> {
   const res = await http(`${cluster.urls[i]}/v1/requests`, { method: 'POST', headers: { 'content-type': type }, body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body) });
   return { status: res.status, json: await res.json() };
 }
 
-async function get(i: number, path: string): Promise<{ status: number; json: any }> {
-  const res = await http(`${cluster.urls[i]}${path}`);
-  return { status: res.status, json: await res.json() };
-}
-
-async function waitFor<T>(f: () => Promise<T | null>, what: string, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v !== null) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const get = (i: number, path: string) => getJson(cluster.urls[i]!, path);
 
 describe('local cluster (4 Durable Object replicas in Miniflare, HTTP on loopback)', () => {
   beforeAll(async () => {

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntilReady } from '../../infra/cluster/local-cluster.ts';
 import { startSeparateCluster } from '../../infra/cluster/separate-cluster.ts';
 import type { SeparateCluster } from '../../infra/cluster/separate-cluster.ts';
+import { getJson, http, sleep, waitFor as waitUntil } from '../helpers/http.ts';
 
 // local-cluster.test.ts uses 20000..29999, submit-cli.test.ts 10000..14999, hostile-http 15000..17499.
 const BASE_PORT = 17_500 + (process.pid % 250) * 10;
@@ -20,31 +21,9 @@ const REQUESTS = 30;
 let dataDir: string;
 let cluster: SeparateCluster;
 
-/** Node's fetch may reuse a keep-alive socket workerd already closed: retry once on a socket error. */
-async function http(url: string, init?: RequestInit): Promise<Response> {
-  try {
-    return await fetch(url, init);
-  } catch {
-    return fetch(url, init);
-  }
-}
+const get = (i: number, path: string) => getJson(cluster.urls[i]!, path);
 
-async function get(i: number, path: string): Promise<{ status: number; json: any }> {
-  const res = await http(`${cluster.urls[i]}${path}`);
-  return { status: res.status, json: await res.json() };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(f: () => Promise<T | null>, what: string, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f().catch(() => null);
-    if (v !== null) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
+const waitFor = <T>(f: () => Promise<T | null>, what: string) => waitUntil(f, what, 90000, 250);
 
 describe('replica restart mid-load (4 replicas, one Miniflare each, HTTP between them)', () => {
   beforeAll(async () => {
