@@ -1,0 +1,116 @@
+/**
+ * `npm run bench:crypto [-- --json] [--quick]`: cost of the threshold primitives in Node, per operation
+ * (median of several runs): share sign, share verify, combine (Lagrange in the exponent, optimistic
+ * path), robust combine with one bad share, group verify; for t = 1, 2, 5, 10 (n = 3t + 1); and TDH2.
+ */
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { shamirScheme } from '../../shared/crypto/lsss.ts';
+import { domain } from '../../shared/crypto/domain.ts';
+import { randomScalar } from '../../shared/crypto/field.ts';
+import { seededRandom } from '../../shared/crypto/random.ts';
+import { G1 } from '../../shared/crypto/curve.ts';
+import {
+  combineSharesWithHash,
+  hashToG1,
+  publicKeyFromShares,
+  signShare,
+  verifyShareWithHash,
+  verifySignature,
+} from '../../shared/crypto/threshold-bls.ts';
+import * as tdh2 from '../../shared/crypto/tdh2.ts';
+
+export interface CryptoBenchRow {
+  readonly group: string;
+  readonly op: string;
+  readonly t: number;
+  readonly n: number;
+  readonly ms: number;
+  readonly runs: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function time(runs: number, f: (i: number) => void): number {
+  f(-1); // warm-up
+  const xs: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    f(i);
+    xs.push(performance.now() - t0);
+  }
+  return Number(median(xs).toFixed(3));
+}
+
+export function runCryptoBench(opts: { quick: boolean; log: (s: string) => void }): CryptoBenchRow[] {
+  const runs = opts.quick ? 3 : 9;
+  const rows: CryptoBenchRow[] = [];
+  const gid = new Uint8Array(32).fill(1);
+  const D = domain(gid, 'checkpoint');
+  for (const t of opts.quick ? [1, 5] : [1, 2, 5, 10]) {
+    const n = 3 * t + 1;
+    opts.log(`threshold BLS, t = ${t}, n = ${n} ...`);
+    const scheme = shamirScheme(n, t + 1);
+    const rng = seededRandom(`bench-${t}`);
+    const secret = randomScalar(rng);
+    const values = scheme.share(secret, rng);
+    const pk = publicKeyFromShares(scheme, secret, values);
+    const keys = values.map((v, replica) => ({ replica, values: [v] }));
+    const msg = (i: number) => new TextEncoder().encode(`checkpoint ${i}`);
+    const row = (op: string, ms: number) => rows.push({ group: 'threshold-bls', op, t, n, ms, runs });
+    row('hash to G1', time(runs, (i) => hashToG1(D, 'tag', msg(i))));
+    const h = hashToG1(D, 'tag', msg(0));
+    row('share sign', time(runs, () => signShare(keys[0]!, D, 'tag', msg(0), h)));
+    const shares = keys.slice(0, t + 2).map((k) => signShare(k, D, 'tag', msg(0), h));
+    row('share verify', time(runs, () => verifyShareWithHash(pk, h, shares[0]!)));
+    row('combine t+1 shares + verify', time(runs, () => combineSharesWithHash(pk, h, shares.slice(0, t + 1))));
+    const bad = [{ signer: shares[0]!.signer, points: [G1.BASE] }, ...shares.slice(1)];
+    row('robust combine, 1 bad share', time(Math.min(runs, 5), () => combineSharesWithHash(pk, h, bad)));
+    const sig = combineSharesWithHash(pk, h, shares.slice(0, t + 1)).bytes;
+    row('group verify', time(runs, () => verifySignature(pk.groupKey, D, 'tag', msg(0), sig)));
+  }
+  for (const t of opts.quick ? [1] : [1, 5]) {
+    const n = 3 * t + 1;
+    opts.log(`TDH2, t = ${t}, n = ${n} ...`);
+    const scheme = shamirScheme(n, t + 1);
+    const rng = seededRandom(`bench-tdh2-${t}`);
+    const x = randomScalar(rng);
+    const values = scheme.share(x, rng);
+    const pk = { scheme, publicKey: G1.BASE.multiply(x), rowKeys: values.map((v) => G1.BASE.multiply(v)) };
+    const keys = values.map((v, replica) => ({ replica, values: [v] }));
+    const label = new TextEncoder().encode('client-1');
+    const plaintext = new Uint8Array(250).fill(7);
+    const row = (op: string, ms: number) => rows.push({ group: 'tdh2', op, t, n, ms, runs });
+    row('encrypt 250 B', time(runs, () => tdh2.encrypt(pk, gid, label, plaintext, rng)));
+    const ct = tdh2.encrypt(pk, gid, label, plaintext, rng);
+    row('verify ciphertext', time(runs, () => tdh2.verifyCiphertext(pk, gid, ct)));
+    row('decryption share', time(runs, () => tdh2.decryptionShare(pk, keys[0]!, gid, ct)));
+    const dshares = keys.slice(0, t + 1).map((k) => tdh2.decryptionShare(pk, k, gid, ct));
+    row('verify decryption share', time(runs, () => tdh2.verifyDecryptionShare(pk, gid, ct, dshares[0]!)));
+    row('combine t+1 shares', time(runs, () => tdh2.combineDecryption(pk, gid, ct, dshares)));
+  }
+  return rows;
+}
+
+export function machineFacts() {
+  return { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(os.totalmem() / 2 ** 30) };
+}
+
+export function formatTable(rows: CryptoBenchRow[]): string {
+  const head = ['group', 'operation', 't', 'n', 'ms (median)'];
+  const body = rows.map((r) => [r.group, r.op, String(r.t), String(r.n), r.ms.toFixed(2)]);
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i >= 2 ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join('  ');
+  return [line(head), w.map((x) => '-'.repeat(x)).join('  '), ...body.map(line)].join('\n');
+}
+
+const isMain = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/infra\//, 'infra/'));
+if (isMain) {
+  const { values } = parseArgs({ options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false } } });
+  const rows = runCryptoBench({ quick: values.quick!, log: (s) => process.stderr.write(s + '\n') });
+  if (values.json) process.stdout.write(JSON.stringify({ machine: machineFacts(), results: rows }, null, 2) + '\n');
+  else process.stdout.write(formatTable(rows) + '\n');
+}

@@ -1,0 +1,281 @@
+/**
+ * `npm run bench [-- options]`: the benchmark harness of issue 7 (docs/benchmarks.md).
+ *
+ *   --quick                 whole run under a minute: in-process n=4, baseline, http n=4, short windows
+ *   --json                  print ONE JSON document to stdout ({"machine": {...}, "results": [...]})
+ *   --modes a,b,c           any of in-process, http, baseline (default: all three)
+ *   --n 4,7,10,16           replica counts for in-process (default 4,7,10,16; --quick: 4)
+ *   --http-n 4              replica counts for the Miniflare cluster (default 4)
+ *   --inflight 256,...      closed-loop load sweep at n=4 in-process (default 512,1024,2048,4096,16384; none in --quick)
+ *   --max-batch 1024        AbConfig.maxBatch for in-process runs (default: the engine's default)
+ *   --batch-sweep 4096,...  more maxBatch values at n=4, 2n batches in flight (default 4096,16384; none in --quick)
+ *   --suites a,b            in-process suites: n-sweep, load-sweep, batch-sweep, half-peak, overload
+ *                           (default all; --quick: n-sweep)
+ *   --seconds S             measurement window per run (default in-process 10, baseline 15, http 40;
+ *                           --quick 2, 4, 12); in-process windows also span whole epochs (at least 3, or 2)
+ *   --clients 2             client processes for http and baseline
+ *   --concurrency C         concurrent POSTs per client process (default 16 for http, 64 for baseline)
+ *   --max-outstanding M     accepted-but-uncertified requests per client process before it waits (default 4000)
+ *   --overload              add the flood phase to http mode (default on in full runs, off in --quick)
+ *   --out DIR               where the results JSON goes (default bench-results/)
+ *
+ * Every run also writes the JSON document to DIR/<timestamp>.json. Progress goes to stderr.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEFAULT_AB_CONFIG } from '../../shared/protocols/ab.ts';
+import { runBaseline } from './baseline.ts';
+import type { BaselineResult } from './baseline.ts';
+import { runHttpChild } from './http.ts';
+import type { HttpResult } from './http.ts';
+import { runInProcessChild } from './inprocess.ts';
+import type { InProcessOptions, InProcessResult } from './inprocess.ts';
+import { loadavg, machineInfo, pad, round3 } from './stats.ts';
+import type { MachineInfo } from './stats.ts';
+
+export type BenchResult = InProcessResult | (HttpResult & { ratio_to_baseline?: number }) | BaselineResult;
+
+export interface BenchDocument {
+  machine: MachineInfo & { note: string };
+  command: string;
+  /** The code measured: commit, and files under shared/ and workers/ that differ from it (work in progress). */
+  code?: { commit: string; modified: string[] };
+  results: BenchResult[];
+  /** Runs that failed (the others still count). */
+  errors?: { mode: string; n: number; error: string }[];
+}
+
+function codeVersion(): { commit: string; modified: string[] } | undefined {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const status = execFileSync('git', ['status', '--porcelain', '--', 'shared', 'workers', 'infra/cluster'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return { commit, modified: status.split('\n').filter(Boolean).map((l) => l.slice(3)) };
+  } catch {
+    return undefined;
+  }
+}
+
+const list = (s: string | undefined): number[] => (s ? s.split(',').map((x) => Number(x.trim())).filter((x) => Number.isFinite(x) && x > 0) : []);
+
+export async function main(argv: string[]): Promise<BenchDocument> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      modes: { type: 'string', default: 'in-process,baseline,http' },
+      n: { type: 'string' },
+      'http-n': { type: 'string', default: '4' },
+      inflight: { type: 'string' },
+      'max-batch': { type: 'string' },
+      'batch-sweep': { type: 'string' },
+      suites: { type: 'string' },
+      seconds: { type: 'string' },
+      clients: { type: 'string', default: '2' },
+      concurrency: { type: 'string' },
+      'max-outstanding': { type: 'string' },
+      overload: { type: 'boolean' },
+      out: { type: 'string', default: 'bench-results' },
+    },
+  });
+  const quick = values.quick!;
+  const modes = new Set(values.modes!.split(',').map((m) => m.trim()));
+  for (const m of modes) if (!['in-process', 'http', 'baseline'].includes(m)) throw new Error(`unknown mode ${m} (in-process, http, baseline)`);
+  const ns = list(values.n).length > 0 ? list(values.n) : quick ? [4] : [4, 7, 10, 16];
+  const httpNs = list(values['http-n']);
+  const sweep = values.inflight !== undefined ? list(values.inflight) : quick ? [] : [512, 1024, 2048, 4096, 16384];
+  const maxBatch = values['max-batch'] ? Number(values['max-batch']) : DEFAULT_AB_CONFIG.maxBatch;
+  const batchSweep = values['batch-sweep'] !== undefined ? list(values['batch-sweep']) : quick ? [] : [4096, 16384];
+  const seconds = values.seconds ? Number(values.seconds) : undefined;
+  const clients = Number(values.clients);
+  const maxOutstanding = Number(values['max-outstanding'] ?? 4000);
+  const overload = values.overload ?? !quick;
+  const suites = new Set((values.suites ?? (quick ? 'n-sweep' : 'n-sweep,load-sweep,batch-sweep,half-peak,overload')).split(',').map((x) => x.trim()));
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+
+  const code = codeVersion();
+  const machine = { ...machineInfo(), note: 'shared machine: other jobs were running; see loadavg_start/loadavg_end and each in-process cpu_utilization' };
+  const results: BenchResult[] = [];
+  const errors: { mode: string; n: number; error: string }[] = [];
+  const doc: BenchDocument = { machine, command: `npm run bench -- ${argv.join(' ')}`.trim(), ...(code ? { code } : {}), results, errors };
+  mkdirSync(values.out!, { recursive: true });
+  const file = join(values.out!, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  /** Written after every run, so an interrupted run keeps what it measured. */
+  const save = () => {
+    machine.loadavg_end = loadavg();
+    writeFileSync(file, JSON.stringify(doc, null, 2) + '\n');
+  };
+  const attempt = async <T>(mode: string, n: number, f: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await f();
+    } catch (e) {
+      const error = e instanceof Error ? e.message : String(e);
+      log(`  !! ${mode} n=${n} failed: ${error}`);
+      errors.push({ mode, n, error: error.slice(0, 2000) });
+      return null;
+    } finally {
+      save();
+    }
+  };
+  const t0 = performance.now();
+  const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(0)} s`;
+
+  if (modes.has('in-process')) {
+    const base = (n: number, mb = maxBatch): Omit<InProcessOptions, 'load'> => ({
+      n,
+      maxBatch: mb,
+      warmupMs: quick ? 500 : 3000,
+      measureMs: (seconds ?? (quick ? 2 : 10)) * 1000,
+      minEpochs: quick ? 1 : n >= 10 ? 2 : 3,
+      warmupEpochs: quick || n >= 10 ? 1 : 2,
+      maxMeasureMs: quick ? 20_000 : 240_000,
+      drain: !quick,
+      drainTimeoutMs: 300_000,
+    });
+    const one = (opts: Omit<InProcessOptions, 'log'>): Promise<InProcessResult | null> =>
+      attempt('in-process', opts.n, async () => {
+        const what = opts.load.kind === 'closed' ? `${opts.load.inflight} in flight` : `${opts.load.rate} req/s open loop`;
+        log(`[${elapsed()}] in-process n=${opts.n}, ${what}, maxBatch ${opts.maxBatch}`);
+        const r = await runInProcessChild(opts, log);
+        log(`  -> ${r.throughput_rps} req/s, p50 ${r.latency_ms.p50} ms, epoch ${r.epoch_ms} ms, cpu utilization ${r.cpu_utilization}`);
+        results.push(r);
+        return r;
+      });
+    // Throughput vs n: two epochs' worth of requests in flight (2 n full batches), so every epoch is full.
+    if (suites.has('n-sweep')) for (const n of ns) await one({ ...base(n), label: 'n-sweep', load: { kind: 'closed', inflight: 2 * n * maxBatch } });
+    // Throughput vs latency at n = 4: closed-loop sweep (default maxBatch), bigger batches, then open loop
+    // at half of the best throughput seen at n = 4, with that run's maxBatch.
+    const atFour = () => results.filter((r): r is InProcessResult => r.mode === 'in-process' && r.n === 4);
+    for (const inflight of suites.has('load-sweep') ? sweep : []) {
+      if (atFour().some((r) => r.max_batch === maxBatch && r.load.kind === 'closed' && r.load.inflight === inflight)) continue;
+      await one({ ...base(4), label: 'load-sweep', load: { kind: 'closed', inflight } });
+    }
+    for (const mb of suites.has('batch-sweep') ? batchSweep : []) {
+      if (mb === maxBatch) continue;
+      await one({ ...base(4, mb), label: 'batch-sweep', load: { kind: 'closed', inflight: 2 * 4 * mb } });
+    }
+    if (suites.has('half-peak')) {
+      const best = atFour().reduce<InProcessResult | null>((a, r) => (!a || r.throughput_rps > a.throughput_rps ? r : a), null);
+      if (best && best.throughput_rps > 0) await one({ ...base(4, best.max_batch), label: 'half-peak', load: { kind: 'open', rate: Math.round(best.throughput_rps / 2) } });
+    }
+    // Overload: offer far more than the group can order, with a small pending bound: submissions beyond it
+    // are refused (the HTTP API's 503 'overloaded') and memory stays bounded.
+    if (suites.has('overload')) {
+      await one({ ...base(4), label: 'overload', maxPending: 5000, load: { kind: 'open', rate: 20_000 } });
+    }
+  }
+
+  let baseline: BaselineResult | null = null;
+  if (modes.has('baseline')) {
+    log(`[${elapsed()}] baseline (single server, one BLS key)`);
+    baseline = await attempt('baseline', 1, () => runBaseline({
+      clients,
+      concurrency: values.concurrency ? Number(values.concurrency) : 64,
+      maxOutstanding,
+      warmupMs: quick ? 1000 : 3000,
+      durationMs: (seconds ?? (quick ? 4 : 15)) * 1000,
+      drainMs: quick ? 2000 : 10_000,
+      receiptSample: quick ? 2 : 5,
+      pollMs: 50,
+      log,
+    }));
+    if (baseline) {
+      log(`  -> ${baseline.throughput_rps} req/s certified, p50 ${baseline.latency_ms.p50} ms`);
+      results.push(baseline);
+      save();
+    }
+  }
+
+  if (modes.has('http')) {
+    for (const n of httpNs) {
+      log(`[${elapsed()}] http: local Miniflare cluster, n=${n}`);
+      const r: (HttpResult & { ratio_to_baseline?: number }) | null = await attempt('http', n, () => runHttpChild({
+        n,
+        clients,
+        concurrency: values.concurrency ? Number(values.concurrency) : 16,
+        maxOutstanding,
+        warmupMs: quick ? 2000 : 15_000,
+        durationMs: (seconds ?? (quick ? 12 : 40)) * 1000,
+        drainMs: quick ? 2000 : 30_000,
+        receiptSample: quick ? 2 : 5,
+        pollMs: 50,
+        overloadMs: overload ? 8000 : 0,
+      }, log));
+      if (!r) continue;
+      if (baseline && baseline.throughput_rps > 0) r.ratio_to_baseline = round3(r.throughput_rps / baseline.throughput_rps);
+      log(`  -> ${r.throughput_rps} req/s certified, p50 ${r.latency_ms.p50} ms${r.ratio_to_baseline !== undefined ? `, ${r.ratio_to_baseline} of the baseline` : ''}`);
+      results.push(r);
+      save();
+    }
+  }
+
+  if (errors.length === 0) delete doc.errors;
+  save();
+  log(`[${elapsed()}] results written to ${file}`);
+  if (values.json) process.stdout.write(JSON.stringify(doc) + '\n');
+  else process.stdout.write(table(doc) + '\n');
+  return doc;
+}
+
+/** The readable table. */
+export function table(doc: BenchDocument): string {
+  const m = doc.machine;
+  const lines = [
+    `machine: ${m.cpus} x ${m.cpu_model}, ${m.memory_gb} GB, node ${m.node}; load average ${m.loadavg_start.join(' ')} -> ${(m.loadavg_end ?? []).join(' ')}`,
+    ...(doc.code ? [`code: ${doc.code.commit}${doc.code.modified.length ? ` + uncommitted changes in ${doc.code.modified.join(', ')}` : ''}`] : []),
+    '',
+    [pad('mode', 10), pad('n', 3), pad('load', 14), pad('req/s', 8), pad('p50 ms', 9), pad('p90 ms', 9), pad('p99 ms', 9), pad('cpu ms/req', 10), pad('msgs/req', 9), pad('bytes/req', 9), pad('epoch ms', 9), pad('req/epoch', 9), pad('heap MB', 8), '  notes'].join(' '),
+  ];
+  for (const r of doc.results) {
+    let load: string;
+    let notes = '';
+    let cpu: number;
+    let msgs = '';
+    let bytes = '';
+    let epoch = '';
+    let batch = '';
+    let heap = '';
+    if (r.mode === 'in-process') {
+      load = r.load.kind === 'closed' ? `${r.load.inflight} in flight` : `${r.load.rate}/s open`;
+      cpu = r.cpu_ms_per_request;
+      msgs = String(r.messages_per_request);
+      bytes = String(r.bytes_per_request);
+      epoch = String(r.epoch_ms);
+      batch = String(r.mean_epoch_requests);
+      heap = String(r.heap_high_water_mb);
+      const c = r.crypto_per_epoch;
+      notes = `cpu util ${r.cpu_utilization}, ${r.requests_per_cpu_second} req/cpu-s, crypto/epoch sign ${c.sign} verifyShare ${c.verifyShare} combine ${c.combine} verify ${c.verify}${r.refused ? `, ${r.refused} refused (maxPending ${r.max_pending})` : ''}${r.heap_retained_mb_per_replica !== null && r.heap_retained_mb_per_replica !== undefined ? `, ${r.heap_retained_mb_per_replica} MB retained/replica` : ''}${r.all_delivered === false ? ', NOT ALL DELIVERED' : ''}`;
+    } else {
+      load = `${r.clients}x${r.concurrency_per_client} POSTs`;
+      cpu = r.server_cpu_ms_per_request;
+      heap = r.server_rss_high_water_mb === null ? '' : `${r.server_rss_high_water_mb} rss`;
+      const errs = Object.entries(r.status_counts)
+        .filter(([k]) => k !== '202' && k !== '200')
+        .map(([k, v]) => `${v}x${k}`)
+        .join(' ');
+      notes = `POST p50 ${r.post_latency_ms.p50} ms, receipts ${r.receipts_valid}/${r.receipts_checked} valid${r.errors ? `, ${r.errors} socket errors` : ''}${errs ? `, ${errs}` : ''}`;
+      if (r.mode === 'http' && 'ratio_to_baseline' in r && r.ratio_to_baseline !== undefined) notes += `, ${r.ratio_to_baseline} x baseline`;
+      if (r.mode === 'http' && r.overload) {
+        const ov = r.overload;
+        notes += `; overload: ${ov.accepted_rps} accepted/s, ${ov.ordered_rps} ordered/s, statuses ${JSON.stringify(ov.status_counts)}, max pending ${ov.max_pending}, workerd rss ${ov.workerd_rss_before_mb}->${ov.workerd_rss_max_mb} MB`;
+      }
+    }
+    lines.push(
+      [pad(r.mode, 10), pad(r.n, 3), pad(load, 14), pad(r.throughput_rps, 8), pad(r.latency_ms.p50, 9), pad(r.latency_ms.p90, 9), pad(r.latency_ms.p99, 9), pad(cpu, 10), pad(msgs, 9), pad(bytes, 9), pad(epoch, 9), pad(batch, 9), pad(heap, 8), '  ' + notes].join(' '),
+    );
+  }
+  for (const e of doc.errors ?? []) lines.push(`FAILED ${e.mode} n=${e.n}: ${e.error.split('\n')[0]}`);
+  return lines.join('\n');
+}
+
+if (process.argv[1]?.endsWith('main.ts')) {
+  main(process.argv.slice(2)).then(
+    (doc) => process.exit(doc.errors?.length ? 1 : 0),
+    (e) => {
+      process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}
