@@ -41,6 +41,8 @@ export interface HttpLikeResult {
   /** Submit -> the POST's 202 (the request is accepted and journaled, not yet ordered). */
   post_latency_ms: Percentiles;
   accepted_rps: number;
+  /** Certified requests over the whole load phase (warm-up and drain included): robust for short runs. */
+  overall_certified_rps: number;
   clients: number;
   concurrency_per_client: number;
   max_outstanding_per_client: number;
@@ -74,9 +76,9 @@ export async function checkReceipts(sample: readonly { id: string; url: string }
     try {
       let res: Response;
       try {
-        res = await fetch(`${s.url}/v1/receipts/${s.id}`);
+        res = await fetch(`${s.url}/v1/receipts/${s.id}`, { signal: AbortSignal.timeout(15_000) });
       } catch {
-        res = await fetch(`${s.url}/v1/receipts/${s.id}`);
+        res = await fetch(`${s.url}/v1/receipts/${s.id}`, { signal: AbortSignal.timeout(15_000) });
       }
       const j = await res.json();
       if (res.status !== 200) {
@@ -102,6 +104,7 @@ export function loadFields(l: LoadResult, pollMs: number): Omit<HttpLikeResult, 
     latency_ms: l.latency_ms,
     post_latency_ms: l.post_latency_ms,
     accepted_rps: l.accepted_rps,
+    overall_certified_rps: l.overall_certified_rps,
     clients: l.clients,
     concurrency_per_client: l.concurrency_per_client,
     max_outstanding_per_client: l.max_outstanding_per_client,

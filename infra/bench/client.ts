@@ -51,6 +51,8 @@ export interface ClientResult {
   readonly windowMs: number;
   /** Submit -> certified (ms) of the requests certified inside the window. */
   readonly latencies: number[];
+  /** ms from the start of this client to the last certification it observed (0: none). */
+  readonly lastCertifiedMs: number;
   /** Submit -> the POST's answer (ms), for POSTs sent inside the window. */
   readonly postLatencies: number[];
   readonly statusCounts: Record<string, number>;
@@ -120,6 +122,7 @@ export async function runClient(c: ClientConfig): Promise<ClientResult> {
   let accepted = 0;
   let acceptedInWindow = 0;
   let certified = 0;
+  let lastCertifiedAt = 0;
   let certifiedInWindow = 0;
   let errors = 0;
   let lastError: string | null = null;
@@ -206,6 +209,7 @@ export async function runClient(c: ClientConfig): Promise<ClientResult> {
               if (!o) continue;
               outstanding.delete(e.id);
               certified++;
+              lastCertifiedAt = now;
               if (now >= windowStart && now < windowEnd) {
                 certifiedInWindow++;
                 latencies.push(now - o.at);
@@ -241,6 +245,7 @@ export async function runClient(c: ClientConfig): Promise<ClientResult> {
     acceptedInWindow,
     windowMs: c.durationMs,
     latencies,
+    lastCertifiedMs: lastCertifiedAt === 0 ? 0 : Math.round(lastCertifiedAt - t0),
     postLatencies,
     statusCounts,
     errors,

@@ -59,9 +59,9 @@ export interface HttpResult extends HttpLikeResult {
 
 async function getJson(url: string): Promise<unknown> {
   try {
-    return await (await fetch(url)).json();
+    return await (await fetch(url, { signal: AbortSignal.timeout(15_000) })).json();
   } catch {
-    return (await fetch(url)).json();
+    return (await fetch(url, { signal: AbortSignal.timeout(15_000) })).json();
   }
 }
 
@@ -84,9 +84,9 @@ async function freePortBlock(n: number): Promise<number> {
 
 async function fetchRetry(url: string, init?: RequestInit): Promise<Response> {
   try {
-    return await fetch(url, init);
+    return await fetch(url, { ...init, signal: AbortSignal.timeout(30_000) });
   } catch {
-    return fetch(url, init);
+    return fetch(url, { ...init, signal: AbortSignal.timeout(30_000) });
   }
 }
 
@@ -167,7 +167,7 @@ export async function runHttp(o: HttpOptions): Promise<HttpResult> {
     const receipts = await checkReceipts(load.sample, group.kernel.groupKey, group.groupId);
     for (const f of receipts.failures) o.log?.(`http receipt: ${f}`);
     const metrics = async () =>
-      Promise.all(
+      Promise.all<{ index: number; logSize: number; epoch: number; pending: number; maxAbaRound: number; outbox: number[] }>(
         cluster.urls.map(async (u, index) => {
           const m = (await getJson(`${u}/v1/metrics`)) as { engine: { logSize: number; epoch: number; pending: number; maxAbaRound: number }; outbox: number[] };
           return { index, logSize: m.engine.logSize, epoch: m.engine.epoch, pending: m.engine.pending, maxAbaRound: m.engine.maxAbaRound, outbox: m.outbox };
@@ -182,7 +182,10 @@ export async function runHttp(o: HttpOptions): Promise<HttpResult> {
       receipts_checked: receipts.checked,
       receipts_valid: receipts.valid,
       cluster_start_s: startS,
-      replica_metrics: await metrics(),
+      replica_metrics: await metrics().catch((e: unknown) => {
+        o.log?.(`http: /v1/metrics did not answer: ${String(e)}`);
+        return [];
+      }),
     };
     if (o.overloadMs && o.overloadMs > 0) {
       o.log?.(`http: overload check, ${o.clients} clients x ${o.overloadConcurrency ?? 256} concurrent POSTs for ${o.overloadMs / 1000} s`);
@@ -268,7 +271,9 @@ export async function runHttp(o: HttpOptions): Promise<HttpResult> {
 
 /** Runs the http mode in a child process: workerd's output (the replicas' console) then goes to stderr. */
 export function runHttpChild(opts: Omit<HttpOptions, 'log'>, log?: (line: string) => void): Promise<HttpResult> {
-  return runInChild<Omit<HttpOptions, 'log'>, HttpResult>(fileURLToPath(import.meta.url), opts, log);
+  // Start, warm-up, load, drain, flood and its drain, plus 3 minutes for everything else.
+  const timeoutMs = 120_000 + opts.warmupMs + opts.durationMs + opts.drainMs + (opts.overloadMs ? opts.overloadMs + 240_000 : 0) + 180_000;
+  return runInChild<Omit<HttpOptions, 'log'>, HttpResult>(fileURLToPath(import.meta.url), opts, log, timeoutMs);
 }
 
 if (process.send && process.argv[1] === fileURLToPath(import.meta.url)) {

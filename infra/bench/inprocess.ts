@@ -510,8 +510,8 @@ export function runInProcess(opts: InProcessOptions): InProcessResult {
 }
 
 /** Runs one in-process configuration in a fresh child process (clean heap: the high-water mark is its own). */
-export function runInProcessChild(opts: Omit<InProcessOptions, 'log'>, log?: (line: string) => void): Promise<InProcessResult> {
-  return runInChild<Omit<InProcessOptions, 'log'>, InProcessResult>(fileURLToPath(import.meta.url), opts, log);
+export function runInProcessChild(opts: Omit<InProcessOptions, 'log' | 'inspect'>, log?: (line: string) => void, timeoutMs?: number): Promise<InProcessResult> {
+  return runInChild<Omit<InProcessOptions, 'log' | 'inspect'>, InProcessResult>(fileURLToPath(import.meta.url), opts, log, timeoutMs);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

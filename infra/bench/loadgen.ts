@@ -3,7 +3,7 @@ import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ClientConfig, ClientResult } from './client.ts';
-import { percentiles, round1 } from './stats.ts';
+import { descendants, percentiles, round1 } from './stats.ts';
 import type { Percentiles } from './stats.ts';
 
 const CLIENT = fileURLToPath(new URL('./client.ts', import.meta.url));
@@ -21,9 +21,16 @@ export function forkTs(path: string, args: string[] = [], env?: NodeJS.ProcessEn
  * Runs `run(opts)` of a module in a fresh child process (clean heap and CPU accounting; see serveChild).
  * Protocol: child 'ready' -> parent {type:'run', opts} -> child 'log'* then 'result' | 'error'.
  */
-export function runInChild<O, R>(path: string, opts: O, log?: (line: string) => void): Promise<R> {
+export function runInChild<O, R>(path: string, opts: O, log?: (line: string) => void, timeoutMs?: number): Promise<R> {
   const child = forkTs(path);
+  let timer: NodeJS.Timeout | undefined;
   return new Promise<R>((resolve, reject) => {
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        // The child and everything it started (workerd under Miniflare) go: a hung replica must not hang the run.
+        void killTree(child.pid!).finally(() => reject(new Error(`benchmark child ${path} did not finish within ${timeoutMs} ms`)));
+      }, timeoutMs);
+    }
     child.on('message', (m: { type: string; line?: string; result?: R; error?: string }) => {
       if (m.type === 'ready') child.send({ type: 'run', opts });
       else if (m.type === 'log') log?.(m.line!);
@@ -32,8 +39,26 @@ export function runInChild<O, R>(path: string, opts: O, log?: (line: string) => 
     });
     child.once('exit', (code) => reject(new Error(`benchmark child ${path} exited with ${code}`)));
   }).finally(() => {
+    clearTimeout(timer);
     if (child.exitCode === null) child.kill();
   });
+}
+
+/** SIGKILLs a process and its descendants (Linux /proc; elsewhere just the process). */
+export async function killTree(pid: number): Promise<void> {
+  const kids = await descendants(pid).catch(() => []);
+  for (const k of [...kids].reverse()) {
+    try {
+      process.kill(k.pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
 }
 
 /** The child side of runInChild: call from a module's main block when process.send exists. */
@@ -58,6 +83,8 @@ export interface LoadResult {
   /** Certified requests per second in the window, all clients together. */
   readonly certified_rps: number;
   readonly accepted_rps: number;
+  /** All certified requests / time from the clients' start to the last certification (warm-up and drain included). */
+  readonly overall_certified_rps: number;
   readonly latency_ms: Percentiles;
   readonly post_latency_ms: Percentiles;
   readonly submitted: number;
@@ -117,6 +144,10 @@ function aggregate(configs: readonly ClientConfig[], rs: readonly ClientResult[]
     window_s: windowS,
     certified_rps: round1(sum((r) => r.certifiedInWindow) / windowS),
     accepted_rps: round1(sum((r) => r.acceptedInWindow) / windowS),
+    overall_certified_rps: (() => {
+      const last = Math.max(...rs.map((r) => r.lastCertifiedMs));
+      return last > 0 ? round1(sum((r) => r.certified) / (last / 1000)) : 0;
+    })(),
     latency_ms: percentiles(rs.flatMap((r) => r.latencies)),
     post_latency_ms: percentiles(rs.flatMap((r) => r.postLatencies)),
     submitted: sum((r) => r.submitted),

@@ -12,7 +12,7 @@
  *   --suites a,b            in-process suites: n-sweep, load-sweep, batch-sweep, half-peak, overload
  *                           (default all; --quick: n-sweep)
  *   --seconds S             measurement window per run (default in-process 10, baseline 15, http 40;
- *                           --quick 2, 4, 12); in-process windows also span whole epochs (at least 3, or 2)
+ *                           --quick 2, 4, 14); in-process windows also span whole epochs (at least 3, or 2)
  *   --clients 2             client processes for http and baseline
  *   --concurrency C         concurrent POSTs per client process (default 16 for http, 64 for baseline)
  *   --max-outstanding M     accepted-but-uncertified requests per client process before it waits (default 4000)
@@ -134,11 +134,11 @@ export async function main(argv: string[]): Promise<BenchDocument> {
       drain: !quick,
       drainTimeoutMs: 300_000,
     });
-    const one = (opts: Omit<InProcessOptions, 'log'>): Promise<InProcessResult | null> =>
+    const one = (opts: Omit<InProcessOptions, 'log' | 'inspect'>): Promise<InProcessResult | null> =>
       attempt('in-process', opts.n, async () => {
         const what = opts.load.kind === 'closed' ? `${opts.load.inflight} in flight` : `${opts.load.rate} req/s open loop`;
         log(`[${elapsed()}] in-process n=${opts.n}, ${what}, maxBatch ${opts.maxBatch}`);
-        const r = await runInProcessChild(opts, log);
+        const r = await runInProcessChild(opts, log, 120_000 + (opts.maxMeasureMs ?? 0) + (opts.drainTimeoutMs ?? 0) + 600_000);
         log(`  -> ${r.throughput_rps} req/s, p50 ${r.latency_ms.p50} ms, epoch ${r.epoch_ms} ms, cpu utilization ${r.cpu_utilization}`);
         results.push(r);
         return r;
@@ -197,8 +197,8 @@ export async function main(argv: string[]): Promise<BenchDocument> {
         concurrency: values.concurrency ? Number(values.concurrency) : 16,
         maxOutstanding,
         warmupMs: quick ? 2000 : 15_000,
-        durationMs: (seconds ?? (quick ? 12 : 40)) * 1000,
-        drainMs: quick ? 2000 : 30_000,
+        durationMs: (seconds ?? (quick ? 14 : 40)) * 1000,
+        drainMs: quick ? 3000 : 30_000,
         receiptSample: quick ? 2 : 5,
         pollMs: 50,
         overloadMs: overload ? 8000 : 0,
@@ -255,7 +255,7 @@ export function table(doc: BenchDocument): string {
         .filter(([k]) => k !== '202' && k !== '200')
         .map(([k, v]) => `${v}x${k}`)
         .join(' ');
-      notes = `POST p50 ${r.post_latency_ms.p50} ms, receipts ${r.receipts_valid}/${r.receipts_checked} valid${r.errors ? `, ${r.errors} socket errors` : ''}${errs ? `, ${errs}` : ''}`;
+      notes = `${r.overall_certified_rps} req/s over the whole load, POST p50 ${r.post_latency_ms.p50} ms, receipts ${r.receipts_valid}/${r.receipts_checked} valid${r.errors ? `, ${r.errors} socket errors` : ''}${errs ? `, ${errs}` : ''}`;
       if (r.mode === 'http' && 'ratio_to_baseline' in r && r.ratio_to_baseline !== undefined) notes += `, ${r.ratio_to_baseline} x baseline`;
       if (r.mode === 'http' && r.overload) {
         const ov = r.overload;
