@@ -48,22 +48,23 @@ export function simGroupId(s: StructureDescription): Uint8Array {
   return sha256(frame('sintra-edge/sim/group', structureKey(s)));
 }
 
-export function dealKey(scheme: SharingScheme, seed: string): DealtKey {
+/** A seeded secret shared over `scheme`, each replica's rows, and the public key `publicKey` derives. */
+function dealShared<PK>(scheme: SharingScheme, seed: string, publicKey: (scheme: SharingScheme, secret: bigint, rows: bigint[]) => PK): { pk: PK; shares: KeyShare[] } {
   const rng = seededRandom(seed);
   const secret = randomScalar(rng);
   const rows = scheme.share(secret, rng);
   const shares = Array.from({ length: scheme.n }, (_, replica) => ({ replica, values: scheme.rowsOf(replica).map((r) => rows[r]!) }));
-  return { pk: publicKeyFromShares(scheme, secret, rows), shares };
+  return { pk: publicKey(scheme, secret, rows), shares };
+}
+
+export function dealKey(scheme: SharingScheme, seed: string): DealtKey {
+  return dealShared(scheme, seed, publicKeyFromShares);
 }
 
 export const DEFAULT_KEY_SEED = 'sintra-edge/sim/keys/v1';
 
 export function dealEncryptionKey(scheme: SharingScheme, seed: string): DealtEncryptionKey {
-  const rng = seededRandom(seed);
-  const secret = randomScalar(rng);
-  const rows = scheme.share(secret, rng);
-  const shares = Array.from({ length: scheme.n }, (_, replica) => ({ replica, values: scheme.rowsOf(replica).map((r) => rows[r]!) }));
-  return { pk: tdh2PublicKeyFromShares(scheme, secret, rows), shares };
+  return dealShared(scheme, seed, tdh2PublicKeyFromShares);
 }
 
 const cache = new Map<string, DealtGroup>();
