@@ -133,6 +133,8 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     .option('--wait', 'wait until the request is certified, then fetch its receipt and verify it')
     .option('--out <file>', 'save the verified receipt to FILE (implies --wait)')
     .option('--group <file>', 'pin the group: refuse replicas serving another group and verify with this group.json')
+    .option('--encrypt', "encrypt the request to the group's key: no replica sees it before its place in the order is fixed")
+    .option('--label <label>', 'with --encrypt: the label bound to the ciphertext (default "sintra-cli")')
     .option('--timeout <seconds>', `give up after this long (default 120)`, seconds)
     .option('--json', 'print the result as one JSON object')
     .addHelpText(
@@ -144,6 +146,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
         '  sintra submit --url http://127.0.0.1:8787 --url http://127.0.0.1:8788 hello',
         '  sintra submit --url http://127.0.0.1:8787 --url http://127.0.0.1:8788 --wait --out receipt.json hello',
         '  sintra submit --url https://r1.example --file document.pdf --group keys/group.json --wait --json',
+        '  sintra submit --url http://127.0.0.1:8787 --url http://127.0.0.1:8788 --encrypt --wait "sealed bid: 42"',
       ].join('\n'),
     )
     .action(async (payload: string | undefined, opts: SubmitOptions) => setCode(await submitCommand(payload, opts, io)));

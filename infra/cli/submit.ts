@@ -10,13 +10,20 @@
  * another group are refused before anything is sent) or else from GET /v1/info (all replicas that answer
  * must serve the same group).
  *
+ * With --encrypt the request is encrypted to the group's key first (secure causal atomic broadcast,
+ * shared/client/encrypt.ts): replicas see only a ciphertext until its position is fixed. The id printed is
+ * then the ciphertext's (what replicas answer to before decryption); the receipt proves the plaintext,
+ * whose id is checked against the local SHA-256.
+ *
  * stdout: the id (then, with --wait, the result and the receipt unless --out saves it), or one JSON object
  * with --json. Progress goes to stderr. Exit code 1 on failure (one line `error: ...`), 2 on usage errors.
  */
+import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { InvalidArgumentError } from 'commander';
 import { toHex } from '../../shared/crypto/bytes.ts';
+import { encryptRequest } from '../../shared/client/encrypt.ts';
 import { parseGroup } from '../../shared/config/group.ts';
 import type { Group } from '../../shared/config/group.ts';
 import type { ReceiptJson } from '../../shared/log/checkpoint.ts';
@@ -34,6 +41,10 @@ export interface SubmitOptions {
   /** Seconds for the whole command (default 120). */
   timeout?: number;
   group?: string;
+  /** Encrypt to the group key (secure causal atomic broadcast). */
+  encrypt?: boolean;
+  /** The ciphertext's label (default "sintra-cli"). */
+  label?: string;
 }
 
 export const DEFAULT_TIMEOUT_SECONDS = 120;
@@ -183,7 +194,7 @@ interface Refused {
 }
 type SubmitResult = Accepted | Refused;
 
-const STATUS_RANK: Record<string, number> = { pending: 1, ordered: 2, certified: 3 };
+const STATUS_RANK: Record<string, number> = { pending: 1, decrypting: 2, ordered: 3, certified: 4, skipped: 5 };
 
 interface InfoGroup {
   readonly url: string;
@@ -202,6 +213,23 @@ async function fetchInfo(url: string, timeoutMs: number): Promise<InfoGroup> {
   return { url, groupId, kernelKey, file: group };
 }
 
+/** The group the replicas serve (GET /v1/info); they must all agree. */
+async function groupServedBy(urls: readonly string[], budget: () => number, log: (line: string) => void, purpose: string): Promise<Group> {
+  const infos = await Promise.all(urls.map((u) => attempt(() => fetchInfo(u, budget()))));
+  const ok = infos.flatMap((i) => (i.ok ? [i.value] : []));
+  if (ok.length === 0) throw new Error(`cannot fetch the group from any replica (${infos.map((i) => (i.ok ? '' : i.error)).join('; ')})`);
+  const ids = new Set(ok.map((i) => `${i.groupId}/${i.kernelKey}`));
+  if (ids.size > 1) throw new Error(`the replicas serve different groups (${ok.map((i) => `${i.url}: ${i.groupId.slice(0, 16)}...`).join(', ')}); pin the right one with --group group.json`);
+  let group: Group;
+  try {
+    group = parseGroup(ok[0]!.file);
+  } catch (e) {
+    throw new Error(`${ok[0]!.url}/v1/info serves an invalid group: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  log(`${purpose} group ${toHex(group.groupId).slice(0, 16)}... as served by ${ok.length === 1 ? 'the replica' : `${ok.length} replicas`} (pin it with --group group.json)`);
+  return group;
+}
+
 export async function submitCommand(payload: string | undefined, opts: SubmitOptions, io: Io): Promise<number> {
   // ---- usage
   const urls = [...new Set((opts.url ?? []).map(baseUrl))];
@@ -209,6 +237,7 @@ export async function submitCommand(payload: string | undefined, opts: SubmitOpt
   if (payload !== undefined && opts.file !== undefined) throw new UsageError('give the request as PAYLOAD text or as --file FILE, not both');
   if (payload === undefined && opts.file === undefined) throw new UsageError('give the request as PAYLOAD text or as --file FILE');
   if (payload === '') throw new UsageError('the request is empty');
+  if (opts.label !== undefined && !opts.encrypt) throw new UsageError('--label goes with --encrypt');
   const wait = Boolean(opts.wait || opts.out);
   const started = Date.now();
   const deadline = started + (opts.timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000;
@@ -230,8 +259,18 @@ export async function submitCommand(payload: string | undefined, opts: SubmitOpt
     bytes = new TextEncoder().encode(payload!);
     body = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: payload }) };
   }
-  const id = toHex(sha256(bytes));
+  let id = toHex(sha256(bytes));
+  /** The id of the log entry (differs from `id` for an encrypted request). */
+  const entryId = id;
   const pinned = opts.group !== undefined ? await loadGroupFile(opts.group) : null;
+  let served: Group | null = null;
+  if (opts.encrypt) {
+    const group = pinned ?? (served = await groupServedBy(urls, budget, log, 'encrypting to'));
+    const enc = encryptRequest(group, bytes, opts.label ?? 'sintra-cli', (n) => new Uint8Array(randomBytes(n)));
+    id = enc.ciphertextId;
+    body = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ciphertext: Buffer.from(enc.ciphertext).toString('base64') }) };
+    log(`encrypted to group ${toHex(group.groupId).slice(0, 16)}... (${enc.ciphertext.length} bytes); ciphertext id ${id}, plaintext id ${entryId}`);
+  }
 
   // ---- with a pinned group, every replica must serve it before it gets the request
   let targets = urls;
@@ -260,7 +299,7 @@ export async function submitCommand(payload: string | undefined, opts: SubmitOpt
         const r = await http(`${url}/v1/requests`, body, budget());
         if (r.status !== 200 && r.status !== 202) throw new HttpFailure(url, httpErrorText(r.status, r.json, ''));
         const a = r.json as { id?: unknown; status?: unknown; index?: unknown; replica?: unknown };
-        if (a.id !== id) throw new HttpFailure(url, `answered request id ${String(a.id)}, expected ${id} (SHA-256 of the request)`);
+        if (a.id !== id) throw new HttpFailure(url, `answered request id ${String(a.id)}, expected ${id} (SHA-256 of the ${opts.encrypt ? 'ciphertext' : 'request'})`);
         if (typeof a.status !== 'string' || !STATUS_RANK[a.status]) throw new HttpFailure(url, `answered an unknown status ${JSON.stringify(a.status)}`);
         return a;
       }),
@@ -295,28 +334,16 @@ export async function submitCommand(payload: string | undefined, opts: SubmitOpt
   const best = accepted.reduce((a, b) => (STATUS_RANK[b.status]! > STATUS_RANK[a.status]! ? b : a));
 
   if (!wait) {
-    if (opts.json) io.out(`${JSON.stringify({ id, status: best.status, ...(best.index !== undefined ? { index: best.index } : {}), replicas: results })}\n`);
+    if (opts.json) {
+      io.out(`${JSON.stringify({ id, ...(opts.encrypt ? { plaintextId: entryId } : {}), status: best.status, ...(best.index !== undefined ? { index: best.index } : {}), replicas: results })}\n`);
+    }
     else io.out(`${id}\n`);
     return 0;
   }
   if (!opts.json) io.out(`${id}\n`);
 
   // ---- the group to verify the receipt with
-  let group: Group;
-  if (pinned) group = pinned;
-  else {
-    const infos = await Promise.all(urls.map((u) => attempt(() => fetchInfo(u, budget()))));
-    const ok = infos.flatMap((i) => (i.ok ? [i.value] : []));
-    if (ok.length === 0) throw new Error(`cannot fetch the group from any replica (${infos.map((i) => (i.ok ? '' : i.error)).join('; ')})`);
-    const ids = new Set(ok.map((i) => `${i.groupId}/${i.kernelKey}`));
-    if (ids.size > 1) throw new Error(`the replicas serve different groups (${ok.map((i) => `${i.url}: ${i.groupId.slice(0, 16)}...`).join(', ')}); pin the right one with --group group.json`);
-    try {
-      group = parseGroup(ok[0]!.file);
-    } catch (e) {
-      throw new Error(`${ok[0]!.url}/v1/info serves an invalid group: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    log(`verifying with group ${toHex(group.groupId).slice(0, 16)}... as served by ${ok.length === 1 ? 'the replica' : `${ok.length} replicas`} (pin it with --group group.json)`);
-  }
+  const group: Group = pinned ?? served ?? (await groupServedBy(urls, budget, log, 'verifying with'));
 
   // ---- poll until a replica serves a receipt that verifies
   const bad = new Set<string>();
@@ -341,6 +368,7 @@ export async function submitCommand(payload: string | undefined, opts: SubmitOpt
         const s = p.value.json as { status?: unknown; index?: unknown; epoch?: unknown };
         if (typeof s.status !== 'string' || !STATUS_RANK[s.status]) return void lastError.set(url, `${url}: unknown status ${JSON.stringify(s.status)}`);
         lastError.delete(url);
+        if (s.status === 'skipped') throw new Error(`${url}: the ciphertext was ordered but does not decrypt with the group key, so it has no log position (encrypted to another group?)`);
         if (s.status === 'certified' && !bad.has(url)) certified.push(url);
         if (!top || STATUS_RANK[s.status]! > STATUS_RANK[top.status]!) {
           top = { url, status: s.status, ...(typeof s.index === 'number' ? { index: s.index } : {}), ...(typeof s.epoch === 'number' ? { epoch: s.epoch } : {}) };
@@ -364,7 +392,7 @@ export async function submitCommand(payload: string | undefined, opts: SubmitOpt
           continue;
         }
         const check = checkReceipt(r.value.json, group);
-        if (check.ok && check.summary.requestId !== id) {
+        if (check.ok && check.summary.requestId !== entryId) {
           endDots();
           log(`warning: ${url} served a receipt for another entry (id ${check.summary.requestId}); ignoring this replica`);
           bad.add(url);
@@ -408,7 +436,7 @@ export async function submitCommand(payload: string | undefined, opts: SubmitOpt
   }
   const line = `certified at index ${summary.index} (checkpoint size ${summary.checkpoint.size}, epoch ${summary.checkpoint.epoch}); receipt from ${done.url} verified with group ${summary.groupId.slice(0, 16)}...`;
   if (opts.json) {
-    io.out(`${JSON.stringify({ id, status: 'certified', index: summary.index, checkpoint: summary.checkpoint, replicas: results, receiptFrom: done.url, ...(opts.out !== undefined ? { out: opts.out } : {}), receipt: done.json })}\n`);
+    io.out(`${JSON.stringify({ id, ...(opts.encrypt ? { plaintextId: entryId } : {}), status: 'certified', index: summary.index, checkpoint: summary.checkpoint, replicas: results, receiptFrom: done.url, ...(opts.out !== undefined ? { out: opts.out } : {}), receipt: done.json })}\n`);
   } else if (opts.out !== undefined) {
     io.out(`${line}\nreceipt saved to ${opts.out}\n`);
   } else {

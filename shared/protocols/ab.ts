@@ -60,6 +60,10 @@ export const DEFAULT_AB_CONFIG: AbConfig = {
   serveEpochs: 64,
 };
 
+export function defaultRequestKey(request: Uint8Array): string {
+  return hexKey(sha256(request));
+}
+
 export interface AbDelivery {
   readonly epoch: number;
   /** Requests in delivery order, each delivered once. */
@@ -106,10 +110,16 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
   /** Highest ABA round reached in any epoch (metrics). */
   maxAbaRound = 0;
 
+  /**
+   * `keyOf` names a request for de-duplication and isPending (default: hex SHA-256 of its bytes). A layer
+   * that wraps requests in an envelope (secure causal broadcast's mixed mode) passes one that hashes the
+   * payload inside, so the id a client knows (the SHA-256 of what it sent) finds its request here.
+   */
   constructor(
     private readonly ctx: ProtocolContext,
     readonly tag: string = 'ab',
     readonly config: AbConfig = DEFAULT_AB_CONFIG,
+    private readonly keyOf: (request: Uint8Array) => string = defaultRequestKey,
   ) {}
 
   get terminated(): boolean {
@@ -191,7 +201,7 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     return log;
   }
 
-  /** Whether a request (hex SHA-256) is waiting to be proposed or delivered here. */
+  /** Whether a request (by keyOf: hex SHA-256 by default) is waiting to be proposed or delivered here. */
   isPending(digestHex: string): boolean {
     return this.pending.has(digestHex);
   }
@@ -218,8 +228,8 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     };
   }
 
-  static restore(ctx: ProtocolContext, tag: string, config: AbConfig, s: AbSnapshot): AtomicBroadcast {
-    const a = new AtomicBroadcast(ctx, tag, config);
+  static restore(ctx: ProtocolContext, tag: string, config: AbConfig, s: AbSnapshot, keyOf: (request: Uint8Array) => string = defaultRequestKey): AtomicBroadcast {
+    const a = new AtomicBroadcast(ctx, tag, config, keyOf);
     a.epoch = s.epoch;
     for (const e of s.proposed) a.proposed.add(e);
     for (const [e, out] of s.finished) a.finished.set(e, new Map([...out].map(([j, d]) => [j, { value: d.value, signature: d.signature }])));
@@ -267,7 +277,7 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
   private addPending(request: Uint8Array): void {
     // A request that could never fit in a proposal (batch framing: 2 + 4 + length) would block the queue.
     if (BATCH_OVERHEAD + 4 + request.length > this.ctx.maxValueBytes) return;
-    const d = hexKey(sha256(request));
+    const d = this.keyOf(request);
     if (this.pending.has(d) || this.delivered.has(d) || this.pending.size >= this.config.maxPending) return;
     this.pending.set(d, { request, since: this.epoch, forwarded: false });
   }
@@ -301,7 +311,7 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
       const proposers = [...out.keys()].sort((a, b) => a - b);
       for (const j of proposers) {
         for (const r of decodeBatch(out.get(j)!.value, this.config.maxBatch, this.config.maxRequestBytes) ?? []) {
-          const d = hexKey(sha256(r));
+          const d = this.keyOf(r);
           if (this.delivered.has(d)) continue;
           this.delivered.set(d, e);
           digests.push(d);

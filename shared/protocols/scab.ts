@@ -9,49 +9,130 @@
  * Invalid ciphertexts (failing the TDH2 validity proof) take no position: every honest replica skips
  * them, deterministically; so do valid ciphertexts that do not decrypt under the combined key (their
  * maker used another key: the verdict depends on the ciphertext alone, since every share used is
- * verified). Shares for one epoch travel in one message (tag scab/<epoch>).
+ * verified). Shares for one epoch travel in one message (tag <tag>/<epoch>); an epoch without valid
+ * ciphertexts needs none.
+ *
+ * Mixed mode (the replica engine): one total order for plain and encrypted requests. Every atomic
+ * broadcast payload is an envelope, one byte 0x00 (plain request) or 0x01 (TDH2 ciphertext) before the
+ * body; plain requests take their position at once, ciphertexts once decrypted, and an epoch is delivered
+ * when all its ciphertexts are resolved and every earlier epoch was delivered, so the order of the
+ * delivered requests is exactly the order atomic broadcast fixed. A payload with another first byte (only a
+ * Byzantine proposer makes one) takes no position, like an invalid ciphertext.
  */
+import { sha256 } from '@noble/hashes/sha2.js';
 import { CryptoError } from '../crypto/errors.ts';
-import { AtomicBroadcast, DEFAULT_AB_CONFIG } from './ab.ts';
-import type { AbConfig, AbDelivery } from './ab.ts';
+import { AtomicBroadcast, DEFAULT_AB_CONFIG, defaultRequestKey } from './ab.ts';
+import type { AbConfig, AbDelivery, AbSnapshot } from './ab.ts';
 import type { ProtocolContext } from './context.ts';
-import { isBytes } from './context.ts';
+import { hexKey, isBytes } from './context.ts';
 import type { ThresholdDecryptor } from './crypto-suite.ts';
 import type { Message } from './messages.ts';
 import { Step } from './step.ts';
 import type { Protocol } from './step.ts';
 
+export const ENVELOPE_PLAIN = 0x00;
+export const ENVELOPE_CIPHERTEXT = 0x01;
+/** Bytes an envelope adds to a request. */
+export const ENVELOPE_BYTES = 1;
+
+/** Wraps a request for mixed mode. */
+export function envelope(kind: typeof ENVELOPE_PLAIN | typeof ENVELOPE_CIPHERTEXT, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(body.length + 1);
+  out[0] = kind;
+  out.set(body, 1);
+  return out;
+}
+
+/** Mixed mode's request key: the hex SHA-256 of the body, the id its client knows. */
+function envelopeKey(payload: Uint8Array): string {
+  return hexKey(sha256(payload.subarray(ENVELOPE_BYTES)));
+}
+
+/** One ordered payload, classified. */
+type Item =
+  | { readonly kind: 'plain'; readonly request: Uint8Array }
+  /** `slot`: its index among the epoch's valid ciphertexts (the shares message lists shares in that order). */
+  | { readonly kind: 'ciphertext'; readonly id: string; readonly slot: number }
+  /** Takes no position: an invalid ciphertext, or an unknown envelope. */
+  | { readonly kind: 'skipped'; readonly id: string };
+
 interface EpochDecryption {
+  /** The payloads atomic broadcast delivered for this epoch, as delivered (snapshots keep these). */
+  readonly payloads: readonly Uint8Array[];
+  readonly items: readonly Item[];
   readonly ciphertexts: readonly Uint8Array[];
   /** shares[i] = signer -> share for ciphertexts[i]. */
   readonly shares: Map<number, Uint8Array>[];
   readonly bad: Set<number>[];
   /** undefined: not yet combined; null: valid but undecryptable (skipped by every honest replica). */
   readonly plaintexts: (Uint8Array | null | undefined)[];
+  /** Every share message accepted for this epoch, by sender (snapshots keep these). */
+  readonly received: Map<number, readonly Uint8Array[]>;
+}
+
+export interface ScabDelivery extends AbDelivery {
+  /**
+   * Parallel to `requests`: the hex id (SHA-256 of the encoded ciphertext) a request was decrypted from,
+   * or null for a plain request.
+   */
+  readonly sources: readonly (string | null)[];
+  /**
+   * Ordered payloads that took no position (hex id of the ciphertext or body): invalid or undecryptable
+   * ciphertexts, unknown envelopes.
+   */
+  readonly skipped: readonly string[];
 }
 
 /**
  * Observation only (the simulator's confidentiality-before-order checker, metrics): called when this
- * replica's atomic broadcast fixes an epoch, with every ciphertext it ordered (valid or not), before any
- * decryption share for that epoch is made. Must not feed back into the protocol.
+ * replica's atomic broadcast fixes an epoch, with every ciphertext it ordered (valid or not; envelopes
+ * removed), before any decryption share for that epoch is made. Must not feed back into the protocol.
  */
 export type OrderObserver = (epoch: number, ciphertexts: readonly Uint8Array[]) => void;
 
-export class SecureCausalBroadcast implements Protocol<Uint8Array, AbDelivery> {
-  private readonly ab: AtomicBroadcast;
+export interface ScabOptions {
+  /** Prefix of the decryption-share messages (<tag>/<epoch>). Default 'scab'. */
+  readonly tag?: string;
+  /** Tag of the inner atomic broadcast. Default <tag>/ab. */
+  readonly abTag?: string;
+  readonly ab?: AbConfig;
+  readonly onOrdered?: OrderObserver;
+  /** Envelopes: plain and encrypted requests in one order (see the module comment). Default false. */
+  readonly mixed?: boolean;
+}
+
+export interface ScabSnapshot {
+  readonly ab: AbSnapshot;
+  readonly next: number;
+  /** Epochs ordered but not yet delivered: their payloads and every share message accepted. */
+  readonly epochs: ReadonlyMap<number, { readonly payloads: readonly Uint8Array[]; readonly received: ReadonlyMap<number, readonly Uint8Array[]> }>;
+  readonly early: ReadonlyMap<number, ReadonlyMap<number, readonly Uint8Array[]>>;
+}
+
+/** How far beyond our own atomic broadcast's epoch a peer's shares are kept (bounded memory). */
+const EARLY_EPOCHS = 8;
+
+export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery> {
+  private ab: AtomicBroadcast;
+  readonly tag: string;
+  private readonly mixed: boolean;
+  private readonly onOrdered: OrderObserver | undefined;
   private readonly epochs = new Map<number, EpochDecryption>();
   /** Share messages that arrived before our own atomic broadcast fixed that epoch. */
   private readonly early = new Map<number, Map<number, readonly Uint8Array[]>>();
+  /** Hex ids of the ciphertexts in undelivered epochs (status queries). */
+  private readonly decrypting = new Set<string>();
   private nextToDeliver = 0;
 
   constructor(
     private readonly ctx: ProtocolContext,
     private readonly decryptor: ThresholdDecryptor,
-    readonly tag: string = 'scab',
-    config: AbConfig = DEFAULT_AB_CONFIG,
-    private readonly onOrdered?: OrderObserver,
+    options: ScabOptions = {},
   ) {
-    this.ab = new AtomicBroadcast(ctx, `${tag}/ab`, config);
+    this.tag = options.tag ?? 'scab';
+    this.mixed = options.mixed ?? false;
+    this.onOrdered = options.onOrdered;
+    this.ab = new AtomicBroadcast(ctx, options.abTag ?? `${this.tag}/ab`, options.ab ?? DEFAULT_AB_CONFIG, this.mixed ? envelopeKey : defaultRequestKey);
   }
 
   get terminated(): boolean {
@@ -62,18 +143,48 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, AbDelivery> {
     return this.ab.maxAbaRound;
   }
 
-  /** Submit a TDH2 ciphertext (encoded). Invalid ones are refused here already. */
-  handleInput(ciphertext: Uint8Array): Step<AbDelivery> {
-    const step = new Step<AbDelivery>();
-    if (!isBytes(ciphertext) || !this.decryptor.isValid(ciphertext)) return step;
-    this.onAb(step, this.ab.handleInput(ciphertext));
+  /** The inner atomic broadcast (queue size, epoch, config). */
+  get atomicBroadcast(): AtomicBroadcast {
+    return this.ab;
+  }
+
+  /** Whether a request or ciphertext (hex SHA-256 of it, without envelope) waits in our queue. */
+  isPending(id: string): boolean {
+    return this.ab.isPending(id);
+  }
+
+  /** Whether a ciphertext (hex id) is ordered and waits for its decryption. */
+  isDecrypting(id: string): boolean {
+    return this.decrypting.has(id);
+  }
+
+  /** Whether our own messages go to the atomic broadcast or to the decryption layer. */
+  owns(tag: string): boolean {
+    return tag === this.ab.tag || tag.startsWith(`${this.ab.tag}/`) || tag.startsWith(`${this.tag}/`);
+  }
+
+  /**
+   * Submit: in pure mode a TDH2 ciphertext (encoded), in mixed mode an envelope. Invalid ciphertexts are
+   * refused here already (a client gets to know why through the adapter, which checks first).
+   */
+  handleInput(payload: Uint8Array): Step<ScabDelivery> {
+    const step = new Step<ScabDelivery>();
+    if (!isBytes(payload)) return step;
+    const item = this.classify(payload, 0);
+    if (item.kind === 'skipped') return step;
+    this.onAb(step, this.ab.handleInput(payload));
     return step;
   }
 
-  handleMessage(from: number, msg: Message): Step<AbDelivery> {
-    const step = new Step<AbDelivery>();
-    if (msg.tag.startsWith(`${this.tag}/ab`)) {
-      this.onAb(step, this.ab.handleMessage(from, msg));
+  handleMessage(from: number, msg: Message): Step<ScabDelivery> {
+    const step = new Step<ScabDelivery>();
+    if (msg.tag === this.ab.tag || msg.tag.startsWith(`${this.ab.tag}/`)) {
+      const child = this.ab.handleMessage(from, msg);
+      if (child.deferred) {
+        step.deferred = true;
+        return step;
+      }
+      this.onAb(step, child);
       return step;
     }
     const m = /^(\d{1,9})$/.exec(msg.tag.slice(this.tag.length + 1));
@@ -84,7 +195,7 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, AbDelivery> {
     if (e < this.nextToDeliver) return step;
     const known = this.epochs.get(e);
     if (!known) {
-      if (e > this.ab.currentEpoch + 8) {
+      if (e > this.ab.currentEpoch + EARLY_EPOCHS) {
         step.deferred = true;
         return step;
       }
@@ -99,44 +210,111 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, AbDelivery> {
     return step;
   }
 
-  private onAb(step: Step<AbDelivery>, child: Step<AbDelivery>): void {
+  /** Everything needed to continue exactly from here (the engine's compaction), as plain data. */
+  snapshot(): ScabSnapshot {
+    return {
+      ab: this.ab.snapshot(),
+      next: this.nextToDeliver,
+      epochs: new Map([...this.epochs].map(([e, ed]) => [e, { payloads: [...ed.payloads], received: new Map(ed.received) }])),
+      early: new Map([...this.early].map(([e, m]) => [e, new Map(m)])),
+    };
+  }
+
+  /**
+   * The instance snapshot() captured: the inner atomic broadcast restored, and every pending epoch rebuilt
+   * from its payloads and accepted share messages (deterministic, so the same shares and verdicts; the
+   * messages this regenerates were sent before the snapshot and are dropped).
+   */
+  static restore(ctx: ProtocolContext, decryptor: ThresholdDecryptor, options: ScabOptions, s: ScabSnapshot): SecureCausalBroadcast {
+    const x = new SecureCausalBroadcast(ctx, decryptor, options);
+    x.ab = AtomicBroadcast.restore(ctx, x.ab.tag, x.ab.config, s.ab, x.mixed ? envelopeKey : defaultRequestKey);
+    x.nextToDeliver = s.next;
+    const scratch = new Step<ScabDelivery>();
+    for (const [e, saved] of [...s.epochs].sort((a, b) => a[0] - b[0])) {
+      const ed = x.openEpoch(e, saved.payloads);
+      for (const [from, shares] of saved.received) x.acceptShares(scratch, e, ed, from, shares);
+    }
+    for (const [e, m] of s.early) x.early.set(e, new Map(m));
+    return x;
+  }
+
+  private classify(payload: Uint8Array, slot: number): Item {
+    if (!this.mixed) {
+      return this.decryptor.isValid(payload) ? { kind: 'ciphertext', id: hexKey(sha256(payload)), slot } : { kind: 'skipped', id: hexKey(sha256(payload)) };
+    }
+    const body = payload.subarray(ENVELOPE_BYTES);
+    if (payload[0] === ENVELOPE_PLAIN && payload.length > ENVELOPE_BYTES) return { kind: 'plain', request: body };
+    const id = hexKey(sha256(body));
+    if (payload[0] === ENVELOPE_CIPHERTEXT && this.decryptor.isValid(body)) return { kind: 'ciphertext', id, slot };
+    return { kind: 'skipped', id };
+  }
+
+  private ciphertextOf(payload: Uint8Array): Uint8Array {
+    return this.mixed ? payload.subarray(ENVELOPE_BYTES) : payload;
+  }
+
+  /** Classifies an epoch's payloads once its order is fixed (no share is made before this). */
+  private openEpoch(e: number, payloads: readonly Uint8Array[]): EpochDecryption {
+    const items: Item[] = [];
+    const ciphertexts: Uint8Array[] = [];
+    for (const p of payloads) {
+      const item = this.classify(p, ciphertexts.length);
+      items.push(item);
+      if (item.kind === 'ciphertext') {
+        ciphertexts.push(this.ciphertextOf(p));
+        this.decrypting.add(item.id);
+      }
+    }
+    const ed: EpochDecryption = {
+      payloads,
+      items,
+      ciphertexts,
+      shares: ciphertexts.map(() => new Map()),
+      bad: ciphertexts.map(() => new Set()),
+      plaintexts: ciphertexts.map(() => undefined),
+      received: new Map(),
+    };
+    this.epochs.set(e, ed);
+    return ed;
+  }
+
+  private onAb(step: Step<ScabDelivery>, child: Step<AbDelivery>): void {
     step.absorb(child, (d) => {
-      // The position of every ciphertext in d is now fixed: check them, then release our shares.
-      this.onOrdered?.(d.epoch, d.requests);
-      const ciphertexts = d.requests.filter((c) => this.decryptor.isValid(c));
-      const ed: EpochDecryption = {
-        ciphertexts,
-        shares: ciphertexts.map(() => new Map()),
-        bad: ciphertexts.map(() => new Set()),
-        plaintexts: ciphertexts.map(() => undefined),
-      };
-      this.epochs.set(d.epoch, ed);
-      const mine = ciphertexts.map((c) => this.decryptor.share(c));
-      step.broadcast({ tag: `${this.tag}/${d.epoch}`, body: { t: 'dec-shares', shares: mine } });
+      // The position of every payload in d is now fixed: check the ciphertexts, then release our shares.
+      if (this.onOrdered) {
+        const cts = this.mixed ? d.requests.filter((p) => p[0] !== ENVELOPE_PLAIN).map((p) => p.subarray(ENVELOPE_BYTES)) : d.requests;
+        this.onOrdered(d.epoch, cts);
+      }
+      const ed = this.openEpoch(d.epoch, d.requests);
+      if (ed.ciphertexts.length > 0) {
+        const mine = ed.ciphertexts.map((c) => this.decryptor.share(c));
+        step.broadcast({ tag: `${this.tag}/${d.epoch}`, body: { t: 'dec-shares', shares: mine } });
+      }
       for (const [from, shares] of this.early.get(d.epoch) ?? []) this.acceptShares(step, d.epoch, ed, from, shares);
       this.early.delete(d.epoch);
       this.deliverReady(step);
     });
   }
 
-  private acceptShares(step: Step<AbDelivery>, e: number, ed: EpochDecryption, from: number, shares: readonly Uint8Array[]): void {
+  private acceptShares(step: Step<ScabDelivery>, e: number, ed: EpochDecryption, from: number, shares: readonly Uint8Array[]): void {
     const tag = `${this.tag}/${e}`;
+    if (ed.received.has(from)) {
+      step.fault(from, tag, 'duplicate', 'second share message for an epoch');
+      return;
+    }
     if (shares.length !== ed.ciphertexts.length) {
       step.fault(from, tag, 'malformed', `expected ${ed.ciphertexts.length} shares, got ${shares.length}`);
       return;
     }
+    ed.received.set(from, shares);
     for (let i = 0; i < shares.length; i++) {
       if (ed.plaintexts[i] !== undefined || ed.bad[i]!.has(from)) continue;
-      if (ed.shares[i]!.has(from)) {
-        step.fault(from, tag, 'duplicate', 'second decryption share');
-        continue;
-      }
       ed.shares[i]!.set(from, shares[i]!);
       this.tryCombine(step, tag, ed, i);
     }
   }
 
-  private tryCombine(step: Step<AbDelivery>, tag: string, ed: EpochDecryption, i: number): void {
+  private tryCombine(step: Step<ScabDelivery>, tag: string, ed: EpochDecryption, i: number): void {
     const shares = ed.shares[i]!;
     if (!this.decryptor.scheme.isQualified(shares.keys())) return;
     try {
@@ -157,10 +335,29 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, AbDelivery> {
     }
   }
 
-  private deliverReady(step: Step<AbDelivery>): void {
+  private deliverReady(step: Step<ScabDelivery>): void {
     for (let ed = this.epochs.get(this.nextToDeliver); ed && ed.plaintexts.every((p) => p !== undefined); ed = this.epochs.get(this.nextToDeliver)) {
       const e = this.nextToDeliver;
-      step.output({ epoch: e, requests: ed.plaintexts.filter((p): p is Uint8Array => p !== null), proposers: [] });
+      const requests: Uint8Array[] = [];
+      const sources: (string | null)[] = [];
+      const skipped: string[] = [];
+      for (const item of ed.items) {
+        if (item.kind === 'plain') {
+          requests.push(item.request);
+          sources.push(null);
+        } else if (item.kind === 'skipped') {
+          skipped.push(item.id);
+        } else {
+          this.decrypting.delete(item.id);
+          const p = ed.plaintexts[item.slot]!;
+          if (p === null) skipped.push(item.id);
+          else {
+            requests.push(p);
+            sources.push(item.id);
+          }
+        }
+      }
+      step.output({ epoch: e, requests, proposers: [], sources, skipped });
       this.epochs.delete(e);
       this.nextToDeliver = e + 1;
     }

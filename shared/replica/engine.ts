@@ -18,9 +18,12 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { toHex } from '../crypto/bytes.ts';
 import type { ProtocolContext } from '../protocols/context.ts';
-import { AtomicBroadcast, DEFAULT_AB_CONFIG } from '../protocols/ab.ts';
-import type { AbConfig, AbDelivery } from '../protocols/ab.ts';
+import { DEFAULT_AB_CONFIG } from '../protocols/ab.ts';
+import type { AbConfig, AtomicBroadcast } from '../protocols/ab.ts';
 import { CheckpointCertifier } from '../protocols/checkpoint.ts';
+import type { ThresholdDecryptor } from '../protocols/crypto-suite.ts';
+import { ENVELOPE_BYTES, ENVELOPE_CIPHERTEXT, ENVELOPE_PLAIN, SecureCausalBroadcast, envelope } from '../protocols/scab.ts';
+import type { ScabDelivery, ScabOptions, ScabSnapshot } from '../protocols/scab.ts';
 import type { CertifierState } from '../protocols/checkpoint.ts';
 import { decodeState, encodeState } from './state-codec.ts';
 import type { Message } from '../protocols/messages.ts';
@@ -37,6 +40,15 @@ export interface LogAppend {
   readonly entry: Uint8Array;
 }
 
+/** What became of an encrypted request (by the hex SHA-256 of its ciphertext). */
+export type CiphertextOutcome =
+  | { readonly state: 'pending' }
+  | { readonly state: 'decrypting' }
+  /** Decrypted; its plaintext is at `index` in the log (or was already, when the same plaintext came earlier). */
+  | { readonly state: 'delivered'; readonly index: number; readonly plaintextId: string }
+  /** Ordered but takes no position: valid yet not decryptable with the group key. */
+  | { readonly state: 'skipped' };
+
 export interface EngineStep {
   /** Messages for other replicas, in order. */
   readonly outgoing: { readonly to: number; readonly msg: Message }[];
@@ -50,13 +62,24 @@ export interface EngineStep {
   readonly deferred: boolean;
 }
 
-export type EngineEvent = { readonly kind: 'submit'; readonly request: Uint8Array } | { readonly kind: 'peer'; readonly from: number; readonly msg: Message };
+export type EngineEvent =
+  | { readonly kind: 'submit'; readonly request: Uint8Array }
+  /** A TDH2 ciphertext (encoded) of a request, for secure causal atomic broadcast. */
+  | { readonly kind: 'submit-encrypted'; readonly ciphertext: Uint8Array }
+  | { readonly kind: 'peer'; readonly from: number; readonly msg: Message };
 
-export type SubmitRefusal = { readonly code: 'too-large'; readonly message: string } | { readonly code: 'overloaded'; readonly message: string };
+export type SubmitRefusal = { readonly code: 'too-large' | 'overloaded' | 'invalid-ciphertext' | 'no-encryption'; readonly message: string };
 
 export interface EngineOptions {
+  /** Atomic broadcast limits; maxRequestBytes is what a client may submit (plain, or a ciphertext). */
   readonly ab?: Partial<AbConfig>;
+  /** Epochs for which ciphertext ids stay resolvable to their outcome (status queries). Default 1024. */
+  readonly ciphertextEpochs?: number;
 }
+
+/** Tags: atomic broadcast (as before encryption existed) and decryption shares. */
+const AB_TAG = 'ab';
+const DEC_TAG = 'dec';
 
 export interface EngineMetrics {
   readonly epoch: number;
@@ -83,8 +106,19 @@ export class SnapshotError extends Error {
   override readonly name = 'SnapshotError';
 }
 
+/**
+ * The engine's decryptor when a group has no encryption key: every ciphertext is invalid (so refused on
+ * submit and skipped if a Byzantine proposer orders one), and no share is ever made.
+ */
+function noDecryptor(ctx: ProtocolContext): ThresholdDecryptor {
+  const none = (): never => {
+    throw new Error('this replica has no decryption key');
+  };
+  return { scheme: ctx.crypto.kernel.scheme, isValid: () => false, share: none, verifyShare: () => false, combine: none };
+}
+
 export class ReplicaEngine {
-  private abInstance: AtomicBroadcast;
+  private scab: SecureCausalBroadcast;
   private certifier: CheckpointCertifier;
   readonly log = new MerkleLog();
   private readonly index = new Map<string, number>();
@@ -92,42 +126,67 @@ export class ReplicaEngine {
   /** Signed checkpoints by epoch, in order; the last one is the latest. */
   private readonly signed: SignedCheckpoint[] = [];
   private readonly faultCounts = new Map<number, number>();
+  /** Ciphertext id -> where its plaintext is in the log, or null (skipped); per epoch for forgetting. */
+  private readonly outcomes = new Map<string, { readonly index: number; readonly plaintextId: string } | null>();
+  private readonly outcomesByEpoch: [number, string[]][] = [];
+  private readonly decryptor: ThresholdDecryptor;
+  private readonly scabOptions: ScabOptions;
   private events = 0;
 
   constructor(
     readonly ctx: ProtocolContext,
-    options: EngineOptions = {},
+    private readonly options: EngineOptions = {},
+    decryptor?: ThresholdDecryptor,
   ) {
-    this.abInstance = new AtomicBroadcast(ctx, 'ab', { ...DEFAULT_AB_CONFIG, ...options.ab });
+    const ab = { ...DEFAULT_AB_CONFIG, ...options.ab };
+    this.decryptor = decryptor ?? noDecryptor(ctx);
+    // The envelope byte is ours, not the client's: the inner limit is one byte larger.
+    this.scabOptions = { tag: DEC_TAG, abTag: AB_TAG, mixed: true, ab: { ...ab, maxRequestBytes: ab.maxRequestBytes + ENVELOPE_BYTES } };
+    this.scab = new SecureCausalBroadcast(ctx, this.decryptor, this.scabOptions);
     this.certifier = new CheckpointCertifier(ctx);
   }
 
+  /** The inner atomic broadcast (queue, epoch, config as the network sees it). */
   get ab(): AtomicBroadcast {
-    return this.abInstance;
+    return this.scab.atomicBroadcast;
+  }
+
+  /** Largest request (plain or ciphertext) a client may submit. */
+  get maxRequestBytes(): number {
+    return this.ab.config.maxRequestBytes - ENVELOPE_BYTES;
   }
 
   /**
-   * The engine's state as bytes (compaction): atomic broadcast (its inter-epoch state and the live epochs'
-   * inputs and messages, from which their instances are rebuilt), the checkpoint certifier, counters. The
-   * log itself is not included: storage keeps it, and restore() rebuilds the Merkle tree from it.
+   * The engine's state as bytes (compaction): the ordering layer (atomic broadcast: its inter-epoch state
+   * and the live epochs' inputs and messages, from which their instances are rebuilt; decryption: the
+   * ordered epochs still being decrypted), the checkpoint certifier, counters. The log itself is not
+   * included: storage keeps it, and restore() rebuilds the Merkle tree from it.
    */
   snapshot(): Uint8Array {
     return encodeState({
-      v: 1,
-      ab: this.abInstance.snapshot(),
+      v: 2,
+      scab: this.scab.snapshot(),
       certifier: this.certifier.snapshot(),
       faults: this.faultCounts,
+      outcomes: this.outcomesByEpoch.map(([e, ids]) => [e, ids.map((id) => [id, this.outcomes.get(id) ?? null])]),
       events: this.events,
       logSize: this.log.size,
     });
   }
 
   /** An engine in exactly the state snapshot() captured, given the log and checkpoints storage kept. */
-  static restore(ctx: ProtocolContext, options: EngineOptions, snapshot: Uint8Array, log: readonly LogRecord[], checkpoints: readonly SignedCheckpoint[]): ReplicaEngine {
+  static restore(
+    ctx: ProtocolContext,
+    options: EngineOptions,
+    snapshot: Uint8Array,
+    log: readonly LogRecord[],
+    checkpoints: readonly SignedCheckpoint[],
+    decryptor?: ThresholdDecryptor,
+  ): ReplicaEngine {
     const s = decodeState(snapshot) as Record<string, unknown>;
-    if (s['v'] !== 1) throw new SnapshotError(`unknown snapshot version ${String(s['v'])}`);
-    const e = new ReplicaEngine(ctx, options);
-    e.abInstance = AtomicBroadcast.restore(ctx, 'ab', e.abInstance.config, s['ab'] as never);
+    if (s['v'] !== 2) throw new SnapshotError(`snapshot version ${String(s['v'])} is not the current 2 (made by an older release: start from a new data folder)`);
+    const e = new ReplicaEngine(ctx, options, decryptor);
+    e.scab = SecureCausalBroadcast.restore(ctx, e.decryptor, e.scabOptions, s['scab'] as unknown as ScabSnapshot);
     e.certifier = CheckpointCertifier.restore(ctx, s['certifier'] as unknown as CertifierState);
     if (log.length < (s['logSize'] as number)) throw new SnapshotError(`the snapshot needs ${String(s['logSize'])} log entries, storage has ${log.length}`);
     for (const r of log.slice(0, s['logSize'] as number)) {
@@ -137,13 +196,27 @@ export class ReplicaEngine {
     }
     e.signed.push(...[...checkpoints].filter((c) => c.size <= e.log.size).sort((a, b) => a.epoch - b.epoch));
     for (const [peer, count] of s['faults'] as Map<number, number>) e.faultCounts.set(peer, count);
+    for (const [epoch, pairs] of s['outcomes'] as [number, [string, { index: number; plaintextId: string } | null][]][]) {
+      e.outcomesByEpoch.push([epoch, pairs.map(([id]) => id)]);
+      for (const [id, o] of pairs) e.outcomes.set(id, o);
+    }
     e.events = s['events'] as number;
     return e;
   }
 
-  /** Whether a request (by id) is waiting in this replica's atomic broadcast queue. */
+  /** Whether a request or ciphertext (by id) is waiting in this replica's atomic broadcast queue. */
   isPending(id: string): boolean {
-    return this.abInstance.isPending(id);
+    return this.scab.isPending(id);
+  }
+
+  /** What became of an encrypted request, if this replica knows (recent epochs only). */
+  ciphertextOutcome(id: string): CiphertextOutcome | undefined {
+    const o = this.outcomes.get(id);
+    if (o === null) return { state: 'skipped' };
+    if (o !== undefined) return { state: 'delivered', ...o };
+    if (this.scab.isDecrypting(id)) return { state: 'decrypting' };
+    if (this.scab.isPending(id)) return { state: 'pending' };
+    return undefined;
   }
 
   get me(): number {
@@ -151,22 +224,35 @@ export class ReplicaEngine {
   }
 
   /** Why a request would be refused now, or null if submit() would take it. */
-  refusal(request: Uint8Array): SubmitRefusal | null {
-    if (request.length > this.ab.config.maxRequestBytes) {
-      return { code: 'too-large', message: `request of ${request.length} bytes > ${this.ab.config.maxRequestBytes}` };
+  refusal(request: Uint8Array, encrypted = false): SubmitRefusal | null {
+    if (request.length > this.maxRequestBytes) {
+      return { code: 'too-large', message: `${encrypted ? 'ciphertext' : 'request'} of ${request.length} bytes > ${this.maxRequestBytes}` };
+    }
+    if (encrypted && !this.decryptor.isValid(request)) {
+      return { code: 'invalid-ciphertext', message: 'not a valid TDH2 ciphertext for this group (decoding or its validity proof failed)' };
     }
     if (!this.ab.acceptsRequests) return { code: 'overloaded', message: `${this.ab.pendingCount} requests are pending; try again later` };
     return null;
   }
 
   handle(event: EngineEvent): EngineStep {
-    return event.kind === 'submit' ? this.submit(event.request) : this.receive(event.from, event.msg);
+    if (event.kind === 'submit') return this.submit(event.request);
+    if (event.kind === 'submit-encrypted') return this.submitEncrypted(event.ciphertext);
+    return this.receive(event.from, event.msg);
   }
 
   submit(request: Uint8Array): EngineStep {
     const out = emptyStep();
     this.events++;
-    this.absorbAb(out, this.abInstance.handleInput(request));
+    this.absorbScab(out, this.scab.handleInput(envelope(ENVELOPE_PLAIN, request)));
+    return out;
+  }
+
+  /** Secure causal atomic broadcast: the ciphertext is ordered first, decrypted after. */
+  submitEncrypted(ciphertext: Uint8Array): EngineStep {
+    const out = emptyStep();
+    this.events++;
+    this.absorbScab(out, this.scab.handleInput(envelope(ENVELOPE_CIPHERTEXT, ciphertext)));
     return out;
   }
 
@@ -184,10 +270,10 @@ export class ReplicaEngine {
 
   private route(from: number, msg: Message, out: MutableStep): Step<unknown> | null {
     const tag = msg.tag;
-    if (tag === 'ab' || tag.startsWith('ab/')) {
-      const s = this.abInstance.handleMessage(from, msg);
+    if (this.scab.owns(tag)) {
+      const s = this.scab.handleMessage(from, msg);
       if (s.deferred) return s;
-      this.absorbAb(out, s);
+      this.absorbScab(out, s);
       return s;
     }
     if (tag.startsWith('ckpt/')) {
@@ -201,21 +287,42 @@ export class ReplicaEngine {
     return null;
   }
 
-  private absorbAb(out: MutableStep, s: Step<AbDelivery>): void {
+  private absorbScab(out: MutableStep, s: Step<ScabDelivery>): void {
     this.takeMessagesAndFaults(out, s);
     for (const d of s.outputs) {
-      for (const entry of d.requests) {
+      const resolved: string[] = [];
+      d.requests.forEach((entry, k) => {
         const id = requestId(entry);
         // Atomic broadcast forgets delivered requests after its de-duplication window; the log does not.
-        if (this.index.has(id)) continue;
-        const index = this.log.append(leafHash(entry));
-        this.index.set(id, index);
-        this.epochOfIndex.push(d.epoch);
-        out.appended.push({ index, id, epoch: d.epoch, entry });
+        let index = this.index.get(id);
+        if (index === undefined) {
+          index = this.log.append(leafHash(entry));
+          this.index.set(id, index);
+          this.epochOfIndex.push(d.epoch);
+          out.appended.push({ index, id, epoch: d.epoch, entry });
+        }
+        const source = d.sources[k];
+        if (source) {
+          this.outcomes.set(source, { index, plaintextId: id });
+          resolved.push(source);
+        }
+      });
+      for (const id of d.skipped) {
+        this.outcomes.set(id, null);
+        resolved.push(id);
       }
+      if (resolved.length > 0) this.rememberOutcomes(d.epoch, resolved);
       const size = this.log.size;
       const root = this.log.root();
       this.absorbCertifier(out, this.certifier.handleInput({ size, root, epoch: d.epoch, stateDigest: root }));
+    }
+  }
+
+  private rememberOutcomes(epoch: number, ids: string[]): void {
+    this.outcomesByEpoch.push([epoch, ids]);
+    const keep = this.options.ciphertextEpochs ?? 1024;
+    while (this.outcomesByEpoch.length > 0 && this.outcomesByEpoch[0]![0] + keep < epoch) {
+      for (const id of this.outcomesByEpoch.shift()![1]) this.outcomes.delete(id);
     }
   }
 

@@ -27,5 +27,5 @@ export function decryptorFromConfig(group: Group, secrets: ReplicaSecrets): Thre
 }
 
 export function engineFromConfig(group: Group, secrets: ReplicaSecrets, options: EngineOptions = {}): ReplicaEngine {
-  return new ReplicaEngine(contextFromConfig(group, secrets), options);
+  return new ReplicaEngine(contextFromConfig(group, secrets), options, decryptorFromConfig(group, secrets));
 }

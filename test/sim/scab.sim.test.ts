@@ -49,6 +49,17 @@ describe('scab simulation', () => {
     expect(sum(s, 'epochs')).toBeGreaterThan(0);
   });
 
+  it('mixed mode (plain and encrypted requests in one order, as the replica engine runs it): n = 4, 7 and the grid clean', () => {
+    for (const byzantine of KINDS) {
+      const s = runSimulation({ protocol: 'scab', n: 4, seeds: 6, seedStart: 500, byzantine, crypto: 'insecure', params: { mixed: true }, json: true });
+      expectClean(s);
+      expect(sum(s, 'sharesSent')).toBeGreaterThan(0);
+    }
+    expectClean(runSimulation({ protocol: 'scab', n: 7, seeds: 10, seedStart: 500, byzantine: 'all', crypto: 'insecure', params: { mixed: true } }));
+    expectClean(runSimulation({ protocol: 'scab', structure: grid().structure, seeds: 4, seedStart: 500, byzantine: 'all', crypto: 'insecure', params: { mixed: true, requests: 3, spread: 0 } }));
+    expectClean(runSimulation({ protocol: 'scab', n: 4, seeds: 2, seedStart: 90, byzantine: 'scab-early', crypto: 'real', params: { mixed: true, requests: 2, spread: 0 } }));
+  }, 120_000);
+
   it('16-replica grid, 7 corrupted (one location + one OS): 10 seeds clean', () => {
     const s = runSimulation({ protocol: 'scab', structure: grid().structure, seeds: 10, seedStart: 1, byzantine: 'all', crypto: 'insecure', params: { requests: 3, spread: 0 }, json: true });
     expectClean(s);

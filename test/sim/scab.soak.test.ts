@@ -1,7 +1,8 @@
 /**
  * Secure causal atomic broadcast soak (`npm run test:soak`): 10,000 seeds across n = 4, 7, 10, 13 and the
- * 16-replica grid, every behaviour (and 'scab-early') in rotation, some with fewer corrupted replicas than
- * allowed or every submission at step 0. Zero safety violations (total order, integrity, confidentiality
+ * 16-replica grid, plus 4,000 in mixed mode (envelopes, as the replica engine runs it); every behaviour
+ * (and 'scab-early') in rotation, some with fewer corrupted replicas than allowed or every submission at
+ * step 0. Zero safety violations (total order, integrity, confidentiality
  * before order) and zero liveness failures allowed. Takes about 25 minutes on a busy 2-core machine.
  * The grid comes from its fixture file, so the replay commands of failed runs work verbatim.
  */
@@ -41,6 +42,13 @@ describe('scab soak', () => {
       );
     });
   }
+
+  it('mixed mode (the replica engine: plain and encrypted requests in one order): 4,000 seeds at n = 4 and 7', () => {
+    expectNone(
+      soak({ n: 4, seeds: 3000, seedStart: 40_000_000, params: { mixed: true } }),
+      soak({ n: 7, seeds: 1000, seedStart: 70_000_000, params: { mixed: true } }),
+    );
+  });
 
   it('16-replica grid (7 corrupted: one location + one OS): 500 seeds', () => {
     expectNone(

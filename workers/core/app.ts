@@ -31,6 +31,8 @@ export type ErrorCode =
   | 'malformed-json'
   | 'bad-request'
   | 'bad-id'
+  | 'invalid-ciphertext'
+  | 'skipped'
   | 'request-too-large'
   | 'body-too-large'
   | 'unsupported-media-type'
@@ -93,11 +95,26 @@ function natParam(v: string | undefined): number | null {
   return Number(v);
 }
 
-/** Reads a client request body: JSON {"data": base64} or {"text": string}, or raw octets. */
-async function readRequestBody(c: Context): Promise<Uint8Array | Response> {
+/** Media type of a raw TDH2 ciphertext body (the wire form of shared/crypto/tdh2.ts). */
+export const CIPHERTEXT_MEDIA_TYPE = 'application/vnd.sintra.tdh2-ciphertext';
+
+interface ClientRequestBody {
+  readonly bytes: Uint8Array;
+  /** A TDH2 ciphertext for secure causal atomic broadcast, not a plain request. */
+  readonly encrypted: boolean;
+}
+
+/**
+ * Reads a client request body: JSON {"data": base64}, {"text": string} or {"ciphertext": base64}, raw
+ * octets (application/octet-stream), or a raw ciphertext (CIPHERTEXT_MEDIA_TYPE).
+ */
+async function readRequestBody(c: Context): Promise<ClientRequestBody | Response> {
   const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type === 'application/octet-stream') return new Uint8Array(await c.req.arrayBuffer());
-  if (type !== 'application/json') return fail(c, 415, 'unsupported-media-type', 'send application/json ({"data": base64} or {"text": string}) or application/octet-stream');
+  if (type === 'application/octet-stream') return { bytes: new Uint8Array(await c.req.arrayBuffer()), encrypted: false };
+  if (type === CIPHERTEXT_MEDIA_TYPE) return { bytes: new Uint8Array(await c.req.arrayBuffer()), encrypted: true };
+  if (type !== 'application/json') {
+    return fail(c, 415, 'unsupported-media-type', `send application/json ({"data": base64}, {"text": string} or {"ciphertext": base64}), application/octet-stream or ${CIPHERTEXT_MEDIA_TYPE}`);
+  }
   let body: unknown;
   try {
     body = JSON.parse(await c.req.text());
@@ -107,15 +124,18 @@ async function readRequestBody(c: Context): Promise<Uint8Array | Response> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return fail(c, 400, 'bad-request', 'expected a JSON object');
   const o = body as Record<string, unknown>;
   const keys = Object.keys(o);
-  if (keys.length !== 1 || (keys[0] !== 'data' && keys[0] !== 'text')) return fail(c, 400, 'bad-request', 'expected exactly one field: "data" (base64) or "text" (string)');
-  if (keys[0] === 'text') {
-    if (typeof o['text'] !== 'string') return fail(c, 400, 'bad-request', '"text" must be a string');
-    return new TextEncoder().encode(o['text']);
+  const field = keys[0];
+  if (keys.length !== 1 || (field !== 'data' && field !== 'text' && field !== 'ciphertext')) {
+    return fail(c, 400, 'bad-request', 'expected exactly one field: "data" (base64), "text" (string) or "ciphertext" (base64 TDH2 ciphertext)');
   }
-  if (typeof o['data'] !== 'string') return fail(c, 400, 'bad-request', '"data" must be a base64 string');
-  const bytes = base64ToBytes(o['data']);
-  if (!bytes) return fail(c, 400, 'bad-request', '"data" is not valid base64');
-  return bytes;
+  if (field === 'text') {
+    if (typeof o['text'] !== 'string') return fail(c, 400, 'bad-request', '"text" must be a string');
+    return { bytes: new TextEncoder().encode(o['text']), encrypted: false };
+  }
+  if (typeof o[field] !== 'string') return fail(c, 400, 'bad-request', `"${field}" must be a base64 string`);
+  const bytes = base64ToBytes(o[field] as string);
+  if (!bytes) return fail(c, 400, 'bad-request', `"${field}" is not valid base64`);
+  return { bytes, encrypted: field === 'ciphertext' };
 }
 
 export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
@@ -145,13 +165,16 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       c.header('retry-after', String(Math.ceil(wait / 1000)));
       return fail(c, 429, 'rate-limited', `too many requests from this client; retry in ${Math.ceil(wait)} ms`);
     }
-    const bytes = await readRequestBody(c);
-    if (bytes instanceof Response) return bytes;
-    if (bytes.length === 0) return fail(c, 400, 'bad-request', 'the request is empty');
-    const r = await host.submit(bytes);
+    const body = await readRequestBody(c);
+    if (body instanceof Response) return body;
+    if (body.bytes.length === 0) return fail(c, 400, 'bad-request', 'the request is empty');
+    const r = body.encrypted ? await host.submitEncrypted(body.bytes) : await host.submit(body.bytes);
     if (!r.ok) return fail(c, r.error.status, r.error.code, r.error.message);
     options.afterChange();
-    return c.json({ id: r.id, status: r.status, ...(r.index !== undefined ? { index: r.index } : {}), replica: host.secrets.id }, r.status === 'pending' ? 202 : 200);
+    return c.json(
+      { id: r.id, status: r.status, ...(r.index !== undefined ? { index: r.index } : {}), ...(body.encrypted ? { encrypted: true } : {}), replica: host.secrets.id },
+      r.status === 'pending' ? 202 : 200,
+    );
   });
 
   app.get('/v1/requests/:id', (c) => {
@@ -159,8 +182,15 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
     if (!ID.test(id)) return fail(c, 400, 'bad-id', 'a request id is 64 lowercase hex digits (SHA-256 of the request)');
     const s = host.status(id);
     if (!s) return fail(c, 404, 'unknown-request', `request ${id} is neither pending here nor in the log`);
-    if (s.status === 'pending') return c.json(s);
-    return c.json({ id, status: s.status, index: s.index, epoch: s.epoch, checkpoint: s.checkpoint ? checkpointToJson(s.checkpoint) : null });
+    if (!('index' in s)) return c.json(s);
+    return c.json({
+      id,
+      status: s.status,
+      index: s.index,
+      epoch: s.epoch,
+      ...(s.plaintextId ? { plaintextId: s.plaintextId } : {}),
+      checkpoint: s.checkpoint ? checkpointToJson(s.checkpoint) : null,
+    });
   });
 
   app.get('/v1/receipts/:id', async (c) => {
@@ -168,6 +198,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
     if (!ID.test(id)) return fail(c, 400, 'bad-id', 'a request id is 64 lowercase hex digits (SHA-256 of the request)');
     const s = host.status(id);
     if (!s) return fail(c, 404, 'unknown-request', `request ${id} is neither pending here nor in the log`);
+    if (s.status === 'skipped') return fail(c, 409, 'skipped', `ciphertext ${id} was ordered but does not decrypt with the group key; it has no log position`);
     const receipt = await host.receipt(id);
     if (!receipt) return fail(c, 409, 'not-certified', `request ${id} is ${s.status}; no signed checkpoint covers it yet`);
     return c.json(receiptToJson(host.group.groupId, receipt));

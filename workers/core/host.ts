@@ -18,9 +18,10 @@ import { toHex } from '../../shared/crypto/bytes.ts';
 import type { Group, ReplicaSecrets } from '../../shared/config/group.ts';
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import type { Receipt } from '../../shared/log/checkpoint.ts';
-import type { EngineEvent, EngineMetrics, EngineOptions, EngineStep } from '../../shared/replica/engine.ts';
+import type { EngineEvent, EngineMetrics, EngineOptions, EngineStep, SubmitRefusal } from '../../shared/replica/engine.ts';
 import { ReplicaEngine, requestId } from '../../shared/replica/engine.ts';
-import { contextFromConfig } from '../../shared/replica/from-config.ts';
+import { contextFromConfig, decryptorFromConfig } from '../../shared/replica/from-config.ts';
+import type { ThresholdDecryptor } from '../../shared/protocols/crypto-suite.ts';
 import { decodeEvent, encodeEvent } from '../../shared/replica/journal.ts';
 import { decodeTransport, encodeMessage, encodeTransport, TransportError } from '../../shared/replica/transport.ts';
 import type { TransportAck } from '../../shared/replica/transport.ts';
@@ -57,9 +58,25 @@ export type SubmitResult =
   | { readonly ok: true; readonly id: string; readonly status: 'pending' | 'ordered'; readonly index?: number }
   | { readonly ok: false; readonly error: HostError };
 
+/**
+ * A request's status by id. For an encrypted request the id is the SHA-256 of its ciphertext: 'pending'
+ * (queued), 'decrypting' (its position is fixed, shares are being collected), then the plaintext's status
+ * with `plaintextId`, or 'skipped' (valid but not decryptable with the group key: no position).
+ */
 export type RequestStatus =
-  | { readonly id: string; readonly status: 'pending' }
-  | { readonly id: string; readonly status: 'ordered' | 'certified'; readonly index: number; readonly epoch: number; readonly checkpoint: SignedCheckpoint | null };
+  | { readonly id: string; readonly status: 'pending' | 'decrypting' | 'skipped' }
+  | {
+      readonly id: string;
+      readonly status: 'ordered' | 'certified';
+      readonly index: number;
+      readonly epoch: number;
+      readonly checkpoint: SignedCheckpoint | null;
+      /** Set when `id` names a ciphertext: the id of its plaintext, the log entry. */
+      readonly plaintextId?: string;
+    };
+
+/** Storage layout version; written with the first commit, checked on load. */
+const STORAGE_FORMAT = '2';
 
 interface OutboxItem {
   readonly bytes: Uint8Array;
@@ -102,6 +119,8 @@ export class ReplicaHost {
   private inbox: InboxWindow[] = [];
   private readonly links: PeerLinkState[];
   private readonly submitted = new Set<string>();
+  private decryptor: ThresholdDecryptor | undefined;
+  private formatWritten = false;
   private chain: Promise<unknown> = Promise.resolve();
   private stale = true;
   private replayedEvents = 0;
@@ -150,19 +169,30 @@ export class ReplicaHost {
     if (!this.stale) return;
     const t0 = this.now();
     const state = await this.store.load();
+    const format = state.meta.get('format');
+    if (format !== undefined && format !== STORAGE_FORMAT) {
+      throw new Error(`storage holds format ${format}, this release reads ${STORAGE_FORMAT}: start from a new data folder`);
+    }
+    if (format === undefined && (state.snapshot || state.journal.length > 0)) {
+      throw new Error(`storage was written by an older release (no format marker; this release reads format ${STORAGE_FORMAT}): start from a new data folder`);
+    }
+    this.formatWritten = format !== undefined;
     const ctx = contextFromConfig(this.group, this.secrets);
+    // Built once: it caches ciphertext verdicts (8 ms each).
+    this.decryptor ??= decryptorFromConfig(this.group, this.secrets);
     let engine: ReplicaEngine;
     if (state.snapshot) {
       const { entries, checkpoints } = await this.store.loadLog();
-      engine = ReplicaEngine.restore(ctx, this.opts.engine ?? {}, state.snapshot, entries, checkpoints);
+      engine = ReplicaEngine.restore(ctx, this.opts.engine ?? {}, state.snapshot, entries, checkpoints, this.decryptor);
     } else {
-      engine = new ReplicaEngine(ctx, this.opts.engine);
+      engine = new ReplicaEngine(ctx, this.opts.engine, this.decryptor);
     }
     this.journalLength = state.journal.length;
     this.submitted.clear();
     for (const b of state.journal) {
       const event = decodeEvent(b);
       if (event.kind === 'submit') this.submitted.add(requestId(event.request));
+      if (event.kind === 'submit-encrypted') this.submitted.add(requestId(event.ciphertext));
       const step = engine.handle(event);
       if (step.deferred) throw new Error('journal replay: a journaled event was deferred (non-deterministic engine?)');
     }
@@ -213,11 +243,27 @@ export class ReplicaHost {
       const index = this.engine.indexOf(id);
       if (index !== undefined) return { ok: true, id, status: 'ordered', index };
       const refusal = this.engine.refusal(request);
-      if (refusal) {
-        const status = refusal.code === 'too-large' ? 413 : 503;
-        return { ok: false, error: { status, code: refusal.code === 'too-large' ? 'request-too-large' : 'overloaded', message: refusal.message } };
-      }
+      if (refusal) return { ok: false, error: refusalError(refusal) };
       await this.apply({ kind: 'submit', request });
+      this.submitted.add(id);
+      return { ok: true, id, status: 'pending' };
+    });
+  }
+
+  /**
+   * Secure causal atomic broadcast: a TDH2 ciphertext of a request. Invalid ciphertexts are refused here
+   * (400); the answer's id is the ciphertext's, valid for status and receipt queries.
+   */
+  submitEncrypted(ciphertext: Uint8Array): Promise<SubmitResult> {
+    return this.serialized(async () => {
+      const id = requestId(ciphertext);
+      const known = this.engine.ciphertextOutcome(id);
+      if (known?.state === 'delivered') return { ok: true, id, status: 'ordered', index: known.index };
+      if (known?.state === 'skipped') return { ok: false, error: { status: 409, code: 'skipped', message: `ciphertext ${id} was ordered before and does not decrypt with the group key` } };
+      if (known) return { ok: true, id, status: 'pending' };
+      const refusal = this.engine.refusal(ciphertext, true);
+      if (refusal) return { ok: false, error: refusalError(refusal) };
+      await this.apply({ kind: 'submit-encrypted', ciphertext });
       this.submitted.add(id);
       return { ok: true, id, status: 'pending' };
     });
@@ -225,14 +271,30 @@ export class ReplicaHost {
 
   status(id: string): RequestStatus | null {
     if (this.stale) return null;
-    const index = this.engine.indexOf(id);
-    if (index === undefined) return this.submitted.has(id) || this.engine.isPending(id) ? { id, status: 'pending' } : null;
+    let index = this.engine.indexOf(id);
+    let plaintextId: string | undefined;
+    if (index === undefined) {
+      const o = this.engine.ciphertextOutcome(id);
+      if (o?.state === 'delivered') {
+        index = o.index;
+        plaintextId = o.plaintextId;
+      } else if (o?.state === 'skipped' || o?.state === 'decrypting') {
+        return { id, status: o.state };
+      } else {
+        return this.submitted.has(id) || this.engine.isPending(id) ? { id, status: 'pending' } : null;
+      }
+    }
     const checkpoint = this.engine.checkpointCovering(index);
-    return { id, status: checkpoint ? 'certified' : 'ordered', index, epoch: this.engine.epochOf(index)!, checkpoint };
+    return { id, status: checkpoint ? 'certified' : 'ordered', index, epoch: this.engine.epochOf(index)!, checkpoint, ...(plaintextId ? { plaintextId } : {}) };
   }
 
+  /** The receipt of a request, by its id or (encrypted requests) its ciphertext's id. */
   async receipt(id: string): Promise<Receipt | null> {
-    const index = this.engine.indexOf(id);
+    let index = this.engine.indexOf(id);
+    if (index === undefined) {
+      const o = this.engine.ciphertextOutcome(id);
+      if (o?.state === 'delivered') index = o.index;
+    }
     if (index === undefined) return null;
     const checkpoint = this.engine.checkpointCovering(index);
     if (!checkpoint) return null;
@@ -312,6 +374,7 @@ export class ReplicaHost {
       batch.meta.set(`link-rx/${from}`, JSON.stringify(receiver.toJSON()));
       if (batch.journal.length > 0) batch.inbox.set(from, inbox.state());
       this.collect(batch, steps);
+      this.markFormat(batch);
       const written = this.maybeCompact(batch, steps);
       await this.store.commit(written);
       this.afterCommit(written);
@@ -327,6 +390,7 @@ export class ReplicaHost {
     const batch = emptyBatch();
     batch.journal.push(encodeEvent(event));
     this.collect(batch, [step]);
+    this.markFormat(batch);
     await this.store.commit(this.maybeCompact(batch, [step]));
     this.afterCommit(batch);
     this.enqueue(batch.outbox);
@@ -334,6 +398,13 @@ export class ReplicaHost {
   }
 
   private journalLength = 0;
+
+  private markFormat(batch: ReturnType<typeof emptyBatch>): void {
+    if (this.formatWritten) return;
+    batch.meta.set('format', STORAGE_FORMAT);
+    // Set before the commit resolves; a failed commit marks the host stale and the load resets it.
+    this.formatWritten = true;
+  }
 
   /**
    * Compaction: once the journal holds `compactAfter` events and an epoch was just delivered (so the
@@ -521,4 +592,17 @@ function parseAck(body: unknown, picked: readonly { id: number }[]): TransportAc
   const deferred = ids(o?.deferred);
   if (!accepted || !deferred) throw new Error(`malformed acknowledgement for ${picked.length} messages`);
   return { accepted, deferred };
+}
+
+function refusalError(r: SubmitRefusal): HostError {
+  switch (r.code) {
+    case 'too-large':
+      return { status: 413, code: 'request-too-large', message: r.message };
+    case 'invalid-ciphertext':
+      return { status: 400, code: 'invalid-ciphertext', message: r.message };
+    case 'no-encryption':
+      return { status: 400, code: 'no-encryption', message: r.message };
+    case 'overloaded':
+      return { status: 503, code: 'overloaded', message: r.message };
+  }
 }

@@ -22,6 +22,8 @@
  *
  * Params: `leak: true` (negative control: honest replicas send their decryption share of every valid
  * input straight to the Byzantine replicas, before ordering; the confidentiality checker must fire),
+ * `mixed: true` (the replica engine's mixed mode: every payload in an envelope, plus 1..3 plain requests
+ * that share the order with the encrypted ones; 'scab-early' then also injects unknown envelopes),
  * `requests: N` (requests per run; default 3..8), `spread: S` (submissions within the first S steps, some
  * of them S steps after GST; default 30 n; 0: all at step 0, so mostly one epoch: for real crypto).
  * Extra behaviour 'scab-early': releases its own decryption share of every ciphertext it sees (in a
@@ -38,7 +40,7 @@ import type { ProtocolContext } from '../../../shared/protocols/context.ts';
 import type { ThresholdDecryptor } from '../../../shared/protocols/crypto-suite.ts';
 import type { Body, Message } from '../../../shared/protocols/messages.ts';
 import { DEFAULT_AB_CONFIG } from '../../../shared/protocols/ab.ts';
-import { SecureCausalBroadcast } from '../../../shared/protocols/scab.ts';
+import { ENVELOPE_BYTES, ENVELOPE_CIPHERTEXT, ENVELOPE_PLAIN, SecureCausalBroadcast, envelope } from '../../../shared/protocols/scab.ts';
 import { Step } from '../../../shared/protocols/step.ts';
 import type { Outgoing, Protocol } from '../../../shared/protocols/step.ts';
 import type { BehaviourFactory } from '../byzantine.ts';
@@ -68,6 +70,8 @@ interface RunRef {
   readonly decryptors: readonly ThresholdDecryptor[];
   /** The adversary's clients' ciphertexts (every kind). */
   readonly adversarial: readonly Uint8Array[];
+  /** Mixed mode: payloads are envelopes. */
+  readonly mixed: boolean;
 }
 
 function flipBit(b: Uint8Array, rng: Rng): Uint8Array {
@@ -119,10 +123,14 @@ export function scabEarly(run: () => RunRef | null): BehaviourFactory {
       known.push(ct);
       queue.push(ct);
     };
+    const learnPayload = (p: unknown) => {
+      if (!ref?.mixed) return learn(p);
+      if (isBytes(p) && p[0] === ENVELOPE_CIPHERTEXT) learn(p.subarray(ENVELOPE_BYTES).slice());
+    };
     const learnBody = (b: Body) => {
-      if (b.t === 'ab-requests' && Array.isArray(b.requests)) for (const c of b.requests) learn(c);
+      if (b.t === 'ab-requests' && Array.isArray(b.requests)) for (const c of b.requests) learnPayload(c);
       if ((b.t === 'cbc-send' || b.t === 'cbc-final') && isBytes(b.value)) {
-        for (const c of decodeBatch(b.value, DEFAULT_AB_CONFIG.maxBatch, DEFAULT_AB_CONFIG.maxRequestBytes) ?? []) learn(c);
+        for (const c of decodeBatch(b.value, DEFAULT_AB_CONFIG.maxBatch, DEFAULT_AB_CONFIG.maxRequestBytes + ENVELOPE_BYTES) ?? []) learnPayload(c);
       }
     };
     return {
@@ -160,7 +168,8 @@ export function scabEarly(run: () => RunRef | null): BehaviourFactory {
         if (ref && injected < 3 && rng.chance(0.1)) {
           injected++;
           const pool = [...ref.adversarial, ...known.slice(0, 4).map((c) => flipBit(c, rng))];
-          const requests = rng.sample(pool, 1 + rng.int(Math.min(4, pool.length)));
+          let requests = rng.sample(pool, 1 + rng.int(Math.min(4, pool.length)));
+          if (ref.mixed) requests = [...requests.map((c) => envelope(ENVELOPE_CIPHERTEXT, c)), new Uint8Array([7, ...rng.bytes(1 + rng.int(40))])];
           if (requests.length > 0) out.push({ to: 'all', msg: { tag: `${SCAB_TAG}/ab`, body: { t: 'ab-requests', requests } } });
         }
         return out;
@@ -330,6 +339,10 @@ const batchKey = (d: AbDelivery) => `${d.epoch}:${d.requests.map(hex).join(',')}
 
 export function scabScenario(o: ScenarioOptions): Scenario<Uint8Array, AbDelivery> {
   const leak = o.params?.['leak'] === true;
+  const mixed = o.params?.['mixed'] === true;
+  if (o.params?.['mixed'] !== undefined && typeof o.params['mixed'] !== 'boolean') throw new Error('scab: --param mixed=true|false');
+  if (mixed && leak) throw new Error('scab: leak=true is a pure-mode negative control; drop mixed=true');
+  const wrap = (ct: Uint8Array) => (mixed ? envelope(ENVELOPE_CIPHERTEXT, ct) : ct);
   const requestCount = o.params?.['requests'];
   if (requestCount !== undefined && (typeof requestCount !== 'number' || !Number.isInteger(requestCount) || requestCount < 0 || requestCount > 64)) {
     throw new Error(`scab: --param requests=N needs an integer 0..64, got ${String(requestCount)}`);
@@ -363,7 +376,8 @@ export function scabScenario(o: ScenarioOptions): Scenario<Uint8Array, AbDeliver
       // The adversary's own clients: never submitted by the scenario, only pushed by 'scab-early' replicas.
       const adversarial: ClientRequest[] = [];
       for (let id = k; id < k + 3; id++) adversarial.push(makeRequest(setup, rng, id, 'mallory', id === k ? 'valid' : id === k + 1 ? 'undecryptable' : 'garbage'));
-      current = { decryptors: setup.decryptors, adversarial: adversarial.map((r) => r.ciphertext) };
+      current = { decryptors: setup.decryptors, adversarial: adversarial.map((r) => r.ciphertext), mixed };
+      const payloads = new Map(requests.map((r) => [r, wrap(r.ciphertext)]));
 
       const everyone = Array.from({ length: n }, (_, i) => i);
       const inputs: { replica: number; atStep: number; value: Uint8Array }[] = [];
@@ -374,16 +388,28 @@ export function scabScenario(o: ScenarioOptions): Scenario<Uint8Array, AbDeliver
         const targets =
           mode === 0 ? [rng.int(n)] : mode === 1 && byzantine.length > 0 ? [rng.pick(byzantine)] : mode === 2 ? everyone : rng.sample(everyone, 1 + rng.int(n));
         const atStep = spread === 0 || rng.chance(0.4) ? 0 : rng.int(rng.chance(0.2) ? setup.gstStep + spread : spread);
-        for (const t of targets) inputs.push({ replica: t, atStep: spread === 0 ? 0 : atStep + rng.int(n), value: r.ciphertext });
-        if (rng.chance(0.1)) inputs.push({ replica: rng.pick(targets), atStep: atStep + rng.int(spread + 1), value: r.ciphertext });
+        const value = payloads.get(r)!;
+        for (const t of targets) inputs.push({ replica: t, atStep: spread === 0 ? 0 : atStep + rng.int(n), value });
+        if (rng.chance(0.1)) inputs.push({ replica: rng.pick(targets), atStep: atStep + rng.int(spread + 1), value });
         if (r.kind === 'valid' && targets.some((t) => !byz.has(t))) live.add(hex(r.plaintext));
+      }
+      // Mixed mode: plain requests in the same order (they need no decryption, but wait for earlier epochs).
+      const plains: Uint8Array[] = [];
+      if (mixed) {
+        for (let i = 0, count = 1 + rng.int(3); i < count; i++) {
+          const p = new Uint8Array([...utf8ToBytes(`plain ${i} `), ...rng.bytes(rng.int(20))]);
+          plains.push(p);
+          const t = rng.int(n);
+          inputs.push({ replica: t, atStep: spread === 0 ? 0 : rng.int(spread), value: envelope(ENVELOPE_PLAIN, p) });
+          if (!byz.has(t)) live.add(hex(p));
+        }
       }
       // Valid ciphertexts (decryptable or not) that reached a non-Byzantine replica: every honest replica orders them.
       const dueOrder = new Set(
-        requests.filter((r) => r.kind !== 'garbage' && inputs.some((x) => x.value === r.ciphertext && !byz.has(x.replica))).map((r) => ctKey(r.ciphertext)),
+        requests.filter((r) => r.kind !== 'garbage' && inputs.some((x) => x.value === payloads.get(r) && !byz.has(x.replica))).map((r) => ctKey(r.ciphertext)),
       );
       const lastInput = Math.max(0, ...inputs.map((x) => x.atStep));
-      const allowed = new Set([...requests, ...adversarial].filter((r) => r.kind === 'valid').map((r) => hex(r.plaintext)));
+      const allowed = new Set([...[...requests, ...adversarial].filter((r) => r.kind === 'valid').map((r) => hex(r.plaintext)), ...plains.map(hex)]);
       const monitor = new ConfidentialityMonitor(setup, [...requests, ...adversarial]);
       const count = (kind: CiphertextKind) => requests.filter((r) => r.kind === kind).length;
 
@@ -409,12 +435,12 @@ export function scabScenario(o: ScenarioOptions): Scenario<Uint8Array, AbDeliver
       return {
         describe:
           `${k} requests from ${clients} clients (${count('valid')} valid, ${count('undecryptable')} undecryptable, ${count('garbage')} garbage), ` +
-          `${live.size} due at every honest replica${leak ? ', LEAKY honest replicas' : ''}`,
+          `${mixed ? `${plains.length} plain requests (mixed mode), ` : ''}${live.size} due at every honest replica${leak ? ', LEAKY honest replicas' : ''}`,
         create(ctx: ProtocolContext) {
           const dec = setup.decryptors[ctx.me]!;
-          if (byz.has(ctx.me)) return new SecureCausalBroadcast(ctx, dec, SCAB_TAG);
+          if (byz.has(ctx.me)) return new SecureCausalBroadcast(ctx, dec, { tag: SCAB_TAG, mixed });
           const me = ctx.me;
-          const scab = new SecureCausalBroadcast(ctx, dec, SCAB_TAG, DEFAULT_AB_CONFIG, (_e, cts) => monitor.onOrdered(me, cts));
+          const scab = new SecureCausalBroadcast(ctx, dec, { tag: SCAB_TAG, mixed, onOrdered: (_e, cts) => monitor.onOrdered(me, cts) });
           return new Observed(leak ? new Leaky(scab, dec, byzantine) : scab, me, monitor);
         },
         inputs,
