@@ -9,7 +9,10 @@ import { CryptoError } from '../../shared/crypto/errors.ts';
 import { ConfigError } from '../../shared/config/group.ts';
 import { StructureError } from '../../shared/quorum/quorum-system.ts';
 import { DealerError, UsageError, dealCommand, verifyCommand } from './deal.ts';
+import { DeployError, deployConfigCommand } from '../deploy/command.ts';
+import type { DeployConfigOptions } from '../deploy/command.ts';
 import type { DealOptions, Io, VerifyCommandOptions } from './deal.ts';
+import { registerNodeReplicaCommand } from './node-replica.ts';
 import { collect, integer, simulateCommand } from './simulate.ts';
 import { startCommand } from './start.ts';
 import type { StartOptions } from './start.ts';
@@ -114,6 +117,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     .option('--data <dir>', 'data folder: keys and replica state (default .sintra)')
     .option('--port <base>', 'first localhost port; replica i listens on base + i (default 8787)', integer('--port', 1, 65535))
     .option('--json', 'print the ready line as JSON: {"ready": true, "replicas": [...], "group": path}')
+    .option('--mixed', 'run half the replicas in Miniflare and half as Node replicas (local file store under DATA/node)')
     .addHelpText(
       'after',
       [
@@ -159,6 +163,21 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     .option('--json', 'print the verdict as JSON')
     .action(async (receipt: string, opts: VerifyReceiptOptions) => setCode(await verifyReceiptCommand(receipt, opts, io)));
 
+  registerNodeReplicaCommand(program, io, setCode);
+
+  program
+    .command('deploy-config')
+    .description('generate one wrangler config per Cloudflare replica (and the Lambda package) from group.json and a deployment file')
+    .option('--deployment <file>', 'deployment file: provider, account and URL of every replica (JSON, also read by terraform/)')
+    .option('--group <file>', 'group.json (default: "group_file" of the deployment file)')
+    .option('--keys <dir>', "directory of the dealer's <id>.secrets.json files (default: the group file's directory)")
+    .option('--out <dir>', 'output directory for the configs, deploy.sh and plan.json')
+    .option('--group-as <mode>', 'auto (default), var (SINTRA_GROUP variable, 5 KB at most) or module (bundled into the Worker)')
+    .option('--lambda-entry <file>', 'Lambda replica module exporting handler and tick (default workers/node/lambda.ts)')
+    .option('--json', 'print the plan as JSON')
+    .addHelpText('after', ['', 'Example:', '  sintra deploy-config --deployment deployment.json --out deploy', '  sh deploy/deploy.sh r1'].join('\n'))
+    .action(async (opts: DeployConfigOptions) => setCode(await deployConfigCommand(opts, io)));
+
   return program;
 }
 
@@ -175,7 +194,7 @@ export async function main(argv: readonly string[] = process.argv, io: Io = proc
       io.err(`error: ${oneLine(e.message)}\n`);
       return 2;
     }
-    if (e instanceof DealerError || e instanceof ConfigError || e instanceof StructureError || e instanceof CryptoError) {
+    if (e instanceof DealerError || e instanceof DeployError || e instanceof ConfigError || e instanceof StructureError || e instanceof CryptoError) {
       io.err(`error: ${oneLine(e.message)}\n`);
       return 1;
     }

@@ -5,10 +5,11 @@
  * replica answers, so scripts can wait for it. Ctrl-C (SIGINT) or SIGTERM stops it cleanly; starting again
  * with the same --data resumes the same group and log.
  */
-import { relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { fromHex, toHex } from '../../shared/crypto/bytes.ts';
 import { startLocalCluster, waitUntilReady } from '../cluster/local-cluster.ts';
+import { claimDataLayout, startMixedCluster } from '../cluster/mixed-cluster.ts';
 import type { Io } from './deal.ts';
 import { UsageError } from './deal.ts';
 
@@ -18,6 +19,8 @@ export interface StartOptions {
   data?: string;
   port?: number;
   json?: boolean;
+  /** Half the replicas in Miniflare, half as Node replicas with a local file store (workers/node). */
+  mixed?: boolean;
   /** Tests: resolves to stop the cluster instead of waiting for a signal. */
   stop?: Promise<void>;
   onReady?: (urls: readonly string[]) => void;
@@ -29,7 +32,9 @@ export async function startCommand(opts: StartOptions, io: Io): Promise<number> 
   const dataDir = opts.data ?? '.sintra';
   const t0 = Date.now();
   const log = (line: string) => io.err(`${line}\n`);
-  const cluster = await startLocalCluster({ dataDir, n: opts.n, structure: opts.structure, basePort: opts.port ?? 8787, log });
+  const clusterOptions = { dataDir, n: opts.n, structure: opts.structure, basePort: opts.port ?? 8787, log };
+  if (!opts.mixed) await claimDataLayout(dataDir, { mode: 'miniflare' });
+  const cluster = opts.mixed ? await startMixedCluster(clusterOptions) : await startLocalCluster(clusterOptions);
   try {
     log(`waiting for ${cluster.urls.length} replicas (each replays its journal on start)`);
     await waitUntilReady(cluster.urls);
@@ -42,6 +47,7 @@ export async function startCommand(opts: StartOptions, io: Io): Promise<number> 
       log('');
       log(`${cluster.dealt ? 'new group' : 'resumed group'} ${cluster.group.groupId.slice(0, 16)}... (${cluster.urls.length} replicas, ${Date.now() - t0} ms)`);
       cluster.urls.forEach((u, i) => log(`  replica ${cluster.group.replicas[i]!.id}: ${u}`));
+      if ('nodeIndices' in cluster) log(`Node replicas (file store under ${join(dataDir, 'node')}): ${cluster.nodeIndices.map((i) => cluster.group.replicas[i]!.id).join(', ')}; the others run in Miniflare`);
       log(`group key (kernel, BLS12-381 G2): ${key.slice(0, 32)}...  fingerprint ${toHex(sha256(fromHex(key)).subarray(0, 8))}`);
       log(`group.json: ${groupPath}`);
       log('');

@@ -1,0 +1,214 @@
+/**
+ * A local cluster of two runtimes (issue 5, `sintra start --mixed`): some replicas as Workers with their
+ * Durable Objects in one Miniflare instance (as in local-cluster.ts), the others as Node replicas
+ * (workers/node), each its own child process (`sintra node-replica`) with its state in a local data folder
+ * or in Redis through the Upstash REST protocol. Everyone reaches the Node replicas over HTTP on loopback
+ * (SINTRA_PEERS); the Workers reach each other through service bindings. Replica i serves on
+ * host:(base + i) whatever its runtime.
+ *
+ * Node replicas are child processes so that one can be killed (SIGKILL) and started again on the same
+ * state, and so that a crash in one does not take the others down. Each child stops when its standard
+ * input closes, so none outlives this process.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Miniflare } from 'miniflare';
+import type { WorkerOptions } from 'miniflare';
+import type { GroupFile } from '../../shared/config/group.ts';
+import { secretsFileName } from '../dealer/dealer.ts';
+import { debugLog, prepareCluster, replicaWorkerOptions } from './local-cluster.ts';
+import type { LocalClusterOptions } from './local-cluster.ts';
+
+const SINTRA_BIN = fileURLToPath(new URL('../bin/sintra.mjs', import.meta.url));
+
+export type NodeStoreChoice = { readonly kind: 'file' } | { readonly kind: 'redis'; readonly url: string; readonly token: string; readonly prefix?: string };
+
+export interface MixedClusterOptions extends LocalClusterOptions {
+  /** Replica indices run as Node replicas (default: the second half, floor(n / 2) of them). */
+  readonly nodeIndices?: readonly number[];
+  /** Where each Node replica keeps its state (default: a file store under DATA/node/<replica id>). */
+  readonly nodeStore?: (index: number) => NodeStoreChoice;
+}
+
+export interface MixedCluster {
+  readonly urls: readonly string[];
+  readonly groupPath: string;
+  readonly group: GroupFile;
+  readonly dealt: boolean;
+  readonly dataDir: string;
+  readonly nodeIndices: readonly number[];
+  readonly mf: Miniflare | null;
+  /** Whether Node replica i's process is running. */
+  running(i: number): boolean;
+  /** Sends a signal to Node replica i (default SIGKILL) and waits for its process to exit. */
+  kill(i: number, signal?: NodeJS.Signals): Promise<void>;
+  /** Starts Node replica i again on the same state. */
+  start(i: number): Promise<void>;
+  /** The last lines Node replica i wrote to stderr (diagnostics). */
+  logTail(i: number): string[];
+  /** Stops every replica; their state stays. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Which runtime holds each replica's state in a data folder. Starting a replica on another runtime than
+ * before would start it on EMPTY state with the same keys: it would sign again, differently, for protocol
+ * instances it already signed for, and clients could hold receipts for two different logs under one group
+ * key. So a folder keeps the layout it was first started with.
+ */
+export async function claimDataLayout(dataDir: string, layout: { readonly mode: 'miniflare' } | { readonly mode: 'mixed'; readonly nodeIndices: readonly number[] }): Promise<void> {
+  const file = join(dataDir, 'layout.json');
+  type Layout = { mode: string; nodeIndices?: readonly number[] };
+  const describe = (l: Layout) => (l.mode === 'mixed' ? `--mixed${l.nodeIndices ? ` (Node replicas ${l.nodeIndices.join(', ')})` : ''}` : 'all replicas in Miniflare');
+  const wanted: Layout = layout.mode === 'mixed' ? { mode: 'mixed', nodeIndices: [...layout.nodeIndices].sort((a, b) => a - b) } : { mode: 'miniflare' };
+  // Folders from before this file existed: Durable Object state only, or Node replica state.
+  const existing: Layout | null = existsSync(file)
+    ? (JSON.parse(await readFile(file, 'utf8')) as Layout)
+    : existsSync(join(dataDir, 'node'))
+      ? { mode: 'mixed' }
+      : existsSync(join(dataDir, 'state'))
+        ? { mode: 'miniflare' }
+        : null;
+  const compatible =
+    !existing || (existing.mode === wanted.mode && (!existing.nodeIndices || JSON.stringify(existing.nodeIndices) === JSON.stringify(wanted.nodeIndices ?? null)));
+  if (!compatible) {
+    throw new Error(`${dataDir} holds replicas started with ${describe(existing!)}; starting them as ${describe(wanted)} would restart some on empty state with the same keys. Use another --data folder.`);
+  }
+  await mkdir(dataDir, { recursive: true });
+  await writeFile(file, `${JSON.stringify(wanted)}\n`);
+}
+
+interface NodeProcess {
+  proc: ChildProcess;
+  exited: Promise<void>;
+  tail: string[];
+}
+
+export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCluster> {
+  const setup = await prepareCluster(o);
+  const { n, host, basePort } = setup;
+  const nodeIndices = [...(o.nodeIndices ?? Array.from({ length: Math.floor(n / 2) }, (_, k) => n - Math.floor(n / 2) + k))].sort((a, b) => a - b);
+  for (const i of nodeIndices) if (!Number.isInteger(i) || i < 0 || i >= n) throw new Error(`nodeIndices: no replica ${i} in a group of ${n}`);
+  const isNode = new Set(nodeIndices);
+  const mfIndices = Array.from({ length: n }, (_, i) => i).filter((i) => !isNode.has(i));
+  await claimDataLayout(setup.dataDir, { mode: 'mixed', nodeIndices });
+  const urls = Array.from({ length: n }, (_, i) => `http://${host}:${basePort + i}`);
+  const storeOf = o.nodeStore ?? (() => ({ kind: 'file' }) as const);
+
+  const nodes: (NodeProcess | null)[] = Array.from({ length: n }, () => null);
+  const tails: string[][] = Array.from({ length: n }, () => []);
+  const launch = async (i: number): Promise<void> => {
+    const id = setup.group.replicas[i]!.id;
+    const store = storeOf(i);
+    const args = [SINTRA_BIN, 'node-replica', '--group', setup.groupPath, '--secrets', join(setup.keysDir, secretsFileName(id))];
+    args.push('--peers', JSON.stringify(urls.map((u, j) => (j === i ? null : u))), '--port', String(basePort + i), '--host', host, '--exit-with-stdin');
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env['UPSTASH_REDIS_REST_URL'];
+    delete env['UPSTASH_REDIS_REST_TOKEN'];
+    delete env['SINTRA_DATA_DIR'];
+    if (store.kind === 'file') {
+      const dir = join(setup.dataDir, 'node', id);
+      await mkdir(dir, { recursive: true });
+      args.push('--data', dir);
+    } else {
+      args.push('--redis-url', store.url);
+      if (store.prefix) args.push('--redis-prefix', store.prefix);
+      env['UPSTASH_REDIS_REST_TOKEN'] = store.token;
+    }
+    if (o.clientRate) env['SINTRA_CLIENT_RATE'] = String(o.clientRate);
+    const proc = spawn(process.execPath, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const np: NodeProcess = { proc, exited: new Promise<void>((r) => proc.once('exit', () => r())), tail: tails[i]! };
+    nodes[i] = np;
+    let errText = '';
+    proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      errText += d;
+      const lines = errText.split('\n');
+      errText = lines.pop()!;
+      for (const line of lines) {
+        np.tail.push(line);
+        if (np.tail.length > 50) np.tail.shift();
+        o.log?.(`[${id}] ${line}`);
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`Node replica ${id} did not start within 60 s: ${np.tail.join(' | ')}`)), 60_000);
+      proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+        if (/^listening /m.test(out)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      proc.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`Node replica ${id} exited (${signal ?? code}) before it served: ${np.tail.join(' | ')}`));
+      });
+    });
+  };
+
+  const kill = async (i: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
+    const np = nodes[i];
+    if (!np) return;
+    if (np.proc.exitCode === null && np.proc.signalCode === null) {
+      np.proc.kill(signal);
+      const hard = setTimeout(() => np.proc.kill('SIGKILL'), 10_000);
+      await np.exited;
+      clearTimeout(hard);
+    }
+    nodes[i] = null;
+  };
+
+  let mf: Miniflare | null = null;
+  const dispose = async (): Promise<void> => {
+    await Promise.all([...nodeIndices.map((i) => kill(i, 'SIGTERM')), mf?.dispose()]);
+  };
+
+  try {
+    if (mfIndices.length > 0) {
+      const workers: WorkerOptions[] = [];
+      for (const i of mfIndices) {
+        const serviceBindings: Record<string, string> = {};
+        for (const j of mfIndices) if (j !== i) serviceBindings[`PEER_${j}`] = `replica-${j}`;
+        const peers = urls.map((u, j) => (j === i ? null : u));
+        workers.push(await replicaWorkerOptions(setup, i, o, { bindings: { SINTRA_PEERS: JSON.stringify(peers) }, serviceBindings }));
+      }
+      mf = new Miniflare({ workers, host, port: 0, cf: false, durableObjectsPersist: join(setup.dataDir, 'state'), ...debugLog() });
+      await mf.ready;
+    }
+    // One after another: each start parses the group and replays state, which is CPU-heavy.
+    for (const i of nodeIndices) await launch(i);
+  } catch (e) {
+    await dispose().catch(() => undefined);
+    throw e;
+  }
+
+  return {
+    urls,
+    groupPath: setup.groupPath,
+    group: setup.group,
+    dealt: setup.dealt,
+    dataDir: setup.dataDir,
+    nodeIndices,
+    mf,
+    running: (i) => {
+      const np = nodes[i];
+      return !!np && np.proc.exitCode === null && np.proc.signalCode === null;
+    },
+    kill: async (i, signal) => {
+      if (!isNode.has(i)) throw new Error(`replica ${i} is not a Node replica`);
+      await kill(i, signal);
+    },
+    start: async (i) => {
+      if (!isNode.has(i)) throw new Error(`replica ${i} is not a Node replica`);
+      if (nodes[i]) return;
+      await launch(i);
+    },
+    logTail: (i) => [...(tails[i] ?? [])],
+    dispose,
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * Configuration of a Node replica from the dealer's files or environment variables, and opening its store.
+ * The names are the Worker's (docs/operations.md): SINTRA_GROUP (group.json text) or SINTRA_GROUP_FILE,
+ * the five secrets of <id>.secrets.json as variables or SINTRA_SECRETS_FILE, SINTRA_PEERS, and for the
+ * store UPSTASH_REDIS_REST_URL + UPSTASH_REDIS_REST_TOKEN (Redis) or SINTRA_DATA_DIR (local files).
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigError, SECRET_NAMES, parseGroup, parseReplicaSecrets } from '../../shared/config/group.ts';
+import type { Group, ReplicaSecrets } from '../../shared/config/group.ts';
+import { toHex } from '../../shared/crypto/bytes.ts';
+import { FileStore } from './file-store.ts';
+import { RedisStore, redisClient, redisPrefix } from './redis-store.ts';
+import type { NodeStore } from './replica.ts';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export type StoreSpec =
+  | { readonly kind: 'redis'; readonly url: string; readonly token: string; readonly prefix?: string; readonly timeoutMs?: number }
+  | { readonly kind: 'file'; readonly dir: string };
+
+export function loadGroup(env: Env): Group {
+  const text = env['SINTRA_GROUP'] ?? (env['SINTRA_GROUP_FILE'] ? readFileSync(env['SINTRA_GROUP_FILE'], 'utf8') : undefined);
+  if (text === undefined) throw new ConfigError('SINTRA_GROUP', 'set SINTRA_GROUP (the text of group.json) or SINTRA_GROUP_FILE (its path)');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ConfigError('SINTRA_GROUP', 'group.json is not valid JSON');
+  }
+  return parseGroup(json);
+}
+
+export function loadSecrets(env: Env, group: Group): ReplicaSecrets {
+  if (env['SINTRA_SECRETS_FILE']) {
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(env['SINTRA_SECRETS_FILE'], 'utf8'));
+    } catch (e) {
+      throw new ConfigError('SINTRA_SECRETS_FILE', `cannot read ${env['SINTRA_SECRETS_FILE']}: ${(e as Error).message}`);
+    }
+    return parseReplicaSecrets(json, group);
+  }
+  const missing = SECRET_NAMES.filter((k) => env[k] === undefined);
+  if (missing.length > 0) throw new ConfigError(missing[0]!, `set SINTRA_SECRETS_FILE or the variables ${SECRET_NAMES.join(', ')}`);
+  return parseReplicaSecrets(Object.fromEntries(SECRET_NAMES.map((k) => [k, env[k]])), group);
+}
+
+/** A JSON array of n base URLs by replica index (own entry may be null), or n comma-separated URLs. */
+export function parsePeers(text: string | undefined, group: Group, me: number): (string | null)[] {
+  const n = group.replicas.length;
+  if (text === undefined) throw new ConfigError('SINTRA_PEERS', `set SINTRA_PEERS: a JSON array of the ${n} replicas' base URLs by index`);
+  let list: unknown;
+  try {
+    list = text.trim().startsWith('[') ? JSON.parse(text) : text.split(',').map((s) => s.trim());
+  } catch {
+    throw new ConfigError('SINTRA_PEERS', 'not valid JSON');
+  }
+  if (!Array.isArray(list) || list.length !== n) throw new ConfigError('SINTRA_PEERS', `expected ${n} base URLs (one per replica, by index)`);
+  return list.map((u, j) => {
+    if (j === me && (u === null || u === '')) return null;
+    if (typeof u !== 'string' || !/^https?:\/\/[^\s]+$/.test(u)) throw new ConfigError(`SINTRA_PEERS[${j}]`, 'expected an http(s) base URL');
+    return u.replace(/\/+$/, '');
+  });
+}
+
+export function storeSpecFromEnv(env: Env): StoreSpec {
+  const url = env['UPSTASH_REDIS_REST_URL'];
+  const token = env['UPSTASH_REDIS_REST_TOKEN'];
+  if (url || token) {
+    if (!url || !token) throw new ConfigError(url ? 'UPSTASH_REDIS_REST_TOKEN' : 'UPSTASH_REDIS_REST_URL', 'set both UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN');
+    const timeout = env['SINTRA_REDIS_TIMEOUT_MS'] ? Number(env['SINTRA_REDIS_TIMEOUT_MS']) : undefined;
+    return { kind: 'redis', url, token, ...(env['SINTRA_REDIS_PREFIX'] ? { prefix: env['SINTRA_REDIS_PREFIX'] } : {}), ...(timeout ? { timeoutMs: timeout } : {}) };
+  }
+  if (env['SINTRA_DATA_DIR']) return { kind: 'file', dir: env['SINTRA_DATA_DIR'] };
+  throw new ConfigError('SINTRA_DATA_DIR', 'choose a store: UPSTASH_REDIS_REST_URL + UPSTASH_REDIS_REST_TOKEN (Redis) or SINTRA_DATA_DIR (local files)');
+}
+
+export async function openStore(spec: StoreSpec, group: Group, secrets: ReplicaSecrets, log?: (line: string) => void): Promise<NodeStore> {
+  if (spec.kind === 'file') return FileStore.open(spec.dir, log ? { log } : {});
+  const prefix = spec.prefix ?? redisPrefix(toHex(group.groupId), secrets.id);
+  return new RedisStore(redisClient({ url: spec.url, token: spec.token, ...(spec.timeoutMs ? { timeoutMs: spec.timeoutMs } : {}) }), prefix);
+}
+
+/** SINTRA_CLIENT_RATE: requests per second per client (burst twice that). */
+export function clientRate(env: Env): number | undefined {
+  const v = env['SINTRA_CLIENT_RATE'];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new ConfigError('SINTRA_CLIENT_RATE', 'expected a positive number');
+  return n;
+}

@@ -1,0 +1,272 @@
+/**
+ * ReplicaStore on Redis through @upstash/redis (REST), for Node replicas and AWS Lambda (issue 5).
+ *
+ * Persist before send (DESIGN.md section 3): every commit is ONE MULTI/EXEC (`redis.multi()`, Upstash's
+ * /multi-exec), never a pipeline, so an event's journal entry, outbox messages, log entries, checkpoints
+ * and link state are applied together or not at all: a transaction whose request never reaches EXEC is
+ * discarded by Redis. Loads are one MULTI/EXEC of reads, so they see one consistent state.
+ *
+ * Keys (one replica = one prefix `sintra:{<group id hex>:<replica id>}`; the braces keep all of a replica's
+ * keys in one cluster slot, which MULTI needs on a clustered Redis):
+ *   journal      list    base64 events, in order (RPUSH)
+ *   snapshot     string  base64 engine snapshot; a snapshot commit sets it and DELs journal in the same EXEC
+ *   outbox       hash    "<peer>/<id>" -> base64 message
+ *   log          hash    "<index>" -> JSON {id, epoch, entry(base64)}  (idempotent by index)
+ *   checkpoints  hash    "<epoch>" -> JSON {size, root, state, signature} (base64 fields)
+ *   inbox        hash    "<peer>" -> JSON {floor, above}
+ *   meta         hash    name -> value
+ *   commits      string  number of commits ever (INCR in every transaction)
+ *   conflict     string  set once a conflict was detected: every later load refuses to start
+ *
+ * Why `commits`: MULTI/EXEC is atomic but not conditional (WATCH needs a connection, REST has none). Two
+ * processes on one replica's state (two concurrent Lambda instances; a timed-out commit of ours that lands
+ * after we reloaded) would interleave events that no single engine produced, and the outbox could then
+ * hold two different messages for one protocol instance (equivocation). Each process knows how many
+ * commits it saw; the INCR result of its next transaction tells whether anyone else wrote in between. If
+ * so, this commit's messages are never sent (commit throws), and the replica stops for good: a crash, which
+ * the adversary structure tolerates, instead of a Byzantine replica. Redis does not roll back a command
+ * that fails inside EXEC either, so such a failure stops the replica the same way (our own commands only
+ * fail like that if someone else wrote our keys with other types).
+ *
+ * Values are base64 or JSON text because the REST protocol is JSON; the client is used with
+ * automaticDeserialization off, so strings come back exactly as written.
+ */
+import { Redis } from '@upstash/redis';
+import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
+import type { InboxState, LoadedState, ReplicaStore, StoredEntry, StoredOutboxMessage, WriteBatch } from '../core/store.ts';
+import { StoreConflictError } from './store-errors.ts';
+
+const b64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+const unb64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
+
+export interface RedisConnection {
+  readonly url: string;
+  readonly token: string;
+  /** Per-request timeout (ms); a commit that times out has an unknown outcome and the host reloads. */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * The client as this store needs it: strings back verbatim, no automatic pipelining (it batches single
+ * commands into non-atomic pipelines), and no retries (a retried MULTI/EXEC whose first attempt was
+ * applied but whose answer was lost would apply the event twice; the host retries by reloading instead).
+ */
+export function redisClient(c: RedisConnection): Redis {
+  const timeoutMs = c.timeoutMs ?? 10_000;
+  return new Redis({
+    url: c.url,
+    token: c.token,
+    automaticDeserialization: false,
+    enableAutoPipelining: false,
+    enableTelemetry: false,
+    retry: { retries: 0 },
+    signal: () => AbortSignal.timeout(timeoutMs),
+  });
+}
+
+export function redisPrefix(groupIdHex: string, replicaId: string): string {
+  return `sintra:{${groupIdHex}:${replicaId}}`;
+}
+
+type Pair = [string, string];
+
+function pairs(flat: unknown, what: string): Pair[] {
+  if (flat === null || flat === undefined) return [];
+  if (!Array.isArray(flat) || flat.length % 2 !== 0 || !flat.every((x) => typeof x === 'string')) throw new Error(`redis: malformed ${what}`);
+  const out: Pair[] = [];
+  for (let i = 0; i < flat.length; i += 2) out.push([flat[i] as string, flat[i + 1] as string]);
+  return out;
+}
+
+function strings(list: unknown, what: string): string[] {
+  if (list === null || list === undefined) return [];
+  if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) throw new Error(`redis: malformed ${what}`);
+  return list as string[];
+}
+
+function entryFromJson(index: number, s: string): StoredEntry {
+  const o = JSON.parse(s) as { id: string; epoch: number; entry: string };
+  return { index, id: o.id, epoch: o.epoch, entry: unb64(o.entry) };
+}
+
+function checkpointFromJson(epoch: number, s: string): SignedCheckpoint {
+  const o = JSON.parse(s) as { size: number; root: string; state: string; signature: string };
+  return { epoch, size: o.size, root: unb64(o.root), stateDigest: unb64(o.state), signature: unb64(o.signature) };
+}
+
+interface TxResult {
+  readonly error?: string;
+  readonly result: unknown;
+}
+
+export class RedisStore implements ReplicaStore {
+  private readonly k: Record<'journal' | 'snapshot' | 'outbox' | 'log' | 'checkpoints' | 'inbox' | 'meta' | 'commits' | 'conflict', string>;
+  /** Commits seen (the `commits` counter as of our last load or commit); null before the first load. */
+  private seen: number | null = null;
+  /** Set when a conflict was detected; `recorded` once it is in storage too. */
+  private conflict: { reason: string; recorded: boolean } | null = null;
+
+  constructor(
+    private readonly redis: Redis,
+    readonly prefix: string,
+  ) {
+    const key = (name: string) => `${prefix}:${name}`;
+    this.k = {
+      journal: key('journal'),
+      snapshot: key('snapshot'),
+      outbox: key('outbox'),
+      log: key('log'),
+      checkpoints: key('checkpoints'),
+      inbox: key('inbox'),
+      meta: key('meta'),
+      commits: key('commits'),
+      conflict: key('conflict'),
+    };
+  }
+
+  /** Every key of this replica (tests, and an operator wiping a replica that is being re-dealt). */
+  keys(): string[] {
+    return Object.values(this.k);
+  }
+
+  private async exec(build: (tx: ReturnType<Redis['multi']>) => void): Promise<TxResult[]> {
+    const tx = this.redis.multi();
+    build(tx);
+    return (await tx.exec({ keepErrors: true })) as TxResult[];
+  }
+
+  /** Stops for good; tries to record why in storage so that a restarted process stops too. */
+  private async stop(reason: string): Promise<never> {
+    this.conflict ??= { reason, recorded: false };
+    await this.recordConflict();
+    throw new StoreConflictError(this.conflict.reason);
+  }
+
+  private async recordConflict(): Promise<void> {
+    if (!this.conflict || this.conflict.recorded) return;
+    try {
+      await this.redis.set(this.k.conflict, `${new Date().toISOString()} ${this.conflict.reason}`);
+      this.conflict.recorded = true;
+    } catch {
+      // Storage unreachable: retried on every later call, which all fail until then.
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  /**
+   * Whether storage still holds exactly the commits this store saw (true before the first load). A function
+   * platform may run a later invocation in another instance and come back to this one: the state in this
+   * instance's memory is then outdated and must be reloaded, not written on.
+   */
+  async current(): Promise<boolean> {
+    if (this.seen === null || this.conflict) return true;
+    const c = await this.redis.get<string>(this.k.commits);
+    return (c === null ? 0 : Number(c)) === this.seen;
+  }
+
+  async load(): Promise<LoadedState> {
+    if (this.conflict) return this.stop(this.conflict.reason);
+    const r = await this.exec((tx) => {
+      tx.get(this.k.conflict);
+      tx.get(this.k.commits);
+      tx.get(this.k.snapshot);
+      tx.lrange(this.k.journal, 0, -1);
+      tx.hgetall(this.k.outbox);
+      tx.hgetall(this.k.inbox);
+      tx.hgetall(this.k.meta);
+    });
+    const [conflict, commits, snapshot, journal, outbox, inbox, meta] = r.map((x) => x.result);
+    // The marker first: a state marked inconsistent may also fail to parse.
+    if (typeof conflict === 'string') {
+      this.conflict = { reason: `this replica's state was marked inconsistent: ${conflict} (see docs/operations.md, Node replicas)`, recorded: true };
+      throw new StoreConflictError(this.conflict.reason);
+    }
+    const failed = r.find((x) => x.error);
+    if (failed) throw new Error(`redis load failed: ${failed.error}`);
+    this.seen = commits === null || commits === undefined ? 0 : Number(commits);
+    const out: StoredOutboxMessage[] = pairs(outbox, 'outbox').map(([f, v]) => {
+      const [peer, id] = f.split('/').map(Number);
+      return { peer: peer!, id: id!, bytes: unb64(v) };
+    });
+    out.sort((a, b) => a.peer - b.peer || a.id - b.id);
+    const inboxMap = new Map<number, InboxState>();
+    for (const [f, v] of pairs(inbox, 'inbox')) inboxMap.set(Number(f), JSON.parse(v) as InboxState);
+    return {
+      snapshot: typeof snapshot === 'string' ? unb64(snapshot) : null,
+      journal: strings(journal, 'journal').map(unb64),
+      outbox: out,
+      inbox: inboxMap,
+      meta: new Map(pairs(meta, 'meta')),
+    };
+  }
+
+  async commit(b: WriteBatch): Promise<void> {
+    if (this.conflict) return this.stop(this.conflict.reason);
+    if (this.seen === null) {
+      const c = await this.redis.get<string>(this.k.commits);
+      this.seen = c === null ? 0 : Number(c);
+    }
+    const r = await this.exec((tx) => {
+      tx.incr(this.k.commits);
+      if (b.snapshot) {
+        tx.set(this.k.snapshot, b64(b.snapshot));
+        tx.del(this.k.journal);
+      }
+      if (b.journal.length > 0) tx.rpush(this.k.journal, ...b.journal.map(b64));
+      if (b.outbox.length > 0) tx.hset(this.k.outbox, Object.fromEntries(b.outbox.map((m) => [`${m.peer}/${m.id}`, b64(m.bytes)])));
+      const dropped = b.outboxDelete.flatMap((d) => d.ids.map((id) => `${d.peer}/${id}`));
+      if (dropped.length > 0) tx.hdel(this.k.outbox, ...dropped);
+      if (b.log.length > 0) {
+        tx.hset(this.k.log, Object.fromEntries(b.log.map((e) => [String(e.index), JSON.stringify({ id: e.id, epoch: e.epoch, entry: b64(e.entry) })])));
+      }
+      if (b.checkpoints.length > 0) {
+        const fields = b.checkpoints.map((c) => [String(c.epoch), JSON.stringify({ size: c.size, root: b64(c.root), state: b64(c.stateDigest), signature: b64(c.signature) })]);
+        tx.hset(this.k.checkpoints, Object.fromEntries(fields));
+      }
+      if (b.inbox.size > 0) tx.hset(this.k.inbox, Object.fromEntries([...b.inbox].map(([p, s]) => [String(p), JSON.stringify({ floor: s.floor, above: s.above })])));
+      if (b.meta.size > 0) tx.hset(this.k.meta, Object.fromEntries(b.meta));
+    });
+    const failed = r.findIndex((x) => x.error);
+    if (failed >= 0) return this.stop(`command ${failed + 1} of a commit failed inside EXEC (${r[failed]!.error}); the transaction was partly applied`);
+    const count = Number(r[0]!.result);
+    if (count !== this.seen + 1) {
+      return this.stop(`commit number ${count} where ${this.seen + 1} was expected: another writer (a second process on this replica's state, or a commit that landed after its timeout)`);
+    }
+    this.seen = count;
+  }
+
+  async entries(start: number, end: number): Promise<StoredEntry[]> {
+    if (this.conflict) return this.stop(this.conflict.reason);
+    if (end <= start) return [];
+    if (end - start > 10_000) return (await this.loadLog()).entries.filter((e) => e.index >= start && e.index < end);
+    const fields = Array.from({ length: end - start }, (_, i) => String(start + i));
+    const values = (await this.redis.hmget(this.k.log, ...fields)) as unknown;
+    // hmget with automaticDeserialization off is the raw reply: one value or null per field.
+    const list = Array.isArray(values) ? (values as (string | null)[]) : [];
+    const out: StoredEntry[] = [];
+    for (let i = 0; i < list.length; i++) {
+      const v = list[i];
+      if (typeof v !== 'string') break;
+      out.push(entryFromJson(start + i, v));
+    }
+    return out;
+  }
+
+  async loadLog(): Promise<{ entries: StoredEntry[]; checkpoints: SignedCheckpoint[] }> {
+    if (this.conflict) return this.stop(this.conflict.reason);
+    const r = await this.exec((tx) => {
+      tx.hgetall(this.k.log);
+      tx.hgetall(this.k.checkpoints);
+    });
+    const failed = r.find((x) => x.error);
+    if (failed) throw new Error(`redis loadLog failed: ${failed.error}`);
+    const entries = pairs(r[0]!.result, 'log').map(([f, v]) => entryFromJson(Number(f), v));
+    entries.sort((a, b) => a.index - b.index);
+    const checkpoints = pairs(r[1]!.result, 'checkpoints').map(([f, v]) => checkpointFromJson(Number(f), v));
+    checkpoints.sort((a, b) => a.epoch - b.epoch);
+    return { entries, checkpoints };
+  }
+}

@@ -1,0 +1,300 @@
+/**
+ * A replica on Node (issue 5): the same ReplicaHost and Hono app as the Durable Object replica
+ * (workers/cloudflare/replica-object.ts), with state in a ReplicaStore of this folder (Redis through
+ * @upstash/redis, or the local file store), peers reached by HTTP POST to `<base URL>/v1/peer`, and
+ * retransmission driven by
+ *   - a timer, in a long-running process: the outbox is flushed after every change, and again when the
+ *     host says the next retry is due (backoff 100 ms .. 30 s, as on Workers);
+ *   - `POST /v1/tick` or `tick()`, on function platforms (AWS Lambda) where nothing runs between
+ *     invocations: a scheduler calls it, and each invocation waits a bounded time for its own flush.
+ *
+ * Storage failures (Redis unreachable, a full disk) never crash the process: the host marks itself stale
+ * and rebuilds from storage before the next event; meanwhile every route answers
+ * `503 {"error": {"code": "storage-unavailable"}}` (the route handlers would otherwise say 500, or 404
+ * for a request the stale host cannot see), and the peers retry their POSTs with backoff. No protocol
+ * logic here.
+ */
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import type { Group, ReplicaSecrets } from '../../shared/config/group.ts';
+import { errorBody, replicaApp } from '../core/app.ts';
+import { ReplicaHost } from '../core/host.ts';
+import type { HostOptions, PeerTransport } from '../core/host.ts';
+import type { LoadedState, ReplicaStore, StoredEntry, WriteBatch } from '../core/store.ts';
+import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
+import { StoreConflictError } from './store-errors.ts';
+
+/** A store as the Node replica uses it: `ping` checks reachability cheaply, `close` releases it. */
+export interface NodeStore extends ReplicaStore {
+  ping?(): Promise<void>;
+  close?(): Promise<void>;
+}
+
+const POST_TIMEOUT_MS = 15_000;
+
+/** POST /v1/peer to each peer's base URL (a base URL may carry a path prefix, e.g. an API stage). */
+export function httpPeerTransport(peers: readonly (string | null)[], timeoutMs = POST_TIMEOUT_MS): PeerTransport {
+  return {
+    async post(to, frame) {
+      const base = peers[to];
+      if (!base) throw new Error(`no address for replica ${to} (SINTRA_PEERS)`);
+      const res = await fetch(`${base.replace(/\/+$/, '')}/v1/peer`, {
+        method: 'POST',
+        body: frame,
+        headers: { 'content-type': 'application/octet-stream' },
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      let body: unknown = null;
+      try {
+        body = await res.json();
+      } catch {
+        body = null;
+      }
+      return { status: res.status, body };
+    },
+  };
+}
+
+/** Forwards to the store and remembers whether its last operation failed (for the 503 answers). */
+class StorageMonitor implements ReplicaStore {
+  failures = 0;
+  healthy = true;
+  lastError: unknown = null;
+
+  constructor(
+    readonly inner: NodeStore,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  private async watch<T>(f: () => Promise<T>): Promise<T> {
+    try {
+      const v = await f();
+      if (!this.healthy) this.log(`storage available again after ${this.failures} failed operations`);
+      this.healthy = true;
+      return v;
+    } catch (e) {
+      // Logged once per outage; clients only get a generic 503 (the error may quote stored data).
+      if (this.healthy) this.log(`storage failed: ${e instanceof Error ? e.message.slice(0, 500) : String(e)}`);
+      this.failures++;
+      this.healthy = false;
+      this.lastError = e;
+      throw e;
+    }
+  }
+
+  load(): Promise<LoadedState> {
+    return this.watch(() => this.inner.load());
+  }
+  commit(b: WriteBatch): Promise<void> {
+    return this.watch(() => this.inner.commit(b));
+  }
+  loadLog(): Promise<{ entries: StoredEntry[]; checkpoints: SignedCheckpoint[] }> {
+    return this.watch(() => this.inner.loadLog());
+  }
+  entries(start: number, end: number): Promise<StoredEntry[]> {
+    return this.watch(() => this.inner.entries(start, end));
+  }
+  probe(): Promise<void> {
+    return this.watch(async () => {
+      if (this.inner.ping) await this.inner.ping();
+      else await this.inner.load();
+    });
+  }
+}
+
+export interface NodeReplicaOptions {
+  readonly group: Group;
+  readonly secrets: ReplicaSecrets;
+  readonly store: NodeStore;
+  /** Base URLs by replica index (this replica's own entry is not used). */
+  readonly peers: readonly (string | null)[];
+  /** false on function platforms: no timers; retransmission comes from tick(). Default true. */
+  readonly timers?: boolean;
+  readonly clientRate?: number;
+  readonly postTimeoutMs?: number;
+  readonly host?: HostOptions;
+  readonly now?: () => number;
+  readonly log?: (line: string) => void;
+  /** Replaces the HTTP transport (tests). */
+  readonly transport?: PeerTransport;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class NodeReplica {
+  readonly host: ReplicaHost;
+  /** The HTTP API: replicaApp's routes plus POST /v1/tick, behind the storage gate. */
+  readonly app: Hono;
+  private readonly monitor: StorageMonitor;
+  private readonly now: () => number;
+  private readonly log: (line: string) => void;
+  private readonly flushes = new Set<Promise<void>>();
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private timerAt = 0;
+  private flushFailures = 0;
+  private closed = false;
+
+  constructor(private readonly o: NodeReplicaOptions) {
+    this.now = o.now ?? Date.now;
+    this.log = o.log ?? ((line) => console.log(line));
+    this.monitor = new StorageMonitor(o.store, (line) => this.log(`replica ${o.secrets.id}: ${line}`));
+    const transport = o.transport ?? httpPeerTransport(o.peers, o.postTimeoutMs);
+    this.host = new ReplicaHost(o.group, o.secrets, this.monitor, transport, this.now, { log: this.log, ...o.host });
+    const inner = replicaApp(this.host, {
+      now: this.now,
+      afterChange: () => this.scheduleFlush(),
+      clientRate: o.clientRate,
+      clientBurst: o.clientRate ? o.clientRate * 2 : undefined,
+    });
+    this.app = this.outerApp(inner);
+  }
+
+  get id(): string {
+    return this.o.secrets.id;
+  }
+
+  private unavailable(c: Context): Response {
+    const e = this.monitor.lastError;
+    c.header('retry-after', '1');
+    if (e instanceof StoreConflictError) return c.json(errorBody('storage-conflict', "this replica stopped: its stored state may be inconsistent (see its log)"), 503);
+    return c.json(errorBody('storage-unavailable', "the replica's storage is unavailable; retry later"), 503);
+  }
+
+  /**
+   * Before serving: the host must have loaded storage (the first request of a cold function instance may
+   * be a read, which would not load it), and while storage is failing it is checked again and the host
+   * rebuilt; false means 503.
+   */
+  private async storageReady(): Promise<boolean> {
+    if (this.monitor.healthy && this.loaded) return true;
+    try {
+      if (!this.monitor.healthy) await this.monitor.probe();
+      await this.host.init();
+      this.loaded = true;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private loaded = false;
+
+  private outerApp(inner: Hono): Hono {
+    const app = new Hono();
+    app.post('/v1/tick', async (c) => {
+      if (!(await this.storageReady())) return this.unavailable(c);
+      try {
+        const next = await this.track(this.host.flush());
+        return c.json({ ok: true, replica: this.id, outbox: this.host.outboxSizes(), nextRetryAt: next });
+      } catch {
+        return this.unavailable(c);
+      }
+    });
+    app.all('*', async (c) => {
+      // Health reflects storage too: a load balancer should not send work to a replica that cannot commit.
+      if (c.req.method === 'GET' && c.req.path === '/v1/health') {
+        try {
+          await this.monitor.probe();
+        } catch {
+          return this.unavailable(c);
+        }
+      }
+      if (!(await this.storageReady())) return this.unavailable(c);
+      const failures = this.monitor.failures;
+      const res = await inner.fetch(c.req.raw);
+      if (res.status >= 500 && this.monitor.failures !== failures) {
+        await res.body?.cancel().catch(() => undefined);
+        return this.unavailable(c);
+      }
+      return res;
+    });
+    return app;
+  }
+
+  /** Loads storage and sends what the outbox holds; a storage failure is logged and retried by the timer. */
+  async start(): Promise<void> {
+    try {
+      await this.host.init();
+      this.loaded = true;
+    } catch (e) {
+      this.log(`replica ${this.id}: could not load storage yet: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    this.scheduleFlush();
+  }
+
+  /** Flushes now in the background; the flush arms the retry timer. */
+  scheduleFlush(): void {
+    if (this.closed) return;
+    void this.track(this.runFlush());
+  }
+
+  /** Flushes in progress, so that idle() and close() can wait for them (their acks are commits). */
+  private track<T>(p: Promise<T>): Promise<T> {
+    const settled = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.flushes.add(settled);
+    void settled.finally(() => this.flushes.delete(settled));
+    return p;
+  }
+
+  private async runFlush(): Promise<void> {
+    try {
+      const wake = await this.host.flush();
+      this.flushFailures = 0;
+      if (wake !== null) this.arm(Math.max(wake, this.now() + 10));
+    } catch (e) {
+      this.flushFailures++;
+      if (this.flushFailures === 1 || this.flushFailures % 20 === 0) {
+        this.log(`replica ${this.id}: flush failed (${this.flushFailures}x): ${e instanceof Error ? e.message : String(e)}`);
+      }
+      this.arm(this.now() + Math.min(10_000, 100 * 2 ** Math.min(this.flushFailures, 10)));
+    }
+  }
+
+  /** Moves the retry timer earlier, never later (another flush may have computed a later wake). */
+  private arm(at: number): void {
+    if (this.closed || this.o.timers === false) return;
+    if (this.timer && this.timerAt <= at) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.scheduleFlush();
+    }, Math.max(0, at - this.now()));
+  }
+
+  /**
+   * One retransmission pass for function platforms, repeated while retries fall due within `budgetMs`.
+   * Returns the outbox sizes and when the next retry is due.
+   */
+  async tick(budgetMs = 0): Promise<{ outbox: number[]; nextRetryAt: number | null }> {
+    const deadline = this.now() + budgetMs;
+    let next = await this.track(this.host.flush());
+    while (next !== null && next <= deadline && !this.closed) {
+      await sleep(Math.max(0, next - this.now()));
+      next = await this.track(this.host.flush());
+    }
+    return { outbox: this.host.outboxSizes(), nextRetryAt: next };
+  }
+
+  /** Waits (at most `budgetMs`) for the flushes in progress, e.g. before a function invocation returns. */
+  async idle(budgetMs: number): Promise<void> {
+    const deadline = this.now() + budgetMs;
+    while (this.flushes.size > 0) {
+      const left = deadline - this.now();
+      if (left <= 0) return;
+      await Promise.race([Promise.allSettled([...this.flushes]), sleep(left)]);
+    }
+  }
+
+  /** Stops the timer, lets flushes in progress finish (bounded), and closes the store. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.idle(5000);
+    await this.o.store.close?.();
+  }
+}
