@@ -34,7 +34,7 @@
  * through once `patience` steps old (param; default 16 n^2 then, else unbounded).
  */
 import type { RoundInfo } from '../../../shared/protocols/aba.ts';
-import { BinaryAgreement } from '../../../shared/protocols/aba.ts';
+import { BinaryAgreement, fixedCoin } from '../../../shared/protocols/aba.ts';
 import type { ProtocolContext } from '../../../shared/protocols/context.ts';
 import { isRound } from '../../../shared/protocols/context.ts';
 import type { Bit, Message } from '../../../shared/protocols/messages.ts';
@@ -96,6 +96,9 @@ export function abaScenario(o: ScenarioOptions): Scenario<Bit, Bit> {
       const coins = new Map<number, Bit>();
       let held = 0;
       const knownCoin = (r: number, view: RunView<Bit, Bit>): Bit | null => {
+        // Fixed coins (two rounds of three) are public from the start.
+        const fixed = fixedCoin(r);
+        if (fixed !== null) return fixed;
         const c = coins.get(r);
         if (c !== undefined) return c;
         const released = setup.honest.some((i) => (view.instances[i] as BinaryAgreement | null)?.roundInfo(r)?.coinReleased === true);
