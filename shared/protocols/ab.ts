@@ -70,6 +70,8 @@ export interface AbDelivery {
   readonly requests: readonly Uint8Array[];
   /** Replicas whose batches are in this epoch's subset. */
   readonly proposers: readonly number[];
+  /** Parallel to `requests`: their keys (keyOf), so layers above need not hash them again. */
+  readonly keys?: readonly string[];
 }
 
 interface Pending {
@@ -316,12 +318,13 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
           this.delivered.set(d, e);
           digests.push(d);
           this.pending.delete(d);
-          requests.push(r.slice());
+          // A view into the agreed batch (kept anyway for laggards): no copy per request.
+          requests.push(r);
         }
       }
       this.deliveredByEpoch.push(digests);
       this.maxAbaRound = Math.max(this.maxAbaRound, this.instances.get(e)?.maxAbaRound ?? 0);
-      step.output({ epoch: e, requests, proposers });
+      step.output({ epoch: e, requests, proposers, keys: digests });
       this.epoch = e + 1;
       this.collectGarbage();
       this.forwardStale(step);

@@ -27,14 +27,25 @@ export interface CbcOutput {
 
 export type Validator = (value: Uint8Array) => boolean;
 
-export function verifyCbcProof(crypto: CryptoSuite, tag: string, value: Uint8Array, signature: Uint8Array): boolean {
-  return crypto.quorum.verify('cbc', tag, sha256(value), signature);
+/** `digest`: SHA-256(value) when the caller has it already (values are whole batches: hashing costs). */
+export function verifyCbcProof(crypto: CryptoSuite, tag: string, value: Uint8Array, signature: Uint8Array, digest?: Uint8Array): boolean {
+  return crypto.quorum.verify('cbc', tag, digest ?? sha256(value), signature);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export class ConsistentBroadcast implements Protocol<Uint8Array, CbcOutput> {
   private sent = false;
   private echoed: Uint8Array | null = null;
+  /** SHA-256 of the echoed value (reused for the FINAL of the same value) and of our proposal. */
+  private echoedDigest: Uint8Array | null = null;
   private proposal: Uint8Array | null = null;
+  private proposalDigest: Uint8Array | null = null;
   private readonly shares = new Map<number, Uint8Array>();
   private readonly badSigners = new Set<number>();
   private finalSent = false;
@@ -85,7 +96,8 @@ export class ConsistentBroadcast implements Protocol<Uint8Array, CbcOutput> {
         }
         if (!this.validate(b.value)) return step.fault(from, this.tag, 'invalid-value', 'SEND value fails the validity predicate');
         this.echoed = b.value;
-        const share = this.ctx.crypto.quorum.sign('cbc', this.tag, sha256(b.value));
+        this.echoedDigest = sha256(b.value);
+        const share = this.ctx.crypto.quorum.sign('cbc', this.tag, this.echoedDigest);
         return step.send(this.sender, { tag: this.tag, body: { t: 'cbc-echo', share } });
       }
       case 'cbc-echo': {
@@ -100,7 +112,8 @@ export class ConsistentBroadcast implements Protocol<Uint8Array, CbcOutput> {
       case 'cbc-final': {
         if (this.result) return step;
         if (!isBytes(b.value) || !isBytes(b.signature) || b.value.length > this.ctx.maxValueBytes) return step.fault(from, this.tag, 'malformed', 'FINAL');
-        if (!verifyCbcProof(this.ctx.crypto, this.tag, b.value, b.signature)) return step.fault(from, this.tag, 'invalid-proof', 'FINAL proof does not verify');
+        const known = this.echoed && this.echoedDigest && sameBytes(this.echoed, b.value) ? this.echoedDigest : undefined;
+        if (!verifyCbcProof(this.ctx.crypto, this.tag, b.value, b.signature, known)) return step.fault(from, this.tag, 'invalid-proof', 'FINAL proof does not verify');
         // A valid proof means a quorum echoed, so honest replicas checked validity; check again anyway
         // (cheap) so a predicate that depends on local state cannot be bypassed.
         if (!this.validate(b.value)) return step.fault(from, this.tag, 'invalid-value', 'FINAL value fails the validity predicate');
@@ -129,11 +142,15 @@ export class ConsistentBroadcast implements Protocol<Uint8Array, CbcOutput> {
     step.send(to, { tag: this.tag, body: { t: 'cbc-final', value: this.result.value, signature: this.result.signature } });
   }
 
+  private digestOfProposal(): Uint8Array {
+    return (this.proposalDigest ??= sha256(this.proposal!));
+  }
+
   private tryCombine(step: Step<CbcOutput>): void {
     const scheme = this.ctx.crypto.quorum.scheme;
     if (!scheme.isQualified(this.shares.keys())) return;
     try {
-      const c = this.ctx.crypto.quorum.combine('cbc', this.tag, sha256(this.proposal!), this.shares);
+      const c = this.ctx.crypto.quorum.combine('cbc', this.tag, this.digestOfProposal(), this.shares);
       for (const f of c.faulty) {
         this.shares.delete(f);
         this.badSigners.add(f);
@@ -145,7 +162,7 @@ export class ConsistentBroadcast implements Protocol<Uint8Array, CbcOutput> {
       if (!(e instanceof CryptoError)) throw e;
       // Not qualified once the bad shares are out: find them (combine only names them on success), drop them, wait.
       for (const [signer, share] of [...this.shares]) {
-        if (!this.ctx.crypto.quorum.verifyShare('cbc', this.tag, sha256(this.proposal!), signer, share)) {
+        if (!this.ctx.crypto.quorum.verifyShare('cbc', this.tag, this.digestOfProposal(), signer, share)) {
           this.shares.delete(signer);
           this.badSigners.add(signer);
           step.fault(signer, this.tag, 'invalid-share', 'ECHO signature share does not verify');

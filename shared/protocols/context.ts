@@ -1,4 +1,5 @@
 /** What every protocol instance knows about its world: who it is, the quorum system and the crypto. */
+import { toHex } from '../crypto/bytes.ts';
 import type { QuorumSystem } from '../quorum/quorum-system.ts';
 import type { CryptoSuite } from './crypto-suite.ts';
 
@@ -41,7 +42,5 @@ export function isBit(x: unknown): x is 0 | 1 {
 }
 
 export function hexKey(b: Uint8Array): string {
-  let s = '';
-  for (const x of b) s += x.toString(16).padStart(2, '0');
-  return s;
+  return toHex(b);
 }

@@ -50,7 +50,8 @@ function envelopeKey(payload: Uint8Array): string {
 
 /** One ordered payload, classified. */
 type Item =
-  | { readonly kind: 'plain'; readonly request: Uint8Array }
+  /** `id`: the hex SHA-256 of the request (atomic broadcast's key for it). */
+  | { readonly kind: 'plain'; readonly request: Uint8Array; readonly id: string }
   /** `slot`: its index among the epoch's valid ciphertexts (the shares message lists shares in that order). */
   | { readonly kind: 'ciphertext'; readonly id: string; readonly slot: number }
   /** Takes no position: an invalid ciphertext, or an unknown envelope. */
@@ -76,6 +77,8 @@ export interface ScabDelivery extends AbDelivery {
    * or null for a plain request.
    */
   readonly sources: readonly (string | null)[];
+  /** Parallel to `requests`: the hex SHA-256 of a plain request (known already), null for decrypted ones. */
+  readonly ids: readonly (string | null)[];
   /**
    * Ordered payloads that took no position (hex id of the ciphertext or body): invalid or undecryptable
    * ciphertexts, unknown envelopes.
@@ -238,13 +241,15 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
     return x;
   }
 
-  private classify(payload: Uint8Array, slot: number): Item {
+  /** `key`: atomic broadcast's key for the payload if known (mixed mode: the body's hex SHA-256). */
+  private classify(payload: Uint8Array, slot: number, key?: string): Item {
     if (!this.mixed) {
-      return this.decryptor.isValid(payload) ? { kind: 'ciphertext', id: hexKey(sha256(payload)), slot } : { kind: 'skipped', id: hexKey(sha256(payload)) };
+      const id = key ?? hexKey(sha256(payload));
+      return this.decryptor.isValid(payload) ? { kind: 'ciphertext', id, slot } : { kind: 'skipped', id };
     }
     const body = payload.subarray(ENVELOPE_BYTES);
-    if (payload[0] === ENVELOPE_PLAIN && payload.length > ENVELOPE_BYTES) return { kind: 'plain', request: body };
-    const id = hexKey(sha256(body));
+    const id = key ?? envelopeKey(payload);
+    if (payload[0] === ENVELOPE_PLAIN && payload.length > ENVELOPE_BYTES) return { kind: 'plain', request: body, id };
     if (payload[0] === ENVELOPE_CIPHERTEXT && this.decryptor.isValid(body)) return { kind: 'ciphertext', id, slot };
     return { kind: 'skipped', id };
   }
@@ -254,11 +259,12 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
   }
 
   /** Classifies an epoch's payloads once its order is fixed (no share is made before this). */
-  private openEpoch(e: number, payloads: readonly Uint8Array[]): EpochDecryption {
+  private openEpoch(e: number, payloads: readonly Uint8Array[], keys?: readonly string[]): EpochDecryption {
     const items: Item[] = [];
     const ciphertexts: Uint8Array[] = [];
-    for (const p of payloads) {
-      const item = this.classify(p, ciphertexts.length);
+    for (let k = 0; k < payloads.length; k++) {
+      const p = payloads[k]!;
+      const item = this.classify(p, ciphertexts.length, keys?.[k]);
       items.push(item);
       if (item.kind === 'ciphertext') {
         ciphertexts.push(this.ciphertextOf(p));
@@ -285,7 +291,7 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
         const cts = this.mixed ? d.requests.filter((p) => p[0] !== ENVELOPE_PLAIN).map((p) => p.subarray(ENVELOPE_BYTES)) : d.requests;
         this.onOrdered(d.epoch, cts);
       }
-      const ed = this.openEpoch(d.epoch, d.requests);
+      const ed = this.openEpoch(d.epoch, d.requests, d.keys);
       if (ed.ciphertexts.length > 0) {
         const mine = ed.ciphertexts.map((c) => this.decryptor.share(c));
         step.broadcast({ tag: `${this.tag}/${d.epoch}`, body: { t: 'dec-shares', shares: mine } });
@@ -340,11 +346,13 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
       const e = this.nextToDeliver;
       const requests: Uint8Array[] = [];
       const sources: (string | null)[] = [];
+      const ids: (string | null)[] = [];
       const skipped: string[] = [];
       for (const item of ed.items) {
         if (item.kind === 'plain') {
           requests.push(item.request);
           sources.push(null);
+          ids.push(item.id);
         } else if (item.kind === 'skipped') {
           skipped.push(item.id);
         } else {
@@ -354,10 +362,11 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
           else {
             requests.push(p);
             sources.push(item.id);
+            ids.push(null);
           }
         }
       }
-      step.output({ epoch: e, requests, proposers: [], sources, skipped });
+      step.output({ epoch: e, requests, proposers: [], sources, ids, skipped });
       this.epochs.delete(e);
       this.nextToDeliver = e + 1;
     }

@@ -292,7 +292,7 @@ export class ReplicaEngine {
     for (const d of s.outputs) {
       const resolved: string[] = [];
       d.requests.forEach((entry, k) => {
-        const id = requestId(entry);
+        const id = d.ids[k] ?? requestId(entry);
         // Atomic broadcast forgets delivered requests after its de-duplication window; the log does not.
         let index = this.index.get(id);
         if (index === undefined) {

@@ -121,8 +121,8 @@ describe('ReplicaEngine snapshots (compaction)', () => {
         expect(enc(shadow.handle(ev))).toBe(enc(step));
         compared++;
       }
-      // Take a new snapshot every 40 events and continue in lockstep with the restored copy.
-      if (!step.deferred && net.engines[at]!.metrics().events % 40 === 0) {
+      // Take a new snapshot every 20 events and continue in lockstep with the restored copy.
+      if (!step.deferred && net.engines[at]!.metrics().events % 20 === 0) {
         shadow = ReplicaEngine.restore(contextFromConfig(group, secrets[at]!), {}, net.engines[at]!.snapshot(), stored, checkpoints);
         expect(shadow.metrics()).toEqual(net.engines[at]!.metrics());
         restores++;
