@@ -13,7 +13,7 @@
  *   honest replica proposes it, and any quorum of batches contains an honest one.
  * - Bounded memory: instances are created only for epochs inside [current - keep, current + window];
  *   messages beyond the window are deferred; finished epochs are dropped after `keep` epochs, except their
- *   agreed batches with proofs, kept `serveEpochs` to answer a laggard's cbc-want (a replica lagging further
+ *   agreed batches with proofs, kept `serveEpochs` (and `serveBytes`) to answer a laggard's cbc-want (a replica lagging further
  *   needs state transfer, which is not part of this core); pending requests are capped (submit() refuses
  *   beyond it, so the adapter can answer 503).
  * Epochs run one after another here; pipelining is left to the runtime (docs/protocols.md).
@@ -43,9 +43,16 @@ export interface AbConfig {
    * garbage-collected, to answer a lagging replica's `cbc-want` (default 64, at least `keepEpochs`).
    */
   readonly serveEpochs?: number;
+  /**
+   * And at most this many bytes of such batches (default 32 MiB): with big batches 64 epochs are hundreds
+   * of megabytes per replica (docs/benchmarks.md), more than a Durable Object may hold. The newest
+   * `keepEpochs` epochs are kept whatever their size.
+   */
+  readonly serveBytes?: number;
 }
 
 const DEFAULT_SERVE_EPOCHS = 64;
+const DEFAULT_SERVE_BYTES = 32 * 1024 * 1024;
 /** batch.ts: u16 count before the u32-length-prefixed requests. */
 const BATCH_OVERHEAD = 2;
 
@@ -374,8 +381,12 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
       }
     }
     const serve = Math.max(this.config.keepEpochs, this.config.serveEpochs ?? DEFAULT_SERVE_EPOCHS);
-    for (const e of this.finished.keys()) {
-      if (e + serve < this.epoch) {
+    const budget = this.config.serveBytes ?? DEFAULT_SERVE_BYTES;
+    // Newest first: keep epochs while they fit the byte budget (the newest keepEpochs always).
+    let bytes = 0;
+    for (const e of [...this.finished.keys()].sort((a, b) => b - a)) {
+      for (const d of this.finished.get(e)!.values()) bytes += d.value.length;
+      if (e + serve < this.epoch || (bytes > budget && e + this.config.keepEpochs < this.epoch)) {
         this.finished.delete(e);
         this.servedTo.delete(e);
       }
