@@ -158,6 +158,12 @@ export class ConsistentBroadcast implements Protocol<Uint8Array, CbcOutput> {
       }
       this.finalSent = true;
       step.broadcast({ tag: this.tag, body: { t: 'cbc-final', value: this.proposal!, signature: c.signature } });
+      // combine() verified the signature; delivering now spares the pairing our own FINAL would cost.
+      if (!this.result && this.echoed && sameBytes(this.echoed, this.proposal!)) {
+        this.result = { value: this.proposal!, signature: c.signature };
+        step.output(this.result);
+        for (const p of this.wanted) this.answer(p, step);
+      }
     } catch (e) {
       if (!(e instanceof CryptoError)) throw e;
       // Not qualified once the bad shares are out: find them (combine only names them on success), drop them, wait.
