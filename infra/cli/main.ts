@@ -15,6 +15,7 @@ import type { DealOptions, Io, VerifyCommandOptions } from './deal.ts';
 import { registerNodeReplicaCommand } from './node-replica.ts';
 import { collect, integer, simulateCommand } from './simulate.ts';
 import { startCommand } from './start.ts';
+import { registerStampCommand } from './stamp.ts';
 import type { StartOptions } from './start.ts';
 import type { SimulateOptions } from './simulate.ts';
 import { collectUrl, seconds, submitCommand } from './submit.ts';
@@ -164,6 +165,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     .action(async (receipt: string, opts: VerifyReceiptOptions) => setCode(await verifyReceiptCommand(receipt, opts, io)));
 
   registerNodeReplicaCommand(program, io, setCode);
+  registerStampCommand(program, io, setCode);
 
   program
     .command('deploy-config')

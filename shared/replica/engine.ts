@@ -14,6 +14,10 @@
  *
  * Messages a replica addresses to itself ('all' includes the sender) are handled inside the same event,
  * so the journal only holds events from outside.
+ *
+ * Replicated applications (shared/app, DESIGN.md section 5) are fed every new log entry in log order, and
+ * their digests go into each checkpoint's state digest (shared/app/state.ts). Their state is not in the
+ * snapshot: it is a function of the log, so replay regenerates it and restore() re-applies the stored log.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { toHex } from '../crypto/bytes.ts';
@@ -31,6 +35,8 @@ import type { Fault, Step } from '../protocols/step.ts';
 import type { SignedCheckpoint } from '../log/checkpoint.ts';
 import { leafHash } from '../log/merkle.ts';
 import { MerkleLog } from '../log/merkle-log.ts';
+import type { ReplicatedApp } from '../app/types.ts';
+import { appDigests, checkAppNames, computeStateDigest } from '../app/state.ts';
 
 export interface LogAppend {
   readonly index: number;
@@ -38,6 +44,8 @@ export interface LogAppend {
   readonly id: string;
   readonly epoch: number;
   readonly entry: Uint8Array;
+  /** Answers of the applications that took the entry (DESIGN.md section 5), by application name. */
+  readonly responses?: Readonly<Record<string, Uint8Array>>;
 }
 
 /** What became of an encrypted request (by the hex SHA-256 of its ciphertext). */
@@ -75,6 +83,12 @@ export interface EngineOptions {
   readonly ab?: Partial<AbConfig>;
   /** Epochs for which ciphertext ids stay resolvable to their outcome (status queries). Default 1024. */
   readonly ciphertextEpochs?: number;
+  /**
+   * Replicated applications (shared/app): a factory, since every engine (a restore, a rebuild after a
+   * failed write) needs fresh instances whose state it rebuilds from the log. Every replica of a group must
+   * run the same list in the same order: their digests are part of the signed state digest.
+   */
+  readonly apps?: () => readonly ReplicatedApp[];
 }
 
 /** Tags: atomic broadcast (as before encryption existed) and decryption shares. */
@@ -132,6 +146,8 @@ export class ReplicaEngine {
   private readonly decryptor: ThresholdDecryptor;
   private readonly scabOptions: ScabOptions;
   private events = 0;
+  /** The replicated applications, fed every new log entry in log order. */
+  readonly apps: readonly ReplicatedApp[];
 
   constructor(
     readonly ctx: ProtocolContext,
@@ -144,6 +160,37 @@ export class ReplicaEngine {
     this.scabOptions = { tag: DEC_TAG, abTag: AB_TAG, mixed: true, ab: { ...ab, maxRequestBytes: ab.maxRequestBytes + ENVELOPE_BYTES } };
     this.scab = new SecureCausalBroadcast(ctx, this.decryptor, this.scabOptions);
     this.certifier = new CheckpointCertifier(ctx);
+    this.apps = options.apps?.() ?? [];
+    checkAppNames(this.apps);
+  }
+
+  /** An application by name (routes query their state through this). */
+  app<A extends ReplicatedApp = ReplicatedApp>(name: string): A | undefined {
+    return this.apps.find((a) => a.name === name) as A | undefined;
+  }
+
+  /**
+   * Offers a new log entry to every application. An application must not throw; if one does anyway (a
+   * bug, and one every honest replica hits identically since apply is deterministic), the entry counts as
+   * not for it rather than wedging the replica, whose journal replay would hit it again forever.
+   */
+  private applyToApps(entry: Uint8Array, index: number, epoch: number): Record<string, Uint8Array> | undefined {
+    let responses: Record<string, Uint8Array> | undefined;
+    for (const a of this.apps) {
+      let r: Uint8Array | null;
+      try {
+        r = a.apply(entry, { index, epoch });
+      } catch {
+        r = null;
+      }
+      if (r) (responses ??= {})[a.name] = r;
+    }
+    return responses;
+  }
+
+  /** The digest the group signs with the log head (state.ts): the root alone without applications. */
+  stateDigest(): Uint8Array {
+    return computeStateDigest(this.log.root(), appDigests(this.apps));
   }
 
   /** The inner atomic broadcast (queue, epoch, config as the network sees it). */
@@ -193,6 +240,8 @@ export class ReplicaEngine {
       const index = e.log.append(leafHash(r.entry));
       e.index.set(r.id, index);
       e.epochOfIndex.push(r.epoch);
+      // Application state is a function of the log: re-applying the stored entries rebuilds it.
+      e.applyToApps(r.entry, index, r.epoch);
     }
     e.signed.push(...[...checkpoints].filter((c) => c.size <= e.log.size).sort((a, b) => a.epoch - b.epoch));
     for (const [peer, count] of s['faults'] as Map<number, number>) e.faultCounts.set(peer, count);
@@ -299,7 +348,8 @@ export class ReplicaEngine {
           index = this.log.append(leafHash(entry));
           this.index.set(id, index);
           this.epochOfIndex.push(d.epoch);
-          out.appended.push({ index, id, epoch: d.epoch, entry });
+          const responses = this.applyToApps(entry, index, d.epoch);
+          out.appended.push({ index, id, epoch: d.epoch, entry, ...(responses ? { responses } : {}) });
         }
         const source = d.sources[k];
         if (source) {
@@ -314,7 +364,7 @@ export class ReplicaEngine {
       if (resolved.length > 0) this.rememberOutcomes(d.epoch, resolved);
       const size = this.log.size;
       const root = this.log.root();
-      this.absorbCertifier(out, this.certifier.handleInput({ size, root, epoch: d.epoch, stateDigest: root }));
+      this.absorbCertifier(out, this.certifier.handleInput({ size, root, epoch: d.epoch, stateDigest: computeStateDigest(root, appDigests(this.apps)) }));
     }
   }
 

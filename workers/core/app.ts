@@ -5,6 +5,10 @@
  * changes state.
  *
  * Errors: `{"error": {"code": "...", "message": "..."}}` with a 4xx/5xx status. Codes are stable API.
+ *
+ * Every route is one entry of a table (openapi.ts) that both registers its Hono handler and describes it
+ * in GET /v1/openapi.json, so the published description is the served API by construction. The
+ * applications' routes (notary-routes.ts) join the same table.
  */
 import { Hono } from 'hono';
 import type { Context } from 'hono';
@@ -13,6 +17,9 @@ import { toHex } from '../../shared/crypto/bytes.ts';
 import { checkpointToJson, receiptToJson } from '../../shared/log/checkpoint.ts';
 import { MAX_FRAME_BYTES } from '../../shared/link/frame.ts';
 import type { ReplicaHost } from './host.ts';
+import { notaryRoutes } from './notary-routes.ts';
+import { openApiDocument, registerRoutes } from './openapi.ts';
+import type { RouteSpec } from './openapi.ts';
 import { TokenBuckets } from './rate-limit.ts';
 
 export const MAX_CLIENT_BODY_BYTES = 192 * 1024;
@@ -44,19 +51,24 @@ export type ErrorCode =
   | 'overloaded'
   | 'not-found'
   | 'method-not-allowed'
+  | 'bad-digest'
+  | 'unknown-stamp'
+  | 'no-stamp'
+  | 'no-app'
+  | 'unavailable'
   | 'internal';
 
 export function errorBody(code: string, message: string): { error: { code: string; message: string } } {
   return { error: { code, message } };
 }
 
-function fail(c: Context, status: number, code: ErrorCode | string, message: string): Response {
+export function fail(c: Context, status: number, code: ErrorCode | string, message: string): Response {
   return c.json(errorBody(code, message), status as 400);
 }
 
-const ID = /^[0-9a-f]{64}$/;
+export const ID = /^[0-9a-f]{64}$/;
 
-function base64ToBytes(s: string): Uint8Array | null {
+export function base64ToBytes(s: string): Uint8Array | null {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) return null;
   const bin = atob(s);
   const out = new Uint8Array(bin.length);
@@ -69,6 +81,9 @@ export function bytesToBase64(b: Uint8Array): string {
   for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
   return btoa(s);
 }
+
+/** The version the OpenAPI document states (package.json's, kept in step by hand at release). */
+export const API_VERSION = '0.1.0';
 
 /**
  * Reads and drops what is left of a request body nobody read (up to `cap` bytes). Answering before the
@@ -90,7 +105,7 @@ async function drainBody(req: Request, cap: number): Promise<void> {
   }
 }
 
-function natParam(v: string | undefined): number | null {
+export function natParam(v: string | undefined): number | null {
   if (v === undefined || !/^\d{1,15}$/.test(v)) return null;
   return Number(v);
 }
@@ -147,6 +162,13 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
   });
   const buckets = new TokenBuckets(options.clientRate ?? 2000, options.clientBurst ?? 4000, options.now);
   const clientKey = (c: Context) => c.req.header('x-sintra-client') ?? c.req.header('cf-connecting-ip') ?? 'anonymous';
+  /** A Response when the client must wait (429), else null. */
+  const rateLimited = (c: Context): Response | null => {
+    const wait = buckets.take(clientKey(c));
+    if (wait <= 0) return null;
+    c.header('retry-after', String(Math.ceil(wait / 1000)));
+    return fail(c, 429, 'rate-limited', `too many requests from this client; retry in ${Math.ceil(wait)} ms`);
+  };
 
   app.onError((err, c) => {
     console.error(`replica ${host.secrets.id}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
@@ -159,100 +181,204 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
     onError: (c) => fail(c, 413, 'body-too-large', `the body exceeds ${MAX_CLIENT_BODY_BYTES} bytes`),
   });
 
-  app.post('/v1/requests', clientLimit, async (c) => {
-    const wait = buckets.take(clientKey(c));
-    if (wait > 0) {
-      c.header('retry-after', String(Math.ceil(wait / 1000)));
-      return fail(c, 429, 'rate-limited', `too many requests from this client; retry in ${Math.ceil(wait)} ms`);
-    }
-    const body = await readRequestBody(c);
-    if (body instanceof Response) return body;
-    if (body.bytes.length === 0) return fail(c, 400, 'bad-request', 'the request is empty');
-    const r = body.encrypted ? await host.submitEncrypted(body.bytes) : await host.submit(body.bytes);
-    if (!r.ok) return fail(c, r.error.status, r.error.code, r.error.message);
-    options.afterChange();
-    return c.json(
-      { id: r.id, status: r.status, ...(r.index !== undefined ? { index: r.index } : {}), ...(body.encrypted ? { encrypted: true } : {}), replica: host.secrets.id },
-      r.status === 'pending' ? 202 : 200,
-    );
-  });
+  const idParam = { name: 'id', in: 'path', description: 'hex SHA-256 of the request (or of its ciphertext)', schema: { type: 'string', pattern: '^[0-9a-f]{64}$' } } as const;
+  const b64 = { type: 'string', contentEncoding: 'base64' } as const;
 
-  app.get('/v1/requests/:id', (c) => {
-    const id = c.req.param('id');
-    if (!ID.test(id)) return fail(c, 400, 'bad-id', 'a request id is 64 lowercase hex digits (SHA-256 of the request)');
-    const s = host.status(id);
-    if (!s) return fail(c, 404, 'unknown-request', `request ${id} is neither pending here nor in the log`);
-    if (!('index' in s)) return c.json(s);
-    return c.json({
-      id,
-      status: s.status,
-      index: s.index,
-      epoch: s.epoch,
-      ...(s.plaintextId ? { plaintextId: s.plaintextId } : {}),
-      checkpoint: s.checkpoint ? checkpointToJson(s.checkpoint) : null,
-    });
-  });
-
-  app.get('/v1/receipts/:id', async (c) => {
-    const id = c.req.param('id');
-    if (!ID.test(id)) return fail(c, 400, 'bad-id', 'a request id is 64 lowercase hex digits (SHA-256 of the request)');
-    const s = host.status(id);
-    if (!s) return fail(c, 404, 'unknown-request', `request ${id} is neither pending here nor in the log`);
-    if (s.status === 'skipped') return fail(c, 409, 'skipped', `ciphertext ${id} was ordered but does not decrypt with the group key; it has no log position`);
-    const receipt = await host.receipt(id);
-    if (!receipt) return fail(c, 409, 'not-certified', `request ${id} is ${s.status}; no signed checkpoint covers it yet`);
-    return c.json(receiptToJson(host.group.groupId, receipt));
-  });
-
-  app.get('/v1/info', (c) =>
-    c.json({
-      service: 'sintra-edge',
-      replica: { id: host.secrets.id, index: host.me },
-      groupId: host.groupIdHex(),
-      n: host.n,
-      group: host.group.file,
-    }),
-  );
-
-  app.get('/v1/log/checkpoint', (c) => {
-    const cp = host.latestCheckpoint();
-    if (!cp) return fail(c, 404, 'no-checkpoint', 'no checkpoint has been signed yet');
-    return c.json(checkpointToJson(cp));
-  });
-
-  app.get('/v1/log/entries', async (c) => {
-    const start = natParam(c.req.query('start'));
-    const end = natParam(c.req.query('end') ?? String((start ?? 0) + 100));
-    if (start === null || end === null || end < start) return fail(c, 400, 'bad-range', 'expected integers 0 <= start <= end');
-    if (end - start > MAX_ENTRIES_PER_PAGE) return fail(c, 400, 'bad-range', `at most ${MAX_ENTRIES_PER_PAGE} entries per page`);
-    if (start > host.logSize) return fail(c, 400, 'bad-range', `start ${start} is beyond the log size ${host.logSize}`);
-    const entries = await host.entries(start, end);
-    return c.json({ size: host.logSize, entries: entries.map((e) => ({ index: e.index, id: e.id, epoch: e.epoch, data: bytesToBase64(e.entry) })) });
-  });
-
-  app.get('/v1/log/consistency', (c) => {
-    const first = natParam(c.req.query('first'));
-    const second = natParam(c.req.query('second'));
-    if (first === null || second === null || first > second || second > host.logSize) {
-      return fail(c, 400, 'bad-range', `expected integers 0 <= first <= second <= ${host.logSize}`);
-    }
-    return c.json({ first, second, proof: host.consistencyProof(first, second).map(toHex) });
-  });
-
-  app.get('/v1/health', (c) => c.json({ ok: true, replica: host.secrets.id, logSize: host.logSize }));
-  app.get('/v1/metrics', (c) => c.json(host.metrics()));
-
-  app.post(
-    '/v1/peer',
-    bodyLimit({ maxSize: MAX_FRAME_BYTES, onError: (c) => fail(c, 413, 'body-too-large', `a frame is at most ${MAX_FRAME_BYTES} bytes`) }),
-    async (c) => {
-      const frame = new Uint8Array(await c.req.arrayBuffer());
-      const r = await host.receiveFrame(frame);
-      if (r.status === 200) options.afterChange();
-      return c.json(r.body, r.status as 200);
+  const routes: RouteSpec[] = [
+    {
+      method: 'post',
+      path: '/v1/requests',
+      operationId: 'submitRequest',
+      tag: 'requests',
+      summary: 'Submit a request (plain or encrypted to the group key) for total ordering',
+      body: {
+        'application/json': { oneOf: [{ type: 'object', required: ['text'], properties: { text: { type: 'string' } } }, { type: 'object', required: ['data'], properties: { data: b64 } }, { type: 'object', required: ['ciphertext'], properties: { ciphertext: b64 } }] },
+        'application/octet-stream': { type: 'string', format: 'binary' },
+        [CIPHERTEXT_MEDIA_TYPE]: { type: 'string', format: 'binary' },
+      },
+      responses: { '200': 'already in the log: {id, status: "ordered", index}', '202': '{id, status: "pending", replica}', '400': 'bad input', '413': 'too large', '415': 'unsupported media type', '429': 'rate limited', '503': 'overloaded' },
+      middleware: [clientLimit],
+      handler: async (c) => {
+        const limited = rateLimited(c);
+        if (limited) return limited;
+        const body = await readRequestBody(c);
+        if (body instanceof Response) return body;
+        if (body.bytes.length === 0) return fail(c, 400, 'bad-request', 'the request is empty');
+        const r = body.encrypted ? await host.submitEncrypted(body.bytes) : await host.submit(body.bytes);
+        if (!r.ok) return fail(c, r.error.status, r.error.code, r.error.message);
+        options.afterChange();
+        return c.json(
+          { id: r.id, status: r.status, ...(r.index !== undefined ? { index: r.index } : {}), ...(body.encrypted ? { encrypted: true } : {}), replica: host.secrets.id },
+          r.status === 'pending' ? 202 : 200,
+        );
+      },
     },
-  );
-
+    {
+      method: 'get',
+      path: '/v1/requests/{id}',
+      operationId: 'requestStatus',
+      tag: 'requests',
+      summary: 'Status of a request: pending, decrypting, skipped, ordered or certified',
+      params: [idParam],
+      responses: { '200': 'the status', '400': 'bad id', '404': 'unknown request' },
+      handler: (c) => {
+        const id = c.req.param('id')!;
+        if (!ID.test(id)) return fail(c, 400, 'bad-id', 'a request id is 64 lowercase hex digits (SHA-256 of the request)');
+        const s = host.status(id);
+        if (!s) return fail(c, 404, 'unknown-request', `request ${id} is neither pending here nor in the log`);
+        if (!('index' in s)) return c.json(s);
+        return c.json({
+          id,
+          status: s.status,
+          index: s.index,
+          epoch: s.epoch,
+          ...(s.plaintextId ? { plaintextId: s.plaintextId } : {}),
+          checkpoint: s.checkpoint ? checkpointToJson(s.checkpoint) : null,
+        });
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/receipts/{id}',
+      operationId: 'receipt',
+      tag: 'requests',
+      summary: 'Receipt of a request: entry, inclusion proof and group-signed checkpoint (verifiable offline)',
+      params: [idParam],
+      responses: { '200': 'the receipt (format sintra-edge/receipt@1)', '400': 'bad id', '404': 'unknown request', '409': 'not certified yet, or skipped' },
+      handler: async (c) => {
+        const id = c.req.param('id')!;
+        if (!ID.test(id)) return fail(c, 400, 'bad-id', 'a request id is 64 lowercase hex digits (SHA-256 of the request)');
+        const s = host.status(id);
+        if (!s) return fail(c, 404, 'unknown-request', `request ${id} is neither pending here nor in the log`);
+        if (s.status === 'skipped') return fail(c, 409, 'skipped', `ciphertext ${id} was ordered but does not decrypt with the group key; it has no log position`);
+        const receipt = await host.receipt(id);
+        if (!receipt) return fail(c, 409, 'not-certified', `request ${id} is ${s.status}; no signed checkpoint covers it yet`);
+        return c.json(receiptToJson(host.group.groupId, receipt));
+      },
+    },
+    ...notaryRoutes(host, { clientLimit, rateLimited, afterChange: options.afterChange }),
+    {
+      method: 'get',
+      path: '/v1/info',
+      operationId: 'info',
+      tag: 'operations',
+      summary: 'This replica (id, index), n, the public group.json and the applications it runs',
+      responses: { '200': '{service, replica, groupId, n, group, apps}' },
+      handler: (c) =>
+        c.json({
+          service: 'sintra-edge',
+          replica: { id: host.secrets.id, index: host.me },
+          groupId: host.groupIdHex(),
+          n: host.n,
+          group: host.group.file,
+          apps: host.appNames(),
+        }),
+    },
+    {
+      method: 'get',
+      path: '/v1/log/checkpoint',
+      operationId: 'latestCheckpoint',
+      tag: 'log',
+      summary: 'The latest group-signed checkpoint (size, root, epoch, state digest, signature)',
+      responses: { '200': 'the checkpoint', '404': 'nothing certified yet' },
+      handler: (c) => {
+        const cp = host.latestCheckpoint();
+        if (!cp) return fail(c, 404, 'no-checkpoint', 'no checkpoint has been signed yet');
+        return c.json(checkpointToJson(cp));
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/log/entries',
+      operationId: 'logEntries',
+      tag: 'log',
+      summary: 'Log entries [start, end), at most 1000',
+      params: [
+        { name: 'start', in: 'query', description: 'first index', schema: { type: 'integer', minimum: 0 }, required: true },
+        { name: 'end', in: 'query', description: 'end index (exclusive; default start + 100)', schema: { type: 'integer', minimum: 0 } },
+      ],
+      responses: { '200': '{size, entries: [{index, id, epoch, data}]}', '400': 'bad range' },
+      handler: async (c) => {
+        const start = natParam(c.req.query('start'));
+        const end = natParam(c.req.query('end') ?? String((start ?? 0) + 100));
+        if (start === null || end === null || end < start) return fail(c, 400, 'bad-range', 'expected integers 0 <= start <= end');
+        if (end - start > MAX_ENTRIES_PER_PAGE) return fail(c, 400, 'bad-range', `at most ${MAX_ENTRIES_PER_PAGE} entries per page`);
+        if (start > host.logSize) return fail(c, 400, 'bad-range', `start ${start} is beyond the log size ${host.logSize}`);
+        const entries = await host.entries(start, end);
+        return c.json({ size: host.logSize, entries: entries.map((e) => ({ index: e.index, id: e.id, epoch: e.epoch, data: bytesToBase64(e.entry) })) });
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/log/consistency',
+      operationId: 'logConsistency',
+      tag: 'log',
+      summary: 'RFC 6962 consistency proof between two log sizes',
+      params: [
+        { name: 'first', in: 'query', description: 'earlier size', schema: { type: 'integer', minimum: 0 }, required: true },
+        { name: 'second', in: 'query', description: 'later size', schema: { type: 'integer', minimum: 0 }, required: true },
+      ],
+      responses: { '200': '{first, second, proof: [hex]}', '400': 'bad range' },
+      handler: (c) => {
+        const first = natParam(c.req.query('first'));
+        const second = natParam(c.req.query('second'));
+        if (first === null || second === null || first > second || second > host.logSize) {
+          return fail(c, 400, 'bad-range', `expected integers 0 <= first <= second <= ${host.logSize}`);
+        }
+        return c.json({ first, second, proof: host.consistencyProof(first, second).map(toHex) });
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/health',
+      operationId: 'health',
+      tag: 'operations',
+      summary: 'Liveness: {ok, replica, logSize}',
+      responses: { '200': 'alive' },
+      handler: (c) => c.json({ ok: true, replica: host.secrets.id, logSize: host.logSize }),
+    },
+    {
+      method: 'get',
+      path: '/v1/metrics',
+      operationId: 'metrics',
+      tag: 'operations',
+      summary: 'Engine, outbox and link metrics',
+      responses: { '200': 'metrics' },
+      handler: (c) => c.json(host.metrics()),
+    },
+    {
+      method: 'get',
+      path: '/v1/openapi.json',
+      operationId: 'openapi',
+      tag: 'operations',
+      summary: 'This document, generated from the route table that registers the handlers',
+      responses: { '200': 'OpenAPI 3.1 document' },
+      handler: (c) => c.json(document()),
+    },
+    {
+      method: 'post',
+      path: '/v1/peer',
+      operationId: 'peerFrame',
+      tag: 'peers',
+      summary: 'Replica to replica: one authenticated link frame carrying protocol messages',
+      body: { 'application/octet-stream': { type: 'string', format: 'binary' } },
+      responses: { '200': '{accepted: [ids], deferred: [ids]}', '400': 'bad frame', '401': 'bad MAC', '409': 'replay / ahead (with ack)', '413': 'too large' },
+      middleware: [bodyLimit({ maxSize: MAX_FRAME_BYTES, onError: (c) => fail(c, 413, 'body-too-large', `a frame is at most ${MAX_FRAME_BYTES} bytes`) })],
+      handler: async (c) => {
+        const frame = new Uint8Array(await c.req.arrayBuffer());
+        const r = await host.receiveFrame(frame);
+        if (r.status === 200) options.afterChange();
+        return c.json(r.body, r.status as 200);
+      },
+    },
+  ];
+  let doc: Record<string, unknown> | null = null;
+  const document = () =>
+    (doc ??= openApiDocument(routes, {
+      title: 'Sintra Edge replica API',
+      version: API_VERSION,
+      description: 'Intrusion-tolerant replication (SINTRA). Errors: {"error": {"code", "message"}}; codes in docs/api.md.',
+    }));
+  registerRoutes(app, routes);
   return app;
 }
-

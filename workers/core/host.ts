@@ -27,6 +27,8 @@ import { decodeTransport, encodeMessage, encodeTransport, TransportError } from 
 import type { TransportAck } from '../../shared/replica/transport.ts';
 import { checkFrame, decodeFrame, LinkReceiver, LinkSender, linkPeers } from '../../shared/link/index.ts';
 import type { LinkPeer } from '../../shared/link/index.ts';
+import { standardApps } from '../../shared/app/index.ts';
+import type { ReplicatedApp } from '../../shared/app/types.ts';
 import { emptyBatch } from './store.ts';
 import type { InboxState, ReplicaStore, StoredEntry, StoredOutboxMessage } from './store.ts';
 
@@ -37,6 +39,13 @@ export interface PeerTransport {
 
 export interface HostOptions {
   readonly engine?: EngineOptions;
+  /**
+   * The replicated applications (DESIGN.md section 5), as a factory: the host builds a new engine on every
+   * load (start, rebuild after a failed write), and each engine rebuilds its applications' state from the
+   * log. Default: shared/app standardApps(), so that every runtime of a group runs the same list (their
+   * digests are signed with each checkpoint); `() => []` runs the plain ordering service.
+   */
+  readonly apps?: () => readonly ReplicatedApp[];
   /** Concurrent outgoing requests in all (Workers allow 6 connections per event). */
   readonly maxConcurrentPosts?: number;
   /** Largest transport payload per POST. */
@@ -124,7 +133,7 @@ export class ReplicaHost {
   private chain: Promise<unknown> = Promise.resolve();
   private stale = true;
   private replayedEvents = 0;
-  private readonly opts: Required<Omit<HostOptions, 'engine' | 'log'>> & Pick<HostOptions, 'engine' | 'log'>;
+  private readonly opts: Required<Omit<HostOptions, 'engine' | 'log' | 'apps'>> & Pick<HostOptions, 'engine' | 'log' | 'apps'>;
 
   constructor(
     readonly group: Group,
@@ -181,11 +190,12 @@ export class ReplicaHost {
     // Built once: it caches ciphertext verdicts (8 ms each).
     this.decryptor ??= decryptorFromConfig(this.group, this.secrets);
     let engine: ReplicaEngine;
+    const engineOptions: EngineOptions = { ...this.opts.engine, apps: this.opts.apps ?? this.opts.engine?.apps ?? standardApps };
     if (state.snapshot) {
       const { entries, checkpoints } = await this.store.loadLog();
-      engine = ReplicaEngine.restore(ctx, this.opts.engine ?? {}, state.snapshot, entries, checkpoints, this.decryptor);
+      engine = ReplicaEngine.restore(ctx, engineOptions, state.snapshot, entries, checkpoints, this.decryptor);
     } else {
-      engine = new ReplicaEngine(ctx, this.opts.engine, this.decryptor);
+      engine = new ReplicaEngine(ctx, engineOptions, this.decryptor);
     }
     this.journalLength = state.journal.length;
     this.submitted.clear();
@@ -301,6 +311,39 @@ export class ReplicaHost {
     const [e] = await this.store.entries(index, index + 1);
     if (!e) throw new Error(`log entry ${index} is missing from storage`);
     return { entry: e.entry, index, proof: this.engine.log.inclusionProof(index, checkpoint.size), checkpoint };
+  }
+
+  /** A replicated application's current state (null while the host is rebuilding). */
+  app<A extends ReplicatedApp = ReplicatedApp>(name: string): A | null {
+    if (this.stale || !this.engine) return null;
+    return this.engine.app<A>(name) ?? null;
+  }
+
+  /** Names of the applications this replica runs, in digest order. */
+  appNames(): string[] {
+    this.names ??= (this.opts.apps ?? this.opts.engine?.apps ?? standardApps)().map((a) => a.name);
+    return [...this.names];
+  }
+
+  private names: string[] | undefined;
+
+  /** Log index of a delivered request (by its id), if known. */
+  indexOf(id: string): number | undefined {
+    return this.stale ? undefined : this.engine.indexOf(id);
+  }
+
+  /** The receipt of the log entry at `index`, once a signed checkpoint covers it. */
+  async receiptAt(index: number): Promise<Receipt | null> {
+    if (this.stale || index >= this.engine.log.size) return null;
+    const checkpoint = this.engine.checkpointCovering(index);
+    if (!checkpoint) return null;
+    const [e] = await this.store.entries(index, index + 1);
+    if (!e) throw new Error(`log entry ${index} is missing from storage`);
+    return { entry: e.entry, index, proof: this.engine.log.inclusionProof(index, checkpoint.size), checkpoint };
+  }
+
+  epochOf(index: number): number | undefined {
+    return this.stale ? undefined : this.engine.epochOf(index);
   }
 
   latestCheckpoint(): SignedCheckpoint | null {

@@ -1,0 +1,228 @@
+/**
+ * `sintra stamp FILE --cluster URL [--cluster URL ...]` and `sintra stamp --verify FILE RECEIPT --group G`:
+ * the notary / time-stamping service (DESIGN.md section 5; Cachin, DSN 2001, section 5) for a person at a
+ * terminal, on top of the client SDK (shared/client/sdk.ts).
+ *
+ * Stamping hashes FILE with SHA-256 (only the digest leaves the machine; with --encrypt not even that until
+ * its position is fixed), registers it on a kernel of the replicas, waits until a group-signed checkpoint
+ * covers the registration, verifies the receipt offline and prints or saves it. Verifying checks a saved
+ * receipt with group.json alone: exit code 0 only if the receipt is valid AND its entry registers
+ * SHA-256(FILE).
+ *
+ * Progress goes to stderr; stdout carries the result (one JSON object with --json). Exit codes: 0 success,
+ * 1 failure (one line `error: ...`), 2 usage errors.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { parseGroup } from '../../shared/config/group.ts';
+import type { Group } from '../../shared/config/group.ts';
+import { SintraClient, verifyStampReceipt } from '../../shared/client/sdk.ts';
+import type { FetchLike } from '../../shared/client/sdk.ts';
+import type { Command } from 'commander';
+import { UsageError } from './deal.ts';
+import type { Io } from './deal.ts';
+import { baseUrl, collectUrl, DEFAULT_TIMEOUT_SECONDS, seconds } from './submit.ts';
+import { fsReason, loadGroupFile } from './verify.ts';
+
+export interface StampCommandOptions {
+  cluster?: string[];
+  group?: string;
+  encrypt?: boolean;
+  nonce?: string;
+  label?: string;
+  json?: boolean;
+  out?: string;
+  verify?: boolean;
+  timeout?: number;
+}
+
+/** No single HTTP exchange waits longer than this. */
+const HTTP_TIMEOUT_MS = 15_000;
+
+export const nodeFetch: FetchLike = (url, init) => fetch(url, { ...init, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+
+async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  try {
+    for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  } catch (e) {
+    throw new Error(`cannot read ${path}: ${fsReason(e)}`);
+  }
+  return h.digest('hex');
+}
+
+/** The group all given replicas serve (GET /v1/info), when none is pinned. */
+async function servedGroup(urls: readonly string[], log: (s: string) => void): Promise<Group> {
+  const files: { url: string; file: unknown }[] = [];
+  const errors: string[] = [];
+  for (const url of urls) {
+    try {
+      const res = await nodeFetch(`${url}/v1/info`);
+      const j = JSON.parse(await res.text()) as { group?: unknown };
+      if (res.status === 200 && j.group) files.push({ url, file: j.group });
+      else errors.push(`${url}: HTTP ${res.status}`);
+    } catch (e) {
+      errors.push(`${url}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  if (files.length === 0) throw new Error(`cannot fetch the group from any replica (${errors.join('; ')})`);
+  const ids = new Set(files.map((f) => JSON.stringify(f.file)));
+  if (ids.size > 1) throw new Error('the replicas serve different groups; pin the right one with --group group.json');
+  let group: Group;
+  try {
+    group = parseGroup(files[0]!.file);
+  } catch (e) {
+    throw new Error(`${files[0]!.url}/v1/info serves an invalid group: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  log(`using the group served by ${files.length} replica${files.length === 1 ? '' : 's'} (pin it with --group group.json)`);
+  return group;
+}
+
+export async function stampCommand(file: string | undefined, receipt: string | undefined, opts: StampCommandOptions, io: Io): Promise<number> {
+  const log = (line: string) => io.err(`${line}\n`);
+  if (opts.verify) return verifyStamp(file, receipt, opts, io);
+  // ---- usage
+  if (file === undefined) throw new UsageError('give the FILE to stamp (or --verify FILE RECEIPT)');
+  if (receipt !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(receipt)} (a RECEIPT goes with --verify)`);
+  const urls = [...new Set((opts.cluster ?? []).map(baseUrl))];
+  if (urls.length === 0) throw new UsageError('give at least one --cluster URL (a kernel of the replicas: t + 1 of them for a threshold group)');
+  if (opts.nonce !== undefined && !/^(?:[0-9a-f]{2}){1,64}$/.test(opts.nonce)) throw new UsageError('--nonce must be 1 to 64 bytes of lower-case hex');
+  if (opts.label !== undefined && !opts.encrypt) throw new UsageError('--label goes with --encrypt');
+
+  const digest = await sha256File(file);
+  log(`${file}: sha256 ${digest}`);
+  const group = opts.group !== undefined ? await loadGroupFile(opts.group) : await servedGroup(urls, log);
+  const started = Date.now();
+  let dots = false;
+  // The SDK races replies against sleeps (patience); timers that lost their race are cleared at the end so
+  // they do not keep the process alive.
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+  const client = new SintraClient({
+    group,
+    urls,
+    fetch: nodeFetch,
+    sleep: (ms) =>
+      new Promise((r) => {
+        const t = setTimeout(() => {
+          timers.delete(t);
+          r();
+        }, ms);
+        timers.add(t);
+      }),
+    onPoll: () => {
+      io.err('.');
+      dots = true;
+    },
+    randomBytes: (n) => new Uint8Array(randomBytes(n)),
+    log: (line) => {
+      if (dots) io.err('\n');
+      dots = false;
+      log(line);
+    },
+    timeoutMs: (opts.timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000,
+    now: () => Date.now(),
+  });
+  let r: Awaited<ReturnType<SintraClient['stamp']>>;
+  try {
+    r = await client.stamp(digest, { ...(opts.nonce !== undefined ? { nonce: opts.nonce } : {}), ...(opts.encrypt ? { encrypt: true, label: opts.label ?? 'sintra-cli' } : {}) });
+  } finally {
+    if (dots) io.err('\n');
+    for (const t of timers) clearTimeout(t);
+  }
+  const text = `${JSON.stringify(r.receipt, null, 2)}\n`;
+  if (opts.out !== undefined) {
+    try {
+      await writeFile(opts.out, text);
+    } catch (e) {
+      throw new Error(`cannot write ${opts.out}: ${fsReason(e)}`);
+    }
+  }
+  const v = r.verdict;
+  const first = v.nonce === opts.nonce ? '' : ' (first registration, by an earlier request)';
+  if (opts.json) {
+    io.out(
+      `${JSON.stringify({ file, digest, index: v.index, ...(v.nonce !== undefined ? { nonce: v.nonce } : {}), checkpoint: v.checkpoint, entryId: v.entryId, from: r.from, acceptedBy: r.acceptedBy, liars: r.liars, ...(opts.out !== undefined ? { out: opts.out } : {}), receipt: r.receipt })}\n`,
+    );
+  } else {
+    io.out(`stamped ${file} (sha256 ${digest}) at log index ${v.index}${first}; checkpoint size ${v.checkpoint.size}, epoch ${v.checkpoint.epoch}; receipt from ${r.from} verified\n`);
+    if (opts.out !== undefined) io.out(`receipt saved to ${opts.out}\n`);
+    else io.out(text);
+  }
+  log(`took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return 0;
+}
+
+async function verifyStamp(file: string | undefined, receipt: string | undefined, opts: StampCommandOptions, io: Io): Promise<number> {
+  if (file === undefined || receipt === undefined) throw new UsageError('usage: sintra stamp --verify FILE RECEIPT --group group.json');
+  if (!opts.group) throw new UsageError("--verify needs --group <file> (the group's public group.json)");
+  if (opts.cluster?.length || opts.encrypt || opts.out || opts.nonce) throw new UsageError('--verify works offline: no --cluster, --encrypt, --nonce or --out');
+  const fail = (reason: string): number => {
+    if (opts.json) io.out(`${JSON.stringify({ valid: false, reason })}\n`);
+    io.err(`error: ${reason.replace(/\s*\n\s*/g, ' ')}\n`);
+    return 1;
+  };
+  let group: Group;
+  try {
+    group = await loadGroupFile(opts.group);
+  } catch (e) {
+    return fail(e instanceof Error ? e.message : String(e));
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(receipt, 'utf8'));
+  } catch (e) {
+    return fail(e instanceof SyntaxError ? `receipt ${receipt} is not JSON` : `cannot read receipt ${receipt}: ${fsReason(e)}`);
+  }
+  let digest: string;
+  try {
+    digest = await sha256File(file);
+  } catch (e) {
+    return fail(e instanceof Error ? e.message : String(e));
+  }
+  const v = verifyStampReceipt(group, json, digest);
+  if (!v.ok) return fail(`invalid stamp receipt ${receipt} for ${file}: ${v.reason}`);
+  if (opts.json) {
+    io.out(`${JSON.stringify({ valid: true, file, digest, index: v.index, ...(v.nonce !== undefined ? { nonce: v.nonce } : {}), checkpoint: v.checkpoint, entryId: v.entryId, groupId: group.file.groupId })}\n`);
+  } else {
+    io.out(
+      [
+        `valid stamp${group.testOnly ? '  (group with TEST KEYS ONLY)' : ''}`,
+        `  file:       ${file}`,
+        `  sha256:     ${digest}`,
+        `  registered: at log index ${v.index} (logical time: no later than this position)${v.nonce !== undefined ? `, nonce ${v.nonce}` : ''}`,
+        `  checkpoint: size ${v.checkpoint.size}, epoch ${v.checkpoint.epoch}, root ${v.checkpoint.root}`,
+        `  signature:  verified with the group key of ${group.file.groupId}`,
+        '',
+      ].join('\n'),
+    );
+  }
+  return 0;
+}
+
+export function registerStampCommand(program: Command, io: Io, setCode: (code: number) => void): void {
+  program
+    .command('stamp')
+    .description('notary: register the SHA-256 of FILE with the group and save a receipt; or --verify a saved receipt offline')
+    .argument('[file]', 'the document to stamp (only its SHA-256 is sent)')
+    .argument('[receipt]', 'with --verify: the saved receipt')
+    .option('--cluster <url>', "a replica's base URL (repeatable; give a kernel or more: t + 1 replicas for a threshold group)", collectUrl)
+    .option('--group <file>', 'pin the group: refuse replicas serving another group; required with --verify')
+    .option('--encrypt', 'encrypt the stamp request to the group key: no replica sees the digest before its position is fixed')
+    .option('--label <label>', 'with --encrypt: the label bound to the ciphertext (default "sintra-cli")')
+    .option('--nonce <hex>', 'an optional nonce (1 to 64 bytes of hex) recorded with the registration')
+    .option('--out <file>', 'save the verified receipt to FILE')
+    .option('--verify', 'verify FILE against RECEIPT offline with --group (exit 0 only if valid and it registers SHA-256(FILE))')
+    .option('--timeout <seconds>', `give up after this long (default ${DEFAULT_TIMEOUT_SECONDS})`, seconds)
+    .option('--json', 'print the result as one JSON object')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  sintra stamp contract.pdf --cluster http://127.0.0.1:8787 --cluster http://127.0.0.1:8788 --out contract.stamp.json',
+        '  sintra stamp --verify contract.pdf contract.stamp.json --group .sintra/keys/group.json',
+      ].join('\n'),
+    )
+    .action(async (file: string | undefined, receipt: string | undefined, opts: StampCommandOptions) => setCode(await stampCommand(file, receipt, opts, io)));
+}

@@ -1,0 +1,344 @@
+/**
+ * Canonical encodings of the certification authority (shared/app/ca.ts): requests (log entries),
+ * certificate records (the values committed in the directory's sparse Merkle tree), responses, and the
+ * messages the Ed25519 keys sign; plus builders that sign requests for clients.
+ *
+ * Every encoding is JSON with a fixed field order and no whitespace (`JSON.stringify` of an object built in
+ * that order), names and hex restricted to ASCII, integers safe and non-negative. A decoder accepts a
+ * document only if re-encoding what it parsed gives back exactly the same bytes, so every request and
+ * record has one encoding (a request cannot be re-encoded into a second log entry with another id).
+ */
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { frame, fromHex, toHex } from '../crypto/bytes.ts';
+
+export const CA_APP_NAME = 'ca';
+export const CA_REQUEST_VERSION = 1;
+export const CA_RECORD_VERSION = 1;
+/** Every CA request entry starts with these bytes; other entries are not for the CA. */
+export const CA_ENTRY_PREFIX = '{"app":"ca",';
+export const MAX_CA_REQUEST_BYTES = 2048;
+export const MAX_NAME_LENGTH = 128;
+export const ED25519_KEY_BYTES = 32;
+export const ED25519_SIGNATURE_BYTES = 64;
+/** Domain tag of every message a CA request signs. */
+export const CA_SIGNING_TAG = 'sintra-edge/ca-request@1';
+
+/** Lower-case ASCII letters, digits and . _ @ -, starting with a letter or digit, 1..128 characters. */
+const NAME = /^[a-z0-9][a-z0-9._@-]{0,127}$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+const HEX128 = /^[0-9a-f]{128}$/;
+
+/** Strict UTF-8 decoding (throws on invalid bytes; a byte-order mark is kept, so JSON.parse refuses it). */
+export function decodeUtf8(bytes: Uint8Array): string {
+  return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+}
+
+export function isValidName(name: unknown): name is string {
+  return typeof name === 'string' && NAME.test(name);
+}
+
+export type CaOp = 'register' | 'renew' | 'revoke' | 'rotate';
+export const CA_OPS: readonly CaOp[] = ['register', 'renew', 'revoke', 'rotate'];
+
+export interface RegisterRequest {
+  readonly op: 'register';
+  readonly name: string;
+  /** Ed25519 public key, hex. */
+  readonly key: string;
+  /** Requested validity in log positions. */
+  readonly validFor: number;
+  /** Proof of possession: signature by `key` over registerMessage. */
+  readonly pop: string;
+}
+
+export interface RenewRequest {
+  readonly op: 'renew';
+  readonly name: string;
+  /** Serial of the name's current certificate (binds the request to that state: no replays). */
+  readonly serial: number;
+  readonly validFor: number;
+  /** Signature by the current key over renewMessage. */
+  readonly sig: string;
+}
+
+export interface RevokeRequest {
+  readonly op: 'revoke';
+  readonly name: string;
+  readonly serial: number;
+  readonly sig: string;
+}
+
+export interface RotateRequest {
+  readonly op: 'rotate';
+  readonly name: string;
+  readonly serial: number;
+  readonly newKey: string;
+  readonly validFor: number;
+  /** Signature by the current (old) key over rotateMessage. */
+  readonly sig: string;
+  /** Proof of possession of the new key: its signature over the same message. */
+  readonly pop: string;
+}
+
+export type CaRequest = RegisterRequest | RenewRequest | RevokeRequest | RotateRequest;
+
+const REQUEST_FIELDS: Record<CaOp, readonly string[]> = {
+  register: ['app', 'v', 'op', 'name', 'key', 'validFor', 'pop'],
+  renew: ['app', 'v', 'op', 'name', 'serial', 'validFor', 'sig'],
+  revoke: ['app', 'v', 'op', 'name', 'serial', 'sig'],
+  rotate: ['app', 'v', 'op', 'name', 'serial', 'newKey', 'validFor', 'sig', 'pop'],
+};
+
+/**
+ * The canonical entry bytes of a request. Throws CaRequestError if the request is malformed (the CA would
+ * only answer it with that error), so clients fail before submitting.
+ */
+export function encodeCaRequest(r: CaRequest): Uint8Array {
+  const bytes = new TextEncoder().encode(canonicalRequestText(r));
+  decodeCaRequest(bytes);
+  return bytes;
+}
+
+function canonicalRequestText(r: CaRequest): string {
+  const o: Record<string, unknown> = { app: CA_APP_NAME, v: CA_REQUEST_VERSION };
+  for (const f of REQUEST_FIELDS[r.op].slice(2)) o[f] = (r as unknown as Record<string, unknown>)[f];
+  return JSON.stringify(o);
+}
+
+export type CaErrorCode =
+  | 'too-large'
+  | 'bad-encoding'
+  | 'non-canonical'
+  | 'unsupported-version'
+  | 'unknown-op'
+  | 'bad-request'
+  | 'bad-name'
+  | 'bad-key'
+  | 'bad-validity'
+  | 'bad-signature'
+  | 'name-taken'
+  | 'not-found'
+  | 'revoked'
+  | 'stale-serial'
+  | 'same-key'
+  | 'internal';
+
+export class CaRequestError extends Error {
+  override readonly name = 'CaRequestError';
+  constructor(
+    readonly code: CaErrorCode,
+    message: string,
+    /** The operation, once known. */
+    readonly op: CaOp | null = null,
+  ) {
+    super(message);
+  }
+}
+
+const isNat = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/**
+ * Strict decoding of a CA entry (one that starts with CA_ENTRY_PREFIX). Checks the encoding, the field
+ * set and order, and the syntax of every field (not signatures, not state). Throws CaRequestError.
+ */
+export function decodeCaRequest(entry: Uint8Array): CaRequest {
+  if (entry.length > MAX_CA_REQUEST_BYTES) throw new CaRequestError('too-large', `a CA request is at most ${MAX_CA_REQUEST_BYTES} bytes`);
+  let text: string;
+  let doc: unknown;
+  try {
+    text = decodeUtf8(entry);
+    doc = JSON.parse(text);
+  } catch {
+    throw new CaRequestError('bad-encoding', 'a CA request must be UTF-8 JSON');
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new CaRequestError('bad-encoding', 'a CA request must be a JSON object');
+  const o = doc as Record<string, unknown>;
+  if (o['app'] !== CA_APP_NAME) throw new CaRequestError('bad-request', 'app must be "ca"');
+  if (o['v'] !== CA_REQUEST_VERSION) throw new CaRequestError('unsupported-version', `v must be ${CA_REQUEST_VERSION}`);
+  const op = o['op'];
+  if (typeof op !== 'string' || !(CA_OPS as readonly string[]).includes(op)) throw new CaRequestError('unknown-op', `op must be one of ${CA_OPS.join(', ')}`);
+  const cop = op as CaOp;
+  const fields = REQUEST_FIELDS[cop];
+  const keys = Object.keys(o);
+  if (keys.length !== fields.length || keys.some((k, i) => k !== fields[i])) {
+    throw new CaRequestError('bad-request', `a ${cop} request has exactly the fields ${fields.join(', ')}, in this order`, cop);
+  }
+  const fail = (code: CaErrorCode, msg: string): never => {
+    throw new CaRequestError(code, msg, cop);
+  };
+  if (!isValidName(o['name'])) fail('bad-name', `name must match ${NAME.source}`);
+  for (const f of ['key', 'newKey'] as const) {
+    if (fields.includes(f) && (typeof o[f] !== 'string' || !HEX64.test(o[f] as string))) fail('bad-key', `${f} must be a 32-byte Ed25519 public key in lower-case hex`);
+  }
+  for (const f of ['pop', 'sig'] as const) {
+    if (fields.includes(f) && (typeof o[f] !== 'string' || !HEX128.test(o[f] as string))) fail('bad-signature', `${f} must be a 64-byte Ed25519 signature in lower-case hex`);
+  }
+  if (fields.includes('serial') && !(isNat(o['serial']) && o['serial'] >= 1)) fail('bad-request', 'serial must be a positive integer');
+  if (fields.includes('validFor') && !(isNat(o['validFor']) && o['validFor'] >= 1)) fail('bad-validity', 'validFor must be a positive integer (log positions)');
+  const r = o as unknown as CaRequest;
+  if (canonicalRequestText(r) !== text) fail('non-canonical', 'the request is not in canonical form (field order, no whitespace, plain integers)');
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Signed messages
+
+function u64(n: number): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt(n));
+  return b;
+}
+
+export function registerMessage(groupId: Uint8Array, name: string, key: Uint8Array, validFor: number): Uint8Array {
+  return frame(CA_SIGNING_TAG, groupId, 'register', name, key, u64(validFor));
+}
+
+export function renewMessage(groupId: Uint8Array, name: string, serial: number, validFor: number): Uint8Array {
+  return frame(CA_SIGNING_TAG, groupId, 'renew', name, u64(serial), u64(validFor));
+}
+
+export function revokeMessage(groupId: Uint8Array, name: string, serial: number): Uint8Array {
+  return frame(CA_SIGNING_TAG, groupId, 'revoke', name, u64(serial));
+}
+
+/** Signed by the old key (sig) and by the new key (pop). */
+export function rotateMessage(groupId: Uint8Array, name: string, serial: number, newKey: Uint8Array, validFor: number): Uint8Array {
+  return frame(CA_SIGNING_TAG, groupId, 'rotate', name, u64(serial), newKey, u64(validFor));
+}
+
+/** The message a request's signatures cover. */
+export function requestMessage(groupId: Uint8Array, r: CaRequest): Uint8Array {
+  switch (r.op) {
+    case 'register':
+      return registerMessage(groupId, r.name, fromHex(r.key, 32), r.validFor);
+    case 'renew':
+      return renewMessage(groupId, r.name, r.serial, r.validFor);
+    case 'revoke':
+      return revokeMessage(groupId, r.name, r.serial);
+    case 'rotate':
+      return rotateMessage(groupId, r.name, r.serial, fromHex(r.newKey, 32), r.validFor);
+  }
+}
+
+/** Strict RFC 8032 verification (not ZIP-215), never throws. */
+export function verifyEd25519(signatureHex: string, message: Uint8Array, publicKeyHex: string): boolean {
+  try {
+    return ed25519.verify(fromHex(signatureHex, 64), message, fromHex(publicKeyHex, 32), { zip215: false });
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Client-side builders (Ed25519 secret keys are 32 bytes; signing is deterministic)
+
+function sign(secretKey: Uint8Array, msg: Uint8Array): string {
+  return toHex(ed25519.sign(msg, secretKey));
+}
+
+export function ed25519PublicKey(secretKey: Uint8Array): Uint8Array {
+  return ed25519.getPublicKey(secretKey);
+}
+
+export function registerRequest(groupId: Uint8Array, name: string, secretKey: Uint8Array, validFor: number): RegisterRequest {
+  const key = ed25519PublicKey(secretKey);
+  return { op: 'register', name, key: toHex(key), validFor, pop: sign(secretKey, registerMessage(groupId, name, key, validFor)) };
+}
+
+export function renewRequest(groupId: Uint8Array, name: string, serial: number, secretKey: Uint8Array, validFor: number): RenewRequest {
+  return { op: 'renew', name, serial, validFor, sig: sign(secretKey, renewMessage(groupId, name, serial, validFor)) };
+}
+
+export function revokeRequest(groupId: Uint8Array, name: string, serial: number, secretKey: Uint8Array): RevokeRequest {
+  return { op: 'revoke', name, serial, sig: sign(secretKey, revokeMessage(groupId, name, serial)) };
+}
+
+export function rotateRequest(groupId: Uint8Array, name: string, serial: number, oldSecretKey: Uint8Array, newSecretKey: Uint8Array, validFor: number): RotateRequest {
+  const newKey = ed25519PublicKey(newSecretKey);
+  const msg = rotateMessage(groupId, name, serial, newKey, validFor);
+  return { op: 'rotate', name, serial, newKey: toHex(newKey), validFor, sig: sign(oldSecretKey, msg), pop: sign(newSecretKey, msg) };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Certificate records (the directory's committed values)
+
+export type CertificateStatus = 'active' | 'revoked';
+
+/**
+ * A certificate as the directory commits it: `name` holds `key` for log positions notBefore <= p <
+ * notAfter (logical time), under serial `serial`; `revokedAt` is the log position of the revocation.
+ * Older serials of the same name are superseded (by renew or rotate).
+ */
+export interface CertificateRecord {
+  readonly v: typeof CA_RECORD_VERSION;
+  readonly name: string;
+  readonly key: string;
+  readonly serial: number;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  readonly status: CertificateStatus;
+  readonly revokedAt: number | null;
+}
+
+const RECORD_FIELDS = ['v', 'name', 'key', 'serial', 'notBefore', 'notAfter', 'status', 'revokedAt'] as const;
+
+function canonicalRecord(r: CertificateRecord): CertificateRecord {
+  return {
+    v: r.v,
+    name: r.name,
+    key: r.key,
+    serial: r.serial,
+    notBefore: r.notBefore,
+    notAfter: r.notAfter,
+    status: r.status,
+    revokedAt: r.revokedAt,
+  };
+}
+
+export function encodeRecord(r: CertificateRecord): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(canonicalRecord(r)));
+}
+
+/** Strict shape check of a record given as JSON (a statement's `record`). Throws CaRequestError('bad-request'). */
+export function recordFromJson(j: unknown): CertificateRecord {
+  const bad = (m: string): never => {
+    throw new CaRequestError('bad-request', `record: ${m}`);
+  };
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) bad('expected an object');
+  const o = j as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if (keys.length !== RECORD_FIELDS.length || !RECORD_FIELDS.every((f) => Object.hasOwn(o, f))) bad(`expected exactly the fields ${RECORD_FIELDS.join(', ')}`);
+  if (o['v'] !== CA_RECORD_VERSION) bad(`v must be ${CA_RECORD_VERSION}`);
+  if (!isValidName(o['name'])) bad('bad name');
+  if (typeof o['key'] !== 'string' || !HEX64.test(o['key'])) bad('key must be 32 bytes of lower-case hex');
+  if (!isNat(o['serial']) || o['serial'] < 1) bad('serial must be a positive integer');
+  if (!isNat(o['notBefore']) || !isNat(o['notAfter']) || o['notAfter'] <= o['notBefore']) bad('need notBefore < notAfter, non-negative integers');
+  if (o['status'] !== 'active' && o['status'] !== 'revoked') bad('status must be "active" or "revoked"');
+  if (o['status'] === 'active' ? o['revokedAt'] !== null : !isNat(o['revokedAt'])) bad('revokedAt must be null when active, a log position when revoked');
+  return canonicalRecord(o as unknown as CertificateRecord);
+}
+
+export function decodeRecord(bytes: Uint8Array): CertificateRecord {
+  const text = decodeUtf8(bytes);
+  const r = recordFromJson(JSON.parse(text));
+  if (JSON.stringify(r) !== text) throw new CaRequestError('bad-request', 'record: not canonical');
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Responses
+
+export type CaResponse =
+  | { readonly app: 'ca'; readonly op: CaOp; readonly ok: true; readonly index: number; readonly certificate: CertificateRecord }
+  | { readonly app: 'ca'; readonly op: CaOp | null; readonly ok: false; readonly index: number; readonly error: { readonly code: CaErrorCode; readonly message: string } };
+
+export function encodeResponse(r: CaResponse): Uint8Array {
+  const o = r.ok
+    ? { app: r.app, op: r.op, ok: true, index: r.index, certificate: canonicalRecord(r.certificate) }
+    : { app: r.app, op: r.op, ok: false, index: r.index, error: { code: r.error.code, message: r.error.message } };
+  return new TextEncoder().encode(JSON.stringify(o));
+}
+
+export function decodeResponse(bytes: Uint8Array): CaResponse {
+  return JSON.parse(decodeUtf8(bytes)) as CaResponse;
+}

@@ -1,0 +1,47 @@
+/**
+ * The state digest bound into every signed checkpoint (DESIGN.md sections 4-5; Cachin, "Distributing
+ * trust on the Internet", DSN 2001, section 5: a replicated service answers with one group signature on
+ * its state). Honest replicas sign only the head they computed themselves, so putting every application's
+ * digest next to the log root makes it impossible for two honest replicas to sign different application
+ * states for one epoch: a checkpoint commits to the log and to what the applications made of it.
+ *
+ * Without applications the digest stays the log root (the plain ordering service), so groups that run no
+ * application keep signing exactly what they signed before.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { frame } from '../crypto/bytes.ts';
+import type { ReplicatedApp } from './types.ts';
+
+export const STATE_DIGEST_VERSION = 'sintra-edge/state@1';
+
+export interface AppDigest {
+  readonly name: string;
+  readonly digest: Uint8Array;
+}
+
+/**
+ * sha256(frame('sintra-edge/state@1', root, name_1, digest_1, ..., name_k, digest_k)) in the engine's app
+ * order; the log root itself when there is no application. Verifiers of app statements recompute it from
+ * (root, [(name, digest)]) and compare with the checkpoint's stateDigest.
+ */
+export function computeStateDigest(root: Uint8Array, apps: readonly AppDigest[]): Uint8Array {
+  if (apps.length === 0) return root;
+  const parts: (Uint8Array | string)[] = [STATE_DIGEST_VERSION, root];
+  for (const a of apps) parts.push(a.name, a.digest);
+  return sha256(frame(...parts));
+}
+
+/** The current digests of `apps`, in order (what computeStateDigest takes). */
+export function appDigests(apps: readonly ReplicatedApp[]): AppDigest[] {
+  return apps.map((a) => ({ name: a.name, digest: a.digest() }));
+}
+
+/** Two applications with one name would make statements ambiguous: refused when an engine is built. */
+export function checkAppNames(apps: readonly ReplicatedApp[]): void {
+  const seen = new Set<string>();
+  for (const a of apps) {
+    if (typeof a.name !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(a.name)) throw new Error(`application name ${JSON.stringify(a.name)} is not a short lower-case name`);
+    if (seen.has(a.name)) throw new Error(`two applications are named ${a.name}`);
+    seen.add(a.name);
+  }
+}

@@ -1,0 +1,374 @@
+/**
+ * Client SDK (DESIGN.md section 4; Cachin, "Distributing trust on the Internet", DSN 2001, sections 4-5:
+ * a client trusts the group, never one replica). Runtime-free: fetch, sleep and randomness are injected, so
+ * it runs unchanged in Node, browsers and Workers, and shared/ stays free of I/O and clocks.
+ *
+ * - The group is pinned (a parsed group.json): a replica serving another group is refused before it gets
+ *   anything, and every answer is verified offline against the pinned group key; no answer is trusted for
+ *   coming from a replica.
+ * - Requests go to a kernel of the structure (a set the adversary cannot wholly corrupt, t + 1 for a
+ *   threshold group), so at least one honest replica has them and atomic broadcast orders them; replicas
+ *   that fail are replaced by others until the set that accepted is a kernel.
+ * - Receipts are polled from the replicas that accepted first, then from the others; a replica serving a
+ *   receipt that does not verify (forged signature, wrong proof, another entry, another digest) is
+ *   recorded as lying and not asked again, and the next replica is used.
+ *
+ * Time: the timeout uses an injected clock if one is given, else counts the time slept between polls; the
+ * injected fetch is expected to bound each exchange (the CLI passes AbortSignal.timeout).
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesEqual, toHex } from '../crypto/bytes.ts';
+import type { RandomBytes } from '../crypto/random.ts';
+import type { Group } from '../config/group.ts';
+import { receiptFromJson, receiptToJson, verifyReceipt } from '../log/checkpoint.ts';
+import type { ReceiptJson } from '../log/checkpoint.ts';
+import { encodeStampEntry, parseStampEntry } from '../app/notary.ts';
+import { encryptRequest } from './encrypt.ts';
+
+/** The part of the Fetch API the SDK uses (globalThis.fetch fits). */
+export type FetchLike = (
+  url: string,
+  init?: { method?: string; headers?: Record<string, string>; body?: string },
+) => Promise<{ readonly status: number; text(): Promise<string> }>;
+
+export interface SintraClientOptions {
+  /** The pinned group (parseGroup of group.json). */
+  readonly group: Group;
+  /** Base URLs of replicas (any order; more than a kernel lets the client route around failures). */
+  readonly urls: readonly string[];
+  readonly fetch: FetchLike;
+  readonly sleep: (ms: number) => Promise<void>;
+  /** Randomness for encrypted requests (crypto.getRandomValues in real clients). */
+  readonly randomBytes?: RandomBytes;
+  /** Progress lines (waits, replicas skipped). */
+  readonly log?: (line: string) => void;
+  /** Called before each sleep between polls (a CLI prints a dot). */
+  readonly onPoll?: () => void;
+  /** Total time to wait for a receipt (default 120 s): by `now` if given, else counted in slept milliseconds. */
+  readonly timeoutMs?: number;
+  /** A clock (ms) for the timeout; without it only the time slept between polls counts. */
+  readonly now?: () => number;
+  /** How long a replica may take to answer before others are asked too (default 3 s). */
+  readonly patienceMs?: number;
+  /** First poll interval; grows by half up to 1.5 s (default 250 ms). */
+  readonly pollMs?: number;
+}
+
+export class SintraClientError extends Error {
+  override readonly name = 'SintraClientError';
+}
+
+export type StampVerdict =
+  | {
+      readonly ok: true;
+      readonly digest: string;
+      readonly nonce?: string;
+      /** Log index of the registering entry: the logical time, "no later than". */
+      readonly index: number;
+      /** The signed checkpoint that covers it. */
+      readonly checkpoint: { readonly size: number; readonly epoch: number; readonly root: string; readonly stateDigest: string };
+      readonly entryId: string;
+    }
+  | { readonly ok: false; readonly reason: string };
+
+/**
+ * Offline check of a stamp receipt against the pinned group: it is a valid receipt of this group (group
+ * signature on the checkpoint, inclusion proof) AND its entry is a canonical notary stamp entry of
+ * `digest` (when given). Never throws.
+ */
+export function verifyStampReceipt(group: Group, json: unknown, digest?: string): StampVerdict {
+  let parsed: ReturnType<typeof receiptFromJson>;
+  try {
+    parsed = receiptFromJson(json);
+  } catch (e) {
+    return { ok: false, reason: `not a receipt: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  if (!bytesEqual(parsed.groupId, group.groupId)) return { ok: false, reason: `the receipt is for group ${toHex(parsed.groupId)}, not the pinned group ${toHex(group.groupId)}` };
+  const r = parsed.receipt;
+  const v = verifyReceipt(group.kernel.groupKey, group.groupId, r);
+  if (!v.ok) return v;
+  const stamp = parseStampEntry(r.entry);
+  if (stamp === null) return { ok: false, reason: 'the receipt is valid but its entry is not a notary stamp' };
+  if (!stamp.ok) return { ok: false, reason: `the receipt's entry is a refused notary entry (${stamp.error})` };
+  if (digest !== undefined && stamp.request.digest !== digest) return { ok: false, reason: `the receipt registers digest ${stamp.request.digest}, not ${digest}` };
+  const c = r.checkpoint;
+  return {
+    ok: true,
+    digest: stamp.request.digest,
+    ...(stamp.request.nonce !== undefined ? { nonce: stamp.request.nonce } : {}),
+    index: r.index,
+    checkpoint: { size: c.size, epoch: c.epoch, root: toHex(c.root), stateDigest: toHex(c.stateDigest) },
+    entryId: toHex(sha256(r.entry)),
+  };
+}
+
+export interface StampOptions {
+  readonly nonce?: string;
+  /** Encrypt the stamp entry to the group key (secure causal atomic broadcast). */
+  readonly encrypt?: boolean;
+  /** Label bound to the ciphertext (default "sintra-sdk"). */
+  readonly label?: string;
+}
+
+export interface StampResult {
+  readonly digest: string;
+  /** The verified first registration this replica served (index = logical time). */
+  readonly verdict: Extract<StampVerdict, { ok: true }>;
+  readonly receipt: ReceiptJson;
+  /** The replica whose receipt verified. */
+  readonly from: string;
+  /** Replicas that accepted the request. */
+  readonly acceptedBy: readonly string[];
+  /** Replicas that served something that does not verify (recorded, then ignored). */
+  readonly liars: readonly { readonly url: string; readonly reason: string }[];
+}
+
+interface Answer {
+  readonly status: number;
+  readonly json: unknown;
+}
+
+interface ReplicaInfo {
+  readonly url: string;
+  readonly index: number;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+function base64(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+function errorText(a: Answer): string {
+  const e = (a.json as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  return e && typeof e.code === 'string' ? `HTTP ${a.status} ${e.code}${typeof e.message === 'string' ? `: ${e.message}` : ''}` : `HTTP ${a.status}`;
+}
+
+export class SintraClient {
+  private readonly urls: readonly string[];
+  private readonly liars = new Map<string, string>();
+  private infos: Promise<{ ok: ReplicaInfo[]; failed: { url: string; reason: string }[] }> | null = null;
+
+  constructor(private readonly o: SintraClientOptions) {
+    this.urls = [...new Set(o.urls.map((u) => u.replace(/\/+$/, '')))];
+    if (this.urls.length === 0) throw new SintraClientError('give at least one replica URL');
+  }
+
+  private log(line: string): void {
+    this.o.log?.(line);
+  }
+
+  private async call(url: string, init?: { method?: string; body?: unknown }): Promise<Answer> {
+    const res = await this.o.fetch(url, init?.body !== undefined ? { method: init.method ?? 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(init.body) } : { method: 'GET' });
+    const text = await res.text();
+    let json: unknown = null;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new SintraClientError(`HTTP ${res.status}: not JSON (not a Sintra Edge replica?)`);
+    }
+    return { status: res.status, json };
+  }
+
+  private async attempt<T>(f: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; reason: string }> {
+    try {
+      return { ok: true, value: await f() };
+    } catch (e) {
+      return { ok: false, reason: e instanceof Error ? e.message : String(e) };
+    }
+  }
+
+  /**
+   * Which replica each URL is, checked against the pinned group (GET /v1/info). A URL serving another group
+   * is an error for the whole call: the caller configured something wrong, and nothing is sent anywhere.
+   */
+  replicas(): Promise<{ ok: ReplicaInfo[]; failed: { url: string; reason: string }[] }> {
+    this.infos ??= (async () => {
+      const want = toHex(this.o.group.groupId);
+      const key = this.o.group.file.keys.kernel.groupKey;
+      const patience = this.o.patienceMs ?? 3000;
+      // A replica that does not answer within `patience` is left out; the others are not held up by it.
+      const answers = await Promise.all(
+        this.urls.map((u) =>
+          Promise.race([
+            this.attempt(() => this.call(`${u}/v1/info`)),
+            this.o.sleep(patience).then(() => ({ ok: false as const, reason: `no answer within ${patience} ms` })),
+          ]),
+        ),
+      );
+      const ok: ReplicaInfo[] = [];
+      const failed: { url: string; reason: string }[] = [];
+      answers.forEach((a, i) => {
+        const url = this.urls[i]!;
+        if (!a.ok) return void failed.push({ url, reason: a.reason });
+        if (a.value.status !== 200) return void failed.push({ url, reason: errorText(a.value) });
+        const j = a.value.json as { groupId?: unknown; replica?: { index?: unknown }; group?: { keys?: { kernel?: { groupKey?: unknown } } } } | null;
+        if (j?.groupId !== want || j?.group?.keys?.kernel?.groupKey !== key) {
+          throw new SintraClientError(`${url} serves group ${String(j?.groupId).slice(0, 16)}..., not the pinned group ${want.slice(0, 16)}...; nothing was sent`);
+        }
+        const index = j.replica?.index;
+        if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= this.o.group.replicas.length) return void failed.push({ url, reason: 'no replica index in /v1/info' });
+        ok.push({ url, index });
+      });
+      return { ok, failed };
+    })();
+    return this.infos;
+  }
+
+  /**
+   * Submits `body` to `path` on a kernel: the first replicas (in the given order) whose indices form a
+   * kernel, replacing any that refuse or fail by the next ones. Returns the URLs that accepted and their
+   * answers (200 answers may already carry the result).
+   */
+  private async submitToKernel(path: string, body: unknown): Promise<{ url: string; answer: Answer }[]> {
+    const { ok, failed } = await this.replicas();
+    for (const f of failed) this.log(`warning: ${f.url}: ${f.reason}`);
+    if (ok.length === 0) throw new SintraClientError(`no replica answered (${failed.map((f) => `${f.url}: ${f.reason}`).join('; ')})`);
+    const qs = this.o.group.quorumSystem;
+    const patience = this.o.patienceMs ?? 3000;
+    const accepted: { url: string; index: number; answer: Answer }[] = [];
+    const errors: string[] = [];
+    /** Submissions under way; `slow` ones (no answer within `patience`) no longer count towards the kernel. */
+    const inFlight = new Map<string, { readonly r: ReplicaInfo; slow: boolean; readonly done: Promise<void> }>();
+    const launch = (r: ReplicaInfo) => {
+      const done = this.attempt(() => this.call(`${r.url}${path}`, { body })).then((a) => {
+        inFlight.delete(r.url);
+        if (!a.ok) return void errors.push(`${r.url}: ${a.reason}`);
+        if (a.value.status !== 200 && a.value.status !== 202) return void errors.push(`${r.url}: ${errorText(a.value)}`);
+        accepted.push({ ...r, answer: a.value });
+        this.log(`submitted to ${r.url} (replica ${this.o.group.replicas[r.index]?.id ?? r.index}): ${a.value.status === 202 ? 'pending' : 'known'}`);
+      });
+      inFlight.set(r.url, { r, slow: false, done });
+    };
+    let next = 0;
+    for (;;) {
+      const hoped = () => [...accepted.map((a) => a.index), ...[...inFlight.values()].filter((f) => !f.slow).map((f) => f.r.index)];
+      // Just enough more replicas that a kernel accepts if every one not known to be slow does.
+      while (next < ok.length && !qs.isKernel(hoped())) launch(ok[next++]!);
+      if (qs.isKernel(accepted.map((a) => a.index)) || inFlight.size === 0) break;
+      const waiting = [...inFlight.values()];
+      const timedOut = await Promise.race([Promise.race(waiting.map((f) => f.done)).then(() => false), this.o.sleep(patience).then(() => true)]);
+      if (timedOut) {
+        for (const f of waiting) {
+          if (!f.slow) this.log(`${f.r.url} has not answered within ${patience} ms; asking another replica too`);
+          f.slow = true;
+        }
+        // Nobody left to ask: the slow ones are all there is (the injected fetch bounds each exchange).
+        if (next >= ok.length) await Promise.race(waiting.map((f) => f.done));
+      }
+    }
+    for (const e of errors) this.log(`warning: ${e}`);
+    if (accepted.length === 0) throw new SintraClientError(`no replica accepted the request (${errors.join('; ')})`);
+    if (!qs.isKernel(accepted.map((a) => a.index))) {
+      this.log(`warning: only ${accepted.length} replicas accepted, not a kernel of the structure: an honest replica may not have it`);
+    }
+    return [...accepted];
+  }
+
+  /** Registers `digest` (hex SHA-256), waits until certified and returns the verified registration. */
+  async stamp(digest: string, opts: StampOptions = {}): Promise<StampResult> {
+    if (!HEX64.test(digest)) throw new SintraClientError('digest: expected 64 lower-case hex digits (SHA-256)');
+    const entry = encodeStampEntry({ digest, ...(opts.nonce !== undefined ? { nonce: opts.nonce } : {}) });
+    let body: unknown = { digest, ...(opts.nonce !== undefined ? { nonce: opts.nonce } : {}) };
+    if (opts.encrypt) {
+      if (!this.o.randomBytes) throw new SintraClientError('encrypting needs randomBytes in the client options');
+      const enc = encryptRequest(this.o.group, entry, opts.label ?? 'sintra-sdk', this.o.randomBytes);
+      body = { ciphertext: base64(enc.ciphertext) };
+      this.log(`encrypted the stamp entry to the group key (${enc.ciphertext.length} bytes, ciphertext id ${enc.ciphertextId.slice(0, 16)}...)`);
+    }
+    const accepted = await this.submitToKernel('/v1/notary/stamp', body);
+    const found = await this.waitForStamp(digest, accepted.map((a) => a.url));
+    return { ...found, acceptedBy: accepted.map((a) => a.url) };
+  }
+
+  /** The verified registration of `digest` from the first replica that serves one that verifies. */
+  async lookup(digest: string, opts: { wait?: boolean } = {}): Promise<Omit<StampResult, 'acceptedBy'> | null> {
+    if (!HEX64.test(digest)) throw new SintraClientError('digest: expected 64 lower-case hex digits (SHA-256)');
+    return opts.wait ? this.waitForStamp(digest, []) : this.pollOnce(digest, []).then((r) => (r.found ? r.found : null));
+  }
+
+  /** Replicas caught serving receipts that do not verify, with the reason (never asked again). */
+  liarList(): { url: string; reason: string }[] {
+    return [...this.liars].map(([url, reason]) => ({ url, reason }));
+  }
+
+  private order(first: readonly string[]): string[] {
+    return [...new Set([...first, ...this.urls])].filter((u) => !this.liars.has(u));
+  }
+
+  /**
+   * One round over the replicas, all asked at once: the first receipt that verifies wins, so a slow replica
+   * delays nobody; `state` is the furthest any replica got (for progress lines).
+   */
+  private pollOnce(digest: string, first: readonly string[]): Promise<{ found?: Omit<StampResult, 'acceptedBy'>; state: string }> {
+    const urls = this.order(first);
+    let state = 'unknown';
+    return new Promise((resolve) => {
+      let left = urls.length;
+      let done = false;
+      const settle = () => {
+        if (--left === 0 && !done) resolve({ state });
+      };
+      if (left === 0) return resolve({ state });
+      for (const url of urls) {
+        // A replica that does not answer within `patience` counts as not having it, for this round.
+        void Promise.race([
+          this.attempt(() => this.call(`${url}/v1/notary/stamps/${digest}`)),
+          this.o.sleep(this.o.patienceMs ?? 3000).then(() => ({ ok: false as const, reason: 'slow' })),
+        ]).then((a) => {
+          if (done || !a.ok || a.value.status !== 200) return settle();
+          const j = a.value.json as { status?: unknown; receipt?: unknown; index?: unknown } | null;
+          if (j?.status !== 'certified' || !j.receipt) {
+            if (j?.status === 'ordered') state = `ordered at index ${String(j.index)}`;
+            return settle();
+          }
+          const v = verifyStampReceipt(this.o.group, j.receipt, digest);
+          if (!v.ok) {
+            if (!this.liars.has(url)) this.log(`warning: ${url} served a stamp receipt that does not verify (${v.reason}); not asking it again`);
+            this.liars.set(url, v.reason);
+            return settle();
+          }
+          done = true;
+          const receipt = receiptToJson(this.o.group.groupId, receiptFromJson(j.receipt).receipt);
+          resolve({ found: { digest, verdict: v, receipt, from: url, liars: [...this.liars].map(([u, reason]) => ({ url: u, reason })) }, state: 'certified' });
+          settle();
+        });
+      }
+    });
+  }
+
+  private async waitForStamp(digest: string, first: readonly string[]): Promise<Omit<StampResult, 'acceptedBy'>> {
+    const timeout = this.o.timeoutMs ?? 120_000;
+    const t0 = this.o.now?.();
+    let slept = 0;
+    const waited = () => (t0 !== undefined ? this.o.now!() - t0 : slept);
+    let interval = this.o.pollMs ?? 250;
+    let shown = '';
+    for (;;) {
+      const r = await this.pollOnce(digest, first);
+      if (r.found) return r.found;
+      if (r.state !== shown) {
+        this.log(`waiting: ${r.state === 'unknown' ? 'not ordered yet' : r.state}`);
+        shown = r.state;
+      }
+      if (this.order(first).length === 0) throw new SintraClientError(`every replica served a receipt that does not verify (${[...this.liars.values()].join('; ')})`);
+      if (waited() >= timeout) throw new SintraClientError(`timed out after ${Math.round(waited() / 1000)} s waiting for a certified stamp of ${digest} (${shown === 'unknown' ? 'no replica has ordered it' : shown})`);
+      this.o.onPoll?.();
+      await this.o.sleep(interval);
+      slept += interval;
+      interval = Math.min(1500, Math.round(interval * 1.5));
+    }
+  }
+}
+
+/** SHA-256 of a document as the notary takes it (hex). */
+export function documentDigest(document: Uint8Array): string {
+  return toHex(sha256(document));
+}
+
+/** Whether a saved stamp receipt registers exactly this document. */
+export function verifyDocumentStamp(group: Group, receiptJson: unknown, document: Uint8Array): StampVerdict {
+  return verifyStampReceipt(group, receiptJson, documentDigest(document));
+}

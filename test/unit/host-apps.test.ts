@@ -1,0 +1,76 @@
+/**
+ * Applications through ReplicaHost (workers/core/host.ts): the notary's state survives a restart (journal
+ * replay) and a restart from a snapshot (compaction), so a restarted replica answers exactly as before, and
+ * the default application list is the same on every replica (their checkpoints combine).
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { describe, expect, it } from 'vitest';
+import { NotaryApp, encodeStampEntry } from '../../shared/app/notary.ts';
+import { toHex, utf8ToBytes } from '../../shared/crypto/bytes.ts';
+import { ReplicaHost } from '../../workers/core/host.ts';
+import type { PeerTransport } from '../../workers/core/host.ts';
+import { MemoryStore } from '../../workers/core/store.ts';
+import { testGroup } from '../helpers/group.ts';
+
+function cluster(n: number, compactAfter?: number) {
+  const { group, secrets } = testGroup(n);
+  const stores = Array.from({ length: n }, () => new MemoryStore());
+  let clock = 1_000_000;
+  const hosts: ReplicaHost[] = [];
+  const make = (i: number) => {
+    const transport: PeerTransport = {
+      post: async (to, frame) => {
+        const r = await hosts[to]!.receiveFrame(frame);
+        return { status: r.status, body: JSON.parse(JSON.stringify(r.body)) };
+      },
+    };
+    return new ReplicaHost(group, secrets[i]!, stores[i]!, transport, () => clock, { retryMinMs: 10, retryMaxMs: 100, deferRetryMs: 10, ...(compactAfter ? { compactAfter } : {}) });
+  };
+  for (let i = 0; i < n; i++) hosts.push(make(i));
+  const settle = async () => {
+    for (let round = 0; round < 2000; round++) {
+      for (const h of hosts) await h.flush();
+      if (!hosts.some((h) => h.outboxSizes().some((x) => x > 0))) return;
+      clock += 50;
+    }
+    throw new Error('did not settle');
+  };
+  return { hosts, settle, restart: (i: number) => void (hosts[i] = make(i)) };
+}
+
+const digestOf = (s: string) => toHex(sha256(utf8ToBytes(s)));
+
+async function answers(h: ReplicaHost, digests: string[]) {
+  await h.init();
+  const notary = h.app<NotaryApp>('notary')!;
+  return { state: toHex(notary.digest()), regs: digests.map((d) => notary.lookup(d) ?? null), cp: toHex(h.latestCheckpoint()!.stateDigest) };
+}
+
+describe('ReplicaHost with the standard applications', () => {
+  for (const compactAfter of [undefined, 5]) {
+    it(`a restarted replica answers the same (${compactAfter ? 'from a snapshot' : 'journal replay'})`, async () => {
+      const c = cluster(4, compactAfter);
+      const docs = ['a', 'b', 'c', 'a'].map(digestOf);
+      for (let i = 0; i < docs.length; i++) {
+        expect((await c.hosts[i % 4]!.submit(encodeStampEntry({ digest: docs[i]!, ...(i === 3 ? { nonce: '07' } : {}) }))).ok).toBe(true);
+        await c.settle();
+      }
+      await c.hosts[0]!.submit(utf8ToBytes('plain'));
+      await c.settle();
+      const before = await Promise.all(c.hosts.map((h) => answers(h, docs)));
+      expect(new Set(before.map((b) => b.state)).size).toBe(1);
+      expect(before[0]!.regs[3]).toEqual(before[0]!.regs[0]);
+      expect(before[0]!.regs.every((r) => r !== null)).toBe(true);
+      if (compactAfter) expect(c.hosts.every((h) => h.metrics().compactions > 0)).toBe(true);
+      for (let i = 0; i < 4; i++) c.restart(i);
+      const after = await Promise.all(c.hosts.map((h) => answers(h, docs)));
+      expect(after).toEqual(before);
+      // and the restarted group keeps certifying: a new stamp after the restart
+      await c.hosts[2]!.submit(encodeStampEntry({ digest: digestOf('d') }));
+      await c.settle();
+      for (const h of c.hosts) expect(h.app<NotaryApp>('notary')!.lookup(digestOf('d'))).toBeDefined();
+      const r = await c.hosts[1]!.receiptAt(c.hosts[1]!.app<NotaryApp>('notary')!.lookup(digestOf('d'))!.index);
+      expect(r).not.toBeNull();
+    }, 120_000);
+  }
+});
