@@ -16,6 +16,7 @@ import { registerNodeReplicaCommand } from './node-replica.ts';
 import { collect, integer, simulateCommand } from './simulate.ts';
 import { startCommand } from './start.ts';
 import { registerStampCommand } from './stamp.ts';
+import { registerCaCommand } from './ca.ts';
 import type { StartOptions } from './start.ts';
 import type { SimulateOptions } from './simulate.ts';
 import { collectUrl, seconds, submitCommand } from './submit.ts';
@@ -166,6 +167,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
 
   registerNodeReplicaCommand(program, io, setCode);
   registerStampCommand(program, io, setCode);
+  registerCaCommand(program, io, setCode);
 
   program
     .command('deploy-config')

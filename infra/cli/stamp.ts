@@ -53,7 +53,7 @@ async function sha256File(path: string): Promise<string> {
 }
 
 /** The group all given replicas serve (GET /v1/info), when none is pinned. */
-async function servedGroup(urls: readonly string[], log: (s: string) => void): Promise<Group> {
+export async function servedGroup(urls: readonly string[], log: (s: string) => void): Promise<Group> {
   const files: { url: string; file: unknown }[] = [];
   const errors: string[] = [];
   for (const url of urls) {

@@ -23,6 +23,8 @@ import type { Group } from '../config/group.ts';
 import { receiptFromJson, receiptToJson, verifyReceipt } from '../log/checkpoint.ts';
 import type { ReceiptJson } from '../log/checkpoint.ts';
 import { encodeStampEntry, parseStampEntry } from '../app/notary.ts';
+import { encodeCaRequest, isValidName, registerRequest, renewRequest, revokeRequest, rotateRequest, verifyDirectoryStatement } from '../app/ca.ts';
+import type { CaErrorCode, CaRequest, CaResponse, CertificateRecord, DirectoryStatementJson, DirectoryVerdict } from '../app/ca.ts';
 import { encryptRequest } from './encrypt.ts';
 
 /** The part of the Fetch API the SDK uses (globalThis.fetch fits). */
@@ -55,7 +57,42 @@ export interface SintraClientOptions {
 }
 
 export class SintraClientError extends Error {
-  override readonly name = 'SintraClientError';
+  override readonly name: string = 'SintraClientError';
+}
+
+/** The CA ordered the request and refused it (its answer, confirmed by a verified directory statement). */
+export class CaRefusedError extends SintraClientError {
+  override readonly name = 'CaRefusedError';
+  constructor(
+    readonly code: CaErrorCode | string,
+    message: string,
+    /** Log index of the refused request (null: refused by the replicas before ordering). */
+    readonly index: number | null,
+  ) {
+    super(message);
+  }
+}
+
+/** A directory statement that verified against the pinned group. */
+export interface CaLookupResult {
+  readonly name: string;
+  readonly verdict: Extract<DirectoryVerdict, { ok: true }>;
+  readonly statement: DirectoryStatementJson;
+  /** The replica whose statement verified. */
+  readonly from: string;
+  readonly liars: readonly { readonly url: string; readonly reason: string }[];
+}
+
+export interface CaRequestResult extends CaLookupResult {
+  /** Hex SHA-256 of the canonical entry (GET /v1/ca/requests/{id}). */
+  readonly id: string;
+  /** Log position of the request: its logical time. */
+  readonly index: number;
+  /** The CA's answer as ordered (its certificate is the record the statement shows, or an earlier serial of it). */
+  readonly response: Extract<CaResponse, { ok: true }>;
+  /** Receipt of the request's log entry (verified: the request is at `index`). */
+  readonly receipt: ReceiptJson;
+  readonly acceptedBy: readonly string[];
 }
 
 export type StampVerdict =
@@ -361,6 +398,203 @@ export class SintraClient {
       interval = Math.min(1500, Math.round(interval * 1.5));
     }
   }
+
+  // ---- certification authority and directory (shared/app/ca.ts, docs/ca.md)
+
+  /** Registers `name` for the Ed25519 key of `secretKey` (32 bytes); see caSubmit. */
+  caRegister(name: string, secretKey: Uint8Array, validFor: number): Promise<CaRequestResult> {
+    return this.caSubmit(registerRequest(this.o.group.groupId, name, secretKey, validFor));
+  }
+
+  /** Renews the current certificate of `name` (serial: the current one; default: looked up and verified). */
+  async caRenew(name: string, secretKey: Uint8Array, validFor: number, serial?: number): Promise<CaRequestResult> {
+    return this.caSubmit(renewRequest(this.o.group.groupId, name, serial ?? (await this.currentSerial(name)), secretKey, validFor));
+  }
+
+  async caRevoke(name: string, secretKey: Uint8Array, serial?: number): Promise<CaRequestResult> {
+    return this.caSubmit(revokeRequest(this.o.group.groupId, name, serial ?? (await this.currentSerial(name)), secretKey));
+  }
+
+  async caRotate(name: string, oldSecretKey: Uint8Array, newSecretKey: Uint8Array, validFor: number, serial?: number): Promise<CaRequestResult> {
+    return this.caSubmit(rotateRequest(this.o.group.groupId, name, serial ?? (await this.currentSerial(name)), oldSecretKey, newSecretKey, validFor));
+  }
+
+  /** The serial a signed operation must name: from a verified statement, never from one replica's word. */
+  private async currentSerial(name: string): Promise<number> {
+    // The freshest statement of a round: a lagging replica's older one would name a superseded serial.
+    const r = await this.caLookup(name, { wait: true, freshest: true });
+    if (!r.verdict.record) throw new CaRefusedError('not-found', `not-found: ${name} is not registered (statement at checkpoint size ${r.verdict.size})`, null);
+    if (r.verdict.record.status === 'revoked') throw new CaRefusedError('revoked', `revoked: ${name} is revoked (at log index ${String(r.verdict.record.revokedAt)})`, null);
+    return r.verdict.record.serial;
+  }
+
+  /**
+   * Submits a signed CA request to a kernel, waits until its log entry is certified (verified receipt:
+   * the request is at `index`), takes the CA's answer, and returns only once a verified directory
+   * statement from a checkpoint after `index` shows the answer's record (or a later serial of the name).
+   * A refusal by the CA is a CaRefusedError; a replica whose answer the statement contradicts is recorded
+   * as lying and another one asked.
+   */
+  async caSubmit(request: CaRequest): Promise<CaRequestResult> {
+    let entry: Uint8Array;
+    try {
+      entry = encodeCaRequest(request);
+    } catch (e) {
+      throw new SintraClientError(`CA request: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const id = toHex(sha256(entry));
+    let accepted: { url: string; answer: Answer }[];
+    try {
+      accepted = await this.submitToKernel('/v1/ca/requests', { request });
+    } catch (e) {
+      // A refusal no later state can cure (name-taken, revoked, ...) comes from every replica alike.
+      const m = e instanceof Error ? /HTTP (400|409) ([a-z-]+): ([^;]*)/.exec(e.message) : null;
+      if (m) {
+        // The last one listed is followed by the closing parenthesis of the list.
+        const last = m.index + m[0].length === (e as Error).message.length;
+        throw new CaRefusedError(m[2]!, `${m[2]}: ${last ? m[3]!.replace(/\)$/, '') : m[3]}`, null);
+      }
+      throw e;
+    }
+    const first = accepted.map((a) => a.url);
+    const got = await this.waitRounds<{ url: string; index: number; response: CaResponse; receipt: ReceiptJson }>(`CA request ${id.slice(0, 16)}...`, first, async (url) => {
+      const a = await this.call(`${url}/v1/ca/requests/${id}`);
+      if (a.status !== 200) return null;
+      const j = a.json as { status?: unknown; index?: unknown; response?: unknown; receipt?: unknown } | null;
+      if (j?.status !== 'certified' || !j.receipt) return { state: j?.status === 'ordered' ? `ordered at index ${String(j.index)}` : 'pending' };
+      let parsed: ReturnType<typeof receiptFromJson>;
+      try {
+        parsed = receiptFromJson(j.receipt);
+      } catch (e) {
+        return { liar: `malformed receipt: ${e instanceof Error ? e.message : String(e)}` };
+      }
+      const v = verifyReceipt(this.o.group.kernel.groupKey, this.o.group.groupId, parsed.receipt);
+      if (!v.ok) return { liar: `CA request receipt: ${v.reason}` };
+      if (!bytesEqual(parsed.receipt.entry, entry)) return { liar: 'the receipt is not of this CA request' };
+      const resp = j.response as CaResponse | null;
+      if (typeof resp !== 'object' || resp === null || resp.app !== 'ca' || resp.index !== parsed.receipt.index) return { liar: 'no CA response for the ordered request' };
+      return { value: { url, index: parsed.receipt.index, response: resp, receipt: receiptToJson(this.o.group.groupId, parsed.receipt) } };
+    });
+    const { index, response } = got;
+    if (!response.ok) {
+      // Confirmed against the signed state where the state can show it; the code itself is the CA's.
+      const st = await this.caLookup(request.name, { wait: true, minSize: index + 1 });
+      const shown = st.verdict.record;
+      if (request.op === 'register' && shown?.key === request.key && shown.notBefore === index) {
+        this.liars.set(got.url, 'claimed a refusal the signed state contradicts');
+        throw new SintraClientError(`${got.url} claimed the register at ${index} was refused, but the signed state shows it issued; retry`);
+      }
+      throw new CaRefusedError(response.error.code, `${response.error.code}: ${response.error.message}`, index);
+    }
+    const cert = response.certificate;
+    const st = await this.caLookup(request.name, { wait: true, minSize: index + 1 });
+    const rec = st.verdict.record;
+    if (!rec || rec.serial < cert.serial || (rec.serial === cert.serial && !sameRecord(rec, cert) && !revokedLater(rec, cert))) {
+      this.liars.set(got.url, 'served a CA response the signed state contradicts');
+      throw new SintraClientError(`the CA response from ${got.url} (serial ${cert.serial}) is contradicted by the signed directory (${rec ? `serial ${rec.serial}, ${rec.status}` : 'absent'})`);
+    }
+    return { ...st, id, index, response, receipt: got.receipt, acceptedBy: first };
+  }
+
+  /**
+   * A verified directory statement for `name` from the first replica that serves one (checked with
+   * verifyDirectoryStatement against the pinned group; forged ones are recorded and skipped). `minSize`:
+   * only statements whose checkpoint covers that many log entries count (fresh enough to show a request at
+   * index minSize - 1). Without `wait`, one round over the replicas; else until the timeout.
+   * A verified statement may still be an older checkpoint's: what it proves is the state as of its size.
+   * `freshest`: wait for every replica of the round (up to patienceMs) and take the largest checkpoint.
+   */
+  async caLookup(name: string, opts: { wait?: boolean; minSize?: number; freshest?: boolean } = {}): Promise<CaLookupResult> {
+    if (!isValidName(name)) throw new SintraClientError('name: 1 to 128 characters of a-z 0-9 . _ @ -, starting with a letter or digit');
+    const minSize = opts.minSize ?? 0;
+    const got = await this.waitRounds<{ url: string; verdict: Extract<DirectoryVerdict, { ok: true }>; statement: DirectoryStatementJson }>(
+      `a directory statement for ${name}`,
+      [],
+      async (url) => {
+        const a = await this.call(`${url}/v1/ca/names/${name}`);
+        if (a.status === 409 || a.status === 503) return { state: errorText(a) };
+        if (a.status !== 200) return null;
+        const v = verifyDirectoryStatement(this.o.group, a.json);
+        if (!v.ok) return { liar: `directory statement: ${v.reason}` };
+        if (v.name !== name) return { liar: `the statement is for ${v.name}, not ${name}` };
+        if (v.size < minSize) return { state: `checkpoint size ${v.size} < ${minSize}` };
+        return { value: { url, verdict: v, statement: a.json as DirectoryStatementJson } };
+      },
+      !opts.wait,
+      opts.freshest ? (a, b) => a.verdict.size > b.verdict.size : undefined,
+    );
+    return { name, verdict: got.verdict, statement: got.statement, from: got.url, liars: this.liarList() };
+  }
+
+  /**
+   * Rounds over the replicas (all asked at once, `first` first): the first `value` wins, or with `better`
+   * the best value of the whole round; `liar` records the replica and skips it from then on; `state` is
+   * progress. One round only when `once`.
+   */
+  private async waitRounds<T>(
+    what: string,
+    first: readonly string[],
+    ask: (url: string) => Promise<{ value: T } | { liar: string } | { state: string } | null>,
+    once = false,
+    better?: (a: T, b: T) => boolean,
+  ): Promise<T> {
+    const timeout = this.o.timeoutMs ?? 120_000;
+    const t0 = this.o.now?.();
+    let slept = 0;
+    const waited = () => (t0 !== undefined ? this.o.now!() - t0 : slept);
+    let interval = this.o.pollMs ?? 250;
+    let shown = '';
+    for (;;) {
+      const urls = this.order(first);
+      if (urls.length === 0) throw new SintraClientError(`every replica served answers that do not verify (${[...this.liars.values()].join('; ')})`);
+      let state = 'no answer';
+      const found = await new Promise<T | null>((resolve) => {
+        let left = urls.length;
+        let done = false;
+        let best: { value: T } | null = null;
+        for (const url of urls) {
+          void Promise.race([this.attempt(() => ask(url)), this.o.sleep(this.o.patienceMs ?? 3000).then(() => ({ ok: false as const, reason: 'slow' }))]).then((a) => {
+            if (!done && a.ok && a.value) {
+              const r = a.value;
+              if ('value' in r) {
+                if (better) {
+                  if (!best || better(r.value, best.value)) best = { value: r.value };
+                } else {
+                  done = true;
+                  resolve(r.value);
+                }
+              } else if ('liar' in r) {
+                if (!this.liars.has(url)) this.log(`warning: ${url} served ${r.liar}; not asking it again`);
+                this.liars.set(url, r.liar);
+              } else state = r.state;
+            }
+            if (--left === 0 && !done) resolve(best ? best.value : null);
+          });
+        }
+      });
+      if (found !== null) return found;
+      if (state !== shown) {
+        this.log(`waiting for ${what}: ${state}`);
+        shown = state;
+      }
+      if (once || waited() >= timeout) {
+        throw new SintraClientError(`${once ? 'no replica served' : `timed out after ${Math.round(waited() / 1000)} s waiting for`} ${what} that verifies (${state}${this.liars.size ? `; lying: ${[...this.liars.keys()].join(', ')}` : ''})`);
+      }
+      this.o.onPoll?.();
+      await this.o.sleep(interval);
+      slept += interval;
+      interval = Math.min(1500, Math.round(interval * 1.5));
+    }
+  }
+}
+
+/** `later` is `cert` revoked after it was issued (the same request bytes submitted again get the old answer). */
+function revokedLater(later: CertificateRecord, cert: CertificateRecord): boolean {
+  return later.status === 'revoked' && cert.status === 'active' && later.revokedAt !== null && later.revokedAt >= cert.notBefore && sameRecord({ ...later, status: 'active', revokedAt: null }, cert);
+}
+
+function sameRecord(a: CertificateRecord, b: CertificateRecord): boolean {
+  return a.name === b.name && a.key === b.key && a.serial === b.serial && a.notBefore === b.notBefore && a.notAfter === b.notAfter && a.status === b.status && a.revokedAt === b.revokedAt;
 }
 
 /** SHA-256 of a document as the notary takes it (hex). */

@@ -18,6 +18,9 @@
  * Replicated applications (shared/app, DESIGN.md section 5) are fed every new log entry in log order, and
  * their digests go into each checkpoint's state digest (shared/app/state.ts). Their state is not in the
  * snapshot: it is a function of the log, so replay regenerates it and restore() re-applies the stored log.
+ * The digest list of each recent epoch is kept too (appDigestsAt), since a statement about app state under
+ * a signed checkpoint must carry exactly the list that checkpoint signed; restore() rebuilds it as it
+ * re-applies the log.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { toHex } from '../crypto/bytes.ts';
@@ -37,6 +40,7 @@ import { leafHash } from '../log/merkle.ts';
 import { MerkleLog } from '../log/merkle-log.ts';
 import type { ReplicatedApp } from '../app/types.ts';
 import { appDigests, checkAppNames, computeStateDigest } from '../app/state.ts';
+import type { AppDigest } from '../app/state.ts';
 
 export interface LogAppend {
   readonly index: number;
@@ -89,6 +93,19 @@ export interface EngineOptions {
    * run the same list in the same order: their digests are part of the signed state digest.
    */
   readonly apps?: () => readonly ReplicatedApp[];
+  /**
+   * How many of the latest delivered epochs keep the app digest list that went into their checkpoint's
+   * state digest (appDigestsAt). Default 64. A statement about app state (a CA directory answer) must carry
+   * exactly that list, and apps other than the one answering keep no past versions to recompute it from.
+   */
+  readonly digestEpochs?: number;
+  /**
+   * Apps whose responses the engine keeps by log index (responseAt), e.g. ['ca'] so a client can fetch the
+   * answer to its ordered request. Default none: the notary's answers are derivable from its state. Kept for
+   * every such entry (memory grows with their number, as the app's own state does) and, like app state,
+   * rebuilt from the log by restore() rather than persisted.
+   */
+  readonly keepResponsesOf?: readonly string[];
 }
 
 /** Tags: atomic broadcast (as before encryption existed) and decryption shares. */
@@ -148,6 +165,15 @@ export class ReplicaEngine {
   private events = 0;
   /** The replicated applications, fed every new log entry in log order. */
   readonly apps: readonly ReplicatedApp[];
+  /**
+   * App digests after each recent epoch that appended entries (or was delivered live), oldest first: the
+   * digests at epoch e are those of the latest record with epoch <= e, since app state only changes when
+   * entries are appended. Rebuilt by restore() from the stored log, so nothing extra is persisted.
+   */
+  private readonly digestLog: { epoch: number; digests: readonly AppDigest[] }[] = [];
+  /** Highest epoch whose digests are final here (all its entries applied). */
+  private digestsKnownTo = -1;
+  private readonly responses = new Map<number, Readonly<Record<string, Uint8Array>>>();
 
   constructor(
     readonly ctx: ProtocolContext,
@@ -185,7 +211,42 @@ export class ReplicaEngine {
       }
       if (r) (responses ??= {})[a.name] = r;
     }
+    const keep = this.options.keepResponsesOf;
+    if (responses && keep && keep.length > 0) {
+      const kept = Object.fromEntries(Object.entries(responses).filter(([name]) => keep.includes(name)));
+      if (Object.keys(kept).length > 0) this.responses.set(index, kept);
+    }
     return responses;
+  }
+
+  /** Records the app digests as of the end of `epoch` (every entry of epochs <= epoch applied). */
+  private recordDigests(epoch: number, digests: readonly AppDigest[]): void {
+    if (this.apps.length === 0) return;
+    const last = this.digestLog[this.digestLog.length - 1];
+    if (last && last.epoch === epoch) last.digests = digests;
+    else if (!last || last.epoch < epoch) this.digestLog.push({ epoch, digests });
+    if (epoch > this.digestsKnownTo) this.digestsKnownTo = epoch;
+    const keep = this.options.digestEpochs ?? 64;
+    while (this.digestLog.length > keep) this.digestLog.shift();
+  }
+
+  /**
+   * The [{name, digest}] list the engine hashed (with the log root) into the state digest of epoch
+   * `epoch`'s checkpoint, in app order; null when that epoch is older than the kept window or not
+   * delivered here yet. Copies: callers may not alter the record.
+   */
+  appDigestsAt(epoch: number): AppDigest[] | null {
+    if (!Number.isSafeInteger(epoch) || epoch > this.digestsKnownTo || this.apps.length === 0) return null;
+    for (let i = this.digestLog.length - 1; i >= 0; i--) {
+      const r = this.digestLog[i]!;
+      if (r.epoch <= epoch) return r.digests.map((d) => ({ name: d.name, digest: d.digest.slice() }));
+    }
+    return null;
+  }
+
+  /** An app's response to the log entry at `index` (only apps named in keepResponsesOf). */
+  responseAt(index: number, app: string): Uint8Array | undefined {
+    return this.responses.get(index)?.[app];
   }
 
   /** The digest the group signs with the log head (state.ts): the root alone without applications. */
@@ -236,14 +297,22 @@ export class ReplicaEngine {
     e.scab = SecureCausalBroadcast.restore(ctx, e.decryptor, e.scabOptions, s['scab'] as unknown as ScabSnapshot);
     e.certifier = CheckpointCertifier.restore(ctx, s['certifier'] as unknown as CertifierState);
     if (log.length < (s['logSize'] as number)) throw new SnapshotError(`the snapshot needs ${String(s['logSize'])} log entries, storage has ${log.length}`);
-    for (const r of log.slice(0, s['logSize'] as number)) {
+    const records = log.slice(0, s['logSize'] as number);
+    records.forEach((r, k) => {
       const index = e.log.append(leafHash(r.entry));
       e.index.set(r.id, index);
       e.epochOfIndex.push(r.epoch);
       // Application state is a function of the log: re-applying the stored entries rebuilds it.
       e.applyToApps(r.entry, index, r.epoch);
-    }
+      // An epoch's entries are appended together in one delivery, so its last entry is where its digests
+      // are final (epochs that appended nothing share the previous digests).
+      const next = records[k + 1];
+      if (next === undefined || next.epoch !== r.epoch) e.recordDigests(r.epoch, appDigests(e.apps));
+    });
     e.signed.push(...[...checkpoints].filter((c) => c.size <= e.log.size).sort((a, b) => a.epoch - b.epoch));
+    // A restored checkpoint of a later epoch than the last entry appended nothing after it: same digests.
+    const lastSigned = e.signed[e.signed.length - 1];
+    if (lastSigned && lastSigned.size === e.log.size && lastSigned.epoch > e.digestsKnownTo) e.recordDigests(lastSigned.epoch, appDigests(e.apps));
     for (const [peer, count] of s['faults'] as Map<number, number>) e.faultCounts.set(peer, count);
     for (const [epoch, pairs] of s['outcomes'] as [number, [string, { index: number; plaintextId: string } | null][]][]) {
       e.outcomesByEpoch.push([epoch, pairs.map(([id]) => id)]);
@@ -364,7 +433,9 @@ export class ReplicaEngine {
       if (resolved.length > 0) this.rememberOutcomes(d.epoch, resolved);
       const size = this.log.size;
       const root = this.log.root();
-      this.absorbCertifier(out, this.certifier.handleInput({ size, root, epoch: d.epoch, stateDigest: computeStateDigest(root, appDigests(this.apps)) }));
+      const digests = appDigests(this.apps);
+      this.recordDigests(d.epoch, digests);
+      this.absorbCertifier(out, this.certifier.handleInput({ size, root, epoch: d.epoch, stateDigest: computeStateDigest(root, digests) }));
     }
   }
 

@@ -70,7 +70,7 @@ class ByzantineNotary {
     readonly secrets: ReplicaSecrets,
     readonly urls: readonly string[],
   ) {
-    this.engine = new ReplicaEngine(contextFromConfig(group, secrets), { apps: standardApps });
+    this.engine = new ReplicaEngine(contextFromConfig(group, secrets), { apps: () => standardApps(group) });
     this.peers = linkPeers(group, secrets);
     this.receivers = this.peers.map((p) => (p ? LinkReceiver.create(p.incoming) : undefined));
     this.senders = this.peers.map((p) => (p ? LinkSender.create(p.outgoing) : undefined));
@@ -104,7 +104,7 @@ class ByzantineNotary {
       const body = new Uint8Array(Buffer.concat(chunks));
       const url = req.url ?? '';
       if (req.method === 'GET' && url === '/v1/info') {
-        return reply(200, { service: 'sintra-edge', replica: { id: this.secrets.id, index: BYZ }, groupId: toHex(this.group.groupId), n: 4, group: this.group.file, apps: ['notary'] });
+        return reply(200, { service: 'sintra-edge', replica: { id: this.secrets.id, index: BYZ }, groupId: toHex(this.group.groupId), n: 4, group: this.group.file, apps: ['notary', 'ca'] });
       }
       if (req.method === 'POST' && url === '/v1/notary/stamp') {
         // Swallowed: a cheerful 202, and nothing is ever proposed.

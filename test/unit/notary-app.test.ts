@@ -105,7 +105,7 @@ describe('state digest', () => {
 
 describe('ReplicaEngine with applications (n = 4, real keys)', () => {
   const { group, secrets } = testGroup(4);
-  const engines = secrets.map((s) => new ReplicaEngine(contextFromConfig(group, s), { apps: standardApps }));
+  const engines = secrets.map((s) => new ReplicaEngine(contextFromConfig(group, s), { apps: () => standardApps(group) }));
   const stored: LogRecord[][] = engines.map(() => []);
   const queue: { from: number; to: number; msg: Message }[] = [];
   const rng = new Rng(11);
@@ -140,14 +140,14 @@ describe('ReplicaEngine with applications (n = 4, real keys)', () => {
       const c = e.latestCheckpoint!;
       expect(c.size).toBe(4);
       expect(verifyCheckpoint(group.kernel.groupKey, group.groupId, c)).toBe(true);
-      expect(toHex(c.stateDigest)).toBe(toHex(computeStateDigest(c.root, [{ name: 'notary', digest: e.app('notary')!.digest() }])));
+      expect(toHex(c.stateDigest)).toBe(toHex(computeStateDigest(c.root, [{ name: 'notary', digest: e.app('notary')!.digest() }, { name: 'ca', digest: e.app('ca')!.digest() }])));
       expect(toHex(c.stateDigest)).not.toBe(toHex(c.root));
     }
   }, 120_000);
 
   it('a restored engine rebuilds the application state from the stored log', () => {
     const e = engines[1]!;
-    const restored = ReplicaEngine.restore(contextFromConfig(group, secrets[1]!), { apps: standardApps }, e.snapshot(), stored[1]!, [e.latestCheckpoint!]);
+    const restored = ReplicaEngine.restore(contextFromConfig(group, secrets[1]!), { apps: () => standardApps(group) }, e.snapshot(), stored[1]!, [e.latestCheckpoint!]);
     const n = restored.app<NotaryApp>('notary')!;
     expect(toHex(n.digest())).toBe(toHex(e.app('notary')!.digest()));
     expect(n.lookup(D2)).toEqual(e.app<NotaryApp>('notary')!.lookup(D2));

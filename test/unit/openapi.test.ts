@@ -27,7 +27,7 @@ describe('OpenAPI document', () => {
     const registered = app.routes.filter((r) => r.method !== 'ALL').map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`);
     const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`));
     expect(new Set(registered)).toEqual(new Set(documented));
-    for (const must of ['post /v1/requests', 'get /v1/receipts/{id}', 'post /v1/notary/stamp', 'get /v1/notary/stamps/{digest}', 'get /v1/notary/seq/{index}', 'get /v1/openapi.json']) {
+    for (const must of ['post /v1/requests', 'get /v1/receipts/{id}', 'post /v1/notary/stamp', 'get /v1/notary/stamps/{digest}', 'get /v1/notary/seq/{index}', 'post /v1/ca/requests', 'get /v1/ca/requests/{id}', 'get /v1/ca/names/{name}', 'get /v1/openapi.json']) {
       expect(documented).toContain(must);
     }
     const ids = Object.values(doc.paths).flatMap((ops) => Object.values(ops).map((o) => o.operationId));
@@ -68,6 +68,6 @@ describe('notary routes: input validation', () => {
     expect(((await (await app.request('/v1/notary/seq/0')).json()) as { error: { code: string } }).error.code).toBe('no-stamp');
     expect(((await (await app.request('/v1/notary/seq/-1')).json()) as { error: { code: string } }).error.code).toBe('bad-range');
     const info = (await (await app.request('/v1/info')).json()) as { apps: string[] };
-    expect(info.apps).toEqual(['notary']);
+    expect(info.apps).toEqual(['notary', 'ca']);
   });
 });

@@ -24,7 +24,7 @@ const DIGEST = toHex(sha256(utf8ToBytes('a document')));
 
 /** A real certified receipt of the stamp entry of DIGEST (four engines on an in-memory network). */
 function certifiedReceipt(): ReceiptJson {
-  const engines = secrets.map((s) => new ReplicaEngine(contextFromConfig(group, s), { apps: standardApps }));
+  const engines = secrets.map((s) => new ReplicaEngine(contextFromConfig(group, s), { apps: () => standardApps(group) }));
   const queue: { from: number; to: number; msg: Message }[] = [];
   const rng = new Rng(3);
   const entry = encodeStampEntry({ digest: DIGEST });

@@ -17,6 +17,7 @@ import { toHex } from '../../shared/crypto/bytes.ts';
 import { checkpointToJson, receiptToJson } from '../../shared/log/checkpoint.ts';
 import { MAX_FRAME_BYTES } from '../../shared/link/frame.ts';
 import type { ReplicaHost } from './host.ts';
+import { caRoutes } from './ca-routes.ts';
 import { notaryRoutes } from './notary-routes.ts';
 import { openApiDocument, registerRoutes } from './openapi.ts';
 import type { RouteSpec } from './openapi.ts';
@@ -55,6 +56,8 @@ export type ErrorCode =
   | 'unknown-stamp'
   | 'no-stamp'
   | 'no-app'
+  | 'not-ca-request'
+  | 'bad-name'
   | 'unavailable'
   | 'internal';
 
@@ -257,6 +260,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       },
     },
     ...notaryRoutes(host, { clientLimit, rateLimited, afterChange: options.afterChange }),
+    ...caRoutes(host, { clientLimit, rateLimited, afterChange: options.afterChange }),
     {
       method: 'get',
       path: '/v1/info',

@@ -29,6 +29,7 @@ import { checkFrame, decodeFrame, LinkReceiver, LinkSender, linkPeers } from '..
 import type { LinkPeer } from '../../shared/link/index.ts';
 import { standardApps } from '../../shared/app/index.ts';
 import type { ReplicatedApp } from '../../shared/app/types.ts';
+import type { AppDigest } from '../../shared/app/state.ts';
 import { emptyBatch } from './store.ts';
 import type { InboxState, ReplicaStore, StoredEntry, StoredOutboxMessage } from './store.ts';
 
@@ -42,7 +43,7 @@ export interface HostOptions {
   /**
    * The replicated applications (DESIGN.md section 5), as a factory: the host builds a new engine on every
    * load (start, rebuild after a failed write), and each engine rebuilds its applications' state from the
-   * log. Default: shared/app standardApps(), so that every runtime of a group runs the same list (their
+   * log. Default: shared/app standardApps(group), so that every runtime of a group runs the same list (their
    * digests are signed with each checkpoint); `() => []` runs the plain ordering service.
    */
   readonly apps?: () => readonly ReplicatedApp[];
@@ -190,7 +191,8 @@ export class ReplicaHost {
     // Built once: it caches ciphertext verdicts (8 ms each).
     this.decryptor ??= decryptorFromConfig(this.group, this.secrets);
     let engine: ReplicaEngine;
-    const engineOptions: EngineOptions = { ...this.opts.engine, apps: this.opts.apps ?? this.opts.engine?.apps ?? standardApps };
+    // The CA's responses are kept so clients can read the answer to their ordered request (ca-routes.ts).
+    const engineOptions: EngineOptions = { keepResponsesOf: ['ca'], ...this.opts.engine, apps: this.appFactory() };
     if (state.snapshot) {
       const { entries, checkpoints } = await this.store.loadLog();
       engine = ReplicaEngine.restore(ctx, engineOptions, state.snapshot, entries, checkpoints, this.decryptor);
@@ -321,8 +323,22 @@ export class ReplicaHost {
 
   /** Names of the applications this replica runs, in digest order. */
   appNames(): string[] {
-    this.names ??= (this.opts.apps ?? this.opts.engine?.apps ?? standardApps)().map((a) => a.name);
+    this.names ??= this.appFactory()().map((a) => a.name);
     return [...this.names];
+  }
+
+  private appFactory(): () => readonly ReplicatedApp[] {
+    return this.opts.apps ?? this.opts.engine?.apps ?? (() => standardApps(this.group));
+  }
+
+  /** The app digests bound into the checkpoint of `epoch` (null: not kept, or not delivered here yet). */
+  appDigestsAt(epoch: number): AppDigest[] | null {
+    return this.stale || !this.engine ? null : this.engine.appDigestsAt(epoch);
+  }
+
+  /** An app's kept response to the log entry at `index` (the CA's; see EngineOptions.keepResponsesOf). */
+  responseAt(index: number, app: string): Uint8Array | undefined {
+    return this.stale || !this.engine ? undefined : this.engine.responseAt(index, app);
   }
 
   private names: string[] | undefined;

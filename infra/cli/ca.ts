@@ -1,0 +1,323 @@
+/**
+ * `sintra ca ...`: the certification authority and directory (shared/app/ca.ts, docs/ca.md; DESIGN.md
+ * section 5; Cachin, DSN 2001, section 5) for a person at a terminal, on top of the client SDK.
+ *
+ *   sintra ca keygen --out KEYFILE
+ *   sintra ca register NAME --key KEYFILE --cluster URL ... [--valid-for N]
+ *   sintra ca lookup NAME --cluster URL ... [--out STATEMENT]
+ *   sintra ca renew NAME --key KEYFILE --cluster URL ... [--valid-for N]
+ *   sintra ca rotate NAME --key KEYFILE --new-key NEWKEYFILE --cluster URL ... [--valid-for N]
+ *   sintra ca revoke NAME --key KEYFILE --cluster URL ...
+ *   sintra ca verify STATEMENT --group group.json [--name NAME]
+ *
+ * A key file is JSON {"format": "sintra-edge/ca-key@1", "secretKey": hex, "publicKey": hex} (Ed25519, the
+ * 32-byte secret seed), written with mode 0600 and never overwritten; a file holding just the 64 hex
+ * digits of the secret key is read too. Signed requests are built locally: the secret key never leaves the
+ * machine. Every result the commands print comes from a directory statement verified against the group
+ * (pinned with --group, else the group the replicas serve).
+ *
+ * Progress goes to stderr; stdout carries the result (one JSON object with --json). Exit codes: 0 success
+ * (for lookup and verify: the statement verifies, whatever it says), 1 failure (one line `error: ...`,
+ * including a request the CA refused), 2 usage errors.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { ed25519PublicKey, isValidName, verifyDirectoryStatement } from '../../shared/app/ca.ts';
+import type { CertificateRecord, DirectoryVerdict } from '../../shared/app/ca.ts';
+import { CaRefusedError, SintraClient } from '../../shared/client/sdk.ts';
+import type { CaLookupResult, CaRequestResult } from '../../shared/client/sdk.ts';
+import type { Group } from '../../shared/config/group.ts';
+import { fromHex, toHex } from '../../shared/crypto/bytes.ts';
+import { UsageError } from './deal.ts';
+import type { Io } from './deal.ts';
+import { nodeFetch, servedGroup } from './stamp.ts';
+import { baseUrl, collectUrl, DEFAULT_TIMEOUT_SECONDS, seconds } from './submit.ts';
+import { fsReason, loadGroupFile } from './verify.ts';
+
+export const CA_KEY_FORMAT = 'sintra-edge/ca-key@1';
+export const DEFAULT_VALID_FOR = 100_000;
+
+export interface CaCommandOptions {
+  cluster?: string[];
+  group?: string;
+  key?: string;
+  newKey?: string;
+  validFor?: number;
+  serial?: number;
+  out?: string;
+  name?: string;
+  json?: boolean;
+  timeout?: number;
+}
+
+function positive(name: string) {
+  return (value: string): number => {
+    if (!/^[1-9][0-9]{0,14}$/.test(value)) throw new InvalidArgumentError(`${name} must be a positive integer`);
+    return Number(value);
+  };
+}
+
+/** Reads a key file (JSON of CA_KEY_FORMAT, or the bare hex secret key). */
+export async function loadKeyFile(path: string): Promise<Uint8Array> {
+  let text: string;
+  try {
+    text = (await readFile(path, 'utf8')).trim();
+  } catch (e) {
+    throw new Error(`cannot read key file ${path}: ${fsReason(e)}`);
+  }
+  if (/^[0-9a-f]{64}$/i.test(text)) return fromHex(text.toLowerCase(), 32);
+  let o: unknown;
+  try {
+    o = JSON.parse(text);
+  } catch {
+    throw new Error(`key file ${path} is neither JSON nor 64 hex digits`);
+  }
+  const k = o as { format?: unknown; secretKey?: unknown; publicKey?: unknown } | null;
+  if (k?.format !== CA_KEY_FORMAT || typeof k.secretKey !== 'string' || !/^[0-9a-f]{64}$/.test(k.secretKey)) {
+    throw new Error(`key file ${path} is not a ${CA_KEY_FORMAT} key (make one with: sintra ca keygen --out FILE)`);
+  }
+  const secret = fromHex(k.secretKey, 32);
+  if (k.publicKey !== undefined && k.publicKey !== toHex(ed25519PublicKey(secret))) throw new Error(`key file ${path}: publicKey does not belong to secretKey`);
+  return secret;
+}
+
+async function keygen(opts: CaCommandOptions, io: Io): Promise<number> {
+  if (!opts.out) throw new UsageError('give --out KEYFILE (the secret key is written there with mode 0600)');
+  const secret = new Uint8Array(randomBytes(32));
+  const publicKey = toHex(ed25519PublicKey(secret));
+  const text = `${JSON.stringify({ format: CA_KEY_FORMAT, secretKey: toHex(secret), publicKey }, null, 2)}\n`;
+  try {
+    // 'wx': never overwrite a key (it may be the only copy of a registered name's key).
+    await writeFile(opts.out, text, { mode: 0o600, flag: 'wx' });
+  } catch (e) {
+    throw new Error(`cannot write ${opts.out}: ${fsReason(e)}`);
+  }
+  if (opts.json) io.out(`${JSON.stringify({ out: opts.out, publicKey })}\n`);
+  else io.out(`wrote Ed25519 secret key to ${opts.out} (mode 0600)\npublic key ${publicKey}\n`);
+  return 0;
+}
+
+/** The SDK client for the given options, and a cleanup that clears timers left from its races. */
+async function clientFor(opts: CaCommandOptions, io: Io): Promise<{ client: SintraClient; group: Group; done: () => void }> {
+  const log = (line: string) => io.err(`${line}\n`);
+  const urls = [...new Set((opts.cluster ?? []).map(baseUrl))];
+  if (urls.length === 0) throw new UsageError('give at least one --cluster URL (a kernel of the replicas: t + 1 of them for a threshold group)');
+  const group = opts.group !== undefined ? await loadGroupFile(opts.group) : await servedGroup(urls, log);
+  let dots = false;
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+  const client = new SintraClient({
+    group,
+    urls,
+    fetch: nodeFetch,
+    sleep: (ms) =>
+      new Promise((r) => {
+        const t = setTimeout(() => {
+          timers.delete(t);
+          r();
+        }, ms);
+        timers.add(t);
+      }),
+    onPoll: () => {
+      io.err('.');
+      dots = true;
+    },
+    log: (line) => {
+      if (dots) io.err('\n');
+      dots = false;
+      log(line);
+    },
+    timeoutMs: (opts.timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000,
+    now: () => Date.now(),
+  });
+  return {
+    client,
+    group,
+    done: () => {
+      if (dots) io.err('\n');
+      for (const t of timers) clearTimeout(t);
+    },
+  };
+}
+
+function describeRecord(r: CertificateRecord | null, v: Extract<DirectoryVerdict, { ok: true }>): string {
+  if (!r) return `${v.name}: absent (not registered), proven at checkpoint size ${v.size}, epoch ${v.epoch}`;
+  const when = r.status === 'revoked' ? `revoked at log index ${String(r.revokedAt)}` : `valid for log positions [${r.notBefore}, ${r.notAfter})`;
+  return `${v.name}: ${v.status}, serial ${r.serial}, key ${r.key}, ${when}; checkpoint size ${v.size}, epoch ${v.epoch}`;
+}
+
+function checkName(name: string | undefined): string {
+  if (name === undefined) throw new UsageError('give the NAME');
+  if (!isValidName(name)) throw new UsageError(`name ${JSON.stringify(name)}: 1 to 128 characters of a-z 0-9 . _ @ -, starting with a letter or digit`);
+  return name;
+}
+
+async function saveStatement(opts: CaCommandOptions, r: CaLookupResult): Promise<void> {
+  if (opts.out === undefined) return;
+  try {
+    await writeFile(opts.out, `${JSON.stringify(r.statement, null, 2)}\n`);
+  } catch (e) {
+    throw new Error(`cannot write ${opts.out}: ${fsReason(e)}`);
+  }
+}
+
+type Op = 'register' | 'renew' | 'rotate' | 'revoke';
+
+async function change(op: Op, nameArg: string | undefined, opts: CaCommandOptions, io: Io): Promise<number> {
+  const name = checkName(nameArg);
+  if (!opts.key) throw new UsageError(`${op} needs --key KEYFILE${op === 'register' ? '' : " (the name's current key)"}`);
+  if (op === 'rotate' && !opts.newKey) throw new UsageError('rotate needs --new-key NEWKEYFILE');
+  if (op !== 'rotate' && opts.newKey) throw new UsageError('--new-key goes with rotate');
+  if (op === 'revoke' && opts.validFor !== undefined) throw new UsageError('--valid-for does not go with revoke');
+  if (op === 'register' && opts.serial !== undefined) throw new UsageError('--serial does not go with register');
+  const secret = await loadKeyFile(opts.key);
+  const newSecret = opts.newKey ? await loadKeyFile(opts.newKey) : undefined;
+  const validFor = opts.validFor ?? DEFAULT_VALID_FOR;
+  const started = Date.now();
+  const { client, done } = await clientFor(opts, io);
+  let r: CaRequestResult;
+  try {
+    switch (op) {
+      case 'register':
+        r = await client.caRegister(name, secret, validFor);
+        break;
+      case 'renew':
+        r = await client.caRenew(name, secret, validFor, opts.serial);
+        break;
+      case 'rotate':
+        r = await client.caRotate(name, secret, newSecret!, validFor, opts.serial);
+        break;
+      case 'revoke':
+        r = await client.caRevoke(name, secret, opts.serial);
+        break;
+    }
+  } catch (e) {
+    if (e instanceof CaRefusedError) {
+      if (opts.json) io.out(`${JSON.stringify({ ok: false, op, name, code: e.code, index: e.index, message: e.message })}\n`);
+      throw new Error(`the CA refused to ${op} ${name}${e.index !== null ? ` (request at log index ${e.index})` : ''}: ${e.message}`);
+    }
+    throw e;
+  } finally {
+    done();
+  }
+  await saveStatement(opts, r);
+  if (opts.json) {
+    io.out(`${JSON.stringify({ ok: true, op, name, id: r.id, index: r.index, certificate: r.response.certificate, status: r.verdict.status, record: r.verdict.record, checkpoint: { size: r.verdict.size, epoch: r.verdict.epoch }, from: r.from, acceptedBy: r.acceptedBy, liars: r.liars, statement: r.statement })}\n`);
+  } else {
+    const done = { register: 'registered', renew: 'renewed', rotate: 'rotated the key of', revoke: 'revoked' }[op];
+    io.out(`${done} ${name} at log index ${r.index}; statement from ${r.from} verified\n${describeRecord(r.verdict.record, r.verdict)}\n`);
+    if (opts.out !== undefined) io.out(`statement saved to ${opts.out}\n`);
+  }
+  io.err(`took ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  return 0;
+}
+
+async function lookup(nameArg: string | undefined, opts: CaCommandOptions, io: Io): Promise<number> {
+  const name = checkName(nameArg);
+  const { client, done } = await clientFor(opts, io);
+  let r: CaLookupResult;
+  try {
+    r = await client.caLookup(name, { wait: true });
+  } finally {
+    done();
+  }
+  await saveStatement(opts, r);
+  const v = r.verdict;
+  if (opts.json) {
+    io.out(`${JSON.stringify({ valid: true, name, present: v.present, status: v.status, record: v.record, checkpoint: { size: v.size, epoch: v.epoch }, from: r.from, liars: r.liars, statement: r.statement })}\n`);
+  } else {
+    io.out(`${describeRecord(v.record, v)}\nstatement from ${r.from} verified with the group key\n`);
+    if (opts.out !== undefined) io.out(`statement saved to ${opts.out}\n`);
+  }
+  return 0;
+}
+
+async function verify(file: string | undefined, opts: CaCommandOptions, io: Io): Promise<number> {
+  if (file === undefined) throw new UsageError('usage: sintra ca verify STATEMENT --group group.json [--name NAME]');
+  if (!opts.group) throw new UsageError("verify needs --group <file> (the group's public group.json)");
+  if (opts.name !== undefined) checkName(opts.name);
+  const fail = (reason: string): number => {
+    if (opts.json) io.out(`${JSON.stringify({ valid: false, reason })}\n`);
+    io.err(`error: ${reason.replace(/\s*\n\s*/g, ' ')}\n`);
+    return 1;
+  };
+  let group: Group;
+  try {
+    group = await loadGroupFile(opts.group);
+  } catch (e) {
+    return fail(e instanceof Error ? e.message : String(e));
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(file, 'utf8'));
+  } catch (e) {
+    return fail(e instanceof SyntaxError ? `statement ${file} is not JSON` : `cannot read statement ${file}: ${fsReason(e)}`);
+  }
+  const v = verifyDirectoryStatement(group, json);
+  if (!v.ok) return fail(`invalid directory statement ${file}: ${v.reason}`);
+  if (opts.name !== undefined && v.name !== opts.name) return fail(`the statement is about ${v.name}, not ${opts.name}`);
+  if (opts.json) io.out(`${JSON.stringify({ valid: true, name: v.name, present: v.present, status: v.status, record: v.record, checkpoint: { size: v.size, epoch: v.epoch }, groupId: group.file.groupId })}\n`);
+  else io.out(`valid directory statement${group.testOnly ? '  (group with TEST KEYS ONLY)' : ''}\n${describeRecord(v.record, v)}\n`);
+  return 0;
+}
+
+export function registerCaCommand(program: Command, io: Io, setCode: (code: number) => void): void {
+  const ca = program
+    .command('ca')
+    .description('certification authority and directory: keygen, register, lookup, renew, rotate, revoke, verify')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  sintra ca keygen --out alice.key',
+        '  sintra ca register alice --key alice.key --cluster http://127.0.0.1:8787 --cluster http://127.0.0.1:8788',
+        '  sintra ca lookup alice --cluster http://127.0.0.1:8789 --out alice.statement.json',
+        '  sintra ca verify alice.statement.json --group .sintra/keys/group.json',
+        '  sintra ca revoke alice --key alice.key --cluster http://127.0.0.1:8787 --cluster http://127.0.0.1:8788',
+      ].join('\n'),
+    );
+  const network = (c: Command): Command =>
+    c
+      .option('--cluster <url>', "a replica's base URL (repeatable; give a kernel or more: t + 1 replicas for a threshold group)", collectUrl)
+      .option('--group <file>', 'pin the group (group.json): refuse replicas serving another group')
+      .option('--timeout <seconds>', `give up after this long (default ${DEFAULT_TIMEOUT_SECONDS})`, seconds)
+      .option('--out <file>', 'save the verified directory statement to FILE')
+      .option('--json', 'print the result as one JSON object');
+
+  ca.command('keygen')
+    .description('make an Ed25519 key pair; the secret key goes to KEYFILE (JSON, mode 0600, never overwritten)')
+    .option('--out <file>', 'the key file to write')
+    .option('--json', 'print {out, publicKey} as JSON')
+    .action(async (opts: CaCommandOptions) => setCode(await keygen(opts, io)));
+
+  for (const op of ['register', 'renew', 'rotate', 'revoke'] as const) {
+    const c = network(ca.command(op).argument('[name]', 'the name'));
+    c.option('--key <file>', op === 'register' ? 'the key file of the key to register' : "the key file of the name's current key");
+    if (op === 'rotate') c.option('--new-key <file>', 'the key file of the new key');
+    if (op !== 'revoke') c.option('--valid-for <positions>', `validity in log positions (default ${DEFAULT_VALID_FOR})`, positive('--valid-for'));
+    if (op !== 'register') c.option('--serial <n>', "the current serial (default: from a verified statement)", positive('--serial'));
+    c.description(
+      {
+        register: 'register NAME with the key of --key (new names only); waits until a verified statement shows it',
+        renew: "renew NAME's certificate (signed with its current key)",
+        rotate: "replace NAME's key by the one of --new-key (signed by both keys)",
+        revoke: 'revoke NAME (signed with its current key); the name is never issued again',
+      }[op],
+    );
+    c.action(async (name: string | undefined, opts: CaCommandOptions) => setCode(await change(op, name, opts, io)));
+  }
+
+  network(ca.command('lookup').argument('[name]', 'the name'))
+    .description('a verified directory statement for NAME: present (active, expired, revoked) or proven absent; exit 0 if it verifies')
+    .action(async (name: string | undefined, opts: CaCommandOptions) => setCode(await lookup(name, opts, io)));
+
+  ca.command('verify')
+    .description('verify a saved directory statement offline with --group (exit 0 only if valid)')
+    .argument('[statement]', 'the saved statement (JSON)')
+    .option('--group <file>', "the group's public group.json")
+    .option('--name <name>', 'also require the statement to be about NAME')
+    .option('--json', 'print the verdict as JSON')
+    .action(async (file: string | undefined, opts: CaCommandOptions) => setCode(await verify(file, opts, io)));
+}
