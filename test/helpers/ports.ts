@@ -27,7 +27,8 @@ export async function freePorts(count: number): Promise<number[]> {
 
 /**
  * A base port such that base .. base + count - 1 are all free (replica i listens on base + i), picked
- * above the fixed ranges other tests use (10000..32699) and below the usual ephemeral range's top.
+ * at random in 33000..58000: every integration test takes its range here, so parallel test files only
+ * collide if two pick overlapping ranges between the check and the listen (a small race).
  */
 export async function freePortRange(count: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {

@@ -39,9 +39,10 @@ import type { EngineStep } from '../../shared/replica/engine.ts';
 import { contextFromConfig } from '../../shared/replica/from-config.ts';
 import { decodeTransport, encodeTransport } from '../../shared/replica/transport.ts';
 import { getJson, http, sleep, waitFor as waitUntil } from '../helpers/http.ts';
+import { freePortRange } from '../helpers/ports.ts';
 
-// Other integration tests use 10000..29999; stay below the ephemeral range (32768..).
-const BASE_PORT = 30_000 + (process.pid % 270) * 10;
+/** Replica i listens on BASE_PORT + i: a free range picked in beforeAll (ranges fixed by pid collided across files). */
+let BASE_PORT = 0;
 const BYZ = 3;
 const HONEST = [0, 1, 2];
 const REQUESTS = 10;
@@ -320,6 +321,7 @@ const waitFor = <T>(f: () => Promise<T | null>, what: string) => waitUntil(f, wh
 
 describe('one Byzantine replica (real keys, equivocation, bad shares, bad frames) among three honest ones', () => {
   beforeAll(async () => {
+    BASE_PORT = await freePortRange(16);
     dataDir = mkdtempSync(join(tmpdir(), 'sintra-byzantine-'));
     cluster = await startSeparateCluster({ dataDir, n: 4, basePort: BASE_PORT, exclude: [BYZ] });
     const group = parseGroup(JSON.parse(readFileSync(cluster.groupPath, 'utf8')));

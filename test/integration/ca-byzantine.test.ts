@@ -41,9 +41,10 @@ import type { EngineStep } from '../../shared/replica/engine.ts';
 import { contextFromConfig } from '../../shared/replica/from-config.ts';
 import { decodeTransport, encodeTransport } from '../../shared/replica/transport.ts';
 import { getJson, http, sleep, waitFor } from '../helpers/http.ts';
+import { freePortRange } from '../helpers/ports.ts';
 
-// ca.test.ts uses 16000 + k*10 + 0..3; this file + 5..8 (others: 10000..15999, 20000..32699).
-const BASE_PORT = 16_000 + (process.pid % 400) * 10 + 5;
+/** Replica i listens on BASE_PORT + i: a free range picked in beforeAll (ranges fixed by pid collided across files). */
+let BASE_PORT = 0;
 const BYZ = 3;
 const HONEST = [0, 1, 2];
 const MALLORY = new Uint8Array(32).fill(9);
@@ -221,6 +222,7 @@ async function sintra(...args: string[]): Promise<{ code: number; out: string; e
 
 describe('CA with one Byzantine replica (equivocation, bad shares, swallowed requests, forged receipts and statements)', () => {
   beforeAll(async () => {
+    BASE_PORT = await freePortRange(16);
     dataDir = mkdtempSync(join(tmpdir(), 'sintra-ca-byz-'));
     cluster = await startSeparateCluster({ dataDir, n: 4, basePort: BASE_PORT, exclude: [BYZ] });
     group = parseGroup(JSON.parse(readFileSync(cluster.groupPath, 'utf8')));

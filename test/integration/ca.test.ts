@@ -23,9 +23,10 @@ import type { Group } from '../../shared/config/group.ts';
 import { toHex } from '../../shared/crypto/bytes.ts';
 import { requestId } from '../../shared/replica/engine.ts';
 import { getJson, http, sleep, waitFor } from '../helpers/http.ts';
+import { freePortRange } from '../helpers/ports.ts';
 
-// Others use 10000..15999 (submit-cli, notary), 20000..29999 (local-cluster), 30000.. (byzantine-replica).
-const BASE_PORT = 16_000 + (process.pid % 400) * 10;
+/** Replica i listens on BASE_PORT + i: a free range picked in beforeAll (ranges fixed by pid collided across files). */
+let BASE_PORT = 0;
 let dataDir: string;
 let cluster: LocalCluster;
 let group: Group;
@@ -55,6 +56,7 @@ const post = (url: string, body: unknown, type = 'application/json') =>
 
 describe('certification authority on the local cluster', () => {
   beforeAll(async () => {
+    BASE_PORT = await freePortRange(16);
     dataDir = mkdtempSync(join(tmpdir(), 'sintra-ca-'));
     cluster = await startLocalCluster({ dataDir, n: 4, basePort: BASE_PORT });
     await waitUntilReady(cluster.urls);

@@ -23,9 +23,10 @@ import { encodeFrame, LinkSender, linkChannel, linkPeers, MAX_FRAME_BYTES } from
 import type { LinkChannel } from '../../shared/link/index.ts';
 import { encodeTransport } from '../../shared/replica/transport.ts';
 import { getJson, http, waitFor } from '../helpers/http.ts';
+import { freePortRange } from '../helpers/ports.ts';
 
-// local-cluster.test.ts uses 20000..29999, submit-cli.test.ts 10000..14999, replica-restart 17500..19999.
-const BASE_PORT = 15_000 + (process.pid % 250) * 10;
+/** Replica i listens on BASE_PORT + i: a free range picked in beforeAll (ranges fixed by pid collided across files). */
+let BASE_PORT = 0;
 const TOTAL = 1000;
 const IN_FLIGHT = 16;
 
@@ -263,6 +264,7 @@ function authenticRefusedCases(channel: LinkChannel, ack: number, payload: Uint8
 
 describe('1,000 hostile HTTP requests against a running cluster', () => {
   beforeAll(async () => {
+    BASE_PORT = await freePortRange(16);
     dataDir = mkdtempSync(join(tmpdir(), 'sintra-hostile-'));
     cluster = await startLocalCluster({ dataDir, n: 4, basePort: BASE_PORT });
     group = parseGroup(JSON.parse(readFileSync(cluster.groupPath, 'utf8')));

@@ -13,8 +13,10 @@ import { startLocalCluster, waitUntilReady } from '../../infra/cluster/local-clu
 import type { LocalCluster } from '../../infra/cluster/local-cluster.ts';
 import { startCommand } from '../../infra/cli/start.ts';
 import { getJson, http, waitFor } from '../helpers/http.ts';
+import { freePortRange } from '../helpers/ports.ts';
 
-const BASE_PORT = 20_000 + (process.pid % 500) * 20;
+/** Replica i listens on BASE_PORT + i: a free range picked in beforeAll (ranges fixed by pid collided across files). */
+let BASE_PORT = 0;
 let dataDir: string;
 let cluster: LocalCluster;
 
@@ -27,6 +29,7 @@ const get = (i: number, path: string) => getJson(cluster.urls[i]!, path);
 
 describe('local cluster (4 Durable Object replicas in Miniflare, HTTP on loopback)', () => {
   beforeAll(async () => {
+    BASE_PORT = await freePortRange(16);
     dataDir = mkdtempSync(join(tmpdir(), 'sintra-cluster-'));
     cluster = await startLocalCluster({ dataDir, n: 4, basePort: BASE_PORT });
     await waitUntilReady(cluster.urls);

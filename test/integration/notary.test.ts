@@ -22,9 +22,10 @@ import { parseGroup } from '../../shared/config/group.ts';
 import type { Group } from '../../shared/config/group.ts';
 import { toHex, utf8ToBytes } from '../../shared/crypto/bytes.ts';
 import { getJson, http, sleep, waitFor } from '../helpers/http.ts';
+import { freePortRange } from '../helpers/ports.ts';
 
-// Others use 10000..14999 (submit-cli), 20000..29999 (local-cluster) and 30000..32699 (byzantine-replica).
-const BASE_PORT = 15_000 + (process.pid % 500) * 10;
+/** Replica i listens on BASE_PORT + i: a free range picked in beforeAll (ranges fixed by pid collided across files). */
+let BASE_PORT = 0;
 let dataDir: string;
 let cluster: LocalCluster;
 let group: Group;
@@ -51,6 +52,7 @@ function flipHex(s: string, at = 10): string {
 
 describe('notary on the local cluster', () => {
   beforeAll(async () => {
+    BASE_PORT = await freePortRange(16);
     dataDir = mkdtempSync(join(tmpdir(), 'sintra-notary-'));
     cluster = await startLocalCluster({ dataDir, n: 4, basePort: BASE_PORT });
     await waitUntilReady(cluster.urls);

@@ -14,9 +14,10 @@ import { waitUntilReady } from '../../infra/cluster/local-cluster.ts';
 import { startSeparateCluster } from '../../infra/cluster/separate-cluster.ts';
 import type { SeparateCluster } from '../../infra/cluster/separate-cluster.ts';
 import { getJson, http, sleep, waitFor as waitUntil } from '../helpers/http.ts';
+import { freePortRange } from '../helpers/ports.ts';
 
-// local-cluster.test.ts uses 20000..29999, submit-cli.test.ts 10000..14999, hostile-http 15000..17499.
-const BASE_PORT = 17_500 + (process.pid % 250) * 10;
+/** Replica i listens on BASE_PORT + i: a free range picked in beforeAll (ranges fixed by pid collided across files). */
+let BASE_PORT = 0;
 const REQUESTS = 30;
 let dataDir: string;
 let cluster: SeparateCluster;
@@ -27,6 +28,7 @@ const waitFor = <T>(f: () => Promise<T | null>, what: string) => waitUntil(f, wh
 
 describe('replica restart mid-load (4 replicas, one Miniflare each, HTTP between them)', () => {
   beforeAll(async () => {
+    BASE_PORT = await freePortRange(16);
     dataDir = mkdtempSync(join(tmpdir(), 'sintra-restart-'));
     cluster = await startSeparateCluster({ dataDir, n: 4, basePort: BASE_PORT });
     await waitUntilReady(cluster.urls);

@@ -17,9 +17,10 @@ import { getJson, http, waitFor } from '../helpers/http.ts';
 import { testGroup } from '../helpers/group.ts';
 import { startLocalCluster, waitUntilReady } from '../../infra/cluster/local-cluster.ts';
 import type { LocalCluster } from '../../infra/cluster/local-cluster.ts';
+import { freePortRange } from '../helpers/ports.ts';
 
-// local-cluster.test.ts uses 20000..29999; stay clear of it and of the ephemeral range.
-const BASE_PORT = 10_000 + (process.pid % 500) * 10;
+/** Replica i listens on BASE_PORT + i: a free range picked in beforeAll (ranges fixed by pid collided across files). */
+let BASE_PORT = 0;
 let dataDir: string;
 let cluster: LocalCluster;
 
@@ -32,6 +33,7 @@ async function sintra(...args: string[]): Promise<{ code: number; out: string; e
 
 describe('sintra submit --wait and sintra verify on the local cluster', () => {
   beforeAll(async () => {
+    BASE_PORT = await freePortRange(16);
     dataDir = mkdtempSync(join(tmpdir(), 'sintra-submit-cli-'));
     cluster = await startLocalCluster({ dataDir, n: 4, basePort: BASE_PORT });
     await waitUntilReady(cluster.urls);
