@@ -106,13 +106,13 @@ export function startBaselineServer(opts: { dataDir: string; seed?: string; port
   };
   const fail = (res: ServerResponse, status: number, code: string, message: string) => json(res, status, { error: { code, message } });
 
-  const readBody = (req: IncomingMessage): Promise<Buffer | null> =>
+  const readBody = (req: IncomingMessage, max = MAX_BODY): Promise<Buffer | null> =>
     new Promise((resolve, reject) => {
       const parts: Buffer[] = [];
       let size = 0;
       req.on('data', (d: Buffer) => {
         size += d.length;
-        if (size > MAX_BODY) {
+        if (size > max) {
           resolve(null);
           req.destroy();
         } else parts.push(d);
@@ -151,11 +151,45 @@ export function startBaselineServer(opts: { dataDir: string; seed?: string; port
     return json(res, 202, { id, status: 'pending', replica: 'baseline' });
   };
 
+  /** One request of the service: the same checks and answers as POST /v1/requests. */
+  const accept = (bytes: Uint8Array): { status: number; body: unknown } => {
+    if (bytes.length === 0) return { status: 400, body: { error: { code: 'bad-request', message: 'the request is empty' } } };
+    if (bytes.length > MAX_REQUEST) return { status: 413, body: { error: { code: 'request-too-large', message: `request of ${bytes.length} bytes > ${MAX_REQUEST}` } } };
+    const id = requestId(bytes);
+    const i = index.get(id);
+    if (i !== undefined) return { status: 200, body: { id, status: 'ordered', index: i } };
+    if (!pending.has(id)) {
+      if (pending.size >= MAX_PENDING) return { status: 503, body: { error: { code: 'overloaded', message: `${pending.size} requests are pending; try again later` } } };
+      pending.set(id, bytes);
+      schedule();
+    }
+    return { status: 202, body: { id, status: 'pending' } };
+  };
+
+  /** POST /v1/requests/batch, as in workers/core/app.ts: {"requests": [{"text"} | {"data"}]}. */
+  const submitBatch = async (req: IncomingMessage, res: ServerResponse) => {
+    const body = await readBody(req, 1024 * 1024);
+    if (!body) return fail(res, 413, 'body-too-large', 'the body exceeds 1048576 bytes');
+    let list: unknown;
+    try {
+      list = (JSON.parse(body.toString('utf8')) as { requests?: unknown }).requests;
+    } catch {
+      return fail(res, 400, 'malformed-json', 'the body is not valid JSON');
+    }
+    if (!Array.isArray(list) || list.length === 0 || list.length > 1000) return fail(res, 400, 'bad-request', 'expected {"requests": [...]} with 1..1000 items');
+    const results = list.map((o: { text?: unknown; data?: unknown }) => {
+      const bytes = typeof o?.text === 'string' ? new TextEncoder().encode(o.text) : typeof o?.data === 'string' ? new Uint8Array(Buffer.from(o.data, 'base64')) : null;
+      return bytes ? accept(bytes).body : { error: { code: 'bad-request', message: 'expected "data" (base64) or "text" (string)' } };
+    });
+    return json(res, 200, { replica: 'baseline', results });
+  };
+
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const p = url.pathname;
     const route = async () => {
       if (req.method === 'POST' && p === '/v1/requests') return submit(req, res);
+      if (req.method === 'POST' && p === '/v1/requests/batch') return submitBatch(req, res);
       if (req.method !== 'GET') return fail(res, 405, 'method-not-allowed', `${req.method} ${p}`);
       if (p === '/v1/health') return json(res, 200, { ok: true, replica: 'baseline', logSize: log.size });
       if (p === '/v1/metrics') return json(res, 200, { logSize: log.size, pending: pending.size, epoch, memory: process.memoryUsage() });

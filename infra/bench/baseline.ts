@@ -20,6 +20,8 @@ const SERVER = fileURLToPath(new URL('./baseline-server.ts', import.meta.url));
 export interface LoadOptions {
   readonly clients: number;
   readonly concurrency: number;
+  /** Requests per POST (POST /v1/requests/batch when above 1). */
+  readonly postBatch?: number;
   /** Accepted-but-uncertified requests per client process before its workers wait (default concurrency). */
   readonly maxOutstanding?: number;
   readonly warmupMs: number;
@@ -141,6 +143,7 @@ export async function runBaseline(o: LoadOptions): Promise<BaselineResult> {
         urls: [info.url],
         followUrl: info.url,
         concurrency: o.concurrency,
+        ...(o.postBatch && o.postBatch > 1 ? { batch: o.postBatch } : {}),
         ...(o.maxOutstanding ? { maxOutstanding: o.maxOutstanding } : {}),
         warmupMs: o.warmupMs,
         durationMs: o.durationMs,

@@ -36,6 +36,11 @@ export interface ClientConfig {
   readonly pollMs: number;
   readonly requestBytes: number;
   readonly flood?: boolean;
+  /**
+   * Requests per POST (default 1: POST /v1/requests). Above 1 each worker sends POST /v1/requests/batch with
+   * that many fresh requests ({"requests": [{"data": base64}, ...]}); each accepted one is followed alone.
+   */
+  readonly batch?: number;
   /** How many certified ids (with the server they were sent to) to report for receipt checks. */
   readonly sampleIds?: number;
 }
@@ -142,12 +147,20 @@ export async function runClient(c: ClientConfig): Promise<ClientResult> {
     const clientHeader = `bench-${c.clientId}-${w}`;
     while (!stop && performance.now() < windowEnd) {
       const url = c.urls[rr++ % c.urls.length]!;
-      const body = makeRequest();
+      const k = Math.max(1, c.batch ?? 1);
       const at = performance.now();
-      submitted++;
+      submitted += k;
       let res: Reply;
       try {
-        res = await http(`${url}/v1/requests`, 'POST', { 'content-type': 'application/octet-stream', 'x-sintra-client': clientHeader }, body);
+        res =
+          k === 1
+            ? await http(`${url}/v1/requests`, 'POST', { 'content-type': 'application/octet-stream', 'x-sintra-client': clientHeader }, makeRequest())
+            : await http(
+                `${url}/v1/requests/batch`,
+                'POST',
+                { 'content-type': 'application/json', 'x-sintra-client': clientHeader },
+                new TextEncoder().encode(JSON.stringify({ requests: Array.from({ length: k }, () => ({ data: Buffer.from(makeRequest()).toString('base64') })) })),
+              );
       } catch (e) {
         if (stop) break; // cut at the end of the run, not a failure
         errors++;
@@ -157,9 +170,9 @@ export async function runClient(c: ClientConfig): Promise<ClientResult> {
       }
       statusCounts[res.status] = (statusCounts[res.status] ?? 0) + 1;
       if (at >= windowStart && at < windowEnd) postLatencies.push(performance.now() - at);
-      let json: { id?: string } = {};
+      let json: { id?: string; results?: { id?: string; status?: string; error?: { code: string } }[] } = {};
       try {
-        json = JSON.parse(res.body) as { id?: string };
+        json = JSON.parse(res.body) as typeof json;
       } catch {
         // counted by status
       }
@@ -168,10 +181,18 @@ export async function runClient(c: ClientConfig): Promise<ClientResult> {
         await sleep(res.status === 429 || res.status === 503 ? 20 : 50);
         continue;
       }
-      accepted++;
-      if (at >= windowStart && at < windowEnd) acceptedInWindow++;
-      if (c.flood || !json.id) continue;
-      outstanding.set(json.id, { at, url });
+      // One POST, one id; or a batch, one result per request (refused ones carry an error).
+      const ids = k === 1 ? (json.id ? [json.id] : []) : (json.results ?? []).flatMap((r) => (r.id ? [r.id] : []));
+      const refused = k === 1 ? 0 : (json.results ?? []).length - ids.length;
+      if (refused > 0) {
+        statusCounts['item-refused'] = (statusCounts['item-refused'] ?? 0) + refused;
+        lastError = JSON.stringify((json.results ?? []).find((r) => r.error)?.error ?? null);
+      }
+      accepted += ids.length;
+      if (at >= windowStart && at < windowEnd) acceptedInWindow += ids.length;
+      if (c.flood) continue;
+      for (const id of ids) outstanding.set(id, { at, url });
+      if (ids.length === 0) await sleep(20);
       while (!stop && outstanding.size >= maxOutstanding) await new Promise<void>((resolve) => waiters.push(resolve));
     }
   };

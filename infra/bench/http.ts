@@ -151,6 +151,7 @@ export async function runHttp(o: HttpOptions): Promise<HttpResult> {
         urls: cluster.urls,
         followUrl: cluster.urls[k % cluster.urls.length]!,
         concurrency: o.concurrency,
+        ...(o.postBatch && o.postBatch > 1 ? { batch: o.postBatch } : {}),
         ...(o.maxOutstanding ? { maxOutstanding: o.maxOutstanding } : {}),
         warmupMs: o.warmupMs,
         durationMs: o.durationMs,

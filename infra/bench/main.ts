@@ -15,6 +15,7 @@
  *                           --quick 2, 4, 14); in-process windows also span whole epochs (at least 3, or 2)
  *   --clients 2             client processes for http and baseline
  *   --concurrency C         concurrent POSTs per client process (default 16 for http, 64 for baseline)
+ *   --post-batch K          requests per POST for http and baseline (default 1; above 1: POST /v1/requests/batch)
  *   --max-outstanding M     accepted-but-uncertified requests per client process before it waits (default 4000)
  *   --overload              add the flood phase to http mode (default on in full runs, off in --quick)
  *   --out DIR               where the results JSON goes (default bench-results/)
@@ -74,6 +75,7 @@ export async function main(argv: string[]): Promise<BenchDocument> {
       suites: { type: 'string' },
       seconds: { type: 'string' },
       clients: { type: 'string', default: '2' },
+      'post-batch': { type: 'string', default: '1' },
       concurrency: { type: 'string' },
       'max-outstanding': { type: 'string' },
       overload: { type: 'boolean' },
@@ -173,6 +175,7 @@ export async function main(argv: string[]): Promise<BenchDocument> {
     baseline = await attempt('baseline', 1, () => runBaseline({
       clients,
       concurrency: values.concurrency ? Number(values.concurrency) : 64,
+      postBatch: Number(values['post-batch']),
       maxOutstanding,
       warmupMs: quick ? 1000 : 3000,
       durationMs: (seconds ?? (quick ? 4 : 15)) * 1000,
@@ -195,6 +198,7 @@ export async function main(argv: string[]): Promise<BenchDocument> {
         n,
         clients,
         concurrency: values.concurrency ? Number(values.concurrency) : 16,
+        postBatch: Number(values['post-batch']),
         maxOutstanding,
         warmupMs: quick ? 2000 : 15_000,
         durationMs: (seconds ?? (quick ? 14 : 40)) * 1000,

@@ -9,8 +9,12 @@ import type { ThresholdDecryptor } from '../protocols/crypto-suite.ts';
 import { ReplicaEngine } from './engine.ts';
 import type { EngineOptions } from './engine.ts';
 
-/** Largest value a broadcast may carry: a full batch of maximal requests fits. */
-export const DEFAULT_MAX_VALUE_BYTES = 8 * 1024 * 1024;
+/**
+ * Largest value a broadcast may carry. It must travel in one link frame (MAX_FRAME_BYTES, 4 MiB, with the
+ * message and frame headers): a bigger batch could never reach the peers, and its epoch would stall.
+ * Atomic broadcast caps its proposals by these bytes, so batches of big requests are simply shorter.
+ */
+export const DEFAULT_MAX_VALUE_BYTES = 3 * 1024 * 1024;
 
 export function contextFromConfig(group: Group, secrets: ReplicaSecrets, maxValueBytes = DEFAULT_MAX_VALUE_BYTES): ProtocolContext {
   return {

@@ -3,6 +3,12 @@
  * transactionSync, so an event's journal entry, outbox messages, log entries, checkpoints and link state
  * become durable together or not at all (persist before send, DESIGN.md section 3); the Durable Object's
  * output gate additionally holds responses and outgoing fetches until the write is confirmed.
+ *
+ * Durable Object SQLite refuses any value over 2 MB (SQLITE_TOOBIG), and a snapshot (atomic broadcast's
+ * queue and kept batches) or a message carrying a whole batch can be bigger. Such values are spilled: their
+ * bytes go to the `spill` table in parts of SPILL_PART bytes under a key, in the same transaction, and the
+ * row holds a reference (0xFF + the key). No journal event (first byte 1-3), wire message (codec version 1)
+ * or snapshot (JSON, '{') starts with 0xFF, so a reference is never mistaken for a value.
  */
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import type { InboxState, LoadedState, ReplicaStore, StoredEntry, StoredOutboxMessage, WriteBatch } from '../core/store.ts';
@@ -15,7 +21,13 @@ const SCHEMA = [
   'CREATE TABLE IF NOT EXISTS inbox (peer INTEGER PRIMARY KEY, floor INTEGER NOT NULL, above TEXT NOT NULL)',
   'CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)',
   'CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), state BLOB NOT NULL)',
+  'CREATE TABLE IF NOT EXISTS spill (key TEXT NOT NULL, seq INTEGER NOT NULL, part BLOB NOT NULL, PRIMARY KEY (key, seq))',
 ];
+
+/** Values above this are spilled (the limit is 2 MB per value and row). */
+export const SPILL_THRESHOLD = 1024 * 1024;
+const SPILL_PART = 1024 * 1024;
+const SPILL_MARK = 0xff;
 
 function blob(b: Uint8Array): ArrayBuffer {
   return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
@@ -29,6 +41,9 @@ function bytes(v: unknown): Uint8Array {
 
 export class SqlStore implements ReplicaStore {
   private readonly sql: SqlStorage;
+  /** Distinguishes spill keys of one process lifetime; with the time, unique across restarts. */
+  private spills = 0;
+  private readonly boot = Date.now().toString(36);
 
   constructor(private readonly storage: DurableObjectStorage) {
     this.sql = storage.sql;
@@ -36,11 +51,11 @@ export class SqlStore implements ReplicaStore {
   }
 
   async load(): Promise<LoadedState> {
-    const journal = this.sql.exec('SELECT event FROM journal ORDER BY seq').toArray().map((r) => bytes(r['event']));
+    const journal = this.sql.exec('SELECT event FROM journal ORDER BY seq').toArray().map((r) => this.unspill(bytes(r['event'])));
     const outbox: StoredOutboxMessage[] = this.sql
       .exec('SELECT peer, id, msg FROM outbox ORDER BY peer, id')
       .toArray()
-      .map((r) => ({ peer: Number(r['peer']), id: Number(r['id']), bytes: bytes(r['msg']) }));
+      .map((r) => ({ peer: Number(r['peer']), id: Number(r['id']), bytes: this.unspill(bytes(r['msg'])) }));
     const inbox = new Map<number, InboxState>();
     for (const r of this.sql.exec('SELECT peer, floor, above FROM inbox').toArray()) {
       inbox.set(Number(r['peer']), { floor: Number(r['floor']), above: JSON.parse(String(r['above'])) as number[] });
@@ -48,18 +63,56 @@ export class SqlStore implements ReplicaStore {
     const meta = new Map<string, string>();
     for (const r of this.sql.exec('SELECT k, v FROM meta').toArray()) meta.set(String(r['k']), String(r['v']));
     const snap = this.sql.exec('SELECT state FROM snapshot WHERE id = 1').toArray()[0];
-    return { snapshot: snap ? bytes(snap['state']) : null, journal, outbox, inbox, meta };
+    return { snapshot: snap ? this.unspill(bytes(snap['state'])) : null, journal, outbox, inbox, meta };
+  }
+
+  /** The value itself, or a reference to its spilled parts (inside the caller's transaction). */
+  private spill(prefix: string, v: Uint8Array): ArrayBuffer {
+    if (v.length <= SPILL_THRESHOLD) return blob(v);
+    const key = `${prefix}/${this.boot}/${++this.spills}`;
+    for (let off = 0, seq = 0; off < v.length; off += SPILL_PART, seq++) {
+      this.sql.exec('INSERT INTO spill (key, seq, part) VALUES (?, ?, ?)', key, seq, blob(v.subarray(off, off + SPILL_PART)));
+    }
+    return blob(new Uint8Array([SPILL_MARK, ...new TextEncoder().encode(key)]));
+  }
+
+  private unspill(v: Uint8Array): Uint8Array {
+    if (v[0] !== SPILL_MARK) return v;
+    const key = new TextDecoder().decode(v.subarray(1));
+    const parts = this.sql.exec('SELECT part FROM spill WHERE key = ? ORDER BY seq', key).toArray().map((r) => bytes(r['part']));
+    if (parts.length === 0) throw new Error(`storage: spilled value ${key} is missing`);
+    const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+    let off = 0;
+    for (const p of parts) {
+      out.set(p, off);
+      off += p.length;
+    }
+    return out;
+  }
+
+  /** Drops the spilled parts a row refers to (a no-op for a value stored inline). */
+  private dropSpill(v: unknown): void {
+    if (v === undefined || v === null) return;
+    const b = bytes(v);
+    if (b[0] === SPILL_MARK) this.sql.exec('DELETE FROM spill WHERE key = ?', new TextDecoder().decode(b.subarray(1)));
   }
 
   async commit(b: WriteBatch): Promise<void> {
     this.storage.transactionSync(() => {
       if (b.snapshot) {
-        this.sql.exec('INSERT OR REPLACE INTO snapshot (id, state) VALUES (1, ?)', blob(b.snapshot));
+        this.dropSpill(this.sql.exec('SELECT state FROM snapshot WHERE id = 1').toArray()[0]?.['state']);
+        this.sql.exec("DELETE FROM spill WHERE key LIKE 'j/%'");
+        this.sql.exec('INSERT OR REPLACE INTO snapshot (id, state) VALUES (1, ?)', this.spill('s', b.snapshot));
         this.sql.exec('DELETE FROM journal');
       }
-      for (const e of b.journal) this.sql.exec('INSERT INTO journal (event) VALUES (?)', blob(e));
-      for (const m of b.outbox) this.sql.exec('INSERT INTO outbox (peer, id, msg) VALUES (?, ?, ?)', m.peer, m.id, blob(m.bytes));
-      for (const d of b.outboxDelete) for (const id of d.ids) this.sql.exec('DELETE FROM outbox WHERE peer = ? AND id = ?', d.peer, id);
+      for (const e of b.journal) this.sql.exec('INSERT INTO journal (event) VALUES (?)', this.spill('j', e));
+      for (const m of b.outbox) this.sql.exec('INSERT INTO outbox (peer, id, msg) VALUES (?, ?, ?)', m.peer, m.id, this.spill('o', m.bytes));
+      for (const d of b.outboxDelete) {
+        for (const id of d.ids) {
+          this.dropSpill(this.sql.exec('SELECT msg FROM outbox WHERE peer = ? AND id = ?', d.peer, id).toArray()[0]?.['msg']);
+          this.sql.exec('DELETE FROM outbox WHERE peer = ? AND id = ?', d.peer, id);
+        }
+      }
       for (const e of b.log) this.sql.exec('INSERT INTO log (idx, rid, epoch, entry) VALUES (?, ?, ?, ?)', e.index, e.id, e.epoch, blob(e.entry));
       for (const c of b.checkpoints) this.putCheckpoint(c);
       for (const [peer, s] of b.inbox) {

@@ -24,6 +24,9 @@ import type { RouteSpec } from './openapi.ts';
 import { TokenBuckets } from './rate-limit.ts';
 
 export const MAX_CLIENT_BODY_BYTES = 192 * 1024;
+/** POST /v1/requests/batch: requests per call and body size (1,000 requests of 250 bytes are about 350 KB as JSON). */
+export const MAX_BATCH_REQUESTS = 1000;
+export const MAX_BATCH_BODY_BYTES = 1024 * 1024;
 export const MAX_ENTRIES_PER_PAGE = 1000;
 
 export interface AppOptions {
@@ -139,20 +142,26 @@ async function readRequestBody(c: Context): Promise<ClientRequestBody | Response
   } catch {
     return fail(c, 400, 'malformed-json', 'the body is not valid JSON');
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return fail(c, 400, 'bad-request', 'expected a JSON object');
+  const r = parseRequestObject(body);
+  return typeof r === 'string' ? fail(c, 400, 'bad-request', r) : r;
+}
+
+/** One request as a JSON object: {"text"}, {"data": base64} or {"ciphertext": base64}; a string says what is wrong. */
+function parseRequestObject(body: unknown): ClientRequestBody | string {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'expected a JSON object';
   const o = body as Record<string, unknown>;
   const keys = Object.keys(o);
   const field = keys[0];
   if (keys.length !== 1 || (field !== 'data' && field !== 'text' && field !== 'ciphertext')) {
-    return fail(c, 400, 'bad-request', 'expected exactly one field: "data" (base64), "text" (string) or "ciphertext" (base64 TDH2 ciphertext)');
+    return 'expected exactly one field: "data" (base64), "text" (string) or "ciphertext" (base64 TDH2 ciphertext)';
   }
   if (field === 'text') {
-    if (typeof o['text'] !== 'string') return fail(c, 400, 'bad-request', '"text" must be a string');
+    if (typeof o['text'] !== 'string') return '"text" must be a string';
     return { bytes: new TextEncoder().encode(o['text']), encrypted: false };
   }
-  if (typeof o[field] !== 'string') return fail(c, 400, 'bad-request', `"${field}" must be a base64 string`);
+  if (typeof o[field] !== 'string') return `"${field}" must be a base64 string`;
   const bytes = base64ToBytes(o[field] as string);
-  if (!bytes) return fail(c, 400, 'bad-request', `"${field}" is not valid base64`);
+  if (!bytes) return `"${field}" is not valid base64`;
   return { bytes, encrypted: field === 'ciphertext' };
 }
 
@@ -166,8 +175,8 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
   const buckets = new TokenBuckets(options.clientRate ?? 2000, options.clientBurst ?? 4000, options.now);
   const clientKey = (c: Context) => c.req.header('x-sintra-client') ?? c.req.header('cf-connecting-ip') ?? 'anonymous';
   /** A Response when the client must wait (429), else null. */
-  const rateLimited = (c: Context): Response | null => {
-    const wait = buckets.take(clientKey(c));
+  const rateLimited = (c: Context, cost = 1): Response | null => {
+    const wait = buckets.take(clientKey(c), cost);
     if (wait <= 0) return null;
     c.header('retry-after', String(Math.ceil(wait / 1000)));
     return fail(c, 429, 'rate-limited', `too many requests from this client; retry in ${Math.ceil(wait)} ms`);
@@ -179,6 +188,10 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
   });
   app.notFound((c) => fail(c, 404, 'not-found', `no route ${c.req.method} ${new URL(c.req.url).pathname}`));
 
+  const batchLimit = bodyLimit({
+    maxSize: MAX_BATCH_BODY_BYTES,
+    onError: (c) => fail(c, 413, 'body-too-large', `the body exceeds ${MAX_BATCH_BODY_BYTES} bytes`),
+  });
   const clientLimit = bodyLimit({
     maxSize: MAX_CLIENT_BODY_BYTES,
     onError: (c) => fail(c, 413, 'body-too-large', `the body exceeds ${MAX_CLIENT_BODY_BYTES} bytes`),
@@ -214,6 +227,65 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
           { id: r.id, status: r.status, ...(r.index !== undefined ? { index: r.index } : {}), ...(body.encrypted ? { encrypted: true } : {}), replica: host.secrets.id },
           r.status === 'pending' ? 202 : 200,
         );
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/requests/batch',
+      operationId: 'submitRequests',
+      tag: 'requests',
+      summary: `Submit up to ${MAX_BATCH_REQUESTS} requests in one call (one storage write for all); each is answered as by POST /v1/requests`,
+      body: {
+        'application/json': {
+          type: 'object',
+          required: ['requests'],
+          properties: {
+            requests: {
+              type: 'array',
+              maxItems: MAX_BATCH_REQUESTS,
+              items: { oneOf: [{ type: 'object', required: ['text'], properties: { text: { type: 'string' } } }, { type: 'object', required: ['data'], properties: { data: b64 } }, { type: 'object', required: ['ciphertext'], properties: { ciphertext: b64 } }] },
+            },
+          },
+        },
+      },
+      responses: {
+        '200': '{replica, results: [{id, status: "pending" | "ordered", index?} | {error: {code, message}}]} in the order given',
+        '400': 'bad input (nothing was submitted)',
+        '413': 'too large',
+        '415': 'unsupported media type',
+        '429': 'rate limited (one token per request)',
+      },
+      middleware: [batchLimit],
+      handler: async (c) => {
+        if ((c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase() !== 'application/json') {
+          return fail(c, 415, 'unsupported-media-type', 'send application/json: {"requests": [{"text"} | {"data"} | {"ciphertext"}, ...]}');
+        }
+        let body: unknown;
+        try {
+          body = JSON.parse(await c.req.text());
+        } catch {
+          return fail(c, 400, 'malformed-json', 'the body is not valid JSON');
+        }
+        const list = (body as { requests?: unknown } | null)?.requests;
+        if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).length !== 1 || !Array.isArray(list)) {
+          return fail(c, 400, 'bad-request', 'expected {"requests": [...]}');
+        }
+        if (list.length === 0 || list.length > MAX_BATCH_REQUESTS) return fail(c, 400, 'bad-request', `between 1 and ${MAX_BATCH_REQUESTS} requests per call`);
+        const items: { bytes: Uint8Array; encrypted: boolean }[] = [];
+        for (let i = 0; i < list.length; i++) {
+          const item = parseRequestObject(list[i]);
+          if (typeof item === 'string') return fail(c, 400, 'bad-request', `requests[${i}]: ${item}`);
+          if (item.bytes.length === 0) return fail(c, 400, 'bad-request', `requests[${i}]: the request is empty`);
+          items.push(item);
+        }
+        const limited = rateLimited(c, items.length);
+        if (limited) return limited;
+        const results = await host.submitMany(items);
+        if (results.some((r) => r.ok && r.status === 'pending')) options.afterChange();
+        return c.json({
+          replica: host.secrets.id,
+          results: results.map((r) => (r.ok ? { id: r.id, status: r.status, ...(r.index !== undefined ? { index: r.index } : {}) } : { error: { code: r.error.code, message: r.error.message } })),
+        });
       },
     },
     {

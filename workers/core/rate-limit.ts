@@ -13,8 +13,12 @@ export class TokenBuckets {
     private readonly maxClients = 10_000,
   ) {}
 
-  /** Takes one token; returns 0 if allowed, else the milliseconds until a token is available. */
-  take(client: string): number {
+  /**
+   * Takes `cost` tokens (a batch of requests costs one per request; a cost above the burst can never be
+   * paid and waits as if for the burst); returns 0 if allowed, else the milliseconds until they are there.
+   */
+  take(client: string, cost = 1): number {
+    const need = Math.min(Math.max(1, cost), this.burst);
     const t = this.now();
     let b = this.buckets.get(client);
     if (b) this.buckets.delete(client);
@@ -23,10 +27,10 @@ export class TokenBuckets {
     b.at = t;
     this.buckets.set(client, b);
     if (this.buckets.size > this.maxClients) this.buckets.delete(this.buckets.keys().next().value!);
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
+    if (b.tokens >= need) {
+      b.tokens -= need;
       return 0;
     }
-    return ((1 - b.tokens) / this.ratePerSecond) * 1000;
+    return ((need - b.tokens) / this.ratePerSecond) * 1000;
   }
 }
