@@ -72,6 +72,20 @@ export function fail(c: Context, status: number, code: ErrorCode | string, messa
   return c.json(errorBody(code, message), status as 400);
 }
 
+/**
+ * The JSON body of a client route: 415 unless the content type is application/json (`expected` says what
+ * to send), 400 malformed-json unless it parses. Every JSON route reads its body through this.
+ */
+export async function readJson(c: Context, expected: string): Promise<unknown | Response> {
+  const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') return fail(c, 415, 'unsupported-media-type', `send application/json: ${expected}`);
+  try {
+    return JSON.parse(await c.req.text()) as unknown;
+  } catch {
+    return fail(c, 400, 'malformed-json', 'the body is not valid JSON');
+  }
+}
+
 export const ID = /^[0-9a-f]{64}$/;
 
 export function base64ToBytes(s: string): Uint8Array | null {
@@ -257,15 +271,8 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       },
       middleware: [batchLimit],
       handler: async (c) => {
-        if ((c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase() !== 'application/json') {
-          return fail(c, 415, 'unsupported-media-type', 'send application/json: {"requests": [{"text"} | {"data"} | {"ciphertext"}, ...]}');
-        }
-        let body: unknown;
-        try {
-          body = JSON.parse(await c.req.text());
-        } catch {
-          return fail(c, 400, 'malformed-json', 'the body is not valid JSON');
-        }
+        const body = await readJson(c, '{"requests": [{"text"} | {"data"} | {"ciphertext"}, ...]}');
+        if (body instanceof Response) return body;
         const list = (body as { requests?: unknown } | null)?.requests;
         if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).length !== 1 || !Array.isArray(list)) {
           return fail(c, 400, 'bad-request', 'expected {"requests": [...]}');

@@ -19,7 +19,7 @@ import type { CaRequest, CertificateAuthority } from '../../shared/app/ca.ts';
 import { requestId } from '../../shared/replica/engine.ts';
 import { checkpointToJson, receiptToJson } from '../../shared/log/checkpoint.ts';
 import type { ReplicaHost } from './host.ts';
-import { ID, fail } from './app.ts';
+import { ID, fail, readJson } from './app.ts';
 import type { RouteSpec } from './openapi.ts';
 
 export interface CaRouteDeps {
@@ -122,14 +122,8 @@ export function caRoutes(host: ReplicaHost, deps: CaRouteDeps): RouteSpec[] {
       handler: async (c) => {
         const limited = deps.rateLimited(c);
         if (limited) return limited;
-        const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-        if (type !== 'application/json') return fail(c, 415, 'unsupported-media-type', 'send application/json: {"request": {...}}');
-        let body: unknown;
-        try {
-          body = JSON.parse(await c.req.text());
-        } catch {
-          return fail(c, 400, 'malformed-json', 'the body is not valid JSON');
-        }
+        const body = await readJson(c, '{"request": {...}}');
+        if (body instanceof Response) return body;
         if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).length !== 1 || !Object.hasOwn(body, 'request')) {
           return fail(c, 400, 'bad-request', 'expected {"request": {...}}');
         }

@@ -15,7 +15,7 @@ import type { NotaryApp, Registration } from '../../shared/app/notary.ts';
 import { requestId } from '../../shared/replica/engine.ts';
 import { checkpointToJson, receiptToJson } from '../../shared/log/checkpoint.ts';
 import type { ReplicaHost } from './host.ts';
-import { ID, base64ToBytes, fail, natParam } from './app.ts';
+import { ID, base64ToBytes, fail, natParam, readJson } from './app.ts';
 import type { RouteSpec } from './openapi.ts';
 
 export interface NotaryRouteDeps {
@@ -89,14 +89,8 @@ export function notaryRoutes(host: ReplicaHost, deps: NotaryRouteDeps): RouteSpe
       handler: async (c) => {
         const limited = deps.rateLimited(c);
         if (limited) return limited;
-        const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-        if (type !== 'application/json') return fail(c, 415, 'unsupported-media-type', 'send application/json: {"digest": hex, "nonce"?: hex} or {"ciphertext": base64}');
-        let body: unknown;
-        try {
-          body = JSON.parse(await c.req.text());
-        } catch {
-          return fail(c, 400, 'malformed-json', 'the body is not valid JSON');
-        }
+        const body = await readJson(c, '{"digest": hex, "nonce"?: hex} or {"ciphertext": base64}');
+        if (body instanceof Response) return body;
         if (typeof body !== 'object' || body === null || Array.isArray(body)) return fail(c, 400, 'bad-request', 'expected a JSON object');
         const notary = await notaryOf(c, host);
         if (notary instanceof Response) return notary;
