@@ -48,6 +48,7 @@ export type ErrorCode =
   | 'body-too-large'
   | 'unsupported-media-type'
   | 'unknown-request'
+  | 'storage-unavailable'
   | 'not-certified'
   | 'no-checkpoint'
   | 'bad-range'
@@ -70,6 +71,16 @@ export function errorBody(code: string, message: string): { error: { code: strin
 
 export function fail(c: Context, status: number, code: ErrorCode | string, message: string): Response {
   return c.json(errorBody(code, message), status as 400);
+}
+
+/**
+ * Queries answer from memory, which after a failed storage write is behind storage until the host
+ * rebuilds: rebuild first, and if storage still fails say so (503) instead of "unknown request" (404).
+ */
+export async function unavailable(c: Context, host: ReplicaHost): Promise<Response | null> {
+  if (host.loaded) return null;
+  await host.init().catch(() => undefined);
+  return host.loaded ? null : fail(c, 503, 'storage-unavailable', 'storage is failing; the request may be retried');
 }
 
 /**
@@ -303,9 +314,11 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       summary: 'Status of a request: pending, decrypting, skipped, ordered or certified',
       params: [idParam],
       responses: { '200': 'the status', '400': 'bad id', '404': 'unknown request' },
-      handler: (c) => {
+      handler: async (c) => {
         const id = c.req.param('id')!;
         if (!ID.test(id)) return fail(c, 400, 'bad-id', 'a request id is 64 lowercase hex digits (SHA-256 of the request)');
+        const down = await unavailable(c, host);
+        if (down) return down;
         const s = host.status(id);
         if (!s) return fail(c, 404, 'unknown-request', `request ${id} is neither pending here nor in the log`);
         if (!('index' in s)) return c.json(s);
@@ -330,6 +343,8 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       handler: async (c) => {
         const id = c.req.param('id')!;
         if (!ID.test(id)) return fail(c, 400, 'bad-id', 'a request id is 64 lowercase hex digits (SHA-256 of the request)');
+        const down = await unavailable(c, host);
+        if (down) return down;
         const s = host.status(id);
         if (!s) return fail(c, 404, 'unknown-request', `request ${id} is neither pending here nor in the log`);
         if (s.status === 'skipped') return fail(c, 409, 'skipped', `ciphertext ${id} was ordered but does not decrypt with the group key; it has no log position`);

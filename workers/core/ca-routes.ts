@@ -19,7 +19,7 @@ import type { CaRequest, CertificateAuthority } from '../../shared/app/ca.ts';
 import { requestId } from '../../shared/replica/engine.ts';
 import { checkpointToJson, receiptToJson } from '../../shared/log/checkpoint.ts';
 import type { ReplicaHost } from './host.ts';
-import { ID, fail, readJson } from './app.ts';
+import { ID, fail, readJson, unavailable } from './app.ts';
 import type { RouteSpec } from './openapi.ts';
 
 export interface CaRouteDeps {
@@ -176,6 +176,8 @@ export function caRoutes(host: ReplicaHost, deps: CaRouteDeps): RouteSpec[] {
         if (!ID.test(id)) return fail(c, 400, 'bad-id', 'a request id is 64 lower-case hex digits (SHA-256 of the canonical CA entry)');
         const ca = await caOf(c, host);
         if (ca instanceof Response) return ca;
+        const down = await unavailable(c, host);
+        if (down) return down;
         const s = host.status(id);
         if (!s) return fail(c, 404, 'unknown-request', `request ${id} is neither pending here nor in the log`);
         if (!('index' in s)) return c.json({ id, status: s.status });

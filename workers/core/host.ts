@@ -173,6 +173,11 @@ export class ReplicaHost {
     return this.group.replicas.length;
   }
 
+  /** Whether the in-memory state matches storage (false before the first load and after a failed write). */
+  get loaded(): boolean {
+    return !this.stale;
+  }
+
   /** Loads storage and replays the journal. Called lazily before the first event, and after a failed write. */
   async init(): Promise<void> {
     await this.serialized(() => this.ensureLoaded());

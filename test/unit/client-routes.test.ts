@@ -2,6 +2,7 @@
  * POST /v1/requests/batch on in-memory replica hosts: many requests in one call and one storage write,
  * each answered as POST /v1/requests would; all of them ordered on every replica; bad input refused
  * whole with nothing submitted; refusals of single items (too large, invalid ciphertext) reported per item.
+ * Also: status queries after a failed storage write (503 while storage fails, never a false 404).
  */
 import { describe, expect, it } from 'vitest';
 import { encryptRequest } from '../../shared/client/encrypt.ts';
@@ -98,5 +99,37 @@ describe('POST /v1/requests/batch', () => {
     }
     expect(c.stores[0]!.journal.length).toBe(0);
     expect(c.hosts[0]!.status(requestId(utf8ToBytes('ok')))).toBeNull();
+  });
+});
+
+describe('queries while storage fails', () => {
+  it('answer 503 storage-unavailable (not 404) until the host rebuilds from storage, then the truth', async () => {
+    const c = cluster();
+    const app = c.app(0);
+    const ok = await app.request('/v1/requests', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'kept' }) });
+    expect(ok.status).toBe(202);
+    const id = requestId(utf8ToBytes('kept'));
+    // The next write fails: the host is behind storage (stale) until it rebuilds.
+    c.stores[0]!.failNext = true;
+    const failed = await app.request('/v1/requests', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'lost' }) });
+    expect(failed.status).toBe(500);
+    expect(c.hosts[0]!.loaded).toBe(false);
+    // Storage works again: the query rebuilds first and finds the request that was written.
+    const s = await app.request(`/v1/requests/${id}`);
+    expect(s.status).toBe(200);
+    expect(((await s.json()) as { status: string }).status).toBe('pending');
+    expect(c.hosts[0]!.loaded).toBe(true);
+    // A store that keeps failing: 503, not "unknown request".
+    c.stores[0]!.failNext = true;
+    await app.request('/v1/requests', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'lost again' }) });
+    const load = c.stores[0]!.load.bind(c.stores[0]!);
+    c.stores[0]!.load = async () => {
+      throw new Error('storage unavailable (test)');
+    };
+    const down = await app.request(`/v1/requests/${id}`);
+    expect(down.status).toBe(503);
+    expect(((await down.json()) as { error: { code: string } }).error.code).toBe('storage-unavailable');
+    c.stores[0]!.load = load;
+    expect((await app.request(`/v1/requests/${id}`)).status).toBe(200);
   });
 });
