@@ -17,185 +17,60 @@
  * up only the POSTs to it), their logs agree, they count faults against replica 3 only, and nobody
  * answers 5xx.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitUntilReady } from '../../infra/cluster/local-cluster.ts';
-import { startSeparateCluster } from '../../infra/cluster/separate-cluster.ts';
 import type { SeparateCluster } from '../../infra/cluster/separate-cluster.ts';
-import { secretsFileName } from '../../infra/dealer/dealer.ts';
-import { encodeMessage } from '../../shared/codec/message-codec.ts';
-import { parseGroup, parseReplicaSecrets } from '../../shared/config/group.ts';
-import type { Group, ReplicaSecrets } from '../../shared/config/group.ts';
-import { checkFrame, decodeFrame, encodeFrame, LinkReceiver, LinkSender, linkChannel, linkPeers } from '../../shared/link/index.ts';
-import type { LinkPeer } from '../../shared/link/index.ts';
 import { encodeBatch } from '../../shared/protocols/batch.ts';
 import type { Message } from '../../shared/protocols/messages.ts';
-import { ReplicaEngine } from '../../shared/replica/engine.ts';
-import type { EngineStep } from '../../shared/replica/engine.ts';
-import { contextFromConfig } from '../../shared/replica/from-config.ts';
-import { decodeTransport, encodeTransport } from '../../shared/replica/transport.ts';
+import { ByzantineReplica, flipByte, startWithByzantine } from '../helpers/byzantine-replica.ts';
+import type { ByzantineCluster, Reply } from '../helpers/byzantine-replica.ts';
 import { getJson, http, sleep, waitFor as waitUntil } from '../helpers/http.ts';
-import { freePortRange } from '../helpers/ports.ts';
 
-/** Replica i listens on BASE_PORT + i: a free range picked in beforeAll (ranges fixed by pid collided across files). */
-let BASE_PORT = 0;
 const BYZ = 3;
 const HONEST = [0, 1, 2];
 const REQUESTS = 10;
 
-function flipByte(b: Uint8Array, at = b.length >> 1): Uint8Array {
-  const out = b.slice();
-  if (out.length > 0) out[at % out.length]! ^= 0x5a;
-  return out;
-}
-
-type Attack = 'protocol' | 'junk-tags' | 'wrong-mac' | 'garbage-payload' | 'replay';
-
-/** Replica 3, Byzantine: real keys, real engine, lies and corrupted messages. */
-class ByzantineReplica {
-  readonly engine: ReplicaEngine;
-  private readonly peers: readonly (LinkPeer | undefined)[];
-  private readonly receivers: (LinkReceiver | undefined)[];
-  private readonly senders: (LinkSender | undefined)[];
-  private readonly nextId: number[];
-  /** Frames each honest replica accepted from us (to replay later). */
-  private readonly accepted: Uint8Array[][];
-  private readonly chains: Promise<void>[];
+/** Replica 3, Byzantine: real keys, real engine, lies and corrupted messages, link attacks, slow answers. */
+class AttackingReplica extends ByzantineReplica {
   private counter = 0;
-  /** Per kind of message: how many we have seen (corrupt every other one, starting with the first). */
-  private readonly seen = new Map<string, number>();
-  private server: Server | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
-  private stopped = false;
   private readonly held = new Set<ReturnType<typeof setTimeout>>();
-  /** Per attack kind: HTTP statuses of the honest replicas' answers. */
-  readonly answers = new Map<Attack, number[]>();
-  /** What we sent: counts by kind of misbehaviour. */
-  readonly sent = new Map<string, number>();
-  /** Frames the honest replicas sent us, and messages our engine handled. */
-  received = 0;
-  handled = 0;
-  readonly errors: string[] = [];
 
-  constructor(
-    readonly group: Group,
-    readonly secrets: ReplicaSecrets,
-    readonly urls: readonly string[],
-  ) {
-    this.engine = new ReplicaEngine(contextFromConfig(group, secrets));
-    this.peers = linkPeers(group, secrets);
-    this.receivers = this.peers.map((p) => (p ? LinkReceiver.create(p.incoming) : undefined));
-    this.senders = this.peers.map((p) => (p ? LinkSender.create(p.outgoing) : undefined));
-    this.nextId = group.replicas.map(() => 1);
-    this.accepted = group.replicas.map(() => []);
-    this.chains = group.replicas.map(() => Promise.resolve());
-  }
-
-  async listen(port: number): Promise<void> {
-    this.server = createServer((req, res) => void this.serve(req, res));
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(port, '127.0.0.1', () => resolve());
-    });
+  override async listen(port: number): Promise<void> {
+    await super.listen(port);
     // Link-level attacks on a timer, on top of whatever the protocol traffic brings.
     this.timer = setInterval(() => this.linkAttacks(), 300);
   }
 
-  async close(): Promise<void> {
-    this.stopped = true;
+  protected override onStop(): void {
     if (this.timer) clearInterval(this.timer);
     for (const t of this.held) clearTimeout(t);
     this.held.clear();
-    await Promise.all(this.chains);
-    this.server?.closeAllConnections();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 
-  private count(what: string, k = 1): void {
-    this.sent.set(what, (this.sent.get(what) ?? 0) + k);
-  }
-
-  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const reply = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
-    };
-    try {
-      if (req.method !== 'POST' || req.url !== '/v1/peer') return reply(404, { error: { code: 'not-found', message: 'byzantine' } });
-      const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c as Buffer);
-      const body = new Uint8Array(Buffer.concat(chunks));
-      this.received++;
-      const d = decodeFrame(body);
-      if (!d.ok) return reply(400, { error: { code: `link-${d.code}`, message: d.message } });
-      let items: { id: number; msg: Message }[] = [];
-      try {
-        items = decodeTransport(d.frame.payload);
-      } catch {
-        return reply(400, { error: { code: 'bad-payload', message: 'byzantine' } });
-      }
-      // Feed authentic fresh frames to our engine; whatever happens, claim we took everything.
-      const v = checkFrame(body, this.receivers);
-      if (v.ok && v.seq > 0) {
-        this.receivers[v.sender] = this.receivers[v.sender]!.commit(v.seq);
-        const steps: EngineStep[] = [];
-        for (const { msg } of items) {
-          const step = this.engine.handle({ kind: 'peer', from: v.sender, msg });
-          if (!step.deferred) {
-            this.handled++;
-            steps.push(step);
-          }
-        }
-        if (!this.stopped) this.emit(steps);
-      }
-      // Every third answer comes late (held for 10 s): a slow peer must not hold up the honest replicas'
-      // messages to each other.
-      const ack = { accepted: items.map((i) => i.id), deferred: [] };
-      if (this.received % 3 === 0 && !this.stopped) {
-        this.count('answer held 10 s');
-        const timer = setTimeout(() => {
-          this.held.delete(timer);
-          reply(200, ack);
-        }, 10_000);
-        this.held.add(timer);
-      } else {
+  /** Every third answer comes late (held for 10 s): a slow peer must not hold up the honest replicas' messages to each other. */
+  protected override answerPeer(reply: Reply, ack: { accepted: number[]; deferred: number[] }): void {
+    if (this.received % 3 === 0 && !this.stopped) {
+      this.count('answer held 10 s');
+      const timer = setTimeout(() => {
+        this.held.delete(timer);
         reply(200, ack);
-      }
-    } catch (e) {
-      this.errors.push(e instanceof Error ? (e.stack ?? e.message) : String(e));
-      reply(500, { error: { code: 'internal', message: 'byzantine replica bug' } });
+      }, 10_000);
+      this.held.add(timer);
+    } else {
+      reply(200, ack);
     }
   }
 
-  /** Our engine's messages, turned into attacks, per honest replica. */
-  private emit(steps: readonly EngineStep[]): void {
-    const out = new Map<number, Message[]>();
-    for (const s of steps) {
-      for (const { to, msg } of s.outgoing) {
-        if (!HONEST.includes(to)) continue;
-        const list = out.get(to) ?? [];
-        list.push(...this.corrupt(to, msg));
-        out.set(to, list);
-      }
-    }
-    for (const [to, msgs] of out) this.enqueue(to, () => this.sendMessages(to, msgs, 'protocol'));
-  }
-
-  private corrupt(to: number, m: Message): Message[] {
+  /** Corrupt every other one of a kind, starting with the first (k counts them per kind). */
+  protected override corrupt(to: number, m: Message, k: number): Message[] {
     const b = m.body;
-    const k = this.seen.get(b.t) ?? 0;
-    this.seen.set(b.t, k + 1);
     switch (b.t) {
       case 'cbc-send': {
         // Our own broadcast: a second, different (but valid) batch. Replica 0 sees the real one first,
         // the others the fake one first; every one of them sees both (equivocation).
         const fake: Message = { tag: m.tag, body: { t: 'cbc-send', value: encodeBatch([new TextEncoder().encode(`byzantine ${m.tag}`)]) } };
         this.count('equivocation: cbc-send');
-        return to === 0 ? [m, fake] : [fake, m];
+        return this.equivocate(to, m, fake);
       }
       case 'cbc-echo':
         if (k % 2) return [m];
@@ -230,65 +105,18 @@ class ByzantineReplica {
     }
   }
 
-  private enqueue(to: number, f: () => Promise<void>): void {
-    this.chains[to] = this.chains[to]!.then(f).catch((e) => void this.errors.push(`send to ${to}: ${e instanceof Error ? e.message : String(e)}`));
-  }
-
-  private async post(to: number, frame: Uint8Array, attack: Attack): Promise<{ status: number; body: any }> {
-    const res = await http(`${this.urls[to]}/v1/peer`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: frame });
-    const body = (await res.json().catch(() => null)) as any;
-    const list = this.answers.get(attack) ?? [];
-    list.push(res.status);
-    this.answers.set(attack, list);
-    if (res.status >= 500) this.errors.push(`replica ${to} answered ${res.status} to ${attack}: ${JSON.stringify(body)}`);
-    return { status: res.status, body };
-  }
-
-  /** One authentic frame on our real link to `to`, with fresh message ids. */
-  private async sendMessages(to: number, msgs: readonly Message[], attack: Attack): Promise<void> {
-    if (msgs.length === 0) return;
-    const payload = encodeTransport(msgs.map((m) => ({ id: this.nextId[to]!++, bytes: encodeMessage(m) })));
-    const { seq, sender } = this.senders[to]!.allocate();
-    const frame = sender.seal(seq, payload, this.receivers[to]!.contiguousAck);
-    const r = await this.post(to, frame, attack);
-    if (r.status === 200) {
-      const acked = sender.acknowledge(seq);
-      this.senders[to] = acked.ok ? acked.sender : sender;
-      this.accepted[to]!.push(frame);
-    } else if (r.status === 409 && Number.isSafeInteger(r.body?.ack)) {
-      const next = Math.max(sender.next, (r.body.ack as number) + 1);
-      this.senders[to] = LinkSender.fromJSON(this.peers[to]!.outgoing, { next, peerAck: next - 1 });
-    }
-  }
-
   private linkAttacks(): void {
     if (this.stopped) return;
     for (const to of HONEST) {
       const k = this.counter++;
       this.enqueue(to, async () => {
         switch (k % 4) {
-          case 0: {
-            // An authentic-looking frame under a key that is not the link's.
-            const wrong = linkChannel(this.group.groupId, BYZ, to, crypto.getRandomValues(new Uint8Array(32)));
-            const payload = encodeTransport([{ id: this.nextId[to]!, bytes: encodeMessage({ tag: 'ab/0/aba/0', body: { t: 'aba-term', value: 1 } }) }]);
-            this.count('wrong MAC');
-            await this.post(to, encodeFrame(wrong, { seq: this.senders[to]!.next, ack: 0, payload }), 'wrong-mac');
-            break;
-          }
-          case 1: {
-            // Authentic, but the payload is garbage: refused before the seq is taken, so we reuse the seq.
-            const { seq, sender } = this.senders[to]!.allocate();
-            this.count('garbage payload');
-            await this.post(to, sender.seal(seq, crypto.getRandomValues(new Uint8Array(16 + (k % 200))), 0), 'garbage-payload');
-            break;
-          }
-          case 2: {
-            const old = this.accepted[to]!;
-            if (old.length === 0) return;
-            this.count('replayed frame');
-            await this.post(to, old[k % old.length]!, 'replay');
-            break;
-          }
+          case 0:
+            return this.sendWrongMac(to);
+          case 1:
+            return this.sendGarbage(to, 16 + (k % 200));
+          case 2:
+            return this.replay(to, k);
           case 3: {
             // Authentic messages that belong to no protocol instance, or to none this replica may send.
             const e = this.engine.metrics().epoch;
@@ -303,7 +131,6 @@ class ByzantineReplica {
             ];
             this.count('junk messages', junk.length);
             await this.sendMessages(to, junk, 'junk-tags');
-            break;
           }
         }
       });
@@ -311,9 +138,9 @@ class ByzantineReplica {
   }
 }
 
-let dataDir: string;
+let env: ByzantineCluster<AttackingReplica>;
 let cluster: SeparateCluster;
-let byz: ByzantineReplica;
+let byz: AttackingReplica;
 
 const get = (i: number, path: string) => getJson(cluster.urls[i]!, path);
 
@@ -321,23 +148,12 @@ const waitFor = <T>(f: () => Promise<T | null>, what: string) => waitUntil(f, wh
 
 describe('one Byzantine replica (real keys, equivocation, bad shares, bad frames) among three honest ones', () => {
   beforeAll(async () => {
-    BASE_PORT = await freePortRange(16);
-    dataDir = mkdtempSync(join(tmpdir(), 'sintra-byzantine-'));
-    cluster = await startSeparateCluster({ dataDir, n: 4, basePort: BASE_PORT, exclude: [BYZ] });
-    const group = parseGroup(JSON.parse(readFileSync(cluster.groupPath, 'utf8')));
-    const id = group.replicas[BYZ]!.id;
-    expect(id).toBe('r4');
-    const secrets = parseReplicaSecrets(JSON.parse(readFileSync(join(cluster.dataDir, 'keys', secretsFileName(id)), 'utf8')), group);
-    byz = new ByzantineReplica(group, secrets, cluster.urls);
-    await byz.listen(BASE_PORT + BYZ);
-    await waitUntilReady(HONEST.map((i) => cluster.urls[i]!));
+    env = await startWithByzantine('sintra-byzantine-', BYZ, (group, secrets, urls) => new AttackingReplica(group, secrets, urls));
+    ({ cluster, byz } = env);
+    expect(env.group.replicas[BYZ]!.id).toBe('r4');
   }, 120_000);
 
-  afterAll(async () => {
-    await byz?.close();
-    await cluster?.dispose();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => env?.dispose());
 
   it('the honest replicas keep ordering and certifying, agree on the log, and blame replica 3', async () => {
     const t0 = Date.now();
