@@ -15,14 +15,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { parseGroup } from '../../shared/config/group.ts';
 import type { Group } from '../../shared/config/group.ts';
 import { SintraClient, verifyStampReceipt } from '../../shared/client/sdk.ts';
 import type { FetchLike } from '../../shared/client/sdk.ts';
 import type { Command } from 'commander';
 import { UsageError } from './deal.ts';
 import type { Io } from './deal.ts';
-import { baseUrl, collectUrl, DEFAULT_TIMEOUT_SECONDS, seconds } from './submit.ts';
+import { baseUrl, collectUrl, DEFAULT_TIMEOUT_SECONDS, groupServedBy, seconds } from './submit.ts';
 import { fsReason, loadGroupFile } from './verify.ts';
 
 export interface StampCommandOptions {
@@ -52,31 +51,9 @@ async function sha256File(path: string): Promise<string> {
   return h.digest('hex');
 }
 
-/** The group all given replicas serve (GET /v1/info), when none is pinned. */
-export async function servedGroup(urls: readonly string[], log: (s: string) => void): Promise<Group> {
-  const files: { url: string; file: unknown }[] = [];
-  const errors: string[] = [];
-  for (const url of urls) {
-    try {
-      const res = await nodeFetch(`${url}/v1/info`);
-      const j = JSON.parse(await res.text()) as { group?: unknown };
-      if (res.status === 200 && j.group) files.push({ url, file: j.group });
-      else errors.push(`${url}: HTTP ${res.status}`);
-    } catch (e) {
-      errors.push(`${url}: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  }
-  if (files.length === 0) throw new Error(`cannot fetch the group from any replica (${errors.join('; ')})`);
-  const ids = new Set(files.map((f) => JSON.stringify(f.file)));
-  if (ids.size > 1) throw new Error('the replicas serve different groups; pin the right one with --group group.json');
-  let group: Group;
-  try {
-    group = parseGroup(files[0]!.file);
-  } catch (e) {
-    throw new Error(`${files[0]!.url}/v1/info serves an invalid group: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  log(`using the group served by ${files.length} replica${files.length === 1 ? '' : 's'} (pin it with --group group.json)`);
-  return group;
+/** The group all given replicas serve (GET /v1/info), when none is pinned: the same check as `sintra submit`. */
+export function servedGroup(urls: readonly string[], log: (s: string) => void): Promise<Group> {
+  return groupServedBy(urls, () => HTTP_TIMEOUT_MS, log, 'using');
 }
 
 export async function stampCommand(file: string | undefined, receipt: string | undefined, opts: StampCommandOptions, io: Io): Promise<number> {

@@ -214,7 +214,7 @@ async function fetchInfo(url: string, timeoutMs: number): Promise<InfoGroup> {
 }
 
 /** The group the replicas serve (GET /v1/info); they must all agree. */
-async function groupServedBy(urls: readonly string[], budget: () => number, log: (line: string) => void, purpose: string): Promise<Group> {
+export async function groupServedBy(urls: readonly string[], budget: () => number, log: (line: string) => void, purpose: string): Promise<Group> {
   const infos = await Promise.all(urls.map((u) => attempt(() => fetchInfo(u, budget()))));
   const ok = infos.flatMap((i) => (i.ok ? [i.value] : []));
   if (ok.length === 0) throw new Error(`cannot fetch the group from any replica (${infos.map((i) => (i.ok ? '' : i.error)).join('; ')})`);
