@@ -80,7 +80,7 @@ export type EngineEvent =
   | { readonly kind: 'submit-encrypted'; readonly ciphertext: Uint8Array }
   | { readonly kind: 'peer'; readonly from: number; readonly msg: Message };
 
-export type SubmitRefusal = { readonly code: 'too-large' | 'overloaded' | 'invalid-ciphertext' | 'no-encryption'; readonly message: string };
+export type SubmitRefusal = { readonly code: 'too-large' | 'overloaded' | 'invalid-ciphertext'; readonly message: string };
 
 export interface EngineOptions {
   /** Atomic broadcast limits; maxRequestBytes is what a client may submit (plain, or a ciphertext). */

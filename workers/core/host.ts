@@ -736,8 +736,6 @@ function refusalError(r: SubmitRefusal): HostError {
       return { status: 413, code: 'request-too-large', message: r.message };
     case 'invalid-ciphertext':
       return { status: 400, code: 'invalid-ciphertext', message: r.message };
-    case 'no-encryption':
-      return { status: 400, code: 'no-encryption', message: r.message };
     case 'overloaded':
       return { status: 503, code: 'overloaded', message: r.message };
   }
