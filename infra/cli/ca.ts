@@ -32,7 +32,7 @@ import type { Group } from '../../shared/config/group.ts';
 import { fromHex, toHex } from '../../shared/crypto/bytes.ts';
 import { UsageError } from './deal.ts';
 import type { Io } from './deal.ts';
-import { nodeFetch, servedGroup } from './stamp.ts';
+import { cliClient, servedGroup } from './stamp.ts';
 import { baseUrl, collectUrl, DEFAULT_TIMEOUT_SECONDS, seconds } from './submit.ts';
 import { fsReason, loadGroupFile } from './verify.ts';
 
@@ -105,40 +105,7 @@ async function clientFor(opts: CaCommandOptions, io: Io): Promise<{ client: Sint
   const urls = [...new Set((opts.cluster ?? []).map(baseUrl))];
   if (urls.length === 0) throw new UsageError('give at least one --cluster URL (a kernel of the replicas: t + 1 of them for a threshold group)');
   const group = opts.group !== undefined ? await loadGroupFile(opts.group) : await servedGroup(urls, log);
-  let dots = false;
-  const timers = new Set<ReturnType<typeof setTimeout>>();
-  const client = new SintraClient({
-    group,
-    urls,
-    fetch: nodeFetch,
-    sleep: (ms) =>
-      new Promise((r) => {
-        const t = setTimeout(() => {
-          timers.delete(t);
-          r();
-        }, ms);
-        timers.add(t);
-      }),
-    onPoll: () => {
-      io.err('.');
-      dots = true;
-    },
-    log: (line) => {
-      if (dots) io.err('\n');
-      dots = false;
-      log(line);
-    },
-    timeoutMs: (opts.timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000,
-    now: () => Date.now(),
-  });
-  return {
-    client,
-    group,
-    done: () => {
-      if (dots) io.err('\n');
-      for (const t of timers) clearTimeout(t);
-    },
-  };
+  return { ...cliClient(group, urls, opts.timeout, io), group };
 }
 
 function describeRecord(r: CertificateRecord | null, v: Extract<DirectoryVerdict, { ok: true }>): string {

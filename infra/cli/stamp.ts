@@ -56,24 +56,13 @@ export function servedGroup(urls: readonly string[], log: (s: string) => void): 
   return groupServedBy(urls, () => HTTP_TIMEOUT_MS, log, 'using');
 }
 
-export async function stampCommand(file: string | undefined, receipt: string | undefined, opts: StampCommandOptions, io: Io): Promise<number> {
-  const log = (line: string) => io.err(`${line}\n`);
-  if (opts.verify) return verifyStamp(file, receipt, opts, io);
-  // ---- usage
-  if (file === undefined) throw new UsageError('give the FILE to stamp (or --verify FILE RECEIPT)');
-  if (receipt !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(receipt)} (a RECEIPT goes with --verify)`);
-  const urls = [...new Set((opts.cluster ?? []).map(baseUrl))];
-  if (urls.length === 0) throw new UsageError('give at least one --cluster URL (a kernel of the replicas: t + 1 of them for a threshold group)');
-  if (opts.nonce !== undefined && !/^(?:[0-9a-f]{2}){1,64}$/.test(opts.nonce)) throw new UsageError('--nonce must be 1 to 64 bytes of lower-case hex');
-  if (opts.label !== undefined && !opts.encrypt) throw new UsageError('--label goes with --encrypt');
-
-  const digest = await sha256File(file);
-  log(`${file}: sha256 ${digest}`);
-  const group = opts.group !== undefined ? await loadGroupFile(opts.group) : await servedGroup(urls, log);
-  const started = Date.now();
+/**
+ * The SDK client of the CLI commands (stamp, ca): Node's fetch with a timeout, progress dots on stderr for
+ * polls, log lines that end the dots. The SDK races replies against sleeps (patience); `done` clears the
+ * timers that lost their race, so they do not keep the process alive, and ends the dots.
+ */
+export function cliClient(group: Group, urls: readonly string[], timeoutSeconds: number | undefined, io: Io): { client: SintraClient; done: () => void } {
   let dots = false;
-  // The SDK races replies against sleeps (patience); timers that lost their race are cleared at the end so
-  // they do not keep the process alive.
   const timers = new Set<ReturnType<typeof setTimeout>>();
   const client = new SintraClient({
     group,
@@ -95,17 +84,41 @@ export async function stampCommand(file: string | undefined, receipt: string | u
     log: (line) => {
       if (dots) io.err('\n');
       dots = false;
-      log(line);
+      io.err(`${line}\n`);
     },
-    timeoutMs: (opts.timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000,
+    timeoutMs: (timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000,
     now: () => Date.now(),
   });
+  return {
+    client,
+    done: () => {
+      if (dots) io.err('\n');
+      for (const t of timers) clearTimeout(t);
+    },
+  };
+}
+
+export async function stampCommand(file: string | undefined, receipt: string | undefined, opts: StampCommandOptions, io: Io): Promise<number> {
+  const log = (line: string) => io.err(`${line}\n`);
+  if (opts.verify) return verifyStamp(file, receipt, opts, io);
+  // ---- usage
+  if (file === undefined) throw new UsageError('give the FILE to stamp (or --verify FILE RECEIPT)');
+  if (receipt !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(receipt)} (a RECEIPT goes with --verify)`);
+  const urls = [...new Set((opts.cluster ?? []).map(baseUrl))];
+  if (urls.length === 0) throw new UsageError('give at least one --cluster URL (a kernel of the replicas: t + 1 of them for a threshold group)');
+  if (opts.nonce !== undefined && !/^(?:[0-9a-f]{2}){1,64}$/.test(opts.nonce)) throw new UsageError('--nonce must be 1 to 64 bytes of lower-case hex');
+  if (opts.label !== undefined && !opts.encrypt) throw new UsageError('--label goes with --encrypt');
+
+  const digest = await sha256File(file);
+  log(`${file}: sha256 ${digest}`);
+  const group = opts.group !== undefined ? await loadGroupFile(opts.group) : await servedGroup(urls, log);
+  const started = Date.now();
+  const { client, done } = cliClient(group, urls, opts.timeout, io);
   let r: Awaited<ReturnType<SintraClient['stamp']>>;
   try {
     r = await client.stamp(digest, { ...(opts.nonce !== undefined ? { nonce: opts.nonce } : {}), ...(opts.encrypt ? { encrypt: true, label: opts.label ?? 'sintra-cli' } : {}) });
   } finally {
-    if (dots) io.err('\n');
-    for (const t of timers) clearTimeout(t);
+    done();
   }
   const text = `${JSON.stringify(r.receipt, null, 2)}\n`;
   if (opts.out !== undefined) {
