@@ -12,6 +12,7 @@ import { receiptFromJson, verifyReceipt } from '../../shared/log/checkpoint.ts';
 import type { G2Point } from '../../shared/crypto/curve.ts';
 import { forkTs, runClients } from './loadgen.ts';
 import type { LoadResult } from './loadgen.ts';
+import type { ClientConfig } from './client.ts';
 import type { Percentiles } from './stats.ts';
 import { round3 } from './stats.ts';
 
@@ -31,6 +32,24 @@ export interface LoadOptions {
   /** Certified requests per client process whose receipts are fetched and verified (default 5). */
   readonly receiptSample?: number;
   readonly log?: (line: string) => void;
+}
+
+/** The client processes' configs of a measured load (same for the baseline and the HTTP cluster). */
+export function loadClients(o: LoadOptions, urls: readonly string[], followUrl: (client: number) => string): ClientConfig[] {
+  return Array.from({ length: o.clients }, (_, k) => ({
+    clientId: k,
+    urls,
+    followUrl: followUrl(k),
+    concurrency: o.concurrency,
+    ...(o.postBatch && o.postBatch > 1 ? { batch: o.postBatch } : {}),
+    ...(o.maxOutstanding ? { maxOutstanding: o.maxOutstanding } : {}),
+    warmupMs: o.warmupMs,
+    durationMs: o.durationMs,
+    drainMs: o.drainMs,
+    pollMs: o.pollMs,
+    requestBytes: 250,
+    sampleIds: o.receiptSample ?? 5,
+  }));
 }
 
 export interface HttpLikeResult {
@@ -138,20 +157,7 @@ export async function runBaseline(o: LoadOptions): Promise<BaselineResult> {
     o.log?.(`baseline: single server at ${info.url}; ${o.clients} client processes x ${o.concurrency} in flight for ${(o.warmupMs + o.durationMs) / 1000} s`);
     const before = await stats();
     const load = await runClients(
-      Array.from({ length: o.clients }, (_, k) => ({
-        clientId: k,
-        urls: [info.url],
-        followUrl: info.url,
-        concurrency: o.concurrency,
-        ...(o.postBatch && o.postBatch > 1 ? { batch: o.postBatch } : {}),
-        ...(o.maxOutstanding ? { maxOutstanding: o.maxOutstanding } : {}),
-        warmupMs: o.warmupMs,
-        durationMs: o.durationMs,
-        drainMs: o.drainMs,
-        pollMs: o.pollMs,
-        requestBytes: 250,
-        sampleIds: o.receiptSample ?? 5,
-      })),
+      loadClients(o, [info.url], () => info.url),
       o.warmupMs + o.durationMs + o.drainMs + 60_000,
     );
     const after = await stats();

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseGroup } from '../../shared/config/group.ts';
 import { startLocalCluster, waitUntilReady } from '../cluster/local-cluster.ts';
 import { checkReceipts, loadFields } from './baseline.ts';
+import { loadClients } from './baseline.ts';
 import type { HttpLikeResult, LoadOptions } from './baseline.ts';
 import { runClients, runInChild, serveChild } from './loadgen.ts';
 import { descendants, processCpuMs, processMemoryMb, round3 } from './stats.ts';
@@ -146,20 +147,7 @@ export async function runHttp(o: HttpOptions): Promise<HttpResult> {
     o.log?.(`http: ${o.n} replicas ready in ${startS} s (workerd pid ${pids.join(',') || '?'}); ${o.clients} client processes x ${o.concurrency} in flight for ${(o.warmupMs + o.durationMs) / 1000} s`);
     const cpu0 = await cpuOf();
     const load = await runClients(
-      Array.from({ length: o.clients }, (_, k) => ({
-        clientId: k,
-        urls: cluster.urls,
-        followUrl: cluster.urls[k % cluster.urls.length]!,
-        concurrency: o.concurrency,
-        ...(o.postBatch && o.postBatch > 1 ? { batch: o.postBatch } : {}),
-        ...(o.maxOutstanding ? { maxOutstanding: o.maxOutstanding } : {}),
-        warmupMs: o.warmupMs,
-        durationMs: o.durationMs,
-        drainMs: o.drainMs,
-        pollMs: o.pollMs,
-        requestBytes: 250,
-        sampleIds: o.receiptSample ?? 5,
-      })),
+      loadClients(o, cluster.urls, (k) => cluster.urls[k % cluster.urls.length]!),
       o.warmupMs + o.durationMs + o.drainMs + 120_000,
     );
     const cpu1 = await cpuOf();
