@@ -258,16 +258,7 @@ export class ReplicaHost {
   // ---- client requests
 
   submit(request: Uint8Array): Promise<SubmitResult> {
-    return this.serialized(async () => {
-      const id = requestId(request);
-      const index = this.engine.indexOf(id);
-      if (index !== undefined) return { ok: true, id, status: 'ordered', index };
-      const refusal = this.engine.refusal(request);
-      if (refusal) return { ok: false, error: refusalError(refusal) };
-      await this.apply({ kind: 'submit', request });
-      this.submitted.add(id);
-      return { ok: true, id, status: 'pending' };
-    });
+    return this.submitMany([{ bytes: request, encrypted: false }]).then((r) => r[0]!);
   }
 
   /**
@@ -275,24 +266,14 @@ export class ReplicaHost {
    * (400); the answer's id is the ciphertext's, valid for status and receipt queries.
    */
   submitEncrypted(ciphertext: Uint8Array): Promise<SubmitResult> {
-    return this.serialized(async () => {
-      const id = requestId(ciphertext);
-      const known = this.engine.ciphertextOutcome(id);
-      if (known?.state === 'delivered') return { ok: true, id, status: 'ordered', index: known.index };
-      if (known?.state === 'skipped') return { ok: false, error: { status: 409, code: 'skipped', message: `ciphertext ${id} was ordered before and does not decrypt with the group key` } };
-      if (known) return { ok: true, id, status: 'pending' };
-      const refusal = this.engine.refusal(ciphertext, true);
-      if (refusal) return { ok: false, error: refusalError(refusal) };
-      await this.apply({ kind: 'submit-encrypted', ciphertext });
-      this.submitted.add(id);
-      return { ok: true, id, status: 'pending' };
-    });
+    return this.submitMany([{ bytes: ciphertext, encrypted: true }]).then((r) => r[0]!);
   }
 
   /**
-   * Many requests in one event and ONE storage write (the per-request cost of the HTTP path is mostly the
-   * write and the event, not the protocol): each is checked like submit()/submitEncrypted(), refused ones get
-   * their error, and the accepted ones are journaled together. Results are in the order given.
+   * Requests (plain, or TDH2 ciphertexts) in one event and ONE storage write (the per-request cost of the
+   * HTTP path is mostly the write and the event, not the protocol): each already in the log is answered
+   * with its position, refused ones get their error, and the accepted ones are journaled together. Results
+   * are in the order given. submit() and submitEncrypted() are the one-request cases.
    */
   submitMany(items: readonly { readonly bytes: Uint8Array; readonly encrypted: boolean }[]): Promise<SubmitResult[]> {
     return this.serialized(async () => {
@@ -515,22 +496,6 @@ export class ReplicaHost {
       this.enqueue(batch.outbox);
       return { status: 200, body: { accepted, deferred } };
     });
-  }
-
-  private async apply(event: EngineEvent): Promise<EngineStep> {
-    const step = this.engine.handle(event);
-    if (step.deferred) return step;
-    const batch = emptyBatch();
-    batch.journal.push(encodeEvent(event));
-    this.collect(batch, [step]);
-    this.markFormat(batch);
-    const written = this.maybeCompact(batch, [step]);
-    await this.store.commit(written);
-    // The written batch: after a compaction the journal count restarts (the uncompacted one kept counting,
-    // so every later delivery compacted again).
-    this.afterCommit(written);
-    this.enqueue(batch.outbox);
-    return step;
   }
 
   private journalLength = 0;
