@@ -31,6 +31,8 @@ resource "cloudflare_workers_script" "replica" {
   content_sha256     = filesha256(var.worker_bundle)
   main_module        = basename(var.worker_bundle)
   compatibility_date = var.compatibility_date
+  # node:crypto's native SHA-256 (workers/core/native-sha256.ts); as wrangler.toml and sintra deploy-config.
+  compatibility_flags = ["nodejs_compat"]
 
   # BLS verification costs ~10-20 ms of CPU per call: Workers Paid plan (docs/operations.md).
   limits = { cpu_ms = 30000 }

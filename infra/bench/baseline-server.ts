@@ -29,6 +29,7 @@ import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import { leafHash } from '../../shared/log/merkle.ts';
 import { MerkleLog } from '../../shared/log/merkle-log.ts';
 import { requestId } from '../../shared/replica/engine.ts';
+import { useNativeSha256 } from '../../workers/core/native-sha256.ts';
 
 const MAX_BODY = 192 * 1024;
 const MAX_REQUEST = 64 * 1024;
@@ -43,6 +44,7 @@ export function baselineKey(seed: string): { secret: bigint; publicKey: Uint8Arr
 }
 
 export function startBaselineServer(opts: { dataDir: string; seed?: string; port?: number }): Promise<{ url: string; publicKey: Uint8Array; groupId: Uint8Array; close: () => Promise<void>; batches: () => number }> {
+  useNativeSha256(); // as the replicas do: the comparison is about agreement, not about the hash
   const key = baselineKey(opts.seed ?? 'baseline');
   const dom = domain(key.groupId, 'checkpoint');
   const log = new MerkleLog();

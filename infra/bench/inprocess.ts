@@ -16,7 +16,8 @@
  * water mark. After the window submission stops and the run drains: every request submitted must end up
  * in every replica's log and certified at its submitter (`all_delivered`).
  *
- * Run alone: `npx tsx infra/bench/inprocess.ts [n] [inflight] [seconds] [maxBatch]`.
+ * Run alone: `npx tsx infra/bench/inprocess.ts [n] [inflight] [seconds] [maxBatch]` (SINTRA_BENCH_NOBLE_SHA256=1:
+ * hash with noble instead of node:crypto).
  */
 import { fileURLToPath } from 'node:url';
 import { encodeMessage, decodeMessage, CodecError } from '../../shared/codec/message-codec.ts';
@@ -32,6 +33,8 @@ import type { Message } from '../../shared/protocols/messages.ts';
 import { thresholdStructure } from '../../shared/quorum/structure-file.ts';
 import { DEFAULT_AB_CONFIG } from '../../shared/protocols/ab.ts';
 import { ReplicaEngine } from '../../shared/replica/engine.ts';
+import { resetSha256, sha256Backend } from '../../shared/crypto/sha256.ts';
+import { useNativeSha256 } from '../../workers/core/native-sha256.ts';
 import type { EngineStep } from '../../shared/replica/engine.ts';
 import { DEFAULT_MAX_VALUE_BYTES } from '../../shared/replica/from-config.ts';
 import { runInChild, serveChild } from './loadgen.ts';
@@ -56,6 +59,8 @@ export interface InProcessOptions {
   readonly maxMeasureMs?: number;
   /** Epochs delivered before the window may start (default 2: the first epoch is a small one). */
   readonly warmupEpochs?: number;
+  /** Hash with noble's JavaScript SHA-256 instead of node:crypto (to measure what the native one saves). */
+  readonly nobleSha256?: boolean;
   /** Free-form label carried into the result (e.g. which sweep it belongs to). */
   readonly label?: string;
   /** Called with the engines after the run (diagnostics; not sent to child processes). */
@@ -82,6 +87,8 @@ export interface CryptoOpStats {
 export interface InProcessResult {
   mode: 'in-process';
   label?: string;
+  /** 'node:crypto' or 'noble'. */
+  sha256: string;
   n: number;
   t: number;
   load: Load;
@@ -229,6 +236,9 @@ interface Envelope {
 }
 
 export function runInProcess(opts: InProcessOptions): InProcessResult {
+  // As a deployed replica does (workers/core/host.ts): SHA-256 from node:crypto (opts.nobleSha256 keeps noble).
+  if (opts.nobleSha256) resetSha256();
+  else useNativeSha256();
   const n = opts.n;
   const t = opts.t ?? Math.floor((n - 1) / 3);
   const wire = opts.wire ?? true;
@@ -469,6 +479,7 @@ export function runInProcess(opts: InProcessOptions): InProcessResult {
   return {
     mode: 'in-process',
     ...(opts.label ? { label: opts.label } : {}),
+    sha256: sha256Backend(),
     n,
     t,
     load: opts.load,
@@ -522,7 +533,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const inflight = Number(process.argv[3] ?? 8192);
     const seconds = Number(process.argv[4] ?? 10);
     const maxBatch = process.argv[5] ? Number(process.argv[5]) : undefined;
-    const r = runInProcess({ n, load: { kind: 'closed', inflight }, warmupMs: 2000, measureMs: seconds * 1000, ...(maxBatch ? { maxBatch } : {}), log: (s) => console.error(s) });
+    const nobleSha256 = process.env['SINTRA_BENCH_NOBLE_SHA256'] === '1';
+    const r = runInProcess({ n, load: { kind: 'closed', inflight }, warmupMs: 2000, measureMs: seconds * 1000, nobleSha256, ...(maxBatch ? { maxBatch } : {}), log: (s) => console.error(s) });
     console.log(JSON.stringify(r, null, 2));
   }
 }

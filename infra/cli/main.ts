@@ -23,6 +23,7 @@ import { collectUrl, seconds, submitCommand } from './submit.ts';
 import type { SubmitOptions } from './submit.ts';
 import { verifyReceiptCommand } from './verify.ts';
 import type { VerifyReceiptOptions } from './verify.ts';
+import { useNativeSha256 } from '../../workers/core/native-sha256.ts';
 
 export type { Io };
 
@@ -186,6 +187,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
 }
 
 export async function main(argv: readonly string[] = process.argv, io: Io = processIo): Promise<number> {
+  useNativeSha256(); // the simulator, the dealer and the clients hash as a replica does (same outputs, faster)
   let code = 0;
   const program = buildProgram(io, (c) => (code = c));
   try {

@@ -21,6 +21,8 @@ import { GROUP_FILE, dealToDir, loadStructure, secretsFileName, structureFromThr
 
 /** The newest date the workerd in miniflare 4.20260426 accepts is 2026-05-03 (PLATFORM.md). */
 export const COMPATIBILITY_DATE = '2026-05-01';
+/** node:crypto for the native SHA-256 (workers/core/native-sha256.ts); the same in wrangler.toml and terraform. */
+export const COMPATIBILITY_FLAGS: readonly string[] = ['nodejs_compat'];
 
 export interface LocalClusterOptions {
   readonly dataDir: string;
@@ -57,7 +59,7 @@ export async function bundleReplicaWorker(): Promise<string> {
     target: 'es2022',
     mainFields: ['module', 'main'],
     conditions: ['workerd', 'worker', 'browser', 'import'],
-    external: ['cloudflare:*'],
+    external: ['cloudflare:*', 'node:*'],
     write: false,
     logLevel: 'silent',
   });
@@ -123,6 +125,7 @@ export async function replicaWorkerOptions(
     modules: true,
     script: setup.script,
     compatibilityDate: COMPATIBILITY_DATE,
+    compatibilityFlags: [...COMPATIBILITY_FLAGS],
     bindings: {
       SINTRA_GROUP: setup.groupText,
       ...secrets,

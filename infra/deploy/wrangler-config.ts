@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, SECRET_NAMES, parseGroup, parseReplicaSecrets } from '../../shared/config/group.ts';
 import type { Group } from '../../shared/config/group.ts';
-import { COMPATIBILITY_DATE } from '../cluster/local-cluster.ts';
+import { COMPATIBILITY_DATE, COMPATIBILITY_FLAGS } from '../cluster/local-cluster.ts';
 import { DeployError, parseDeployment, peerList, resolveDeployment } from './deployment.ts';
 import type { Deployment, ResolvedDeployment, ResolvedReplica } from './deployment.ts';
 
@@ -43,6 +43,7 @@ export interface WranglerConfig {
   readonly name: string;
   readonly main: string;
   readonly compatibility_date: string;
+  readonly compatibility_flags: readonly string[];
   readonly account_id?: string;
   readonly workers_dev: boolean;
   readonly preview_urls: false;
@@ -148,6 +149,7 @@ function workerConfig(r: ResolvedReplica, d: ResolvedDeployment, mode: GroupMode
     name: r.name,
     main: rel(outDir, wrapped ? WORKER_ENTRY : WORKER_MAIN),
     compatibility_date: COMPATIBILITY_DATE,
+    compatibility_flags: COMPATIBILITY_FLAGS,
     ...(r.account_id !== undefined && { account_id: r.account_id }),
     // A custom domain replaces workers.dev: one public address per replica, the one its peers use.
     workers_dev: r.custom_domain === undefined,

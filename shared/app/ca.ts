@@ -27,7 +27,7 @@
  * so that a replica answers from the state of its latest *signed* checkpoint even when its live state is
  * an epoch or two ahead.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../crypto/sha256.ts';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesEqual, frame, fromHex, toHex } from '../crypto/bytes.ts';
 import { parseGroup } from '../config/group.ts';

@@ -21,7 +21,7 @@
  * stamp entries in log order: it commits to the whole state, costs O(1) per entry, and is recomputed by
  * re-applying the log after a restart (the state is a function of the log).
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../crypto/sha256.ts';
 import { frame, fromHex, utf8ToBytes } from '../crypto/bytes.ts';
 import type { AppPosition, ReplicatedApp } from './types.ts';
 

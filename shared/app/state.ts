@@ -8,7 +8,7 @@
  * Without applications the digest stays the log root (the plain ordering service), so groups that run no
  * application keep signing exactly what they signed before.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../crypto/sha256.ts';
 import { frame } from '../crypto/bytes.ts';
 import type { ReplicatedApp } from './types.ts';
 

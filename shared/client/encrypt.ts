@@ -8,7 +8,7 @@
  * The label is authenticated with the ciphertext (TDH2 binds it into the validity proof): a replica or
  * eavesdropper cannot re-submit the ciphertext under another label. Use the client's name.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../crypto/sha256.ts';
 import { toHex, utf8ToBytes } from '../crypto/bytes.ts';
 import type { RandomBytes } from '../crypto/random.ts';
 import { encodeCiphertext, encrypt } from '../crypto/tdh2.ts';

@@ -16,7 +16,7 @@
  * Time: the timeout uses an injected clock if one is given, else counts the time slept between polls; the
  * injected fetch is expected to bound each exchange (the CLI passes AbortSignal.timeout).
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../crypto/sha256.ts';
 import { bytesEqual, toHex } from '../crypto/bytes.ts';
 import type { RandomBytes } from '../crypto/random.ts';
 import type { Group } from '../config/group.ts';

@@ -5,7 +5,7 @@
  * same sigma_N, hence the same coin; a corruptible set cannot compute sigma_N, so the value is
  * unpredictable until an honest replica releases its share.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from './sha256.ts';
 import { frame } from './bytes.ts';
 import { domain } from './domain.ts';
 import { combineShares, signShare, verifyShare, verifySignature } from './threshold-bls.ts';

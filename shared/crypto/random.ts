@@ -2,7 +2,7 @@
  * Randomness enters shared/ only as an argument of this type, so every run can be replayed from a seed.
  * Adapters pass `crypto.getRandomValues`; tests and the simulator pass `seededRandom(seed)`.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from './sha256.ts';
 import { concatBytes } from '@noble/hashes/utils.js';
 import { u32be, utf8ToBytes } from './bytes.ts';
 

@@ -39,7 +39,8 @@
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { mulAddUnsafe, normalizeZ } from '@noble/curves/abstract/curve.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 as sha256Hash } from '@noble/hashes/sha2.js'; // a CHash object for HKDF / HMAC
+import { sha256 } from './sha256.ts';
 import { bigintToBytes, concatBytes, frame, readU16, u16be, u32be, utf8ToBytes } from './bytes.ts';
 import { G1, G1_BYTES, P, R, SCALAR_BYTES, decodeG1, decodeScalar, encodeScalar, hashToCurveG1, msmG1, mulG1 } from './curve.ts';
 import type { G1Point } from './curve.ts';
@@ -199,7 +200,7 @@ function shareNonce(x: bigint, groupId: Uint8Array, header: Uint8Array, row: num
 }
 
 function aead(y: G1Point, u: Uint8Array, lstar: Uint8Array) {
-  const key = hkdf(sha256, pt(y), undefined, frame('sintra-edge/v1/tdh2/dem-key', u), 32);
+  const key = hkdf(sha256Hash, pt(y), undefined, frame('sintra-edge/v1/tdh2/dem-key', u), 32);
   return chacha20poly1305(key, ZERO_NONCE, lstar);
 }
 

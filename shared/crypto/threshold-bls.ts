@@ -5,7 +5,7 @@
  * its rows. Combination is robust: it combines optimistically, checks the result with one verification,
  * and only on failure checks every share, drops the bad ones and names their signers.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from './sha256.ts';
 import { concatBytes, readU16, u16be } from './bytes.ts';
 import {
   G1,

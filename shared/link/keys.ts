@@ -19,7 +19,8 @@
 import { x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 as sha256Hash } from '@noble/hashes/sha2.js'; // a CHash object for HKDF / HMAC
+import { sha256 } from '../crypto/sha256.ts';
 import { bytesEqual, frame, u16be } from '../crypto/bytes.ts';
 import { GROUP_ID_BYTES } from '../crypto/domain.ts';
 import type { Group, ReplicaSecrets } from '../config/group.ts';
@@ -66,7 +67,7 @@ function checkPair(sender: unknown, receiver: unknown): void {
 
 function directional(groupId: Uint8Array, shared: Uint8Array, sender: number, receiver: number, pkSender: Uint8Array, pkReceiver: Uint8Array): Uint8Array {
   const info = frame(LINK_KEY_INFO, groupId, u16be(sender), u16be(receiver), pkSender, pkReceiver);
-  return hkdf(sha256, shared, groupId, info, MAC_KEY_BYTES);
+  return hkdf(sha256Hash, shared, groupId, info, MAC_KEY_BYTES);
 }
 
 /** Both directional keys of the pair (me, peer). Throws LinkError on bad input or a small-order peer key. */
@@ -104,7 +105,7 @@ export interface LinkChannel {
 export function linkChannel(groupId: Uint8Array, sender: number, receiver: number, key: Uint8Array): LinkChannel {
   const gid = checkGroupId(groupId).slice();
   checkPair(sender, receiver);
-  const keyed = hmac.create(sha256, checkBytes(key, MAC_KEY_BYTES, 'link key'));
+  const keyed = hmac.create(sha256Hash, checkBytes(key, MAC_KEY_BYTES, 'link key'));
   return Object.freeze({
     groupId: gid,
     sender,

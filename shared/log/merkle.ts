@@ -4,7 +4,7 @@
  * n leaves splits at the largest power of two below n. Verification follows RFC 9162 section 2.1.3.2 and
  * 2.1.4.2 (the iterative algorithms), so proofs interoperate with CT tooling.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../crypto/sha256.ts';
 import { bytesEqual, concatBytes } from '../crypto/bytes.ts';
 
 const LEAF = new Uint8Array([0]);

@@ -30,7 +30,7 @@
  * JavaScript garbage collector reclaims. Memory: the live tree plus, per retained version, the nodes its
  * updates copied.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../crypto/sha256.ts';
 import { bytesEqual, utf8ToBytes } from '../crypto/bytes.ts';
 
 export const SMT_DEPTH = 256;

@@ -18,7 +18,7 @@
  *   beyond it, so the adapter can answer 503).
  * Epochs run one after another here; pipelining is left to the runtime (docs/protocols.md).
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../crypto/sha256.ts';
 import type { ProtocolContext } from './context.ts';
 import { hexKey, isBytes } from './context.ts';
 import { CommonSubset } from './acs.ts';

@@ -10,7 +10,7 @@
  * broadcast). Byzantine senders may deliver to some replicas only; `cbc-want` lets a replica that learned
  * elsewhere that the value matters fetch it from any replica that delivered it.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../crypto/sha256.ts';
 import { CryptoError } from '../crypto/errors.ts';
 import type { ProtocolContext } from './context.ts';
 import { isBytes } from './context.ts';

@@ -5,7 +5,7 @@
  * "signatures" anyone could compute. Shares and signatures are opaque bytes here; the real suite decodes
  * them strictly and treats any decoding error as an invalid share.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../crypto/sha256.ts';
 import { bytesEqual, frame, u32be } from '../crypto/bytes.ts';
 import { coinValueFromSignature } from '../crypto/coin.ts';
 import { domain } from '../crypto/domain.ts';

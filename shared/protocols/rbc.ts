@@ -7,7 +7,7 @@
  * ECHO carries the value, READY only its SHA-256: the first honest READY follows a quorum of ECHOes, whose
  * honest members' ECHOes reach everyone, so a replica holding a quorum of READYs eventually knows the value.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../crypto/sha256.ts';
 import type { ProtocolContext } from './context.ts';
 import { Senders, hexKey, isBytes } from './context.ts';
 import type { Message } from './messages.ts';

@@ -19,7 +19,7 @@
  * delivered requests is exactly the order atomic broadcast fixed. A payload with another first byte (only a
  * Byzantine proposer makes one) takes no position, like an invalid ciphertext.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../crypto/sha256.ts';
 import { CryptoError } from '../crypto/errors.ts';
 import { AtomicBroadcast, DEFAULT_AB_CONFIG, defaultRequestKey } from './ab.ts';
 import type { AbConfig, AbDelivery, AbSnapshot } from './ab.ts';

@@ -22,7 +22,7 @@
  * a signed checkpoint must carry exactly the list that checkpoint signed; restore() rebuilds it as it
  * re-applies the log.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../crypto/sha256.ts';
 import { toHex } from '../crypto/bytes.ts';
 import type { ProtocolContext } from '../protocols/context.ts';
 import { DEFAULT_AB_CONFIG } from '../protocols/ab.ts';

@@ -225,6 +225,7 @@ describe('terraform/ structure (parsed with @cdktf/hcl2json)', () => {
     expect(script['migrations']).toEqual({ new_tag: 'v1', new_sqlite_classes: ['ReplicaObject'] });
     expect(script['bindings']).toBe('${local.worker_bindings[each.key]}');
     expect(script['compatibility_date']).toBe('${var.compatibility_date}');
+    expect(script['compatibility_flags']).toEqual(['nodejs_compat']);
     expect(script['content_file']).toBe('${var.worker_bundle}');
     expect(script['keep_bindings']).toMatch(/var\.manage_cloudflare_secrets \? null : \["secret_text"\]/);
     // The bindings: the DO binding, SINTRA_PEERS, and one secret_text per secret name.

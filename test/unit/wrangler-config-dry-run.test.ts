@@ -102,6 +102,7 @@ describe('wrangler deploy --dry-run of generated configs', () => {
       modules: true,
       script: largeBundle,
       compatibilityDate: config.compatibility_date,
+      compatibilityFlags: [...config.compatibility_flags],
       bindings: { ...config.vars, ...secrets },
       durableObjects: { REPLICA: { className: 'ReplicaObject', useSQLite: true } },
     });

@@ -30,6 +30,7 @@ import type { LinkPeer } from '../../shared/link/index.ts';
 import { standardApps } from '../../shared/app/index.ts';
 import type { ReplicatedApp } from '../../shared/app/types.ts';
 import type { AppDigest } from '../../shared/app/state.ts';
+import { useNativeSha256 } from './native-sha256.ts';
 import { emptyBatch } from './store.ts';
 import type { InboxState, ReplicaStore, StoredEntry, StoredOutboxMessage } from './store.ts';
 
@@ -147,6 +148,8 @@ export class ReplicaHost {
     private readonly now: () => number,
     options: HostOptions = {},
   ) {
+    // Request ids, log leaves and batch digests are hashed per request: the runtime's SHA-256 is 2-17x faster.
+    useNativeSha256();
     this.opts = {
       maxConcurrentPosts: 6,
       maxPostBytes: 1 << 20,
