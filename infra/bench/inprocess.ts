@@ -69,6 +69,11 @@ export interface InProcessOptions {
   readonly maxBatch?: number;
   /** AbConfig.maxPending (submissions beyond it are refused, as the HTTP API answers 503). */
   readonly maxPending?: number;
+  /**
+   * EngineOptions.memoryBudgetBytes in MiB. Default: none (1 TiB), since the throughput runs order more
+   * than a deployed replica's default 64 MiB budget holds; engine_estimate_mb_per_replica shows the use.
+   */
+  readonly memoryBudgetMb?: number;
   /** Deliver decoded copies of the encoded messages (default true); false hands the sender's objects over. */
   readonly wire?: boolean;
   /** After the window, stop submitting and run until every request is delivered everywhere (default true). */
@@ -127,8 +132,10 @@ export interface InProcessResult {
   crypto_time_share: number;
   /** Process heap high-water mark (all n replicas and the harness). */
   heap_high_water_mb: number;
-  /** Heap the replicas still hold after the drain and a full GC, per replica (null without --expose-gc). */
+  /** Heap and ArrayBuffer bytes the replicas still hold after the drain and a full GC, per replica (null without --expose-gc). */
   heap_retained_mb_per_replica: number | null;
+  /** The engines' own estimate of what they retain (ReplicaEngine.retainedBytes, what the memory budget checks), mean per replica. */
+  engine_estimate_mb_per_replica: number;
   rss_high_water_mb: number;
   max_aba_round: number;
   faults: number;
@@ -248,14 +255,16 @@ export function runInProcess(opts: InProcessOptions): InProcessResult {
   const { group, secrets } = dealtGroup(n, t, opts.seed ?? `bench-${n}-${t}`);
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
-  const heapBefore = process.memoryUsage().heapUsed;
+  // Batches and hashes live in ArrayBuffers, outside the V8 heap: count both.
+  const retainedNow = () => process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+  const heapBefore = retainedNow();
 
   const counter = new CryptoCounter();
   const engines = secrets.map((s) => {
     const real = realCrypto({ groupId: group.groupId, kernel: group.kernel, quorum: group.quorum, kernelShare: s.kernel, quorumShare: s.quorum });
     const crypto: CryptoSuite = { ...real, kernel: counter.wrap('kernel', real.kernel), quorum: counter.wrap('quorum', real.quorum) };
     const ctx: ProtocolContext = { me: s.index, n, quorum: group.quorumSystem, crypto, maxValueBytes: DEFAULT_MAX_VALUE_BYTES };
-    return new ReplicaEngine(ctx, { ab: { maxBatch, maxPending } });
+    return new ReplicaEngine(ctx, { ab: { maxBatch, maxPending }, memoryBudgetBytes: (opts.memoryBudgetMb ?? 2 ** 20) * 2 ** 20 });
   });
 
   // ---- network: one FIFO queue of envelopes (a ring that compacts itself)
@@ -461,7 +470,7 @@ export function runInProcess(opts: InProcessOptions): InProcessResult {
   let retainedMb: number | null = null;
   if (gc && allDelivered) {
     gc();
-    retainedMb = round1((process.memoryUsage().heapUsed - heapBefore) / 2 ** 20 / n);
+    retainedMb = round1((retainedNow() - heapBefore) / 2 ** 20 / n);
   }
 
   const windowMs = b.at - a.at;
@@ -514,6 +523,7 @@ export function runInProcess(opts: InProcessOptions): InProcessResult {
     crypto_time_share: round3((b.crypto.ms - a.crypto.ms) / windowMs),
     heap_high_water_mb: Math.round(heapMax / 2 ** 20),
     heap_retained_mb_per_replica: retainedMb,
+    engine_estimate_mb_per_replica: round1(engines.reduce((s, e) => s + e.retainedBytes(), 0) / n / 2 ** 20),
     rss_high_water_mb: Math.round(rssMax / 2 ** 20),
     max_aba_round: Math.max(...engines.map((e) => e.ab.maxAbaRound)),
     faults,

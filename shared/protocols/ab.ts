@@ -33,11 +33,23 @@ export interface AbConfig {
   readonly maxBatch: number;
   readonly maxRequestBytes: number;
   readonly maxPending: number;
+  /**
+   * And at most this many bytes of pending requests (default 16 MiB). Why: maxPending alone lets 100,000
+   * requests of maxRequestBytes (64 KiB) queue, 6.4 GB, far past a Durable Object's 128 MB.
+   */
+  readonly maxPendingBytes?: number;
   readonly epochWindow: number;
   readonly keepEpochs: number;
   readonly forwardAfter: number;
   /** Epochs for which delivered request digests are remembered for de-duplication. */
   readonly dedupEpochs: number;
+  /**
+   * And at most about this many digests (default 100,000; the oldest epochs go first, the newest is always
+   * kept). Why: 256 epochs of 4,096-request batches from 4 proposers are 4 million digests, half a gigabyte,
+   * in memory and in every compaction snapshot. Forgetting early is safe: the replica's log de-duplicates
+   * by its own index (shared/replica/engine.ts), this window only saves re-queueing and re-proposing.
+   */
+  readonly dedupRequests?: number;
   /**
    * Epochs for which an epoch's agreed batches (with their proofs) are kept after its instance is
    * garbage-collected, to answer a lagging replica's `cbc-want` (default 64, at least `keepEpochs`).
@@ -53,6 +65,8 @@ export interface AbConfig {
 
 const DEFAULT_SERVE_EPOCHS = 64;
 const DEFAULT_SERVE_BYTES = 32 * 1024 * 1024;
+export const DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_DEDUP_REQUESTS = 100_000;
 /** batch.ts: u16 count before the u32-length-prefixed requests. */
 const BATCH_OVERHEAD = 2;
 
@@ -113,6 +127,10 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
   /** Per finished-and-collected epoch: `j/peer` pairs already answered (one answer per asker and batch). */
   private readonly servedTo = new Map<number, Set<string>>();
   private readonly pending = new Map<string, Pending>();
+  /** Sum of the pending requests' lengths. */
+  private pendingByteCount = 0;
+  /** Sum of the lengths of the batches in `finished`. */
+  private finishedByteCount = 0;
   private readonly delivered = new Map<string, number>();
   private readonly deliveredByEpoch: string[][] = [];
   private readonly instanceLogs = new Map<number, LoggedEvent[]>();
@@ -143,9 +161,28 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     return this.pending.size;
   }
 
+  get pendingBytes(): number {
+    return this.pendingByteCount;
+  }
+
+  /** Request digests in the de-duplication window. */
+  get dedupSize(): number {
+    return this.delivered.size;
+  }
+
+  /** Bytes of agreed batches kept to answer laggards (bounded by serveBytes, plus the newest keepEpochs). */
+  get keptBatchBytes(): number {
+    return this.finishedByteCount;
+  }
+
+  private keepFinished(e: number, out: SubsetOutput): void {
+    this.finished.set(e, out);
+    for (const d of out.values()) this.finishedByteCount += d.value.length;
+  }
+
   /** Whether a new request would be accepted now (for the adapter's 503). */
   get acceptsRequests(): boolean {
-    return this.pending.size < this.config.maxPending;
+    return this.pending.size < this.config.maxPending && this.pendingByteCount < (this.config.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES);
   }
 
   /** Submit a client request. Duplicates of pending or recently delivered requests are ignored. */
@@ -241,9 +278,12 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     const a = new AtomicBroadcast(ctx, tag, config, keyOf);
     a.epoch = s.epoch;
     for (const e of s.proposed) a.proposed.add(e);
-    for (const [e, out] of s.finished) a.finished.set(e, new Map([...out].map(([j, d]) => [j, { value: d.value, signature: d.signature }])));
+    for (const [e, out] of s.finished) a.keepFinished(e, new Map([...out].map(([j, d]) => [j, { value: d.value, signature: d.signature }])));
     for (const [e, set] of s.servedTo) a.servedTo.set(e, new Set(set));
-    for (const p of s.pending) a.pending.set(p.digest, { request: p.request, since: p.since, forwarded: p.forwarded });
+    for (const p of s.pending) {
+      a.pending.set(p.digest, { request: p.request, since: p.since, forwarded: p.forwarded });
+      a.pendingByteCount += p.request.length;
+    }
     for (const [d, e] of s.delivered) a.delivered.set(d, e);
     a.deliveredByEpoch.push(...s.deliveredByEpoch.map((x) => [...x]));
     a.maxAbaRound = s.maxAbaRound;
@@ -278,7 +318,7 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
 
   private routeEpoch(step: Step<AbDelivery>, e: number, child: Step<SubsetOutput>): void {
     step.absorb(child, (out) => {
-      this.finished.set(e, out);
+      this.keepFinished(e, out);
       this.deliverReady(step);
     });
   }
@@ -287,8 +327,9 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     // A request that could never fit in a proposal (batch framing: 2 + 4 + length) would block the queue.
     if (BATCH_OVERHEAD + 4 + request.length > this.ctx.maxValueBytes) return;
     const d = this.keyOf(request);
-    if (this.pending.has(d) || this.delivered.has(d) || this.pending.size >= this.config.maxPending) return;
+    if (this.pending.has(d) || this.delivered.has(d) || !this.acceptsRequests) return;
     this.pending.set(d, { request, since: this.epoch, forwarded: false });
+    this.pendingByteCount += request.length;
   }
 
   /** Propose in the current epoch once there is something to order or a peer has started it. */
@@ -324,7 +365,11 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
           if (this.delivered.has(d)) continue;
           this.delivered.set(d, e);
           digests.push(d);
-          this.pending.delete(d);
+          const p = this.pending.get(d);
+          if (p) {
+            this.pending.delete(d);
+            this.pendingByteCount -= p.request.length;
+          }
           // A view into the agreed batch (kept anyway for laggards): no copy per request.
           requests.push(r);
         }
@@ -385,13 +430,17 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     // Newest first: keep epochs while they fit the byte budget (the newest keepEpochs always).
     let bytes = 0;
     for (const e of [...this.finished.keys()].sort((a, b) => b - a)) {
-      for (const d of this.finished.get(e)!.values()) bytes += d.value.length;
+      let epochBytes = 0;
+      for (const d of this.finished.get(e)!.values()) epochBytes += d.value.length;
+      bytes += epochBytes;
       if (e + serve < this.epoch || (bytes > budget && e + this.config.keepEpochs < this.epoch)) {
+        this.finishedByteCount -= epochBytes;
         this.finished.delete(e);
         this.servedTo.delete(e);
       }
     }
-    while (this.deliveredByEpoch.length > this.config.dedupEpochs) {
+    const maxDigests = this.config.dedupRequests ?? DEFAULT_DEDUP_REQUESTS;
+    while (this.deliveredByEpoch.length > this.config.dedupEpochs || (this.deliveredByEpoch.length > 1 && this.delivered.size > maxDigests)) {
       for (const d of this.deliveredByEpoch.shift()!) this.delivered.delete(d);
     }
   }

@@ -80,7 +80,29 @@ export type EngineEvent =
   | { readonly kind: 'submit-encrypted'; readonly ciphertext: Uint8Array }
   | { readonly kind: 'peer'; readonly from: number; readonly msg: Message };
 
-export type SubmitRefusal = { readonly code: 'too-large' | 'overloaded' | 'invalid-ciphertext'; readonly message: string };
+/**
+ * 'overloaded': the queue of pending requests is full (it drains as epochs are ordered). 'memory-full': the
+ * engine's state (log index, app state, queue, kept batches) is estimated at its memory budget; it only
+ * shrinks when pending requests are ordered, so with history filling it this stays until the replica is
+ * given a larger budget (or history moves to storage, not done yet: docs/operations.md).
+ */
+export type SubmitRefusal = { readonly code: 'too-large' | 'overloaded' | 'memory-full' | 'invalid-ciphertext'; readonly message: string };
+
+/**
+ * Estimated retained bytes per log entry in the engine: the request index (a Map entry keyed by the
+ * 64-digit hex id, 129 B measured), the Merkle log (leaf and interior hash, 64 B) and its epoch (8 B);
+ * 211 B measured with node --expose-gc over 300,000 entries (docs/benchmarks.md), rounded up.
+ */
+export const LOG_ENTRY_BYTES = 224;
+/** Estimated bytes per digest in atomic broadcast's de-duplication window (a Map entry and a 64-digit string). */
+export const DEDUP_ENTRY_BYTES = 144;
+/** Estimated bytes an application keeps for an entry it accepted, besides the entry's own length. */
+export const APP_ENTRY_BYTES = 512;
+/**
+ * Default memory budget of one engine (its estimate, retainedBytes). A Durable Object has 128 MB for
+ * everything: the isolate, the code, in-flight messages and this; 64 MiB leaves room for the rest.
+ */
+export const DEFAULT_MEMORY_BUDGET_BYTES = 64 * 1024 * 1024;
 
 export interface EngineOptions {
   /** Atomic broadcast limits; maxRequestBytes is what a client may submit (plain, or a ciphertext). */
@@ -106,6 +128,13 @@ export interface EngineOptions {
    * rebuilt from the log by restore() rather than persisted.
    */
   readonly keepResponsesOf?: readonly string[];
+  /**
+   * Submissions are refused ('memory-full') once retainedBytes() reaches this (default
+   * DEFAULT_MEMORY_BUDGET_BYTES). Deliveries are never refused: the group's order is not this replica's
+   * to decline, so the budget bounds what this replica lets in, and what its peers let in is bounded by
+   * theirs and by the batch limits.
+   */
+  readonly memoryBudgetBytes?: number;
 }
 
 /** Tags: atomic broadcast (as before encryption existed) and decryption shares. */
@@ -116,6 +145,8 @@ export interface EngineMetrics {
   readonly epoch: number;
   readonly logSize: number;
   readonly pending: number;
+  /** retainedBytes() and the budget at which submissions are refused. */
+  readonly memory: { readonly estimatedBytes: number; readonly budgetBytes: number };
   readonly checkpoint: { readonly epoch: number; readonly size: number } | null;
   readonly maxAbaRound: number;
   readonly faultsByPeer: Readonly<Record<number, number>>;
@@ -174,6 +205,8 @@ export class ReplicaEngine {
   /** Highest epoch whose digests are final here (all its entries applied). */
   private digestsKnownTo = -1;
   private readonly responses = new Map<number, Readonly<Record<string, Uint8Array>>>();
+  /** Estimated bytes of app state and kept responses (see APP_ENTRY_BYTES). */
+  private appBytes = 0;
 
   constructor(
     readonly ctx: ProtocolContext,
@@ -209,12 +242,18 @@ export class ReplicaEngine {
       } catch {
         r = null;
       }
-      if (r) (responses ??= {})[a.name] = r;
+      if (r) {
+        (responses ??= {})[a.name] = r;
+        this.appBytes += APP_ENTRY_BYTES + entry.length;
+      }
     }
     const keep = this.options.keepResponsesOf;
     if (responses && keep && keep.length > 0) {
       const kept = Object.fromEntries(Object.entries(responses).filter(([name]) => keep.includes(name)));
-      if (Object.keys(kept).length > 0) this.responses.set(index, kept);
+      if (Object.keys(kept).length > 0) {
+        this.responses.set(index, kept);
+        for (const r of Object.values(kept)) this.appBytes += r.length;
+      }
     }
     return responses;
   }
@@ -349,7 +388,16 @@ export class ReplicaEngine {
     if (encrypted && !this.decryptor.isValid(request)) {
       return { code: 'invalid-ciphertext', message: 'not a valid TDH2 ciphertext for this group (decoding or its validity proof failed)' };
     }
-    if (!this.ab.acceptsRequests) return { code: 'overloaded', message: `${this.ab.pendingCount} requests are pending; try again later` };
+    if (!this.ab.acceptsRequests) {
+      return { code: 'overloaded', message: `${this.ab.pendingCount} requests (${mib(this.ab.pendingBytes)}) are pending; try again later` };
+    }
+    const retained = this.retainedBytes();
+    if (retained + request.length > this.memoryBudget) {
+      return {
+        code: 'memory-full',
+        message: `this replica's state is about ${mib(retained)} of its ${mib(this.memoryBudget)} memory budget (${this.log.size} log entries); it takes no new requests`,
+      };
+    }
     return null;
   }
 
@@ -508,12 +556,29 @@ export class ReplicaEngine {
     return this.signed.find((c) => c.size === size) ?? null;
   }
 
+  get memoryBudget(): number {
+    return this.options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES;
+  }
+
+  /**
+   * Estimated bytes this engine retains: per log entry (LOG_ENTRY_BYTES), app state and kept responses,
+   * the pending queue, the agreed batches kept for laggards, the de-duplication window and ciphertext
+   * outcomes. An estimate from
+   * measured per-item costs, not a heap measurement (no runtime gives one to an isolate cheaply); the
+   * in-process benchmark reports both side by side.
+   */
+  retainedBytes(): number {
+    const ab = this.ab;
+    return this.log.size * LOG_ENTRY_BYTES + this.appBytes + ab.pendingBytes + ab.keptBatchBytes + ab.dedupSize * DEDUP_ENTRY_BYTES + this.outcomes.size * 160;
+  }
+
   metrics(): EngineMetrics {
     const last = this.latestCheckpoint;
     return {
       epoch: this.ab.currentEpoch,
       logSize: this.log.size,
       pending: this.ab.pendingCount,
+      memory: { estimatedBytes: this.retainedBytes(), budgetBytes: this.memoryBudget },
       checkpoint: last ? { epoch: last.epoch, size: last.size } : null,
       maxAbaRound: this.ab.maxAbaRound,
       faultsByPeer: Object.fromEntries(this.faultCounts),
@@ -526,4 +591,8 @@ type MutableStep = { -readonly [K in keyof EngineStep]: EngineStep[K] };
 
 function emptyStep(): MutableStep {
   return { outgoing: [], appended: [], checkpoints: [], faults: [], deferred: false };
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }

@@ -12,7 +12,7 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Hono } from 'hono';
 import { ConfigError, parseGroup, parseReplicaSecrets } from '../../shared/config/group.ts';
 import { errorBody, replicaApp } from '../core/app.ts';
-import { ReplicaHost } from '../core/host.ts';
+import { memoryBudgetOption, ReplicaHost } from '../core/host.ts';
 import type { PeerTransport } from '../core/host.ts';
 import { SqlStore } from './sql-store.ts';
 
@@ -27,6 +27,8 @@ export interface ReplicaEnv {
   readonly SINTRA_LINK_SECRET: string;
   /** Requests per second per client (default 2000). */
   readonly SINTRA_CLIENT_RATE?: string;
+  /** The engine's memory budget in MiB (default 64): submissions get 503 memory-full past it. */
+  readonly SINTRA_MEMORY_BUDGET_MB?: string;
   readonly [binding: string]: unknown;
 }
 
@@ -81,6 +83,7 @@ export class ReplicaObject extends DurableObject<ReplicaEnv> {
       const store = new SqlStore(ctx.storage);
       this.host = new ReplicaHost(group, secrets, store, peerTransport(env, group.replicas.length), () => Date.now(), {
         log: (line) => console.log(line),
+        ...memoryBudgetOption(env.SINTRA_MEMORY_BUDGET_MB),
       });
       const rate = env.SINTRA_CLIENT_RATE ? Number(env.SINTRA_CLIENT_RATE) : undefined;
       this.app = replicaApp(this.host, { now: () => Date.now(), afterChange: () => this.scheduleFlush(), clientRate: rate, clientBurst: rate ? rate * 2 : undefined });

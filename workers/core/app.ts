@@ -54,6 +54,7 @@ export type ErrorCode =
   | 'bad-range'
   | 'rate-limited'
   | 'overloaded'
+  | 'memory-full'
   | 'not-found'
   | 'method-not-allowed'
   | 'bad-digest'
@@ -237,7 +238,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
         'application/octet-stream': { type: 'string', format: 'binary' },
         [CIPHERTEXT_MEDIA_TYPE]: { type: 'string', format: 'binary' },
       },
-      responses: { '200': 'already in the log: {id, status: "ordered", index}', '202': '{id, status: "pending", replica}', '400': 'bad input', '413': 'too large', '415': 'unsupported media type', '429': 'rate limited', '503': 'overloaded' },
+      responses: { '200': 'already in the log: {id, status: "ordered", index}', '202': '{id, status: "pending", replica}', '400': 'bad input', '413': 'too large', '415': 'unsupported media type', '429': 'rate limited', '503': 'overloaded (queue full) or memory-full (state at the memory budget)' },
       middleware: [clientLimit],
       handler: async (c) => {
         const limited = rateLimited(c);

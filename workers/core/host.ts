@@ -15,6 +15,7 @@
  *   from storage before the next event; nothing of the failed event was sent or acknowledged.
  */
 import { toHex } from '../../shared/crypto/bytes.ts';
+import { ConfigError } from '../../shared/config/group.ts';
 import type { Group, ReplicaSecrets } from '../../shared/config/group.ts';
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import type { Receipt } from '../../shared/log/checkpoint.ts';
@@ -698,6 +699,17 @@ function parseAck(body: unknown, picked: readonly { id: number }[]): TransportAc
   return { accepted, deferred };
 }
 
+/**
+ * SINTRA_MEMORY_BUDGET_MB (every adapter): the engine's memory budget in MiB (EngineOptions.memoryBudgetBytes;
+ * default 64). Submissions are refused with 503 memory-full once the engine's state estimate reaches it.
+ */
+export function memoryBudgetOption(value: string | undefined): Pick<HostOptions, 'engine'> {
+  if (value === undefined || value === '') return {};
+  const mb = Number(value);
+  if (!Number.isFinite(mb) || mb < 1 || mb > 1 << 20) throw new ConfigError('SINTRA_MEMORY_BUDGET_MB', `expected a number of MiB from 1 to 1048576, got ${JSON.stringify(value)}`);
+  return { engine: { memoryBudgetBytes: Math.floor(mb * 2 ** 20) } };
+}
+
 function refusalError(r: SubmitRefusal): HostError {
   switch (r.code) {
     case 'too-large':
@@ -706,5 +718,7 @@ function refusalError(r: SubmitRefusal): HostError {
       return { status: 400, code: 'invalid-ciphertext', message: r.message };
     case 'overloaded':
       return { status: 503, code: 'overloaded', message: r.message };
+    case 'memory-full':
+      return { status: 503, code: 'memory-full', message: r.message };
   }
 }

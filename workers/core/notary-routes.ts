@@ -83,7 +83,7 @@ export function notaryRoutes(host: ReplicaHost, deps: NotaryRouteDeps): RouteSpe
         '413': 'too large',
         '415': 'not JSON',
         '429': 'rate limited',
-        '503': 'overloaded',
+        '503': 'overloaded (queue full) or memory-full (state at the memory budget)',
       },
       middleware: [deps.clientLimit],
       handler: async (c) => {
