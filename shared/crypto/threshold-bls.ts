@@ -60,14 +60,41 @@ export function signShare(key: KeyShare, d: Domain, tag: string, payload: Uint8A
   return { signer: key.replica, points: key.values.map((v) => h.multiply(v)) };
 }
 
-/** e(sig, g2) == e(h, key) as one pairing product. */
+/** -g2: the sign goes on the fixed G2 side, whose Miller-loop coefficients are computed once. */
+const NEG_G2 = G2.BASE.negate();
+type LineCoefficients = ReturnType<typeof bls.utils.calcPairingPrecomputes>;
+const lineCoefficients = new WeakMap<G2Point, LineCoefficients>();
+
+function coefficientsOf(q: G2Point): LineCoefficients {
+  let c = lineCoefficients.get(q);
+  if (!c) {
+    c = bls.utils.calcPairingPrecomputes(q);
+    lineCoefficients.set(q, c);
+  }
+  return c;
+}
+
+/**
+ * e(sig, g2) == e(h, key), checked as e(sig, -g2) * e(h, key) == 1 with one final exponentiation.
+ *
+ * Why not bls.pairingBatch: on every call it re-derives the G2 points' Miller-loop line coefficients and
+ * re-runs both points' subgroup checks, which together cost about as much as the pairing (profile in
+ * docs/benchmarks.md). Here the coefficients are cached per G2 point object (-g2, and the group and row
+ * keys, each decoded once with its subgroup check when the group is loaded), and the subgroup checks are
+ * not repeated because they cannot fail: every G1 point that reaches this function was decoded by
+ * decodeG1 (subgroup-checked), hashed to the curve (in the subgroup by construction), made by signing, or
+ * is a linear combination of such points; every G2 key likewise.
+ */
 function pairingCheck(sig: G1Point, h: G1Point, key: G2Point): boolean {
-  if (sig.is0() || key.is0()) return false;
-  const gt = bls.pairingBatch([
-    { g1: sig, g2: G2.BASE },
-    { g1: h.negate(), g2: key },
+  if (sig.is0() || h.is0() || key.is0()) return false;
+  const s = sig.toAffine();
+  const m = h.toAffine();
+  const { Fp12 } = bls.fields;
+  const miller = bls.millerLoopBatch([
+    [coefficientsOf(NEG_G2), s.x, s.y],
+    [coefficientsOf(key), m.x, m.y],
   ]);
-  return bls.fields.Fp12.eql(gt, bls.fields.Fp12.ONE);
+  return Fp12.eql(Fp12.finalExponentiate(miller), Fp12.ONE);
 }
 
 /**

@@ -6,7 +6,7 @@
  * them strictly and treats any decoding error as an invalid share.
  */
 import { sha256 } from '../crypto/sha256.ts';
-import { bytesEqual, frame, u32be } from '../crypto/bytes.ts';
+import { bytesEqual, frame, toHex, u32be } from '../crypto/bytes.ts';
 import { coinValueFromSignature } from '../crypto/coin.ts';
 import { domain } from '../crypto/domain.ts';
 import type { Purpose } from '../crypto/domain.ts';
@@ -19,8 +19,10 @@ import {
   hashToG1,
   signShare,
   verifyShareWithHash,
-  verifySignature,
+  verifySignaturePoint,
 } from '../crypto/threshold-bls.ts';
+import { decodeG1 } from '../crypto/curve.ts';
+import type { G1Point } from '../crypto/curve.ts';
 import type { KeyShare, SignatureShare, ThresholdPublicKey } from '../crypto/threshold-bls.ts';
 import { combineDecryption, decodeCiphertext, decodeDecryptionShare, decryptionShare, encodeDecryptionShare, verifyCiphertext, verifyDecryptionShare } from '../crypto/tdh2.ts';
 import type { Tdh2Ciphertext, Tdh2DecryptionShare, Tdh2PublicKey } from '../crypto/tdh2.ts';
@@ -105,14 +107,22 @@ function realSigner(groupId: Uint8Array, pk: ThresholdPublicKey, key: KeyShare):
       for (const f of c.faulty) faulty.add(f);
       return { signature: c.bytes, faulty: [...faulty].sort((a, b) => a - b) };
     },
-    verify: (purpose, tag, payload, signature) => verifySignature(pk.groupKey, domain(groupId, purpose), tag, payload, signature),
+    // The same message was usually hashed already (our own share of it): verify with the cached hash.
+    verify(purpose, tag, payload, signature) {
+      let sig: G1Point;
+      try {
+        sig = decodeG1(signature);
+      } catch (e) {
+        if (e instanceof CryptoError) return false;
+        throw e;
+      }
+      return verifySignaturePoint(pk.groupKey, h(purpose, tag, payload), sig);
+    },
   };
 }
 
 function cacheKey(b: Uint8Array): string {
-  let s = '';
-  for (const x of b.length > 64 ? sha256(b) : b) s += x.toString(16).padStart(2, '0');
-  return s;
+  return toHex(b.length > 64 ? sha256(b) : b);
 }
 
 export interface RealCryptoKeys {
