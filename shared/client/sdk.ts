@@ -17,7 +17,7 @@
  * injected fetch is expected to bound each exchange (the CLI passes AbortSignal.timeout).
  */
 import { sha256 } from '../crypto/sha256.ts';
-import { bytesEqual, toHex } from '../crypto/bytes.ts';
+import { bytesEqual, toBase64, toHex } from '../crypto/bytes.ts';
 import type { RandomBytes } from '../crypto/random.ts';
 import type { Group } from '../config/group.ts';
 import { receiptFromJson, receiptToJson, verifyReceipt } from '../log/checkpoint.ts';
@@ -172,11 +172,7 @@ interface ReplicaInfo {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
-function base64(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
-  return btoa(s);
-}
+
 
 function errorText(a: Answer): string {
   const e = (a.json as { error?: { code?: unknown; message?: unknown } } | null)?.error;
@@ -312,7 +308,7 @@ export class SintraClient {
     if (opts.encrypt) {
       if (!this.o.randomBytes) throw new SintraClientError('encrypting needs randomBytes in the client options');
       const enc = encryptRequest(this.o.group, entry, opts.label ?? 'sintra-sdk', this.o.randomBytes);
-      body = { ciphertext: base64(enc.ciphertext) };
+      body = { ciphertext: toBase64(enc.ciphertext) };
       this.log(`encrypted the stamp entry to the group key (${enc.ciphertext.length} bytes, ciphertext id ${enc.ciphertextId.slice(0, 16)}...)`);
     }
     const accepted = await this.submitToKernel('/v1/notary/stamp', body);

@@ -6,6 +6,8 @@
  * Decoding is strict: anything else is a StateCodecError (a corrupted snapshot must not half-restore).
  */
 
+import { toBase64 } from '../crypto/bytes.ts';
+
 export class StateCodecError extends Error {
   override readonly name = 'StateCodecError';
 }
@@ -20,12 +22,6 @@ export type StateValue =
   | ReadonlyMap<StateValue, StateValue>
   | ReadonlySet<StateValue>
   | { readonly [k: string]: StateValue };
-
-function toBase64(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
-  return btoa(s);
-}
 
 function fromBase64(s: string): Uint8Array {
   const bin = atob(s);

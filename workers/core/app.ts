@@ -13,7 +13,7 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { toHex } from '../../shared/crypto/bytes.ts';
+import { toBase64, toHex } from '../../shared/crypto/bytes.ts';
 import { checkpointToJson, receiptToJson } from '../../shared/log/checkpoint.ts';
 import { MAX_FRAME_BYTES } from '../../shared/link/frame.ts';
 import type { ReplicaHost } from './host.ts';
@@ -106,12 +106,6 @@ export function base64ToBytes(s: string): Uint8Array | null {
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
-}
-
-export function bytesToBase64(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
-  return btoa(s);
 }
 
 /** The version the OpenAPI document states (package.json's, kept in step by hand at release). */
@@ -404,7 +398,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
         if (end - start > MAX_ENTRIES_PER_PAGE) return fail(c, 400, 'bad-range', `at most ${MAX_ENTRIES_PER_PAGE} entries per page`);
         if (start > host.logSize) return fail(c, 400, 'bad-range', `start ${start} is beyond the log size ${host.logSize}`);
         const entries = await host.entries(start, end);
-        return c.json({ size: host.logSize, entries: entries.map((e) => ({ index: e.index, id: e.id, epoch: e.epoch, data: bytesToBase64(e.entry) })) });
+        return c.json({ size: host.logSize, entries: entries.map((e) => ({ index: e.index, id: e.id, epoch: e.epoch, data: toBase64(e.entry) })) });
       },
     },
     {

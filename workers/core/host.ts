@@ -212,6 +212,8 @@ export class ReplicaHost {
       engine = new ReplicaEngine(ctx, engineOptions, this.decryptor);
     }
     this.journalLength = state.journal.length;
+    this.journalBytes = state.journal.reduce((s, b) => s + b.length, 0);
+    this.snapshotBytes = state.snapshot?.length ?? 0;
     this.submitted.clear();
     for (const b of state.journal) {
       const event = decodeEvent(b);
@@ -503,6 +505,9 @@ export class ReplicaHost {
   }
 
   private journalLength = 0;
+  /** Bytes journaled since the last snapshot, and that snapshot's size (compaction is amortized by them). */
+  private journalBytes = 0;
+  private snapshotBytes = 0;
 
   private markFormat(batch: ReturnType<typeof emptyBatch>): void {
     if (this.formatWritten) return;
@@ -515,19 +520,26 @@ export class ReplicaHost {
    * Compaction: once the journal holds `compactAfter` events and an epoch was just delivered (so the
    * snapshot's live instances are few), the batch carries the engine's snapshot instead of its journal
    * entries, and the store replaces the journal with it; storage then grows with the log only.
+   * Amortized: also not before the journal since the last snapshot is half that snapshot's size. Under
+   * load a snapshot (queue, kept batches, de-duplication window) is tens of megabytes, and 2,000 events
+   * come in seconds: encoding it every time took most of a Node replica's CPU (docs/benchmarks.md).
    */
   private maybeCompact(batch: ReturnType<typeof emptyBatch>, steps: readonly EngineStep[]): ReturnType<typeof emptyBatch> & { snapshot?: Uint8Array } {
     const delivered = steps.some((s) => s.appended.length > 0 || s.checkpoints.length > 0);
     if (!delivered || this.journalLength + batch.journal.length < this.opts.compactAfter) return batch;
+    if (this.journalBytes + batch.journal.reduce((s, b) => s + b.length, 0) < this.snapshotBytes / 2) return batch;
     return { ...batch, journal: [], snapshot: this.engine.snapshot() };
   }
 
   private afterCommit(batch: { journal: readonly Uint8Array[]; snapshot?: Uint8Array }): void {
     if (batch.snapshot) {
       this.journalLength = 0;
+      this.journalBytes = 0;
+      this.snapshotBytes = batch.snapshot.length;
       this.compactions++;
     } else {
       this.journalLength += batch.journal.length;
+      for (const b of batch.journal) this.journalBytes += b.length;
     }
   }
 
