@@ -18,9 +18,8 @@
  */
 import { x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
-import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 as sha256Hash } from '@noble/hashes/sha2.js'; // a CHash object for HKDF / HMAC
-import { sha256 } from '../crypto/sha256.ts';
+import { sha256 as sha256Hash } from '@noble/hashes/sha2.js'; // a CHash object for HKDF
+import { hmacSha256, sha256 } from '../crypto/sha256.ts';
 import { bytesEqual, frame, u16be } from '../crypto/bytes.ts';
 import { GROUP_ID_BYTES } from '../crypto/domain.ts';
 import type { Group, ReplicaSecrets } from '../config/group.ts';
@@ -105,12 +104,12 @@ export interface LinkChannel {
 export function linkChannel(groupId: Uint8Array, sender: number, receiver: number, key: Uint8Array): LinkChannel {
   const gid = checkGroupId(groupId).slice();
   checkPair(sender, receiver);
-  const keyed = hmac.create(sha256Hash, checkBytes(key, MAC_KEY_BYTES, 'link key'));
+  const macKey = checkBytes(key, MAC_KEY_BYTES, 'link key').slice();
   return Object.freeze({
     groupId: gid,
     sender,
     receiver,
-    mac: (data: Uint8Array) => keyed.clone().update(data).digest(),
+    mac: (data: Uint8Array) => hmacSha256(macKey, data),
   });
 }
 

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CryptoError } from '../../shared/crypto/errors.ts';
-import { installSha256, resetSha256, sha256, sha256Backend } from '../../shared/crypto/sha256.ts';
+import { hmacSha256, installHmacSha256, installSha256, resetSha256, sha256, sha256Backend } from '../../shared/crypto/sha256.ts';
 import { NATIVE_SHA256, useNativeSha256 } from '../../workers/core/native-sha256.ts';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -54,5 +54,19 @@ describe('sha256 backend slot', () => {
       expect(() => installSha256(name, f)).toThrow(message);
       expect(sha256Backend()).toBe('noble');
     }
+  });
+
+  it('HMAC-SHA256: the native backend gives noble\'s results; a wrong one is refused', () => {
+    const key = new Uint8Array(32).fill(9);
+    const data = Uint8Array.from({ length: 5000 }, (_, i) => i & 0xff);
+    const before = hex(hmacSha256(key, data));
+    useNativeSha256();
+    expect(hex(hmacSha256(key, data))).toBe(before);
+    expect(hmacSha256(key, data).constructor).toBe(Uint8Array);
+    // Ignores the key beyond 32 bytes: only the long-key RFC 4231 case catches it.
+    const truncating = (k: Uint8Array, d: Uint8Array) => createHmac('sha256', k.subarray(0, 64)).update(d).digest();
+    expect(() => installHmacSha256('truncating', truncating)).toThrow(/disagrees with RFC 4231 \/ noble on RFC 4231 case 6/);
+    expect(() => installHmacSha256('plain-hash', (_k, d) => createHash('sha256').update(d).digest())).toThrow(CryptoError);
+    expect(hex(hmacSha256(key, data))).toBe(before);
   });
 });

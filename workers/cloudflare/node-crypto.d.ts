@@ -6,5 +6,6 @@ declare module 'node:crypto' {
     digest(): Uint8Array;
   }
   export function createHash(algorithm: 'sha256'): Hash;
+  export function createHmac(algorithm: 'sha256', key: Uint8Array): Hash;
   export const hash: ((algorithm: 'sha256', data: Uint8Array, outputEncoding: 'buffer') => Uint8Array) | undefined;
 }
