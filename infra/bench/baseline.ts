@@ -66,6 +66,8 @@ export interface HttpLikeResult {
   overall_certified_rps: number;
   clients: number;
   concurrency_per_client: number;
+  /** Requests per POST (above 1: POST /v1/requests/batch). */
+  requests_per_post: number;
   max_outstanding_per_client: number;
   window_s: number;
   poll_ms: number;
@@ -119,7 +121,7 @@ export async function checkReceipts(sample: readonly { id: string; url: string }
   return { checked: sample.length, valid: ok.filter(Boolean).length, failures };
 }
 
-export function loadFields(l: LoadResult, pollMs: number): Omit<HttpLikeResult, 'mode' | 'n' | 'server_cpu_ms_per_request' | 'server_rss_high_water_mb' | 'receipts_checked' | 'receipts_valid'> {
+export function loadFields(l: LoadResult, pollMs: number, postBatch = 1): Omit<HttpLikeResult, 'mode' | 'n' | 'server_cpu_ms_per_request' | 'server_rss_high_water_mb' | 'receipts_checked' | 'receipts_valid'> {
   return {
     throughput_rps: l.certified_rps,
     latency_ms: l.latency_ms,
@@ -128,6 +130,7 @@ export function loadFields(l: LoadResult, pollMs: number): Omit<HttpLikeResult, 
     overall_certified_rps: l.overall_certified_rps,
     clients: l.clients,
     concurrency_per_client: l.concurrency_per_client,
+    requests_per_post: postBatch,
     max_outstanding_per_client: l.max_outstanding_per_client,
     window_s: l.window_s,
     poll_ms: pollMs,
@@ -167,7 +170,7 @@ export async function runBaseline(o: LoadOptions): Promise<BaselineResult> {
     return {
       mode: 'baseline',
       n: 1,
-      ...loadFields(load, o.pollMs),
+      ...loadFields(load, o.pollMs, o.postBatch),
       server_cpu_ms_per_request: load.certified === 0 ? 0 : round3((after.cpuMs - before.cpuMs) / load.certified),
       server_rss_high_water_mb: after.rssMb,
       receipts_checked: receipts.checked,

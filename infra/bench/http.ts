@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseGroup } from '../../shared/config/group.ts';
 import { startLocalCluster, waitUntilReady } from '../cluster/local-cluster.ts';
+import { startMixedCluster } from '../cluster/mixed-cluster.ts';
 import { checkReceipts, loadFields } from './baseline.ts';
 import { loadClients } from './baseline.ts';
 import type { HttpLikeResult, LoadOptions } from './baseline.ts';
@@ -23,8 +24,18 @@ import { runClients, runInChild, serveChild } from './loadgen.ts';
 import { descendants, processCpuMs, processMemoryMb, round3 } from './stats.ts';
 import type { Percentiles } from './stats.ts';
 
+/**
+ * Which local cluster: 'miniflare' (`npm start`: every replica a Durable Object in ONE workerd process),
+ * 'mixed' (`npm start -- --mixed`: the first half in workerd, the rest Node replicas, one process each) or
+ * 'node' (every replica a Node replica in its own process, as separate machines would run them).
+ */
+export type HttpCluster = 'miniflare' | 'mixed' | 'node';
+export const HTTP_CLUSTERS: readonly HttpCluster[] = ['miniflare', 'mixed', 'node'];
+
 export interface HttpOptions extends LoadOptions {
   readonly n: number;
+  /** Default 'miniflare'. */
+  readonly cluster?: HttpCluster;
   readonly basePort?: number;
   /** Flood phase after the measurement (ms); 0 = none. */
   readonly overloadMs?: number;
@@ -53,6 +64,7 @@ export interface OverloadResult {
 
 export interface HttpResult extends HttpLikeResult {
   mode: 'http';
+  cluster: HttpCluster;
   cluster_start_s: number;
   replica_metrics: { index: number; logSize: number; epoch: number; pending: number; maxAbaRound: number; outbox: number[] }[];
   overload?: OverloadResult;
@@ -110,18 +122,31 @@ async function warmUp(urls: readonly string[]): Promise<void> {
   throw new Error('warm-up requests were not certified within 120 s');
 }
 
-async function workerdPids(): Promise<number[]> {
-  return (await descendants(process.pid)).filter((p) => p.comm.startsWith('workerd')).map((p) => p.pid);
+/** The server processes (workerd, Node replicas): started before the load, so no client process is among them. */
+async function serverPids(): Promise<number[]> {
+  return (await descendants(process.pid)).filter((p) => p.comm.startsWith('workerd') || p.comm === 'node').map((p) => p.pid);
+}
+
+interface BenchCluster {
+  readonly urls: readonly string[];
+  readonly groupPath: string;
+  dispose(): Promise<void>;
+}
+
+function startCluster(kind: HttpCluster, dataDir: string, n: number, basePort: number, log: (l: string) => void): Promise<BenchCluster> {
+  if (kind === 'miniflare') return startLocalCluster({ dataDir, n, basePort, log });
+  return startMixedCluster({ dataDir, n, basePort, log, ...(kind === 'node' ? { nodeIndices: Array.from({ length: n }, (_, i) => i) } : {}) });
 }
 
 export async function runHttp(o: HttpOptions): Promise<HttpResult> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sintra-bench-cluster-'));
   const t0 = performance.now();
-  let cluster: Awaited<ReturnType<typeof startLocalCluster>> | undefined;
+  const kind = o.cluster ?? 'miniflare';
+  let cluster: BenchCluster | undefined;
   for (let attempt = 0; !cluster; attempt++) {
     const basePort = o.basePort ?? (await freePortBlock(o.n));
     try {
-      cluster = await startLocalCluster({ dataDir, n: o.n, basePort, log: (l) => o.log?.(`http: ${l}`) });
+      cluster = await startCluster(kind, dataDir, o.n, basePort, (l) => o.log?.(`http: ${l}`));
     } catch (e) {
       // Another process took a port between our check and workerd's bind: try another block.
       if (attempt >= 3 || o.basePort !== undefined || !String(e).includes('ADDRESS_IN_USE')) {
@@ -138,20 +163,21 @@ export async function runHttp(o: HttpOptions): Promise<HttpResult> {
     await warmUp(cluster.urls);
     o.log?.(`http: warm-up requests certified in ${((performance.now() - w0) / 1000).toFixed(1)} s`);
     const startS = round3((w0 - t0) / 1000);
-    const pids = await workerdPids();
+    const pids = await serverPids();
     const cpuOf = async () => {
       let s = 0;
       for (const p of pids) s += (await processCpuMs(p)) ?? 0;
       return s;
     };
-    o.log?.(`http: ${o.n} replicas ready in ${startS} s (workerd pid ${pids.join(',') || '?'}); ${o.clients} client processes x ${o.concurrency} in flight for ${(o.warmupMs + o.durationMs) / 1000} s`);
+    o.log?.(`http: ${o.n} replicas (${kind}) ready in ${startS} s (server pids ${pids.join(',') || '?'}); ${o.clients} client processes x ${o.concurrency} in flight for ${(o.warmupMs + o.durationMs) / 1000} s`);
     const cpu0 = await cpuOf();
     const load = await runClients(
       loadClients(o, cluster.urls, (k) => cluster.urls[k % cluster.urls.length]!),
       o.warmupMs + o.durationMs + o.drainMs + 120_000,
     );
     const cpu1 = await cpuOf();
-    const mem = pids[0] !== undefined ? await processMemoryMb(pids[0]) : null;
+    const mems = await Promise.all(pids.map((p) => processMemoryMb(p)));
+    const mem = mems.some((m) => m) ? { hwm: mems.reduce((s, m) => s + (m?.hwm ?? 0), 0) } : null;
     const group = parseGroup(JSON.parse(readFileSync(cluster.groupPath, 'utf8')));
     const receipts = await checkReceipts(load.sample, group.kernel.groupKey, group.groupId);
     for (const f of receipts.failures) o.log?.(`http receipt: ${f}`);
@@ -164,8 +190,9 @@ export async function runHttp(o: HttpOptions): Promise<HttpResult> {
       );
     const result: HttpResult = {
       mode: 'http',
+      cluster: kind,
       n: o.n,
-      ...loadFields(load, o.pollMs),
+      ...loadFields(load, o.pollMs, o.postBatch),
       server_cpu_ms_per_request: load.certified === 0 || pids.length === 0 ? 0 : round3((cpu1 - cpu0) / load.certified),
       server_rss_high_water_mb: mem?.hwm ?? null,
       receipts_checked: receipts.checked,

@@ -5,7 +5,10 @@
  *   --json                  print ONE JSON document to stdout ({"machine": {...}, "results": [...]})
  *   --modes a,b,c           any of in-process, http, baseline (default: all three)
  *   --n 4,7,10,16           replica counts for in-process (default 4,7,10,16; --quick: 4)
- *   --http-n 4              replica counts for the Miniflare cluster (default 4)
+ *   --http-n 4              replica counts for the local HTTP cluster (default 4)
+ *   --cluster miniflare     which local HTTP clusters: miniflare (npm start: all replicas in one workerd),
+ *                           mixed (half workerd, half Node replica processes), node (one Node process per
+ *                           replica); a list runs each (default miniflare)
  *   --inflight 256,...      closed-loop load sweep at n=4 in-process (default 512,1024,2048,4096,16384; none in --quick)
  *   --max-batch 1024        AbConfig.maxBatch for in-process runs (default: the engine's default)
  *   --batch-sweep 4096,...  more maxBatch values at n=4, 2n batches in flight (default 4096,16384; none in --quick)
@@ -29,8 +32,8 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_AB_CONFIG } from '../../shared/protocols/ab.ts';
 import { runBaseline } from './baseline.ts';
 import type { BaselineResult } from './baseline.ts';
-import { runHttpChild } from './http.ts';
-import type { HttpResult } from './http.ts';
+import { HTTP_CLUSTERS, runHttpChild } from './http.ts';
+import type { HttpCluster, HttpResult } from './http.ts';
 import { runInProcessChild } from './inprocess.ts';
 import type { InProcessOptions, InProcessResult } from './inprocess.ts';
 import { loadavg, machineInfo, pad, round3 } from './stats.ts';
@@ -69,6 +72,7 @@ export async function main(argv: string[]): Promise<BenchDocument> {
       modes: { type: 'string', default: 'in-process,baseline,http' },
       n: { type: 'string' },
       'http-n': { type: 'string', default: '4' },
+      cluster: { type: 'string', default: 'miniflare' },
       inflight: { type: 'string' },
       'max-batch': { type: 'string' },
       'batch-sweep': { type: 'string' },
@@ -87,6 +91,8 @@ export async function main(argv: string[]): Promise<BenchDocument> {
   for (const m of modes) if (!['in-process', 'http', 'baseline'].includes(m)) throw new Error(`unknown mode ${m} (in-process, http, baseline)`);
   const ns = list(values.n).length > 0 ? list(values.n) : quick ? [4] : [4, 7, 10, 16];
   const httpNs = list(values['http-n']);
+  const clusters = values.cluster!.split(',').map((c) => c.trim()) as HttpCluster[];
+  for (const c of clusters) if (!HTTP_CLUSTERS.includes(c)) throw new Error(`unknown cluster ${c} (${HTTP_CLUSTERS.join(', ')})`);
   const sweep = values.inflight !== undefined ? list(values.inflight) : quick ? [] : [512, 1024, 2048, 4096, 16384];
   const maxBatch = values['max-batch'] ? Number(values['max-batch']) : DEFAULT_AB_CONFIG.maxBatch;
   const batchSweep = values['batch-sweep'] !== undefined ? list(values['batch-sweep']) : quick ? [] : [4096, 16384];
@@ -192,10 +198,11 @@ export async function main(argv: string[]): Promise<BenchDocument> {
   }
 
   if (modes.has('http')) {
-    for (const n of httpNs) {
-      log(`[${elapsed()}] http: local Miniflare cluster, n=${n}`);
+    for (const cluster of clusters) for (const n of httpNs) {
+      log(`[${elapsed()}] http: local ${cluster} cluster, n=${n}`);
       const r: (HttpResult & { ratio_to_baseline?: number }) | null = await attempt('http', n, () => runHttpChild({
         n,
+        cluster,
         clients,
         concurrency: values.concurrency ? Number(values.concurrency) : 16,
         postBatch: Number(values['post-batch']),
@@ -252,14 +259,15 @@ export function table(doc: BenchDocument): string {
       const c = r.crypto_per_epoch;
       notes = `cpu util ${r.cpu_utilization}, ${r.requests_per_cpu_second} req/cpu-s, crypto/epoch sign ${c.sign} verifyShare ${c.verifyShare} combine ${c.combine} verify ${c.verify}${r.refused ? `, ${r.refused} refused (maxPending ${r.max_pending})` : ''}${r.heap_retained_mb_per_replica !== null && r.heap_retained_mb_per_replica !== undefined ? `, ${r.heap_retained_mb_per_replica} MB retained/replica` : ''}${r.all_delivered === false ? ', NOT ALL DELIVERED' : ''}`;
     } else {
-      load = `${r.clients}x${r.concurrency_per_client} POSTs`;
+      load = `${r.clients}x${r.concurrency_per_client}${r.requests_per_post > 1 ? `x${r.requests_per_post}` : ''} POSTs`;
+      if (r.mode === 'http') notes = `${r.cluster ?? 'miniflare'} cluster, `;
       cpu = r.server_cpu_ms_per_request;
       heap = r.server_rss_high_water_mb === null ? '' : `${r.server_rss_high_water_mb} rss`;
       const errs = Object.entries(r.status_counts)
         .filter(([k]) => k !== '202' && k !== '200')
         .map(([k, v]) => `${v}x${k}`)
         .join(' ');
-      notes = `${r.overall_certified_rps} req/s over the whole load, POST p50 ${r.post_latency_ms.p50} ms, receipts ${r.receipts_valid}/${r.receipts_checked} valid${r.errors ? `, ${r.errors} socket errors` : ''}${errs ? `, ${errs}` : ''}`;
+      notes += `${r.overall_certified_rps} req/s over the whole load, POST p50 ${r.post_latency_ms.p50} ms, receipts ${r.receipts_valid}/${r.receipts_checked} valid${r.errors ? `, ${r.errors} socket errors` : ''}${errs ? `, ${errs}` : ''}`;
       if (r.mode === 'http' && 'ratio_to_baseline' in r && r.ratio_to_baseline !== undefined) notes += `, ${r.ratio_to_baseline} x baseline`;
       if (r.mode === 'http' && r.overload) {
         const ov = r.overload;

@@ -120,7 +120,10 @@ export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCl
       env['UPSTASH_REDIS_REST_TOKEN'] = store.token;
     }
     if (o.clientRate) env['SINTRA_CLIENT_RATE'] = String(o.clientRate);
-    const proc = spawn(process.execPath, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // SINTRA_NODE_ARGS: extra flags for the Node replica processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`
+    // to profile them under `npm run bench -- --cluster node` (Node refuses --cpu-prof in NODE_OPTIONS).
+    const nodeArgs = (process.env['SINTRA_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+    const proc = spawn(process.execPath, [...nodeArgs, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     const np: NodeProcess = { proc, exited: new Promise<void>((r) => proc.once('exit', () => r())), tail: tails[i]! };
     nodes[i] = np;
     let errText = '';
