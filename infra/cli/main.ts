@@ -121,6 +121,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     .option('--port <base>', 'first localhost port; replica i listens on base + i (default 8787)', integer('--port', 1, 65535))
     .option('--json', 'print the ready line as JSON: {"ready": true, "replicas": [...], "group": path}')
     .option('--mixed', 'run half the replicas in Miniflare and half as Node replicas (local file store under DATA/node)')
+    .option('--memory-budget-mb <mb>', "each replica's memory budget in MiB: past it, submissions get 503 memory-full (default 64)", integer('--memory-budget-mb', 1, 1 << 20))
     .addHelpText(
       'after',
       [

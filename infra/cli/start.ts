@@ -21,6 +21,8 @@ export interface StartOptions {
   json?: boolean;
   /** Half the replicas in Miniflare, half as Node replicas with a local file store (workers/node). */
   mixed?: boolean;
+  /** SINTRA_MEMORY_BUDGET_MB of every replica. */
+  memoryBudgetMb?: number;
   /** Tests: resolves to stop the cluster instead of waiting for a signal. */
   stop?: Promise<void>;
   onReady?: (urls: readonly string[]) => void;
@@ -32,7 +34,7 @@ export async function startCommand(opts: StartOptions, io: Io): Promise<number> 
   const dataDir = opts.data ?? '.sintra';
   const t0 = Date.now();
   const log = (line: string) => io.err(`${line}\n`);
-  const clusterOptions = { dataDir, n: opts.n, structure: opts.structure, basePort: opts.port ?? 8787, log };
+  const clusterOptions = { dataDir, n: opts.n, structure: opts.structure, basePort: opts.port ?? 8787, log, memoryBudgetMb: opts.memoryBudgetMb };
   if (!opts.mixed) await claimDataLayout(dataDir, { mode: 'miniflare' });
   const cluster = opts.mixed ? await startMixedCluster(clusterOptions) : await startLocalCluster(clusterOptions);
   try {

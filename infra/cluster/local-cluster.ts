@@ -35,6 +35,8 @@ export interface LocalClusterOptions {
   readonly log?: (line: string) => void;
   /** Requests per second per client at each replica. */
   readonly clientRate?: number;
+  /** Each replica's memory budget in MiB (SINTRA_MEMORY_BUDGET_MB; default the engine's 64). */
+  readonly memoryBudgetMb?: number;
 }
 
 export interface LocalCluster {
@@ -115,7 +117,7 @@ export async function prepareCluster(o: LocalClusterOptions): Promise<ClusterSet
 export async function replicaWorkerOptions(
   setup: ClusterSetup,
   index: number,
-  o: Pick<LocalClusterOptions, 'clientRate'>,
+  o: Pick<LocalClusterOptions, 'clientRate' | 'memoryBudgetMb'>,
   extra: { readonly bindings?: Record<string, string>; readonly serviceBindings?: Record<string, string> } = {},
 ): Promise<WorkerOptions> {
   const r = setup.group.replicas[index]!;
@@ -130,6 +132,7 @@ export async function replicaWorkerOptions(
       SINTRA_GROUP: setup.groupText,
       ...secrets,
       ...(o.clientRate ? { SINTRA_CLIENT_RATE: String(o.clientRate) } : {}),
+      ...(o.memoryBudgetMb ? { SINTRA_MEMORY_BUDGET_MB: String(o.memoryBudgetMb) } : {}),
       ...extra.bindings,
     },
     ...(extra.serviceBindings ? { serviceBindings: extra.serviceBindings } : {}),

@@ -120,6 +120,7 @@ export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCl
       env['UPSTASH_REDIS_REST_TOKEN'] = store.token;
     }
     if (o.clientRate) env['SINTRA_CLIENT_RATE'] = String(o.clientRate);
+    if (o.memoryBudgetMb) env['SINTRA_MEMORY_BUDGET_MB'] = String(o.memoryBudgetMb);
     // SINTRA_NODE_ARGS: extra flags for the Node replica processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`
     // to profile them under `npm run bench -- --cluster node` (Node refuses --cpu-prof in NODE_OPTIONS).
     const nodeArgs = (process.env['SINTRA_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');

@@ -34,7 +34,7 @@ export interface AbConfig {
   readonly maxRequestBytes: number;
   readonly maxPending: number;
   /**
-   * And at most this many bytes of pending requests (default 16 MiB). Why: maxPending alone lets 100,000
+   * And at most this many bytes of pending requests (default 8 MiB). Why: maxPending alone lets 100,000
    * requests of maxRequestBytes (64 KiB) queue, 6.4 GB, far past a Durable Object's 128 MB.
    */
   readonly maxPendingBytes?: number;
@@ -56,7 +56,7 @@ export interface AbConfig {
    */
   readonly serveEpochs?: number;
   /**
-   * And at most this many bytes of such batches (default 32 MiB): with big batches 64 epochs are hundreds
+   * And at most this many bytes of such batches (default 16 MiB): with big batches 64 epochs are hundreds
    * of megabytes per replica (docs/benchmarks.md), more than a Durable Object may hold. The newest
    * `keepEpochs` epochs are kept whatever their size.
    */
@@ -64,8 +64,10 @@ export interface AbConfig {
 }
 
 const DEFAULT_SERVE_EPOCHS = 64;
-const DEFAULT_SERVE_BYTES = 32 * 1024 * 1024;
-export const DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024;
+// These caps, with the de-duplication window (about 14 MB at 100,000 digests), are about 38 MiB of the
+// engine's default 64 MiB memory budget (engine.ts), leaving the rest for the log index.
+const DEFAULT_SERVE_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_DEDUP_REQUESTS = 100_000;
 /** batch.ts: u16 count before the u32-length-prefixed requests. */
 const BATCH_OVERHEAD = 2;

@@ -149,14 +149,22 @@ describe('local cluster (4 Durable Object replicas in Miniflare, HTTP on loopbac
 });
 
 describe('sintra start --json', () => {
-  it('prints one JSON ready line with the replica URLs and the group path, then stops cleanly', async () => {
+  it('prints one JSON ready line with the replica URLs and the group path, then stops cleanly; --memory-budget-mb reaches the replicas', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sintra-start-'));
     const out: string[] = [];
     let stop!: () => void;
     const stopped = new Promise<void>((r) => (stop = r));
     let ready: readonly string[] = [];
-    const code = startCommand({ data: dir, port: BASE_PORT + 10, json: true, stop: stopped, onReady: (u) => ((ready = u), stop()) }, { out: (s) => out.push(s), err: () => {} });
+    let budgets: unknown[] = [];
+    const onReady = (u: readonly string[]) => {
+      ready = u;
+      Promise.all(u.map(async (url) => ((await (await fetch(`${url}/v1/metrics`)).json()) as { engine: { memory: { budgetBytes: number } } }).engine.memory.budgetBytes))
+        .then((b) => (budgets = b), (e: unknown) => (budgets = [String(e)]))
+        .finally(stop);
+    };
+    const code = startCommand({ data: dir, port: BASE_PORT + 10, json: true, memoryBudgetMb: 5, stop: stopped, onReady }, { out: (s) => out.push(s), err: () => {} });
     expect(await code).toBe(0);
+    expect(budgets).toEqual([5 << 20, 5 << 20, 5 << 20, 5 << 20]);
     const line = JSON.parse(out.join('').trim());
     expect(line).toEqual({ ready: true, replicas: ready, group: join(dir, 'keys', 'group.json') });
     expect(line.replicas).toHaveLength(4);
