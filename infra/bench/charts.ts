@@ -166,7 +166,7 @@ export function latencyChart(doc: BenchDocument): string {
     { name: 'bigger batches p50', color: '#2ca02c', shape: 'diamond', points: bigger.map((r) => ({ x: r.throughput_rps, y: r.latency_ms.p50, label: `maxBatch ${r.max_batch}` })) },
     { name: 'open loop p50', color: '#9467bd', shape: 'diamond', points: half.map((r) => ({ x: r.throughput_rps, y: r.latency_ms.p50, label: r.label === 'half-peak' ? `half peak ${lbl(r)}` : r.label === 'overload' ? 'overload' : lbl(r) })) },
     { name: 'baseline p50 (1 server)', color: '#ff7f0e', shape: 'square', points: others.filter((r) => r.mode === 'baseline').map((r) => ({ x: r.throughput_rps, y: r.latency_ms.p50 })) },
-    { name: 'http n=4 p50 (Miniflare)', color: '#d62728', shape: 'square', points: others.filter((r) => r.mode === 'http').map((r) => ({ x: r.throughput_rps, y: r.latency_ms.p50, label: `n=${r.n}` })) },
+    { name: 'http n=4 p50 (local clusters)', color: '#d62728', shape: 'square', points: others.filter((r) => r.mode === 'http').map((r) => ({ x: r.throughput_rps, y: r.latency_ms.p50, label: httpLabel(r) })) },
   ];
   const xs = series.flatMap((s) => s.points.map((p) => p.x));
   const ys = series.flatMap((s) => s.points.map((p) => p.y));
@@ -204,7 +204,7 @@ export function nChart(doc: BenchDocument): string {
     { name: `in-process, maxBatch ${mb ?? '?'}`, color: '#1f77b4', line: true, points: sweep.map((r) => ({ x: r.n, y: r.throughput_rps, label: `${r.throughput_rps}` })) },
     { name: 'same, per CPU-second', color: '#17becf', line: true, dash: '4 3', points: sweep.map((r) => ({ x: r.n, y: r.requests_per_cpu_second })) },
     { name: 'in-process, bigger batches', color: '#9467bd', shape: 'diamond', points: [...best.values()].filter((r) => r.max_batch !== mb).map((r) => ({ x: r.n, y: r.throughput_rps, label: `${r.throughput_rps} (maxBatch ${r.max_batch})` })) },
-    { name: 'http (Miniflare)', color: '#d62728', shape: 'square', points: http.map((r) => ({ x: r.n, y: r.throughput_rps, label: `${r.throughput_rps}` })) },
+    { name: 'http (local clusters)', color: '#d62728', shape: 'square', points: http.map((r) => ({ x: r.n, y: r.throughput_rps, label: `${r.throughput_rps} ${httpLabel(r)}` })) },
     { name: 'baseline (1 server)', color: '#ff7f0e', shape: 'square', points: base.map((r) => ({ x: 1, y: r.throughput_rps, label: `${r.throughput_rps}` })) },
   ];
   const ys = series.flatMap((s) => s.points.map((p) => p.y));
@@ -226,13 +226,23 @@ export function nChart(doc: BenchDocument): string {
   });
 }
 
-/** Merges results files; an http or baseline result of a later file replaces an earlier one with the same n. */
+/** 'miniflare', or e.g. 'node x100' (cluster, requests per POST); older results have neither field. */
+function httpLabel(r: BenchResult): string {
+  if (r.mode === 'in-process') return '';
+  const cluster = r.mode === 'http' ? (r.cluster ?? 'miniflare') : 'baseline';
+  return `${cluster}${(r.requests_per_post ?? 1) > 1 ? ` x${r.requests_per_post}` : ''}`;
+}
+
+/**
+ * Merges results files; an http or baseline result of a later file replaces an earlier one with the same n,
+ * cluster and requests per POST.
+ */
 export function mergeDocuments(docs: BenchDocument[]): BenchDocument {
   const results: BenchResult[] = [];
   for (const d of docs) {
     for (const r of d.results) {
       if (r.mode !== 'in-process') {
-        const i = results.findIndex((x) => x.mode === r.mode && x.n === r.n);
+        const i = results.findIndex((x) => x.mode === r.mode && x.n === r.n && httpLabel(x) === httpLabel(r));
         if (i >= 0) results.splice(i, 1);
       }
       results.push(r);
