@@ -125,12 +125,8 @@ function rowsOrNull(scheme: SharingScheme, share: SignatureShare): readonly numb
   return rows;
 }
 
-export function verifySignaturePoint(groupKey: G2Point, h: G1Point, sig: G1Point): boolean {
-  return pairingCheck(sig, h, groupKey);
-}
-
-/** Verifies a combined signature (bytes, strictly decoded) with the single group key. */
-export function verifySignature(groupKey: G2Point, d: Domain, tag: string, payload: Uint8Array, signature: Uint8Array): boolean {
+/** Verifies a combined signature (bytes, strictly decoded) against `h`, the message hashed to G1. */
+export function verifySignatureWithHash(groupKey: G2Point, h: G1Point, signature: Uint8Array): boolean {
   let sig: G1Point;
   try {
     sig = decodeG1(signature);
@@ -138,7 +134,12 @@ export function verifySignature(groupKey: G2Point, d: Domain, tag: string, paylo
     if (e instanceof CryptoError) return false;
     throw e;
   }
-  return pairingCheck(sig, hashToG1(d, tag, payload), groupKey);
+  return pairingCheck(sig, h, groupKey);
+}
+
+/** Verifies a combined signature (bytes, strictly decoded) with the single group key. */
+export function verifySignature(groupKey: G2Point, d: Domain, tag: string, payload: Uint8Array, signature: Uint8Array): boolean {
+  return verifySignatureWithHash(groupKey, hashToG1(d, tag, payload), signature);
 }
 
 function combineRows(pk: ThresholdPublicKey, bySigner: Map<number, SignatureShare>): G1Point {
@@ -183,7 +184,7 @@ export function combineSharesWithHash(pk: ThresholdPublicKey, h: G1Point, shares
     fail('not-qualified', `valid shares from replicas [${[...bySigner.keys()].join(',')}] are not a qualified set (faulty: [${[...faulty].join(',')}])`);
   if (!pk.scheme.isQualified(bySigner.keys())) notQualified();
   const sig = combineRows(pk, bySigner);
-  if (verifySignaturePoint(pk.groupKey, h, sig)) return done(sig, faulty);
+  if (pairingCheck(sig, h, pk.groupKey)) return done(sig, faulty);
   for (const [signer, share] of [...bySigner]) {
     if (!verifyShareWithHash(pk, h, share)) {
       bySigner.delete(signer);
