@@ -522,7 +522,7 @@ export class ReplicaHost {
    * entries, and the store replaces the journal with it; storage then grows with the log only.
    * Amortized: also not before the journal since the last snapshot is half that snapshot's size. Under
    * load a snapshot (queue, kept batches, de-duplication window) is tens of megabytes, and 2,000 events
-   * come in seconds: encoding it every time took most of a Node replica's CPU (docs/benchmarks.md).
+   * come in seconds: encoding it every time was 12% of a loaded Node replica's CPU (docs/benchmarks.md).
    */
   private maybeCompact(batch: ReturnType<typeof emptyBatch>, steps: readonly EngineStep[]): ReturnType<typeof emptyBatch> & { snapshot?: Uint8Array } {
     const delivered = steps.some((s) => s.appended.length > 0 || s.checkpoints.length > 0);
