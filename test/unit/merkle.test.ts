@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { fromHex, toHex } from '../../shared/crypto/bytes.ts';
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
+import { concatBytes, fromHex, toHex } from '../../shared/crypto/bytes.ts';
 import {
   EMPTY_ROOT,
   consistencyProof,
   inclusionProof,
   leafHash,
+  nodeHash,
   rootOf,
   verifyConsistency,
   verifyInclusion,
@@ -28,6 +30,22 @@ const CT_ROOTS = [
 const leaves = CT_LEAVES.map((h) => leafHash(fromHex(h)));
 
 describe('RFC 6962 Merkle tree', () => {
+  it('leaf and node hashes are SHA-256 of the prefixed input at every size, and independent of each other', () => {
+    // Sizes around the reused scratch buffer's growth and its 64 KiB limit (larger inputs are concatenated).
+    const sizes = [0, 1, 31, 1023, 1024, 1025, 5000, 64 * 1024, 64 * 1024 + 1, 70_000];
+    const hashes = sizes.map((n) => {
+      const entry = Uint8Array.from({ length: n }, (_, i) => (i * 7 + n) & 0xff);
+      const h = leafHash(entry);
+      expect(toHex(h)).toBe(toHex(nobleSha256(concatBytes(new Uint8Array([0]), entry))));
+      return h;
+    });
+    // Earlier results are not overwritten by later calls (each result owns its bytes).
+    expect(toHex(hashes[0]!)).toBe(toHex(nobleSha256(new Uint8Array([0]))));
+    const [a, b] = [hashes[3]!, hashes[7]!];
+    expect(toHex(nodeHash(a, b))).toBe(toHex(nobleSha256(concatBytes(new Uint8Array([1]), a, b))));
+    expect(toHex(nodeHash(b, a))).not.toBe(toHex(nodeHash(a, b)));
+  });
+
   it('matches the Certificate Transparency reference roots', () => {
     expect(toHex(rootOf([]))).toBe(toHex(EMPTY_ROOT));
     expect(toHex(EMPTY_ROOT)).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
