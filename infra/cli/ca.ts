@@ -34,7 +34,7 @@ import { UsageError } from './deal.ts';
 import type { Io } from './deal.ts';
 import { cliClient, servedGroup } from './stamp.ts';
 import { baseUrl, collectUrl, DEFAULT_TIMEOUT_SECONDS, seconds } from './submit.ts';
-import { fsReason, loadGroupFile } from './verify.ts';
+import { fsReason, loadGroupFile, offlineCheck } from './verify.ts';
 
 export const CA_KEY_FORMAT = 'sintra-edge/ca-key@1';
 export const DEFAULT_VALID_FOR = 100_000;
@@ -204,23 +204,10 @@ async function verify(file: string | undefined, opts: CaCommandOptions, io: Io):
   if (file === undefined) throw new UsageError('usage: sintra ca verify STATEMENT --group group.json [--name NAME]');
   if (!opts.group) throw new UsageError("verify needs --group <file> (the group's public group.json)");
   if (opts.name !== undefined) checkName(opts.name);
-  const fail = (reason: string): number => {
-    if (opts.json) io.out(`${JSON.stringify({ valid: false, reason })}\n`);
-    io.err(`error: ${reason.replace(/\s*\n\s*/g, ' ')}\n`);
-    return 1;
-  };
-  let group: Group;
-  try {
-    group = await loadGroupFile(opts.group);
-  } catch (e) {
-    return fail(e instanceof Error ? e.message : String(e));
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(await readFile(file, 'utf8'));
-  } catch (e) {
-    return fail(e instanceof SyntaxError ? `statement ${file} is not JSON` : `cannot read statement ${file}: ${fsReason(e)}`);
-  }
+  const { fail, load } = offlineCheck(io, opts.json);
+  const loaded = await load(opts.group, file, 'statement');
+  if (typeof loaded === 'number') return loaded;
+  const { group, json } = loaded;
   const v = verifyDirectoryStatement(group, json);
   if (!v.ok) return fail(`invalid directory statement ${file}: ${v.reason}`);
   if (opts.name !== undefined && v.name !== opts.name) return fail(`the statement is about ${v.name}, not ${opts.name}`);

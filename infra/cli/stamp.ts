@@ -14,7 +14,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import type { Group } from '../../shared/config/group.ts';
 import { SintraClient, verifyStampReceipt } from '../../shared/client/sdk.ts';
 import type { FetchLike } from '../../shared/client/sdk.ts';
@@ -22,7 +22,7 @@ import type { Command } from 'commander';
 import { UsageError } from './deal.ts';
 import type { Io } from './deal.ts';
 import { baseUrl, collectUrl, DEFAULT_TIMEOUT_SECONDS, groupServedBy, seconds } from './submit.ts';
-import { fsReason, loadGroupFile } from './verify.ts';
+import { fsReason, loadGroupFile, offlineCheck } from './verify.ts';
 
 export interface StampCommandOptions {
   cluster?: string[];
@@ -147,23 +147,10 @@ async function verifyStamp(file: string | undefined, receipt: string | undefined
   if (file === undefined || receipt === undefined) throw new UsageError('usage: sintra stamp --verify FILE RECEIPT --group group.json');
   if (!opts.group) throw new UsageError("--verify needs --group <file> (the group's public group.json)");
   if (opts.cluster?.length || opts.encrypt || opts.out || opts.nonce) throw new UsageError('--verify works offline: no --cluster, --encrypt, --nonce or --out');
-  const fail = (reason: string): number => {
-    if (opts.json) io.out(`${JSON.stringify({ valid: false, reason })}\n`);
-    io.err(`error: ${reason.replace(/\s*\n\s*/g, ' ')}\n`);
-    return 1;
-  };
-  let group: Group;
-  try {
-    group = await loadGroupFile(opts.group);
-  } catch (e) {
-    return fail(e instanceof Error ? e.message : String(e));
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(await readFile(receipt, 'utf8'));
-  } catch (e) {
-    return fail(e instanceof SyntaxError ? `receipt ${receipt} is not JSON` : `cannot read receipt ${receipt}: ${fsReason(e)}`);
-  }
+  const { fail, load } = offlineCheck(io, opts.json);
+  const loaded = await load(opts.group, receipt, 'receipt');
+  if (typeof loaded === 'number') return loaded;
+  const { group, json } = loaded;
   let digest: string;
   try {
     digest = await sha256File(file);

@@ -131,31 +131,46 @@ export function summaryLines(s: ReceiptSummary): string[] {
   ];
 }
 
-export async function verifyReceiptCommand(file: string, opts: VerifyReceiptOptions, io: Io): Promise<number> {
-  if (!opts.group) throw new UsageError("required option '--group <file>' not specified");
+/**
+ * What the offline verifiers (`sintra verify`, `sintra stamp --verify`, `sintra ca verify`) share: a failure
+ * prints {"valid": false, "reason"} with --json and one line on stderr, exit code 1; `load` reads group.json
+ * and the saved JSON document (called `what` in messages) and reports its failures that way, returning the
+ * exit code instead of the contents.
+ */
+export function offlineCheck(io: Io, json: boolean | undefined) {
   const fail = (reason: string): number => {
-    if (opts.json) io.out(`${JSON.stringify({ valid: false, reason })}\n`);
+    if (json) io.out(`${JSON.stringify({ valid: false, reason })}\n`);
     io.err(`error: ${reason.replace(/\s*\n\s*/g, ' ')}\n`);
     return 1;
   };
-  let group: Group;
-  try {
-    group = await loadGroupFile(opts.group);
-  } catch (e) {
-    return fail(e instanceof Error ? e.message : String(e));
-  }
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    return fail(`cannot read receipt ${file}: ${fsReason(e)}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return fail(`receipt ${file} is not JSON`);
-  }
+  const load = async (groupPath: string, file: string, what: string): Promise<{ group: Group; json: unknown } | number> => {
+    let group: Group;
+    try {
+      group = await loadGroupFile(groupPath);
+    } catch (e) {
+      return fail(e instanceof Error ? e.message : String(e));
+    }
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      return fail(`cannot read ${what} ${file}: ${fsReason(e)}`);
+    }
+    try {
+      return { group, json: JSON.parse(text) as unknown };
+    } catch {
+      return fail(`${what} ${file} is not JSON`);
+    }
+  };
+  return { fail, load };
+}
+
+export async function verifyReceiptCommand(file: string, opts: VerifyReceiptOptions, io: Io): Promise<number> {
+  if (!opts.group) throw new UsageError("required option '--group <file>' not specified");
+  const { fail, load } = offlineCheck(io, opts.json);
+  const loaded = await load(opts.group, file, 'receipt');
+  if (typeof loaded === 'number') return loaded;
+  const { group, json } = loaded;
   const check = checkReceipt(json, group);
   if (!check.ok) return fail(`invalid receipt ${file}: ${check.reason}`);
   if (opts.json) io.out(`${JSON.stringify(check.summary, null, 2)}\n`);
