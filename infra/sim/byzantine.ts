@@ -138,7 +138,7 @@ export const GARBAGE_SCHEMA: Partial<Record<BodyType, Readonly<Record<string, Fi
   'aba-aux': { round: 'round', value: 'bit' },
   'aba-conf': { round: 'round', values: 'bits3' },
   'aba-coin': { round: 'round', share: 'share' },
-  'aba-term': { value: 'bit' },
+  'aba-term': { value: 'bit', round: 'round' },
   'ab-requests': { requests: 'bytesList' },
   'dec-shares': { shares: 'bytesList' },
 };

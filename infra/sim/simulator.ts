@@ -424,6 +424,13 @@ export function simulate<I, O>(scenario: Scenario<I, O>, options: SimOptions): R
     return t;
   };
 
+  /** The next scheduled input or restart (not a message release). */
+  const nextEvent = (): number | undefined => {
+    let t: number | undefined = nextInput < inputs.length ? inputs[nextInput]!.atStep : undefined;
+    for (const node of nodes) if (node.crashed && (t === undefined || node.restartAt < t)) t = node.restartAt;
+    return t;
+  };
+
   const checkDone = () => {
     if (outputsChanged && plan.done) {
       outputsChanged = false;
@@ -477,7 +484,16 @@ export function simulate<I, O>(scenario: Scenario<I, O>, options: SimOptions): R
     } else {
       // After GST: fair delivery. Stalled = a full pass over everything in flight that was all deferred again.
       if (deliver(net.take(net.pickFair(netRng, fairWindow)))) deferredStreak = 0;
-      else if (++deferredStreak > net.inFlight + n) ended = 'stalled';
+      else if (++deferredStreak > net.inFlight + n) {
+        // Only deferred messages circulate: time moves on to the next input or restart, if any is due
+        // (ending here lost later submissions and made runs end early whenever junk circulated).
+        const later = nextEvent();
+        if (later === undefined) ended = 'stalled';
+        else {
+          step = Math.min(maxSteps, Math.max(step, later));
+          deferredStreak = 0;
+        }
+      }
     }
   }
 

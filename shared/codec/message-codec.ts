@@ -129,7 +129,8 @@ interface BodySpec<K extends BodyType> {
  *
  *   0x10 rbc-send   0x11 rbc-echo   0x12 rbc-ready
  *   0x20 cbc-send   0x21 cbc-echo   0x22 cbc-final   0x23 cbc-want
- *   0x30 aba-bval   0x31 aba-aux    0x32 aba-conf    0x33 aba-coin   0x34 aba-term
+ *   0x30 aba-bval   0x31 aba-aux    0x32 aba-conf    0x33 aba-coin   0x35 aba-term
+ *   (0x34: retired, the round-less aba-term of storage formats <= 3)
  *   0x40 ab-requests
  *   0x50 dec-shares
  *   0x60 ckpt-share
@@ -146,7 +147,7 @@ const SCHEMA = {
   'aba-aux': { code: 0x31, fields: [['round', 'u32'], ['value', 'bit']] },
   'aba-conf': { code: 0x32, fields: [['round', 'u32'], ['values', 'bits']] },
   'aba-coin': { code: 0x33, fields: [['round', 'u32'], ['share', 'bytes']] },
-  'aba-term': { code: 0x34, fields: [['value', 'bit']] },
+  'aba-term': { code: 0x35, fields: [['value', 'bit'], ['round', 'u32']] },
   'ab-requests': { code: 0x40, fields: [['requests', 'list']] },
   'dec-shares': { code: 0x50, fields: [['shares', 'list']] },
   'ckpt-share': { code: 0x60, fields: [['share', 'bytes']] },

@@ -19,8 +19,17 @@
  *    validity hold whatever the coin; an adversary who knows the fixed coins can at most keep the
  *    estimates split through those rounds, and every third round's coin stays unpredictable, so
  *    termination keeps probability 1 (the expected number of rounds under attack about triples);
- *  - TERM messages (as in hbbft): a replica that decides b sends TERM(b) and stops; TERM(b) counts as
- *    BVAL(b), AUX(b) and CONF({b}) in every later round, and TERM(b) from a kernel decides b;
+ *  - decided is not terminated (the fix of a stall the whole-replica review found; docs/protocols.md):
+ *    a replica that decides b in round r sends TERM(b, r) and keeps relaying BVAL for rounds <= r, since
+ *    MMR's BV-broadcast needs every honest replica to relay (a deaf decided replica left a laggard short of
+ *    a third BVAL(0) forever at n = 4); it frees its state only on TERM from a quorum. TERM(b, r) stands
+ *    for BVAL(b), AUX(b) and CONF({b}) in rounds > r only, where that is exactly what an honest replica
+ *    sends: once an honest replica decides b in round r0, every honest replica leaves r0 with estimate b,
+ *    not-b can never again reach a kernel of BVALs, and every honest replica decides by round r0 + 3 (a
+ *    fixed coin equal to b comes within three rounds). The one threshold-coin round in (r, r + 3] needs
+ *    the decided replica's share too: it releases it when a peer's share for that round arrives. TERM(b)
+ *    from a kernel outputs b at once (a kernel holds an honest replica that decided b); such a replica
+ *    keeps running its rounds, and sends its own TERM only when it decides in a round itself;
  *  - general adversary structures (Cachin DSN 2001; Hirt-Maurer): "t + 1" is a kernel and "n - t" a quorum.
  * Per round r with estimate est:
  *   BVAL(r, est) to all; relay BVAL(r, v) once v comes from a kernel; v joins bin_values on a quorum.
@@ -90,13 +99,23 @@ export interface RoundInfo {
   readonly coin: Bit | null;
 }
 
+/** How far past its decision round a decided replica still releases coin shares (see the header). */
+const COIN_AFTER_DECISION = 3;
+
 export class BinaryAgreement implements Protocol<Bit, Bit> {
   private round = 0;
   private est: Bit | null = null;
-  private decided: Bit | null = null;
+  /** The value output (own decision, or TERM from a kernel). */
+  private output: Bit | null = null;
+  /** The round in which this replica decided by the round rules (it then sent TERM(b, decidedIn)). */
+  private decidedIn: number | null = null;
+  private done = false;
   private readonly rounds = new Map<number, RoundState>();
-  private readonly term = new Map<number, Bit>();
+  /** TERM(value, round) per sender. */
+  private readonly term = new Map<number, { readonly value: Bit; readonly round: number }>();
   private readonly termSenders: [Set<number>, Set<number>] = [new Set(), new Set()];
+  /** Threshold-coin rounds after our decision for which we released a share on a peer's demand. */
+  private readonly lateCoins = new Set<number>();
   private highestRound = 0;
 
   constructor(
@@ -104,12 +123,14 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
     readonly tag: string,
   ) {}
 
+  /** Freed: decided, and TERM from a quorum (every honest replica gets a kernel of TERMs without us). */
   get terminated(): boolean {
-    return this.decided !== null;
+    return this.done;
   }
 
+  /** The value output, once output (by deciding, or on TERM from a kernel). */
   get decision(): Bit | null {
-    return this.decided;
+    return this.output;
   }
 
   get hasInput(): boolean {
@@ -118,6 +139,11 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
 
   get currentRound(): number {
     return this.round;
+  }
+
+  /** The round this replica decided in by the round rules (null before, or if it only output on TERMs). */
+  get decisionRound(): number | null {
+    return this.decidedIn;
   }
 
   /** The current round's estimate (null before the input; read-only, for simulator adversaries and tests). */
@@ -132,7 +158,7 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
 
   /**
    * Read-only view of round r's state, for simulator adversaries and tests (null if the round was never
-   * touched, was pruned, or the instance decided): BVAL senders, bin_values, whether AUX/CONF/the coin
+   * touched, was pruned, or the instance terminated): BVAL senders, bin_values, whether AUX/CONF/the coin
    * share went out, the values fixed with the coin share, and the coin once combined.
    */
   roundInfo(r: number): RoundInfo | null {
@@ -156,7 +182,7 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
 
   handleInput(value: Bit): Step<Bit> {
     const step = new Step<Bit>();
-    if (this.est !== null || this.decided !== null || !isBit(value)) return step;
+    if (this.est !== null || this.done || !isBit(value)) return step;
     this.est = value;
     this.startRound(step);
     return step;
@@ -164,43 +190,40 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
 
   handleMessage(from: number, msg: Message): Step<Bit> {
     const step = new Step<Bit>();
-    if (this.decided !== null) return step;
+    if (this.done) return step;
     const b = msg.body;
-    if (b.t === 'aba-term') {
-      if (!isBit(b.value)) return step.fault(from, this.tag, 'malformed', 'TERM value');
-      const prev = this.term.get(from);
-      if (prev !== undefined) return step.fault(from, this.tag, prev === b.value ? 'duplicate' : 'equivocation', 'second TERM');
-      this.term.set(from, b.value);
-      this.termSenders[b.value].add(from);
-      if (this.ctx.quorum.isKernel(this.termSenders[b.value])) {
-        this.decide(b.value, step);
-        return step;
-      }
-      for (const [r, st] of this.rounds) this.applyTerm(r, st, from, b.value, step);
-      this.progress(step);
-      return step;
-    }
+    if (b.t === 'aba-term') return this.onTerm(from, b.value, b.round, step);
     if (b.t !== 'aba-bval' && b.t !== 'aba-aux' && b.t !== 'aba-conf' && b.t !== 'aba-coin') {
       return step.fault(from, this.tag, 'unexpected', `message ${b.t} in binary agreement`);
     }
     if (!isRound(b.round)) return step.fault(from, this.tag, 'malformed', 'round');
+    if (this.decidedIn !== null && b.round > this.decidedIn) {
+      // Our TERM speaks for us in these rounds; only a threshold coin may still need our share.
+      if (b.t === 'aba-coin') this.lateCoinShare(b.round, step);
+      return step;
+    }
     if (b.round > this.round + ABA_ROUND_WINDOW) {
-      step.deferred = true;
+      // Deferred (the sender retries) while we may still need it; once we output, nobody needs us there.
+      if (this.output === null) step.deferred = true;
       return step;
     }
     if (b.round + ABA_ROUND_WINDOW < this.round) return step; // long finished here; nobody can need it
     const st = this.state(b.round, step);
+    const covered = this.termCovers(from, b.round);
     switch (b.t) {
       case 'aba-bval':
         if (!isBit(b.value)) return step.fault(from, this.tag, 'malformed', 'BVAL value');
-        if (st.bval[b.value].has(from) && !this.term.has(from)) return step.fault(from, this.tag, 'duplicate', `second BVAL(${b.round}, ${b.value})`);
+        if (st.bval[b.value].has(from)) {
+          if (covered) break;
+          return step.fault(from, this.tag, 'duplicate', `second BVAL(${b.round}, ${b.value})`);
+        }
         this.onBval(b.round, st, from, b.value, step);
         break;
       case 'aba-aux': {
         if (!isBit(b.value)) return step.fault(from, this.tag, 'malformed', 'AUX value');
         const prev = st.aux.get(from);
         if (prev !== undefined) {
-          if (this.term.has(from)) break;
+          if (covered) break;
           return step.fault(from, this.tag, prev === b.value ? 'duplicate' : 'equivocation', `second AUX(${b.round})`);
         }
         st.aux.set(from, b.value);
@@ -209,7 +232,7 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
       case 'aba-conf': {
         if (b.values !== 1 && b.values !== 2 && b.values !== 3) return step.fault(from, this.tag, 'malformed', 'CONF values');
         if (st.conf.has(from)) {
-          if (this.term.has(from)) break;
+          if (covered) break;
           return step.fault(from, this.tag, 'duplicate', `second CONF(${b.round})`);
         }
         st.conf.set(from, setOfBits(b.values));
@@ -228,17 +251,43 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
     return step;
   }
 
+  private onTerm(from: number, value: unknown, round: unknown, step: Step<Bit>): Step<Bit> {
+    if (!isBit(value) || !isRound(round)) return step.fault(from, this.tag, 'malformed', 'TERM');
+    const prev = this.term.get(from);
+    if (prev !== undefined) {
+      const same = prev.value === value && prev.round === round;
+      return step.fault(from, this.tag, same ? 'duplicate' : 'equivocation', 'second TERM');
+    }
+    this.term.set(from, { value, round });
+    this.termSenders[value].add(from);
+    if (this.output === null && this.ctx.quorum.isKernel(this.termSenders[value])) {
+      // A kernel holds an honest replica that decided `value`: output now, keep running the rounds.
+      this.output = value;
+      step.output(value);
+    }
+    for (const [r, st] of this.rounds) if (r > round) this.applyTerm(r, st, from, value, step);
+    this.progress(step);
+    this.maybeTerminate();
+    return step;
+  }
+
+  /** Whether p's TERM stands for its messages of round r (so a real one after it is no duplicate). */
+  private termCovers(p: number, r: number): boolean {
+    const t = this.term.get(p);
+    return t !== undefined && r > t.round;
+  }
+
   private state(r: number, step: Step<Bit>): RoundState {
     let st = this.rounds.get(r);
     if (!st) {
       st = new RoundState();
       this.rounds.set(r, st);
-      for (const [p, v] of this.term) this.applyTerm(r, st, p, v, step);
+      for (const [p, t] of this.term) if (r > t.round) this.applyTerm(r, st, p, t.value, step);
     }
     return st;
   }
 
-  /** TERM(v) from p stands for BVAL(v), AUX(v) and CONF({v}) from p in round r. */
+  /** TERM(v, r_p) from p stands for BVAL(v), AUX(v) and CONF({v}) from p in round r > r_p. */
   private applyTerm(r: number, st: RoundState, p: number, v: Bit, step: Step<Bit>): void {
     if (!st.bval[v].has(p)) this.onBval(r, st, p, v, step);
     if (!st.aux.has(p)) st.aux.set(p, v);
@@ -266,7 +315,7 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
 
   /** Runs the current round's rules until nothing changes. */
   private progress(step: Step<Bit>): void {
-    while (this.decided === null && this.est !== null) {
+    while (this.decidedIn === null && this.est !== null) {
       const r = this.round;
       const st = this.state(r, step);
       if (!st.auxSent) {
@@ -301,10 +350,7 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
         if (!this.ctx.quorum.isQuorum(senders)) return;
         // The fix (see the header): vals from the CONF quorum, not from our own AUX quorum.
         st.vals = vals;
-        st.coinReleased = true;
-        const fixed = fixedCoin(r);
-        if (fixed !== null) st.coin = fixed;
-        else step.broadcast({ tag: this.tag, body: { t: 'aba-coin', round: r, share: this.ctx.crypto.kernel.sign('coin', this.coinName(r), EMPTY) } });
+        this.releaseCoin(r, st, step);
       }
       if (st.coin === null && !this.combineCoin(r, st, step)) return;
       const s = st.coin!;
@@ -313,7 +359,7 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
         const b = [...vals][0] as Bit;
         this.est = b;
         if (b === s) {
-          this.decide(b, step);
+          this.decide(b, r, step);
           return;
         }
       } else {
@@ -328,6 +374,26 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
         step.broadcast({ tag: this.tag, body: { t: 'aba-bval', round: this.round, value: this.est } });
       }
     }
+  }
+
+  /** Marks round r's coin released: a fixed coin is known at once, a threshold coin needs our share out. */
+  private releaseCoin(r: number, st: RoundState, step: Step<Bit>): void {
+    st.coinReleased = true;
+    const fixed = fixedCoin(r);
+    if (fixed !== null) st.coin = fixed;
+    else step.broadcast({ tag: this.tag, body: { t: 'aba-coin', round: r, share: this.ctx.crypto.kernel.sign('coin', this.coinName(r), EMPTY) } });
+  }
+
+  /**
+   * A peer's coin share for a round after our decision: our share of that round's threshold coin, once, if
+   * a replica still undecided can be there (rounds up to decidedIn + 3, see the header). After the decision
+   * round the coin no longer steers anything (every honest estimate is the decided value), so releasing it
+   * early gives nothing away; a Byzantine peer can make us sign at most one such share per agreement.
+   */
+  private lateCoinShare(r: number, step: Step<Bit>): void {
+    if (fixedCoin(r) !== null || r > this.decidedIn! + COIN_AFTER_DECISION || this.lateCoins.has(r)) return;
+    this.lateCoins.add(r);
+    step.broadcast({ tag: this.tag, body: { t: 'aba-coin', round: r, share: this.ctx.crypto.kernel.sign('coin', this.coinName(r), EMPTY) } });
   }
 
   private combineCoin(r: number, st: RoundState, step: Step<Bit>): boolean {
@@ -361,11 +427,26 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
     for (const r of this.rounds.keys()) if (r + ABA_ROUND_WINDOW < this.round) this.rounds.delete(r);
   }
 
-  private decide(b: Bit, step: Step<Bit>): void {
-    if (this.decided !== null) return;
-    this.decided = b;
+  /** Decided b in round r by the round rules: TERM(b, r) to all, output b unless a kernel's TERMs did. */
+  private decide(b: Bit, r: number, step: Step<Bit>): void {
+    this.decidedIn = r;
+    // Later rounds can no longer matter here: our TERM speaks for us there.
+    for (const k of this.rounds.keys()) if (k > r) this.rounds.delete(k);
+    step.broadcast({ tag: this.tag, body: { t: 'aba-term', value: b, round: r } });
+    if (this.output === null) {
+      this.output = b;
+      step.output(b);
+    } else if (this.output !== b) {
+      // Agreement is broken: more replicas are corrupted than the structure allows. Stop, do not diverge.
+      throw new Error(`${this.tag}: decided ${b} in round ${r}, but TERMs from a kernel said ${this.output}`);
+    }
+    this.maybeTerminate();
+  }
+
+  private maybeTerminate(): void {
+    if (this.decidedIn === null || this.done) return;
+    if (!this.ctx.quorum.isQuorum(this.term.keys())) return;
+    this.done = true;
     this.rounds.clear();
-    step.broadcast({ tag: this.tag, body: { t: 'aba-term', value: b } });
-    step.output(b);
   }
 }

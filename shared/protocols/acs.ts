@@ -84,7 +84,7 @@ export class CommonSubset implements Protocol<Uint8Array, SubsetOutput> {
     if (kind === 'cbc') {
       step.absorb(child as Step<CbcOutput>, () => {
         const aba = this.aba[j]!;
-        if (!aba.hasInput && !aba.terminated) this.route(step, j, 'aba', aba.handleInput(1));
+        if (!aba.hasInput && aba.decision === null) this.route(step, j, 'aba', aba.handleInput(1));
       });
     } else {
       step.absorb(child as Step<Bit>, (b) => {
@@ -104,7 +104,7 @@ export class CommonSubset implements Protocol<Uint8Array, SubsetOutput> {
       this.zeroesGiven = true;
       for (let j = 0; j < this.ctx.n; j++) {
         const aba = this.aba[j]!;
-        if (!aba.hasInput && !aba.terminated) this.route(step, j, 'aba', aba.handleInput(0));
+        if (!aba.hasInput && aba.decision === null) this.route(step, j, 'aba', aba.handleInput(0));
       }
       return this.check(step);
     }

@@ -22,7 +22,8 @@ export type Body =
   | { readonly t: 'aba-aux'; readonly round: number; readonly value: Bit }
   | { readonly t: 'aba-conf'; readonly round: number; readonly values: 1 | 2 | 3 }
   | { readonly t: 'aba-coin'; readonly round: number; readonly share: Uint8Array }
-  | { readonly t: 'aba-term'; readonly value: Bit }
+  /** Decided `value` in round `round`: stands for BVAL/AUX/CONF({value}) in every later round (aba.ts). */
+  | { readonly t: 'aba-term'; readonly value: Bit; readonly round: number }
   // atomic broadcast: a request pending too long is handed to every replica
   | { readonly t: 'ab-requests'; readonly requests: readonly Uint8Array[] }
   // secure causal atomic broadcast: decryption shares for the ciphertexts of one delivered batch

@@ -267,7 +267,7 @@ export class ByzantineReplica {
   /** An authentic-looking frame under a key that is not the link's. */
   protected async sendWrongMac(to: number): Promise<void> {
     const wrong = linkChannel(this.group.groupId, this.index, to, crypto.getRandomValues(new Uint8Array(32)));
-    const payload = encodeTransport([{ id: this.nextId[to]!, bytes: encodeMessage({ tag: 'ab/0/aba/0', body: { t: 'aba-term', value: 1 } }) }]);
+    const payload = encodeTransport([{ id: this.nextId[to]!, bytes: encodeMessage({ tag: 'ab/0/aba/0', body: { t: 'aba-term', value: 1, round: 0 } }) }]);
     this.count('wrong MAC');
     await this.post(to, encodeFrame(wrong, { seq: this.senders[to]!.next, ack: 0, payload }), 'wrong-mac');
   }

@@ -96,7 +96,7 @@ class AttackingReplica extends ByzantineReplica {
         return [{ tag: m.tag, body: { t: 'aba-coin', round: b.round, share: flipByte(b.share) } }];
       case 'aba-term':
         this.count('equivocation: aba-term');
-        return [m, { tag: m.tag, body: { t: 'aba-term', value: b.value === 1 ? 0 : 1 } }];
+        return [m, { tag: m.tag, body: { t: 'aba-term', value: b.value === 1 ? 0 : 1, round: b.round } }];
       case 'ckpt-share':
         this.count('invalid share: ckpt-share');
         return [{ tag: m.tag, body: { t: 'ckpt-share', share: flipByte(b.share, k) } }];
@@ -123,10 +123,10 @@ class AttackingReplica extends ByzantineReplica {
             const junk: Message[] = [
               { tag: 'zz/1', body: { t: 'cbc-want' } },
               { tag: 'ab/x/cbc/0', body: { t: 'cbc-want' } },
-              { tag: `ab/${e}/aba/7`, body: { t: 'aba-term', value: 1 } },
+              { tag: `ab/${e}/aba/7`, body: { t: 'aba-term', value: 1, round: 0 } },
               { tag: `ab/${e}/cbc/${to}`, body: { t: 'cbc-send', value: encodeBatch([]) } },
               { tag: `ab/${e}/cbc/${(to + 1) % 3}`, body: { t: 'cbc-echo', share: new Uint8Array(48) } },
-              { tag: 'ab', body: { t: 'aba-term', value: 0 } },
+              { tag: 'ab', body: { t: 'aba-term', value: 0, round: 0 } },
               { tag: `ab/${e}/aba/${to}`, body: { t: 'aba-bval', round: 0, value: 1 } },
             ];
             this.count('junk messages', junk.length);

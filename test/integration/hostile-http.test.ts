@@ -195,7 +195,7 @@ function peerCases(to: number): Omit<Hostile, 'to'>[] {
   const cases: Omit<Hostile, 'to'>[] = [];
   const frame = (what: string, body: Uint8Array | string, headers: Record<string, string> = OCTETS) => cases.push({ what, method: 'POST', path: '/v1/peer', headers, body });
   const from = to === 1 ? 2 : 1;
-  const payload = encodeTransport([{ id: 1, bytes: encodeMessage({ tag: 'ab/0/aba/0', body: { t: 'aba-term', value: 1 } }) }]);
+  const payload = encodeTransport([{ id: 1, bytes: encodeMessage({ tag: 'ab/0/aba/0', body: { t: 'aba-term', value: 1, round: 0 } }) }]);
   const randomKey = () => crypto.getRandomValues(new Uint8Array(32));
   const fake = linkChannel(group.groupId, from, to, randomKey());
   // garbage
@@ -289,7 +289,7 @@ describe('1,000 hostile HTTP requests against a running cluster', () => {
     expect(r1.index).toBe(1);
     const channel = linkPeers(group, r1)[0]!.outgoing;
     // The transport payload carries message id 1, which replica 0 applied from replica 1 long ago: dropped.
-    const payload = encodeTransport([{ id: 1, bytes: encodeMessage({ tag: 'ab/0/aba/0', body: { t: 'aba-term', value: 1 } }) }]);
+    const payload = encodeTransport([{ id: 1, bytes: encodeMessage({ tag: 'ab/0/aba/0', body: { t: 'aba-term', value: 1, round: 0 } }) }]);
     const post0 = (what: string, body: Uint8Array) => send({ what, to: 0, method: 'POST', path: '/v1/peer', headers: OCTETS, body });
 
     // 1. An authentic frame with seq 1: a replay by now; the answer tells replica 0's contiguous ack.

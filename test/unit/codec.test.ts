@@ -34,7 +34,7 @@ const EXAMPLES: { [K in BodyType]: BodyOf<K> } = {
   'aba-aux': { t: 'aba-aux', round: 0xffffffff, value: 0 },
   'aba-conf': { t: 'aba-conf', round: 7, values: 3 },
   'aba-coin': { t: 'aba-coin', round: 12345, share: fill(40, 3) },
-  'aba-term': { t: 'aba-term', value: 0 },
+  'aba-term': { t: 'aba-term', value: 0, round: 0 },
   'ab-requests': { t: 'ab-requests', requests: [bytes(1), new Uint8Array(0), fill(300, 4)] },
   'dec-shares': { t: 'dec-shares', shares: [] },
   'ckpt-share': { t: 'ckpt-share', share: new Uint8Array(48).fill(3) },
@@ -87,7 +87,7 @@ const BODY_ARBS: { [K in BodyType]: fc.Arbitrary<BodyOf<K>> } = {
   'aba-aux': fc.record({ t: fc.constant('aba-aux' as const), round: roundArb, value: bitArb }),
   'aba-conf': fc.record({ t: fc.constant('aba-conf' as const), round: roundArb, values: fc.constantFrom(1 as const, 2 as const, 3 as const) }),
   'aba-coin': fc.record({ t: fc.constant('aba-coin' as const), round: roundArb, share: bytesArb }),
-  'aba-term': fc.record({ t: fc.constant('aba-term' as const), value: bitArb }),
+  'aba-term': fc.record({ t: fc.constant('aba-term' as const), value: bitArb, round: roundArb }),
   'ab-requests': fc.record({ t: fc.constant('ab-requests' as const), requests: listArb }),
   'dec-shares': fc.record({ t: fc.constant('dec-shares' as const), shares: listArb }),
   'ckpt-share': fc.record({ t: fc.constant('ckpt-share' as const), share: bytesArb }),
@@ -176,7 +176,7 @@ describe('message codec: round trips', () => {
       'aba-aux': 0x31,
       'aba-conf': 0x32,
       'aba-coin': 0x33,
-      'aba-term': 0x34,
+      'aba-term': 0x35,
       'ab-requests': 0x40,
       'dec-shares': 0x50,
       'ckpt-share': 0x60,
@@ -341,7 +341,10 @@ describe('message codec: rejects', () => {
       expect(decodeMessage(concat(header(BODY_TYPE_CODES[t]), round, [1])).body).toEqual({ t, round: 1, value: 1 });
       for (const v of [2, 3, 0x80, 0xff]) expect(codeOf(() => decodeMessage(concat(header(BODY_TYPE_CODES[t]), round, [v])))).toBe('bad-value');
     }
-    for (const v of [2, 0xff]) expect(codeOf(() => decodeMessage(concat(header(BODY_TYPE_CODES['aba-term']), [v])))).toBe('bad-value');
+    for (const v of [2, 0xff]) expect(codeOf(() => decodeMessage(concat(header(BODY_TYPE_CODES['aba-term']), [v], round)))).toBe('bad-value');
+    expect(decodeMessage(concat(header(BODY_TYPE_CODES['aba-term']), [1], round)).body).toEqual({ t: 'aba-term', value: 1, round: 1 });
+    // 0x34, the round-less TERM of storage formats <= 3, is retired: refused, never read as something else.
+    expect(codeOf(() => decodeMessage(concat(header(0x34), [1])))).toBe('unknown-type');
     for (const v of [1, 2, 3]) expect(decodeMessage(concat(header(BODY_TYPE_CODES['aba-conf']), round, [v])).body).toEqual({ t: 'aba-conf', round: 1, values: v });
     for (const v of [0, 4, 5, 0xff]) expect(codeOf(() => decodeMessage(concat(header(BODY_TYPE_CODES['aba-conf']), round, [v])))).toBe('bad-value');
   });

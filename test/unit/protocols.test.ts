@@ -8,7 +8,7 @@ import { BinaryAgreement } from '../../shared/protocols/aba.ts';
 import { CommonSubset, ValidatedAgreement } from '../../shared/protocols/acs.ts';
 import { ConsistentBroadcast, verifyCbcProof } from '../../shared/protocols/cbc.ts';
 import type { CbcOutput } from '../../shared/protocols/cbc.ts';
-import type { Bit } from '../../shared/protocols/messages.ts';
+import type { Bit, Message } from '../../shared/protocols/messages.ts';
 import { ReliableBroadcast } from '../../shared/protocols/rbc.ts';
 import { parseStructureFile } from '../../shared/quorum/index.ts';
 import { GRID_FILE } from '../helpers/structures.ts';
@@ -150,6 +150,59 @@ describe('binary agreement', () => {
       expect(new Set(decided.flat()).size).toBe(1);
       expect(net.faults.some((f) => f.peer === 3)).toBe(true);
     }
+  });
+
+  /**
+   * The schedule of the whole-replica review (issue 13, bug 1): n = 4, inputs 1, 0, 0 at replicas 0..2,
+   * replica 3 Byzantine. Replica 0 decides 1 in round 0 before any honest BVAL(0) reaches it; a decided
+   * replica that stops relaying leaves replica 2 one BVAL(0) short in round 0 forever, and replica 1 waits
+   * for it in round 1: the outputs stayed [[1], [], []]. A decided replica must keep relaying.
+   */
+  it('a decided replica keeps relaying BVAL, so the others decide too (the review schedule)', () => {
+    const bvalOf = (m: { msg: Message }, v: number) => m.msg.body.t === 'aba-bval' && m.msg.body.value === v;
+    for (let seed = 1; seed <= 20; seed++) {
+      const q = threshold(4, 1);
+      const net = new TestNet(q.map((c, i) => (i === 3 ? null : new BinaryAgreement(c, 'aba'))), seed);
+      [1, 0, 0].forEach((v, i) => net.input(i, v as Bit));
+      net.inject(3, 1, { tag: 'aba', body: { t: 'aba-bval', round: 0, value: 0 } });
+      net.inject(3, 'all', { tag: 'aba', body: { t: 'aba-bval', round: 0, value: 1 } });
+      net.inject(3, 0, { tag: 'aba', body: { t: 'aba-aux', round: 0, value: 1 } });
+      net.inject(3, 2, { tag: 'aba', body: { t: 'aba-aux', round: 0, value: 1 } });
+      net.inject(3, 0, { tag: 'aba', body: { t: 'aba-conf', round: 0, values: 2 } });
+      // Replica 1 sees BVAL(0) from a quorum first, so its AUX says 0 and its CONF is {0,1}.
+      net.run((m) => m.to === 1 && bvalOf(m, 0));
+      // Everything except the honest BVAL(0)s to replica 0: replica 0 decides 1 in round 0.
+      net.run((m) => !(m.to === 0 && bvalOf(m, 0)));
+      const a0 = net.nodes[0] as BinaryAgreement;
+      expect(a0.decision).toBe(1);
+      expect(a0.decisionRound).toBe(0);
+      expect(net.outputs[2]).toEqual([]);
+      // Then the network delivers everything; replica 3 stays silent.
+      net.run();
+      expect(net.outputs.slice(0, 3)).toEqual([[1], [1], [1]]);
+      expect(net.faults.filter((f) => f.peer !== 3)).toEqual([]);
+      // Everyone decided and saw TERM from a quorum: state freed everywhere.
+      expect(net.nodes.slice(0, 3).every((a) => a!.terminated)).toBe(true);
+    }
+  });
+
+  it('TERM(b, r) stands for a replica only in rounds after r; TERM from a kernel outputs', () => {
+    const q = threshold(4, 1);
+    const aba = new BinaryAgreement(q[0]!, 'aba');
+    aba.handleInput(0);
+    // TERM(1, 0) from replica 1 does not count as its BVAL(1) in round 0 ...
+    aba.handleMessage(1, { tag: 'aba', body: { t: 'aba-term', value: 1, round: 0 } });
+    expect(aba.roundInfo(0)!.bvalFrom[1]).toEqual([]);
+    // ... so its real round-0 BVAL(0) is no duplicate, and a second TERM is recorded as a fault.
+    expect(aba.handleMessage(1, { tag: 'aba', body: { t: 'aba-bval', round: 0, value: 0 } }).faults).toEqual([]);
+    expect(aba.handleMessage(1, { tag: 'aba', body: { t: 'aba-term', value: 1, round: 2 } }).faults[0]!.kind).toBe('equivocation');
+    expect(aba.decision).toBeNull();
+    const s = aba.handleMessage(2, { tag: 'aba', body: { t: 'aba-term', value: 1, round: 5 } });
+    expect(s.outputs).toEqual([1]);
+    expect(aba.decision).toBe(1);
+    // Output on a kernel's TERMs is not termination: the replica keeps running its rounds for the others.
+    expect(aba.terminated).toBe(false);
+    expect(aba.decisionRound).toBeNull();
   });
 
   it('defers messages for rounds far in the future instead of storing them', () => {

@@ -90,8 +90,9 @@ export type RequestStatus =
 /**
  * Storage layout version; written with the first commit, checked on load. 3: values over 1 MB spilled
  * (SqlStore), broadcast values capped at 3 MiB (a journal written under another cap could replay differently).
+ * 4: binary agreement's TERM carries its round (wire code 0x35; journals hold the retired 0x34).
  */
-const STORAGE_FORMAT = '3';
+const STORAGE_FORMAT = '4';
 
 interface OutboxItem {
   readonly bytes: Uint8Array;

@@ -157,7 +157,7 @@ export function abaScenario(o: ScenarioOptions): Scenario<Bit, Bit> {
         if (b.t !== 'aba-bval' && b.t !== 'aba-aux' && b.t !== 'aba-conf') return false;
         if (!isRound(b.round)) return false;
         const inst = instance(view, m.to);
-        if (!inst || inst.terminated) return false;
+        if (!inst || inst.decision !== null) return false;
         const info: RoundInfo | null = inst.roundInfo(b.round);
         if (info?.coinReleased) return false; // nothing left to steer at this replica in this round
         // The corrupted replicas sent every variant; the first AUX and CONF per sender count, so let through
@@ -182,7 +182,7 @@ export function abaScenario(o: ScenarioOptions): Scenario<Bit, Bit> {
         const backers: [number[], number[]] = [[...setup.byzantine], [...setup.byzantine]];
         for (const i of setup.honest) {
           const x = instance(view, i);
-          if (!x || x.terminated || x.currentRound > b.round) continue;
+          if (!x || x.decision !== null || x.currentRound > b.round) continue;
           const e = x.currentRound < b.round ? null : x.estimate; // still behind: its estimate may be either
           for (const v of [0, 1] as const) if (e === null || e === v) backers[v].push(i);
         }
