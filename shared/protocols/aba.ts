@@ -52,6 +52,7 @@
  * rounds beyond a bounded window are deferred (not stored), so a peer cannot make us allocate state.
  */
 import { CryptoError } from '../crypto/errors.ts';
+import { invariant } from '../invariant/index.ts';
 import type { ProtocolContext } from './context.ts';
 import { isBit, isBytes, isRound } from './context.ts';
 import type { Bit, Message } from './messages.ts';
@@ -436,10 +437,9 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
     if (this.output === null) {
       this.output = b;
       step.output(b);
-    } else if (this.output !== b) {
-      // Agreement is broken: more replicas are corrupted than the structure allows. Stop, do not diverge.
-      throw new Error(`${this.tag}: decided ${b} in round ${r}, but TERMs from a kernel said ${this.output}`);
     }
+    // Else agreement is broken: more replicas are corrupted than the structure allows. Stop, do not diverge.
+    invariant(this.output === b, () => `${this.tag}: decided ${b} in round ${r}, but TERMs from a kernel said ${this.output}`);
     this.maybeTerminate();
   }
 

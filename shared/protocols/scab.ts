@@ -156,6 +156,11 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
     return this.ab.isPending(id);
   }
 
+  /** The next epoch to deliver (every earlier one has been). */
+  get nextEpoch(): number {
+    return this.nextToDeliver;
+  }
+
   /** Whether a ciphertext (hex id) is ordered and waits for its decryption. */
   isDecrypting(id: string): boolean {
     return this.decrypting.has(id);

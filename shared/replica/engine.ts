@@ -13,7 +13,10 @@
  * proposes twice differently for one tag; `replay` also checks that the log comes out identical.
  *
  * Messages a replica addresses to itself ('all' includes the sender) are handled inside the same event,
- * so the journal only holds events from outside.
+ * so the journal only holds events from outside, and in FIFO order after the outputs of the step that made
+ * them: handled depth-first (as before), a self-message could complete a later epoch whose entries were
+ * appended before those of the epoch being delivered (a lagging replica finishing epochs e and e + 1 in
+ * one step, e + 1 waiting on its own decryption share), and the log diverged for good.
  *
  * Replicated applications (shared/app, DESIGN.md section 5) are fed every new log entry in log order, and
  * their digests go into each checkpoint's state digest (shared/app/state.ts). Their state is not in the
@@ -23,6 +26,7 @@
  * re-applies the log.
  */
 import { sha256 } from '../crypto/sha256.ts';
+import { invariant } from '../invariant/index.ts';
 import { toHex } from '../crypto/bytes.ts';
 import type { ProtocolContext } from '../protocols/context.ts';
 import { DEFAULT_AB_CONFIG } from '../protocols/ab.ts';
@@ -209,6 +213,10 @@ export class ReplicaEngine {
   private readonly responses = new Map<number, Readonly<Record<string, Uint8Array>>>();
   /** Estimated bytes of app state and kept responses (see APP_ENTRY_BYTES). */
   private appBytes = 0;
+  /** Our own messages not yet handled in the current event (FIFO; see the module comment). */
+  private readonly selfQueue: Message[] = [];
+  /** The last epoch delivered into the log (appended epochs only increase). */
+  private deliveredEpoch = -1;
 
   constructor(
     readonly ctx: ProtocolContext,
@@ -336,6 +344,7 @@ export class ReplicaEngine {
     if (s['v'] !== 2) throw new SnapshotError(`snapshot version ${String(s['v'])} is not the current 2 (made by an older release: start from a new data folder)`);
     const e = new ReplicaEngine(ctx, options, decryptor);
     e.scab = SecureCausalBroadcast.restore(ctx, e.decryptor, e.scabOptions, s['scab'] as unknown as ScabSnapshot);
+    e.deliveredEpoch = e.scab.nextEpoch - 1;
     e.certifier = CheckpointCertifier.restore(ctx, s['certifier'] as unknown as CertifierState);
     if (log.length < (s['logSize'] as number)) throw new SnapshotError(`the snapshot needs ${String(s['logSize'])} log entries, storage has ${log.length}`);
     const records = log.slice(0, s['logSize'] as number);
@@ -404,6 +413,7 @@ export class ReplicaEngine {
   }
 
   handle(event: EngineEvent): EngineStep {
+    this.selfQueue.length = 0; // left over only if the previous event threw (the adapter then rebuilds)
     if (event.kind === 'submit') return this.submit(event.request);
     if (event.kind === 'submit-encrypted') return this.submitEncrypted(event.ciphertext);
     return this.receive(event.from, event.msg);
@@ -413,6 +423,7 @@ export class ReplicaEngine {
     const out = emptyStep();
     this.events++;
     this.absorbScab(out, this.scab.handleInput(envelope(ENVELOPE_PLAIN, request)));
+    this.handleOwnMessages(out);
     return out;
   }
 
@@ -421,6 +432,7 @@ export class ReplicaEngine {
     const out = emptyStep();
     this.events++;
     this.absorbScab(out, this.scab.handleInput(envelope(ENVELOPE_CIPHERTEXT, ciphertext)));
+    this.handleOwnMessages(out);
     return out;
   }
 
@@ -433,7 +445,17 @@ export class ReplicaEngine {
     const step = this.route(from, msg, out);
     if (step?.deferred) return { ...emptyStep(), deferred: true };
     this.events++;
+    this.handleOwnMessages(out);
     return out;
+  }
+
+  /** Our own messages, in the order sent, after the outputs of the steps that sent them. */
+  private handleOwnMessages(out: MutableStep): void {
+    for (let msg = this.selfQueue.shift(); msg; msg = this.selfQueue.shift()) {
+      const s = this.route(this.me, msg, out);
+      // Our own messages are for instances we run now (windows are relative to our own position).
+      invariant(!s?.deferred, () => `replica ${this.me} deferred its own message ${msg.tag} ${msg.body.t}`);
+    }
   }
 
   private route(from: number, msg: Message, out: MutableStep): Step<unknown> | null {
@@ -458,6 +480,8 @@ export class ReplicaEngine {
   private absorbScab(out: MutableStep, s: Step<ScabDelivery>): void {
     this.takeMessagesAndFaults(out, s);
     for (const d of s.outputs) {
+      invariant(d.epoch === this.deliveredEpoch + 1, () => `replica ${this.me} delivered epoch ${d.epoch} after epoch ${this.deliveredEpoch}`);
+      this.deliveredEpoch = d.epoch;
       const resolved: string[] = [];
       d.requests.forEach((entry, k) => {
         const id = d.ids[k] ?? requestId(entry);
@@ -505,7 +529,7 @@ export class ReplicaEngine {
     }
   }
 
-  /** Peers' messages go out; our own are handled right away, in order. */
+  /** Peers' messages go out; our own wait in the self-queue (handled after this step's outputs). */
   private takeMessagesAndFaults(out: MutableStep, s: Step<unknown>): void {
     for (const f of s.faults) {
       out.faults.push(f);
@@ -514,9 +538,9 @@ export class ReplicaEngine {
     for (const o of s.messages) {
       if (o.to === 'all') {
         for (let j = 0; j < this.ctx.n; j++) if (j !== this.me) out.outgoing.push({ to: j, msg: o.msg });
-        this.route(this.me, o.msg, out);
+        this.selfQueue.push(o.msg);
       } else if (o.to === this.me) {
-        this.route(this.me, o.msg, out);
+        this.selfQueue.push(o.msg);
       } else {
         out.outgoing.push({ to: o.to, msg: o.msg });
       }

@@ -90,7 +90,8 @@ export type RequestStatus =
 /**
  * Storage layout version; written with the first commit, checked on load. 3: values over 1 MB spilled
  * (SqlStore), broadcast values capped at 3 MiB (a journal written under another cap could replay differently).
- * 4: binary agreement's TERM carries its round (wire code 0x35; journals hold the retired 0x34).
+ * 4: binary agreement's TERM carries its round (wire code 0x35; journals hold the retired 0x34), and the
+ * engine handles its own messages after the step that sent them (a journal replays in another order).
  */
 const STORAGE_FORMAT = '4';
 
