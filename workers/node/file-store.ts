@@ -89,7 +89,8 @@ function decodeRecord(payload: Buffer): { batch: WriteBatch; full: boolean } {
 }
 
 /** The state of a MemoryStore as one batch that rebuilds it from nothing. */
-function fullState(m: MemoryStore): WriteBatch {
+function fullState(store: MemoryStore): WriteBatch {
+  const m = store.storage;
   return {
     ...(m.snapshot ? { snapshot: m.snapshot } : {}),
     journal: m.journal,

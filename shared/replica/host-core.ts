@@ -1,0 +1,663 @@
+/**
+ * The replica host's I/O-free core: everything a replica does between its storage and its peers, as a
+ * deterministic, synchronous state machine. The runtime adapters (workers/core/host.ts: the Durable Object
+ * and Node replicas) only do I/O around it (await a store, POST a frame, arm a timer), and the
+ * whole-replica simulator (infra/sim/replica) drives exactly this code with seeded faults. It enforces the
+ * rules that make the protocols' assumptions true on real machines:
+ *
+ * - Persist before send: an event's effects (journal entry, outbox messages, log entries, checkpoints,
+ *   inbox ids, link state) come out as ONE WriteBatch (storage.ts) with an `apply` to run once it is
+ *   written; until then none of its messages may leave and no frame is acknowledged. After a restart the
+ *   journal is replayed into a fresh engine with sending suppressed (engine.ts explains why that cannot
+ *   sign or vote twice differently), and the outbox is reloaded.
+ * - Reliable links: outbox messages carry per-link ids and stay until the peer acknowledges them; the peer
+ *   drops copies it already applied (inbox ids) and tells which ones it deferred; retries back off.
+ * - A failed write leaves the in-memory state ahead of storage: the adapter must then drop this core and
+ *   load a new one from storage (nothing of the failed event was sent or acknowledged).
+ *
+ * Time comes in as arguments (`now`, in ms), never from a clock.
+ */
+import type { Group, ReplicaSecrets } from '../config/group.ts';
+import type { Receipt, SignedCheckpoint } from '../log/checkpoint.ts';
+import type { ProtocolContext } from '../protocols/context.ts';
+import type { ThresholdDecryptor } from '../protocols/crypto-suite.ts';
+import type { Message } from '../protocols/messages.ts';
+import type { Fault } from '../protocols/step.ts';
+import type { ReplicatedApp } from '../app/types.ts';
+import { standardApps } from '../app/index.ts';
+import { checkFrame, decodeFrame, LinkReceiver, LinkSender, linkPeers } from '../link/index.ts';
+import type { LinkPeer } from '../link/index.ts';
+import { ReplicaEngine, requestId } from './engine.ts';
+import type { EngineEvent, EngineMetrics, EngineOptions, EngineStep, SubmitRefusal } from './engine.ts';
+import { contextFromConfig, decryptorFromConfig } from './from-config.ts';
+import { decodeEvent, encodeEvent } from './journal.ts';
+import { emptyBatch } from './storage.ts';
+import type { InboxState, LoadedState, MutableWriteBatch, StoredEntry, WriteBatch } from './storage.ts';
+import { decodeTransport, encodeMessage, encodeTransport, TransportError } from './transport.ts';
+import type { TransportAck } from './transport.ts';
+
+export interface HostCoreOptions {
+  readonly engine?: EngineOptions;
+  /**
+   * The replicated applications (shared/app), as a factory: every load builds a new engine, and each
+   * engine rebuilds its applications' state from the log. Default: standardApps(group), so that every
+   * runtime of a group runs the same list (their digests are signed with each checkpoint); `() => []` runs
+   * the plain ordering service.
+   */
+  readonly apps?: () => readonly ReplicatedApp[];
+  /** Concurrent outgoing POSTs in all (Workers allow 6 connections per event). */
+  readonly maxConcurrentPosts?: number;
+  /** Largest transport payload per POST (a single larger message still goes alone). */
+  readonly maxPostBytes?: number;
+  readonly maxPostMessages?: number;
+  /** Retry delays (ms) after a failed POST: doubles from min up to max. */
+  readonly retryMinMs?: number;
+  readonly retryMaxMs?: number;
+  /** Delay before retrying messages the peer deferred. */
+  readonly deferRetryMs?: number;
+  /** Journal events after which the next epoch delivery writes a snapshot and drops the journal. */
+  readonly compactAfter?: number;
+  /**
+   * The protocol context (who we are, quorum system, threshold crypto). Default: from the group's keys
+   * (contextFromConfig); the whole-replica simulator passes its fast test crypto here.
+   */
+  readonly context?: ProtocolContext;
+  /** Sees the faults of every event this core handles (not of journal replay): logs, metrics, the simulator. */
+  readonly onFaults?: (faults: readonly Fault[]) => void;
+}
+
+type Knobs = Omit<HostCoreOptions, 'engine' | 'apps' | 'context' | 'onFaults'>;
+export type ResolvedHostCoreOptions = Required<Knobs> & Pick<HostCoreOptions, 'engine' | 'apps' | 'context' | 'onFaults'>;
+
+export const DEFAULT_HOST_OPTIONS: Required<Knobs> = {
+  maxConcurrentPosts: 6,
+  maxPostBytes: 1 << 20,
+  maxPostMessages: 1024,
+  retryMinMs: 100,
+  retryMaxMs: 30_000,
+  deferRetryMs: 250,
+  compactAfter: 2000,
+};
+
+export type HostError = { readonly status: number; readonly code: string; readonly message: string };
+
+export type SubmitResult =
+  | { readonly ok: true; readonly id: string; readonly status: 'pending' | 'ordered'; readonly index?: number }
+  | { readonly ok: false; readonly error: HostError };
+
+/**
+ * A request's status by id. For an encrypted request the id is the SHA-256 of its ciphertext: 'pending'
+ * (queued), 'decrypting' (its position is fixed, shares are being collected), then the plaintext's status
+ * with `plaintextId`, or 'skipped' (valid but not decryptable with the group key: no position).
+ */
+export type RequestStatus =
+  | { readonly id: string; readonly status: 'pending' | 'decrypting' | 'skipped' }
+  | {
+      readonly id: string;
+      readonly status: 'ordered' | 'certified';
+      readonly index: number;
+      readonly epoch: number;
+      readonly checkpoint: SignedCheckpoint | null;
+      /** Set when `id` names a ciphertext: the id of its plaintext, the log entry. */
+      readonly plaintextId?: string;
+    };
+
+/** The answer to a peer's POST (HTTP status and JSON body). */
+export type FrameResponse = {
+  readonly status: number;
+  readonly body: TransportAck | { readonly error: { readonly code: string; readonly message: string }; readonly ack?: number };
+};
+
+/**
+ * Effects to write before anything of them is visible: write `batch` atomically, then call `apply()`. If
+ * the write fails, drop the core (its memory is ahead of storage) and load a new one.
+ */
+export interface PendingCommit {
+  readonly batch: WriteBatch;
+  apply(): void;
+}
+
+/** A frame built for a peer and not yet answered (outgoingFrame -> frameAnswered / frameFailed). */
+export interface OutgoingFrame {
+  readonly peer: number;
+  readonly seq: number;
+  readonly bytes: Uint8Array;
+  /** Outbox ids it carries. */
+  readonly ids: readonly number[];
+  /** The link sender after allocating `seq` (adopted once the peer took the frame). */
+  readonly sender: LinkSender;
+}
+
+/**
+ * Storage layout version; written with the first commit, checked on load. 3: values over 1 MB spilled
+ * (SqlStore), broadcast values capped at 3 MiB (a journal written under another cap could replay differently).
+ * 4: binary agreement's TERM carries its round (wire code 0x35; journals hold the retired 0x34), and the
+ * engine handles its own messages after the step that sent them (a journal replays in another order).
+ */
+export const STORAGE_FORMAT = '4';
+
+/** Storage this release cannot read; the message says what to do. */
+export class StorageFormatError extends Error {
+  override readonly name = 'StorageFormatError';
+}
+
+interface OutboxItem {
+  readonly bytes: Uint8Array;
+  notBefore: number;
+}
+
+/** Volatile per-link state (not persisted: a restart starts it afresh). */
+interface PeerLinkState {
+  inFlight: boolean;
+  failures: number;
+  retryAt: number;
+  lastError: string | null;
+  sentFrames: number;
+  ackedMessages: number;
+}
+
+class InboxWindow {
+  floor: number;
+  readonly above: Set<number>;
+  constructor(s: InboxState = { floor: 0, above: [] }) {
+    this.floor = s.floor;
+    this.above = new Set(s.above);
+  }
+  has(id: number): boolean {
+    return id <= this.floor || this.above.has(id);
+  }
+  add(id: number): void {
+    if (this.has(id)) return;
+    this.above.add(id);
+    while (this.above.delete(this.floor + 1)) this.floor++;
+  }
+  state(): InboxState {
+    return { floor: this.floor, above: [...this.above].sort((a, b) => a - b) };
+  }
+}
+
+export interface HostCoreMetrics {
+  readonly replica: string;
+  readonly index: number;
+  readonly engine: EngineMetrics;
+  readonly outbox: number[];
+  readonly links: { peer: number; failures: number; lastError: string | null; sentFrames: number; ackedMessages: number }[];
+  readonly replayedEvents: number;
+  readonly journalEvents: number;
+  readonly compactions: number;
+}
+
+export class HostCore {
+  readonly engine: ReplicaEngine;
+  private readonly outbox: Map<number, OutboxItem>[];
+  private readonly nextId: number[];
+  private readonly inbox: InboxWindow[];
+  private readonly links: PeerLinkState[];
+  private readonly submitted = new Set<string>();
+  private formatWritten: boolean;
+  private readonly peers: readonly (LinkPeer | undefined)[];
+  private readonly senders: (LinkSender | undefined)[];
+  private readonly receivers: (LinkReceiver | undefined)[];
+  /** Journal events and bytes since the last snapshot, and that snapshot's size (compaction is amortized by them). */
+  private journalLength: number;
+  private journalBytes: number;
+  private snapshotBytes: number;
+  private compactions = 0;
+  /** Where the next flush starts looking, so that a full set of connections does not starve a peer. */
+  private flushFrom = 0;
+  readonly replayedEvents: number;
+  readonly opts: ResolvedHostCoreOptions;
+
+  /**
+   * Loads a replica from what storage holds (`log`: the stored log and checkpoints, needed when there is a
+   * snapshot) and replays its journal. Throws StorageFormatError for storage of another release.
+   * `decryptor`: pass the same one across loads (it caches ciphertext verdicts, 8 ms each).
+   */
+  constructor(
+    readonly group: Group,
+    readonly secrets: ReplicaSecrets,
+    state: LoadedState,
+    log: { readonly entries: readonly StoredEntry[]; readonly checkpoints: readonly SignedCheckpoint[] } | null,
+    options: HostCoreOptions = {},
+    decryptor: ThresholdDecryptor = decryptorFromConfig(group, secrets),
+  ) {
+    this.opts = { ...DEFAULT_HOST_OPTIONS, ...options };
+    const format = state.meta.get('format');
+    if (format !== undefined && format !== STORAGE_FORMAT) {
+      throw new StorageFormatError(`storage holds format ${format}, this release reads ${STORAGE_FORMAT}: start from a new data folder`);
+    }
+    if (format === undefined && (state.snapshot || state.journal.length > 0)) {
+      throw new StorageFormatError(`storage was written by an older release (no format marker; this release reads format ${STORAGE_FORMAT}): start from a new data folder`);
+    }
+    this.formatWritten = format !== undefined;
+    const ctx = this.opts.context ?? contextFromConfig(group, secrets);
+    // The CA's responses are kept so clients can read the answer to their ordered request (ca-routes.ts).
+    const engineOptions: EngineOptions = { keepResponsesOf: ['ca'], ...this.opts.engine, apps: this.appFactory() };
+    let engine: ReplicaEngine;
+    if (state.snapshot) {
+      if (!log) throw new Error('a snapshot needs the stored log to restore from');
+      engine = ReplicaEngine.restore(ctx, engineOptions, state.snapshot, log.entries, log.checkpoints, decryptor);
+    } else {
+      engine = new ReplicaEngine(ctx, engineOptions, decryptor);
+    }
+    this.journalLength = state.journal.length;
+    this.journalBytes = state.journal.reduce((s, b) => s + b.length, 0);
+    this.snapshotBytes = state.snapshot?.length ?? 0;
+    for (const b of state.journal) {
+      const event = decodeEvent(b);
+      if (event.kind === 'submit') this.submitted.add(requestId(event.request));
+      if (event.kind === 'submit-encrypted') this.submitted.add(requestId(event.ciphertext));
+      const step = engine.handle(event);
+      if (step.deferred) throw new Error('journal replay: a journaled event was deferred (non-deterministic engine?)');
+    }
+    this.engine = engine;
+    this.replayedEvents = state.journal.length;
+    const n = group.replicas.length;
+    this.outbox = Array.from({ length: n }, () => new Map());
+    for (const m of state.outbox) this.outbox[m.peer]!.set(m.id, { bytes: m.bytes, notBefore: 0 });
+    this.nextId = Array.from({ length: n }, (_, j) => Number(state.meta.get(`next-id/${j}`) ?? '1'));
+    this.inbox = Array.from({ length: n }, (_, j) => new InboxWindow(state.inbox.get(j)));
+    this.links = group.replicas.map(() => ({ inFlight: false, failures: 0, retryAt: 0, lastError: null, sentFrames: 0, ackedMessages: 0 }));
+    this.peers = linkPeers(group, secrets);
+    // Link state: receivers are persisted with the effects of each frame; a sender's next seq only after
+    // the peer took the frame, so a seq is never skipped (a gap would stall the peer's window) and a seq
+    // reused after a crash is answered 'replay' with the peer's ack, from which the sender resumes.
+    this.receivers = this.peers.map((p) => {
+      if (!p) return undefined;
+      const saved = state.meta.get(`link-rx/${p.peer}`);
+      return saved ? LinkReceiver.fromJSON(p.incoming, JSON.parse(saved)) : LinkReceiver.create(p.incoming);
+    });
+    this.senders = this.peers.map((p) => {
+      if (!p) return undefined;
+      const saved = state.meta.get(`link-tx/${p.peer}`);
+      return saved ? LinkSender.fromJSON(p.outgoing, JSON.parse(saved)) : LinkSender.create(p.outgoing);
+    });
+  }
+
+  get me(): number {
+    return this.secrets.index;
+  }
+
+  get n(): number {
+    return this.group.replicas.length;
+  }
+
+  appFactory(): () => readonly ReplicatedApp[] {
+    return this.opts.apps ?? this.opts.engine?.apps ?? (() => standardApps(this.group));
+  }
+
+  // ---- client requests
+
+  /**
+   * Requests (plain, or TDH2 ciphertexts) in one event and ONE storage write (the per-request cost of the
+   * HTTP path is mostly the write and the event, not the protocol): each already in the log is answered
+   * with its position, refused ones get their error, and the accepted ones are journaled together. Results
+   * are in the order given; they stand once the commit (if any) is written.
+   */
+  submit(items: readonly { readonly bytes: Uint8Array; readonly encrypted: boolean }[]): { results: SubmitResult[]; commit: PendingCommit | null } {
+    const results: SubmitResult[] = [];
+    const events: EngineEvent[] = [];
+    const steps: EngineStep[] = [];
+    const ids: string[] = [];
+    const seen = new Set<string>();
+    for (const { bytes, encrypted } of items) {
+      const id = requestId(bytes);
+      if (seen.has(id)) {
+        results.push({ ok: true, id, status: 'pending' });
+        continue;
+      }
+      seen.add(id);
+      if (encrypted) {
+        const known = this.engine.ciphertextOutcome(id);
+        if (known?.state === 'delivered') {
+          results.push({ ok: true, id, status: 'ordered', index: known.index });
+          continue;
+        }
+        if (known?.state === 'skipped') {
+          results.push({ ok: false, error: { status: 409, code: 'skipped', message: `ciphertext ${id} was ordered before and does not decrypt with the group key` } });
+          continue;
+        }
+        if (known) {
+          results.push({ ok: true, id, status: 'pending' });
+          continue;
+        }
+      } else {
+        const index = this.engine.indexOf(id);
+        if (index !== undefined) {
+          results.push({ ok: true, id, status: 'ordered', index });
+          continue;
+        }
+      }
+      const refusal = this.engine.refusal(bytes, encrypted);
+      if (refusal) {
+        results.push({ ok: false, error: refusalError(refusal) });
+        continue;
+      }
+      const event: EngineEvent = encrypted ? { kind: 'submit-encrypted', ciphertext: bytes } : { kind: 'submit', request: bytes };
+      steps.push(this.engine.handle(event));
+      events.push(event);
+      ids.push(id);
+      results.push({ ok: true, id, status: 'pending' });
+    }
+    if (events.length === 0) return { results, commit: null };
+    const batch = emptyBatch();
+    for (const e of events) batch.journal.push(encodeEvent(e));
+    const commit = this.commitOf(batch, steps, () => {
+      for (const id of ids) this.submitted.add(id);
+    });
+    return { results, commit };
+  }
+
+  status(id: string): RequestStatus | null {
+    let index = this.engine.indexOf(id);
+    let plaintextId: string | undefined;
+    if (index === undefined) {
+      const o = this.engine.ciphertextOutcome(id);
+      if (o?.state === 'delivered') {
+        index = o.index;
+        plaintextId = o.plaintextId;
+      } else if (o?.state === 'skipped' || o?.state === 'decrypting') {
+        return { id, status: o.state };
+      } else {
+        return this.submitted.has(id) || this.engine.isPending(id) ? { id, status: 'pending' } : null;
+      }
+    }
+    const checkpoint = this.engine.checkpointCovering(index);
+    return { id, status: checkpoint ? 'certified' : 'ordered', index, epoch: this.engine.epochOf(index)!, checkpoint, ...(plaintextId ? { plaintextId } : {}) };
+  }
+
+  /** Log position of a request (by its id, or an encrypted request's ciphertext id). */
+  logIndexOf(id: string): number | undefined {
+    const index = this.engine.indexOf(id);
+    if (index !== undefined) return index;
+    const o = this.engine.ciphertextOutcome(id);
+    return o?.state === 'delivered' ? o.index : undefined;
+  }
+
+  /** The receipt of the log entry at `index` (whose stored entry the caller read), once a signed checkpoint covers it. */
+  receiptFor(index: number, entry: Uint8Array): Receipt | null {
+    if (index >= this.engine.log.size) return null;
+    const checkpoint = this.engine.checkpointCovering(index);
+    if (!checkpoint) return null;
+    return { entry, index, proof: this.engine.log.inclusionProof(index, checkpoint.size), checkpoint };
+  }
+
+  // ---- peers: incoming
+
+  /**
+   * One POST from a peer: authenticate, then apply every message not applied before. The response stands
+   * once the commit (if any) is written.
+   */
+  receiveFrame(frame: Uint8Array): { response: FrameResponse; commit: PendingCommit | null } {
+    const v = checkFrame(frame, this.receivers);
+    if (!v.ok) {
+      const status = v.code === 'too-large' ? 413 : v.code === 'replay' || v.code === 'ahead' ? 409 : v.code === 'bad-mac' ? 401 : 400;
+      // For replay/ahead (authentic frames only) the sender resynchronizes its next seq from our ack.
+      const d = decodeFrame(frame);
+      const claimed = d.ok ? this.receivers[d.frame.sender] : undefined;
+      const ack = (v.code === 'replay' || v.code === 'ahead') && claimed ? { ack: claimed.contiguousAck } : {};
+      return { response: { status, body: { error: { code: `link-${v.code}`, message: v.message }, ...ack } }, commit: null };
+    }
+    if (v.seq === 0) return { response: { status: 400, body: { error: { code: 'bad-payload', message: 'ack-only frames are not used on this link' } } }, commit: null };
+    let items: { id: number; msg: Message }[];
+    try {
+      items = decodeTransport(v.payload);
+    } catch (e) {
+      if (!(e instanceof TransportError)) throw e;
+      return { response: { status: 400, body: { error: { code: 'bad-payload', message: e.message } } }, commit: null };
+    }
+    const from = v.sender;
+    const inbox = this.inbox[from]!;
+    const accepted: number[] = [];
+    const deferred: number[] = [];
+    const batch = emptyBatch();
+    const steps: EngineStep[] = [];
+    for (const { id, msg } of items) {
+      if (inbox.has(id)) {
+        accepted.push(id);
+        continue;
+      }
+      const event: EngineEvent = { kind: 'peer', from, msg };
+      const step = this.engine.handle(event);
+      if (step.deferred) {
+        deferred.push(id);
+        continue;
+      }
+      inbox.add(id);
+      accepted.push(id);
+      batch.journal.push(encodeEvent(event));
+      steps.push(step);
+    }
+    const receiver = this.receivers[from]!.commit(v.seq);
+    batch.meta.set(`link-rx/${from}`, JSON.stringify(receiver.toJSON()));
+    if (batch.journal.length > 0) batch.inbox.set(from, inbox.state());
+    const commit = this.commitOf(batch, steps, () => {
+      this.receivers[from] = receiver;
+    });
+    return { response: { status: 200, body: { accepted, deferred } }, commit };
+  }
+
+  /**
+   * Step effects into a write batch (outbox messages get their per-link ids here), compaction decided,
+   * format marked; `apply` moves the counters, fills the outbox and then runs `after`.
+   */
+  private commitOf(batch: MutableWriteBatch, steps: readonly EngineStep[], after: () => void): PendingCommit {
+    const ids = new Map<number, number>();
+    for (const s of steps) {
+      if (s.faults.length > 0) this.opts.onFaults?.(s.faults);
+      for (const o of s.outgoing) {
+        const id = ids.get(o.to) ?? this.nextId[o.to]!;
+        ids.set(o.to, id + 1);
+        batch.outbox.push({ peer: o.to, id, bytes: encodeMessage(o.msg) });
+      }
+      batch.log.push(...s.appended);
+      batch.checkpoints.push(...s.checkpoints);
+    }
+    for (const [peer, next] of ids) batch.meta.set(`next-id/${peer}`, String(next));
+    if (!this.formatWritten) batch.meta.set('format', STORAGE_FORMAT);
+    const written = this.maybeCompact(batch, steps);
+    return {
+      batch: written,
+      apply: () => {
+        this.formatWritten = true;
+        for (const [peer, next] of ids) this.nextId[peer] = next;
+        for (const m of batch.outbox) this.outbox[m.peer]!.set(m.id, { bytes: m.bytes, notBefore: 0 });
+        if (written.snapshot) {
+          this.journalLength = 0;
+          this.journalBytes = 0;
+          this.snapshotBytes = written.snapshot.length;
+          this.compactions++;
+        } else {
+          this.journalLength += written.journal.length;
+          for (const b of written.journal) this.journalBytes += b.length;
+        }
+        after();
+      },
+    };
+  }
+
+  /**
+   * Compaction: once the journal holds `compactAfter` events and an epoch was just delivered (so the
+   * snapshot's live instances are few), the batch carries the engine's snapshot instead of its journal
+   * entries, and the store replaces the journal with it; storage then grows with the log only.
+   * Amortized: also not before the journal since the last snapshot is half that snapshot's size. Under
+   * load a snapshot (queue, kept batches, de-duplication window) is tens of megabytes, and 2,000 events
+   * come in seconds: encoding it every time was 12% of a loaded Node replica's CPU (docs/benchmarks.md).
+   */
+  private maybeCompact(batch: MutableWriteBatch, steps: readonly EngineStep[]): MutableWriteBatch {
+    const delivered = steps.some((s) => s.appended.length > 0 || s.checkpoints.length > 0);
+    if (!delivered || this.journalLength + batch.journal.length < this.opts.compactAfter) return batch;
+    if (this.journalBytes + batch.journal.reduce((s, b) => s + b.length, 0) < this.snapshotBytes / 2) return batch;
+    return { ...batch, journal: [], snapshot: this.engine.snapshot() };
+  }
+
+  // ---- peers: outgoing
+
+  /**
+   * The peers to post to now: an outbox message is due, no POST is in flight on the link, its backoff is
+   * over, and a connection is free (maxConcurrentPosts in all). Round-robin start, so a full set of
+   * connections does not starve a peer.
+   */
+  duePeers(now: number): number[] {
+    let free = this.opts.maxConcurrentPosts - this.links.filter((l) => l.inFlight).length;
+    const due: number[] = [];
+    for (let k = 0; k < this.n && free > 0; k++) {
+      const j = (this.flushFrom + k) % this.n;
+      if (j === this.me || this.links[j]!.inFlight || this.links[j]!.retryAt > now) continue;
+      for (const item of this.outbox[j]!.values()) {
+        if (item.notBefore <= now) {
+          due.push(j);
+          free--;
+          break;
+        }
+      }
+    }
+    this.flushFrom = (this.flushFrom + 1) % this.n;
+    return due;
+  }
+
+  /**
+   * The next frame for peer j (due outbox messages in id order, up to the POST limits), or null if none is
+   * due or a POST is already in flight. The link is then in flight until frameAnswered or frameFailed.
+   */
+  outgoingFrame(j: number, now: number): OutgoingFrame | null {
+    const link = this.links[j]!;
+    if (j === this.me || link.inFlight) return null;
+    const picked: { id: number; bytes: Uint8Array }[] = [];
+    let bytes = 0;
+    for (const [id, item] of [...this.outbox[j]!.entries()].sort((a, b) => a[0] - b[0])) {
+      if (item.notBefore > now) continue;
+      if (picked.length > 0 && (bytes + item.bytes.length > this.opts.maxPostBytes || picked.length >= this.opts.maxPostMessages)) break;
+      picked.push({ id, bytes: item.bytes });
+      bytes += item.bytes.length + 12;
+    }
+    if (picked.length === 0) return null;
+    const { seq, sender } = this.senders[j]!.allocate();
+    const frame = sender.seal(seq, encodeTransport(picked), this.receivers[j]!.contiguousAck);
+    link.inFlight = true;
+    return { peer: j, seq, bytes: frame, ids: picked.map((p) => p.id), sender };
+  }
+
+  /**
+   * The peer's answer to a frame. A 200 acknowledgement returns the commit that deletes what the peer
+   * took (and persists the link's next seq); anything else counts as a failure (backoff), after a
+   * resynchronization of the link's seq if the peer says replay/ahead.
+   */
+  frameAnswered(f: OutgoingFrame, res: { readonly status: number; readonly body: unknown }, now: number): PendingCommit | null {
+    const j = f.peer;
+    if (res.status === 409) {
+      const b = res.body as { error?: { code?: unknown }; ack?: unknown } | null;
+      if ((b?.error?.code === 'link-replay' || b?.error?.code === 'link-ahead') && Number.isSafeInteger(b?.ack)) {
+        const next = Math.max(f.sender.next, (b!.ack as number) + 1);
+        this.senders[j] = LinkSender.fromJSON(this.peers[j]!.outgoing, { next, peerAck: next - 1 });
+        this.frameFailed(f, `link resynchronized at seq ${next} (${String(b?.error?.code)})`, now);
+        return null;
+      }
+    }
+    if (res.status !== 200) {
+      this.frameFailed(f, `HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 200)}`, now);
+      return null;
+    }
+    let ack: TransportAck;
+    try {
+      ack = parseAck(res.body, f.ids.length);
+    } catch (e) {
+      this.frameFailed(f, e instanceof Error ? e.message : String(e), now);
+      return null;
+    }
+    const acked = f.sender.acknowledge(f.seq);
+    this.senders[j] = acked.ok ? acked.sender : f.sender;
+    const sent = new Set(f.ids);
+    const accepted = ack.accepted.filter((id) => sent.has(id));
+    for (const id of ack.deferred) {
+      const item = this.outbox[j]!.get(id);
+      if (item && sent.has(id)) item.notBefore = now + this.opts.deferRetryMs;
+    }
+    const link = this.links[j]!;
+    link.inFlight = false;
+    link.failures = 0;
+    link.retryAt = 0;
+    link.lastError = null;
+    link.sentFrames++;
+    link.ackedMessages += accepted.length;
+    const meta = new Map([[`link-tx/${j}`, JSON.stringify(this.senders[j]!.toJSON())]]);
+    return {
+      batch: { ...emptyBatch(), outboxDelete: accepted.length > 0 ? [{ peer: j, ids: accepted }] : [], meta },
+      apply: () => {
+        for (const id of accepted) this.outbox[j]!.delete(id);
+      },
+    };
+  }
+
+  /** The POST failed (network error, timeout): back off. */
+  frameFailed(f: OutgoingFrame, error: string, now: number): void {
+    const link = this.links[f.peer]!;
+    link.inFlight = false;
+    link.failures++;
+    link.lastError = error;
+    link.retryAt = now + Math.min(this.opts.retryMaxMs, this.opts.retryMinMs * 2 ** Math.min(link.failures - 1, 20));
+  }
+
+  /**
+   * When the next POST could be due (epoch ms), or null if nothing waits that a flush could start now
+   * (links with a POST in flight are looked at again when it finishes; with every connection taken, so
+   * are the others).
+   */
+  nextWake(): number | null {
+    if (this.links.filter((l) => l.inFlight).length >= this.opts.maxConcurrentPosts) return null;
+    let wake: number | null = null;
+    for (let j = 0; j < this.n; j++) {
+      if (j === this.me || this.links[j]!.inFlight) continue;
+      for (const item of this.outbox[j]!.values()) {
+        const t = Math.max(item.notBefore, this.links[j]!.retryAt);
+        if (wake === null || t < wake) wake = t;
+      }
+    }
+    return wake;
+  }
+
+  /** Messages waiting for each peer. */
+  outboxSizes(): number[] {
+    return this.outbox.map((m) => m.size);
+  }
+
+  /** Bytes waiting for each peer. */
+  outboxBytes(): number[] {
+    return this.outbox.map((m) => [...m.values()].reduce((s, i) => s + i.bytes.length, 0));
+  }
+
+  metrics(): HostCoreMetrics {
+    return {
+      replica: this.secrets.id,
+      index: this.me,
+      engine: this.engine.metrics(),
+      outbox: this.outboxSizes(),
+      links: this.links.map((l, peer) => ({ peer, failures: l.failures, lastError: l.lastError, sentFrames: l.sentFrames, ackedMessages: l.ackedMessages })),
+      replayedEvents: this.replayedEvents,
+      journalEvents: this.journalLength,
+      compactions: this.compactions,
+    };
+  }
+}
+
+function parseAck(body: unknown, count: number): TransportAck {
+  const o = body as { accepted?: unknown; deferred?: unknown } | null;
+  const ids = (x: unknown) => (Array.isArray(x) && x.every((v) => Number.isSafeInteger(v)) ? (x as number[]) : null);
+  const accepted = ids(o?.accepted);
+  const deferred = ids(o?.deferred);
+  if (!accepted || !deferred) throw new Error(`malformed acknowledgement for ${count} messages`);
+  return { accepted, deferred };
+}
+
+export function refusalError(r: SubmitRefusal): HostError {
+  switch (r.code) {
+    case 'too-large':
+      return { status: 413, code: 'request-too-large', message: r.message };
+    case 'invalid-ciphertext':
+      return { status: 400, code: 'invalid-ciphertext', message: r.message };
+    case 'overloaded':
+      return { status: 503, code: 'overloaded', message: r.message };
+    case 'memory-full':
+      return { status: 503, code: 'memory-full', message: r.message };
+  }
+}
