@@ -29,7 +29,8 @@
  *    fixed coin equal to b comes within three rounds). The one threshold-coin round in (r, r + 3] needs
  *    the decided replica's share too: it releases it when a peer's share for that round arrives. TERM(b)
  *    from a kernel outputs b at once (a kernel holds an honest replica that decided b); such a replica
- *    keeps running its rounds, and sends its own TERM only when it decides in a round itself;
+ *    keeps running its rounds (with b as its input if it had none), and sends its own TERM only when it
+ *    decides in a round itself;
  *  - general adversary structures (Cachin DSN 2001; Hirt-Maurer): "t + 1" is a kernel and "n - t" a quorum.
  * Per round r with estimate est:
  *   BVAL(r, est) to all; relay BVAL(r, v) once v comes from a kernel; v joins bin_values on a quorum.
@@ -261,12 +262,22 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
     }
     this.term.set(from, { value, round });
     this.termSenders[value].add(from);
+    for (const [r, st] of this.rounds) if (r > round) this.applyTerm(r, st, from, value, step);
     if (this.output === null && this.ctx.quorum.isKernel(this.termSenders[value])) {
-      // A kernel holds an honest replica that decided `value`: output now, keep running the rounds.
+      // A kernel holds an honest replica that decided `value`: output now, keep running the rounds. Without
+      // an input yet, take `value` as ours (an honest replica's decided value is a valid input): the others
+      // may need our round messages, and an agreement whose output is known gets no input from its caller
+      // (found by the whole-replica simulator, seed 120 'assorted': a replica that output on TERMs never
+      // took part in round 0, and another honest replica waited there for a quorum forever).
       this.output = value;
       step.output(value);
+      if (this.est === null) {
+        this.est = value;
+        this.startRound(step);
+        this.maybeTerminate();
+        return step;
+      }
     }
-    for (const [r, st] of this.rounds) if (r > round) this.applyTerm(r, st, from, value, step);
     this.progress(step);
     this.maybeTerminate();
     return step;

@@ -186,6 +186,31 @@ describe('binary agreement', () => {
     }
   });
 
+  /**
+   * Found by the whole-replica simulator (seed 120, assorted): a replica that outputs on a kernel of TERMs
+   * before it has an input (the common subset then never gives one) must still run round 0 with the
+   * output as its input, or an honest replica that needs its messages waits forever. Here replica 3 gets
+   * no input at all; the Byzantine replica 0 helps replica 2 (and not replica 1) to a quorum of CONFs and
+   * sends TERM(1, 0) to replica 3 only, so replica 1 needs replica 3's round-0 messages.
+   */
+  it('a replica that outputs on TERMs without an input still runs the rounds the others need', () => {
+    for (let seed = 1; seed <= 10; seed++) {
+      const q = threshold(4, 1);
+      const net = new TestNet(q.map((c, i) => (i === 0 ? null : new BinaryAgreement(c, 'aba'))), seed);
+      net.input(1, 1);
+      net.input(2, 1);
+      for (const to of [1, 2]) {
+        net.inject(0, to, { tag: 'aba', body: { t: 'aba-bval', round: 0, value: 1 } });
+        net.inject(0, to, { tag: 'aba', body: { t: 'aba-aux', round: 0, value: 1 } });
+      }
+      net.inject(0, 2, { tag: 'aba', body: { t: 'aba-conf', round: 0, values: 2 } });
+      net.inject(0, 3, { tag: 'aba', body: { t: 'aba-term', value: 1, round: 0 } });
+      net.run();
+      expect(net.outputs.slice(1)).toEqual([[1], [1], [1]]);
+      expect((net.nodes[3] as BinaryAgreement).decisionRound).not.toBeNull();
+    }
+  });
+
   it('TERM(b, r) stands for a replica only in rounds after r; TERM from a kernel outputs', () => {
     const q = threshold(4, 1);
     const aba = new BinaryAgreement(q[0]!, 'aba');
