@@ -127,6 +127,18 @@ export interface LinkPeer {
  * secret matches our public key in group.json (otherwise every peer would derive other keys than ours).
  */
 export function linkPeers(group: Group, secrets: ReplicaSecrets): readonly (LinkPeer | undefined)[] {
+  // Pure in (group, secrets) and immutable: a replica that reloads (after a failed write, a restart in the
+  // simulator) reuses its channels instead of n X25519 multiplications.
+  const known = derived.get(secrets);
+  if (known && known.group === group) return known.peers;
+  const peers = derivePeers(group, secrets);
+  derived.set(secrets, { group, peers });
+  return peers;
+}
+
+const derived = new WeakMap<ReplicaSecrets, { readonly group: Group; readonly peers: readonly (LinkPeer | undefined)[] }>();
+
+function derivePeers(group: Group, secrets: ReplicaSecrets): readonly (LinkPeer | undefined)[] {
   const me = secrets.index;
   const mine = group.replicas[me];
   if (!mine) fail('bad-index', `replica ${me} is not in the group`);
