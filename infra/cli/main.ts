@@ -84,8 +84,9 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
 
   program
     .command('simulate')
-    .description('run a protocol in the deterministic simulator over a range of seeds (adversarial network, Byzantine replicas)')
+    .description('run a protocol, or whole replicas (--replica), in the deterministic simulator over a range of seeds (adversarial network, Byzantine replicas)')
     .option('--protocol <name>', 'rbc, cbc, aba, mvba, ab or scab')
+    .option('--replica', 'simulate complete replicas (engine, host core, storage) under crashes, storage faults and fuzzed or scripted Byzantine replicas')
     .option('--n <count>', 'number of replicas (threshold structure)', integer('--n', 1, 1000))
     .option('--t <count>', 'replicas that may be corrupted (default: the largest with n > 3t)', integer('--t', 0, 1000))
     .option('--structure <file>', 'structure file (as for `sintra deal --structure`) instead of --n/--t')
@@ -95,7 +96,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     .option('--crypto <mode>', 'insecure (fast stand-in, default) or real (threshold BLS and TDH2)')
     .option('--corrupt <list>', 'exactly these replicas are corrupted, e.g. 0,1 (may exceed the structure: negative controls)')
     .option('--faulty <count>', 'corrupt only this many of a maximal corruptible set', integer('--faulty', 0, 1000))
-    .option('--gst <step>', 'step at which the network turns fair (default: seeded)', integer('--gst', 0, 1_000_000_000))
+    .option('--gst <step>', 'step (with --replica: virtual ms) at which the network turns fair (default: seeded)', integer('--gst', 0, 1_000_000_000))
     .option('--max-steps <steps>', 'stop a run after this many steps', integer('--max-steps', 1, 1_000_000_000))
     .option('--param <k=v>', 'scenario parameter (repeatable), e.g. --param sender=byzantine', collect)
     .option('--json', 'print the summary as one JSON object')
@@ -108,6 +109,11 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
         '  sintra simulate --protocol rbc --n 4 --seeds 1000',
         '  sintra simulate --protocol scab --n 7 --seeds 200 --byzantine scab-early',
         '  sintra simulate --protocol rbc --n 4 --seeds 50 --corrupt 0,1 --byzantine rbc-split --param sender=byzantine',
+        '  sintra simulate --replica --n 4 --seeds 200 --byzantine fuzz --json',
+        '  sintra simulate --replica --n 7 --seeds 50 --byzantine all --param requests=30',
+        'With --replica, --byzantine is silent, fuzz (default), twins, aba-split, equivocate, garbage, replay,',
+        'bad-shares, vote-both, mixed, assorted, none or all; --param takes requests, requestBytes, encrypted,',
+        'crashes, afterGstMs, maxValueBytes, maxBatch.',
       ].join('\n'),
     )
     .action(async (opts: SimulateOptions) => setCode(await simulateCommand(opts, io)));

@@ -8,11 +8,14 @@ import { InvalidArgumentError } from 'commander';
 import type { StructureDescription } from '../../shared/quorum/quorum-system.ts';
 import { BYZANTINE_KINDS, formatSummary, loadStructure, parseParam, PROTOCOLS, runSimulation, SCENARIOS } from '../sim/index.ts';
 import type { AnyScenario, RunResult, SimOptions, SimulationSummary } from '../sim/index.ts';
+import { formatReplicaSummary, loadParsedStructure, REPLICA_BEHAVIOURS, REPLICA_PARAMS, runReplicaSimulation } from '../sim/replica/index.ts';
+import type { ReplicaRunResult } from '../sim/replica/index.ts';
 import { UsageError } from './deal.ts';
 import type { Io } from './deal.ts';
 
 export interface SimulateOptions {
   protocol?: string;
+  replica?: boolean;
   n?: number;
   t?: number;
   structure?: string;
@@ -101,7 +104,69 @@ export function formatReport(s: SimulationSummary, seconds: number): string {
   return lines.join('\n');
 }
 
+/** Progress lines on stderr for long ranges: at most every PROGRESS_EVERY_MS. */
+function progress(io: Io, total: number): (failed: boolean) => void {
+  const started = Date.now();
+  let last = started;
+  let done = 0;
+  let failures = 0;
+  return (failed) => {
+    done++;
+    if (failed) failures++;
+    const now = Date.now();
+    if (now - last >= PROGRESS_EVERY_MS && done < total) {
+      last = now;
+      io.err(`simulate: ${done}/${total} runs, ${failures} failed, ${((now - started) / 1000).toFixed(0)} s\n`);
+    }
+  };
+}
+
+/** `sintra simulate --replica`: whole replicas (infra/sim/replica). */
+function simulateReplicaCommand(opts: SimulateOptions, io: Io): number {
+  if (opts.protocol !== undefined) throw new UsageError('--replica simulates whole replicas (every protocol at once): leave out --protocol');
+  if (opts.crypto !== undefined && opts.crypto !== 'insecure') throw new UsageError('--replica runs the fast test crypto only (--crypto real is for protocol runs)');
+  if (opts.maxSteps !== undefined) throw new UsageError('--replica runs in virtual time: use --param afterGstMs=MS instead of --max-steps');
+  if (opts.seeds === undefined) throw new UsageError("required option '--seeds <count>' not specified");
+  const params: Record<string, unknown> = {};
+  for (const kv of opts.param ?? []) {
+    try {
+      parseParam(kv, params);
+    } catch (e) {
+      throw new UsageError(e instanceof Error ? e.message : String(e));
+    }
+  }
+  for (const k of Object.keys(params)) if (!(REPLICA_PARAMS as readonly string[]).includes(k)) throw new UsageError(`unknown --param ${k} for --replica (known: ${REPLICA_PARAMS.join(', ')})`);
+  const structure = chooseStructure(opts);
+  const byzantine = opts.byzantine ?? 'fuzz';
+  const known = ['none', 'all', 'assorted', ...REPLICA_BEHAVIOURS];
+  if (!known.includes(byzantine)) throw new UsageError(`unknown --byzantine "${byzantine}" for --replica (known: ${known.join(', ')})`);
+  const tick = progress(io, opts.seeds);
+  const started = Date.now();
+  const summary = runReplicaSimulation({
+    structure: opts.structure ?? loadParsedStructure(undefined, structure.n, structure.type === 'threshold' ? structure.t : undefined),
+    seeds: opts.seeds,
+    seedStart: opts.seedStart ?? 1,
+    byzantine,
+    ...(opts.corrupt !== undefined ? { corrupt: parseCorrupt(opts.corrupt, structure.n) } : {}),
+    ...(opts.faulty !== undefined ? { faulty: opts.faulty } : {}),
+    ...(opts.gst !== undefined ? { gstMs: opts.gst } : {}),
+    params,
+    onRun: (r: ReplicaRunResult) => tick(r.safetyViolations.length > 0 || r.livenessFailure !== null),
+  });
+  const failed = summary.safety_violations + summary.liveness_failures;
+  if (opts.json) io.out(`${JSON.stringify(summary)}\n`);
+  else {
+    const shown = { ...summary, failures: summary.failures.slice(0, FAILURES_SHOWN) };
+    const more = failed - shown.failures.length;
+    io.out(`${formatReplicaSummary(shown)}\n`);
+    if (more > 0) io.out(`  ... and ${more} more failed run${more === 1 ? '' : 's'} (--json lists up to ${summary.failures.length})\n`);
+    io.out(`${failed === 0 ? 'OK' : 'FAILED'}: ${summary.runs} run${summary.runs === 1 ? '' : 's'} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  }
+  return failed > 0 ? 1 : 0;
+}
+
 export async function simulateCommand(opts: SimulateOptions, io: Io): Promise<number> {
+  if (opts.replica) return simulateReplicaCommand(opts, io);
   if (opts.protocol === undefined) throw new UsageError("required option '--protocol <name>' not specified");
   if (opts.seeds === undefined) throw new UsageError("required option '--seeds <count>' not specified");
   const crypto = opts.crypto ?? 'insecure';
@@ -126,18 +191,8 @@ export async function simulateCommand(opts: SimulateOptions, io: Io): Promise<nu
   };
 
   const started = Date.now();
-  let lastProgress = started;
-  let done = 0;
-  let failed = 0;
-  const onRun = (r: RunResult) => {
-    done++;
-    if (r.safetyViolations.length > 0 || r.livenessFailure !== null) failed++;
-    const now = Date.now();
-    if (now - lastProgress >= PROGRESS_EVERY_MS && done < opts.seeds!) {
-      lastProgress = now;
-      io.err(`simulate: ${done}/${opts.seeds} runs, ${failed} failed, ${((now - started) / 1000).toFixed(0)} s\n`);
-    }
-  };
+  const tick = progress(io, opts.seeds);
+  const onRun = (r: RunResult) => tick(r.safetyViolations.length > 0 || r.livenessFailure !== null);
   const summary = runSimulation({
     protocol: opts.protocol,
     structure: opts.structure ?? structure,

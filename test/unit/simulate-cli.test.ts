@@ -149,3 +149,28 @@ describe('sintra simulate', () => {
     expect(r.err).toMatch(/^error: .*nope\.json/);
   });
 });
+
+describe('sintra simulate --replica', () => {
+  it('--json: one JSON object with runs, safety_violations, liveness_failures and first_failure_replay (null when clean)', async () => {
+    const r = await sintra('simulate', '--replica', '--n', '4', '--seeds', '5', '--byzantine', 'fuzz', '--json');
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.out) as Record<string, unknown>;
+    expect(s).toMatchObject({ mode: 'replica', runs: 5, safety_violations: 0, liveness_failures: 0, first_failure_replay: null, byzantine: 'fuzz' });
+  });
+
+  it('a failing range: exit 1, and the printed replay command reproduces the failure', async () => {
+    const r = await sintra('simulate', '--replica', '--n', '4', '--seeds', '6', '--byzantine', 'twins', '--corrupt', '0,1');
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^FAILED: 6 runs in/m);
+    const again = await replay(firstReplay(r.out));
+    expect(again.code).toBe(1);
+    expect(again.out).toContain('runs 1, ');
+  });
+
+  it('usage errors: one line, exit 2', async () => {
+    expect(usageError(await sintra('simulate', '--replica', '--protocol', 'aba', '--n', '4', '--seeds', '1'))).toContain('leave out --protocol');
+    expect(usageError(await sintra('simulate', '--replica', '--n', '4', '--seeds', '1', '--byzantine', 'nope'))).toContain('unknown --byzantine "nope" for --replica');
+    expect(usageError(await sintra('simulate', '--replica', '--n', '4', '--seeds', '1', '--param', 'x=1'))).toContain('unknown --param x for --replica');
+    expect(usageError(await sintra('simulate', '--replica', '--n', '4', '--seeds', '1', '--max-steps', '5'))).toContain('--param afterGstMs');
+  });
+});
