@@ -14,6 +14,7 @@
  */
 import type { Body, BodyType, Message } from '../../shared/protocols/messages.ts';
 import type { Outgoing } from '../../shared/protocols/step.ts';
+import { parseNumber } from '../../shared/protocols/instance-tag.ts';
 import type { Rng } from './rng.ts';
 
 export const BYZANTINE_KINDS = ['silent', 'crash-restart', 'equivocate', 'garbage', 'replay', 'bad-shares', 'vote-both', 'mixed'] as const;
@@ -201,10 +202,13 @@ export function mutateBody(body: Body, rng: Rng, maxValueBytes: number): Body {
   return asBody(out);
 }
 
-/** Changes one '/'-separated numeric segment of a tag, or appends one. */
+/**
+ * Changes one '/'-separated numeric segment of a tag, or appends one. The result may name no instance,
+ * or lie outside the canonical bounds: it is an attack, the honest parsers must refuse it.
+ */
 export function mutateTag(tag: string, rng: Rng): string {
   const parts = tag.split('/');
-  const numeric = parts.map((p, i) => (/^[0-9]+$/.test(p) ? i : -1)).filter((i) => i >= 0);
+  const numeric = parts.map((p, i) => (parseNumber(p) !== null ? i : -1)).filter((i) => i >= 0);
   if (numeric.length === 0 || rng.chance(0.2)) return rng.chance(0.5) ? `${tag}/${rng.int(4)}` : parts.slice(0, -1).join('/') || `${tag}x`;
   const i = rng.pick(numeric);
   parts[i] = String(Math.max(0, Number(parts[i]) + rng.pick([-1, 1, 2, rng.int(8)])));

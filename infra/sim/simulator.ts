@@ -18,6 +18,7 @@
  */
 import type { ProtocolContext } from '../../shared/protocols/context.ts';
 import type { Message } from '../../shared/protocols/messages.ts';
+import { isWithin } from '../../shared/protocols/instance-tag.ts';
 import type { Fault, Outgoing, Protocol, Step } from '../../shared/protocols/step.ts';
 import { BEHAVIOURS } from './byzantine.ts';
 import type { AdversaryState, Behaviour, BehaviourFactory } from './byzantine.ts';
@@ -388,7 +389,7 @@ export function simulate<I, O>(scenario: Scenario<I, O>, options: SimOptions): R
   };
 
   const accepts = (tag: string, p: Protocol<I, O>) =>
-    plan.accepts ? plan.accepts(tag, p) : typeof tag === 'string' && (tag === p.tag || tag.startsWith(`${p.tag}/`));
+    plan.accepts ? plan.accepts(tag, p) : typeof tag === 'string' && isWithin(tag, p.tag);
 
   /** Delivers a message; false if it was deferred. */
   const deliver = (m: InFlight): boolean => {

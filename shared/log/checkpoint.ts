@@ -13,6 +13,7 @@ import { domain } from '../crypto/domain.ts';
 import { verifySignature } from '../crypto/threshold-bls.ts';
 import type { G2Point } from '../crypto/curve.ts';
 import { leafHash, verifyConsistency, verifyInclusion } from './merkle.ts';
+import { checkpointTag } from '../protocols/instance-tag.ts';
 
 export interface Checkpoint {
   /** Number of log entries covered. */
@@ -31,9 +32,8 @@ export interface SignedCheckpoint extends Checkpoint {
 
 export const CHECKPOINT_PAYLOAD_VERSION = 'sintra-edge/checkpoint@1';
 
-export function checkpointTag(epoch: number): string {
-  return `ckpt/${epoch}`;
-}
+/** The tag a checkpoint is signed under, `ckpt/<epoch>` (built by the one tag codec). */
+export { checkpointTag };
 
 function u64(n: number): Uint8Array {
   if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`not a non-negative safe integer: ${n}`);

@@ -26,6 +26,9 @@ import type { SubsetOutput } from './acs.ts';
 import { decodeBatch, encodeBatch } from './batch.ts';
 import { decodeMessage, encodeMessage } from '../codec/message-codec.ts';
 import type { Message } from './messages.ts';
+import { abEpochTag, formatAbTag, isCanonicalTag, parseAbTag } from './instance-tag.ts';
+import type { AbEpochTagId } from './instance-tag.ts';
+import { invariant } from '../invariant/index.ts';
 import { Step } from './step.ts';
 import type { Protocol } from './step.ts';
 
@@ -149,7 +152,9 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     readonly tag: string = 'ab',
     readonly config: AbConfig = DEFAULT_AB_CONFIG,
     private readonly keyOf: (request: Uint8Array) => string = defaultRequestKey,
-  ) {}
+  ) {
+    invariant(isCanonicalTag(tag), () => `atomic broadcast tag ${tag} is not canonical`);
+  }
 
   get terminated(): boolean {
     return false;
@@ -198,7 +203,11 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
 
   handleMessage(from: number, msg: Message): Step<AbDelivery> {
     const step = new Step<AbDelivery>();
-    if (msg.tag === this.tag) {
+    // Only canonical tags: an alias (ab/01/... for ab/1/...) would reach an epoch under a name its
+    // signatures are not bound to, and must not even create the epoch (instance-tag.ts).
+    const id = parseAbTag(msg.tag, this.tag, this.ctx.n);
+    if (id === null) return step.fault(from, msg.tag, 'malformed', 'tag outside atomic broadcast');
+    if (id.kind === 'ab-requests') {
       if (msg.body.t !== 'ab-requests') return step.fault(from, msg.tag, 'unexpected', `message ${msg.body.t} at ${this.tag}`);
       const reqs = msg.body.requests;
       if (!Array.isArray(reqs) || reqs.length > this.config.maxBatch) return step.fault(from, msg.tag, 'malformed', 'forwarded requests');
@@ -209,11 +218,7 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
       this.maybeStart(step);
       return step;
     }
-    const parts = msg.tag.slice(this.tag.length + 1).split('/');
-    if (!msg.tag.startsWith(this.tag + '/') || parts.length < 2 || !/^\d{1,9}$/.test(parts[0]!)) {
-      return step.fault(from, msg.tag, 'malformed', 'tag outside atomic broadcast');
-    }
-    const e = Number(parts[0]);
+    const e = id.epoch;
     if (e > this.epoch + this.config.epochWindow) {
       step.deferred = true;
       return step;
@@ -221,7 +226,7 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     const existed = this.instances.has(e);
     const inst = this.instance(e);
     // Garbage-collected epoch: everyone still running it has our messages, except answers to cbc-want.
-    if (!inst) return this.serveOld(step, from, msg, e, parts);
+    if (!inst) return this.serveOld(step, from, msg, id);
     const child = inst.handleMessage(from, msg);
     if (child.deferred) {
       // Nothing may change for a deferred message (the transport does not acknowledge it, so it is not
@@ -290,7 +295,7 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     a.deliveredByEpoch.push(...s.deliveredByEpoch.map((x) => [...x]));
     a.maxAbaRound = s.maxAbaRound;
     for (const [e, events] of s.instances) {
-      const inst = new CommonSubset(ctx, `${tag}/${e}`, a.batchValidator());
+      const inst = new CommonSubset(ctx, abEpochTag(tag, e), a.batchValidator());
       a.instances.set(e, inst);
       const log: LoggedEvent[] = [];
       for (const ev of events) {
@@ -312,7 +317,7 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     if (e + this.config.keepEpochs < this.epoch) return null;
     let inst = this.instances.get(e);
     if (!inst) {
-      inst = new CommonSubset(this.ctx, `${this.tag}/${e}`, this.batchValidator());
+      inst = new CommonSubset(this.ctx, abEpochTag(this.tag, e), this.batchValidator());
       this.instances.set(e, inst);
     }
     return inst;
@@ -407,16 +412,17 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
    * laggard regression test in test/sim/ab.sim.test.ts). Bounded: `serveEpochs` epochs, one answer per
    * (batch, asker), and only for batches in the agreed subset (the only ones a laggard can need).
    */
-  private serveOld(step: Step<AbDelivery>, from: number, msg: Message, e: number, parts: readonly string[]): Step<AbDelivery> {
-    if (msg.body.t !== 'cbc-want' || parts.length !== 3 || parts[1] !== 'cbc' || !/^\d{1,9}$/.test(parts[2]!)) return step;
-    const j = Number(parts[2]);
+  private serveOld(step: Step<AbDelivery>, from: number, msg: Message, id: AbEpochTagId): Step<AbDelivery> {
+    if (msg.body.t !== 'cbc-want' || id.kind !== 'cbc') return step;
+    const e = id.epoch;
+    const j = id.proposer;
     const d = this.finished.get(e)?.get(j);
     if (!d || !Number.isInteger(from) || from < 0 || from >= this.ctx.n) return step;
     let answered = this.servedTo.get(e);
     if (!answered) this.servedTo.set(e, (answered = new Set()));
     if (answered.has(`${j}/${from}`)) return step;
     answered.add(`${j}/${from}`);
-    return step.send(from, { tag: msg.tag, body: { t: 'cbc-final', value: d.value, signature: d.signature } });
+    return step.send(from, { tag: formatAbTag(this.tag, id), body: { t: 'cbc-final', value: d.value, signature: d.signature } });
   }
 
   private collectGarbage(): void {

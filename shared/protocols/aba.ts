@@ -58,6 +58,7 @@ import type { ProtocolContext } from './context.ts';
 import { isBit, isBytes, isRound } from './context.ts';
 import type { Bit, Message } from './messages.ts';
 import { bitsOf, setOfBits } from './messages.ts';
+import { coinName } from './instance-tag.ts';
 import { Step } from './step.ts';
 import type { Protocol } from './step.ts';
 
@@ -178,8 +179,9 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
     };
   }
 
+  /** The name round r's threshold coin is signed under (instance-tag.ts). */
   coinName(r: number): string {
-    return `${this.tag}/coin/${r}`;
+    return coinName(this.tag, r);
   }
 
   handleInput(value: Bit): Step<Bit> {

@@ -19,11 +19,13 @@
  * agreements run in parallel (latency of one), and atomic broadcast gets a quorum of batches per epoch
  * instead of one vector. The price is n binary agreements per epoch (measured in docs/benchmarks.md).
  */
+import { invariant } from '../invariant/index.ts';
 import type { ProtocolContext } from './context.ts';
 import { ConsistentBroadcast } from './cbc.ts';
 import type { CbcOutput, Validator } from './cbc.ts';
 import { BinaryAgreement } from './aba.ts';
 import type { Bit, Message } from './messages.ts';
+import { formatSubsetTag, isCanonicalTag, parseSubsetTag } from './instance-tag.ts';
 import { Step } from './step.ts';
 import type { Protocol } from './step.ts';
 
@@ -42,8 +44,9 @@ export class CommonSubset implements Protocol<Uint8Array, SubsetOutput> {
     readonly tag: string,
     validate: Validator = () => true,
   ) {
-    this.cbc = Array.from({ length: ctx.n }, (_, j) => new ConsistentBroadcast(ctx, `${tag}/cbc/${j}`, j, validate));
-    this.aba = Array.from({ length: ctx.n }, (_, j) => new BinaryAgreement(ctx, `${tag}/aba/${j}`));
+    invariant(isCanonicalTag(tag), () => `common subset tag ${tag} is not canonical`);
+    this.cbc = Array.from({ length: ctx.n }, (_, j) => new ConsistentBroadcast(ctx, formatSubsetTag(tag, { kind: 'cbc', proposer: j }), j, validate));
+    this.aba = Array.from({ length: ctx.n }, (_, j) => new BinaryAgreement(ctx, formatSubsetTag(tag, { kind: 'aba', proposer: j })));
   }
 
   get terminated(): boolean {
@@ -68,14 +71,13 @@ export class CommonSubset implements Protocol<Uint8Array, SubsetOutput> {
 
   handleMessage(from: number, msg: Message): Step<SubsetOutput> {
     const step = new Step<SubsetOutput>();
-    const rest = msg.tag.slice(this.tag.length + 1).split('/');
-    const j = Number(rest[1]);
-    if (!msg.tag.startsWith(this.tag + '/') || rest.length !== 2 || !/^\d+$/.test(rest[1] ?? '') || j >= this.ctx.n) {
-      return step.fault(from, msg.tag, 'malformed', 'tag outside this common subset');
-    }
-    if (rest[0] === 'cbc') this.route(step, j, 'cbc', this.cbc[j]!.handleMessage(from, msg));
-    else if (rest[0] === 'aba') this.route(step, j, 'aba', this.aba[j]!.handleMessage(from, msg));
-    else return step.fault(from, msg.tag, 'malformed', 'tag outside this common subset');
+    // Only the canonical tag of one of our instances: an alias would reach an instance under a name its
+    // signatures are not bound to (instance-tag.ts).
+    const id = parseSubsetTag(msg.tag, this.tag, this.ctx.n);
+    if (id === null) return step.fault(from, msg.tag, 'malformed', 'tag outside this common subset');
+    const j = id.proposer;
+    if (id.kind === 'cbc') this.route(step, j, 'cbc', this.cbc[j]!.handleMessage(from, msg));
+    else this.route(step, j, 'aba', this.aba[j]!.handleMessage(from, msg));
     this.check(step);
     return step;
   }

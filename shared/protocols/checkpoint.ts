@@ -17,7 +17,8 @@ import { Step } from './step.ts';
 import type { Protocol } from './step.ts';
 import { bytesEqual } from '../crypto/bytes.ts';
 import { CryptoError } from '../crypto/errors.ts';
-import { checkpointPayload, checkpointTag } from '../log/checkpoint.ts';
+import { checkpointPayload } from '../log/checkpoint.ts';
+import { CHECKPOINT_PREFIX, checkpointTag, parseCheckpointTag } from './instance-tag.ts';
 import type { Checkpoint, SignedCheckpoint } from '../log/checkpoint.ts';
 
 interface EpochShares {
@@ -36,7 +37,7 @@ export interface CertifierState {
 }
 
 export class CheckpointCertifier implements Protocol<Checkpoint, SignedCheckpoint> {
-  readonly tag = 'ckpt';
+  readonly tag = CHECKPOINT_PREFIX;
   private readonly epochs = new Map<number, EpochShares>();
   /** Highest epoch this replica has signed its own head for (-1: none). */
   private known = -1;
@@ -78,10 +79,10 @@ export class CheckpointCertifier implements Protocol<Checkpoint, SignedCheckpoin
 
   handleMessage(from: number, msg: Message): Step<SignedCheckpoint> {
     const step = new Step<SignedCheckpoint>();
-    const m = /^ckpt\/(\d{1,15})$/.exec(msg.tag);
-    if (!m || msg.body.t !== 'ckpt-share') return step.fault(from, msg.tag, 'malformed', 'not a checkpoint share');
+    // `ckpt/<epoch>`, canonically: an alias would be a second name for the epoch's signature.
+    const e = parseCheckpointTag(msg.tag);
+    if (e === null || msg.body.t !== 'ckpt-share') return step.fault(from, msg.tag, 'malformed', 'not a checkpoint share');
     if (!isBytes(msg.body.share)) return step.fault(from, msg.tag, 'malformed', 'share');
-    const e = Number(m[1]);
     if (e < this.floor) return step;
     if (e > this.known + CHECKPOINT_WINDOW) {
       step.deferred = true;

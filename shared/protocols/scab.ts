@@ -27,6 +27,8 @@ import type { ProtocolContext } from './context.ts';
 import { hexKey, isBytes } from './context.ts';
 import type { ThresholdDecryptor } from './crypto-suite.ts';
 import type { Message } from './messages.ts';
+import { checkPrefixes, childTag, formatEpochTag, parseScabTag } from './instance-tag.ts';
+import type { ScabPrefixes } from './instance-tag.ts';
 import { Step } from './step.ts';
 import type { Protocol } from './step.ts';
 
@@ -118,6 +120,8 @@ const EARLY_EPOCHS = 8;
 export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery> {
   private ab: AtomicBroadcast;
   readonly tag: string;
+  /** Where atomic broadcast's tags and the decryption shares' tags live (instance-tag.ts). */
+  private readonly prefixes: ScabPrefixes;
   private readonly mixed: boolean;
   private readonly onOrdered: OrderObserver | undefined;
   private readonly epochs = new Map<number, EpochDecryption>();
@@ -135,7 +139,9 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
     this.tag = options.tag ?? 'scab';
     this.mixed = options.mixed ?? false;
     this.onOrdered = options.onOrdered;
-    this.ab = new AtomicBroadcast(ctx, options.abTag ?? `${this.tag}/ab`, options.ab ?? DEFAULT_AB_CONFIG, this.mixed ? envelopeKey : defaultRequestKey);
+    this.prefixes = { ab: options.abTag ?? childTag(this.tag, 'ab'), dec: this.tag };
+    checkPrefixes([this.prefixes.ab, this.prefixes.dec]);
+    this.ab = new AtomicBroadcast(ctx, this.prefixes.ab, options.ab ?? DEFAULT_AB_CONFIG, this.mixed ? envelopeKey : defaultRequestKey);
   }
 
   get terminated(): boolean {
@@ -166,11 +172,6 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
     return this.decrypting.has(id);
   }
 
-  /** Whether our own messages go to the atomic broadcast or to the decryption layer. */
-  owns(tag: string): boolean {
-    return tag === this.ab.tag || tag.startsWith(`${this.ab.tag}/`) || tag.startsWith(`${this.tag}/`);
-  }
-
   /**
    * Submit: in pure mode a TDH2 ciphertext (encoded), in mixed mode an envelope. Invalid ciphertexts are
    * refused here already (a client gets to know why through the adapter, which checks first).
@@ -186,7 +187,10 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
 
   handleMessage(from: number, msg: Message): Step<ScabDelivery> {
     const step = new Step<ScabDelivery>();
-    if (msg.tag === this.ab.tag || msg.tag.startsWith(`${this.ab.tag}/`)) {
+    // One canonical tag per instance (instance-tag.ts): an alias of an epoch's share tag is refused.
+    const id = parseScabTag(msg.tag, this.prefixes, this.ctx.n);
+    if (id === null) return step.fault(from, msg.tag, 'malformed', 'tag outside secure causal broadcast');
+    if (id.kind !== 'dec') {
       const child = this.ab.handleMessage(from, msg);
       if (child.deferred) {
         step.deferred = true;
@@ -195,9 +199,8 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
       this.onAb(step, child);
       return step;
     }
-    const m = /^(\d{1,9})$/.exec(msg.tag.slice(this.tag.length + 1));
-    if (!msg.tag.startsWith(this.tag + '/') || !m || msg.body.t !== 'dec-shares') return step.fault(from, msg.tag, 'malformed', 'not a decryption-share message');
-    const e = Number(m[1]);
+    if (msg.body.t !== 'dec-shares') return step.fault(from, msg.tag, 'malformed', 'not a decryption-share message');
+    const e = id.epoch;
     const shares = msg.body.shares;
     if (!Array.isArray(shares) || !shares.every((s) => isBytes(s))) return step.fault(from, msg.tag, 'malformed', 'shares');
     if (e < this.nextToDeliver) return step;
@@ -299,7 +302,7 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
       const ed = this.openEpoch(d.epoch, d.requests, d.keys);
       if (ed.ciphertexts.length > 0) {
         const mine = ed.ciphertexts.map((c) => this.decryptor.share(c));
-        step.broadcast({ tag: `${this.tag}/${d.epoch}`, body: { t: 'dec-shares', shares: mine } });
+        step.broadcast({ tag: formatEpochTag(this.tag, d.epoch), body: { t: 'dec-shares', shares: mine } });
       }
       for (const [from, shares] of this.early.get(d.epoch) ?? []) this.acceptShares(step, d.epoch, ed, from, shares);
       this.early.delete(d.epoch);
@@ -308,7 +311,7 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
   }
 
   private acceptShares(step: Step<ScabDelivery>, e: number, ed: EpochDecryption, from: number, shares: readonly Uint8Array[]): void {
-    const tag = `${this.tag}/${e}`;
+    const tag = formatEpochTag(this.tag, e);
     if (ed.received.has(from)) {
       step.fault(from, tag, 'duplicate', 'second share message for an epoch');
       return;

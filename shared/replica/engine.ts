@@ -36,6 +36,7 @@ import type { ThresholdDecryptor } from '../protocols/crypto-suite.ts';
 import { ENVELOPE_BYTES, ENVELOPE_CIPHERTEXT, ENVELOPE_PLAIN, SecureCausalBroadcast, envelope } from '../protocols/scab.ts';
 import type { ScabDelivery, ScabOptions, ScabSnapshot } from '../protocols/scab.ts';
 import type { CertifierState } from '../protocols/checkpoint.ts';
+import { ENGINE_PREFIXES, parseInstanceTag } from '../protocols/instance-tag.ts';
 import { decodeState, encodeState } from './state-codec.ts';
 import type { Message } from '../protocols/messages.ts';
 import type { Fault, Step } from '../protocols/step.ts';
@@ -143,9 +144,11 @@ export interface EngineOptions {
   readonly memoryBudgetBytes?: number;
 }
 
-/** Tags: atomic broadcast (as before encryption existed) and decryption shares. */
-const AB_TAG = 'ab';
-const DEC_TAG = 'dec';
+/**
+ * Tags (instance-tag.ts): atomic broadcast at `ab` (as before encryption existed), decryption shares at
+ * `dec/<epoch>`, checkpoint shares at `ckpt/<epoch>`.
+ */
+const PREFIXES = ENGINE_PREFIXES;
 
 export interface EngineMetrics {
   readonly epoch: number;
@@ -226,7 +229,7 @@ export class ReplicaEngine {
     const ab = { ...DEFAULT_AB_CONFIG, ...options.ab };
     this.decryptor = decryptor ?? noDecryptor(ctx);
     // The envelope byte is ours, not the client's: the inner limit is one byte larger.
-    this.scabOptions = { tag: DEC_TAG, abTag: AB_TAG, mixed: true, ab: { ...ab, maxRequestBytes: ab.maxRequestBytes + ENVELOPE_BYTES } };
+    this.scabOptions = { tag: PREFIXES.dec, abTag: PREFIXES.ab, mixed: true, ab: { ...ab, maxRequestBytes: ab.maxRequestBytes + ENVELOPE_BYTES } };
     this.scab = new SecureCausalBroadcast(ctx, this.decryptor, this.scabOptions);
     this.certifier = new CheckpointCertifier(ctx);
     this.apps = options.apps?.() ?? [];
@@ -458,23 +461,27 @@ export class ReplicaEngine {
     }
   }
 
+  /**
+   * Routes by the tag's one canonical parse: a tag that names no instance, or names one in another
+   * spelling, reaches none of them (instance-tag.ts).
+   */
   private route(from: number, msg: Message, out: MutableStep): Step<unknown> | null {
-    const tag = msg.tag;
-    if (this.scab.owns(tag)) {
-      const s = this.scab.handleMessage(from, msg);
-      if (s.deferred) return s;
-      this.absorbScab(out, s);
-      return s;
+    const id = parseInstanceTag(msg.tag, this.ctx.n, PREFIXES);
+    if (id === null) {
+      out.faults.push({ peer: from, tag: msg.tag, kind: 'malformed', detail: 'not the canonical tag of an instance' });
+      this.countFault(from);
+      return null;
     }
-    if (tag.startsWith('ckpt/')) {
+    if (id.kind === 'ckpt') {
       const s = this.certifier.handleMessage(from, msg);
       if (s.deferred) return s;
       this.absorbCertifier(out, s);
       return s;
     }
-    out.faults.push({ peer: from, tag, kind: 'malformed', detail: 'tag of no protocol' });
-    this.countFault(from);
-    return null;
+    const s = this.scab.handleMessage(from, msg);
+    if (s.deferred) return s;
+    this.absorbScab(out, s);
+    return s;
   }
 
   private absorbScab(out: MutableStep, s: Step<ScabDelivery>): void {

@@ -11,6 +11,7 @@ import { seededRandom } from '../../shared/crypto/random.ts';
 import { encodeCiphertext, encrypt } from '../../shared/crypto/tdh2.ts';
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import { verifyReceipt } from '../../shared/log/checkpoint.ts';
+import { parseInstanceTag } from '../../shared/protocols/instance-tag.ts';
 import type { Message } from '../../shared/protocols/messages.ts';
 import { ReplicaEngine, requestId } from '../../shared/replica/engine.ts';
 import type { EngineEvent, EngineStep } from '../../shared/replica/engine.ts';
@@ -39,9 +40,9 @@ function apply(net: Net, at: number, ev: EngineEvent): EngineStep {
   const step = e.handle(ev);
   if (!step.deferred) net.journals[at]!.push(encodeEvent(ev));
   for (const o of step.outgoing) {
-    const m = /^dec\/(\d+)$/.exec(o.msg.tag);
+    const id = parseInstanceTag(o.msg.tag, e.ctx.n);
     // Shares for epoch k may leave only once this replica's atomic broadcast has delivered epoch k.
-    if (m && e.ab.currentEpoch <= Number(m[1])) net.early.push(`replica ${at} sent shares for epoch ${m[1]} at epoch ${e.ab.currentEpoch}`);
+    if (id?.kind === 'dec' && e.ab.currentEpoch <= id.epoch) net.early.push(`replica ${at} sent shares for epoch ${id.epoch} at epoch ${e.ab.currentEpoch}`);
     net.queue.push({ from: at, to: o.to, msg: o.msg });
   }
   return step;
@@ -164,7 +165,7 @@ describe('ReplicaEngine snapshots while epochs are being decrypted', () => {
     requests.forEach((r, i) => apply(net, i % 4, { kind: 'submit-encrypted', ciphertext: r.ciphertext }));
     apply(net, 1, { kind: 'submit', request: utf8ToBytes('plain between') });
     // Peers' decryption shares reach the watched replica last, so it spends a while decrypting.
-    run(net, new Rng(5), (m) => m.to === at && m.msg.tag.startsWith('dec/'));
+    run(net, new Rng(5), (m) => m.to === at && parseInstanceTag(m.msg.tag, 4)?.kind === 'dec');
     expect(duringDecryption).toBeGreaterThan(0);
     expect(compared).toBeGreaterThan(20);
     expect(net.engines.map((e) => e.log.size)).toEqual([5, 5, 5, 5]);

@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { toHex, utf8ToBytes } from '../../shared/crypto/bytes.ts';
 import { insecureTestDecryptor, insecureTestEncrypt } from '../../shared/protocols/crypto-suite.ts';
+import { parseInstanceTag } from '../../shared/protocols/instance-tag.ts';
 import type { Message } from '../../shared/protocols/messages.ts';
 import { ReplicaEngine } from '../../shared/replica/engine.ts';
 import type { EngineEvent, LogAppend } from '../../shared/replica/engine.ts';
@@ -45,9 +46,13 @@ describe('ReplicaEngine: epochs are appended in order', () => {
           if (apply(m.to, { kind: 'peer', from: m.from, msg: m.msg }).deferred) queue.push(m);
         }
       };
-      const epochOf = (m: InFlight) => /^ab\/(\d+)\//.exec(m.msg.tag)?.[1];
+      const idOf = (m: InFlight) => parseInstanceTag(m.msg.tag, 4);
+      const abEpochOf = (m: InFlight) => {
+        const id = idOf(m);
+        return id?.kind === 'cbc' || id?.kind === 'aba' ? id.epoch : null;
+      };
       // Replica 3 lags: nothing of epoch 0 reaches it, and of epoch 1's decryption shares only replica 0's.
-      const lag = (m: InFlight) => m.to === 3 && (epochOf(m) === '0' || (m.msg.tag === 'dec/1' && m.from !== 0));
+      const lag = (m: InFlight) => m.to === 3 && (abEpochOf(m) === 0 || (m.msg.tag === 'dec/1' && m.from !== 0));
 
       for (let i = 0; i < 3; i++) apply(i, { kind: 'submit', request: utf8ToBytes(`plain ${seed}/${i}`) });
       run(lag);

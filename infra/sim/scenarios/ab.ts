@@ -38,6 +38,7 @@ import { AtomicBroadcast, DEFAULT_AB_CONFIG } from '../../../shared/protocols/ab
 import type { AbConfig, AbDelivery } from '../../../shared/protocols/ab.ts';
 import { decodeBatch, encodeBatch } from '../../../shared/protocols/batch.ts';
 import type { ProtocolContext } from '../../../shared/protocols/context.ts';
+import { childTag, parseAbTag } from '../../../shared/protocols/instance-tag.ts';
 import { honestOutputs, integrity, totalOrder } from '../checkers.ts';
 import type { ReplicaOutputs } from '../checkers.ts';
 import { canonical, hex } from '../encode.ts';
@@ -74,7 +75,7 @@ export function abScenario(o: ScenarioOptions): Scenario<Uint8Array, AbDelivery>
     plan(setup) {
       const { rng, n } = setup;
       // A seeded instance number in the tag, so the ABA coins (functions of their tags) differ between seeds.
-      const tag = `${AB_TAG}/${rng.int(1 << 20)}`;
+      const tag = childTag(AB_TAG, rng.int(1 << 20));
       const seeded = {
         maxBatch: rng.pick([2, 3, 4, 16]),
         epochWindow: rng.pick([2, 4, 8]),
@@ -163,15 +164,19 @@ export function abScenario(o: ScenarioOptions): Scenario<Uint8Array, AbDelivery>
           ctxOf[ctx.me] = ctx;
           const inner = new AtomicBroadcast(ctx, tag, config);
           if (!colluders.includes(ctx.me)) return inner;
-          return new CbcSplitSender(inner, { me: ctx.me, n, colluders, ctxOf: (i) => ctxOf[i]!, side: setup.side, variant });
+          const cbcProposer = (t: string) => {
+            const id = parseAbTag(t, tag, n);
+            return id !== null && id.kind === 'cbc' ? id.proposer : null;
+          };
+          return new CbcSplitSender(inner, { me: ctx.me, n, colluders, ctxOf: (i) => ctxOf[i]!, side: setup.side, variant, cbcProposer });
         },
         inputs,
         done: (view) => missing(view).every((m) => m.missing === 0),
         hold:
           victim >= 0
             ? (m) => {
-                const parts = m.msg.tag.slice(tag.length + 1).split('/');
-                return m.msg.tag.startsWith(`${tag}/`) && parts.length === 3 && parts[1] === 'cbc' && parts[2] === String(victim);
+                const id = parseAbTag(m.msg.tag, tag, n);
+                return id !== null && id.kind === 'cbc' && id.proposer === victim;
               }
             : undefined,
         check(view) {

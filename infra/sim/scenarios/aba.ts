@@ -37,6 +37,7 @@ import type { RoundInfo } from '../../../shared/protocols/aba.ts';
 import { BinaryAgreement, fixedCoin } from '../../../shared/protocols/aba.ts';
 import type { ProtocolContext } from '../../../shared/protocols/context.ts';
 import { isRound } from '../../../shared/protocols/context.ts';
+import { childTag, coinName } from '../../../shared/protocols/instance-tag.ts';
 import type { Bit, Message } from '../../../shared/protocols/messages.ts';
 import type { Outgoing } from '../../../shared/protocols/step.ts';
 import type { BehaviourFactory } from '../byzantine.ts';
@@ -79,7 +80,7 @@ export function abaScenario(o: ScenarioOptions): Scenario<Bit, Bit> {
       const ctxs: ProtocolContext[] = [];
       // A fresh instance tag per run: the coin of round r is a function of (keys, tag, r), and the keys are
       // dealt once per structure, so with one fixed tag every seed would flip the same coin sequence.
-      const tag = `${ABA_TAG}/${rng.int(1_000_000)}`;
+      const tag = childTag(ABA_TAG, rng.int(1_000_000));
       const unanimous = inputMode === 'unanimous' || (inputMode === 'auto' && rng.chance(0.3));
       const common = rng.int(2) as Bit;
       const inputOf = Array.from({ length: n }, (_, i) => (unanimous && !setup.byzantine.includes(i) ? common : (rng.int(2) as Bit)));
@@ -104,7 +105,7 @@ export function abaScenario(o: ScenarioOptions): Scenario<Bit, Bit> {
         const released = setup.honest.some((i) => (view.instances[i] as BinaryAgreement | null)?.roundInfo(r)?.coinReleased === true);
         if (!released) return null;
         const k = ctxs[setup.honest[0]!]!.crypto;
-        const name = `${tag}/coin/${r}`;
+        const name = coinName(tag, r);
         const shares = new Map(ctxs.map((x, i) => [i, x.crypto.kernel.sign('coin', name, EMPTY)] as const));
         const coin = (k.coinValue(k.kernel.combine('coin', name, EMPTY, shares).signature)[0]! & 1) as Bit;
         coins.set(r, coin);

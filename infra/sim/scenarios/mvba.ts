@@ -32,6 +32,7 @@ import { verifyCbcProof } from '../../../shared/protocols/cbc.ts';
 import type { CbcOutput } from '../../../shared/protocols/cbc.ts';
 import type { ProtocolContext } from '../../../shared/protocols/context.ts';
 import type { Message } from '../../../shared/protocols/messages.ts';
+import { childTag, formatSubsetTag, parseSubsetTag } from '../../../shared/protocols/instance-tag.ts';
 import { ValidatedAgreement } from '../../../shared/protocols/acs.ts';
 import { Step } from '../../../shared/protocols/step.ts';
 import type { Protocol } from '../../../shared/protocols/step.ts';
@@ -62,6 +63,8 @@ export interface CbcSplitOptions {
   readonly side: readonly (0 | 1)[];
   /** The value side 1 gets instead of `value` (side 0 gets `value` itself). */
   readonly variant: (value: Uint8Array, tag: string) => Uint8Array;
+  /** The proposer of a consistent-broadcast tag of the inner instance, else null (its tag parser). */
+  readonly cbcProposer: (tag: string) => number | null;
 }
 
 interface SplitState {
@@ -74,7 +77,7 @@ interface SplitState {
 
 /**
  * A colluding replica's instance: an honest inner instance whose own consistent broadcasts (every tag
- * ending in `/cbc/<me>`) are replaced by an equivocation. The inner SEND(v) becomes SEND(v) to side 0 and
+ * the inner instance's parser reads as a consistent broadcast of `me`) are replaced by an equivocation. The inner SEND(v) becomes SEND(v) to side 0 and
  * SEND(variant(v)) to side 1; echo shares are sorted by the value they sign, topped up with every
  * colluder's share, and combined into one proof per side as soon as that is qualified; FINAL(v) goes to
  * side 0 and to the colluders (so their inner instances deliver v), FINAL(variant) to side 1; `cbc-want`
@@ -82,13 +85,15 @@ interface SplitState {
  */
 export class CbcSplitSender<I, O> implements Protocol<I, O> {
   private readonly splits = new Map<string, SplitState>();
-  private readonly suffix: string;
 
   constructor(
     readonly inner: Protocol<I, O>,
     private readonly o: CbcSplitOptions,
-  ) {
-    this.suffix = `/cbc/${o.me}`;
+  ) {}
+
+  /** Whether a tag is one of our own consistent broadcasts (the ones we equivocate in). */
+  private isOwnCbc(tag: string): boolean {
+    return this.o.cbcProposer(tag) === this.o.me;
   }
 
   get tag(): string {
@@ -104,7 +109,7 @@ export class CbcSplitSender<I, O> implements Protocol<I, O> {
   }
 
   handleMessage(from: number, msg: Message): Step<O> {
-    if (typeof msg.tag === 'string' && msg.tag.endsWith(this.suffix)) {
+    if (typeof msg.tag === 'string' && this.isOwnCbc(msg.tag)) {
       const st = this.splits.get(msg.tag);
       const b = msg.body;
       if (st && b.t === 'cbc-echo') return this.onEcho(st, from, msg.tag, b.share);
@@ -124,7 +129,7 @@ export class CbcSplitSender<I, O> implements Protocol<I, O> {
     out.deferred = s.deferred;
     for (const m of s.messages) {
       const b = m.msg.body;
-      if (!m.msg.tag.endsWith(this.suffix)) out.messages.push(m);
+      if (!this.isOwnCbc(m.msg.tag)) out.messages.push(m);
       else if (b.t === 'cbc-send' && !this.splits.has(m.msg.tag)) this.start(out, m.msg.tag, b.value);
       else if (b.t !== 'cbc-send' && b.t !== 'cbc-echo' && b.t !== 'cbc-final') out.messages.push(m);
     }
@@ -198,7 +203,7 @@ export function mvbaScenario(o: ScenarioOptions): Scenario<Uint8Array, MvbaOutpu
       const { rng, n } = setup;
       // A seeded instance number in the tag: the threshold coin of ABA round r is a function of its tag
       // (keys are dealt once per structure), so a fixed tag would replay the same coin flips in every seed.
-      const tag = `${MVBA_TAG}/${rng.int(1 << 20)}`;
+      const tag = childTag(MVBA_TAG, rng.int(1 << 20));
       const corrupted = new Set(setup.byzantine);
       const byzantineInvalid = proposals === 'invalid' || (proposals === 'auto' && rng.chance(0.5));
       const validValue = () => {
@@ -230,14 +235,21 @@ export function mvbaScenario(o: ScenarioOptions): Scenario<Uint8Array, MvbaOutpu
           ctxOf[ctx.me] = ctx;
           const inner = new ValidatedAgreement(ctx, tag, mvbaValid);
           if (!colluders.includes(ctx.me)) return inner;
-          return new CbcSplitSender(inner, { me: ctx.me, n, colluders, ctxOf: (i) => ctxOf[i]!, side: setup.side, variant });
+          const cbcProposer = (t: string) => {
+            const id = parseSubsetTag(t, tag, n);
+            return id !== null && id.kind === 'cbc' ? id.proposer : null;
+          };
+          return new CbcSplitSender(inner, { me: ctx.me, n, colluders, ctxOf: (i) => ctxOf[i]!, side: setup.side, variant, cbcProposer });
         },
         inputs,
         check(view) {
           const rs = honestOutputs(view);
           const ctx = ctxOf[setup.honest[0] ?? 0]!;
           const proofOk = (d: MvbaOutput) =>
-            Number.isInteger(d.proposer) && verifyCbcProof(ctx.crypto, `${tag}/cbc/${d.proposer}`, d.value, d.signature);
+            Number.isInteger(d.proposer) &&
+            d.proposer >= 0 &&
+            d.proposer < n &&
+            verifyCbcProof(ctx.crypto, formatSubsetTag(tag, { kind: 'cbc', proposer: d.proposer }), d.value, d.signature);
           const safety = [
             ...integrity(rs, { key, maxPerReplica: 1 }),
             ...agreement(rs, key, 'decided'),

@@ -41,6 +41,7 @@ import type { ThresholdDecryptor } from '../../../shared/protocols/crypto-suite.
 import type { Body, Message } from '../../../shared/protocols/messages.ts';
 import { DEFAULT_AB_CONFIG } from '../../../shared/protocols/ab.ts';
 import { ENVELOPE_BYTES, ENVELOPE_CIPHERTEXT, ENVELOPE_PLAIN, SecureCausalBroadcast, envelope } from '../../../shared/protocols/scab.ts';
+import { childSegments, childTag, formatEpochTag, parseEpochTag, parseNumber } from '../../../shared/protocols/instance-tag.ts';
 import { Step } from '../../../shared/protocols/step.ts';
 import type { Outgoing, Protocol } from '../../../shared/protocols/step.ts';
 import type { BehaviourFactory } from '../byzantine.ts';
@@ -51,6 +52,8 @@ import type { Rng } from '../rng.ts';
 import type { RunSetup, RunView, Scenario, ScenarioOptions } from '../types.ts';
 
 export const SCAB_TAG = 'scab';
+/** The inner atomic broadcast's tag (SecureCausalBroadcast's default under SCAB_TAG). */
+const SCAB_AB_TAG = childTag(SCAB_TAG, 'ab');
 
 export type CiphertextKind = 'valid' | 'undecryptable' | 'garbage';
 
@@ -110,9 +113,12 @@ export function scabEarly(run: () => RunRef | null): BehaviourFactory {
     const queue: Uint8Array[] = [];
     let epoch = 0;
     let injected = 0;
+    // The epoch of any tag inside an epoch of the inner atomic broadcast (`scab/ab/<e>/...`, whatever
+    // follows: the adversary learns from mutated tags too), up to 999,999 as the regex this replaced.
     const learnTag = (tag: string) => {
-      const m = /^scab\/ab\/(\d{1,6})\//.exec(tag);
-      if (m) epoch = Math.max(epoch, Number(m[1]));
+      const below = childSegments(tag, SCAB_AB_TAG);
+      const e = below !== null && below.length >= 2 ? parseNumber(below[0]!, 999_999) : null;
+      if (e !== null) epoch = Math.max(epoch, e);
     };
     const learn = (ct: unknown) => {
       if (!isBytes(ct) || !dec) return;
@@ -163,14 +169,14 @@ export function scabEarly(run: () => RunRef | null): BehaviourFactory {
         if (queue.length > 0 && dec) {
           // Early release of our own shares (harmless: the adversary holds our key share anyway).
           const shares = queue.splice(0).map((c) => dec.share(c));
-          out.push({ to: 'all', msg: { tag: `${SCAB_TAG}/${epoch + rng.int(2)}`, body: { t: 'dec-shares', shares } } });
+          out.push({ to: 'all', msg: { tag: formatEpochTag(SCAB_TAG, epoch + rng.int(2)), body: { t: 'dec-shares', shares } } });
         }
         if (ref && injected < 3 && rng.chance(0.1)) {
           injected++;
           const pool = [...ref.adversarial, ...known.slice(0, 4).map((c) => flipBit(c, rng))];
           let requests = rng.sample(pool, 1 + rng.int(Math.min(4, pool.length)));
           if (ref.mixed) requests = [...requests.map((c) => envelope(ENVELOPE_CIPHERTEXT, c)), new Uint8Array([7, ...rng.bytes(1 + rng.int(40))])];
-          if (requests.length > 0) out.push({ to: 'all', msg: { tag: `${SCAB_TAG}/ab`, body: { t: 'ab-requests', requests } } });
+          if (requests.length > 0) out.push({ to: 'all', msg: { tag: SCAB_AB_TAG, body: { t: 'ab-requests', requests } } });
         }
         return out;
       },
@@ -325,7 +331,7 @@ class Leaky implements Protocol<Uint8Array, AbDelivery> {
   handleInput(x: Uint8Array): Step<AbDelivery> {
     const s = this.inner.handleInput(x);
     if (isBytes(x) && this.dec.isValid(x)) {
-      for (const b of this.adversary) s.send(b, { tag: `${SCAB_TAG}/0`, body: { t: 'dec-shares', shares: [this.dec.share(x)] } });
+      for (const b of this.adversary) s.send(b, { tag: formatEpochTag(SCAB_TAG, 0), body: { t: 'dec-shares', shares: [this.dec.share(x)] } });
     }
     return s;
   }
@@ -465,7 +471,7 @@ export function scabScenario(o: ScenarioOptions): Scenario<Uint8Array, AbDeliver
           const rounds = Math.max(0, ...view.honest.map((i) => (view.instances[i] as { maxAbaRound?: number } | null)?.maxAbaRound ?? 0));
           const epochs = Math.max(0, ...view.honest.map((i) => view.outputs[i]!.length));
           const invalidDecShares = view.faults.filter(
-            (f) => f.kind === 'invalid-share' && !byz.has(f.reporter) && /^scab\/\d+$/.test(f.tag),
+            (f) => f.kind === 'invalid-share' && !byz.has(f.reporter) && parseEpochTag(f.tag, SCAB_TAG) !== null,
           ).length;
           return { rounds, epochs, invalidDecShares, sharesSent: monitor.sharesSeen };
         },
