@@ -6,6 +6,8 @@
  */
 import { encodeMessage } from '../../../shared/codec/message-codec.ts';
 import { encodeBatch } from '../../../shared/protocols/batch.ts';
+import { formatInstanceTag } from '../../../shared/protocols/instance-tag.ts';
+import type { InstanceId } from '../../../shared/protocols/instance-tag.ts';
 import type { Body, Message } from '../../../shared/protocols/messages.ts';
 import { mutateBody, mutateTag } from '../byzantine.ts';
 import type { Rng } from '../rng.ts';
@@ -62,8 +64,16 @@ export class Fuzzer {
     const round = rng.chance(0.85) ? rng.int(8) : rng.chance(0.5) ? rng.int(40) : rng.int(2 ** 31);
     const share = () => (rng.chance(0.8) ? rng.bytes(32) : rng.bytes(rng.int(120)));
     const kind = rng.int(10);
+    // Canonical tags built by the one codec; now and then an alias of one (a leading zero, a sign, a
+    // trailing slash), which every honest replica must refuse as malformed.
+    const tagOf = (id: InstanceId) => {
+      // A proposer index past n has no canonical tag: its digits replace those of proposer 0.
+      const t = 'proposer' in id && id.proposer >= n ? formatInstanceTag({ ...id, proposer: 0 }).replace(/0$/, String(id.proposer)) : formatInstanceTag(id);
+      if (!rng.chance(0.05)) return t;
+      return rng.pick([t.replace(/\/(\d)/, '/0$1'), t.replace(/\/(\d)/, '/+$1'), `${t}/`, t.replace('/', '//')]);
+    };
     if (kind <= 2) {
-      const tag = `ab/${e}/aba/${j}`;
+      const tag = tagOf({ kind: 'aba', epoch: e, proposer: j });
       const bodies: Body[] = [
         { t: 'aba-bval', round, value: rng.int(2) as 0 | 1 },
         { t: 'aba-aux', round, value: rng.int(2) as 0 | 1 },
@@ -74,7 +84,7 @@ export class Fuzzer {
       return { tag, body: rng.pick(bodies) };
     }
     if (kind <= 5) {
-      const tag = `ab/${e}/cbc/${j}`;
+      const tag = tagOf({ kind: 'cbc', epoch: e, proposer: j });
       const value = rng.chance(0.7) ? this.batch() : rng.bytes(rng.int(200));
       const bodies: Body[] = [
         { t: 'cbc-send', value },
@@ -84,9 +94,9 @@ export class Fuzzer {
       ];
       return { tag, body: rng.pick(bodies) };
     }
-    if (kind === 6) return { tag: 'ab', body: { t: 'ab-requests', requests: Array.from({ length: rng.int(6) }, () => this.request()) } };
-    if (kind === 7) return { tag: `dec/${e}`, body: { t: 'dec-shares', shares: Array.from({ length: rng.int(4) }, share) } };
-    if (kind === 8) return { tag: `ckpt/${e}`, body: { t: 'ckpt-share', share: share() } };
+    if (kind === 6) return { tag: formatInstanceTag({ kind: 'ab-requests' }), body: { t: 'ab-requests', requests: Array.from({ length: rng.int(6) }, () => this.request()) } };
+    if (kind === 7) return { tag: tagOf({ kind: 'dec', epoch: e }), body: { t: 'dec-shares', shares: Array.from({ length: rng.int(4) }, share) } };
+    if (kind === 8) return { tag: tagOf({ kind: 'ckpt', epoch: e }), body: { t: 'ckpt-share', share: share() } };
     // A body at a tag of another protocol, or a tag of no protocol at all.
     const tag = rng.pick([`ab/${e}`, `ab/${e}/acs/${j}`, `xyz/${e}`, `ckpt/${e}/1`, `dec`, `ab/${e}/cbc`]);
     return { tag, body: { t: 'cbc-echo', share: share() } };

@@ -11,13 +11,13 @@
  */
 import type { Message } from '../../../shared/protocols/messages.ts';
 import type { Outgoing } from '../../../shared/protocols/step.ts';
+import { ENGINE_PREFIXES, parseAbTag } from '../../../shared/protocols/instance-tag.ts';
 import type { BehaviourFactory } from '../byzantine.ts';
 
 export const abaSplit: BehaviourFactory = ({ me, n, rng }) => {
-  const roles = new Map<string, { d: number; l: number }>();
-  /** The epoch's roles, by the tag's epoch (ab/<e>/...). */
-  const rolesOf = (tag: string) => {
-    const e = tag.split('/')[1] ?? '';
+  const roles = new Map<number, { d: number; l: number }>();
+  /** The epoch's roles. */
+  const rolesOf = (e: number) => {
     let r = roles.get(e);
     if (!r) {
       const others = Array.from({ length: n }, (_, j) => j).filter((j) => j !== me);
@@ -30,9 +30,9 @@ export const abaSplit: BehaviourFactory = ({ me, n, rng }) => {
     name: 'aba-split',
     transform(o: Outgoing): Outgoing[] {
       const b = o.msg.body;
-      const own = o.msg.tag.endsWith(`/${me}`);
-      if (!own || !o.msg.tag.startsWith('ab/')) return [o];
-      const { d, l } = rolesOf(o.msg.tag);
+      const id = parseAbTag(o.msg.tag, ENGINE_PREFIXES.ab, n);
+      if (!id || id.kind === 'ab-requests' || id.proposer !== me) return [o];
+      const { d, l } = rolesOf(id.epoch);
       const m = (body: Message['body']): Message => ({ tag: o.msg.tag, body });
       const to = (j: number) => o.to === 'all' || o.to === j;
       switch (b.t) {
