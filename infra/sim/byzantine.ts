@@ -141,7 +141,7 @@ export const GARBAGE_SCHEMA: Partial<Record<BodyType, Readonly<Record<string, Fi
   'aba-coin': { round: 'round', share: 'share' },
   'aba-term': { value: 'bit', round: 'round' },
   'ab-requests': { requests: 'bytesList' },
-  'dec-shares': { shares: 'bytesList' },
+  'dec-shares': { first: 'round', shares: 'bytesList' },
 };
 
 function wellShaped(kind: FieldKind, rng: Rng, maxValueBytes: number): unknown {

@@ -132,7 +132,7 @@ interface BodySpec<K extends BodyType> {
  *   0x30 aba-bval   0x31 aba-aux    0x32 aba-conf    0x33 aba-coin   0x35 aba-term
  *   (0x34: retired, the round-less aba-term of storage formats <= 3)
  *   0x40 ab-requests
- *   0x50 dec-shares
+ *   0x51 dec-shares   (0x50: retired, the one-part dec-shares of storage formats <= 3)
  *   0x60 ckpt-share
  */
 const SCHEMA = {
@@ -149,7 +149,7 @@ const SCHEMA = {
   'aba-coin': { code: 0x33, fields: [['round', 'u32'], ['share', 'bytes']] },
   'aba-term': { code: 0x35, fields: [['value', 'bit'], ['round', 'u32']] },
   'ab-requests': { code: 0x40, fields: [['requests', 'list']] },
-  'dec-shares': { code: 0x50, fields: [['shares', 'list']] },
+  'dec-shares': { code: 0x51, fields: [['first', 'u32'], ['shares', 'list']] },
   'ckpt-share': { code: 0x60, fields: [['share', 'bytes']] },
 } as const satisfies { readonly [K in BodyType]: BodySpec<K> };
 

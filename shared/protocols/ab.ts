@@ -24,7 +24,7 @@ import { hexKey, isBytes } from './context.ts';
 import { CommonSubset } from './acs.ts';
 import type { SubsetOutput } from './acs.ts';
 import { decodeBatch, encodeBatch } from './batch.ts';
-import { decodeMessage, encodeMessage } from '../codec/message-codec.ts';
+import { DEFAULT_LIMITS, decodeMessage, encodeMessage } from '../codec/message-codec.ts';
 import type { Message } from './messages.ts';
 import { abEpochTag, formatAbTag, isCanonicalTag, parseAbTag } from './instance-tag.ts';
 import type { AbEpochTagId } from './instance-tag.ts';
@@ -74,6 +74,11 @@ export const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_DEDUP_REQUESTS = 100_000;
 /** batch.ts: u16 count before the u32-length-prefixed requests. */
 const BATCH_OVERHEAD = 2;
+/** An ab-requests message in the wire codec: header and list count, then u32 length + bytes per request. */
+const FORWARD_OVERHEAD = 64;
+const FORWARD_ITEM_OVERHEAD = 4;
+/** The wire codec's list limit (DEFAULT_LIMITS.maxListItems): no more requests in one ab-requests. */
+const MAX_FORWARDED = DEFAULT_LIMITS.maxListItems;
 
 export const DEFAULT_AB_CONFIG: AbConfig = {
   maxBatch: 1024,
@@ -391,14 +396,22 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     this.maybeStart(step);
   }
 
+  /**
+   * One ab-requests message per epoch with the oldest stale requests, capped by count (maxBatch, and the
+   * codec's list limit) and by bytes like a proposal (maxValueBytes, which fits a link frame): capped by
+   * count alone, 1,024 forwarded 8 KiB requests made a 5 MB message that no frame could carry, and the
+   * link behind it blocked for good (issue 13, bug 6). The rest go out with the next epochs.
+   */
   private forwardStale(step: Step<AbDelivery>): void {
     const stale: Uint8Array[] = [];
+    let bytes = FORWARD_OVERHEAD;
+    const maxCount = Math.min(this.config.maxBatch, MAX_FORWARDED);
     for (const p of this.pending.values()) {
-      if (!p.forwarded && p.since + this.config.forwardAfter <= this.epoch) {
-        p.forwarded = true;
-        stale.push(p.request);
-        if (stale.length >= this.config.maxBatch) break;
-      }
+      if (p.forwarded || p.since + this.config.forwardAfter > this.epoch) continue;
+      if (stale.length >= maxCount || bytes + FORWARD_ITEM_OVERHEAD + p.request.length > this.ctx.maxValueBytes) break;
+      p.forwarded = true;
+      stale.push(p.request);
+      bytes += FORWARD_ITEM_OVERHEAD + p.request.length;
     }
     if (stale.length > 0) step.broadcast({ tag: this.tag, body: { t: 'ab-requests', requests: stale } });
   }

@@ -27,8 +27,9 @@ export type Body =
   | { readonly t: 'aba-term'; readonly value: Bit; readonly round: number }
   // atomic broadcast: a request pending too long is handed to every replica
   | { readonly t: 'ab-requests'; readonly requests: readonly Uint8Array[] }
-  // secure causal atomic broadcast: decryption shares for the ciphertexts of one delivered batch
-  | { readonly t: 'dec-shares'; readonly shares: readonly Uint8Array[] }
+  // secure causal atomic broadcast: decryption shares for the ciphertexts first, first + 1, ... of one
+  // delivered epoch (an epoch's shares travel in parts, so every message fits a link frame)
+  | { readonly t: 'dec-shares'; readonly first: number; readonly shares: readonly Uint8Array[] }
   // log checkpoints: a kernel-key signature share on (log size, root, epoch, state digest)
   | { readonly t: 'ckpt-share'; readonly share: Uint8Array };
 

@@ -24,7 +24,7 @@ import { CryptoError } from '../crypto/errors.ts';
 import { AtomicBroadcast, DEFAULT_AB_CONFIG, defaultRequestKey } from './ab.ts';
 import type { AbConfig, AbDelivery, AbSnapshot } from './ab.ts';
 import type { ProtocolContext } from './context.ts';
-import { hexKey, isBytes } from './context.ts';
+import { hexKey, isBytes, isRound } from './context.ts';
 import type { ThresholdDecryptor } from './crypto-suite.ts';
 import type { Message } from './messages.ts';
 import { checkPrefixes, childTag, formatEpochTag, parseScabTag } from './instance-tag.ts';
@@ -69,8 +69,8 @@ interface EpochDecryption {
   readonly bad: Set<number>[];
   /** undefined: not yet combined; null: valid but undecryptable (skipped by every honest replica). */
   readonly plaintexts: (Uint8Array | null | undefined)[];
-  /** Every share message accepted for this epoch, by sender (snapshots keep these). */
-  readonly received: Map<number, readonly Uint8Array[]>;
+  /** Every share message accepted for this epoch: by sender, its parts by first index (snapshots keep these). */
+  readonly received: Map<number, Map<number, readonly Uint8Array[]>>;
 }
 
 export interface ScabDelivery extends AbDelivery {
@@ -110,12 +110,24 @@ export interface ScabSnapshot {
   readonly ab: AbSnapshot;
   readonly next: number;
   /** Epochs ordered but not yet delivered: their payloads and every share message accepted. */
-  readonly epochs: ReadonlyMap<number, { readonly payloads: readonly Uint8Array[]; readonly received: ReadonlyMap<number, readonly Uint8Array[]> }>;
-  readonly early: ReadonlyMap<number, ReadonlyMap<number, readonly Uint8Array[]>>;
+  readonly epochs: ReadonlyMap<number, { readonly payloads: readonly Uint8Array[]; readonly received: ReadonlyMap<number, SharesByFirst> }>;
+  readonly early: ReadonlyMap<number, ReadonlyMap<number, SharesByFirst>>;
 }
+
+/** One sender's share messages for one epoch: shares by the index of the first ciphertext they cover. */
+export type SharesByFirst = ReadonlyMap<number, readonly Uint8Array[]>;
 
 /** How far beyond our own atomic broadcast's epoch a peer's shares are kept (bounded memory). */
 const EARLY_EPOCHS = 8;
+/**
+ * An epoch's shares travel in parts of at most this many shares and DEC_PART_BYTES bytes: one message for
+ * all of them broke the wire codec's 4,096-item list limit, or a link frame, once an epoch ordered more
+ * ciphertexts (up to n proposals of maxBatch requests each; issue 13, bug 6).
+ */
+export const DEC_SHARES_PER_MESSAGE = 1024;
+const DEC_PART_BYTES = 1024 * 1024;
+/** Parts kept per sender for an epoch not yet ordered here (more is that sender's fault). */
+const MAX_EARLY_PARTS = 512;
 
 export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery> {
   private ab: AtomicBroadcast;
@@ -126,7 +138,7 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
   private readonly onOrdered: OrderObserver | undefined;
   private readonly epochs = new Map<number, EpochDecryption>();
   /** Share messages that arrived before our own atomic broadcast fixed that epoch. */
-  private readonly early = new Map<number, Map<number, readonly Uint8Array[]>>();
+  private readonly early = new Map<number, Map<number, Map<number, readonly Uint8Array[]>>>();
   /** Hex ids of the ciphertexts in undelivered epochs (status queries). */
   private readonly decrypting = new Set<string>();
   private nextToDeliver = 0;
@@ -201,8 +213,8 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
     }
     if (msg.body.t !== 'dec-shares') return step.fault(from, msg.tag, 'malformed', 'not a decryption-share message');
     const e = id.epoch;
-    const shares = msg.body.shares;
-    if (!Array.isArray(shares) || !shares.every((s) => isBytes(s))) return step.fault(from, msg.tag, 'malformed', 'shares');
+    const { first, shares } = msg.body;
+    if (!isRound(first) || !Array.isArray(shares) || shares.length === 0 || !shares.every((s) => isBytes(s))) return step.fault(from, msg.tag, 'malformed', 'shares');
     if (e < this.nextToDeliver) return step;
     const known = this.epochs.get(e);
     if (!known) {
@@ -212,11 +224,14 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
       }
       let byPeer = this.early.get(e);
       if (!byPeer) this.early.set(e, (byPeer = new Map()));
-      if (byPeer.has(from)) return step.fault(from, msg.tag, 'duplicate', 'second share message for an epoch');
-      byPeer.set(from, shares);
+      let parts = byPeer.get(from);
+      if (!parts) byPeer.set(from, (parts = new Map()));
+      if (parts.has(first)) return step.fault(from, msg.tag, 'duplicate', `second share message from ciphertext ${first}`);
+      if (parts.size >= MAX_EARLY_PARTS) return step.fault(from, msg.tag, 'unexpected', `more than ${MAX_EARLY_PARTS} share messages for an epoch not ordered yet`);
+      parts.set(first, shares);
       return step;
     }
-    this.acceptShares(step, e, known, from, shares);
+    this.acceptShares(step, e, known, from, first, shares);
     this.deliverReady(step);
     return step;
   }
@@ -226,8 +241,8 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
     return {
       ab: this.ab.snapshot(),
       next: this.nextToDeliver,
-      epochs: new Map([...this.epochs].map(([e, ed]) => [e, { payloads: [...ed.payloads], received: new Map(ed.received) }])),
-      early: new Map([...this.early].map(([e, m]) => [e, new Map(m)])),
+      epochs: new Map([...this.epochs].map(([e, ed]) => [e, { payloads: [...ed.payloads], received: copyParts(ed.received) }])),
+      early: new Map([...this.early].map(([e, m]) => [e, copyParts(m)])),
     };
   }
 
@@ -243,9 +258,9 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
     const scratch = new Step<ScabDelivery>();
     for (const [e, saved] of [...s.epochs].sort((a, b) => a[0] - b[0])) {
       const ed = x.openEpoch(e, saved.payloads);
-      for (const [from, shares] of saved.received) x.acceptShares(scratch, e, ed, from, shares);
+      for (const [from, parts] of saved.received) for (const [first, shares] of parts) x.acceptShares(scratch, e, ed, from, first, shares);
     }
-    for (const [e, m] of s.early) x.early.set(e, new Map(m));
+    for (const [e, m] of s.early) x.early.set(e, copyParts(m));
     return x;
   }
 
@@ -301,29 +316,36 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
       }
       const ed = this.openEpoch(d.epoch, d.requests, d.keys);
       if (ed.ciphertexts.length > 0) {
+        const tag = formatEpochTag(this.tag, d.epoch);
         const mine = ed.ciphertexts.map((c) => this.decryptor.share(c));
-        step.broadcast({ tag: formatEpochTag(this.tag, d.epoch), body: { t: 'dec-shares', shares: mine } });
+        for (const { first, shares } of sharesInParts(mine)) step.broadcast({ tag, body: { t: 'dec-shares', first, shares } });
       }
-      for (const [from, shares] of this.early.get(d.epoch) ?? []) this.acceptShares(step, d.epoch, ed, from, shares);
+      for (const [from, parts] of this.early.get(d.epoch) ?? []) for (const [first, shares] of parts) this.acceptShares(step, d.epoch, ed, from, first, shares);
       this.early.delete(d.epoch);
       this.deliverReady(step);
     });
   }
 
-  private acceptShares(step: Step<ScabDelivery>, e: number, ed: EpochDecryption, from: number, shares: readonly Uint8Array[]): void {
+  /** One part of a sender's shares for an epoch: ciphertexts first .. first + shares.length - 1, each once. */
+  private acceptShares(step: Step<ScabDelivery>, e: number, ed: EpochDecryption, from: number, first: number, shares: readonly Uint8Array[]): void {
     const tag = formatEpochTag(this.tag, e);
-    if (ed.received.has(from)) {
-      step.fault(from, tag, 'duplicate', 'second share message for an epoch');
+    if (first + shares.length > ed.ciphertexts.length) {
+      step.fault(from, tag, 'malformed', `shares for ciphertexts ${first}..${first + shares.length - 1}, but the epoch has ${ed.ciphertexts.length}`);
       return;
     }
-    if (shares.length !== ed.ciphertexts.length) {
-      step.fault(from, tag, 'malformed', `expected ${ed.ciphertexts.length} shares, got ${shares.length}`);
-      return;
+    let parts = ed.received.get(from);
+    if (!parts) ed.received.set(from, (parts = new Map()));
+    for (const [f, s] of parts) {
+      if (first < f + s.length && f < first + shares.length) {
+        step.fault(from, tag, 'duplicate', `shares for ciphertexts ${first}..${first + shares.length - 1} overlap an earlier message`);
+        return;
+      }
     }
-    ed.received.set(from, shares);
-    for (let i = 0; i < shares.length; i++) {
+    parts.set(first, shares);
+    for (let k = 0; k < shares.length; k++) {
+      const i = first + k;
       if (ed.plaintexts[i] !== undefined || ed.bad[i]!.has(from)) continue;
-      ed.shares[i]!.set(from, shares[i]!);
+      ed.shares[i]!.set(from, shares[k]!);
       this.tryCombine(step, tag, ed, i);
     }
   }
@@ -379,4 +401,24 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
       this.nextToDeliver = e + 1;
     }
   }
+}
+
+/** Our shares for an epoch in parts that each fit a message (DEC_SHARES_PER_MESSAGE, DEC_PART_BYTES). */
+export function sharesInParts(shares: readonly Uint8Array[]): { first: number; shares: Uint8Array[] }[] {
+  const parts: { first: number; shares: Uint8Array[] }[] = [];
+  let cur: { first: number; shares: Uint8Array[] } | null = null;
+  let bytes = 0;
+  shares.forEach((share, i) => {
+    if (!cur || cur.shares.length >= DEC_SHARES_PER_MESSAGE || bytes + share.length > DEC_PART_BYTES) {
+      parts.push((cur = { first: i, shares: [] }));
+      bytes = 0;
+    }
+    cur.shares.push(share);
+    bytes += share.length;
+  });
+  return parts;
+}
+
+function copyParts(m: ReadonlyMap<number, SharesByFirst>): Map<number, Map<number, readonly Uint8Array[]>> {
+  return new Map([...m].map(([from, parts]) => [from, new Map(parts)]));
 }

@@ -33,7 +33,8 @@ import { contextFromConfig, decryptorFromConfig } from './from-config.ts';
 import { decodeEvent, encodeEvent } from './journal.ts';
 import { emptyBatch } from './storage.ts';
 import type { InboxState, LoadedState, MutableWriteBatch, StoredEntry, WriteBatch } from './storage.ts';
-import { decodeTransport, encodeMessage, encodeTransport, TransportError } from './transport.ts';
+import { decodeTransport, encodeMessage, encodeTransport, MAX_MESSAGE_BYTES, TransportError } from './transport.ts';
+import { invariant } from '../invariant/index.ts';
 import type { TransportAck } from './transport.ts';
 
 export interface HostCoreOptions {
@@ -131,8 +132,9 @@ export interface OutgoingFrame {
 /**
  * Storage layout version; written with the first commit, checked on load. 3: values over 1 MB spilled
  * (SqlStore), broadcast values capped at 3 MiB (a journal written under another cap could replay differently).
- * 4: binary agreement's TERM carries its round (wire code 0x35; journals hold the retired 0x34), and the
- * engine handles its own messages after the step that sent them (a journal replays in another order).
+ * 4: binary agreement's TERM carries its round (wire code 0x35; journals hold the retired 0x34), the
+ * engine handles its own messages after the step that sent them (a journal replays in another order), and
+ * decryption shares travel in parts (dec-shares 0x51; 0x50 retired).
  */
 export const STORAGE_FORMAT = '4';
 
@@ -154,6 +156,10 @@ interface PeerLinkState {
   lastError: string | null;
   sentFrames: number;
   ackedMessages: number;
+  /** The peer refused a frame for good: send one message per frame until the refused one is found. */
+  isolating: boolean;
+  /** Messages dropped because the peer refused them alone, for good (a bug or a version mismatch). */
+  dropped: number;
 }
 
 class InboxWindow {
@@ -181,7 +187,7 @@ export interface HostCoreMetrics {
   readonly index: number;
   readonly engine: EngineMetrics;
   readonly outbox: number[];
-  readonly links: { peer: number; failures: number; lastError: string | null; sentFrames: number; ackedMessages: number }[];
+  readonly links: { peer: number; failures: number; lastError: string | null; sentFrames: number; ackedMessages: number; dropped: number }[];
   readonly replayedEvents: number;
   readonly journalEvents: number;
   readonly compactions: number;
@@ -257,7 +263,7 @@ export class HostCore {
     for (const m of state.outbox) this.outbox[m.peer]!.set(m.id, { bytes: m.bytes, notBefore: 0 });
     this.nextId = Array.from({ length: n }, (_, j) => Number(state.meta.get(`next-id/${j}`) ?? '1'));
     this.inbox = Array.from({ length: n }, (_, j) => new InboxWindow(state.inbox.get(j)));
-    this.links = group.replicas.map(() => ({ inFlight: false, failures: 0, retryAt: 0, lastError: null, sentFrames: 0, ackedMessages: 0 }));
+    this.links = group.replicas.map(() => ({ inFlight: false, failures: 0, retryAt: 0, lastError: null, sentFrames: 0, ackedMessages: 0, isolating: false, dropped: 0 }));
     this.peers = linkPeers(group, secrets);
     // Link state: receivers are persisted with the effects of each frame; a sender's next seq only after
     // the peer took the frame, so a seq is never skipped (a gap would stall the peer's window) and a seq
@@ -448,7 +454,10 @@ export class HostCore {
       for (const o of s.outgoing) {
         const id = ids.get(o.to) ?? this.nextId[o.to]!;
         ids.set(o.to, id + 1);
-        batch.outbox.push({ peer: o.to, id, bytes: encodeMessage(o.msg) });
+        const bytes = encodeMessage(o.msg);
+        // Every message fits a link frame by construction; one that does not would block its link forever.
+        invariant(bytes.length <= MAX_MESSAGE_BYTES, () => `replica ${this.me} made a ${o.msg.body.t} of ${bytes.length} bytes for ${o.msg.tag}, over ${MAX_MESSAGE_BYTES}`);
+        batch.outbox.push({ peer: o.to, id, bytes });
       }
       batch.log.push(...s.appended);
       batch.checkpoints.push(...s.checkpoints);
@@ -525,9 +534,10 @@ export class HostCore {
     if (j === this.me || link.inFlight) return null;
     const picked: { id: number; bytes: Uint8Array }[] = [];
     let bytes = 0;
+    const maxMessages = link.isolating ? 1 : this.opts.maxPostMessages;
     for (const [id, item] of [...this.outbox[j]!.entries()].sort((a, b) => a[0] - b[0])) {
       if (item.notBefore > now) continue;
-      if (picked.length > 0 && (bytes + item.bytes.length > this.opts.maxPostBytes || picked.length >= this.opts.maxPostMessages)) break;
+      if (picked.length > 0 && (bytes + item.bytes.length > this.opts.maxPostBytes || picked.length >= maxMessages)) break;
       picked.push({ id, bytes: item.bytes });
       bytes += item.bytes.length + 12;
     }
@@ -554,6 +564,7 @@ export class HostCore {
         return null;
       }
     }
+    if (refusedForGood(res)) return this.refused(f, res, now);
     if (res.status !== 200) {
       this.frameFailed(f, `HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 200)}`, now);
       return null;
@@ -578,6 +589,7 @@ export class HostCore {
     link.failures = 0;
     link.retryAt = 0;
     link.lastError = null;
+    link.isolating = false;
     link.sentFrames++;
     link.ackedMessages += accepted.length;
     const meta = new Map([[`link-tx/${j}`, JSON.stringify(this.senders[j]!.toJSON())]]);
@@ -585,6 +597,34 @@ export class HostCore {
       batch: { ...emptyBatch(), outboxDelete: accepted.length > 0 ? [{ peer: j, ids: accepted }] : [], meta },
       apply: () => {
         for (const id of accepted) this.outbox[j]!.delete(id);
+      },
+    };
+  }
+
+  /**
+   * The peer refused a frame for what it holds (400 bad-payload, 413), which retrying cannot change: a
+   * link must never block forever on one message. Several messages: send them one per frame to find the
+   * refused one. One message: drop it (an honest peer refusing an honest message means a bug or a version
+   * mismatch, so it is logged as lastError and counted in `dropped`); the rest of the link goes on.
+   */
+  private refused(f: OutgoingFrame, res: { readonly status: number; readonly body: unknown }, now: number): PendingCommit | null {
+    const link = this.links[f.peer]!;
+    const why = `HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 200)}`;
+    link.inFlight = false;
+    link.retryAt = now;
+    if (f.ids.length > 1) {
+      link.isolating = true;
+      link.lastError = `${why}; sending one message per frame to find the refused one`;
+      return null;
+    }
+    const id = f.ids[0]!;
+    link.isolating = false;
+    link.dropped++;
+    link.lastError = `${why}; message ${id} dropped (refused alone)`;
+    return {
+      batch: { ...emptyBatch(), outboxDelete: [{ peer: f.peer, ids: [id] }] },
+      apply: () => {
+        this.outbox[f.peer]!.delete(id);
       },
     };
   }
@@ -632,12 +672,18 @@ export class HostCore {
       index: this.me,
       engine: this.engine.metrics(),
       outbox: this.outboxSizes(),
-      links: this.links.map((l, peer) => ({ peer, failures: l.failures, lastError: l.lastError, sentFrames: l.sentFrames, ackedMessages: l.ackedMessages })),
+      links: this.links.map((l, peer) => ({ peer, failures: l.failures, lastError: l.lastError, sentFrames: l.sentFrames, ackedMessages: l.ackedMessages, dropped: l.dropped })),
       replayedEvents: this.replayedEvents,
       journalEvents: this.journalLength,
       compactions: this.compactions,
     };
   }
+}
+
+/** An answer that says the frame's contents will never be taken (not the link, not the peer's state). */
+function refusedForGood(res: { readonly status: number; readonly body: unknown }): boolean {
+  const code = (res.body as { error?: { code?: unknown } } | null)?.error?.code;
+  return res.status === 413 || (res.status === 400 && code === 'bad-payload');
 }
 
 function parseAck(body: unknown, count: number): TransportAck {

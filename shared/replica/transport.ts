@@ -10,6 +10,7 @@
  */
 import { CodecError, decodeMessage, encodeMessage } from '../codec/message-codec.ts';
 import type { Message } from '../protocols/messages.ts';
+import { MAX_PAYLOAD_BYTES } from '../link/frame.ts';
 
 export interface OutboxMessage {
   readonly id: number;
@@ -25,6 +26,12 @@ export interface TransportAck {
 }
 
 export const MAX_TRANSPORT_MESSAGES = 4096;
+/**
+ * Largest encoded message a replica may produce: one alone in a transport payload (u32 count, u64 id,
+ * u32 length) fits a link frame. The protocols build their messages within it (values and forwarded
+ * requests by maxValueBytes, decryption shares in parts); the host core asserts it for every message.
+ */
+export const MAX_MESSAGE_BYTES = MAX_PAYLOAD_BYTES - 16;
 
 export function encodeTransport(messages: readonly OutboxMessage[]): Uint8Array {
   let size = 4;

@@ -46,6 +46,12 @@ describe('whole-replica simulation', () => {
     expectClean(runReplicaSimulation({ n: 4, seeds: 1, seedStart: 120, byzantine: 'assorted' }));
   });
 
+  it('bug 6: a burst of 8 KiB requests near the byte caps (forwarded requests once made a message no frame could carry)', () => {
+    // With forwarding capped by count only, this seed made a 4.27 MB ab-requests message and every replica
+    // that made one threw on it (before the host's check: blocked its link for good).
+    expectClean(runReplicaSimulation({ n: 4, seeds: 1, seedStart: 2, byzantine: 'none', params: { requests: 3000, requestBytes: 8192, maxBatch: 1024, burstMs: 100 } }));
+  });
+
   it('n = 7, every behaviour in rotation: 40 seeds clean', () => {
     expectClean(runReplicaSimulation({ n: 7, seeds: 40, seedStart: 1, byzantine: 'all' }));
   });

@@ -36,7 +36,7 @@ const EXAMPLES: { [K in BodyType]: BodyOf<K> } = {
   'aba-coin': { t: 'aba-coin', round: 12345, share: fill(40, 3) },
   'aba-term': { t: 'aba-term', value: 0, round: 0 },
   'ab-requests': { t: 'ab-requests', requests: [bytes(1), new Uint8Array(0), fill(300, 4)] },
-  'dec-shares': { t: 'dec-shares', shares: [] },
+  'dec-shares': { t: 'dec-shares', first: 0, shares: [] },
   'ckpt-share': { t: 'ckpt-share', share: new Uint8Array(48).fill(3) },
 };
 const TYPES = Object.keys(EXAMPLES) as BodyType[];
@@ -89,7 +89,7 @@ const BODY_ARBS: { [K in BodyType]: fc.Arbitrary<BodyOf<K>> } = {
   'aba-coin': fc.record({ t: fc.constant('aba-coin' as const), round: roundArb, share: bytesArb }),
   'aba-term': fc.record({ t: fc.constant('aba-term' as const), value: bitArb, round: roundArb }),
   'ab-requests': fc.record({ t: fc.constant('ab-requests' as const), requests: listArb }),
-  'dec-shares': fc.record({ t: fc.constant('dec-shares' as const), shares: listArb }),
+  'dec-shares': fc.record({ t: fc.constant('dec-shares' as const), first: roundArb, shares: listArb }),
   'ckpt-share': fc.record({ t: fc.constant('ckpt-share' as const), share: bytesArb }),
 };
 const bodyArb: fc.Arbitrary<Body> = fc.oneof(...Object.values(BODY_ARBS) as fc.Arbitrary<Body>[]);
@@ -178,7 +178,7 @@ describe('message codec: round trips', () => {
       'aba-coin': 0x33,
       'aba-term': 0x35,
       'ab-requests': 0x40,
-      'dec-shares': 0x50,
+      'dec-shares': 0x51,
       'ckpt-share': 0x60,
     });
   });
@@ -387,7 +387,7 @@ describe('message codec: rejects', () => {
     big.set([0x01, 0, 0, 0], 5); // claim 16 MiB, > default maxValueBytes
     expect(codeOf(() => decodeMessage(big, { maxValueBytes: undefined, views: true }))).toBe('too-large');
     // list items: count and per-item size
-    const list = (n: number): Message => ({ tag: 'ab', body: { t: 'dec-shares', shares: Array.from({ length: n }, () => bytes(1)) } });
+    const list = (n: number): Message => ({ tag: 'ab', body: { t: 'dec-shares', first: 0, shares: Array.from({ length: n }, () => bytes(1)) } });
     const l5 = encodeMessage(list(5));
     expect(decodeMessage(l5, { maxListItems: 5 })).toEqual(list(5));
     expect(codeOf(() => decodeMessage(l5, { maxListItems: 4 }))).toBe('too-large');

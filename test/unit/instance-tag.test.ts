@@ -319,7 +319,7 @@ describe('protocols refuse alias tags as malformed, without touching an instance
 
   it('secure causal broadcast: decryption-share tags', () => {
     const scab = new SecureCausalBroadcast(ctx, insecureTestDecryptor(groupId, 0, ctx.crypto.kernel.scheme), { tag: 'scab' });
-    const shares: Message['body'] = { t: 'dec-shares', shares: [new Uint8Array(32)] };
+    const shares: Message['body'] = { t: 'dec-shares', first: 0, shares: [new Uint8Array(32)] };
     for (const tag of ['scab/01', 'scab/0/', 'scab/1e0', 'scab//0', 'scab/ab/00/aba/1']) {
       const s = scab.handleMessage(3, { tag, body: tag.includes('/ab/') ? bval : shares });
       expect(s.faults.map((f) => [f.peer, f.kind]), tag).toEqual([[3, 'malformed']]);

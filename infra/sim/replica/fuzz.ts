@@ -95,7 +95,7 @@ export class Fuzzer {
       return { tag, body: rng.pick(bodies) };
     }
     if (kind === 6) return { tag: formatInstanceTag({ kind: 'ab-requests' }), body: { t: 'ab-requests', requests: Array.from({ length: rng.int(6) }, () => this.request()) } };
-    if (kind === 7) return { tag: tagOf({ kind: 'dec', epoch: e }), body: { t: 'dec-shares', shares: Array.from({ length: rng.int(4) }, share) } };
+    if (kind === 7) return { tag: tagOf({ kind: 'dec', epoch: e }), body: { t: 'dec-shares', first: rng.chance(0.8) ? 0 : rng.int(8), shares: Array.from({ length: rng.int(4) }, share) } };
     if (kind === 8) return { tag: tagOf({ kind: 'ckpt', epoch: e }), body: { t: 'ckpt-share', share: share() } };
     // A body at a tag of another protocol, or a tag of no protocol at all.
     const tag = rng.pick([`ab/${e}`, `ab/${e}/acs/${j}`, `xyz/${e}`, `ckpt/${e}/1`, `dec`, `ab/${e}/cbc`]);

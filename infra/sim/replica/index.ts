@@ -14,7 +14,7 @@ export { REPLICA_BEHAVIOURS, simulateReplicas, replayCommand } from './simulatio
 export type { ReplicaRunResult, ReplicaSimOptions } from './simulation.ts';
 
 /** Knobs `--param k=v` may set (everything else in ReplicaSimOptions has its own flag). */
-export const REPLICA_PARAMS = ['requests', 'requestBytes', 'encrypted', 'crashes', 'afterGstMs', 'maxValueBytes', 'maxBatch'] as const;
+export const REPLICA_PARAMS = ['requests', 'requestBytes', 'burstMs', 'encrypted', 'crashes', 'afterGstMs', 'maxValueBytes', 'maxBatch'] as const;
 
 export interface RunReplicaSimulationOptions {
   /** Threshold structure on n replicas (t = the largest n allows unless given); ignored with `structure`. */
@@ -85,7 +85,7 @@ function optionsFromParams(p: Readonly<Record<string, unknown>>): Partial<Replic
   for (const k of Object.keys(p)) if (!(REPLICA_PARAMS as readonly string[]).includes(k)) throw new Error(`unknown --param ${k} (known: ${REPLICA_PARAMS.join(', ')})`);
   const num = (k: string) => (p[k] === undefined ? undefined : Number(p[k]));
   const out: Record<string, unknown> = {};
-  for (const k of ['requests', 'requestBytes', 'encrypted', 'afterGstMs', 'maxValueBytes'] as const) if (p[k] !== undefined) out[k] = num(k);
+  for (const k of ['requests', 'requestBytes', 'burstMs', 'encrypted', 'afterGstMs', 'maxValueBytes'] as const) if (p[k] !== undefined) out[k] = num(k);
   if (p['crashes'] !== undefined) out['crashes'] = p['crashes'] === true || p['crashes'] === 'true';
   if (p['maxBatch'] !== undefined) out['engine'] = { ab: { maxBatch: num('maxBatch') } };
   return out as Partial<ReplicaSimOptions>;

@@ -56,6 +56,8 @@ export interface ReplicaSimOptions {
   readonly requests?: number;
   /** Largest request in bytes (default 300); sizes are seeded between 1 and this. */
   readonly requestBytes?: number;
+  /** Submit every request within this many ms of the start (a burst); default: spread over the run. */
+  readonly burstMs?: number;
   /** Share of requests submitted encrypted (secure causal atomic broadcast; default 0.2). */
   readonly encrypted?: number;
   /** When the network turns fair, ms of virtual time (default: seeded in [1 s, 20 s]). */
@@ -259,7 +261,7 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
       targets.push(i);
     }
     requests.push({ bytes, encrypted, id: toHex(sha256(bytes)), targets, acceptedBy: new Set() });
-    const at = clientRng.chance(0.8) ? clientRng.int(gstMs + 1) : gstMs + clientRng.int(5000);
+    const at = o.burstMs !== undefined ? clientRng.int(o.burstMs + 1) : clientRng.chance(0.8) ? clientRng.int(gstMs + 1) : gstMs + clientRng.int(5000);
     for (const t of targets) queue.push(at + clientRng.int(50), { k: 'submit', req: k, to: t });
   }
 
@@ -321,11 +323,17 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
     if (node instanceof HonestNode) {
       const core = node.ensureCore();
       if (!core) return;
-      for (const j of core.duePeers(now)) {
-        const f = core.outgoingFrame(j, now);
-        if (!f) continue;
-        const id = post(node, j, f.bytes);
-        node.inFlight.set(j, { frame: f, post: id, incarnation: node.incarnation });
+      try {
+        for (const j of core.duePeers(now)) {
+          const f = core.outgoingFrame(j, now);
+          if (!f) continue;
+          const id = post(node, j, f.bytes);
+          node.inFlight.set(j, { frame: f, post: id, incarnation: node.incarnation });
+        }
+      } catch (e) {
+        // The adapters would log "flush failed" and retry forever: the link is blocked (bug 6's symptom).
+        hooks.threw(node, 'flush', e);
+        return;
       }
       const wake = core.nextWake();
       if (wake !== null) arm(node, Math.max(wake, now + 1));

@@ -151,7 +151,7 @@ export function scabEarly(run: () => RunRef | null): BehaviourFactory {
         const out: Outgoing[] = [];
         const b = o.msg.body;
         if (b.t === 'dec-shares' && dec) {
-          const m = (shares: readonly Uint8Array[]): Message => ({ tag: o.msg.tag, body: { t: 'dec-shares', shares } });
+          const m = (shares: readonly Uint8Array[]): Message => ({ tag: o.msg.tag, body: { t: 'dec-shares', first: b.first, shares } });
           switch (rng.int(4)) {
             case 0:
               out.push(o);
@@ -169,7 +169,7 @@ export function scabEarly(run: () => RunRef | null): BehaviourFactory {
         if (queue.length > 0 && dec) {
           // Early release of our own shares (harmless: the adversary holds our key share anyway).
           const shares = queue.splice(0).map((c) => dec.share(c));
-          out.push({ to: 'all', msg: { tag: formatEpochTag(SCAB_TAG, epoch + rng.int(2)), body: { t: 'dec-shares', shares } } });
+          out.push({ to: 'all', msg: { tag: formatEpochTag(SCAB_TAG, epoch + rng.int(2)), body: { t: 'dec-shares', first: 0, shares } } });
         }
         if (ref && injected < 3 && rng.chance(0.1)) {
           injected++;
@@ -331,7 +331,7 @@ class Leaky implements Protocol<Uint8Array, AbDelivery> {
   handleInput(x: Uint8Array): Step<AbDelivery> {
     const s = this.inner.handleInput(x);
     if (isBytes(x) && this.dec.isValid(x)) {
-      for (const b of this.adversary) s.send(b, { tag: formatEpochTag(SCAB_TAG, 0), body: { t: 'dec-shares', shares: [this.dec.share(x)] } });
+      for (const b of this.adversary) s.send(b, { tag: formatEpochTag(SCAB_TAG, 0), body: { t: 'dec-shares', first: 0, shares: [this.dec.share(x)] } });
     }
     return s;
   }
