@@ -135,6 +135,7 @@ export const GARBAGE_SCHEMA: Partial<Record<BodyType, Readonly<Record<string, Fi
   'cbc-echo': { share: 'share' },
   'cbc-final': { value: 'bytes', signature: 'share' },
   'cbc-want': {},
+  'cbc-have': {},
   'aba-bval': { round: 'round', value: 'bit' },
   'aba-aux': { round: 'round', value: 'bit' },
   'aba-conf': { round: 'round', values: 'bits3' },

@@ -233,12 +233,14 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     // Garbage-collected epoch: everyone still running it has our messages, except answers to cbc-want.
     if (!inst) return this.serveOld(step, from, msg, id);
     const child = inst.handleMessage(from, msg);
-    if (child.deferred) {
+    if (child.deferred || child.unchanged) {
       // Nothing may change for a deferred message (the transport does not acknowledge it, so it is not
       // journaled): not even the instance it created, nor a proposal it would trigger, whose messages
-      // would be lost with the step (found by the simulator: scab seed 4200393, garbage).
+      // would be lost with the step (found by the simulator: scab seed 4200393, garbage). Likewise for a
+      // message that changed nothing, which is acknowledged without being journaled.
       if (!existed) this.instances.delete(e);
-      step.deferred = true;
+      if (child.deferred) step.deferred = true;
+      else step.ignore();
       return step;
     }
     this.logOf(e).push({ from, msg });
@@ -344,11 +346,19 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     this.pendingByteCount += request.length;
   }
 
-  /** Propose in the current epoch once there is something to order or a peer has started it. */
+  /**
+   * Propose in the current epoch once there is something to order, or on evidence that an honest replica
+   * wants the epoch: a delivered proposal that is not empty (it carries a quorum's proof, so honest replicas
+   * echoed it, and it orders requests). Any message for the epoch used to start it, even a malformed one,
+   * so one Byzantine peer kept an idle group running epochs (issue 13, bug 4). Starting on another's
+   * proposal, we tell the others we have it (cbc-have): a Byzantine proposer may have sent its FINAL to us
+   * alone, and a replica that lacks the evidence asks us for it, so every honest replica starts too.
+   */
   private maybeStart(step: Step<AbDelivery>): void {
     const e = this.epoch;
     if (this.proposed.has(e) || this.finished.has(e)) return;
-    if (this.pending.size === 0 && !this.instances.has(e)) return;
+    const evidence = this.pending.size === 0 ? (this.instances.get(e)?.deliveredProposal() ?? null) : null;
+    if (this.pending.size === 0 && evidence === null) return;
     const inst = this.instance(e)!;
     this.proposed.add(e);
     // Batches are capped by count and by bytes: a proposal over maxValueBytes is refused by every honest
@@ -363,6 +373,7 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     const proposal = encodeBatch(batch);
     this.logOf(e).push({ input: proposal });
     this.routeEpoch(step, e, inst.handleInput(proposal));
+    if (evidence !== null) step.broadcast({ tag: formatAbTag(this.tag, { kind: 'cbc', epoch: e, proposer: evidence }), body: { t: 'cbc-have' } });
   }
 
   private deliverReady(step: Step<AbDelivery>): void {
@@ -426,14 +437,16 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
    * (batch, asker), and only for batches in the agreed subset (the only ones a laggard can need).
    */
   private serveOld(step: Step<AbDelivery>, from: number, msg: Message, id: AbEpochTagId): Step<AbDelivery> {
-    if (msg.body.t !== 'cbc-want' || id.kind !== 'cbc') return step;
+    // Anything else for a collected epoch changes nothing: acknowledged, not journaled (bug 4 of issue 13:
+    // junk for old epochs was journaled without limit, 556 MB in two minutes).
+    if (msg.body.t !== 'cbc-want' || id.kind !== 'cbc') return step.ignore();
     const e = id.epoch;
     const j = id.proposer;
     const d = this.finished.get(e)?.get(j);
-    if (!d || !Number.isInteger(from) || from < 0 || from >= this.ctx.n) return step;
+    if (!d || !Number.isInteger(from) || from < 0 || from >= this.ctx.n) return step.ignore();
     let answered = this.servedTo.get(e);
+    if (answered?.has(`${j}/${from}`)) return step.ignore();
     if (!answered) this.servedTo.set(e, (answered = new Set()));
-    if (answered.has(`${j}/${from}`)) return step;
     answered.add(`${j}/${from}`);
     return step.send(from, { tag: formatAbTag(this.tag, id), body: { t: 'cbc-final', value: d.value, signature: d.signature } });
   }

@@ -29,8 +29,9 @@
  *    fixed coin equal to b comes within three rounds). The one threshold-coin round in (r, r + 3] needs
  *    the decided replica's share too: it releases it when a peer's share for that round arrives. TERM(b)
  *    from a kernel outputs b at once (a kernel holds an honest replica that decided b); such a replica
- *    keeps running its rounds (with b as its input if it had none), and sends its own TERM only when it
- *    decides in a round itself;
+ *    sends TERM(b, r) too, r the least round such that TERMs bound to rounds <= r come from a kernel (so
+ *    r is at least the first round an honest replica decided in), and runs its rounds up to r (with b as
+ *    its input if it had none), since the others may need its messages there;
  *  - general adversary structures (Cachin DSN 2001; Hirt-Maurer): "t + 1" is a kernel and "n - t" a quorum.
  * Per round r with estimate est:
  *   BVAL(r, est) to all; relay BVAL(r, v) once v comes from a kernel; v joins bin_values on a quorum.
@@ -110,8 +111,12 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
   private est: Bit | null = null;
   /** The value output (own decision, or TERM from a kernel). */
   private output: Bit | null = null;
-  /** The round in which this replica decided by the round rules (it then sent TERM(b, decidedIn)). */
-  private decidedIn: number | null = null;
+  /**
+   * The round our TERM is bound to: we sent TERM(b, termRound), which stands for us in every later round,
+   * so we run rounds up to it only. Set when we decide by the round rules (that round), or when we output
+   * on a kernel of TERMs (the round of kernelRound below).
+   */
+  private termRound: number | null = null;
   private done = false;
   private readonly rounds = new Map<number, RoundState>();
   /** TERM(value, round) per sender. */
@@ -144,9 +149,9 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
     return this.round;
   }
 
-  /** The round this replica decided in by the round rules (null before, or if it only output on TERMs). */
+  /** The round our TERM is bound to (null before we sent it). */
   get decisionRound(): number | null {
-    return this.decidedIn;
+    return this.termRound;
   }
 
   /** The current round's estimate (null before the input; read-only, for simulator adversaries and tests). */
@@ -194,24 +199,25 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
 
   handleMessage(from: number, msg: Message): Step<Bit> {
     const step = new Step<Bit>();
-    if (this.done) return step;
+    if (this.done) return step.ignore();
     const b = msg.body;
     if (b.t === 'aba-term') return this.onTerm(from, b.value, b.round, step);
     if (b.t !== 'aba-bval' && b.t !== 'aba-aux' && b.t !== 'aba-conf' && b.t !== 'aba-coin') {
       return step.fault(from, this.tag, 'unexpected', `message ${b.t} in binary agreement`);
     }
     if (!isRound(b.round)) return step.fault(from, this.tag, 'malformed', 'round');
-    if (this.decidedIn !== null && b.round > this.decidedIn) {
+    if (this.termRound !== null && b.round > this.termRound) {
       // Our TERM speaks for us in these rounds; only a threshold coin may still need our share.
-      if (b.t === 'aba-coin') this.lateCoinShare(b.round, step);
+      if (b.t !== 'aba-coin' || !this.lateCoinShare(b.round, step)) step.ignore();
       return step;
     }
     if (b.round > this.round + ABA_ROUND_WINDOW) {
       // Deferred (the sender retries) while we may still need it; once we output, nobody needs us there.
       if (this.output === null) step.deferred = true;
+      else step.ignore();
       return step;
     }
-    if (b.round + ABA_ROUND_WINDOW < this.round) return step; // long finished here; nobody can need it
+    if (b.round + ABA_ROUND_WINDOW < this.round) return step.ignore(); // long finished here; nobody can need it
     const st = this.state(b.round, step);
     const covered = this.termCovers(from, b.round);
     switch (b.t) {
@@ -266,13 +272,16 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
     this.termSenders[value].add(from);
     for (const [r, st] of this.rounds) if (r > round) this.applyTerm(r, st, from, value, step);
     if (this.output === null && this.ctx.quorum.isKernel(this.termSenders[value])) {
-      // A kernel holds an honest replica that decided `value`: output now, keep running the rounds. Without
-      // an input yet, take `value` as ours (an honest replica's decided value is a valid input): the others
-      // may need our round messages, and an agreement whose output is known gets no input from its caller
-      // (found by the whole-replica simulator, seed 120 'assorted': a replica that output on TERMs never
-      // took part in round 0, and another honest replica waited there for a quorum forever).
+      // A kernel holds an honest replica that decided `value`: output now. Send our own TERM too, bound to
+      // kernelRound, so that the others get a kernel of TERMs even when few decided by the round rules
+      // (found by the whole-replica simulator, seed 39 replay at n = 7). Keep running the rounds up to it;
+      // without an input yet, take `value` as ours (an honest replica's decided value is a valid input):
+      // the others may need our round messages, and an agreement whose output is known gets no input from
+      // its caller (found by the simulator too, seed 120 assorted: a replica that output on TERMs never took
+      // part in round 0, and another honest replica waited there for a quorum forever).
       this.output = value;
       step.output(value);
+      if (this.termRound === null) this.sendTerm(value, this.kernelRound(value), step);
       if (this.est === null) {
         this.est = value;
         this.startRound(step);
@@ -283,6 +292,29 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
     this.progress(step);
     this.maybeTerminate();
     return step;
+  }
+
+  /**
+   * The least round r such that the senders of TERM(value, <= r) form a kernel. That kernel holds an honest
+   * replica whose TERM is bound to a round >= r0, the first round an honest replica decided in (by
+   * induction: a round-rule decision is in a round >= r0, and an honest kernelRound is such a round), so
+   * r >= r0, and from r0 on every honest replica sends value only: TERM(value, r) is honest (the header).
+   */
+  private kernelRound(value: Bit): number {
+    const sorted = [...this.term].filter(([, t]) => t.value === value).sort((a, b) => a[1].round - b[1].round);
+    const prefix: number[] = [];
+    for (const [p, t] of sorted) {
+      prefix.push(p);
+      if (this.ctx.quorum.isKernel(prefix)) return t.round;
+    }
+    invariant(false, () => `${this.tag}: no kernel of TERM(${value})`);
+  }
+
+  /** TERM(b, r) to all: we stand for BVAL(b)/AUX(b)/CONF({b}) in every round > r, and run no round past r. */
+  private sendTerm(b: Bit, r: number, step: Step<Bit>): void {
+    this.termRound = r;
+    for (const k of this.rounds.keys()) if (k > r) this.rounds.delete(k);
+    step.broadcast({ tag: this.tag, body: { t: 'aba-term', value: b, round: r } });
   }
 
   /** Whether p's TERM stands for its messages of round r (so a real one after it is no duplicate). */
@@ -329,7 +361,7 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
 
   /** Runs the current round's rules until nothing changes. */
   private progress(step: Step<Bit>): void {
-    while (this.decidedIn === null && this.est !== null) {
+    while (this.est !== null && (this.termRound === null || this.round <= this.termRound)) {
       const r = this.round;
       const st = this.state(r, step);
       if (!st.auxSent) {
@@ -372,13 +404,12 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
       if (vals.size === 1) {
         const b = [...vals][0] as Bit;
         this.est = b;
-        if (b === s) {
-          this.decide(b, r, step);
-          return;
-        }
+        if (b === s) this.decide(b, r, step);
       } else {
         this.est = s;
       }
+      // Our TERM stands for us in every later round.
+      if (this.termRound !== null && r >= this.termRound) return;
       this.round = r + 1;
       this.highestRound = Math.max(this.highestRound, this.round);
       this.pruneOldRounds();
@@ -404,10 +435,11 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
    * round the coin no longer steers anything (every honest estimate is the decided value), so releasing it
    * early gives nothing away; a Byzantine peer can make us sign at most one such share per agreement.
    */
-  private lateCoinShare(r: number, step: Step<Bit>): void {
-    if (fixedCoin(r) !== null || r > this.decidedIn! + COIN_AFTER_DECISION || this.lateCoins.has(r)) return;
+  private lateCoinShare(r: number, step: Step<Bit>): boolean {
+    if (fixedCoin(r) !== null || r > this.termRound! + COIN_AFTER_DECISION || this.lateCoins.has(r)) return false;
     this.lateCoins.add(r);
     step.broadcast({ tag: this.tag, body: { t: 'aba-coin', round: r, share: this.ctx.crypto.kernel.sign('coin', this.coinName(r), EMPTY) } });
+    return true;
   }
 
   private combineCoin(r: number, st: RoundState, step: Step<Bit>): boolean {
@@ -441,23 +473,23 @@ export class BinaryAgreement implements Protocol<Bit, Bit> {
     for (const r of this.rounds.keys()) if (r + ABA_ROUND_WINDOW < this.round) this.rounds.delete(r);
   }
 
-  /** Decided b in round r by the round rules: TERM(b, r) to all, output b unless a kernel's TERMs did. */
+  /**
+   * Decided b in round r by the round rules: output b unless a kernel's TERMs did, and TERM(b, r) unless we
+   * sent our TERM then (bound to a later round: we keep running rounds up to it).
+   */
   private decide(b: Bit, r: number, step: Step<Bit>): void {
-    this.decidedIn = r;
-    // Later rounds can no longer matter here: our TERM speaks for us there.
-    for (const k of this.rounds.keys()) if (k > r) this.rounds.delete(k);
-    step.broadcast({ tag: this.tag, body: { t: 'aba-term', value: b, round: r } });
     if (this.output === null) {
       this.output = b;
       step.output(b);
     }
     // Else agreement is broken: more replicas are corrupted than the structure allows. Stop, do not diverge.
     invariant(this.output === b, () => `${this.tag}: decided ${b} in round ${r}, but TERMs from a kernel said ${this.output}`);
+    if (this.termRound === null) this.sendTerm(b, r, step);
     this.maybeTerminate();
   }
 
   private maybeTerminate(): void {
-    if (this.decidedIn === null || this.done) return;
+    if (this.termRound === null || this.done) return;
     if (!this.ctx.quorum.isQuorum(this.term.keys())) return;
     this.done = true;
     this.rounds.clear();

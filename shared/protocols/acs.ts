@@ -38,6 +38,12 @@ export class CommonSubset implements Protocol<Uint8Array, SubsetOutput> {
   private result: SubsetOutput | null = null;
   private zeroesGiven = false;
   private readonly wanted = new Set<number>();
+  /**
+   * Whether we gave our proposal. Until then no agreement gets an input from us: an epoch nobody honest
+   * asked for costs us echoes at most, not binary agreements (a Byzantine peer cannot make an idle group
+   * run epochs; issue 13, bug 4). Every honest replica gives its proposal once any does (ab.ts).
+   */
+  private proposed = false;
 
   constructor(
     private readonly ctx: ProtocolContext,
@@ -64,9 +70,22 @@ export class CommonSubset implements Protocol<Uint8Array, SubsetOutput> {
 
   handleInput(proposal: Uint8Array): Step<SubsetOutput> {
     const step = new Step<SubsetOutput>();
+    if (this.proposed) return step;
+    this.proposed = true;
     this.route(step, this.ctx.me, 'cbc', this.cbc[this.ctx.me]!.handleInput(proposal));
+    // Proposals delivered before ours: their agreements get our 1 now.
+    for (let j = 0; j < this.ctx.n; j++) if (this.cbc[j]!.delivered) this.voteFor(step, j);
     this.check(step);
     return step;
+  }
+
+  /** A delivered proposal of j that is not empty, if any (evidence that an honest replica wants the epoch). */
+  deliveredProposal(): number | null {
+    for (let j = 0; j < this.ctx.n; j++) {
+      const d = this.cbc[j]!.delivered;
+      if (d && d.value.length >= 2 && (d.value[0]! | d.value[1]!) !== 0) return j;
+    }
+    return null;
   }
 
   handleMessage(from: number, msg: Message): Step<SubsetOutput> {
@@ -76,18 +95,22 @@ export class CommonSubset implements Protocol<Uint8Array, SubsetOutput> {
     const id = parseSubsetTag(msg.tag, this.tag, this.ctx.n);
     if (id === null) return step.fault(from, msg.tag, 'malformed', 'tag outside this common subset');
     const j = id.proposer;
-    if (id.kind === 'cbc') this.route(step, j, 'cbc', this.cbc[j]!.handleMessage(from, msg));
-    else this.route(step, j, 'aba', this.aba[j]!.handleMessage(from, msg));
+    const child = id.kind === 'cbc' ? this.cbc[j]!.handleMessage(from, msg) : this.aba[j]!.handleMessage(from, msg);
+    if (child.unchanged) return step.ignore();
+    this.route(step, j, id.kind, child);
     this.check(step);
     return step;
   }
 
+  /** Input 1 to j's agreement once j's proposal is delivered and we proposed. */
+  private voteFor(step: Step<SubsetOutput>, j: number): void {
+    const aba = this.aba[j]!;
+    if (this.proposed && !aba.hasInput && aba.decision === null) this.route(step, j, 'aba', aba.handleInput(1));
+  }
+
   private route(step: Step<SubsetOutput>, j: number, kind: 'cbc' | 'aba', child: Step<unknown>): void {
     if (kind === 'cbc') {
-      step.absorb(child as Step<CbcOutput>, () => {
-        const aba = this.aba[j]!;
-        if (!aba.hasInput && aba.decision === null) this.route(step, j, 'aba', aba.handleInput(1));
-      });
+      step.absorb(child as Step<CbcOutput>, () => this.voteFor(step, j));
     } else {
       step.absorb(child as Step<Bit>, (b) => {
         this.decisions.set(j, b);
@@ -102,7 +125,7 @@ export class CommonSubset implements Protocol<Uint8Array, SubsetOutput> {
   private check(step: Step<SubsetOutput>): void {
     if (this.result) return;
     const ones = [...this.decisions].filter(([, b]) => b === 1).map(([j]) => j);
-    if (!this.zeroesGiven && this.ctx.quorum.isQuorum(ones)) {
+    if (this.proposed && !this.zeroesGiven && this.ctx.quorum.isQuorum(ones)) {
       this.zeroesGiven = true;
       for (let j = 0; j < this.ctx.n; j++) {
         const aba = this.aba[j]!;

@@ -52,6 +52,8 @@ export class ConsistentBroadcast implements Protocol<Uint8Array, CbcOutput> {
   private result: CbcOutput | null = null;
   private readonly answered = new Set<number>();
   private readonly wanted = new Set<number>();
+  /** Replicas we asked for the value after they said they have it (cbc-have): once each. */
+  private readonly askedFrom = new Set<number>();
 
   constructor(
     private readonly ctx: ProtocolContext,
@@ -104,13 +106,13 @@ export class ConsistentBroadcast implements Protocol<Uint8Array, CbcOutput> {
         if (this.ctx.me !== this.sender || !this.proposal) return step.fault(from, this.tag, 'unexpected', 'ECHO to a replica that did not send');
         if (!isBytes(b.share)) return step.fault(from, this.tag, 'malformed', 'ECHO share');
         if (this.shares.has(from) || this.badSigners.has(from)) return step.fault(from, this.tag, 'duplicate', 'second ECHO');
-        if (this.finalSent) return step;
+        if (this.finalSent) return step.ignore();
         this.shares.set(from, b.share);
         this.tryCombine(step);
         return step;
       }
       case 'cbc-final': {
-        if (this.result) return step;
+        if (this.result) return step.ignore();
         if (!isBytes(b.value) || !isBytes(b.signature) || b.value.length > this.ctx.maxValueBytes) return step.fault(from, this.tag, 'malformed', 'FINAL');
         const known = this.echoed && this.echoedDigest && sameBytes(this.echoed, b.value) ? this.echoedDigest : undefined;
         if (!verifyCbcProof(this.ctx.crypto, this.tag, b.value, b.signature, known)) return step.fault(from, this.tag, 'invalid-proof', 'FINAL proof does not verify');
@@ -123,13 +125,19 @@ export class ConsistentBroadcast implements Protocol<Uint8Array, CbcOutput> {
         return step;
       }
       case 'cbc-want': {
-        if (this.answered.has(from)) return step;
+        if (this.answered.has(from)) return step.ignore();
         if (!this.result) {
-          if (this.wanted.size < this.ctx.n) this.wanted.add(from);
+          if (this.wanted.has(from) || this.wanted.size >= this.ctx.n) return step.ignore();
+          this.wanted.add(from);
           return step;
         }
         this.answer(from, step);
         return step;
+      }
+      case 'cbc-have': {
+        if (this.result || this.askedFrom.has(from)) return step.ignore();
+        this.askedFrom.add(from);
+        return step.send(from, { tag: this.tag, body: { t: 'cbc-want' } });
       }
       default:
         return step.fault(from, this.tag, 'unexpected', `message ${b.t} in consistent broadcast`);

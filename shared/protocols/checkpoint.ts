@@ -83,17 +83,17 @@ export class CheckpointCertifier implements Protocol<Checkpoint, SignedCheckpoin
     const e = parseCheckpointTag(msg.tag);
     if (e === null || msg.body.t !== 'ckpt-share') return step.fault(from, msg.tag, 'malformed', 'not a checkpoint share');
     if (!isBytes(msg.body.share)) return step.fault(from, msg.tag, 'malformed', 'share');
-    if (e < this.floor) return step;
+    if (e < this.floor) return step.ignore();
     if (e > this.known + CHECKPOINT_WINDOW) {
       step.deferred = true;
       return step;
     }
     const es = this.entry(e);
-    if (es.bad.has(from)) return step;
+    if (es.bad.has(from)) return step.ignore();
     const had = es.shares.get(from);
     if (had) {
-      if (!bytesEqual(had, msg.body.share)) step.fault(from, msg.tag, 'equivocation', 'two different checkpoint shares');
-      return step;
+      if (!bytesEqual(had, msg.body.share)) return step.fault(from, msg.tag, 'equivocation', 'two different checkpoint shares');
+      return step.ignore();
     }
     es.shares.set(from, msg.body.share);
     this.tryCombine(step, e, es);

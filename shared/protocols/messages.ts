@@ -18,6 +18,8 @@ export type Body =
   | { readonly t: 'cbc-final'; readonly value: Uint8Array; readonly signature: Uint8Array }
   /** "I need this instance's delivered value": answered once per asker with cbc-final. */
   | { readonly t: 'cbc-want' }
+  /** "I delivered this instance's value" (ask me with cbc-want if you lack it): see ab.ts, starting epochs. */
+  | { readonly t: 'cbc-have' }
   // binary agreement
   | { readonly t: 'aba-bval'; readonly round: number; readonly value: Bit }
   | { readonly t: 'aba-aux'; readonly round: number; readonly value: Bit }

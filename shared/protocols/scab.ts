@@ -208,6 +208,7 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
         step.deferred = true;
         return step;
       }
+      if (child.unchanged) return step.ignore();
       this.onAb(step, child);
       return step;
     }
@@ -215,7 +216,7 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
     const e = id.epoch;
     const { first, shares } = msg.body;
     if (!isRound(first) || !Array.isArray(shares) || shares.length === 0 || !shares.every((s) => isBytes(s))) return step.fault(from, msg.tag, 'malformed', 'shares');
-    if (e < this.nextToDeliver) return step;
+    if (e < this.nextToDeliver) return step.ignore();
     const known = this.epochs.get(e);
     if (!known) {
       if (e > this.ab.currentEpoch + EARLY_EPOCHS) {

@@ -39,6 +39,19 @@ export class Step<O> {
    * must not acknowledge it, so the sender retransmits later. Nothing was stored for it.
    */
   deferred = false;
+  /**
+   * Set when the message changed nothing at all (an instance long finished or garbage-collected, a repeat
+   * of what was already taken): the transport acknowledges it without journaling it, so a peer cannot make
+   * an honest replica store what it sends. Only set where the protocol's state provably did not change:
+   * replaying the journal without such a message must give the same state.
+   */
+  unchanged = false;
+
+  /** Marks the step as changing nothing (see `unchanged`). */
+  ignore(): this {
+    this.unchanged = true;
+    return this;
+  }
 
   send(to: number, msg: Message): this {
     this.messages.push({ to, msg });

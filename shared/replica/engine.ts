@@ -77,6 +77,11 @@ export interface EngineStep {
    * it must not be journaled or acknowledged, and the sender retries it later.
    */
   readonly deferred: boolean;
+  /**
+   * The event changed nothing (a message for a collected epoch, a repeat of what was taken): it need not be
+   * journaled (the host acknowledges it without storing it; replaying without it gives the same state).
+   */
+  readonly unchanged: boolean;
 }
 
 export type EngineEvent =
@@ -447,6 +452,7 @@ export class ReplicaEngine {
     }
     const step = this.route(from, msg, out);
     if (step?.deferred) return { ...emptyStep(), deferred: true };
+    if (step?.unchanged) return { ...emptyStep(), unchanged: true };
     this.events++;
     this.handleOwnMessages(out);
     return out;
@@ -474,12 +480,12 @@ export class ReplicaEngine {
     }
     if (id.kind === 'ckpt') {
       const s = this.certifier.handleMessage(from, msg);
-      if (s.deferred) return s;
+      if (s.deferred || s.unchanged) return s;
       this.absorbCertifier(out, s);
       return s;
     }
     const s = this.scab.handleMessage(from, msg);
-    if (s.deferred) return s;
+    if (s.deferred || s.unchanged) return s;
     this.absorbScab(out, s);
     return s;
   }
@@ -629,7 +635,7 @@ export class ReplicaEngine {
 type MutableStep = { -readonly [K in keyof EngineStep]: EngineStep[K] };
 
 function emptyStep(): MutableStep {
-  return { outgoing: [], appended: [], checkpoints: [], faults: [], deferred: false };
+  return { outgoing: [], appended: [], checkpoints: [], faults: [], deferred: false, unchanged: false };
 }
 
 function mib(bytes: number): string {

@@ -187,7 +187,7 @@ export interface HostCoreMetrics {
   readonly index: number;
   readonly engine: EngineMetrics;
   readonly outbox: number[];
-  readonly links: { peer: number; failures: number; lastError: string | null; sentFrames: number; ackedMessages: number; dropped: number }[];
+  readonly links: { peer: number; failures: number; lastError: string | null; sentFrames: number; ackedMessages: number; dropped: number; unchanged: number }[];
   readonly replayedEvents: number;
   readonly journalEvents: number;
   readonly compactions: number;
@@ -209,6 +209,8 @@ export class HostCore {
   private journalBytes: number;
   private snapshotBytes: number;
   private compactions = 0;
+  /** Per peer: messages acknowledged without journaling because they changed nothing (since load). */
+  private readonly unchangedFrom: number[];
   /** Where the next flush starts looking, so that a full set of connections does not starve a peer. */
   private flushFrom = 0;
   readonly replayedEvents: number;
@@ -263,6 +265,7 @@ export class HostCore {
     for (const m of state.outbox) this.outbox[m.peer]!.set(m.id, { bytes: m.bytes, notBefore: 0 });
     this.nextId = Array.from({ length: n }, (_, j) => Number(state.meta.get(`next-id/${j}`) ?? '1'));
     this.inbox = Array.from({ length: n }, (_, j) => new InboxWindow(state.inbox.get(j)));
+    this.unchangedFrom = group.replicas.map(() => 0);
     this.links = group.replicas.map(() => ({ inFlight: false, failures: 0, retryAt: 0, lastError: null, sentFrames: 0, ackedMessages: 0, isolating: false, dropped: 0 }));
     this.peers = linkPeers(group, secrets);
     // Link state: receivers are persisted with the effects of each frame; a sender's next seq only after
@@ -418,6 +421,7 @@ export class HostCore {
     const deferred: number[] = [];
     const batch = emptyBatch();
     const steps: EngineStep[] = [];
+    let newIds = 0;
     for (const { id, msg } of items) {
       if (inbox.has(id)) {
         accepted.push(id);
@@ -430,13 +434,19 @@ export class HostCore {
         continue;
       }
       inbox.add(id);
+      newIds++;
       accepted.push(id);
+      if (step.unchanged) {
+        // Acknowledged, not journaled: a peer cannot make us store what changes nothing.
+        this.unchangedFrom[from]!++;
+        continue;
+      }
       batch.journal.push(encodeEvent(event));
       steps.push(step);
     }
     const receiver = this.receivers[from]!.commit(v.seq);
     batch.meta.set(`link-rx/${from}`, JSON.stringify(receiver.toJSON()));
-    if (batch.journal.length > 0) batch.inbox.set(from, inbox.state());
+    if (newIds > 0) batch.inbox.set(from, inbox.state());
     const commit = this.commitOf(batch, steps, () => {
       this.receivers[from] = receiver;
     });
@@ -672,7 +682,7 @@ export class HostCore {
       index: this.me,
       engine: this.engine.metrics(),
       outbox: this.outboxSizes(),
-      links: this.links.map((l, peer) => ({ peer, failures: l.failures, lastError: l.lastError, sentFrames: l.sentFrames, ackedMessages: l.ackedMessages, dropped: l.dropped })),
+      links: this.links.map((l, peer) => ({ peer, failures: l.failures, lastError: l.lastError, sentFrames: l.sentFrames, ackedMessages: l.ackedMessages, dropped: l.dropped, unchanged: this.unchangedFrom[peer]! })),
       replayedEvents: this.replayedEvents,
       journalEvents: this.journalLength,
       compactions: this.compactions,

@@ -211,6 +211,28 @@ describe('binary agreement', () => {
     }
   });
 
+  /**
+   * Found by the whole-replica simulator (seed 39 replay, n = 7): replicas 0 and 5 decide by the round
+   * rules, replicas 2 and 4 output on TERMs (with a Byzantine one's), and replica 1 has no input yet. If
+   * only round-rule deciders sent TERM, replica 1 would see two and nobody could finish round 0.
+   */
+  it('a replica that outputs on a kernel of TERMs sends its own TERM, so the others get a kernel too', () => {
+    const q = threshold(7, 2);
+    const term = (round: number) => ({ tag: 'aba', body: { t: 'aba-term' as const, value: 1 as const, round } });
+    const two = new BinaryAgreement(q[2]!, 'aba');
+    two.handleMessage(0, term(0));
+    two.handleMessage(5, term(0));
+    const s = two.handleMessage(6, term(7)); // the Byzantine replica 6 claims a late round
+    expect(s.outputs).toEqual([1]);
+    const sent = s.messages.find((m) => m.msg.body.t === 'aba-term');
+    expect(sent?.msg.body).toEqual({ t: 'aba-term', value: 1, round: 7 });
+    const one = new BinaryAgreement(q[1]!, 'aba');
+    one.handleMessage(0, term(0));
+    one.handleMessage(5, term(0));
+    expect(one.decision).toBeNull();
+    expect(one.handleMessage(2, sent!.msg).outputs).toEqual([1]);
+  });
+
   it('TERM(b, r) stands for a replica only in rounds after r; TERM from a kernel outputs', () => {
     const q = threshold(4, 1);
     const aba = new BinaryAgreement(q[0]!, 'aba');
@@ -225,9 +247,12 @@ describe('binary agreement', () => {
     const s = aba.handleMessage(2, { tag: 'aba', body: { t: 'aba-term', value: 1, round: 5 } });
     expect(s.outputs).toEqual([1]);
     expect(aba.decision).toBe(1);
-    // Output on a kernel's TERMs is not termination: the replica keeps running its rounds for the others.
+    // Output on a kernel's TERMs: our own TERM is bound to the least round whose TERMs form a kernel (here
+    // the TERMs bound to rounds <= 5 are replicas 1 and 2), and it is not termination: the replica keeps
+    // running its rounds up to 5 for the others.
+    expect(s.messages.map((m) => m.msg.body)).toContainEqual({ t: 'aba-term', value: 1, round: 5 });
+    expect(aba.decisionRound).toBe(5);
     expect(aba.terminated).toBe(false);
-    expect(aba.decisionRound).toBeNull();
   });
 
   it('defers messages for rounds far in the future instead of storing them', () => {
