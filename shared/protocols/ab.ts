@@ -109,6 +109,8 @@ interface Pending {
   readonly request: Uint8Array;
   readonly since: number;
   forwarded: boolean;
+  /** The peer that forwarded it to us (counted against its share of the queue), or undefined: a client's. */
+  readonly from?: number;
 }
 
 /** One event an epoch's instance was given: our proposal, or a peer's message (wire codec bytes). */
@@ -121,7 +123,7 @@ export interface AbSnapshot {
   readonly proposed: ReadonlySet<number>;
   readonly finished: ReadonlyMap<number, ReadonlyMap<number, { readonly value: Uint8Array; readonly signature: Uint8Array }>>;
   readonly servedTo: ReadonlyMap<number, ReadonlySet<string>>;
-  readonly pending: readonly { readonly digest: string; readonly request: Uint8Array; readonly since: number; readonly forwarded: boolean }[];
+  readonly pending: readonly { readonly digest: string; readonly request: Uint8Array; readonly since: number; readonly forwarded: boolean; readonly from: number | null }[];
   readonly delivered: ReadonlyMap<string, number>;
   readonly deliveredByEpoch: readonly (readonly string[])[];
   readonly maxAbaRound: number;
@@ -139,6 +141,9 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
   private readonly pending = new Map<string, Pending>();
   /** Sum of the pending requests' lengths. */
   private pendingByteCount = 0;
+  /** Per peer: bytes and count of the pending requests it forwarded to us (its share is bounded). */
+  private readonly forwardedBytes: number[];
+  private readonly forwardedCount: number[];
   /** Sum of the lengths of the batches in `finished`. */
   private finishedByteCount = 0;
   private readonly delivered = new Map<string, number>();
@@ -159,6 +164,8 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     private readonly keyOf: (request: Uint8Array) => string = defaultRequestKey,
   ) {
     invariant(isCanonicalTag(tag), () => `atomic broadcast tag ${tag} is not canonical`);
+    this.forwardedBytes = Array.from({ length: ctx.n }, () => 0);
+    this.forwardedCount = Array.from({ length: ctx.n }, () => 0);
   }
 
   get terminated(): boolean {
@@ -216,10 +223,14 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
       if (msg.body.t !== 'ab-requests') return step.fault(from, msg.tag, 'unexpected', `message ${msg.body.t} at ${this.tag}`);
       const reqs = msg.body.requests;
       if (!Array.isArray(reqs) || reqs.length > this.config.maxBatch) return step.fault(from, msg.tag, 'malformed', 'forwarded requests');
+      let bytes = FORWARD_OVERHEAD;
       for (const r of reqs) {
         if (!isBytes(r) || r.length > this.config.maxRequestBytes) return step.fault(from, msg.tag, 'malformed', 'forwarded request');
+        bytes += FORWARD_ITEM_OVERHEAD + r.length;
       }
-      for (const r of reqs) this.addPending(r);
+      // An honest replica forwards no more than a proposal's bytes at once (forwardStale).
+      if (bytes > this.ctx.maxValueBytes) return step.fault(from, msg.tag, 'malformed', `forwarded requests of ${bytes} bytes > ${this.ctx.maxValueBytes}`);
+      for (const r of reqs) this.addPending(r, from);
       this.maybeStart(step);
       return step;
     }
@@ -278,7 +289,7 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
       proposed: new Set(this.proposed),
       finished: new Map([...this.finished].map(([e, out]) => [e, new Map([...out].map(([j, d]) => [j, { value: d.value, signature: d.signature }]))])),
       servedTo: new Map([...this.servedTo].map(([e, s]) => [e, new Set(s)])),
-      pending: [...this.pending].map(([d, p]) => ({ digest: d, request: p.request, since: p.since, forwarded: p.forwarded })),
+      pending: [...this.pending].map(([d, p]) => ({ digest: d, request: p.request, since: p.since, forwarded: p.forwarded, from: p.from ?? null })),
       delivered: new Map(this.delivered),
       deliveredByEpoch: this.deliveredByEpoch.map((x) => [...x]),
       maxAbaRound: this.maxAbaRound,
@@ -295,8 +306,12 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     for (const [e, out] of s.finished) a.keepFinished(e, new Map([...out].map(([j, d]) => [j, { value: d.value, signature: d.signature }])));
     for (const [e, set] of s.servedTo) a.servedTo.set(e, new Set(set));
     for (const p of s.pending) {
-      a.pending.set(p.digest, { request: p.request, since: p.since, forwarded: p.forwarded });
+      a.pending.set(p.digest, { request: p.request, since: p.since, forwarded: p.forwarded, ...(p.from !== null ? { from: p.from } : {}) });
       a.pendingByteCount += p.request.length;
+      if (p.from !== null) {
+        a.forwardedBytes[p.from]! += p.request.length;
+        a.forwardedCount[p.from]!++;
+      }
     }
     for (const [d, e] of s.delivered) a.delivered.set(d, e);
     a.deliveredByEpoch.push(...s.deliveredByEpoch.map((x) => [...x]));
@@ -337,13 +352,38 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     });
   }
 
-  private addPending(request: Uint8Array): void {
+  /**
+   * Queues a request, a client's or one `from` a peer forwarded. A peer's requests take at most its share of
+   * the queue (1/n of its bytes and count): one forwarded message of 1,024 x 8 KB used to fill the whole
+   * queue, so two made every client get 503 (issue 13, bug 4). Beyond its share they are not queued here;
+   * an honest forwarder sent them to every replica and still proposes them itself. They are also not
+   * forwarded again (the forwarder sent them to everyone): no amplification.
+   */
+  private addPending(request: Uint8Array, from?: number): void {
     // A request that could never fit in a proposal (batch framing: 2 + 4 + length) would block the queue.
     if (BATCH_OVERHEAD + 4 + request.length > this.ctx.maxValueBytes) return;
     const d = this.keyOf(request);
     if (this.pending.has(d) || this.delivered.has(d) || !this.acceptsRequests) return;
-    this.pending.set(d, { request, since: this.epoch, forwarded: false });
+    if (from !== undefined) {
+      const n = this.ctx.n;
+      if (this.forwardedBytes[from]! + request.length > (this.config.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES) / n) return;
+      if (this.forwardedCount[from]! + 1 > this.config.maxPending / n) return;
+      this.forwardedBytes[from]! += request.length;
+      this.forwardedCount[from]!++;
+    }
+    this.pending.set(d, { request, since: this.epoch, forwarded: from !== undefined, ...(from !== undefined ? { from } : {}) });
     this.pendingByteCount += request.length;
+  }
+
+  private removePending(d: string): void {
+    const p = this.pending.get(d);
+    if (!p) return;
+    this.pending.delete(d);
+    this.pendingByteCount -= p.request.length;
+    if (p.from !== undefined) {
+      this.forwardedBytes[p.from]! -= p.request.length;
+      this.forwardedCount[p.from]!--;
+    }
   }
 
   /**
@@ -388,11 +428,7 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
           if (this.delivered.has(d)) continue;
           this.delivered.set(d, e);
           digests.push(d);
-          const p = this.pending.get(d);
-          if (p) {
-            this.pending.delete(d);
-            this.pendingByteCount -= p.request.length;
-          }
+          this.removePending(d);
           // A view into the agreed batch (kept anyway for laggards): no copy per request.
           requests.push(r);
         }

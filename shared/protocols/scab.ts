@@ -128,6 +128,11 @@ export const DEC_SHARES_PER_MESSAGE = 1024;
 const DEC_PART_BYTES = 1024 * 1024;
 /** Parts kept per sender for an epoch not yet ordered here (more is that sender's fault). */
 const MAX_EARLY_PARTS = 512;
+/**
+ * Bytes of shares kept per sender for epochs not yet ordered here; more are deferred (the sender retries
+ * once we ordered the epoch), so what a peer can make us hold early is bounded.
+ */
+const EARLY_BYTES_PER_PEER = 4 * 1024 * 1024;
 
 export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery> {
   private ab: AtomicBroadcast;
@@ -223,6 +228,11 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
         step.deferred = true;
         return step;
       }
+      const size = shares.reduce((a, x) => a + x.length, 0);
+      if (this.earlyBytes(from) + size > EARLY_BYTES_PER_PEER) {
+        step.deferred = true;
+        return step;
+      }
       let byPeer = this.early.get(e);
       if (!byPeer) this.early.set(e, (byPeer = new Map()));
       let parts = byPeer.get(from);
@@ -235,6 +245,13 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
     this.acceptShares(step, e, known, from, first, shares);
     this.deliverReady(step);
     return step;
+  }
+
+  /** Bytes of the shares a sender sent us for epochs we have not ordered yet. */
+  private earlyBytes(from: number): number {
+    let bytes = 0;
+    for (const byPeer of this.early.values()) for (const shares of byPeer.get(from)?.values() ?? []) for (const x of shares) bytes += x.length;
+    return bytes;
   }
 
   /** Everything needed to continue exactly from here (the engine's compaction), as plain data. */

@@ -329,7 +329,7 @@ export class ReplicaEngine {
    */
   snapshot(): Uint8Array {
     return encodeState({
-      v: 2,
+      v: 3,
       scab: this.scab.snapshot(),
       certifier: this.certifier.snapshot(),
       faults: this.faultCounts,
@@ -349,7 +349,7 @@ export class ReplicaEngine {
     decryptor?: ThresholdDecryptor,
   ): ReplicaEngine {
     const s = decodeState(snapshot) as Record<string, unknown>;
-    if (s['v'] !== 2) throw new SnapshotError(`snapshot version ${String(s['v'])} is not the current 2 (made by an older release: start from a new data folder)`);
+    if (s['v'] !== 3) throw new SnapshotError(`snapshot version ${String(s['v'])} is not the current 3 (made by another release)`);
     const e = new ReplicaEngine(ctx, options, decryptor);
     e.scab = SecureCausalBroadcast.restore(ctx, e.decryptor, e.scabOptions, s['scab'] as unknown as ScabSnapshot);
     e.deliveredEpoch = e.scab.nextEpoch - 1;

@@ -83,6 +83,30 @@ describe('ReplicaEngine: what one peer can make it do', () => {
     expect(e.snapshot()).toEqual(before);
   });
 
+  it("a peer's forwarded requests take at most its share of the queue, and are not forwarded again", () => {
+    const c = cluster([0]);
+    const e = c.engines[0]!;
+    const maxPendingBytes = 8 * 1024 * 1024;
+    // Five messages of 128 requests x 4 KiB (512 KiB each): 2.5 MiB offered, a quarter of the queue is 2 MiB.
+    for (let m = 0; m < 5; m++) {
+      const requests = Array.from({ length: 128 }, (_, k) => {
+        const r = new Uint8Array(4096);
+        r.set(utf8ToBytes(`forwarded ${m}/${k}`), 1);
+        return r;
+      });
+      const s = c.apply(0, { kind: 'peer', from: 3, msg: { tag: 'ab', body: { t: 'ab-requests', requests } } });
+      expect(s.faults).toEqual([]);
+    }
+    expect(e.ab.pendingBytes).toBeLessThanOrEqual(maxPendingBytes / 4);
+    expect(e.ab.pendingBytes).toBeGreaterThan(maxPendingBytes / 4 - 8192);
+    // Clients still get in.
+    expect(e.refusal(utf8ToBytes('a client request'))).toBeNull();
+    // More than a proposal's bytes in one message is more than an honest replica forwards: a fault.
+    const big = Array.from({ length: 1000 }, (_, k) => new Uint8Array(4096).fill(k % 256));
+    const s = c.apply(0, { kind: 'peer', from: 2, msg: { tag: 'ab', body: { t: 'ab-requests', requests: big } } });
+    expect(s.faults.map((f) => [f.peer, f.kind])).toEqual([[2, 'malformed']]);
+  });
+
   it("a non-empty proposal that reached one replica only starts the epoch at every honest replica", () => {
     const c = cluster([0, 1, 2]);
     const rng = new Rng(5);

@@ -119,3 +119,34 @@ describe('HostCore: what a peer can make it store', () => {
     expect(cores[0]!.metrics().links[3]!.unchanged - unchanged).toBe(50);
   });
 });
+
+describe('HostCore: a peer that keeps causing faults waits', () => {
+  it(`after ${256} faults its frames are refused with 429 (not taken: the seq stays fresh)`, () => {
+    const { group, secrets } = testGroup(4);
+    const storage = new MemoryStorage();
+    const core = new HostCore(group, secrets[0]!, storage.load(), null, { apps: () => [] });
+    const link = linkPeers(group, secrets[3]!)[0]!;
+    let sender = LinkSender.create(link.outgoing);
+    let id = 1;
+    const frameOf = (count: number) => {
+      // A tag of no instance: a malformed fault per message.
+      const items = Array.from({ length: count }, () => ({ id: id++, bytes: encodeMessage({ tag: 'nowhere', body: { t: 'cbc-want' } }) }));
+      const a = sender.allocate();
+      sender = a.sender;
+      return { seq: a.seq, bytes: a.sender.seal(a.seq, encodeTransport(items), 0) };
+    };
+    for (let k = 0; k < 4; k++) {
+      const r = core.receiveFrame(frameOf(64).bytes);
+      expect(r.response.status).toBe(200);
+      storage.commit(r.commit!.batch);
+      r.commit!.apply();
+    }
+    const f = frameOf(1);
+    const r = core.receiveFrame(f.bytes);
+    expect(r.response.status).toBe(429);
+    expect(r.commit).toBeNull();
+    expect(core.metrics().links[3]).toMatchObject({ faultBudget: 0, throttled: 1 });
+    // An honest peer is not affected.
+    expect(core.metrics().links[2]).toMatchObject({ faultBudget: 256, throttled: 0 });
+  });
+});
