@@ -122,7 +122,10 @@ describe('sintra submit --wait and sintra verify on the local cluster', () => {
     const foreign = encryptRequest({ ...other, groupId: group.groupId } as typeof group, utf8ToBytes('not for this group'), 'mallory', rng);
     const f = await post(cluster.urls[0]!, { ciphertext: b64(foreign.ciphertext) });
     expect(f.status).toBe(202);
-    await waitFor(async () => ((await getJson(cluster.urls[2]!, `/v1/requests/${foreign.ciphertextId}`)).json.status === 'skipped' ? true : null), 'the foreign ciphertext to be skipped');
+    // Every replica skips it, each when its own decryption completes: ask the one whose receipt is read.
+    for (const url of [cluster.urls[2]!, cluster.urls[0]!]) {
+      await waitFor(async () => ((await getJson(url, `/v1/requests/${foreign.ciphertextId}`)).json.status === 'skipped' ? true : null), 'the foreign ciphertext to be skipped');
+    }
     const fr = await getJson(cluster.urls[0]!, `/v1/receipts/${foreign.ciphertextId}`);
     expect(fr.status).toBe(409);
     expect(fr.json.error.code).toBe('skipped');
