@@ -113,7 +113,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
         '  sintra simulate --replica --n 7 --seeds 50 --byzantine all --param requests=30',
         'With --replica, --byzantine is silent, fuzz (default), twins, aba-split, equivocate, garbage, replay,',
         'bad-shares, vote-both, mixed, assorted, none or all; --param takes requests, requestBytes, burstMs, encrypted,',
-        'crashes, afterGstMs, maxValueBytes, maxBatch.',
+        'crashes, sharedRollback, afterGstMs, maxValueBytes, maxBatch.',
       ].join('\n'),
     )
     .action(async (opts: SimulateOptions) => setCode(await simulateCommand(opts, io)));

@@ -25,6 +25,8 @@ export const COMPATIBILITY_DATE = '2026-05-01';
 export const COMPATIBILITY_FLAGS: readonly string[] = ['nodejs_compat'];
 
 export interface LocalClusterOptions {
+  /** Some replicas keep their state outside the data folder (Redis): do not expect it there. */
+  readonly externalStorage?: boolean;
   readonly dataDir: string;
   /** Threshold group of n replicas (t = floor((n - 1) / 3)) when keys are dealt; ignored once they exist. */
   readonly n?: number;
@@ -101,6 +103,13 @@ export async function prepareCluster(o: LocalClusterOptions): Promise<ClusterSet
   const groupText = await readFile(groupPath, 'utf8');
   const groupFile = JSON.parse(groupText) as GroupFile;
   const group = parseGroup(groupFile);
+  // Keys that ran before must never start a new log (a second history under the same group key): with the
+  // replicas' storage gone, refuse here, where the operator can still choose (restore, or deal a new group).
+  if (!dealt && !o.externalStorage && !existsSync(join(dataDir, 'state')) && !existsSync(join(dataDir, 'node'))) {
+    throw new Error(
+      `${keysDir} holds a group whose replicas' storage is not in ${dataDir} (no state/ or node/ folder): these keys may have signed a history before, and a new log under them would be a second one. Restore the storage, or deal a new group (remove ${keysDir}).`,
+    );
+  }
   if (!dealt && o.n !== undefined && o.n !== group.replicas.length) {
     throw new Error(`${groupPath} is a group of ${group.replicas.length} replicas, not ${o.n}; use another --data folder for another group`);
   }
@@ -133,6 +142,8 @@ export async function replicaWorkerOptions(
       ...secrets,
       ...(o.clientRate ? { SINTRA_CLIENT_RATE: String(o.clientRate) } : {}),
       ...(o.memoryBudgetMb ? { SINTRA_MEMORY_BUDGET_MB: String(o.memoryBudgetMb) } : {}),
+      // A new group (keys dealt by this start): empty storage starts the log. Never for keys that ran before.
+      ...(setup.dealt ? { SINTRA_BOOTSTRAP: '1' } : {}),
       ...extra.bindings,
     },
     ...(extra.serviceBindings ? { serviceBindings: extra.serviceBindings } : {}),

@@ -89,7 +89,7 @@ interface NodeProcess {
 }
 
 export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCluster> {
-  const setup = await prepareCluster(o);
+  const setup = await prepareCluster({ ...o, externalStorage: o.nodeStore !== undefined });
   const { n, host, basePort } = setup;
   const nodeIndices = [...(o.nodeIndices ?? Array.from({ length: Math.floor(n / 2) }, (_, k) => n - Math.floor(n / 2) + k))].sort((a, b) => a - b);
   for (const i of nodeIndices) if (!Number.isInteger(i) || i < 0 || i >= n) throw new Error(`nodeIndices: no replica ${i} in a group of ${n}`);
@@ -121,6 +121,8 @@ export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCl
     }
     if (o.clientRate) env['SINTRA_CLIENT_RATE'] = String(o.clientRate);
     if (o.memoryBudgetMb) env['SINTRA_MEMORY_BUDGET_MB'] = String(o.memoryBudgetMb);
+    if (setup.dealt) env['SINTRA_BOOTSTRAP'] = '1';
+    else delete env['SINTRA_BOOTSTRAP'];
     // SINTRA_NODE_ARGS: extra flags for the Node replica processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`
     // to profile them under `npm run bench -- --cluster node` (Node refuses --cpu-prof in NODE_OPTIONS).
     const nodeArgs = (process.env['SINTRA_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');

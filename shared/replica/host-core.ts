@@ -65,10 +65,16 @@ export interface HostCoreOptions {
   readonly context?: ProtocolContext;
   /** Sees the faults of every event this core handles (not of journal replay): logs, metrics, the simulator. */
   readonly onFaults?: (faults: readonly Fault[]) => void;
+  /**
+   * This group has never run: with empty storage, start a new log. Without it a replica with empty storage
+   * starts nothing (mode 'not-bootstrapped'), since its keys may have signed a history before and a second
+   * one must never exist (issue 13, bug 3). Set it for a new group's first start only.
+   */
+  readonly bootstrap?: boolean;
 }
 
-type Knobs = Omit<HostCoreOptions, 'engine' | 'apps' | 'context' | 'onFaults'>;
-export type ResolvedHostCoreOptions = Required<Knobs> & Pick<HostCoreOptions, 'engine' | 'apps' | 'context' | 'onFaults'>;
+type Knobs = Omit<HostCoreOptions, 'engine' | 'apps' | 'context' | 'onFaults' | 'bootstrap'>;
+export type ResolvedHostCoreOptions = Required<Knobs> & Pick<HostCoreOptions, 'engine' | 'apps' | 'context' | 'onFaults' | 'bootstrap'>;
 
 export const DEFAULT_HOST_OPTIONS: Required<Knobs> = {
   maxConcurrentPosts: 6,
@@ -142,6 +148,13 @@ export const STORAGE_FORMAT = '4';
 export const FAULT_BUDGET = 256;
 export const FAULT_REFILL = 64;
 
+/**
+ * What a replica does: 'active' (everything), 'not-bootstrapped' (empty storage and no bootstrap: nothing),
+ * 'lost-state' (its peers proved that its storage lost what it had written: nothing, persistently, until
+ * an operator restores its storage or it is rebuilt; it may not sign again what it may have signed before).
+ */
+export type ReplicaMode = 'active' | 'not-bootstrapped' | 'lost-state';
+
 /** Storage this release cannot read; the message says what to do. */
 export class StorageFormatError extends Error {
   override readonly name = 'StorageFormatError';
@@ -189,6 +202,9 @@ class InboxWindow {
 export interface HostCoreMetrics {
   readonly replica: string;
   readonly index: number;
+  readonly mode: ReplicaMode;
+  /** Peers whose link state says this replica's storage lost what it had written (see ReplicaMode). */
+  readonly lostStateEvidence: Readonly<Record<number, string>>;
   readonly engine: EngineMetrics;
   readonly outbox: number[];
   readonly links: { peer: number; failures: number; lastError: string | null; sentFrames: number; ackedMessages: number; dropped: number; unchanged: number; faultBudget: number; throttled: number }[];
@@ -220,6 +236,11 @@ export class HostCore {
   private readonly throttled: number[];
   /** The epoch up to which the budgets were refilled. */
   private budgetEpoch: number;
+  private mode_: ReplicaMode = 'active';
+  /** Peers whose link state shows that this replica's storage lost what it had written, and how. */
+  private readonly lostEvidence: Map<number, string>;
+  /** Per peer: the highest link seq allocated to it by this core (or before, as storage says). */
+  private readonly allocated: number[];
   /** Where the next flush starts looking, so that a full set of connections does not starve a peer. */
   private flushFrom = 0;
   readonly replayedEvents: number;
@@ -241,12 +262,19 @@ export class HostCore {
     this.opts = { ...DEFAULT_HOST_OPTIONS, ...options };
     const format = state.meta.get('format');
     if (format !== undefined && format !== STORAGE_FORMAT) {
-      throw new StorageFormatError(`storage holds format ${format}, this release reads ${STORAGE_FORMAT}: start from a new data folder`);
+      throw new StorageFormatError(
+        `storage holds format ${format}, this release reads ${STORAGE_FORMAT}: run the release that wrote it (a replica must never start a new log with keys that signed before; a new group needs a new deal)`,
+      );
     }
     if (format === undefined && (state.snapshot || state.journal.length > 0)) {
-      throw new StorageFormatError(`storage was written by an older release (no format marker; this release reads format ${STORAGE_FORMAT}): start from a new data folder`);
+      throw new StorageFormatError(
+        `storage was written by an older release (no format marker; this release reads format ${STORAGE_FORMAT}): run that release (a replica must never start a new log with keys that signed before; a new group needs a new deal)`,
+      );
     }
     this.formatWritten = format !== undefined;
+    const lost = state.meta.get('lost-state');
+    this.lostEvidence = new Map(lost ? (JSON.parse(lost) as [number, string][]) : []);
+    this.mode = lost ? 'lost-state' : format === undefined && !this.opts.bootstrap ? 'not-bootstrapped' : 'active';
     const ctx = this.opts.context ?? contextFromConfig(group, secrets);
     // The CA's responses are kept so clients can read the answer to their ordered request (ca-routes.ts).
     const engineOptions: EngineOptions = { keepResponsesOf: ['ca'], ...this.opts.engine, apps: this.appFactory() };
@@ -293,6 +321,7 @@ export class HostCore {
       const saved = state.meta.get(`link-tx/${p.peer}`);
       return saved ? LinkSender.fromJSON(p.outgoing, JSON.parse(saved)) : LinkSender.create(p.outgoing);
     });
+    this.allocated = this.senders.map((x) => (x ? x.next - 1 : 0));
   }
 
   get me(): number {
@@ -301,6 +330,33 @@ export class HostCore {
 
   get n(): number {
     return this.group.replicas.length;
+  }
+
+  get mode(): ReplicaMode {
+    return this.mode_;
+  }
+
+  private set mode(m: ReplicaMode) {
+    this.mode_ = m;
+  }
+
+  /** Why this replica does nothing, for the answers it gives (null when active). */
+  modeError(): HostError | null {
+    if (this.mode === 'active') return null;
+    const peers = [...this.lostEvidence.keys()].sort((a, b) => a - b);
+    if (this.mode === 'not-bootstrapped') {
+      const history = peers.length > 0 ? ` Replicas ${peers.join(', ')} hold history with it: its storage was lost, so restore it.` : '';
+      return {
+        status: 503,
+        code: 'not-bootstrapped',
+        message: `replica ${this.me} has empty storage and was not started as a new group (bootstrap), so it starts nothing: its keys may have signed a history before.${history}`,
+      };
+    }
+    return {
+      status: 503,
+      code: 'lost-state',
+      message: `replica ${this.me}'s storage lost what it had written (replicas ${peers.join(', ')} hold newer link state with it), so it signs nothing until its storage is restored or it is rebuilt`,
+    };
   }
 
   appFactory(): () => readonly ReplicatedApp[] {
@@ -316,6 +372,8 @@ export class HostCore {
    * are in the order given; they stand once the commit (if any) is written.
    */
   submit(items: readonly { readonly bytes: Uint8Array; readonly encrypted: boolean }[]): { results: SubmitResult[]; commit: PendingCommit | null } {
+    const stopped = this.modeError();
+    if (stopped) return { results: items.map(() => ({ ok: false, error: stopped })), commit: null };
     const results: SubmitResult[] = [];
     const events: EngineEvent[] = [];
     const steps: EngineStep[] = [];
@@ -420,6 +478,24 @@ export class HostCore {
       return { response: { status, body: { error: { code: `link-${v.code}`, message: v.message }, ...ack } }, commit: null };
     }
     if (v.seq === 0) return { response: { status: 400, body: { error: { code: 'bad-payload', message: 'ack-only frames are not used on this link' } } }, commit: null };
+    // Link state that says we lost what we had written: frames we never took were taken, or the peer holds
+    // frames of ours we never sent. An honest peer's seqs follow each other (one frame in flight, the same
+    // seq again after a failure), and its ack is at most one frame past what we allocated (a crash between
+    // its taking a frame and our noting the next seq).
+    const rx = this.receivers[v.sender]!;
+    const lost =
+      v.seq > rx.contiguousAck + 1
+        ? `its frame ${v.seq} follows our last taken ${rx.contiguousAck}`
+        : v.ack > this.allocated[v.sender]! + 1
+          ? `it acknowledges our frame ${v.ack}, and we only sent up to ${this.allocated[v.sender]}`
+          : null;
+    if (lost !== null) {
+      const commit = this.evidenceOfLoss(v.sender, lost);
+      const stopped = this.modeError() ?? { status: 503, code: 'link-gap', message: `replica ${v.sender}'s link state does not follow ours (${lost}); not taken` };
+      return { response: { status: stopped.status, body: { error: { code: stopped.code, message: stopped.message } } }, commit };
+    }
+    const stopped = this.modeError();
+    if (stopped) return { response: { status: stopped.status, body: { error: { code: stopped.code, message: stopped.message } } }, commit: null };
     if (this.overBudget(v.sender)) {
       // Not taken (its seq stays fresh): the peer retries later, after an epoch or more refilled its budget.
       this.throttled[v.sender]!++;
@@ -470,6 +546,24 @@ export class HostCore {
       this.receivers[from] = receiver;
     });
     return { response: { status: 200, body: { accepted, deferred } }, commit };
+  }
+
+  /**
+   * A peer's link state says this replica lost written state. One peer may lie (it holds our link key and
+   * can make any seq or ack), so only a kernel of such peers (one of them honest) proves it: then the
+   * replica stops for good (mode 'lost-state', persisted), since it may sign differently what it signed
+   * before (issue 13, bug 3: a replica whose storage went back re-signed a different history). Until then
+   * the anomalous peer's frames are not taken (a liar only blocks its own link).
+   */
+  private evidenceOfLoss(peer: number, why: string): PendingCommit | null {
+    if (this.lostEvidence.has(peer)) return null;
+    this.lostEvidence.set(peer, why);
+    if (this.mode === 'lost-state' || !this.group.quorumSystem.isKernel(this.lostEvidence.keys())) return null;
+    this.mode = 'lost-state';
+    const batch = emptyBatch();
+    batch.meta.set('lost-state', JSON.stringify([...this.lostEvidence]));
+    if (!this.formatWritten) batch.meta.set('format', STORAGE_FORMAT);
+    return { batch, apply: () => (this.formatWritten = true) };
   }
 
   /**
@@ -553,6 +647,7 @@ export class HostCore {
    * connections does not starve a peer.
    */
   duePeers(now: number): number[] {
+    if (this.mode !== 'active') return [];
     let free = this.opts.maxConcurrentPosts - this.links.filter((l) => l.inFlight).length;
     const due: number[] = [];
     for (let k = 0; k < this.n && free > 0; k++) {
@@ -590,6 +685,7 @@ export class HostCore {
     const { seq, sender } = this.senders[j]!.allocate();
     const frame = sender.seal(seq, encodeTransport(picked), this.receivers[j]!.contiguousAck);
     link.inFlight = true;
+    this.allocated[j] = Math.max(this.allocated[j]!, seq);
     return { peer: j, seq, bytes: frame, ids: picked.map((p) => p.id), sender };
   }
 
@@ -603,10 +699,24 @@ export class HostCore {
     if (res.status === 409) {
       const b = res.body as { error?: { code?: unknown }; ack?: unknown } | null;
       if ((b?.error?.code === 'link-replay' || b?.error?.code === 'link-ahead') && Number.isSafeInteger(b?.ack)) {
-        const next = Math.max(f.sender.next, (b!.ack as number) + 1);
-        this.senders[j] = LinkSender.fromJSON(this.peers[j]!.outgoing, { next, peerAck: next - 1 });
-        this.frameFailed(f, `link resynchronized at seq ${next} (${String(b?.error?.code)})`, now);
-        return null;
+        const ack = b!.ack as number;
+        // The peer took frames past the one we just sent: we lost what we had written (or it lies).
+        if (ack > f.seq) {
+          this.frameFailed(f, `replica ${j} acknowledges our frame ${ack}, past the ${f.seq} we sent`, now);
+          return this.evidenceOfLoss(j, `it acknowledges our frame ${ack}, and we only sent up to ${f.seq}`);
+        }
+        // Resynchronize, durably: storage must never be behind a seq the peer took (that would look like
+        // lost state after a restart), so the new next seq is written before it is used.
+        const next = Math.max(f.sender.next, ack + 1);
+        const sender = LinkSender.fromJSON(this.peers[j]!.outgoing, { next, peerAck: next - 1 });
+        return {
+          batch: { ...emptyBatch(), meta: new Map([[`link-tx/${j}`, JSON.stringify(sender.toJSON())]]) },
+          apply: () => {
+            this.senders[j] = sender;
+            this.allocated[j] = Math.max(this.allocated[j]!, next - 1);
+            this.frameFailed(f, `link resynchronized at seq ${next} (${String(b?.error?.code)})`, now);
+          },
+        };
       }
     }
     if (refusedForGood(res)) return this.refused(f, res, now);
@@ -622,26 +732,30 @@ export class HostCore {
       return null;
     }
     const acked = f.sender.acknowledge(f.seq);
-    this.senders[j] = acked.ok ? acked.sender : f.sender;
+    const sender = acked.ok ? acked.sender : f.sender;
     const sent = new Set(f.ids);
     const accepted = ack.accepted.filter((id) => sent.has(id));
-    for (const id of ack.deferred) {
-      const item = this.outbox[j]!.get(id);
-      if (item && sent.has(id)) item.notBefore = now + this.opts.deferRetryMs;
-    }
-    const link = this.links[j]!;
-    link.inFlight = false;
-    link.failures = 0;
-    link.retryAt = 0;
-    link.lastError = null;
-    link.isolating = false;
-    link.sentFrames++;
-    link.ackedMessages += accepted.length;
-    const meta = new Map([[`link-tx/${j}`, JSON.stringify(this.senders[j]!.toJSON())]]);
+    const meta = new Map([[`link-tx/${j}`, JSON.stringify(sender.toJSON())]]);
+    // Nothing moves before the write: with the link still in flight, a core whose write failed (and that
+    // the adapter is about to replace) sends nothing more on it, so the peer never holds a frame of ours
+    // that storage does not know of (it would look like lost state).
     return {
       batch: { ...emptyBatch(), outboxDelete: accepted.length > 0 ? [{ peer: j, ids: accepted }] : [], meta },
       apply: () => {
+        this.senders[j] = sender;
         for (const id of accepted) this.outbox[j]!.delete(id);
+        for (const id of ack.deferred) {
+          const item = this.outbox[j]!.get(id);
+          if (item && sent.has(id)) item.notBefore = now + this.opts.deferRetryMs;
+        }
+        const link = this.links[j]!;
+        link.inFlight = false;
+        link.failures = 0;
+        link.retryAt = 0;
+        link.lastError = null;
+        link.isolating = false;
+        link.sentFrames++;
+        link.ackedMessages += accepted.length;
       },
     };
   }
@@ -689,6 +803,7 @@ export class HostCore {
    * are the others).
    */
   nextWake(): number | null {
+    if (this.mode !== 'active') return null;
     if (this.links.filter((l) => l.inFlight).length >= this.opts.maxConcurrentPosts) return null;
     let wake: number | null = null;
     for (let j = 0; j < this.n; j++) {
@@ -715,6 +830,8 @@ export class HostCore {
     return {
       replica: this.secrets.id,
       index: this.me,
+      mode: this.mode,
+      lostStateEvidence: Object.fromEntries(this.lostEvidence),
       engine: this.engine.metrics(),
       outbox: this.outboxSizes(),
       links: this.links.map((l, peer) => ({

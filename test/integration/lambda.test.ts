@@ -147,7 +147,7 @@ describe.skipIf(!HAVE_REDIS)('AWS Lambda entry (synthetic function-URL events; U
     const ports = await freePorts(4);
     urls = ports.map((p) => `http://127.0.0.1:${p}`);
     for (let i = 0; i < 3; i++) {
-      const replica = new NodeReplica({ group, secrets: parseReplicaSecrets(out.secrets[i], group), store: new MemoryStore(), peers: urls, log: () => undefined });
+      const replica = new NodeReplica({ group, secrets: parseReplicaSecrets(out.secrets[i], group), store: new MemoryStore(), peers: urls, host: { bootstrap: true }, log: () => undefined });
       nodes.push(await serveReplica(replica, { port: ports[i]! }));
     }
     env = {
@@ -157,6 +157,7 @@ describe.skipIf(!HAVE_REDIS)('AWS Lambda entry (synthetic function-URL events; U
       UPSTASH_REDIS_REST_URL: bridge.url,
       UPSTASH_REDIS_REST_TOKEN: bridge.token,
       SINTRA_REDIS_TIMEOUT_MS: '3000',
+      SINTRA_BOOTSTRAP: '1',
     };
     lambda = createLambdaHandlers(env, (l) => lines.push(l));
     front = new FunctionUrl(() => lambda);

@@ -14,6 +14,7 @@ export function replicaBindings(): Record<string, string> {
     SINTRA_GROUP: JSON.stringify(out.group),
     SINTRA_PEERS: JSON.stringify([null, 'http://127.0.0.1:9', 'http://127.0.0.1:9', 'http://127.0.0.1:9']),
     ...out.secrets[0]!,
+    SINTRA_BOOTSTRAP: '1',
     TEST_PEER1_SECRETS: JSON.stringify(out.secrets[1]),
   };
 }

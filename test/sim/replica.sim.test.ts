@@ -62,6 +62,13 @@ describe('whole-replica simulation', () => {
     expect(s.details!.every((r) => r.corrupted.length === 7)).toBe(true);
   });
 
+  it('storage that goes back in time (one replica, within what the structure tolerates): found out, and the others stay safe and live', () => {
+    const s = runReplicaSimulation({ n: 7, seeds: 40, seedStart: 40000, byzantine: 'none' });
+    expectClean(s);
+    expect(s.rollbacks).toBeGreaterThan(3);
+    expect(s.rollbacks_detected).toBeGreaterThan(0);
+  });
+
   it('same seed, same run', () => {
     const a = simulateReplicas({ seed: 42, structure: thresholdStructure(4, 1), byzantine: 'fuzz' });
     const b = simulateReplicas({ seed: 42, structure: thresholdStructure(4, 1), byzantine: 'fuzz' });
@@ -72,6 +79,11 @@ describe('whole-replica simulation', () => {
 });
 
 describe('whole-replica simulation: negative controls (more corrupted than the structure allows)', () => {
+  it('every replica\'s storage goes back together (one Redis for all, restored from an older snapshot): a second signed history', () => {
+    const s = runReplicaSimulation({ n: 4, seeds: 30, seedStart: 1, byzantine: 'none', params: { sharedRollback: true, requests: 30, crashes: false }, details: true });
+    expect(s.details!.some((r) => r.safetyViolations.some((v) => v.startsWith('two signed checkpoints for size')))).toBe(true);
+  });
+
   it('n = 4 with two twins: some seeds violate safety, and the failures say how to replay them', () => {
     const s = runReplicaSimulation({ n: 4, seeds: 20, seedStart: 1, byzantine: 'twins', corrupt: [0, 1] });
     expect(s.safety_violations).toBeGreaterThan(0);

@@ -28,7 +28,7 @@ function cluster() {
         return { status: r.status, body: JSON.parse(JSON.stringify(r.body)) };
       },
     };
-    hosts.push(new ReplicaHost(group, secrets[i]!, stores[i]!, transport, () => clock, { retryMinMs: 10, retryMaxMs: 100, deferRetryMs: 10 }));
+    hosts.push(new ReplicaHost(group, secrets[i]!, stores[i]!, transport, () => clock, { bootstrap: true, retryMinMs: 10, retryMaxMs: 100, deferRetryMs: 10 }));
   }
   const settle = async () => {
     for (let round = 0; round < 2000; round++) {

@@ -128,7 +128,7 @@ describe('engine memory bounds', () => {
       },
     };
     for (let i = 0; i < 4; i++) {
-      hosts.push(new ReplicaHost(group, secrets[i]!, new MemoryStore(), transport, () => 0, { engine: { memoryBudgetBytes: 3 * (LOG_ENTRY_BYTES + DEDUP_ENTRY_BYTES) } }));
+      hosts.push(new ReplicaHost(group, secrets[i]!, new MemoryStore(), transport, () => 0, { bootstrap: true, engine: { memoryBudgetBytes: 3 * (LOG_ENTRY_BYTES + DEDUP_ENTRY_BYTES) } }));
     }
     const app = replicaApp(hosts[0]!, { now: () => 0, afterChange: () => undefined });
     const post = (text: string) => app.request('/v1/requests', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) });

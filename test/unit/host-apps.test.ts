@@ -24,7 +24,7 @@ function cluster(n: number, compactAfter?: number) {
         return { status: r.status, body: JSON.parse(JSON.stringify(r.body)) };
       },
     };
-    return new ReplicaHost(group, secrets[i]!, stores[i]!, transport, () => clock, { retryMinMs: 10, retryMaxMs: 100, deferRetryMs: 10, ...(compactAfter ? { compactAfter } : {}) });
+    return new ReplicaHost(group, secrets[i]!, stores[i]!, transport, () => clock, { bootstrap: true, retryMinMs: 10, retryMaxMs: 100, deferRetryMs: 10, ...(compactAfter ? { compactAfter } : {}) });
   };
   for (let i = 0; i < n; i++) hosts.push(make(i));
   const settle = async () => {

@@ -40,7 +40,7 @@ describe('host compaction', () => {
         return { status: r.status, body: JSON.parse(JSON.stringify(r.body)) };
       },
     };
-    for (let i = 0; i < 4; i++) hosts.push(new ReplicaHost(group, secrets[i]!, stores[i]!, transport, () => clock, { compactAfter: 5, retryMinMs: 10 }));
+    for (let i = 0; i < 4; i++) hosts.push(new ReplicaHost(group, secrets[i]!, stores[i]!, transport, () => clock, { bootstrap: true, compactAfter: 5, retryMinMs: 10 }));
     const settle = async () => {
       for (let round = 0; round < 2000 && hosts.some((h) => h.outboxSizes().some((x) => x > 0)); round++) {
         for (const h of hosts) await h.flush();
@@ -60,7 +60,7 @@ describe('host compaction', () => {
     // More events than compactAfter went by without a snapshot somewhere: amortization held one back.
     expect(hosts.some((h) => h.metrics().journalEvents >= 5)).toBe(true);
     // A host rebuilt from its store (snapshot + journal) has the same log.
-    const again = new ReplicaHost(group, secrets[0]!, stores[0]!, transport, () => clock, { compactAfter: 5 });
+    const again = new ReplicaHost(group, secrets[0]!, stores[0]!, transport, () => clock, { bootstrap: true, compactAfter: 5 });
     await again.init();
     expect(again.logSize).toBe(texts.length);
     for (const t of texts) expect(again.status(requestId(utf8ToBytes(t)))?.status).toBe('certified');

@@ -18,7 +18,7 @@ describe('HostCore: links', () => {
   it('a frame the peer refuses for good is split until the refused message is found and dropped', () => {
     const { group, secrets } = testGroup(4);
     const storage = new MemoryStorage();
-    const core = new HostCore(group, secrets[0]!, storage.load(), null, { apps: () => [] });
+    const core = new HostCore(group, secrets[0]!, storage.load(), null, { apps: () => [], bootstrap: true });
     const write = (c: { batch: Parameters<MemoryStorage['commit']>[0]; apply(): void } | null) => {
       if (!c) return;
       storage.commit(c.batch);
@@ -27,7 +27,7 @@ describe('HostCore: links', () => {
     // Our proposal for peer 1, then peer 1's proposal arrives and our echo for it queues up too.
     write(core.submit([{ bytes: utf8ToBytes('one'), encrypted: false }]).commit);
     const storage1 = new MemoryStorage();
-    const peer1 = new HostCore(group, secrets[1]!, storage1.load(), null, { apps: () => [] });
+    const peer1 = new HostCore(group, secrets[1]!, storage1.load(), null, { apps: () => [], bootstrap: true });
     const c1 = peer1.submit([{ bytes: utf8ToBytes('two'), encrypted: false }]).commit!;
     storage1.commit(c1.batch);
     c1.apply();
@@ -54,14 +54,14 @@ describe('HostCore: links', () => {
     write(core.frameAnswered(f3, { status: 200, body: { accepted: f3.ids, deferred: [] } }, 0));
     expect(core.outgoingFrame(1, 0)?.ids ?? []).toEqual(f1.ids.slice(2));
     // The drop is durable: a reloaded core does not resend the dropped message.
-    const reloaded = new HostCore(group, secrets[0]!, storage.load(), null, { apps: () => [] });
+    const reloaded = new HostCore(group, secrets[0]!, storage.load(), null, { apps: () => [], bootstrap: true });
     expect(reloaded.outboxSizes()[1]).toBe(waiting - 2);
   });
 
   it('a refused frame is not a resynchronization: the next frame reuses its sequence number', () => {
     const { group, secrets } = testGroup(4);
     const storage = new MemoryStorage();
-    const core = new HostCore(group, secrets[0]!, storage.load(), null, { apps: () => [] });
+    const core = new HostCore(group, secrets[0]!, storage.load(), null, { apps: () => [], bootstrap: true });
     const c = core.submit([{ bytes: utf8ToBytes('one'), encrypted: false }]).commit!;
     storage.commit(c.batch);
     c.apply();
@@ -75,7 +75,7 @@ describe('HostCore: what a peer can make it store', () => {
   it('messages that change nothing (a collected epoch) are acknowledged without being journaled', () => {
     const { group, secrets } = testGroup(4);
     const storages = secrets.map(() => new MemoryStorage());
-    const opts = { apps: () => [], engine: { ab: { keepEpochs: 1, serveEpochs: 2 } } };
+    const opts = { apps: () => [], bootstrap: true, engine: { ab: { keepEpochs: 1, serveEpochs: 2 } } };
     const cores = secrets.map((x, i) => new HostCore(group, x, storages[i]!.load(), null, opts));
     const write = (i: number, c: PendingCommit | null) => {
       if (!c) return;
@@ -124,7 +124,7 @@ describe('HostCore: a peer that keeps causing faults waits', () => {
   it(`after ${256} faults its frames are refused with 429 (not taken: the seq stays fresh)`, () => {
     const { group, secrets } = testGroup(4);
     const storage = new MemoryStorage();
-    const core = new HostCore(group, secrets[0]!, storage.load(), null, { apps: () => [] });
+    const core = new HostCore(group, secrets[0]!, storage.load(), null, { apps: () => [], bootstrap: true });
     const link = linkPeers(group, secrets[3]!)[0]!;
     let sender = LinkSender.create(link.outgoing);
     let id = 1;
@@ -148,5 +148,102 @@ describe('HostCore: a peer that keeps causing faults waits', () => {
     expect(core.metrics().links[3]).toMatchObject({ faultBudget: 0, throttled: 1 });
     // An honest peer is not affected.
     expect(core.metrics().links[2]).toMatchObject({ faultBudget: 256, throttled: 0 });
+  });
+});
+
+/** Four cores over MemoryStorage, frames passed by hand (commit, then apply, as the adapters do). */
+function coreCluster(opts: { bootstrap?: boolean } = { bootstrap: true }) {
+  const { group, secrets } = testGroup(4);
+  const storages = secrets.map(() => new MemoryStorage());
+  const make = (i: number, bootstrap = opts.bootstrap) =>
+    new HostCore(group, secrets[i]!, storages[i]!.load(), storages[i]!.snapshot ? storages[i]!.loadLog() : null, { apps: () => [], bootstrap, engine: { ab: { keepEpochs: 1, serveEpochs: 2 } } });
+  const cores = secrets.map((_, i) => make(i));
+  const write = (i: number, c: PendingCommit | null) => {
+    if (!c) return;
+    storages[i]!.commit(c.batch);
+    c.apply();
+  };
+  const answers: { from: number; to: number; status: number; code?: string }[] = [];
+  const pump = (rounds = 1000) => {
+    for (let k = 0, moved = true; moved && k < rounds; k++) {
+      moved = false;
+      for (let i = 0; i < 4; i++) {
+        for (const j of cores[i]!.duePeers(0)) {
+          const f = cores[i]!.outgoingFrame(j, 0);
+          if (!f) continue;
+          moved = true;
+          const r = cores[j]!.receiveFrame(f.bytes);
+          write(j, r.commit);
+          answers.push({ from: i, to: j, status: r.response.status, code: (r.response.body as { error?: { code: string } }).error?.code });
+          const c = cores[i]!.frameAnswered(f, r.response, 0);
+          write(i, c);
+          // A failed POST waits for its backoff: let it go again at once here.
+          if (r.response.status !== 200) (cores[i] as unknown as { links: { retryAt: number }[] }).links[j]!.retryAt = 0;
+        }
+      }
+    }
+  };
+  const submit = (i: number, text: string) => {
+    const r = cores[i]!.submit([{ bytes: utf8ToBytes(text), encrypted: false }]);
+    write(i, r.commit);
+    return r.results[0]!;
+  };
+  return { group, secrets, storages, cores, make, write, pump, submit, answers };
+}
+
+describe('HostCore: storage that lost what it had written (issue 13, bug 3)', () => {
+  it('empty storage without bootstrap starts nothing, and says why', () => {
+    const c = coreCluster({ bootstrap: false });
+    const r = c.submit(0, 'hello');
+    expect(r).toMatchObject({ ok: false, error: { status: 503, code: 'not-bootstrapped' } });
+    expect(c.cores[0]!.mode).toBe('not-bootstrapped');
+    expect(c.cores[0]!.duePeers(0)).toEqual([]);
+    expect(c.storages[0]!.journal).toEqual([]);
+  });
+
+  it('a replica whose storage went back in time is found out by a kernel of peers and stops for good', () => {
+    const c = coreCluster();
+    for (let k = 0; k < 3; k++) {
+      c.submit(k % 4, `before ${k}`);
+      c.pump();
+    }
+    const old = c.storages[0]!.clone();
+    for (let k = 0; k < 4; k++) {
+      c.submit(1 + (k % 3), `after ${k}`);
+      c.pump();
+    }
+    expect(c.cores.map((x) => x.engine.log.size)).toEqual([7, 7, 7, 7]);
+    // Replica 0's storage goes back (a Redis restored from an older snapshot) and it restarts.
+    c.storages[0] = old;
+    c.cores[0] = c.make(0);
+    expect(c.cores[0]!.engine.log.size).toBe(3);
+    c.submit(2, 'later');
+    c.pump();
+    expect(c.cores[0]!.mode).toBe('lost-state');
+    expect(Object.keys(c.cores[0]!.metrics().lostStateEvidence).length).toBeGreaterThanOrEqual(2);
+    expect(c.answers.some((a) => a.to === 0 && a.code === 'lost-state')).toBe(true);
+    // It signs nothing more: no log entry past what storage had, and it refuses clients.
+    expect(c.cores[0]!.engine.log.size).toBe(3);
+    expect(c.submit(0, 'to the stopped one')).toMatchObject({ ok: false, error: { code: 'lost-state' } });
+    // The others go on without it.
+    expect(c.cores.slice(1).map((x) => x.engine.log.size)).toEqual([8, 8, 8]);
+    // Persisted: a restart does not forget it.
+    expect(c.make(0).mode).toBe('lost-state');
+  });
+
+  it('one peer claiming we lost state (it holds our link key, so it can) only blocks its own link', () => {
+    const c = coreCluster();
+    c.submit(0, 'one');
+    c.pump();
+    const link = linkPeers(c.group, c.secrets[3]!)[0]!;
+    // A frame from "replica 3" far ahead of what replica 0 took from it.
+    const forged = LinkSender.fromJSON(link.outgoing, { next: 500, peerAck: 499 });
+    const { seq, sender } = forged.allocate();
+    const r = c.cores[0]!.receiveFrame(sender.seal(seq, encodeTransport([]), 0));
+    expect(r.response).toMatchObject({ status: 503, body: { error: { code: 'link-gap' } } });
+    expect(c.cores[0]!.mode).toBe('active');
+    c.submit(1, 'two');
+    c.pump();
+    expect(c.cores[0]!.engine.log.size).toBe(2);
   });
 });

@@ -56,6 +56,7 @@ describe('Node replica routes (in-memory store, peers unreachable)', () => {
       peers: group.replicas.map(() => 'http://127.0.0.1:9'),
       timers: false,
       transport: { post: async () => Promise.reject(new Error('unreachable')) },
+      host: { bootstrap: true },
       log: () => undefined,
     });
     await replica.start();

@@ -13,7 +13,7 @@ import { testGroup } from '../helpers/group.ts';
 
 function makeApp() {
   const { group, secrets } = testGroup(4);
-  const host = new ReplicaHost(group, secrets[0]!, new MemoryStore(), { post: async () => ({ status: 503, body: null }) }, () => 0);
+  const host = new ReplicaHost(group, secrets[0]!, new MemoryStore(), { post: async () => ({ status: 503, body: null }) }, () => 0, { bootstrap: true });
   return { host, app: replicaApp(host, { now: () => 0, afterChange: () => undefined }) };
 }
 

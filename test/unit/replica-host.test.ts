@@ -34,6 +34,7 @@ class Cluster {
       },
     };
     return new ReplicaHost(group, secrets[i]!, this.stores[i]!, transport, () => this.clock, {
+      bootstrap: true,
       retryMinMs: 10,
       retryMaxMs: 100,
       deferRetryMs: 10,
@@ -116,7 +117,7 @@ describe('ReplicaHost (n = 4, in-memory stores and transport)', () => {
         if (to === 2) captured ??= frame;
         return { status: 500, body: {} };
       },
-    }, () => 0);
+    }, () => 0, { bootstrap: true });
     await sniff.submit(utf8ToBytes('x'));
     await sniff.flush();
     expect(captured).not.toBeNull();

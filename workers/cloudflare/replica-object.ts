@@ -12,7 +12,7 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Hono } from 'hono';
 import { ConfigError, parseGroup, parseReplicaSecrets } from '../../shared/config/group.ts';
 import { errorBody, replicaApp } from '../core/app.ts';
-import { memoryBudgetOption, ReplicaHost } from '../core/host.ts';
+import { hostEnvOptions, ReplicaHost } from '../core/host.ts';
 import type { PeerTransport } from '../core/host.ts';
 import { SqlStore } from './sql-store.ts';
 
@@ -29,6 +29,8 @@ export interface ReplicaEnv {
   readonly SINTRA_CLIENT_RATE?: string;
   /** The engine's memory budget in MiB (default 64): submissions get 503 memory-full past it. */
   readonly SINTRA_MEMORY_BUDGET_MB?: string;
+  /** `1` on a new group's first start only: empty storage starts a new log (see workers/core/host.ts). */
+  readonly SINTRA_BOOTSTRAP?: string;
   readonly [binding: string]: unknown;
 }
 
@@ -83,7 +85,7 @@ export class ReplicaObject extends DurableObject<ReplicaEnv> {
       const store = new SqlStore(ctx.storage);
       this.host = new ReplicaHost(group, secrets, store, peerTransport(env, group.replicas.length), () => Date.now(), {
         log: (line) => console.log(line),
-        ...memoryBudgetOption(env.SINTRA_MEMORY_BUDGET_MB),
+        ...hostEnvOptions(env),
       });
       const rate = env.SINTRA_CLIENT_RATE ? Number(env.SINTRA_CLIENT_RATE) : undefined;
       this.app = replicaApp(this.host, { now: () => Date.now(), afterChange: () => this.scheduleFlush(), clientRate: rate, clientBurst: rate ? rate * 2 : undefined });

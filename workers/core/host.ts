@@ -274,3 +274,19 @@ export function memoryBudgetOption(value: string | undefined): Pick<HostOptions,
   return { engine: { memoryBudgetBytes: Math.floor(mb * 2 ** 20) } };
 }
 
+/**
+ * SINTRA_BOOTSTRAP (every adapter): `1` on a new group's first start only: a replica with empty storage
+ * then starts a new log (HostCoreOptions.bootstrap). Without it, empty storage starts nothing, since the
+ * replica's keys may have signed a history before.
+ */
+export function bootstrapOption(value: string | undefined): Pick<HostOptions, 'bootstrap'> {
+  if (value === undefined || value === '' || value === '0') return {};
+  if (value === '1') return { bootstrap: true };
+  throw new ConfigError('SINTRA_BOOTSTRAP', `expected 1 (a new group's first start) or 0, got ${JSON.stringify(value)}`);
+}
+
+/** The host options every adapter reads from its environment (SINTRA_MEMORY_BUDGET_MB, SINTRA_BOOTSTRAP). */
+export function hostEnvOptions(env: Readonly<Record<string, unknown>>): HostOptions {
+  const str = (k: string) => (typeof env[k] === 'string' ? (env[k] as string) : undefined);
+  return { ...memoryBudgetOption(str('SINTRA_MEMORY_BUDGET_MB')), ...bootstrapOption(str('SINTRA_BOOTSTRAP')) };
+}

@@ -23,7 +23,7 @@ import { errorBody } from '../core/app.ts';
 import { clientRate, loadGroup, loadSecrets, openStore, parsePeers, storeSpecFromEnv } from './config.ts';
 import type { Env } from './config.ts';
 import type { RedisStore } from './redis-store.ts';
-import { memoryBudgetOption } from '../core/host.ts';
+import { hostEnvOptions } from '../core/host.ts';
 import { NodeReplica } from './replica.ts';
 
 export interface LambdaHandlers {
@@ -74,7 +74,7 @@ export function createLambdaHandlers(env: Env, log: (line: string) => void = (li
         peers,
         timers: false,
         clientRate: clientRate(env),
-        host: memoryBudgetOption(env['SINTRA_MEMORY_BUDGET_MB']),
+        host: hostEnvOptions(env),
         postTimeoutMs: positive(env, 'SINTRA_POST_TIMEOUT_MS', 10_000),
         log,
       });

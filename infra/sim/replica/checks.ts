@@ -29,11 +29,15 @@ export interface RunFacts {
   readonly gstMs: number;
   readonly now: number;
   readonly memoryBudget?: number;
+  /** Every honest replica rolled back together (the negative control): liveness is still checked for all. */
+  readonly sharedRollback?: boolean;
 }
 
 export function checkRun(x: RunFacts): { safety: string[]; liveness: string | null } {
   const safety: string[] = [];
-  const logs = x.honest.map((h) => ({ replica: h.index, log: h.storage.log }));
+  // A replica whose storage went back is faulty: its own log may diverge (it is checked below only with the
+  // group's signatures it holds, which need a kernel and so an honest replica's share).
+  const logs = x.honest.filter((h) => !h.rolledBack).map((h) => ({ replica: h.index, log: h.storage.log }));
   // Durable logs: no holes, and every two agree wherever both have an entry.
   for (const { replica, log } of logs) {
     for (let i = 0; i < log.length; i++) {
@@ -83,8 +87,8 @@ export function checkRun(x: RunFacts): { safety: string[]; liveness: string | nu
       if (c.size < rootAt.length && rootAt[c.size] !== root) safety.push(`replica ${h.index}: signed checkpoint for size ${c.size} (epoch ${c.epoch}) is not the root of the agreed log`);
     }
   }
-  // Faults: an honest replica never accuses another honest one.
-  const corrupted = new Set(x.corrupted);
+  // Faults: an honest replica never accuses another honest one (a rolled-back replica is faulty).
+  const corrupted = new Set([...x.corrupted, ...x.honest.filter((h) => h.rolledBack).map((h) => h.index)]);
   const accused = new Set<string>();
   for (const { reporter, fault, at } of x.faults) {
     // Twins are corrupted replicas made of honest code: they may blame anyone.
@@ -102,10 +106,11 @@ export function checkRun(x: RunFacts): { safety: string[]; liveness: string | nu
 }
 
 function livenessReport(x: RunFacts): string {
-  const honestIdx = new Set(x.honest.map((h) => h.index));
+  const live = x.honest.filter((h) => !h.rolledBack || x.sharedRollback);
+  const honestIdx = new Set(live.map((h) => h.index));
   const required = x.requests.filter((r) => [...r.acceptedBy].some((i) => honestIdx.has(i)));
   const parts: string[] = [];
-  for (const h of x.honest) {
+  for (const h of live) {
     const core = h.core;
     if (!h.up || !core) {
       parts.push(`replica ${h.index} down`);

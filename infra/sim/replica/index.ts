@@ -14,7 +14,7 @@ export { REPLICA_BEHAVIOURS, simulateReplicas, replayCommand } from './simulatio
 export type { ReplicaRunResult, ReplicaSimOptions } from './simulation.ts';
 
 /** Knobs `--param k=v` may set (everything else in ReplicaSimOptions has its own flag). */
-export const REPLICA_PARAMS = ['requests', 'requestBytes', 'burstMs', 'encrypted', 'crashes', 'afterGstMs', 'maxValueBytes', 'maxBatch'] as const;
+export const REPLICA_PARAMS = ['requests', 'requestBytes', 'burstMs', 'encrypted', 'crashes', 'sharedRollback', 'afterGstMs', 'maxValueBytes', 'maxBatch'] as const;
 
 export interface RunReplicaSimulationOptions {
   /** Threshold structure on n replicas (t = the largest n allows unless given); ignored with `structure`. */
@@ -61,6 +61,9 @@ export interface ReplicaSimulationSummary {
   readonly max_aba_round: number;
   readonly crashes: number;
   readonly storage_failures: number;
+  /** Replicas whose storage went back in time, and how many of them found out and stopped (lost-state). */
+  readonly rollbacks: number;
+  readonly rollbacks_detected: number;
   readonly failures: readonly ReplicaFailure[];
   readonly details?: readonly ReplicaRunResult[];
 }
@@ -87,6 +90,7 @@ function optionsFromParams(p: Readonly<Record<string, unknown>>): Partial<Replic
   const out: Record<string, unknown> = {};
   for (const k of ['requests', 'requestBytes', 'burstMs', 'encrypted', 'afterGstMs', 'maxValueBytes'] as const) if (p[k] !== undefined) out[k] = num(k);
   if (p['crashes'] !== undefined) out['crashes'] = p['crashes'] === true || p['crashes'] === 'true';
+  if (p['sharedRollback'] !== undefined) out['sharedRollback'] = p['sharedRollback'] === true || p['sharedRollback'] === 'true';
   if (p['maxBatch'] !== undefined) out['engine'] = { ab: { maxBatch: num('maxBatch') } };
   return out as Partial<ReplicaSimOptions>;
 }
@@ -111,6 +115,8 @@ export function runReplicaSimulation(o: RunReplicaSimulationOptions): ReplicaSim
   let abaMax = 0;
   let crashes = 0;
   let storageFailures = 0;
+  let rollbacks = 0;
+  let detected = 0;
   for (let k = 0; k < o.seeds; k++) {
     const seed = (o.seedStart + k) >>> 0;
     const byzantine = replicaBehaviourForSeed(o.byzantine, seed);
@@ -132,6 +138,8 @@ export function runReplicaSimulation(o: RunReplicaSimulationOptions): ReplicaSim
     abaMax = Math.max(abaMax, r.maxAbaRound);
     crashes += r.crashes;
     storageFailures += r.storageFailures;
+    rollbacks += r.rollbacks;
+    detected += r.lostState;
     if (r.safetyViolations.length > 0) safety++;
     if (r.livenessFailure !== null) liveness++;
     if ((r.safetyViolations.length > 0 || r.livenessFailure !== null) && failures.length < MAX_FAILURES_LISTED) {
@@ -155,6 +163,8 @@ export function runReplicaSimulation(o: RunReplicaSimulationOptions): ReplicaSim
     max_aba_round: abaMax,
     crashes,
     storage_failures: storageFailures,
+    rollbacks,
+    rollbacks_detected: detected,
     failures,
     ...(o.details ? { details } : {}),
   };
@@ -164,7 +174,7 @@ export function formatReplicaSummary(s: ReplicaSimulationSummary): string {
   const lines = [
     `simulate --replica: ${s.structure}, byzantine ${s.byzantine}, seeds ${s.seed_start}..${s.seed_start + s.runs - 1}`,
     `  runs ${s.runs}, safety violations ${s.safety_violations}, liveness failures ${s.liveness_failures}`,
-    `  virtual time mean ${s.mean_virtual_ms} ms, events mean ${s.mean_events}, highest agreement round ${s.max_aba_round}, crashes ${s.crashes}, failed writes ${s.storage_failures}`,
+    `  virtual time mean ${s.mean_virtual_ms} ms, events mean ${s.mean_events}, highest agreement round ${s.max_aba_round}, crashes ${s.crashes}, failed writes ${s.storage_failures}, rollbacks ${s.rollbacks} (${s.rollbacks_detected} found out)`,
   ];
   for (const f of s.failures) lines.push(`  FAIL seed ${f.seed} (${f.byzantine}): ${f.reason}`, `    replay: ${f.replay}`);
   return lines.join('\n');

@@ -38,11 +38,19 @@ export interface NodeHooks {
   /** An exception from the core (a broken invariant, or a bug): a safety violation. */
   threw(node: HonestNode, what: string, e: unknown): void;
   faults(node: HonestNode, faults: readonly Fault[]): void;
+  /** Every write, as it lands (the simulation keeps every signed checkpoint ever stored, as clients do). */
+  wrote?(node: HonestNode, batch: PendingCommit['batch']): void;
 }
 
 /** An honest replica: storage that survives crashes, and a core that does not. */
 export class HonestNode {
-  readonly storage = new MemoryStorage();
+  storage = new MemoryStorage();
+  /** Copies of storage taken now and then, for a rollback (storage going back in time). */
+  private readonly past: MemoryStorage[] = [];
+  /** The adversary may roll this replica's storage back once (it then counts as faulty). */
+  rollsBack = false;
+  rolledBack = false;
+  private commits = 0;
   core: HostCore | null = null;
   up = true;
   /** Bumped at every crash and reload: answers to POSTs of an earlier core are not for this one. */
@@ -76,6 +84,8 @@ export class HonestNode {
       const state = this.storage.load();
       this.core = new HostCore(this.sim.group, this.secrets, state, state.snapshot ? this.storage.loadLog() : null, {
         ...this.options,
+        // Every replica of a simulated group starts as a new group (a restart has storage already).
+        bootstrap: true,
         context: this.sim.context(this.index),
         onFaults: (f) => this.hooks.faults(this, f),
       }, this.sim.decryptor(this.index));
@@ -86,6 +96,22 @@ export class HonestNode {
       return null;
     }
     return this.core;
+  }
+
+  /**
+   * Storage goes back to an older copy (Redis restarted from an older snapshot, an asynchronous failover):
+   * what was written since is gone, though peers hold its effects. Only while down.
+   */
+  rollBack(pick: (n: number) => number): boolean {
+    if (this.up || !this.rollsBack || this.rolledBack || this.past.length === 0) return false;
+    this.restoreStorage(this.past[pick(this.past.length)]!);
+    return true;
+  }
+
+  /** Storage replaced by a copy of an older one (while down). */
+  restoreStorage(older: MemoryStorage): void {
+    this.storage = older.clone();
+    this.rolledBack = true;
   }
 
   crash(): void {
@@ -119,6 +145,11 @@ export class HonestNode {
       return 'failed';
     }
     this.storage.commit(c.batch);
+    this.hooks.wrote?.(this, c.batch);
+    if (this.rollsBack && !this.rolledBack && ++this.commits % 10 === 0) {
+      this.past.push(this.storage.clone());
+      if (this.past.length > 3) this.past.shift();
+    }
     if (fault === 'crash-after') {
       this.crash();
       return 'crashed-after';

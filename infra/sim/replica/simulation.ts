@@ -35,6 +35,7 @@ import { Fuzzer } from './fuzz.ts';
 import { simGroup } from './group.ts';
 import type { SimGroup } from './group.ts';
 import { ByzantineNode, HonestNode } from './nodes.ts';
+import type { MemoryStorage } from '../../../shared/replica/storage.ts';
 import type { CommitFault, PostAnswer } from './nodes.ts';
 import { abaSplit } from './scripted.ts';
 
@@ -66,6 +67,16 @@ export interface ReplicaSimOptions {
   readonly afterGstMs?: number;
   /** Honest replicas may crash and restart, and storage writes may fail, before GST (default true). */
   readonly crashes?: boolean;
+  /**
+   * A crashing replica's storage may go back in time once, in some seeds, where the structure can take one
+   * more faulty replica (default true). Rolled-back replicas are checked for safety, not liveness.
+   */
+  readonly rollbacks?: boolean;
+  /**
+   * Negative control: every honest replica's storage goes back together to the same moment (one Redis for
+   * all, restarted from an older snapshot), more than the structure tolerates; nobody can tell.
+   */
+  readonly sharedRollback?: boolean;
   /** Largest broadcast value (default 64 KiB). */
   readonly maxValueBytes?: number;
   /** Engine options of every replica (small batches and windows make more epochs and more edges). */
@@ -93,6 +104,9 @@ export interface ReplicaRunResult {
   readonly posts: number;
   readonly crashes: number;
   readonly storageFailures: number;
+  /** Replicas whose storage went back in time, and how many of them found out (mode lost-state). */
+  readonly rollbacks: number;
+  readonly lostState: number;
   readonly requests: number;
   /** Requests an honest replica accepted (these must be logged). */
   readonly required: number;
@@ -127,6 +141,7 @@ type Ev =
   | { readonly k: 'restart'; readonly node: HonestNode }
   | { readonly k: 'fuzz'; readonly node: ByzantineNode }
   | { readonly k: 'partition' }
+  | { readonly k: 'rollback-all' }
   | { readonly k: 'slow-links' };
 
 type Node = HonestNode | ByzantineNode;
@@ -173,6 +188,12 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
   const adversary: AdversaryState = { n, corrupted: new Set(corrupted), side, notes: new Map() };
   // Honest replicas that crash and restart (the others only see storage faults).
   const crashy = new Set(crashes ? advRng.sample(honest, advRng.int(honest.length + 1)) : []);
+  // Crashy replicas whose storage may go back in time once (then faulty: they may sign again what they
+  // signed, so corrupted plus rolled back must stay corruptible), in some seeds.
+  const rollsBack: number[] = [];
+  if (crashes && (o.rollbacks ?? true) && advRng.chance(0.5)) {
+    for (const i of advRng.shuffle([...crashy])) if (!quorum.isKernel([...corrupted, ...rollsBack, i])) rollsBack.push(i);
+  }
 
   const engineOptions: EngineOptions = {
     ab: { maxBatch: 4 + clientRng.int(8), epochWindow: 4, keepEpochs: 2, forwardAfter: 2, dedupEpochs: 64, serveEpochs: 8 },
@@ -206,7 +227,17 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
     faults(node: HonestNode, fs: readonly Fault[]) {
       for (const f of fs) if (faults.length < 10_000) faults.push({ reporter: node.index, fault: f, at: now });
     },
+    wrote(node: HonestNode, batch: { readonly checkpoints: readonly { size: number; root: Uint8Array }[] }) {
+      // What clients would hold: every signed checkpoint ever written anywhere, never forgotten.
+      for (const c of batch.checkpoints) {
+        const root = toHex(c.root);
+        const seen = signedRoots.get(c.size);
+        if (!seen) signedRoots.set(c.size, { root, replica: node.index, at: now });
+        else if (seen.root !== root) violate(`two signed checkpoints for size ${c.size}: root ${seen.root.slice(0, 16)} (replica ${seen.replica} at ${seen.at} ms) and ${root.slice(0, 16)} (replica ${node.index} at ${now} ms)`);
+      }
+    },
   };
+  const signedRoots = new Map<number, { root: string; replica: number; at: number }>();
 
   // The replicas: honest ones, corrupted ones, twins (two honest cores with one slot's keys).
   const nodes: Node[][] = Array.from({ length: n }, () => []);
@@ -269,8 +300,10 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
   for (const h of honestNodes) {
     if (!crashy.has(h.index)) continue;
     for (let c = 0, at = advRng.int(gstMs); c < 3 && at < gstMs; c++, at += advRng.range(200, gstMs)) queue.push(at, { k: 'crash', node: h });
+    h.rollsBack = rollsBack.includes(h.index);
   }
   queue.push(advRng.int(Math.max(1, gstMs)), { k: 'partition' });
+
   queue.push(0, { k: 'slow-links' });
 
   // ---- timers
@@ -445,14 +478,20 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
   // ---- the run
 
   const honestIndexes = honestNodes.map((h) => h.index);
+  /**
+   * Honest replicas that never rolled back: the ones liveness is owed to, and that count as accepting
+   * (after a shared rollback, all of them: that control is about safety).
+   */
+  const live = { has: (i: number) => honestNodes.some((h) => h.index === i && (!h.rolledBack || o.sharedRollback)) };
   const done = (): boolean => {
     if (now < gstMs) return false;
     for (const h of honestNodes) {
+      if (!live.has(h.index)) continue;
       const core = h.up ? h.core : null;
       if (!core) return false;
       for (const r of requests) {
         // Every request goes to a kernel, so to an honest replica: done only once one accepted it.
-        if (![...r.acceptedBy].some((i) => honestIndexes.includes(i))) return false;
+        if (![...r.acceptedBy].some((i) => live.has(i))) return false;
         const s = core.status(r.id);
         if (!s || s.status !== 'certified') return false;
       }
@@ -461,6 +500,9 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
   };
 
   let ended: 'done' | 'time-limit' = 'time-limit';
+  let sharedSnapshot: MemoryStorage[] | null = null;
+  let sharedAt = 0;
+  let sharedRolledBack = false;
   const restartPending = new Set<HonestNode>();
   let lastDoneCheck = -1;
   for (;;) {
@@ -494,6 +536,7 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
         break;
       case 'restart':
         restartPending.delete(ev.node);
+        if (now < gstMs && advRng.chance(0.5)) ev.node.rollBack((k) => advRng.int(k));
         ev.node.restart();
         afterChange(ev.node);
         break;
@@ -508,6 +551,12 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
         if (now < gstMs) queue.push(now + advRng.range(200, 3000), ev);
         break;
       }
+      case 'rollback-all':
+        honestNodes.forEach((h, k) => {
+          if (h.up) h.crash();
+          h.restoreStorage(sharedSnapshot![k]!);
+        });
+        break;
       case 'partition':
         partitioned = !partitioned && now < gstMs;
         if (now < gstMs) queue.push(now + advRng.range(200, 5000), ev);
@@ -522,6 +571,18 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
         queue.push(now + down, { k: 'restart', node: h });
       }
     }
+    // The shared rollback: once every log holds an entry, the storage of all is copied; once every log
+    // has grown by three more (certified meanwhile), all of them go back to the copy together.
+    if (o.sharedRollback && !sharedRolledBack) {
+      const least = Math.min(...honestNodes.map((h) => h.storage.log.length));
+      if (!sharedSnapshot && least >= 1) {
+        sharedSnapshot = honestNodes.map((h) => h.storage.clone());
+        sharedAt = least;
+      } else if (sharedSnapshot && least >= sharedAt + 3) {
+        sharedRolledBack = true;
+        queue.push(now, { k: 'rollback-all' });
+      }
+    }
     if (now >= gstMs && now - lastDoneCheck >= 50) {
       lastDoneCheck = now;
       if (done()) {
@@ -532,7 +593,8 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
   }
 
   o.inspect?.({ honest: honestNodes, byzantine: byzNodes, now });
-  const verdict = checkRun({ n, quorum, sim, honest: honestNodes, requests, faults, corrupted, ended, gstMs, now });
+  const verdict = checkRun({ n, quorum, sim, honest: honestNodes, requests, faults, corrupted, ended, gstMs, now, sharedRollback: o.sharedRollback ?? false });
+  const rolledBack = honestNodes.filter((h) => h.rolledBack);
   const faultsByPeer: Record<number, number> = {};
   for (const f of faults) faultsByPeer[f.fault.peer] = (faultsByPeer[f.fault.peer] ?? 0) + 1;
   const primary = honestNodes.find((h) => h.core) ?? honestNodes[0];
@@ -551,6 +613,8 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
     posts,
     crashes: honestNodes.reduce((a, h) => a + h.crashes, 0),
     storageFailures: honestNodes.reduce((a, h) => a + h.storageFailures, 0),
+    rollbacks: rolledBack.length,
+    lostState: rolledBack.filter((h) => h.core?.mode === 'lost-state' || h.storage.meta.has('lost-state')).length,
     requests: requests.length,
     required: requests.filter((r) => [...r.acceptedBy].some((i) => honestIndexes.includes(i))).length,
     logSize: primary?.core?.engine.log.size ?? 0,
