@@ -302,7 +302,7 @@ export function storageDomain(r: StorageFields, name: string): string {
 export function storageDurability(r: Pick<ReplicaDeployment, 'platform' | 'redis_url'>): string {
   if (r.platform === 'cloudflare') return 'Durable Object SQLite storage, durable when a write completes (nothing to configure)';
   if (r.redis_url !== undefined) {
-    return 'its own existing Redis database: appendonly yes + appendfsync always (or a provider guarantee that acknowledged writes are on disk), never restored from an older snapshot, no failover to an asynchronous replica';
+    return 'its own existing Redis database: appendonly yes + appendfsync always and no eviction (or a provider guarantee that acknowledged writes are on disk), never restored from an older snapshot, no failover to an asynchronous replica';
   }
   return 'its own Upstash database (terraform creates it): every acknowledged write must survive; check what your Upstash plan guarantees (docs/deploy.md)';
 }

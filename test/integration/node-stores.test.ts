@@ -269,7 +269,7 @@ describe.skipIf(!HAVE_REDIS)('Redis durability: the replica runs only on Redis t
     await expect(store.load()).rejects.toThrow(StoreNotDurableError);
   });
 
-  it('persistence switched off while the replica runs is refused at the next load; switched back on, the replica loads again', async () => {
+  it('persistence switched off (or eviction on) while the replica runs is refused at the next load; switched back, the replica loads again', async () => {
     const { bridge } = await server(true);
     const store = (await openStore(spec(bridge), group, secrets)) as RedisStore;
     await store.load();
@@ -278,6 +278,12 @@ describe.skipIf(!HAVE_REDIS)('Redis durability: the replica runs only on Redis t
     await admin.exec(['CONFIG', 'SET', 'appendfsync', 'everysec']);
     await expect(store.load()).rejects.toThrow(/appendonly yes, appendfsync everysec/);
     await admin.exec(['CONFIG', 'SET', 'appendfsync', 'always']);
+    expect((await store.load()).journal).toEqual([bytes(1)]);
+    // Eviction under a memory limit loses acknowledged writes too.
+    await admin.exec(['CONFIG', 'SET', 'maxmemory', '100mb']);
+    await admin.exec(['CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru']);
+    await expect(store.load()).rejects.toThrow(/\(appendonly yes, appendfsync always, maxmemory 104857600 with maxmemory-policy allkeys-lru\)/);
+    await admin.exec(['CONFIG', 'SET', 'maxmemory-policy', 'noeviction']);
     expect((await store.load()).journal).toEqual([bytes(1)]);
   });
 

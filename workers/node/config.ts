@@ -5,9 +5,9 @@
  * store UPSTASH_REDIS_REST_URL + UPSTASH_REDIS_REST_TOKEN (Redis) or SINTRA_DATA_DIR (local files).
  *
  * A Redis store is opened only on a server that keeps every acknowledged write: openStore asks it for its
- * persistence settings and refuses appendonly/appendfsync other than yes/always (redis-store.ts); where the
- * server does not say (Upstash offers no CONFIG command), it warns, or refuses with
- * SINTRA_REDIS_DURABILITY=require.
+ * persistence settings and refuses appendonly/appendfsync other than yes/always, or eviction
+ * (redis-store.ts); where the server does not say (Upstash offers no CONFIG command), it warns, or
+ * refuses with SINTRA_REDIS_DURABILITY=require.
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError, SECRET_NAMES, parseGroup, parseReplicaSecrets } from '../../shared/config/group.ts';

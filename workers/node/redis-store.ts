@@ -37,10 +37,10 @@
  *
  * Durability: every commit must survive a crash of Redis (docs/operations.md, "Storage durability and
  * failure domains"). With `durability` set (openStore always sets it) the store asks Redis for its
- * persistence settings (CONFIG GET append*) before every load and refuses to run unless they are
- * appendonly yes + appendfsync always. Servers that do not answer CONFIG (Upstash, which documents no
- * CONFIG command, and other managed services) cannot be checked: a loud warning ('verify'), or a
- * refusal ('require').
+ * persistence settings (CONFIG GET append*, maxmemory*) before every load and refuses to run unless they
+ * are appendonly yes + appendfsync always, without an eviction policy under a memory limit. Servers that
+ * do not answer CONFIG (Upstash, which documents no CONFIG command, and other managed services) cannot be
+ * checked: a loud warning ('verify'), or a refusal ('require').
  *
  * Values are base64 or JSON text because the REST protocol is JSON; the client is used with
  * automaticDeserialization off, so strings come back exactly as written.
@@ -90,7 +90,7 @@ export const REDIS_DURABILITY_MODES = ['verify', 'require'] as const;
 export type RedisDurabilityMode = (typeof REDIS_DURABILITY_MODES)[number];
 
 export interface RedisDurability {
-  /** durable: appendonly yes + appendfsync always; not-durable: the server says otherwise; unknown: it does not say. */
+  /** durable: appendonly yes + appendfsync always, no eviction; not-durable: the server says otherwise; unknown: it does not say. */
   readonly verdict: 'durable' | 'not-durable' | 'unknown';
   readonly detail: string;
 }
@@ -202,25 +202,31 @@ export class RedisStore implements ReplicaStore {
    * Upstash, or not allowed) is 'unknown'; an unreachable server throws, as every other operation does.
    */
   async durability(): Promise<RedisDurability> {
-    let reply: unknown;
-    try {
-      reply = await this.redis.exec(['CONFIG', 'GET', 'append*']);
-    } catch (e) {
-      if (e instanceof errors.UpstashError) return { verdict: 'unknown', detail: `CONFIG GET was refused: ${e.message.replace(/, command was: .*$/s, '').slice(0, 200)}` };
-      throw e;
-    }
-    // RESP2: a flat [name, value, ...] list; RESP3 through some proxies: a map.
     const settings = new Map<string, string>();
-    if (Array.isArray(reply)) {
-      for (let i = 0; i + 1 < reply.length; i += 2) settings.set(String(reply[i]).toLowerCase(), String(reply[i + 1]).toLowerCase());
-    } else if (reply !== null && typeof reply === 'object') {
-      for (const [k, v] of Object.entries(reply)) settings.set(k.toLowerCase(), String(v).toLowerCase());
+    for (const pattern of ['append*', 'maxmemory*']) {
+      let reply: unknown;
+      try {
+        reply = await this.redis.exec(['CONFIG', 'GET', pattern]);
+      } catch (e) {
+        if (e instanceof errors.UpstashError) return { verdict: 'unknown', detail: `CONFIG GET was refused: ${e.message.replace(/, command was: .*$/s, '').slice(0, 200)}` };
+        throw e;
+      }
+      // RESP2: a flat [name, value, ...] list; RESP3 through some proxies: a map.
+      if (Array.isArray(reply)) {
+        for (let i = 0; i + 1 < reply.length; i += 2) settings.set(String(reply[i]).toLowerCase(), String(reply[i + 1]).toLowerCase());
+      } else if (reply !== null && typeof reply === 'object') {
+        for (const [k, v] of Object.entries(reply)) settings.set(k.toLowerCase(), String(v).toLowerCase());
+      }
     }
     const appendonly = settings.get('appendonly');
     const appendfsync = settings.get('appendfsync');
     if (appendonly === undefined || appendfsync === undefined) return { verdict: 'unknown', detail: 'CONFIG GET did not report appendonly and appendfsync' };
-    const detail = `appendonly ${appendonly}, appendfsync ${appendfsync}`;
-    return { verdict: appendonly === 'yes' && appendfsync === 'always' ? 'durable' : 'not-durable', detail };
+    // An eviction policy under a memory limit drops keys: acknowledged writes lost as surely as by a crash.
+    const maxmemory = settings.get('maxmemory');
+    const policy = settings.get('maxmemory-policy');
+    const evicts = maxmemory !== undefined && maxmemory !== '0' && policy !== undefined && policy !== 'noeviction';
+    const detail = `appendonly ${appendonly}, appendfsync ${appendfsync}${evicts ? `, maxmemory ${maxmemory} with maxmemory-policy ${policy}` : ''}`;
+    return { verdict: appendonly === 'yes' && appendfsync === 'always' && !evicts ? 'durable' : 'not-durable', detail };
   }
 
   /**
@@ -235,7 +241,7 @@ export class RedisStore implements ReplicaStore {
     if (d.verdict === 'not-durable') {
       throw new StoreNotDurableError(
         `${where} does not keep every acknowledged write (${d.detail}): after a crash it would come back with less than this replica acknowledged, and the replica ` +
-          `would sign a different history. Set appendonly yes and appendfsync always (${DURABILITY_DOC})`,
+          `would sign a different history. Set appendonly yes and appendfsync always, and no maxmemory or maxmemory-policy noeviction (${DURABILITY_DOC})`,
       );
     }
     if (d.verdict === 'unknown') {
