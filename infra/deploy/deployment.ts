@@ -304,7 +304,7 @@ export function storageDurability(r: Pick<ReplicaDeployment, 'platform' | 'redis
   if (r.redis_url !== undefined) {
     return 'its own existing Redis database: appendonly yes + appendfsync always and no eviction (or a provider guarantee that acknowledged writes are on disk), never restored from an older snapshot, no failover to an asynchronous replica';
   }
-  return 'its own Upstash database (terraform creates it): every acknowledged write must survive; check what your Upstash plan guarantees (docs/deploy.md)';
+  return 'its own Upstash database (terraform creates it): every acknowledged write must survive; check what your Upstash plan guarantees (docs/deploy.md, section 14)';
 }
 
 /** Every name of a replica's storage: its domain, and the database URL when it has one. */

@@ -32,7 +32,7 @@ locals {
   durability = { for id, r in var.replicas : id => (
     r.platform == "cloudflare" ? "Durable Object SQLite storage, durable when a write completes (nothing to configure)" :
     r.redis_url != null ? "its own existing Redis database: appendonly yes + appendfsync always and no eviction (or a provider guarantee that acknowledged writes are on disk), never restored from an older snapshot, no failover to an asynchronous replica" :
-    "its own Upstash database (terraform creates it): every acknowledged write must survive; check what your Upstash plan guarantees (docs/deploy.md)"
+    "its own Upstash database (terraform creates it): every acknowledged write must survive; check what your Upstash plan guarantees (docs/deploy.md, section 14)"
   ) }
 
   # Failure domain -> value -> replica ids (sorted); corruptible iff inside one maximal corruptible set.
