@@ -1,7 +1,8 @@
 # AWS Lambda replicas: one function per replica running the package of `sintra deploy-config`
 # (infra/deploy/lambda-bundle.ts: workers/node/lambda.ts with group.json inside), its state in its own Upstash
-# Redis database, a public function URL for clients and peers (links are authenticated by MACs, not by AWS),
-# and an EventBridge rule for the retransmission tick.
+# Redis database (created here, or an existing one of its own named by the replica's redis_url in the
+# deployment file; modules/group refuses two replicas on one database), a public function URL for clients and
+# peers (links are authenticated by MACs, not by AWS), and an EventBridge rule for the retransmission tick.
 #
 # ONE function per replica, with reserved concurrency 1: the replica's state must have one process at a time
 # (workers/node/redis-store.ts stops a replica for good when it sees a second writer), so the tick goes to
@@ -15,8 +16,15 @@ data "archive_file" "lambda" {
   output_path = "${path.module}/.terraform/sintra-lambda.zip"
 }
 
+locals {
+  # Lambda replicas whose database terraform creates (the others name their own existing one: redis_url).
+  lambda_own_redis = { for id, r in local.lambda : id => r if r.redis_url == null }
+}
+
+# One database per replica: a replica's storage is its own failure domain. If a database ever goes back in
+# time (restored from an older backup), its replica re-signs a different history; treat it as faulty.
 resource "upstash_redis_database" "replica" {
-  for_each = local.lambda
+  for_each = local.lambda_own_redis
 
   database_name  = module.group.names[each.key]
   region         = "global"
@@ -49,8 +57,8 @@ locals {
     {
       # URLs of Lambda peers created in this same run are not known here (null until the next apply).
       SINTRA_PEERS             = module.group.peers_static[id]
-      UPSTASH_REDIS_REST_URL   = "https://${upstash_redis_database.replica[id].endpoint}"
-      UPSTASH_REDIS_REST_TOKEN = upstash_redis_database.replica[id].rest_token
+      UPSTASH_REDIS_REST_URL   = r.redis_url != null ? r.redis_url : "https://${upstash_redis_database.replica[id].endpoint}"
+      UPSTASH_REDIS_REST_TOKEN = r.redis_url != null ? lookup(var.redis_tokens, id, "") : upstash_redis_database.replica[id].rest_token
     },
     local.client_rate == null ? {} : { SINTRA_CLIENT_RATE = tostring(local.client_rate) },
   ) }

@@ -47,6 +47,11 @@ resource "terraform_data" "inputs" {
       error_message = "Set secrets_dir to the directory of the deployed replicas' <id>.secrets.json, or set manage_cloudflare_secrets = false and use `wrangler secret bulk` (Cloudflare replicas only)."
     }
     precondition {
+      # Replica ids are not secret; the tokens are.
+      condition     = alltrue([for id, r in local.lambda : r.redis_url == null || contains(nonsensitive(keys(var.redis_tokens)), id)])
+      error_message = "Lambda replicas with a redis_url need that database's REST token in redis_tokens: ${join(", ", [for id, r in local.lambda : id if r.redis_url != null && !contains(nonsensitive(keys(var.redis_tokens)), id)])}."
+    }
+    precondition {
       condition     = alltrue([for id, r in local.cloudflare : r.account_id != null])
       error_message = "Every Cloudflare replica this run deploys needs its account_id in the deployment file."
     }

@@ -13,6 +13,11 @@ output "lambda_urls" {
   value       = { for id, u in aws_lambda_function_url.replica : id => trimsuffix(u.function_url, "/") }
 }
 
+output "storage" {
+  description = "Deployed replica -> its storage failure domain (one per replica) and what that storage must guarantee."
+  value       = { for id in module.group.deploy_ids : id => { domain = module.group.storage[id], durability = module.group.durability[id] } }
+}
+
 output "peers" {
   description = "Replica id -> SINTRA_PEERS as configured in this run."
   value       = { for id in module.group.deploy_ids : id => local.replicas[id].platform == "lambda" ? module.group.peers_static[id] : module.group.peers[id] }

@@ -27,6 +27,13 @@ variable "secrets_dir" {
   default     = null
 }
 
+variable "redis_tokens" {
+  description = "Lambda replicas whose deployment names an existing database (redis_url): replica id -> that database's REST token. It lands in this run's state, as the token of a database terraform creates does."
+  type        = map(string)
+  default     = {}
+  sensitive   = true
+}
+
 variable "manage_cloudflare_secrets" {
   description = "true: the five secrets become secret_text bindings (and land in state). false: set them with `wrangler secret bulk` and keep them out of terraform (keep_bindings)."
   type        = bool

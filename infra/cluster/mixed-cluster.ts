@@ -30,7 +30,10 @@ export type NodeStoreChoice = { readonly kind: 'file' } | { readonly kind: 'redi
 export interface MixedClusterOptions extends LocalClusterOptions {
   /** Replica indices run as Node replicas (default: the second half, floor(n / 2) of them). */
   readonly nodeIndices?: readonly number[];
-  /** Where each Node replica keeps its state (default: a file store under DATA/node/<replica id>). */
+  /**
+   * Where each Node replica keeps its state (default: a file store under DATA/node/<replica id>). Two
+   * replicas on one Redis URL are refused: each replica's storage is its own failure domain.
+   */
   readonly nodeStore?: (index: number) => NodeStoreChoice;
 }
 
@@ -93,11 +96,25 @@ export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCl
   const { n, host, basePort } = setup;
   const nodeIndices = [...(o.nodeIndices ?? Array.from({ length: Math.floor(n / 2) }, (_, k) => n - Math.floor(n / 2) + k))].sort((a, b) => a - b);
   for (const i of nodeIndices) if (!Number.isInteger(i) || i < 0 || i >= n) throw new Error(`nodeIndices: no replica ${i} in a group of ${n}`);
+  const storeOf = o.nodeStore ?? (() => ({ kind: 'file' }) as const);
+  // Every replica keeps its state in storage of its own: storage shared by several replicas that goes back
+  // in time (a restart without persistence, an older snapshot) takes them all back at once. File stores are
+  // DATA/node/<replica id> (and a folder's LOCK keeps a second process off it); Redis stores must differ.
+  const redisOwner = new Map<string, string>();
+  for (const i of nodeIndices) {
+    const s = storeOf(i);
+    if (s.kind !== 'redis') continue;
+    const id = setup.group.replicas[i]!.id;
+    const other = redisOwner.get(s.url);
+    if (other !== undefined) {
+      throw new Error(`Node replicas ${other} and ${id} would keep their state in one Redis (${s.url}), one storage failure domain for two replicas; give each replica its own server (docs/operations.md, "Storage durability and failure domains")`);
+    }
+    redisOwner.set(s.url, id);
+  }
   const isNode = new Set(nodeIndices);
   const mfIndices = Array.from({ length: n }, (_, i) => i).filter((i) => !isNode.has(i));
   await claimDataLayout(setup.dataDir, { mode: 'mixed', nodeIndices });
   const urls = Array.from({ length: n }, (_, i) => `http://${host}:${basePort + i}`);
-  const storeOf = o.nodeStore ?? (() => ({ kind: 'file' }) as const);
 
   const nodes: (NodeProcess | null)[] = Array.from({ length: n }, () => null);
   const tails: string[][] = Array.from({ length: n }, () => []);

@@ -73,6 +73,10 @@ export async function deployConfigCommand(opts: DeployConfigOptions, io: Io): Pr
   for (const r of p.replicas) {
     lines.push(`  ${r.id.padEnd(8)} ${String(r.index).padStart(3)}  ${r.platform.padEnd(10)} ${r.account.padEnd(14)} ${r.name.padEnd(20)} ${r.url ?? '(URL not known yet)'}${r.config ? `  ${shown(path.join(outDir, r.config))}` : ''}`);
   }
+  lines.push(`storage, one failure domain per replica: ${p.replicas.map((r) => `${r.id} ${r.storage}`).join(', ')}`);
+  const needs = new Map<string, string[]>();
+  for (const r of p.replicas) needs.set(r.durability, [...(needs.get(r.durability) ?? []), r.id]);
+  for (const [durability, ids] of needs) lines.push(`  ${ids.join(', ')}: ${durability}`);
   lines.push(`secrets files checked: ${secrets.checked.join(', ') || 'none'}${secrets.absent.length ? `; not in ${shown(keysDir)}: ${secrets.absent.join(', ')} (each operator holds only their own)` : ''}`);
   if (lambda) lines.push(`Lambda package: ${shown(lambda.file)} (${Math.round(lambda.bytes / 1024)} KB)`);
   lines.push(`wrote ${written.length} files to ${shown(outDir)}; deploy a Cloudflare replica with: sh ${shown(path.join(outDir, 'deploy.sh'))} REPLICA`);

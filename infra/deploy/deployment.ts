@@ -11,6 +11,15 @@
  * exactly the group's, and every failure domain the deployment claims to tolerate ("account", "provider")
  * must hold a set of replicas the adversary structure allows to be corrupted together. Otherwise whoever
  * controls that one account or provider controls the group, whatever the threshold says.
+ *
+ * Storage is stricter still: no two replicas may share one storage failure domain (a database, a disk).
+ * A replica whose storage goes back in time (a restore from an older snapshot, an asynchronous failover)
+ * signs a second, different history for protocol instances it already signed for; when storage that
+ * several replicas share goes back, they all do it at once, and past t replicas nothing in the protocol
+ * can tell (docs/deploy.md, "Storage durability and failure domains"). Each replica's storage domain is
+ * its own by default: a Cloudflare replica's Durable Object, a Lambda replica's own Upstash database
+ * (terraform/aws.tf creates one per replica); `redis_url` (an existing database) and `storage` (a label
+ * for the domain) make it explicit, and any two replicas with the same one are refused.
  */
 import type { Group } from '../../shared/config/group.ts';
 
@@ -56,6 +65,16 @@ export interface ReplicaDeployment {
   readonly region?: string;
   /** Upstash primary region of a Lambda replica's Redis database (default: region). */
   readonly redis_region?: string;
+  /**
+   * Lambda: the REST URL (an https origin) of an EXISTING Redis database that holds this replica's state,
+   * instead of the database terraform creates for it. It must hold no other replica's state.
+   */
+  readonly redis_url?: string;
+  /**
+   * The storage failure domain holding this replica's state (a database, a cluster, a disk), as a label.
+   * Default: the replica's own (see storageDomain). No two replicas may have the same.
+   */
+  readonly storage?: string;
 }
 
 export interface Deployment {
@@ -80,9 +99,11 @@ const REPLICA_FIELDS = [
   'jurisdiction',
   'region',
   'redis_region',
+  'redis_url',
+  'storage',
 ];
 const CLOUDFLARE_ONLY = ['account_id', 'workers_dev_subdomain', 'custom_domain', 'location_hint', 'jurisdiction'];
-const LAMBDA_ONLY = ['region', 'redis_region'];
+const LAMBDA_ONLY = ['region', 'redis_region', 'redis_url'];
 
 /** Worker script names and Lambda function names both accept this (and it is a DNS label for workers.dev). */
 export const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -122,6 +143,14 @@ export function checkBaseUrl(value: string, where: string): string {
   if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) throw new DeployError(`${where} ${JSON.stringify(value)} must use https`);
   if (u.origin !== value) {
     throw new DeployError(`${where} ${JSON.stringify(value)} must be an origin like ${u.origin} (no path, query or trailing slash: peers post to /v1/peer at the root)`);
+  }
+  return value;
+}
+
+/** An Upstash REST URL: an https origin (the whole URL names the database). terraform checks the same pattern. */
+function checkRedisUrl(value: string, where: string): string {
+  if (!/^https:\/\/[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$/.test(value)) {
+    throw new DeployError(`${where} ${JSON.stringify(value)} must be the database's REST URL, an https origin such as https://eu1-example-12345.upstash.io (no path, no trailing slash)`);
   }
   return value;
 }
@@ -167,6 +196,12 @@ function parseReplica(id: string, raw: unknown): ReplicaDeployment {
   const region = optionalString(raw, 'region', where, AWS_REGION, 'an AWS region like eu-central-1');
   const redis_region = optionalString(raw, 'redis_region', where, AWS_REGION, 'a region like eu-central-1');
   if (platform === 'lambda' && region === undefined) throw new DeployError(`${where}.region is missing (the AWS region of this Lambda replica)`);
+  const redis_url = optionalString(raw, 'redis_url', where);
+  if (redis_url !== undefined) checkRedisUrl(redis_url, `${where}.redis_url`);
+  if (redis_url !== undefined && redis_region !== undefined) {
+    throw new DeployError(`${where}: redis_region only applies to the database terraform creates; with redis_url the database exists already`);
+  }
+  const storage = optionalString(raw, 'storage', where, LABEL, 'a label (letters, digits, . _ -)');
   return {
     platform: platform as Platform,
     provider,
@@ -180,6 +215,8 @@ function parseReplica(id: string, raw: unknown): ReplicaDeployment {
     ...(jurisdiction !== undefined && { jurisdiction: jurisdiction as ReplicaDeployment['jurisdiction'] }),
     ...(region !== undefined && { region }),
     ...(redis_region !== undefined && { redis_region }),
+    ...(redis_url !== undefined && { redis_url }),
+    ...(storage !== undefined && { storage }),
   };
 }
 
@@ -217,6 +254,8 @@ export interface ResolvedReplica extends ReplicaDeployment {
   readonly name: string;
   /** Base URL, or null when it is only known after deployment (a Lambda function URL). */
   readonly url: string | undefined;
+  /** The storage failure domain (storageDomain): different for every replica. */
+  readonly storage: string;
 }
 
 export interface DomainReport {
@@ -245,6 +284,34 @@ export function defaultUrl(r: Pick<ReplicaDeployment, 'platform' | 'url' | 'work
 
 const list = (ids: readonly string[]) => ids.map((i) => `"${i}"`).join(', ');
 
+type StorageFields = Pick<ReplicaDeployment, 'platform' | 'account' | 'storage' | 'redis_url'>;
+
+/**
+ * The storage failure domain of a replica, as a label: `storage` when given; else `redis:<redis_url>` for
+ * an existing database; else the replica's own storage, `durable-object:<account>/<name>` (Cloudflare: the
+ * one object of its Worker) or `upstash:<account>/<name>` (Lambda: the database terraform/aws.tf creates for
+ * it, named after the function). terraform/modules/group computes the same labels.
+ */
+export function storageDomain(r: StorageFields, name: string): string {
+  if (r.storage !== undefined) return r.storage;
+  if (r.redis_url !== undefined) return `redis:${r.redis_url}`;
+  return `${r.platform === 'cloudflare' ? 'durable-object' : 'upstash'}:${r.account}/${name}`;
+}
+
+/** What a replica's storage must guarantee: every acknowledged write survives, and it never goes back. */
+export function storageDurability(r: Pick<ReplicaDeployment, 'platform' | 'redis_url'>): string {
+  if (r.platform === 'cloudflare') return 'Durable Object SQLite storage, durable when a write completes (nothing to configure)';
+  if (r.redis_url !== undefined) {
+    return 'its own existing Redis database: appendonly yes + appendfsync always and no eviction (or a provider guarantee that acknowledged writes are on disk), never restored from an older snapshot, no failover to an asynchronous replica';
+  }
+  return 'its own Upstash database (terraform creates it): every acknowledged write must survive; check what your Upstash plan guarantees (docs/deploy.md, section 14)';
+}
+
+/** Every name of a replica's storage: its domain, and the database URL when it has one. */
+function storageKeys(r: StorageFields & { readonly storage: string }): string[] {
+  return [...new Set([r.storage, ...(r.redis_url !== undefined ? [`redis:${r.redis_url}`] : [])])];
+}
+
 /** Checks the deployment against the (already parsed) group. Throws DeployError naming the problem. */
 export function resolveDeployment(deployment: Deployment, group: Group): ResolvedDeployment {
   const groupIds = group.replicas.map((r) => r.id);
@@ -267,7 +334,7 @@ export function resolveDeployment(deployment: Deployment, group: Group): Resolve
         throw new DeployError(`replicas.${g.id}.${key} is "${d[key]}" but group.json says replica ${g.index} has ${key} "${attr}": the structure was dealt for another placement`);
       }
     }
-    return { ...d, id: g.id, index: g.index, name, url: defaultUrl(d, name) };
+    return { ...d, id: g.id, index: g.index, name, url: defaultUrl(d, name), storage: storageDomain(d, name) };
   });
 
   const seen = new Map<string, string>();
@@ -282,6 +349,16 @@ export function resolveDeployment(deployment: Deployment, group: Group): Resolve
     const other = urls.get(r.url);
     if (other !== undefined) throw new DeployError(`replicas ${other} and ${r.id} have the same URL ${r.url}`);
     urls.set(r.url, r.id);
+  }
+  const holders = new Map<string, string[]>();
+  for (const r of replicas) for (const key of storageKeys(r)) holders.set(key, [...(holders.get(key) ?? []), r.id]);
+  const shared = [...holders].filter(([, ids]) => ids.length > 1);
+  if (shared.length > 0) {
+    throw new DeployError(
+      `${shared.map(([key, ids]) => `replicas ${list(ids)} share one storage failure domain (${key})`).join('; ')}: when shared storage goes back in time ` +
+        `(a restore from an older snapshot, an asynchronous failover) every replica on it signs a different history at once, which the protocol cannot ` +
+        `detect once they are more than it tolerates. Give each replica its own database (docs/deploy.md, "Storage durability and failure domains")`,
+    );
   }
 
   const qs = group.quorumSystem;

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, SECRET_NAMES, parseGroup, parseReplicaSecrets } from '../../shared/config/group.ts';
 import type { Group } from '../../shared/config/group.ts';
 import { COMPATIBILITY_DATE, COMPATIBILITY_FLAGS } from '../cluster/local-cluster.ts';
-import { DeployError, parseDeployment, peerList, resolveDeployment } from './deployment.ts';
+import { DeployError, parseDeployment, peerList, resolveDeployment, storageDurability } from './deployment.ts';
 import type { Deployment, ResolvedDeployment, ResolvedReplica } from './deployment.ts';
 
 export { COMPATIBILITY_DATE };
@@ -76,6 +76,10 @@ export interface PlanReplica {
   readonly config?: string;
   readonly locationHint?: string;
   readonly jurisdiction?: string;
+  /** The replica's storage failure domain: no other replica has it. */
+  readonly storage: string;
+  /** What that storage must guarantee (deployment.ts storageDurability). */
+  readonly durability: string;
 }
 
 export interface Plan {
@@ -245,6 +249,8 @@ export function generateWranglerConfigs(o: GenerateOptions): Generated {
       ...(config !== undefined && { config }),
       ...(r.location_hint !== undefined && { locationHint: r.location_hint }),
       ...(r.jurisdiction !== undefined && { jurisdiction: r.jurisdiction }),
+      storage: r.storage,
+      durability: storageDurability(r),
     });
   }
   if (wrapped) {

@@ -1,8 +1,10 @@
 /**
  * A real `redis-server` for tests (issue 5: the Redis-backed replica is tested against Redis itself, not a
- * mock): one process on a free loopback port with its own temp dir, no RDB snapshots, and optionally an
- * append-only file fsynced on every write so that a test may SIGKILL and restart the server without
- * losing what it acknowledged.
+ * mock): one process on a free loopback port with its own temp dir, no RDB snapshots, and by default an
+ * append-only file fsynced on every write (appendonly yes, appendfsync always), the persistence a replica
+ * demands of Redis (workers/node/redis-store.ts refuses anything less): a test may SIGKILL and restart the
+ * server without losing what it acknowledged. `durable: false` starts one without persistence, for the
+ * tests of that refusal and of storage that goes back in time.
  *
  * Where no redis-server binary exists the tests that need it are skipped (`describe.skipIf(!HAVE_REDIS)`)
  * with REDIS_SKIP_MESSAGE.
@@ -37,7 +39,10 @@ export const REDIS_SKIP_MESSAGE =
 if (!HAVE_REDIS) console.warn(REDIS_SKIP_MESSAGE);
 
 export interface RedisServerOptions {
-  /** appendonly yes + appendfsync always: a SIGKILLed server restarts with every acknowledged write. */
+  /**
+   * appendonly yes + appendfsync always (default): a SIGKILLed server restarts with every acknowledged
+   * write. false: no persistence at all (a restart loses everything), which a replica refuses.
+   */
   readonly durable?: boolean;
 }
 
@@ -81,7 +86,7 @@ export async function startRedis(o: RedisServerOptions = {}): Promise<TestRedis>
 
   const launch = async (): Promise<void> => {
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no', '--protected-mode', 'yes', '--loglevel', 'warning'];
-    args.push(...(o.durable ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']));
+    args.push(...(o.durable !== false ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']));
     const p = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

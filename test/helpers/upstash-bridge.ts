@@ -12,7 +12,8 @@
  *   except the status reply "OK" is base64 (the client decodes it), as Upstash does.
  *
  * Each HTTP request gets its own RESP connection, so a transaction cannot interleave with another
- * request's commands on the wire. Fault injection: `stop()`/`start()` (the endpoint is unreachable), and
+ * request's commands on the wire. `refuse: ['CONFIG']` answers those commands with an error reply instead
+ * of passing them on, like a managed service that does not offer them (Upstash documents no CONFIG). Fault injection: `stop()`/`start()` (the endpoint is unreachable), and
  * `breakNextTransaction(k)` (the RESP connection drops after MULTI and k queued commands, before EXEC:
  * Redis discards the transaction, the client sees a failed request).
  */
@@ -142,8 +143,9 @@ export interface UpstashBridge {
   close(): Promise<void>;
 }
 
-export async function startUpstashBridge(redisPort: number, o: { token?: string } = {}): Promise<UpstashBridge> {
+export async function startUpstashBridge(redisPort: number, o: { token?: string; refuse?: readonly string[] } = {}): Promise<UpstashBridge> {
   const token = o.token ?? 'test-token';
+  const refused = new Set((o.refuse ?? []).map((c) => c.toUpperCase()));
   let requests = 0;
   let breakAfter: number | null = null;
 
@@ -165,6 +167,8 @@ export async function startUpstashBridge(redisPort: number, o: { token?: string 
     } catch {
       return reply(400, { error: 'ERR the body is not JSON' });
     }
+    const refusedCommand = (Array.isArray(body) ? (Array.isArray(body[0]) ? body : [body]) : []).map((c) => String((c as unknown[])[0] ?? '').toUpperCase()).find((c) => refused.has(c));
+    if (refusedCommand !== undefined) return reply(400, { error: `ERR command ${refusedCommand} is not available (test bridge)` });
     let conn: RespConnection;
     try {
       conn = await RespConnection.open(redisPort);

@@ -281,6 +281,24 @@ describe.skipIf(!HAVE_REDIS)('AWS Lambda entry (synthetic function-URL events; U
     expect((await front.invoke('GET', '/v1/metrics', undefined, a)).status).toBe(200);
   });
 
+  it('on Redis without persistence every route answers 503 misconfigured, naming the problem', async () => {
+    const weak = await startRedis({ durable: false });
+    const weakBridge = await startUpstashBridge(weak.port);
+    try {
+      const logged: string[] = [];
+      const h = createLambdaHandlers({ ...env, UPSTASH_REDIS_REST_URL: weakBridge.url, UPSTASH_REDIS_REST_TOKEN: weakBridge.token }, (l) => logged.push(l));
+      const r = await front.invoke('GET', '/v1/health', undefined, h);
+      expect(r.status).toBe(503);
+      expect(r.json.error.code).toBe('misconfigured');
+      expect(r.json.error.message).toMatch(/^Redis at 127\.0\.0\.1:\d+ does not keep every acknowledged write \(appendonly no, appendfsync everysec\)/);
+      expect(logged.some((l) => l.startsWith('replica misconfigured: Redis at'))).toBe(true);
+      expect((await h.tick()).ok).toBe(false);
+    } finally {
+      await weakBridge.close();
+      await weak.stop();
+    }
+  });
+
   it('without configuration every route answers 503 misconfigured', async () => {
     const bare = createLambdaHandlers({}, () => undefined);
     const r = await front.invoke('GET', '/v1/health', undefined, bare);

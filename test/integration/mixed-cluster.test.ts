@@ -2,13 +2,14 @@
  * Issue 5: clusters of two runtimes on one machine, over HTTP on loopback.
  *
  * - Two replicas as Workers with Durable Objects in Miniflare (workerd) and two Node replicas keeping their
- *   state in a real redis-server through the Upstash REST bridge: they deliver the same order and the same
- *   group-signed checkpoints, and receipts from either runtime verify offline with the group key.
+ *   state in real redis-servers (one each) through the Upstash REST bridge: they deliver the same order and
+ *   the same group-signed checkpoints, and receipts from either runtime verify offline with the group key.
+ *   Two Node replicas on one Redis are refused (one storage failure domain for two replicas).
  * - `sintra start --mixed` (Node replicas on the embedded file store, no other service): the same ready
  *   line as `sintra start`; a request is certified; stopping and starting again resumes the same log; the
  *   data folder refuses to be started in the other layout (that would restart replicas on empty state).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,24 +49,34 @@ async function sameCheckpoint(urls: readonly string[], size: number): Promise<an
 
 describe.skipIf(!HAVE_REDIS)('mixed cluster: 2 Miniflare (Durable Object) replicas + 2 Node replicas on Redis', () => {
   let dataDir: string;
-  let redis: TestRedis;
-  let bridge: UpstashBridge;
+  let redis: TestRedis[] = [];
+  let bridges: UpstashBridge[] = [];
   let cluster: MixedCluster;
   let group: Group;
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'sintra-mixed-'));
-    redis = await startRedis();
-    bridge = await startUpstashBridge(redis.port);
-    cluster = await startMixedCluster({ dataDir, n: 4, basePort: await freePortRange(4), nodeIndices: [2, 3], nodeStore: () => ({ kind: 'redis', url: bridge.url, token: bridge.token }) });
+    redis = [await startRedis(), await startRedis()];
+    bridges = await Promise.all(redis.map((r) => startUpstashBridge(r.port)));
+    const store = (i: number) => ({ kind: 'redis' as const, url: bridges[i - 2]!.url, token: bridges[i - 2]!.token });
+    // One Redis for both Node replicas: refused before anything starts.
+    const shared = mkdtempSync(join(tmpdir(), 'sintra-mixed-shared-'));
+    try {
+      await expect(startMixedCluster({ dataDir: shared, n: 4, basePort: await freePortRange(4), nodeIndices: [2, 3], nodeStore: () => store(2) })).rejects.toThrow(
+        /^Node replicas r3 and r4 would keep their state in one Redis \(http:\/\/127\.0\.0\.1:\d+\), one storage failure domain for two replicas/,
+      );
+    } finally {
+      rmSync(shared, { recursive: true, force: true });
+    }
+    cluster = await startMixedCluster({ dataDir, n: 4, basePort: await freePortRange(4), nodeIndices: [2, 3], nodeStore: store });
     await waitUntilReady(cluster.urls, 60_000);
     group = parseGroup(JSON.parse(readFileSync(cluster.groupPath, 'utf8')));
   }, 120_000);
 
   afterAll(async () => {
     await cluster?.dispose();
-    await bridge?.close();
-    await redis?.stop();
+    for (const b of bridges) await b.close();
+    for (const r of redis) await r.stop();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -148,6 +159,8 @@ describe('sintra start --mixed (Node replicas on the embedded file store)', () =
     const line = JSON.parse(r1.out.trim());
     expect(line).toEqual({ ready: true, replicas: Array.from({ length: 4 }, (_, i) => `http://127.0.0.1:${port + i}`), group: join(dir, 'keys', 'group.json') });
     expect(first).not.toBeNull();
+    // Each Node replica has storage of its own: its own folder with its own append-only file.
+    for (const id of ['r3', 'r4']) expect(statSync(join(dir, 'node', id, 'state.wal')).size, id).toBeGreaterThan(0);
 
     const r2 = await run(port, true, async (urls) => {
       expect((await getJson(urls[2]!, `/v1/requests/${first!.id}`)).json.status).toBe('certified');

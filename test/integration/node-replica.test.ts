@@ -1,16 +1,16 @@
 /**
  * Issue 5, integration: four Node replicas (workers/node), each its own process (`sintra node-replica`)
- * talking HTTP on loopback; r1 and r2 keep their state in a real redis-server (append-only file, fsync
- * always) through the Upstash REST bridge and the real @upstash/redis client, r3 and r4 in local file
- * stores.
+ * talking HTTP on loopback; r1 and r2 keep their state in real redis-servers (append-only file, fsync
+ * always; one server each: a replica's storage is its own failure domain) through the Upstash REST bridge
+ * and the real @upstash/redis client, r3 and r4 in local file stores.
  *
  * 1. Under load, a Redis-backed and then a file-backed replica are SIGKILLed and started again: every
  *    request is certified, all four logs and checkpoints are equal, receipts from every replica verify with
  *    the group key, the restarted replicas replayed their state, and nobody recorded a fault from anyone
  *    (a replica that signed or voted twice differently would show up as a fault at its peers).
- * 2. Redis is killed during load and started again 2.5 s later: the Redis-backed replicas answer 503
- *    `storage-unavailable` (JSON) meanwhile and never crash; afterwards they serve again, and every request
- *    any replica had accepted is in every log.
+ * 2. r1's Redis is killed during load and started again 2.5 s later: r1 answers 503 `storage-unavailable`
+ *    (JSON) meanwhile and never crashes; afterwards it serves again, and every request any replica had
+ *    accepted is in every log.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,8 +30,9 @@ import { startUpstashBridge } from '../helpers/upstash-bridge.ts';
 import type { UpstashBridge } from '../helpers/upstash-bridge.ts';
 
 let dataDir: string;
-let redis: TestRedis;
-let bridge: UpstashBridge;
+/** One Redis per Redis-backed replica (r1, r2). */
+let redis: TestRedis[] = [];
+let bridges: UpstashBridge[] = [];
 let cluster: MixedCluster;
 let group: Group;
 const N = 4;
@@ -81,15 +82,14 @@ async function expectNoFaults(): Promise<any[]> {
 describe.skipIf(!HAVE_REDIS)('Node replicas (2 on Redis via the Upstash REST bridge, 2 on files), HTTP on loopback', () => {
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'sintra-node-'));
-    redis = await startRedis({ durable: true });
-    bridge = await startUpstashBridge(redis.port);
-    const redisStore = { kind: 'redis' as const, url: bridge.url, token: bridge.token };
+    redis = [await startRedis(), await startRedis()];
+    bridges = await Promise.all(redis.map((r) => startUpstashBridge(r.port)));
     cluster = await startMixedCluster({
       dataDir,
       n: N,
       basePort: await freePortRange(N),
       nodeIndices: ALL,
-      nodeStore: (i) => (i < 2 ? redisStore : { kind: 'file' }),
+      nodeStore: (i) => (i < 2 ? { kind: 'redis', url: bridges[i]!.url, token: bridges[i]!.token } : { kind: 'file' }),
     });
     await waitUntilReady(cluster.urls, 60_000);
     group = parseGroup(JSON.parse(readFileSync(cluster.groupPath, 'utf8')));
@@ -97,8 +97,8 @@ describe.skipIf(!HAVE_REDIS)('Node replicas (2 on Redis via the Upstash REST bri
 
   afterAll(async () => {
     await cluster?.dispose();
-    await bridge?.close();
-    await redis?.stop();
+    for (const b of bridges) await b.close();
+    for (const r of redis) await r.stop();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -154,17 +154,17 @@ describe.skipIf(!HAVE_REDIS)('Node replicas (2 on Redis via the Upstash REST bri
     console.log(`node-replica kill: ${timeline.join('; ')}`);
   }, 180_000);
 
-  it('Redis killed during load: 503 storage-unavailable meanwhile, no crash, then it recovers and nothing is lost', async () => {
+  it("a replica's Redis killed during load: 503 storage-unavailable meanwhile, no crash, then it recovers and nothing is lost", async () => {
     const t0 = Date.now();
     const before = accepted.length;
     const unavailable: { status: number; code: string }[] = [];
     let redisDown = false;
     const outage = (async () => {
       await sleep(600);
-      await redis.kill('SIGKILL');
+      await redis[0]!.kill('SIGKILL');
       redisDown = true;
       await sleep(2500);
-      await redis.restart();
+      await redis[0]!.restart();
       redisDown = false;
     })();
     for (let k = 0; k < 12; k++) {
@@ -180,7 +180,7 @@ describe.skipIf(!HAVE_REDIS)('Node replicas (2 on Redis via the Upstash REST bri
       await sleep(300);
     }
     await outage;
-    expect(unavailable.length, 'the Redis-backed replicas answered 503 while Redis was down').toBeGreaterThan(0);
+    expect(unavailable.length, 'r1 answered 503 while its Redis was down').toBeGreaterThan(0);
     expect(new Set(unavailable.map((u) => u.code))).toEqual(new Set(['storage-unavailable']));
     expect(cluster.running(0) && cluster.running(1)).toBe(true);
     await waitFor(async () => ((await get(0, '/v1/health')).status === 200 ? true : null), 'replica r1 healthy again', 30_000);

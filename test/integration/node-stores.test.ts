@@ -4,7 +4,10 @@
  * FileStore on a temp folder. Then what only one backend has: a transaction broken before EXEC leaves
  * nothing; a second writer or a partly applied EXEC stops the replica for good; Redis unreachable fails
  * commits quickly and loses nothing; a torn last file record is dropped, a corrupt middle one refuses to
- * open; the folder lock; file compaction.
+ * open; the folder lock; file compaction. And Redis durability: a server without appendonly yes +
+ * appendfsync always is refused at start and at every load, one that does not answer CONFIG is warned
+ * about (refused with SINTRA_REDIS_DURABILITY=require), and storage that went back in time (a server
+ * restarted without persistence) stops the replica for good.
  */
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,8 +18,15 @@ import type { LogAppend } from '../../shared/replica/engine.ts';
 import { MemoryStore, emptyBatch } from '../../workers/core/store.ts';
 import type { ReplicaStore, WriteBatch } from '../../workers/core/store.ts';
 import { FileStore } from '../../workers/node/file-store.ts';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { deal } from '../../shared/config/deal.ts';
+import { parseGroup, parseReplicaSecrets } from '../../shared/config/group.ts';
+import { seededRandom } from '../../shared/crypto/random.ts';
+import { thresholdStructure } from '../../shared/quorum/structure-file.ts';
+import { main } from '../../infra/cli/main.ts';
+import { openStore } from '../../workers/node/config.ts';
 import { RedisStore, redisClient } from '../../workers/node/redis-store.ts';
-import { StoreConflictError, StoreLockedError } from '../../workers/node/store-errors.ts';
+import { StoreConflictError, StoreLockedError, StoreNotDurableError } from '../../workers/node/store-errors.ts';
 import { HAVE_REDIS, REDIS_SKIP_MESSAGE, startRedis } from '../helpers/redis.ts';
 import type { TestRedis } from '../helpers/redis.ts';
 import { startUpstashBridge } from '../helpers/upstash-bridge.ts';
@@ -214,6 +224,136 @@ describe.skipIf(!HAVE_REDIS)('RedisStore (real redis-server behind the Upstash R
     await s.commit(batch({ journal: [bytes(3)] }));
     expect((await fresh(s.prefix).load()).journal).toEqual([bytes(1), bytes(3)]);
     expect(await s.entries(0, 5)).toEqual([entry(0)]);
+  });
+});
+
+describe.skipIf(!HAVE_REDIS)('Redis durability: the replica runs only on Redis that keeps every acknowledged write', () => {
+  const dealt = deal(thresholdStructure(4, 1), seededRandom('redis-durability'), { testOnly: true });
+  const group = parseGroup(JSON.parse(JSON.stringify(dealt.group)));
+  const secrets = parseReplicaSecrets(dealt.secrets[2], group);
+  const servers: { close(): Promise<void> }[] = [];
+  const started = async <T extends { close(): Promise<void> }>(x: T): Promise<T> => (servers.push(x), x);
+  const server = async (durable: boolean, refuse?: readonly string[]) => {
+    const redis = await startRedis({ durable });
+    servers.push({ close: () => redis.stop() });
+    const bridge = await started(await startUpstashBridge(redis.port, refuse ? { refuse } : {}));
+    return { redis, bridge };
+  };
+  let counter = 0;
+  const spec = (b: UpstashBridge, durability?: 'verify' | 'require') =>
+    ({ kind: 'redis', url: b.url, token: b.token, prefix: `test:{durability-${counter++}}`, timeoutMs: 3000, ...(durability ? { durability } : {}) }) as const;
+
+  afterAll(async () => {
+    for (const s of servers.reverse()) await s.close();
+  });
+
+  it('appendonly yes + appendfsync always (the tests\' default server) is durable, and the store opens', async () => {
+    const { bridge } = await server(true);
+    const lines: string[] = [];
+    const store = (await openStore(spec(bridge), group, secrets, (l) => lines.push(l))) as RedisStore;
+    expect(await store.durability()).toEqual({ verdict: 'durable', detail: 'appendonly yes, appendfsync always' });
+    await store.load();
+    await store.commit(batch({ journal: [bytes(1)] }));
+    expect(lines).toEqual([]);
+  });
+
+  it('a server without persistence is refused at start with one line, and a store on it refuses every load', async () => {
+    const { bridge } = await server(false);
+    const lines: string[] = [];
+    const open = openStore(spec(bridge), group, secrets, (l) => lines.push(l));
+    await expect(open).rejects.toThrow(StoreNotDurableError);
+    const message = await open.then(() => '', (e: Error) => e.message);
+    expect(message).toMatch(/^Redis at 127\.0\.0\.1:\d+ does not keep every acknowledged write \(appendonly no, appendfsync everysec\): .* Set appendonly yes and appendfsync always/);
+    expect(message).not.toContain('\n');
+    const store = new RedisStore(redisClient({ url: bridge.url, token: bridge.token }), 'test:{durability-load}', { durability: 'verify' });
+    await expect(store.load()).rejects.toThrow(StoreNotDurableError);
+  });
+
+  it('persistence switched off (or eviction on) while the replica runs is refused at the next load; switched back, the replica loads again', async () => {
+    const { bridge } = await server(true);
+    const store = (await openStore(spec(bridge), group, secrets)) as RedisStore;
+    await store.load();
+    await store.commit(batch({ journal: [bytes(1)] }));
+    const admin = redisClient({ url: bridge.url, token: bridge.token });
+    await admin.exec(['CONFIG', 'SET', 'appendfsync', 'everysec']);
+    await expect(store.load()).rejects.toThrow(/appendonly yes, appendfsync everysec/);
+    await admin.exec(['CONFIG', 'SET', 'appendfsync', 'always']);
+    expect((await store.load()).journal).toEqual([bytes(1)]);
+    // Eviction under a memory limit loses acknowledged writes too.
+    await admin.exec(['CONFIG', 'SET', 'maxmemory', '100mb']);
+    await admin.exec(['CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru']);
+    await expect(store.load()).rejects.toThrow(/\(appendonly yes, appendfsync always, maxmemory 104857600 with maxmemory-policy allkeys-lru\)/);
+    await admin.exec(['CONFIG', 'SET', 'maxmemory-policy', 'noeviction']);
+    expect((await store.load()).journal).toEqual([bytes(1)]);
+  });
+
+  it('a server that does not answer CONFIG (as Upstash): one loud warning and it runs; refused with SINTRA_REDIS_DURABILITY=require', async () => {
+    const { bridge } = await server(true, ['CONFIG']);
+    const lines: string[] = [];
+    const store = (await openStore(spec(bridge), group, secrets, (l) => lines.push(l))) as RedisStore;
+    expect((await store.durability()).verdict).toBe('unknown');
+    await store.load();
+    await store.load();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^WARNING: cannot verify that Redis at 127\.0\.0\.1:\d+ keeps every acknowledged write \(CONFIG GET was refused: ERR command CONFIG is not available \(test bridge\)\)\. It must: appendonly yes \+ appendfsync always/);
+    await expect(openStore(spec(bridge, 'require'), group, secrets)).rejects.toThrow(/^cannot verify that Redis at .* and SINTRA_REDIS_DURABILITY=require/);
+  });
+
+  it('Redis unreachable at start: the store opens and checks before its first load', async () => {
+    const { bridge } = await server(false);
+    await bridge.stop();
+    const lines: string[] = [];
+    const store = (await openStore(spec(bridge), group, secrets, (l) => lines.push(l))) as RedisStore;
+    expect(lines.join('\n')).toMatch(/could not check the durability of Redis at 127\.0\.0\.1:\d+ yet/);
+    await bridge.start();
+    await expect(store.load()).rejects.toThrow(StoreNotDurableError);
+  });
+
+  it('storage that went back in time (a server restarted without persistence) stops the replica for good', async () => {
+    const { redis, bridge } = await server(false);
+    // No durability check here: this is what a replica on such a server would live through.
+    const s = new RedisStore(redisClient({ url: bridge.url, token: bridge.token, timeoutMs: 3000 }), 'test:{rollback}');
+    await s.load();
+    for (let i = 1; i <= 3; i++) await s.commit(batch({ journal: [bytes(i)] }));
+    await redis.restart(); // SIGKILL, then start again: everything acknowledged is gone
+    await expect(s.load()).rejects.toThrow(/storage went back in time: Redis holds 0 commits of this replica where this process has seen 3/);
+    await expect(s.commit(batch({ journal: [bytes(4)] }))).rejects.toThrow(StoreConflictError);
+    // A restarted process refuses too: the stop is recorded in storage.
+    await expect(new RedisStore(redisClient({ url: bridge.url, token: bridge.token }), 'test:{rollback}').load()).rejects.toThrow(/marked inconsistent: .*went back in time/);
+
+    // The same at a commit: storage goes back between two commits of a running replica.
+    const t = new RedisStore(redisClient({ url: bridge.url, token: bridge.token, timeoutMs: 3000 }), 'test:{rollback-commit}');
+    await t.load();
+    for (let i = 1; i <= 3; i++) await t.commit(batch({ journal: [bytes(i)] }));
+    await redis.restart();
+    await expect(t.commit(batch({ journal: [bytes(4)] }))).rejects.toThrow(/storage went back in time: Redis holds 0 commits of this replica where this process has seen 3/);
+  });
+
+  it('`sintra node-replica --redis-url` on a server without persistence: one error line, exit 1', async () => {
+    const { bridge } = await server(false);
+    const dir = mkdtempSync(join(tmpdir(), 'sintra-durability-cli-'));
+    try {
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'group.json'), JSON.stringify(dealt.group));
+      await writeFile(join(dir, 'r3.secrets.json'), JSON.stringify(dealt.secrets[2]), { mode: 0o600 });
+      const io = { stdout: '', stderr: '', out: (x: string) => void (io.stdout += x), err: (x: string) => void (io.stderr += x) };
+      const before = process.env['UPSTASH_REDIS_REST_TOKEN'];
+      process.env['UPSTASH_REDIS_REST_TOKEN'] = bridge.token;
+      let code: number;
+      try {
+        const peers = JSON.stringify(['http://127.0.0.1:9', 'http://127.0.0.1:9', null, 'http://127.0.0.1:9']);
+        code = await main(['node', 'sintra', 'node-replica', '--group', join(dir, 'group.json'), '--secrets', join(dir, 'r3.secrets.json'), '--peers', peers, '--port', '0', '--redis-url', bridge.url], io);
+      } finally {
+        if (before === undefined) delete process.env['UPSTASH_REDIS_REST_TOKEN'];
+        else process.env['UPSTASH_REDIS_REST_TOKEN'] = before;
+      }
+      expect(code).toBe(1);
+      expect(io.stdout).toBe('');
+      expect(io.stderr.trim().split('\n')).toHaveLength(1);
+      expect(io.stderr).toMatch(/^error: Redis at 127\.0\.0\.1:\d+ does not keep every acknowledged write \(appendonly no, appendfsync everysec\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

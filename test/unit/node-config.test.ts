@@ -11,7 +11,7 @@ import { thresholdStructure } from '../../shared/quorum/structure-file.ts';
 import { MemoryStore } from '../../workers/core/store.ts';
 import { loadGroup, loadSecrets, parsePeers, storeSpecFromEnv } from '../../workers/node/config.ts';
 import { NodeReplica } from '../../workers/node/replica.ts';
-import { StoreConflictError } from '../../workers/node/store-errors.ts';
+import { StoreConflictError, StoreNotDurableError } from '../../workers/node/store-errors.ts';
 
 const out = deal(thresholdStructure(4, 1), seededRandom('node-config'), { testOnly: true });
 const env = { SINTRA_GROUP: JSON.stringify(out.group), ...out.secrets[1]! };
@@ -42,6 +42,10 @@ describe('Node replica configuration', () => {
     expect(storeSpecFromEnv({ SINTRA_DATA_DIR: '/d' })).toEqual({ kind: 'file', dir: '/d' });
     expect(() => storeSpecFromEnv({ UPSTASH_REDIS_REST_URL: 'https://x.upstash.io' })).toThrow(/UPSTASH_REDIS_REST_TOKEN/);
     expect(() => storeSpecFromEnv({})).toThrow(ConfigError);
+    // What Redis must show of its persistence: verify (default) or require; anything else is a mistake.
+    const redis = { UPSTASH_REDIS_REST_URL: 'https://x.upstash.io', UPSTASH_REDIS_REST_TOKEN: 't' };
+    expect(storeSpecFromEnv({ ...redis, SINTRA_REDIS_DURABILITY: 'require' })).toEqual({ kind: 'redis', url: 'https://x.upstash.io', token: 't', durability: 'require' });
+    expect(() => storeSpecFromEnv({ ...redis, SINTRA_REDIS_DURABILITY: 'off' })).toThrow(/^SINTRA_REDIS_DURABILITY: expected verify or require/);
   });
 });
 
@@ -86,6 +90,21 @@ describe('Node replica routes (in-memory store, peers unreachable)', () => {
       expect(r.status).toBe(503);
       expect(((await r.json()) as { error: { code: string } }).error.code).toBe('storage-conflict');
     }
+    await replica.close();
+  });
+
+  it('storage found not durable while the replica runs (Redis restarted without persistence): 503 storage-not-durable', async () => {
+    const group = loadGroup(env);
+    const store = new MemoryStore();
+    const replica = new NodeReplica({ group, secrets: loadSecrets(env, group), store, peers: group.replicas.map(() => 'http://127.0.0.1:9'), timers: false, transport: { post: async () => Promise.reject(new Error('unreachable')) }, log: () => undefined });
+    await replica.start();
+    const refused = new StoreNotDurableError('test: appendonly no');
+    store.commit = async () => Promise.reject(refused);
+    store.load = async () => Promise.reject(refused);
+    const r = await replica.app.request('/v1/requests', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"text":"x"}' });
+    expect(r.status).toBe(503);
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe('storage-not-durable');
+    expect((await replica.app.request('/v1/health')).status).toBe(503);
     await replica.close();
   });
 });

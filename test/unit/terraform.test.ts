@@ -121,6 +121,7 @@ describe.skipIf(TERRAFORM === null)(`terraform/ with ${TERRAFORM ?? 'no terrafor
           'output "names" { value = module.group.names }',
           'output "peers_static" { value = module.group.peers_static }',
           'output "tolerated" { value = module.group.tolerated }',
+          'output "storage" { value = module.group.storage }',
           '',
         ].join('\n'),
       );
@@ -144,6 +145,7 @@ describe.skipIf(TERRAFORM === null)(`terraform/ with ${TERRAFORM ?? 'no terrafor
       expect(outputs['names']!.value).toEqual(Object.fromEntries(resolved.replicas.map((r) => [r.id, r.name])));
       const peers = outputs['peers_static']!.value as Record<string, string>;
       for (const r of resolved.replicas) expect(JSON.parse(peers[r.id]!), r.id).toEqual(peerList(resolved.replicas, r.index));
+      expect(outputs['storage']!.value).toEqual(Object.fromEntries(resolved.replicas.map((r) => [r.id, r.storage])));
       expect(outputs['tolerated']!.value).toEqual({
         account: { 'cf-alice': true, 'cf-bob': true, 'aws-carol': true, 'aws-dave': true },
         provider: { cloudflare: false, aws: false },
@@ -164,6 +166,21 @@ describe.skipIf(TERRAFORM === null)(`terraform/ with ${TERRAFORM ?? 'no terrafor
       const plan2 = await terraform(['plan', '-input=false', '-no-color', `-var-file=${await varFile('extra', extra)}`], root, data());
       expect(plan2.code).not.toBe(0);
       expect(plan2.stderr.replace(/\s+/g, ' ')).toContain('Unknown replica id(s) r5: group.json has r1, r2, r3, r4.');
+    }, 120_000);
+
+    it('both refuse two replicas on one storage failure domain (one existing database), naming them', async () => {
+      const db = 'https://eu1-shared-1.upstash.io';
+      const shared = { ...deployment, replicas: { ...deployment.replicas, r3: { ...deployment.replicas.r3, redis_url: db }, r4: { ...deployment.replicas.r4, redis_url: db } } };
+      expect(() => resolveDeployment(parseDeployment(shared), parseGroup(dealt.group))).toThrow(`replicas "r3", "r4" share one storage failure domain (redis:${db})`);
+      const plan = await terraform(['plan', '-input=false', '-no-color', `-var-file=${await varFile('shared', shared)}`], root, data());
+      expect(plan.code).not.toBe(0);
+      const text = plan.stderr.replace(/\s+/g, ' ');
+      expect(text).toContain(`replicas r3, r4 share one storage failure domain (redis:${db}): when shared storage goes back in time`);
+      // Each with a database of its own: accepted, with the same labels as the TypeScript.
+      const own = { ...deployment, replicas: { ...deployment.replicas, r4: { ...deployment.replicas.r4, redis_url: 'https://eu1-dave-1.upstash.io' } } };
+      const ok = await terraform(['plan', '-input=false', '-no-color', `-var-file=${await varFile('own', own)}`], root, data());
+      expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+      expect(ok.stdout).toContain('r4 = "redis:https://eu1-dave-1.upstash.io"');
     }, 120_000);
   });
 });
@@ -253,7 +270,6 @@ describe('terraform/ structure (parsed with @cdktf/hcl2json)', () => {
       ['aws_cloudwatch_event_rule', 'tick'],
       ['aws_cloudwatch_event_target', 'tick'],
       ['aws_lambda_permission', 'tick'],
-      ['upstash_redis_database', 'replica'],
       ['aws_iam_role', 'replica'],
     ] as const) {
       expect(resource(rootModule, type, name)['for_each'], `${type}.${name} must exist for every Lambda replica`).toBe('${local.lambda}');
@@ -262,11 +278,20 @@ describe('terraform/ structure (parsed with @cdktf/hcl2json)', () => {
     expect(resource(rootModule, 'aws_lambda_permission', 'url_invoke')['invoked_via_function_url']).toBe(true);
     expect(resource(rootModule, 'aws_cloudwatch_event_target', 'tick')['input']).toBe(`\${jsonencode({ sintra = "${TICK_EVENT.sintra}" })}`);
     expect(resource(rootModule, 'upstash_redis_database', 'replica')['eviction']).toBe(false);
+    // One database per Lambda replica, except replicas that name an existing database of their own (redis_url;
+    // modules/group refuses two replicas on one).
+    expect(resource(rootModule, 'upstash_redis_database', 'replica')['for_each']).toBe('${local.lambda_own_redis}');
+    expect(JSON.stringify(locals(rootModule)['lambda_own_redis'])).toContain('for id, r in local.lambda : id => r if r.redis_url == null');
+    // Their tokens come from a sensitive variable, required by a precondition; the root states each replica's storage.
+    expect(one(rootModule['variable']['redis_tokens'])['sensitive']).toBe(true);
+    expect(JSON.stringify(resource(rootModule, 'terraform_data', 'inputs'))).toContain('r.redis_url == null || contains(nonsensitive(keys(var.redis_tokens)), id)');
+    expect(JSON.stringify(one(rootModule['output']['storage']))).toContain('durability = module.group.durability[id]');
     // The environment: secrets from the dealer's file, peers without a cycle, Redis; never the group (4 KB limit).
     const envExpr = JSON.stringify(locals(rootModule)['lambda_env']);
     expect(envExpr).toContain('local.secrets[id]');
     expect(envExpr).toContain('SINTRA_PEERS             = module.group.peers_static[id]');
-    expect(envExpr).toContain('UPSTASH_REDIS_REST_TOKEN = upstash_redis_database.replica[id].rest_token');
+    expect(envExpr).toContain('UPSTASH_REDIS_REST_URL   = r.redis_url != null ? r.redis_url : \\"https://${upstash_redis_database.replica[id].endpoint}\\"');
+    expect(envExpr).toContain('UPSTASH_REDIS_REST_TOKEN = r.redis_url != null ? lookup(var.redis_tokens, id, \\"\\") : upstash_redis_database.replica[id].rest_token');
     expect(envExpr).not.toMatch(/SINTRA_GROUP\b[^_]/);
   });
 

@@ -172,6 +172,36 @@ describe('deployment file', () => {
     expect(() => resolveDeployment(moved, gpGroup)).toThrow(/replicas\.p7\.provider is "gcp" but group\.json says replica 6 has provider "hetzner"/);
   });
 
+  it('every replica has storage of its own by default; a redis_url or storage label shared by two replicas is refused', () => {
+    const group = parseGroup(g4.out.group);
+    const d = fourReplicas();
+    const ok = resolveDeployment(d, group);
+    expect(ok.replicas.map((r) => r.storage)).toEqual(['durable-object:cf-alice/sintra-r1', 'durable-object:cf-bob/sintra-r2', 'upstash:aws-1/sintra-r3', 'upstash:aws-2/sintra-r4']);
+    // One existing database of its own: fine.
+    const own = resolveDeployment(parseDeployment(withReplica(d, 'r3', { redis_url: 'https://eu1-carol-1.upstash.io' })), group);
+    expect(own.replicas[2]!.storage).toBe('redis:https://eu1-carol-1.upstash.io');
+
+    const db = 'https://eu1-shared-1.upstash.io';
+    const twoOnOne = withReplica(parseDeployment(withReplica(d, 'r3', { redis_url: db })), 'r4', { redis_url: db });
+    expect(() => resolveDeployment(parseDeployment(twoOnOne), group)).toThrow(
+      /^replicas "r3", "r4" share one storage failure domain \(redis:https:\/\/eu1-shared-1\.upstash\.io\): when shared storage goes back in time/,
+    );
+    // Labels cannot hide one URL, and one label is one domain whatever the URLs.
+    const relabelled = withReplica(parseDeployment(withReplica(d, 'r3', { redis_url: db, storage: 'a' })), 'r4', { redis_url: db, storage: 'b' });
+    expect(() => resolveDeployment(parseDeployment(relabelled), group)).toThrow(/replicas "r3", "r4" share one storage failure domain \(redis:/);
+    const oneLabel = withReplica(parseDeployment(withReplica(d, 'r1', { storage: 'disk-1' })), 'r3', { storage: 'disk-1' });
+    expect(() => resolveDeployment(parseDeployment(oneLabel), group)).toThrow(/replicas "r1", "r3" share one storage failure domain \(disk-1\)/);
+
+    const bad: [unknown, RegExp][] = [
+      [withReplica(d, 'r1', { redis_url: db }), /replicas\.r1\.redis_url does not apply to a cloudflare replica/],
+      [withReplica(d, 'r3', { redis_url: `${db}/` }), /replicas\.r3\.redis_url ".*" must be the database's REST URL, an https origin/],
+      [withReplica(d, 'r3', { redis_url: 'redis://eu1-shared-1.upstash.io:6379' }), /must be the database's REST URL/],
+      [withReplica(d, 'r3', { redis_url: db, redis_region: 'eu-central-1' }), /redis_region only applies to the database terraform creates/],
+      [withReplica(d, 'r3', { storage: 'a b' }), /replicas\.r3\.storage "a b" is not a label/],
+    ];
+    for (const [raw, message] of bad) expect(() => parseDeployment(raw), JSON.stringify(raw)).toThrow(message);
+  });
+
   it('peer lists are by replica index, null for the replica itself and for URLs not known yet', () => {
     const r = resolveDeployment(fourReplicas(), parseGroup(g4.out.group));
     expect(peerList(r.replicas, 0)).toEqual([null, 'https://sintra-r2.bob.workers.dev', null, 'https://abc.lambda-url.us-east-1.on.aws']);
@@ -307,6 +337,16 @@ describe('sintra deploy-config', () => {
     expect(plan.secretsChecked).toEqual(['r1', 'r2', 'r3', 'r4']);
     expect(plan.replicas.map((r) => r.config ?? null)).toEqual(['sintra-r1.wrangler.json', 'sintra-r2.wrangler.json', null, null]);
     expect(JSON.parse(await readFile(path.join(dir, 'out', 'sintra-r2.wrangler.json'), 'utf8')).name).toBe('sintra-r2');
+    // Each replica's storage domain and what it must guarantee, in plan.json and in the text output.
+    const planned = plan.replicas as unknown as { storage: string; durability: string }[];
+    expect(planned.map((r) => r.storage)).toEqual(['durable-object:cf-alice/sintra-r1', 'durable-object:cf-bob/sintra-r2', 'upstash:aws-1/sintra-r3', 'upstash:aws-2/sintra-r4']);
+    expect(planned[0]!.durability).toMatch(/^Durable Object SQLite storage, durable when a write completes/);
+    expect(planned[2]!.durability).toMatch(/^its own Upstash database/);
+    const text = capture();
+    expect(await main(['node', 'sintra', 'deploy-config', '--deployment', deploymentFile, '--out', path.join(dir, 'out')], text)).toBe(0);
+    expect(text.stdout).toContain('storage, one failure domain per replica: r1 durable-object:cf-alice/sintra-r1, r2 durable-object:cf-bob/sintra-r2, r3 upstash:aws-1/sintra-r3, r4 upstash:aws-2/sintra-r4');
+    expect(text.stdout).toMatch(/^ {2}r1, r2: Durable Object SQLite storage/m);
+    expect(text.stdout).toMatch(/^ {2}r3, r4: its own Upstash database/m);
     for (const s of g4.out.secrets) expect(ok.stdout + ok.stderr).not.toContain(s.SINTRA_LINK_SECRET);
 
     await writeFile(deploymentFile, JSON.stringify({ group_file: path.join(g4.dir, 'group.json'), replicas: { ...d.replicas, r5: d.replicas['r1'] } }));
@@ -314,6 +354,15 @@ describe('sintra deploy-config', () => {
     expect(await main(['node', 'sintra', 'deploy-config', '--deployment', deploymentFile, '--out', path.join(dir, 'out2')], bad)).toBe(1);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     expect(bad.stderr).toMatch(/^error: deployment\.replicas: unknown replica id "r5"/);
+
+    const db = 'https://eu1-shared-1.upstash.io';
+    const shared = { ...d.replicas, r3: { ...d.replicas['r3'], redis_url: db }, r4: { ...d.replicas['r4'], redis_url: db } };
+    await writeFile(deploymentFile, JSON.stringify({ group_file: path.join(g4.dir, 'group.json'), replicas: shared }));
+    const refused = capture();
+    expect(await main(['node', 'sintra', 'deploy-config', '--deployment', deploymentFile, '--out', path.join(dir, 'out3')], refused)).toBe(1);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(refused.stderr).toMatch(/^error: replicas "r3", "r4" share one storage failure domain \(redis:https:\/\/eu1-shared-1\.upstash\.io\)/);
+    expect(existsSync(path.join(dir, 'out3'))).toBe(false);
 
     const usage = capture();
     expect(await main(['node', 'sintra', 'deploy-config', '--deployment', deploymentFile], usage)).toBe(2);

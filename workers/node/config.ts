@@ -3,19 +3,34 @@
  * The names are the Worker's (docs/operations.md): SINTRA_GROUP (group.json text) or SINTRA_GROUP_FILE,
  * the five secrets of <id>.secrets.json as variables or SINTRA_SECRETS_FILE, SINTRA_PEERS, and for the
  * store UPSTASH_REDIS_REST_URL + UPSTASH_REDIS_REST_TOKEN (Redis) or SINTRA_DATA_DIR (local files).
+ *
+ * A Redis store is opened only on a server that keeps every acknowledged write: openStore asks it for its
+ * persistence settings and refuses appendonly/appendfsync other than yes/always, or eviction
+ * (redis-store.ts); where the server does not say (Upstash offers no CONFIG command), it warns, or
+ * refuses with SINTRA_REDIS_DURABILITY=require.
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError, SECRET_NAMES, parseGroup, parseReplicaSecrets } from '../../shared/config/group.ts';
 import type { Group, ReplicaSecrets } from '../../shared/config/group.ts';
 import { toHex } from '../../shared/crypto/bytes.ts';
 import { FileStore } from './file-store.ts';
-import { RedisStore, redisClient, redisPrefix } from './redis-store.ts';
+import { REDIS_DURABILITY_MODES, RedisStore, redisClient, redisPrefix } from './redis-store.ts';
+import type { RedisDurabilityMode } from './redis-store.ts';
+import { StoreNotDurableError } from './store-errors.ts';
 import type { NodeStore } from './replica.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
 export type StoreSpec =
-  | { readonly kind: 'redis'; readonly url: string; readonly token: string; readonly prefix?: string; readonly timeoutMs?: number }
+  | {
+      readonly kind: 'redis';
+      readonly url: string;
+      readonly token: string;
+      readonly prefix?: string;
+      readonly timeoutMs?: number;
+      /** What the server's persistence must show (SINTRA_REDIS_DURABILITY, default 'verify'). */
+      readonly durability?: RedisDurabilityMode;
+    }
   | { readonly kind: 'file'; readonly dir: string };
 
 export function loadGroup(env: Env): Group {
@@ -69,16 +84,46 @@ export function storeSpecFromEnv(env: Env): StoreSpec {
   if (url || token) {
     if (!url || !token) throw new ConfigError(url ? 'UPSTASH_REDIS_REST_TOKEN' : 'UPSTASH_REDIS_REST_URL', 'set both UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN');
     const timeout = env['SINTRA_REDIS_TIMEOUT_MS'] ? Number(env['SINTRA_REDIS_TIMEOUT_MS']) : undefined;
-    return { kind: 'redis', url, token, ...(env['SINTRA_REDIS_PREFIX'] ? { prefix: env['SINTRA_REDIS_PREFIX'] } : {}), ...(timeout ? { timeoutMs: timeout } : {}) };
+    const durability = env['SINTRA_REDIS_DURABILITY'];
+    if (durability !== undefined && !(REDIS_DURABILITY_MODES as readonly string[]).includes(durability)) {
+      throw new ConfigError('SINTRA_REDIS_DURABILITY', `expected ${REDIS_DURABILITY_MODES.join(' or ')} (a server that reports it is not durable is refused either way)`);
+    }
+    return {
+      kind: 'redis',
+      url,
+      token,
+      ...(env['SINTRA_REDIS_PREFIX'] ? { prefix: env['SINTRA_REDIS_PREFIX'] } : {}),
+      ...(timeout ? { timeoutMs: timeout } : {}),
+      ...(durability !== undefined ? { durability: durability as RedisDurabilityMode } : {}),
+    };
   }
   if (env['SINTRA_DATA_DIR']) return { kind: 'file', dir: env['SINTRA_DATA_DIR'] };
   throw new ConfigError('SINTRA_DATA_DIR', 'choose a store: UPSTASH_REDIS_REST_URL + UPSTASH_REDIS_REST_TOKEN (Redis) or SINTRA_DATA_DIR (local files)');
 }
 
+/**
+ * Opens the store. A Redis store's durability is checked here, so that a server that is not durable stops
+ * the replica from starting (StoreNotDurableError, one line); if the server cannot be reached yet, the
+ * check runs before the first load instead (and again before every load).
+ */
 export async function openStore(spec: StoreSpec, group: Group, secrets: ReplicaSecrets, log?: (line: string) => void): Promise<NodeStore> {
   if (spec.kind === 'file') return FileStore.open(spec.dir, log ? { log } : {});
   const prefix = spec.prefix ?? redisPrefix(toHex(group.groupId), secrets.id);
-  return new RedisStore(redisClient({ url: spec.url, token: spec.token, ...(spec.timeoutMs ? { timeoutMs: spec.timeoutMs } : {}) }), prefix);
+  const client = redisClient({ url: spec.url, token: spec.token, ...(spec.timeoutMs ? { timeoutMs: spec.timeoutMs } : {}) });
+  let where = spec.url;
+  try {
+    where = new URL(spec.url).host;
+  } catch {
+    // the client reports a bad URL by itself
+  }
+  const store = new RedisStore(client, prefix, { durability: spec.durability ?? 'verify', where, ...(log ? { log } : {}) });
+  try {
+    await store.checkDurability();
+  } catch (e) {
+    if (e instanceof StoreNotDurableError) throw e;
+    log?.(`could not check the durability of Redis at ${where} yet (${e instanceof Error ? e.message.slice(0, 200) : String(e)}); it is checked before the first load`);
+  }
+  return store;
 }
 
 /** SINTRA_CLIENT_RATE: requests per second per client (burst twice that). */

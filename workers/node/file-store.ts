@@ -103,6 +103,16 @@ function fullState(store: MemoryStore): WriteBatch {
   };
 }
 
+/** fsync of a folder: makes the names in it (a created or renamed file) durable. */
+function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -225,6 +235,8 @@ export class FileStore implements ReplicaStore {
       await this.fh.truncate(off);
       await this.fh.datasync();
     }
+    // A new file's name must be durable too, or a crash could lose the whole file with its fsynced records.
+    if (data.length === 0) syncDir(this.dir);
     this.size = off;
     this.compactedSize = off;
   }
@@ -281,12 +293,7 @@ export class FileStore implements ReplicaStore {
     renameSync(`${path}.tmp`, path);
     // From here on the old file is gone: whatever happens, appends must go to the new one.
     try {
-      const dirFd = openSync(this.dir, 'r');
-      try {
-        fsyncSync(dirFd);
-      } finally {
-        closeSync(dirFd);
-      }
+      syncDir(this.dir);
     } finally {
       await this.fh?.close().catch(() => undefined);
       this.fh = null;

@@ -28,13 +28,27 @@
  * that fails inside EXEC either, so such a failure stops the replica the same way (our own commands only
  * fail like that if someone else wrote our keys with other types).
  *
+ * The same counter catches storage that went back in time while this process ran (Redis restarted from
+ * an older snapshot or without persistence, a failover to a replica that lagged): a load or a commit that
+ * finds fewer commits than this process has seen stops the replica for good too. The replica may have
+ * sent messages that storage no longer remembers, and signing again from the older state would be
+ * equivocation. (A restart of this process while storage is rolled back cannot be told apart from a
+ * normal start: storage must simply never go back, see below.)
+ *
+ * Durability: every commit must survive a crash of Redis (docs/operations.md, "Storage durability and
+ * failure domains"). With `durability` set (openStore always sets it) the store asks Redis for its
+ * persistence settings (CONFIG GET append*, maxmemory*) before every load and refuses to run unless they
+ * are appendonly yes + appendfsync always, without an eviction policy under a memory limit. Servers that
+ * do not answer CONFIG (Upstash, which documents no CONFIG command, and other managed services) cannot be
+ * checked: a loud warning ('verify'), or a refusal ('require').
+ *
  * Values are base64 or JSON text because the REST protocol is JSON; the client is used with
  * automaticDeserialization off, so strings come back exactly as written.
  */
-import { Redis } from '@upstash/redis';
+import { Redis, errors } from '@upstash/redis';
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import type { InboxState, LoadedState, ReplicaStore, StoredEntry, StoredOutboxMessage, WriteBatch } from '../core/store.ts';
-import { StoreConflictError } from './store-errors.ts';
+import { StoreConflictError, StoreNotDurableError } from './store-errors.ts';
 
 const b64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
 const unb64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
@@ -67,6 +81,29 @@ export function redisClient(c: RedisConnection): Redis {
 export function redisPrefix(groupIdHex: string, replicaId: string): string {
   return `sintra:{${groupIdHex}:${replicaId}}`;
 }
+
+/**
+ * What a Redis store demands of the server's persistence: 'verify' refuses a server that reports it is not
+ * durable and warns when it cannot tell; 'require' refuses in both cases (SINTRA_REDIS_DURABILITY).
+ */
+export const REDIS_DURABILITY_MODES = ['verify', 'require'] as const;
+export type RedisDurabilityMode = (typeof REDIS_DURABILITY_MODES)[number];
+
+export interface RedisDurability {
+  /** durable: appendonly yes + appendfsync always, no eviction; not-durable: the server says otherwise; unknown: it does not say. */
+  readonly verdict: 'durable' | 'not-durable' | 'unknown';
+  readonly detail: string;
+}
+
+export interface RedisStoreOptions {
+  /** Check the server's persistence before every load (unset: no check; openStore always sets it). */
+  readonly durability?: RedisDurabilityMode;
+  /** How the server is named in messages, e.g. its host. */
+  readonly where?: string;
+  readonly log?: (line: string) => void;
+}
+
+const DURABILITY_DOC = 'docs/operations.md, "Storage durability and failure domains"';
 
 type Pair = [string, string];
 
@@ -106,9 +143,13 @@ export class RedisStore implements ReplicaStore {
   /** Set when a conflict was detected; `recorded` once it is in storage too. */
   private conflict: { reason: string; recorded: boolean } | null = null;
 
+  /** Set once an 'unknown' durability was reported, so that the warning is logged once per store. */
+  private warnedUnknown = false;
+
   constructor(
     private readonly redis: Redis,
     readonly prefix: string,
+    private readonly opts: RedisStoreOptions = {},
   ) {
     const key = (name: string) => `${prefix}:${name}`;
     this.k = {
@@ -157,6 +198,67 @@ export class RedisStore implements ReplicaStore {
   }
 
   /**
+   * The server's persistence as CONFIG GET reports it. An error reply (the command is not offered, as on
+   * Upstash, or not allowed) is 'unknown'; an unreachable server throws, as every other operation does.
+   */
+  async durability(): Promise<RedisDurability> {
+    const settings = new Map<string, string>();
+    for (const pattern of ['append*', 'maxmemory*']) {
+      let reply: unknown;
+      try {
+        reply = await this.redis.exec(['CONFIG', 'GET', pattern]);
+      } catch (e) {
+        if (e instanceof errors.UpstashError) return { verdict: 'unknown', detail: `CONFIG GET was refused: ${e.message.replace(/, command was: .*$/s, '').slice(0, 200)}` };
+        throw e;
+      }
+      // RESP2: a flat [name, value, ...] list; RESP3 through some proxies: a map.
+      if (Array.isArray(reply)) {
+        for (let i = 0; i + 1 < reply.length; i += 2) settings.set(String(reply[i]).toLowerCase(), String(reply[i + 1]).toLowerCase());
+      } else if (reply !== null && typeof reply === 'object') {
+        for (const [k, v] of Object.entries(reply)) settings.set(k.toLowerCase(), String(v).toLowerCase());
+      }
+    }
+    const appendonly = settings.get('appendonly');
+    const appendfsync = settings.get('appendfsync');
+    if (appendonly === undefined || appendfsync === undefined) return { verdict: 'unknown', detail: 'CONFIG GET did not report appendonly and appendfsync' };
+    // An eviction policy under a memory limit drops keys: acknowledged writes lost as surely as by a crash.
+    const maxmemory = settings.get('maxmemory');
+    const policy = settings.get('maxmemory-policy');
+    const evicts = maxmemory !== undefined && maxmemory !== '0' && policy !== undefined && policy !== 'noeviction';
+    const detail = `appendonly ${appendonly}, appendfsync ${appendfsync}${evicts ? `, maxmemory ${maxmemory} with maxmemory-policy ${policy}` : ''}`;
+    return { verdict: appendonly === 'yes' && appendfsync === 'always' && !evicts ? 'durable' : 'not-durable', detail };
+  }
+
+  /**
+   * Applies the durability policy (no-op without `durability`): throws StoreNotDurableError for a server
+   * that is not durable (and, with 'require', for one that cannot be checked); warns once otherwise.
+   */
+  async checkDurability(): Promise<RedisDurability | null> {
+    const mode = this.opts.durability;
+    if (mode === undefined) return null;
+    const d = await this.durability();
+    const where = `Redis${this.opts.where ? ` at ${this.opts.where}` : ''}`;
+    if (d.verdict === 'not-durable') {
+      throw new StoreNotDurableError(
+        `${where} does not keep every acknowledged write (${d.detail}): after a crash it would come back with less than this replica acknowledged, and the replica ` +
+          `would sign a different history. Set appendonly yes and appendfsync always, and no maxmemory or maxmemory-policy noeviction (${DURABILITY_DOC})`,
+      );
+    }
+    if (d.verdict === 'unknown') {
+      const what = `cannot verify that ${where} keeps every acknowledged write (${d.detail})`;
+      if (mode === 'require') throw new StoreNotDurableError(`${what}, and SINTRA_REDIS_DURABILITY=require (${DURABILITY_DOC})`);
+      if (!this.warnedUnknown) {
+        this.warnedUnknown = true;
+        this.opts.log?.(
+          `WARNING: ${what}. It must: appendonly yes + appendfsync always, or a provider guarantee that an acknowledged write is on disk and never rolled back; ` +
+            `check it yourself (${DURABILITY_DOC}). SINTRA_REDIS_DURABILITY=require refuses to start instead`,
+        );
+      }
+    }
+    return d;
+  }
+
+  /**
    * Whether storage still holds exactly the commits this store saw (true before the first load). A function
    * platform may run a later invocation in another instance and come back to this one: the state in this
    * instance's memory is then outdated and must be reloaded, not written on.
@@ -164,11 +266,21 @@ export class RedisStore implements ReplicaStore {
   async current(): Promise<boolean> {
     if (this.seen === null || this.conflict) return true;
     const c = await this.redis.get<string>(this.k.commits);
-    return (c === null ? 0 : Number(c)) === this.seen;
+    const stored = c === null ? 0 : Number(c);
+    if (stored < this.seen) return this.stop(this.wentBack(stored));
+    return stored === this.seen;
+  }
+
+  private wentBack(stored: number): string {
+    return (
+      `storage went back in time: Redis holds ${stored} commits of this replica where this process has seen ${this.seen} (restored from an older snapshot, ` +
+      `restarted without persistence, failed over to a lagging replica, or keys deleted); this replica may have sent what its storage no longer holds`
+    );
   }
 
   async load(): Promise<LoadedState> {
     if (this.conflict) return this.stop(this.conflict.reason);
+    await this.checkDurability();
     const r = await this.exec((tx) => {
       tx.get(this.k.conflict);
       tx.get(this.k.commits);
@@ -186,7 +298,9 @@ export class RedisStore implements ReplicaStore {
     }
     const failed = r.find((x) => x.error);
     if (failed) throw new Error(`redis load failed: ${failed.error}`);
-    this.seen = commits === null || commits === undefined ? 0 : Number(commits);
+    const stored = commits === null || commits === undefined ? 0 : Number(commits);
+    if (this.seen !== null && stored < this.seen) return this.stop(this.wentBack(stored));
+    this.seen = stored;
     const out: StoredOutboxMessage[] = pairs(outbox, 'outbox').map(([f, v]) => {
       const [peer, id] = f.split('/').map(Number);
       return { peer: peer!, id: id!, bytes: unb64(v) };
@@ -232,6 +346,7 @@ export class RedisStore implements ReplicaStore {
     const failed = r.findIndex((x) => x.error);
     if (failed >= 0) return this.stop(`command ${failed + 1} of a commit failed inside EXEC (${r[failed]!.error}); the transaction was partly applied`);
     const count = Number(r[0]!.result);
+    if (count <= this.seen) return this.stop(this.wentBack(count - 1));
     if (count !== this.seen + 1) {
       return this.stop(`commit number ${count} where ${this.seen + 1} was expected: another writer (a second process on this replica's state, or a commit that landed after its timeout)`);
     }

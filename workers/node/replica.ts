@@ -22,7 +22,7 @@ import { ReplicaHost } from '../core/host.ts';
 import type { HostOptions, PeerTransport } from '../core/host.ts';
 import type { LoadedState, ReplicaStore, StoredEntry, WriteBatch } from '../core/store.ts';
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
-import { StoreConflictError } from './store-errors.ts';
+import { StoreConflictError, StoreNotDurableError } from './store-errors.ts';
 
 /** A store as the Node replica uses it: `ping` checks reachability cheaply, `close` releases it. */
 export interface NodeStore extends ReplicaStore {
@@ -157,6 +157,7 @@ export class NodeReplica {
     const e = this.monitor.lastError;
     c.header('retry-after', '1');
     if (e instanceof StoreConflictError) return c.json(errorBody('storage-conflict', "this replica stopped: its stored state may be inconsistent (see its log)"), 503);
+    if (e instanceof StoreNotDurableError) return c.json(errorBody('storage-not-durable', "this replica's storage does not keep every acknowledged write; it does not run on it (see its log)"), 503);
     return c.json(errorBody('storage-unavailable', "the replica's storage is unavailable; retry later"), 503);
   }
 

@@ -1,6 +1,6 @@
 /**
  * Errors the Node replica's stores raise beyond plain I/O failures. The HTTP layer (replica.ts) answers
- * every storage failure with 503; these two get their own codes because retrying does not help.
+ * every storage failure with 503; these get their own codes because retrying does not help.
  */
 
 /**
@@ -11,6 +11,15 @@
  */
 export class StoreConflictError extends Error {
   override readonly name = 'StoreConflictError';
+}
+
+/**
+ * The store's storage does not keep every acknowledged write (Redis without appendonly yes + appendfsync
+ * always), or cannot show that it does where that is required. A replica on such storage can come back
+ * from a restart with less than it acknowledged and then sign a different history, so it does not run.
+ */
+export class StoreNotDurableError extends Error {
+  override readonly name = 'StoreNotDurableError';
 }
 
 /** The data folder is in use by another live process. */

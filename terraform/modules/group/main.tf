@@ -24,6 +24,17 @@ locals {
     null
   ) }
 
+  # Storage failure domain of each replica (deployment.ts storageDomain; variables.tf refuses two replicas
+  # with the same one) and what that storage must guarantee (deployment.ts storageDurability).
+  storage = { for id, r in var.replicas : id => (
+    r.storage != null ? r.storage : r.redis_url != null ? "redis:${r.redis_url}" : "${r.platform == "cloudflare" ? "durable-object" : "upstash"}:${r.account}/${local.names[id]}"
+  ) }
+  durability = { for id, r in var.replicas : id => (
+    r.platform == "cloudflare" ? "Durable Object SQLite storage, durable when a write completes (nothing to configure)" :
+    r.redis_url != null ? "its own existing Redis database: appendonly yes + appendfsync always and no eviction (or a provider guarantee that acknowledged writes are on disk), never restored from an older snapshot, no failover to an asynchronous replica" :
+    "its own Upstash database (terraform creates it): every acknowledged write must survive; check what your Upstash plan guarantees (docs/deploy.md, section 14)"
+  ) }
+
   # Failure domain -> value -> replica ids (sorted); corruptible iff inside one maximal corruptible set.
   domains = { for key in ["account", "provider"] : key => {
     for v in distinct([for id, r in var.replicas : r[key]]) : v => sort([for id, r in var.replicas : id if r[key] == v])

@@ -68,6 +68,16 @@ output "tolerated" {
   value       = local.corruptible
 }
 
+output "storage" {
+  description = "Replica id -> its storage failure domain (no two replicas share one)."
+  value       = local.storage
+}
+
+output "durability" {
+  description = "Replica id -> what its storage must guarantee: every acknowledged write survives, and it never goes back in time."
+  value       = local.durability
+}
+
 output "secret_names" {
   description = "The five secrets of a replica (the keys of the dealer's <id>.secrets.json)."
   value       = local.secret_names

@@ -26,6 +26,8 @@ variable "replicas" {
     jurisdiction  = optional(string)
     region        = optional(string)
     redis_region  = optional(string)
+    redis_url     = optional(string)
+    storage       = optional(string)
   }))
 
   validation {
@@ -57,8 +59,24 @@ variable "replicas" {
   }
 
   validation {
-    condition     = alltrue([for r in var.replicas : r.platform == "lambda" || (r.region == null && r.redis_region == null)])
-    error_message = "region and redis_region apply to Lambda replicas only."
+    condition     = alltrue([for r in var.replicas : r.platform == "lambda" || (r.region == null && r.redis_region == null && r.redis_url == null)])
+    error_message = "region, redis_region and redis_url apply to Lambda replicas only."
+  }
+
+  validation {
+    # The same pattern as infra/deploy/deployment.ts: the whole URL names the database.
+    condition     = alltrue([for r in var.replicas : r.redis_url == null || can(regex("^https://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$", coalesce(r.redis_url, "-")))])
+    error_message = "A redis_url is the REST URL of the replica's own existing database, an https origin such as https://eu1-example-12345.upstash.io (no path, no trailing slash)."
+  }
+
+  validation {
+    condition     = alltrue([for r in var.replicas : r.redis_url == null || r.redis_region == null])
+    error_message = "redis_region only applies to the database terraform creates; with redis_url the database exists already."
+  }
+
+  validation {
+    condition     = alltrue([for r in var.replicas : r.storage == null || can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", coalesce(r.storage, "-")))])
+    error_message = "A replica's storage is a label for its storage failure domain (letters, digits, . _ -)."
   }
 
   validation {
@@ -109,6 +127,20 @@ variable "replicas" {
     condition = (length(distinct(concat([for r in var.replicas : r.url if r.url != null], [for r in var.replicas : "https://${r.custom_domain.hostname}" if r.custom_domain != null])))
     == length(concat([for r in var.replicas : r.url if r.url != null], [for r in var.replicas : r.custom_domain.hostname if r.custom_domain != null])))
     error_message = "Several replicas have the same url or custom domain."
+  }
+
+  # No two replicas may share a storage failure domain: when shared storage goes back in time (a restore from
+  # an older snapshot, an asynchronous failover) every replica on it signs a different history at once. The
+  # labels are those of deployment.ts storageDomain (outputs.storage); a redis_url counts on its own too.
+  validation {
+    condition = alltrue([for key, ids in transpose({ for id, r in var.replicas : id => distinct(compact([
+      r.storage != null ? r.storage : r.redis_url != null ? "redis:${r.redis_url}" : "${r.platform == "cloudflare" ? "durable-object" : "upstash"}:${r.account}/${coalesce(r.name, "${var.name_prefix}-${id}")}",
+      r.redis_url == null ? null : "redis:${r.redis_url}",
+    ])) }) : length(ids) == 1])
+    error_message = "${join("; ", [for key, ids in transpose({ for id, r in var.replicas : id => distinct(compact([
+      r.storage != null ? r.storage : r.redis_url != null ? "redis:${r.redis_url}" : "${r.platform == "cloudflare" ? "durable-object" : "upstash"}:${r.account}/${coalesce(r.name, "${var.name_prefix}-${id}")}",
+      r.redis_url == null ? null : "redis:${r.redis_url}",
+    ])) }) : "replicas ${join(", ", sort(ids))} share one storage failure domain (${key})" if length(ids) > 1])}: when shared storage goes back in time (a restore from an older snapshot, an asynchronous failover) every replica on it signs a different history at once, which the protocol cannot detect once they are more than it tolerates. Give each replica its own database (docs/deploy.md, \"Storage durability and failure domains\")."
   }
 
   validation {
