@@ -17,7 +17,8 @@ import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
 import { replicaBindings } from './test/replica-do/fixture.ts';
 
-// BigInt-heavy crypto: generous limits (PLATFORM.md: loops in the pool can be 5-10x slower than Node).
+// BigInt-heavy crypto: generous limits (docs/design.md section 14: loops in the pool can be 5-10x slower
+// than Node).
 const timeouts = { testTimeout: 120_000, hookTimeout: 120_000 };
 
 export default defineConfig({

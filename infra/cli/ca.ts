@@ -1,6 +1,6 @@
 /**
- * `sintra ca ...`: the certification authority and directory (shared/app/ca.ts, docs/ca.md; DESIGN.md
- * section 5; Cachin, DSN 2001, section 5) for a person at a terminal, on top of the client SDK.
+ * `sintra ca ...`: the certification authority and directory (shared/app/ca.ts, docs/ca.md; docs/design.md
+ * section 11; Cachin, DSN 2001, section 5) for a person at a terminal, on top of the client SDK.
  *
  *   sintra ca keygen --out KEYFILE
  *   sintra ca register NAME --key KEYFILE --cluster URL ... [--valid-for N]

@@ -1,5 +1,5 @@
 /**
- * `sintra simulate`: the deterministic simulator (infra/sim, DESIGN.md section 6) over a range of seeds.
+ * `sintra simulate`: the deterministic simulator (infra/sim, docs/design.md section 13) over a range of seeds.
  * Prints a summary (runs, safety violations, liveness failures, steps and rounds, the first failures with
  * the command that replays each) or, with --json, one JSON object. Exit code 1 when any run failed, 2 for
  * usage errors, 0 otherwise. Every replay command a failed run prints is accepted here verbatim.

@@ -1,6 +1,6 @@
 /**
  * `sintra stamp FILE --cluster URL [--cluster URL ...]` and `sintra stamp --verify FILE RECEIPT --group G`:
- * the notary / time-stamping service (DESIGN.md section 5; Cachin, DSN 2001, section 5) for a person at a
+ * the notary / time-stamping service (docs/design.md section 11; Cachin, DSN 2001, section 5) for a person at a
  * terminal, on top of the client SDK (shared/client/sdk.ts).
  *
  * Stamping hashes FILE with SHA-256 (only the digest leaves the machine; with --encrypt not even that until

@@ -1,5 +1,5 @@
 /**
- * `sintra verify RECEIPT.json --group group.json`: offline verification of a receipt (DESIGN.md section 4)
+ * `sintra verify RECEIPT.json --group group.json`: offline verification of a receipt (docs/design.md section 10)
  * with the public group.json alone: the receipt is for this group, the checkpoint's group signature verifies
  * with the kernel group key, and the RFC 6962 inclusion proof leads from the entry to the checkpoint root.
  *

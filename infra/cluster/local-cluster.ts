@@ -1,6 +1,6 @@
 /**
  * The local cluster of `sintra start` (issue: replica runtime): n replicas as n separate Workers in ONE
- * Miniflare instance (PLATFORM.md: the Miniflare API is 3-5x faster than `wrangler dev`), each with its
+ * Miniflare instance (docs/design.md section 14: 3-5x faster than `wrangler dev`), each with its
  * own SQLite-backed Durable Object persisted under DATA/state (one namespace per worker), talking to each other through
  * service bindings (PEER_<j>) with the same authenticated frames they send over HTTPS in production, and
  * each served on its own localhost port (base + index) for clients.
@@ -19,7 +19,7 @@ import { parseGroup } from '../../shared/config/group.ts';
 import type { GroupFile, SecretsFile } from '../../shared/config/group.ts';
 import { GROUP_FILE, dealToDir, loadStructure, secretsFileName, structureFromThreshold, systemRandom } from '../dealer/dealer.ts';
 
-/** The newest date the workerd in miniflare 4.20260426 accepts is 2026-05-03 (PLATFORM.md). */
+/** The newest date the workerd in miniflare 4.20260426 accepts is 2026-05-03 (docs/design.md section 14). */
 export const COMPATIBILITY_DATE = '2026-05-01';
 /** node:crypto for the native SHA-256 (workers/core/native-sha256.ts); the same in wrangler.toml and terraform. */
 export const COMPATIBILITY_FLAGS: readonly string[] = ['nodejs_compat'];

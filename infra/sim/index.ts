@@ -1,5 +1,5 @@
 /**
- * Entry point of the deterministic simulator (DESIGN.md section 6), for `sintra simulate` and tests:
+ * Entry point of the deterministic simulator (docs/design.md section 13), for `sintra simulate` and tests:
  * `runSimulation` runs one scenario over a range of seeds and summarizes; `simulate` runs one seed.
  */
 import { readFileSync } from 'node:fs';

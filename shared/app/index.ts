@@ -1,5 +1,5 @@
 /**
- * The applications every replica of a group runs (DESIGN.md section 5). All replicas must run the same
+ * The applications every replica of a group runs (docs/design.md section 11). All replicas must run the same
  * list in the same order, since each application's digest goes into the signed state digest (state.ts):
  * a replica running another set would sign other heads and never complete a checkpoint. Runtimes
  * therefore take this list by default rather than each choosing its own.

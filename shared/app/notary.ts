@@ -1,5 +1,5 @@
 /**
- * Notary and time-stamping (DESIGN.md section 5; Cachin, "Distributing trust on the Internet", DSN 2001,
+ * Notary and time-stamping (docs/design.md section 11; Cachin, "Distributing trust on the Internet", DSN 2001,
  * section 5, "notary service"): clients register the SHA-256 digest of a document; its logical time is the
  * position of the registering entry in the total order, and the receipt of that log entry (entry +
  * inclusion proof + group-signed checkpoint) proves the digest was known no later than that position.

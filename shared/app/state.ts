@@ -1,5 +1,5 @@
 /**
- * The state digest bound into every signed checkpoint (DESIGN.md sections 4-5; Cachin, "Distributing
+ * The state digest bound into every signed checkpoint (docs/design.md sections 10-11; Cachin, "Distributing
  * trust on the Internet", DSN 2001, section 5: a replicated service answers with one group signature on
  * its state). Honest replicas sign only the head they computed themselves, so putting every application's
  * digest next to the log root makes it impossible for two honest replicas to sign different application

@@ -1,5 +1,5 @@
 /**
- * Replicated applications (DESIGN.md section 5; Cachin, "Distributing trust on the Internet", DSN 2001,
+ * Replicated applications (docs/design.md section 11; Cachin, "Distributing trust on the Internet", DSN 2001,
  * section 5): deterministic state machines fed by the delivered total order. The replica engine hands
  * every newly appended log entry to the application in log order; the application's answer is a
  * function of its state and the entry only (no clock, no randomness: what a request needs of either

@@ -1,9 +1,9 @@
 /**
- * Client side of secure causal atomic broadcast (DESIGN.md section 2; Cachin-Kursawe-Petzold-Shoup,
- * CRYPTO 2001, section 6): a request encrypted to the group's TDH2 key, so no replica (and no coalition
- * the structure calls corruptible) learns it before its position in the total order is fixed. The
- * replicas order the ciphertext, then decrypt it together; the log entry (and the receipt) is the
- * plaintext, and the request's id before delivery is the SHA-256 of the ciphertext.
+ * Client side of secure causal atomic broadcast (docs/api.md, "Encrypted requests";
+ * Cachin-Kursawe-Petzold-Shoup, CRYPTO 2001, section 6): a request encrypted to the group's TDH2 key, so no
+ * replica (and no coalition the structure calls corruptible) learns it before its position in the total order
+ * is fixed. The replicas order the ciphertext, then decrypt it together; the log entry (and the receipt) is
+ * the plaintext, and the request's id before delivery is the SHA-256 of the ciphertext.
  *
  * The label is authenticated with the ciphertext (TDH2 binds it into the validity proof): a replica or
  * eavesdropper cannot re-submit the ciphertext under another label. Use the client's name.

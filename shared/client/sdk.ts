@@ -1,5 +1,5 @@
 /**
- * Client SDK (DESIGN.md section 4; Cachin, "Distributing trust on the Internet", DSN 2001, sections 4-5:
+ * Client SDK (docs/design.md section 12; Cachin, "Distributing trust on the Internet", DSN 2001, sections 4-5:
  * a client trusts the group, never one replica). Runtime-free: fetch, sleep and randomness are injected, so
  * it runs unchanged in Node, browsers and Workers, and shared/ stays free of I/O and clocks.
  *

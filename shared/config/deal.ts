@@ -1,5 +1,5 @@
 /**
- * The trusted dealer (DESIGN.md section 1): from a parsed structure and a randomness source, three
+ * The trusted dealer (docs/design.md section 3): from a parsed structure and a randomness source, three
  * independent shared secrets (kernel signing key, quorum signing key, TDH2 encryption key), one X25519 link
  * key pair per replica and a random group id. Pure: the caller supplies randomness and writes the files.
  */

@@ -1,5 +1,5 @@
 /**
- * Domain separation (DESIGN.md section 2): every hash-to-curve uses a DST naming its purpose, and every
+ * Domain separation (docs/crypto.md, "Choices"): every hash-to-curve uses a DST naming its purpose, and every
  * signed, hashed or encrypted message binds the group id and the full instance tag, so a share from one
  * purpose, group or instance is never valid in another.
  */

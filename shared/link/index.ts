@@ -1,4 +1,4 @@
-/** The authenticated point-to-point link layer (DESIGN.md section 2, "links"): sans-I/O, one import. */
+/** The authenticated point-to-point link layer (docs/design.md section 5): sans-I/O, one import. */
 export * from './errors.ts';
 export * from './keys.ts';
 export * from './frame.ts';

@@ -1,5 +1,5 @@
 /**
- * Pairwise link keys (DESIGN.md section 2, "links"), derived from what the dealer deals: each replica's
+ * Pairwise link keys (docs/design.md section 5), derived from what the dealer deals: each replica's
  * X25519 public key in group.json (`replicas[i].linkKey`) and its own X25519 secret (SINTRA_LINK_SECRET).
  * The dealer deals no pairwise keys, so replica i and replica j agree on a key by static-static ECDH:
  *

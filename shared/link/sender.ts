@@ -3,7 +3,7 @@
  * how far the peer has acknowledged, so the outbox can drop what the peer holds and stop at the window.
  *
  * Values are immutable and serialize to `{ next, peerAck }` (plain JSON). Intended use, with persist
- * before send (DESIGN.md section 3):
+ * before send (docs/design.md section 8):
  *
  *   - flush: while `windowOpen` and messages wait, `{ seq, sender } = s.allocate()`; persist `sender` with
  *     the outbox entry (seq, payload) in one write; only then transmit `sender.seal(seq, payload, ack)`.

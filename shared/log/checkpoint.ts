@@ -1,5 +1,5 @@
 /**
- * Signed checkpoints and receipts (DESIGN.md section 4). After every delivered epoch each replica's log
+ * Signed checkpoints and receipts (docs/design.md section 10). After every delivered epoch each replica's log
  * has the same size and root; the group threshold-signs (size, root, epoch, state digest) with the kernel
  * key under purpose 'checkpoint' and tag `ckpt/<epoch>`, so a checkpoint is one BLS signature that anyone
  * verifies with the single group key. A receipt is an entry, its inclusion proof and a signed checkpoint

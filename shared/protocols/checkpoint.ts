@@ -1,10 +1,10 @@
 /**
- * Threshold-signed log checkpoints (DESIGN.md section 4; the "one signature per batch" of Cachin's SINTRA
- * applications, DSN 2001 section 5). After atomic broadcast delivers epoch e, every honest replica has the
- * same log head (size, root) and application state digest; each signs it with its kernel-key share
- * (purpose 'checkpoint', tag ckpt/<e>) and sends the share to all. A qualified set of valid shares combines
- * into the group signature (robustly: invalid shares are named as faults). Since honest replicas sign only
- * their own head, and the heads of honest replicas are equal for every epoch, no two different
+ * Threshold-signed log checkpoints (docs/protocols.md, "Checkpoints"; the "one signature per batch" of
+ * Cachin's SINTRA applications, DSN 2001 section 5). After atomic broadcast delivers epoch e, every honest
+ * replica has the same log head (size, root) and application state digest; each signs it with its kernel-key
+ * share (purpose 'checkpoint', tag ckpt/<e>) and sends the share to all. A qualified set of valid shares
+ * combines into the group signature (robustly: invalid shares are named as faults). Since honest replicas
+ * sign only their own head, and the heads of honest replicas are equal for every epoch, no two different
  * checkpoints for one epoch can ever be signed (a kernel always contains an honest replica).
  *
  * Shares may arrive before this replica delivered the epoch: they are kept for epochs up to `window`

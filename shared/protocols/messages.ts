@@ -1,6 +1,6 @@
 /**
- * Every protocol message: an instance tag (DESIGN.md section 2, e.g. `ab/17/cbc/3`; one canonical string per
- * instance, built and parsed only by instance-tag.ts) and a body.
+ * Every protocol message: an instance tag (docs/protocols.md, "Canonical tags", e.g. `ab/17/cbc/3`; one
+ * canonical string per instance, built and parsed only by instance-tag.ts) and a body.
  * Bodies are plain data so the wire codec (shared/codec) can encode them strictly; protocols still check
  * every field they use, because a peer may send anything the codec accepts.
  */

@@ -1,5 +1,5 @@
 /**
- * The replica engine (DESIGN.md section 3): everything a replica does, as one deterministic state machine
+ * The replica engine (docs/design.md section 7): everything a replica does, as one deterministic state machine
  * that runtime adapters (workers/) drive. It owns the protocol instances (atomic broadcast for ordering,
  * the checkpoint certifier), the append-only Merkle log and the request index, and it turns each event
  * (a client request, or one authenticated peer message) into an EngineStep: messages for peers, log
@@ -18,7 +18,7 @@
  * appended before those of the epoch being delivered (a lagging replica finishing epochs e and e + 1 in
  * one step, e + 1 waiting on its own decryption share), and the log diverged for good.
  *
- * Replicated applications (shared/app, DESIGN.md section 5) are fed every new log entry in log order, and
+ * Replicated applications (shared/app, docs/design.md section 11) are fed every new log entry in log order, and
  * their digests go into each checkpoint's state digest (shared/app/state.ts). Their state is not in the
  * snapshot: it is a function of the log, so replay regenerates it and restore() re-applies the stored log.
  * The digest list of each recent epoch is kept too (appDigestsAt), since a statement about app state under
@@ -53,7 +53,7 @@ export interface LogAppend {
   readonly id: string;
   readonly epoch: number;
   readonly entry: Uint8Array;
-  /** Answers of the applications that took the entry (DESIGN.md section 5), by application name. */
+  /** Answers of the applications that took the entry (docs/design.md section 11), by application name. */
   readonly responses?: Readonly<Record<string, Uint8Array>>;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Test infrastructure only: a small HTTP server speaking the subset of Upstash's REST protocol that
- * @upstash/redis uses, in front of a real redis-server it talks RESP to (PLATFORM.md, "Redis and
- * @upstash/redis": no Upstash-compatible server exists in npm or Debian). So the replica's RedisStore runs
+ * @upstash/redis uses, in front of a real redis-server it talks RESP to (docs/design.md section 14: no
+ * Upstash-compatible server exists in npm or Debian). So the replica's RedisStore runs
  * through the real client, the real HTTP/JSON encoding and a real Redis with real MULTI/EXEC semantics.
  *
  *   POST /            body ["CMD", arg...]          -> {"result": x} | 400 {"error": "..."}

@@ -1,5 +1,5 @@
 /**
- * Negative controls (DESIGN.md section 6): with more corrupted replicas than the structure allows, the
+ * Negative controls (docs/design.md section 13): with more corrupted replicas than the structure allows, the
  * adversary can break reliable broadcast, and the checkers must say so. If these tests find no violation,
  * the simulator or its checkers are blind.
  */

@@ -2,7 +2,7 @@
  * terraform/ offline: `terraform fmt -check`, `terraform test` of the provider-free modules/group, the same
  * module applied to a real dealt group next to the TypeScript generator (both must place and refuse the same
  * deployments), and a structural check of the provider resources parsed with @cdktf/hcl2json (they cannot be
- * validated here: no provider can be downloaded, PLATFORM.md).
+ * validated here: no provider can be downloaded, docs/design.md section 14).
  *
  * Nothing is written into the repository (TF_DATA_DIR and every state live in a temporary directory) and
  * nothing reaches the network (no providers, CHECKPOINT_DISABLE, a CLI config without registries).

@@ -1,5 +1,5 @@
 /**
- * One replica = one Durable Object (SQLite-backed) in its own Worker (DESIGN.md section 3). Keys come from
+ * One replica = one Durable Object (SQLite-backed) in its own Worker (docs/design.md section 9). Keys come from
  * the Worker's secrets (the dealer's <id>.secrets.json), the public group.json from the SINTRA_GROUP
  * variable, peer addresses from SINTRA_PEERS (base URLs by replica index) or from service bindings
  * PEER_<index> (used by the local Miniflare cluster).

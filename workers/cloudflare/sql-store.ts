@@ -1,7 +1,7 @@
 /**
  * ReplicaStore on a SQLite-backed Durable Object (ctx.storage.sql). Every commit is one
  * transactionSync, so an event's journal entry, outbox messages, log entries, checkpoints and link state
- * become durable together or not at all (persist before send, DESIGN.md section 3); the Durable Object's
+ * become durable together or not at all (persist before send, docs/design.md section 8); the Durable Object's
  * output gate additionally holds responses and outgoing fetches until the write is confirmed.
  *
  * Durable Object SQLite refuses any value over 2 MB (SQLITE_TOOBIG), and a snapshot (atomic broadcast's

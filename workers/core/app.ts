@@ -1,5 +1,5 @@
 /**
- * The replica's HTTP API (DESIGN.md section 4) as one Hono app, shared by every runtime adapter (the
+ * The replica's HTTP API (docs/api.md) as one Hono app, shared by every runtime adapter (the
  * Durable Object, the Node replica). Routes only translate HTTP to ReplicaHost calls: validation of every
  * input with a stable JSON error code, no protocol logic. Bad input never reaches the host, so it never
  * changes state.

@@ -1,6 +1,6 @@
 /**
- * HTTP routes of the certification authority and directory (shared/app/ca.ts, docs/ca.md; DESIGN.md
- * section 5; Cachin, DSN 2001, section 5). They translate HTTP into canonical CA entries and into reads of
+ * HTTP routes of the certification authority and directory (shared/app/ca.ts, docs/ca.md; docs/design.md
+ * section 11; Cachin, DSN 2001, section 5). They translate HTTP into canonical CA entries and into reads of
  * the CA's retained state; ordering, the state and the signatures are the engine's.
  *
  * A request is submitted as an ordinary log entry, so every replica applies it at the same position. A

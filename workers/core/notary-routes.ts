@@ -1,5 +1,5 @@
 /**
- * HTTP routes of the notary / time-stamping application (shared/app/notary.ts; DESIGN.md section 5;
+ * HTTP routes of the notary / time-stamping application (shared/app/notary.ts; docs/api.md;
  * Cachin, DSN 2001, section 5). They only translate HTTP into the notary entry format and into reads of
  * the notary's replicated state; the ordering, the state and the signatures are the engine's.
  *

@@ -1,5 +1,5 @@
 /**
- * One table of routes (DESIGN.md section 4) that both registers the Hono handlers and produces the
+ * One table of routes (docs/api.md) that both registers the Hono handlers and produces the
  * OpenAPI 3.1 document served at GET /v1/openapi.json: the description cannot drift from what the replica
  * actually serves, because there is no second copy of it.
  */

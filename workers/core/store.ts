@@ -1,5 +1,5 @@
 /**
- * What a replica host needs from durable storage (DESIGN.md section 3, "persist before send"). Every
+ * What a replica host needs from durable storage (docs/design.md section 8, "persist before send"). Every
  * event's effects go in ONE atomic `commit`: the journal entry, the outbox messages it produced, the log
  * entries and checkpoints, and the inbox bookkeeping; only after it resolves may messages leave. The
  * Durable Object adapter implements it on SQLite (one transactionSync), the Node adapter on Redis

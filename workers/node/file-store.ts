@@ -7,7 +7,7 @@
  *   u32 length (big-endian) | first 8 bytes of SHA-256(payload) | payload (JSON of the WriteBatch)
  *
  * written with one write and made durable with fdatasync before commit() resolves: persist before send
- * (DESIGN.md section 3), atomic per commit because recovery applies a record whole or not at all. A crash
+ * (docs/design.md section 8), atomic per commit because recovery applies a record whole or not at all. A crash
  * can only tear the last record (every earlier one was synced before the next was written), so recovery
  * drops a bad record at the end of the file and truncates it away; a bad record followed by more data is
  * corruption, and opening fails rather than silently forgetting committed state.

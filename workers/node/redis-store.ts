@@ -1,7 +1,7 @@
 /**
  * ReplicaStore on Redis through @upstash/redis (REST), for Node replicas and AWS Lambda (issue 5).
  *
- * Persist before send (DESIGN.md section 3): every commit is ONE MULTI/EXEC (`redis.multi()`, Upstash's
+ * Persist before send (docs/design.md section 8): every commit is ONE MULTI/EXEC (`redis.multi()`, Upstash's
  * /multi-exec), never a pipeline, so an event's journal entry, outbox messages, log entries, checkpoints
  * and link state are applied together or not at all: a transaction whose request never reaches EXEC is
  * discarded by Redis. Loads are one MULTI/EXEC of reads, so they see one consistent state.
