@@ -1,7 +1,7 @@
 /**
  * The link frame: the whole body of one HTTP POST from replica `sender` to replica `receiver`. It carries a
  * per-link sequence number (one per batch), a piggybacked acknowledgement for the opposite direction, an
- * opaque payload (a batch from codec/message-codec.ts `encodeBatch`; this layer never looks inside) and an
+ * opaque payload (a transport batch of shared/replica/transport.ts; this layer never looks inside) and an
  * HMAC-SHA256 tag under key(sender -> receiver) (keys.ts).
  *
  * Layout (integers big-endian, fixed widths, nothing optional):
@@ -38,7 +38,7 @@ export const FRAME_HEADER_BYTES = 57;
 export const FRAME_OVERHEAD_BYTES = FRAME_HEADER_BYTES + MAC_BYTES;
 /** Largest frame (= HTTP body) accepted or built: 4 MiB. */
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
-/** Largest payload that fits: MAX_FRAME_BYTES - 89. Build batches (encodeBatch maxBatchBytes) no larger. */
+/** Largest payload that fits: MAX_FRAME_BYTES - 89 (transport.ts MAX_MESSAGE_BYTES keeps one message within it). */
 export const MAX_PAYLOAD_BYTES = MAX_FRAME_BYTES - FRAME_OVERHEAD_BYTES;
 
 const OFF_GROUP = 1;

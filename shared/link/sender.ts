@@ -2,18 +2,18 @@
  * The sending end of one link (me -> peer): allocates sequence numbers, builds MAC'd frames, and tracks
  * how far the peer has acknowledged, so the outbox can drop what the peer holds and stop at the window.
  *
- * Values are immutable and serialize to `{ next, peerAck }` (plain JSON). Intended use, with persist
- * before send (docs/design.md section 8):
+ * Values are immutable and serialize to `{ next, peerAck }` (plain JSON). How the replica host uses it
+ * (shared/replica/host-core.ts; docs/design.md section 8):
  *
- *   - flush: while `windowOpen` and messages wait, `{ seq, sender } = s.allocate()`; persist `sender` with
- *     the outbox entry (seq, payload) in one write; only then transmit `sender.seal(seq, payload, ack)`.
- *     A seq is never allocated twice, even across crashes, because the new `next` is persisted with the
- *     entry that uses it (reusing a seq for other bytes would make the peer refuse them as a replay).
+ *   - one frame in flight per link: `{ seq, sender } = s.allocate()`, transmit `sender.seal(seq, payload,
+ *     ack)` with the outbox messages (persisted before, with the events that made them);
+ *   - once the peer took the frame, persist `sender.acknowledge(seq)` and only then use it; after a crash
+ *     before that write, the same seq is allocated again, and the peer answers `replay` with its ack, from
+ *     which the sender resumes (and persists that before using it too). So storage is never behind a seq
+ *     the peer took by more than the one frame in flight, and a peer's ack further ahead means this
+ *     replica's storage lost what it had written (host-core.ts, lost state).
  *   - retransmit: `seal` again with the current ack (the ack field may change between copies of one seq;
  *     the receiver accepts the seq once, whichever copy arrives first).
- *   - on every accepted frame from the peer, and on ack-only frames (`sealAck`, e.g. HTTP response
- *     bodies): `acknowledge(verdict.ack)`, then drop outbox entries with seq <= `peerAck`. Losing an ack
- *     update in a crash only costs retransmissions, so persisting it may be lazy.
  *
  * At most LINK_WINDOW frames are unacknowledged: `allocate` refuses beyond that (back-pressure: more
  * messages go into the next, larger batch), so an honest sender never meets the receiver's `ahead`.

@@ -1,21 +1,26 @@
 /**
- * Atomic broadcast: Cachin-Kursawe-Petzold-Shoup, "Secure and Efficient Asynchronous Broadcast Protocols",
- * CRYPTO 2001, section 5 (atomic broadcast from validated agreement), with the agreement step of acs.ts.
+ * Atomic broadcast, HoneyBadger-style (Miller, Xia, Croman, Shi, Song, "The Honey Badger of BFT
+ * Protocols", CCS 2016, section 4) over consistent broadcasts, as in BEAT (Duan, Reiter, Zhang, CCS 2018)
+ * and Dumbo (Guo et al., CCS 2020): per epoch a common subset of proposals (acs.ts), not the CKPS 2001
+ * section 5 construction (one validated agreement on a vector of proposals per epoch) that SINTRA names;
+ * docs/protocols.md says why.
  * Epoch e: every replica consistently broadcasts a batch of its pending requests (tag ab/e/cbc/j); the
  * replicas agree on a quorum of those batches with their proofs (ab/e/aba/j); every honest replica
  * delivers the union in one deterministic order (by proposer, then position), each request once.
  *
  * - Batches grow with load up to `maxBatch` requests; an idle group runs no epochs: a replica starts the
- *   next epoch when it has pending requests or a peer has started it (then it proposes, maybe nothing,
- *   because the common subset needs every honest proposer).
+ *   next epoch when it has pending requests, or on a delivered non-empty proposal (evidence that an honest
+ *   replica wants it; then it proposes, maybe nothing, because the common subset needs every honest
+ *   proposer). A message for an epoch does not start it (issue 13, bug 4: see maybeStart).
  * - Fairness ("a request submitted to any honest replica is eventually delivered"): a request still
  *   pending `forwardAfter` epochs after it arrived is handed to every replica (ab-requests), so soon every
  *   honest replica proposes it, and any quorum of batches contains an honest one.
  * - Bounded memory: instances are created only for epochs inside [current - keep, current + window];
  *   messages beyond the window are deferred; finished epochs are dropped after `keep` epochs, except their
- *   agreed batches with proofs, kept `serveEpochs` (and `serveBytes`) to answer a laggard's cbc-want (a replica lagging further
- *   needs state transfer, which is not part of this core); pending requests are capped (submit() refuses
- *   beyond it, so the adapter can answer 503).
+ *   agreed batches with proofs, kept `serveEpochs` (and `serveBytes`) to answer a laggard's cbc-want (a
+ *   replica lagging further needs state transfer, which is not part of this core); pending requests are
+ *   capped (submit() refuses beyond it, so the adapter can answer 503), and a peer's forwarded requests to
+ *   1/n of that.
  * Epochs run one after another here; pipelining is left to the runtime (docs/protocols.md).
  */
 import { sha256 } from '../crypto/sha256.ts';
@@ -164,6 +169,9 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     private readonly keyOf: (request: Uint8Array) => string = defaultRequestKey,
   ) {
     invariant(isCanonicalTag(tag), () => `atomic broadcast tag ${tag} is not canonical`);
+    // A batch counts its requests in a u16 (batch.ts), and the windows must let an epoch run at all.
+    invariant(Number.isInteger(config.maxBatch) && config.maxBatch >= 1 && config.maxBatch <= 0xffff, () => `maxBatch ${config.maxBatch} outside 1..65535`);
+    invariant(config.epochWindow >= 1 && config.keepEpochs >= 1 && config.forwardAfter >= 1, () => `epochWindow, keepEpochs and forwardAfter must be at least 1`);
     this.forwardedBytes = Array.from({ length: ctx.n }, () => 0);
     this.forwardedCount = Array.from({ length: ctx.n }, () => 0);
   }

@@ -9,7 +9,8 @@
  * Invalid ciphertexts (failing the TDH2 validity proof) take no position: every honest replica skips
  * them, deterministically; so do valid ciphertexts that do not decrypt under the combined key (their
  * maker used another key: the verdict depends on the ciphertext alone, since every share used is
- * verified). Shares for one epoch travel in one message (tag <tag>/<epoch>); an epoch without valid
+ * verified). Shares for one epoch travel in parts of at most DEC_SHARES_PER_MESSAGE (tag <tag>/<epoch>,
+ * each with the index of its first ciphertext, so every message fits a link frame); an epoch without valid
  * ciphertexts needs none.
  *
  * Mixed mode (the replica engine): one total order for plain and encrypted requests. Every atomic

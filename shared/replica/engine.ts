@@ -513,6 +513,8 @@ export class ReplicaEngine {
           resolved.push(source);
         }
       });
+      // The log, its index and the epochs of its entries move together; apart, receipts would point wrong.
+      invariant(this.index.size === this.log.size && this.epochOfIndex.length === this.log.size, () => `replica ${this.me}: log ${this.log.size}, index ${this.index.size}, epochs ${this.epochOfIndex.length}`);
       for (const id of d.skipped) {
         this.outcomes.set(id, null);
         resolved.push(id);
