@@ -2,8 +2,8 @@
  * The whole-replica simulator (infra/sim/replica): complete replicas (engine, host core, storage) under a
  * seeded adversary that owns the network, crashes replicas at every persistence point, fails writes and
  * corrupts replicas (fuzzer, twins, scripted attacks, the protocol behaviours). 300+ seeds here (n = 4 and
- * 7, the 16-replica grid); the soak (`npm run test:soak`) runs 100,000+. Every run must be clean; the
- * negative controls (more corruption than the structure tolerates) must not be.
+ * 7, the 16-replica grid); the soak (`npm run test:soak`, test/sim/replica-*.soak.test.ts) runs 100,000.
+ * Every run must be clean; the negative controls (more corruption than the structure tolerates) must not.
  */
 import { describe, expect, it } from 'vitest';
 import { formatReplicaSummary, runReplicaSimulation, simulateReplicas } from '../../infra/sim/replica/index.ts';
@@ -37,13 +37,10 @@ describe('whole-replica simulation', () => {
 
   it('n = 4, the binary-agreement split attack: regression seeds of bug 1, and 20 more', () => {
     // With the binary agreement that stopped relaying once decided, these seeds stalled the group for good
-    // (outboxes empty, epochs stuck; seen at commit 7267f3f with the old aba.ts): 15 of seeds 200..349.
-    for (const seed of [206, 237, 238, 243, 252]) expectClean(runReplicaSimulation({ n: 4, seeds: 1, seedStart: seed, byzantine: 'aba-split', params: { requests: 60 } }));
+    // (outboxes empty, epochs stuck; seen with the old aba.ts on this simulator, commit b1346ff): 9 of seeds
+    // 200..349. A simulator change that moves its random draws moves them: find them again that way.
+    for (const seed of [205, 211, 220, 226, 239]) expectClean(runReplicaSimulation({ n: 4, seeds: 1, seedStart: seed, byzantine: 'aba-split', params: { requests: 60 } }));
     expectClean(runReplicaSimulation({ n: 4, seeds: 20, seedStart: 9000, byzantine: 'aba-split', params: { requests: 30 } }));
-  });
-
-  it('regression: a replica that output on TERMs before its input took no part in round 0 (seed 120)', () => {
-    expectClean(runReplicaSimulation({ n: 4, seeds: 1, seedStart: 120, byzantine: 'assorted' }));
   });
 
   it('bug 6: a burst of 8 KiB requests near the byte caps (forwarded requests once made a message no frame could carry)', () => {

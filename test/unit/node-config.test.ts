@@ -96,7 +96,7 @@ describe('Node replica routes (in-memory store, peers unreachable)', () => {
   it('storage found not durable while the replica runs (Redis restarted without persistence): 503 storage-not-durable', async () => {
     const group = loadGroup(env);
     const store = new MemoryStore();
-    const replica = new NodeReplica({ group, secrets: loadSecrets(env, group), store, peers: group.replicas.map(() => 'http://127.0.0.1:9'), timers: false, transport: { post: async () => Promise.reject(new Error('unreachable')) }, log: () => undefined });
+    const replica = new NodeReplica({ group, secrets: loadSecrets(env, group), store, peers: group.replicas.map(() => 'http://127.0.0.1:9'), timers: false, transport: { post: async () => Promise.reject(new Error('unreachable')) }, host: { bootstrap: true }, log: () => undefined });
     await replica.start();
     const refused = new StoreNotDurableError('test: appendonly no');
     store.commit = async () => Promise.reject(refused);
