@@ -121,12 +121,8 @@ function progress(io: Io, total: number): (failed: boolean) => void {
   };
 }
 
-/** `sintra simulate --replica`: whole replicas (infra/sim/replica). */
-function simulateReplicaCommand(opts: SimulateOptions, io: Io): number {
-  if (opts.protocol !== undefined) throw new UsageError('--replica simulates whole replicas (every protocol at once): leave out --protocol');
-  if (opts.crypto !== undefined && opts.crypto !== 'insecure') throw new UsageError('--replica runs the fast test crypto only (--crypto real is for protocol runs)');
-  if (opts.maxSteps !== undefined) throw new UsageError('--replica runs in virtual time: use --param afterGstMs=MS instead of --max-steps');
-  if (opts.seeds === undefined) throw new UsageError("required option '--seeds <count>' not specified");
+/** The `--param k=v` options as an object (a malformed one is a usage error). */
+function paramsOf(opts: SimulateOptions): Record<string, unknown> {
   const params: Record<string, unknown> = {};
   for (const kv of opts.param ?? []) {
     try {
@@ -135,6 +131,16 @@ function simulateReplicaCommand(opts: SimulateOptions, io: Io): number {
       throw new UsageError(e instanceof Error ? e.message : String(e));
     }
   }
+  return params;
+}
+
+/** `sintra simulate --replica`: whole replicas (infra/sim/replica). */
+function simulateReplicaCommand(opts: SimulateOptions, io: Io): number {
+  if (opts.protocol !== undefined) throw new UsageError('--replica simulates whole replicas (every protocol at once): leave out --protocol');
+  if (opts.crypto !== undefined && opts.crypto !== 'insecure') throw new UsageError('--replica runs the fast test crypto only (--crypto real is for protocol runs)');
+  if (opts.maxSteps !== undefined) throw new UsageError('--replica runs in virtual time: use --param afterGstMs=MS instead of --max-steps');
+  if (opts.seeds === undefined) throw new UsageError("required option '--seeds <count>' not specified");
+  const params = paramsOf(opts);
   for (const k of Object.keys(params)) if (!(REPLICA_PARAMS as readonly string[]).includes(k)) throw new UsageError(`unknown --param ${k} for --replica (known: ${REPLICA_PARAMS.join(', ')})`);
   const structure = chooseStructure(opts);
   const byzantine = opts.byzantine ?? 'fuzz';
@@ -171,14 +177,7 @@ export async function simulateCommand(opts: SimulateOptions, io: Io): Promise<nu
   if (opts.seeds === undefined) throw new UsageError("required option '--seeds <count>' not specified");
   const crypto = opts.crypto ?? 'insecure';
   if (crypto !== 'insecure' && crypto !== 'real') throw new UsageError(`--crypto must be insecure or real, got "${crypto}"`);
-  const params: Record<string, unknown> = {};
-  for (const kv of opts.param ?? []) {
-    try {
-      parseParam(kv, params);
-    } catch (e) {
-      throw new UsageError(e instanceof Error ? e.message : String(e));
-    }
-  }
+  const params = paramsOf(opts);
   const structure = chooseStructure(opts);
   const scenario = scenarioFor(opts.protocol, structure, params);
   const byzantine = opts.byzantine ?? 'all';

@@ -8,74 +8,19 @@
 import type { Message } from '../../shared/protocols/messages.ts';
 import type { InFlight } from './types.ts';
 import type { Rng } from './rng.ts';
+import { MinHeap } from './heap.ts';
 
 interface Delayed {
   readonly at: number;
   readonly m: InFlight;
 }
 
-/** Binary min-heap on (at, id): deterministic order for equal times. */
-class DelayHeap {
-  private readonly h: Delayed[] = [];
-
-  get size(): number {
-    return this.h.length;
-  }
-
-  private less(a: Delayed, b: Delayed): boolean {
-    return a.at < b.at || (a.at === b.at && a.m.id < b.m.id);
-  }
-
-  push(d: Delayed): void {
-    const h = this.h;
-    h.push(d);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-
-  peek(): Delayed | undefined {
-    return this.h[0];
-  }
-
-  pop(): Delayed | undefined {
-    const h = this.h;
-    if (h.length === 0) return undefined;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-
-  drain(): InFlight[] {
-    const out = this.h.map((d) => d.m);
-    this.h.length = 0;
-    return out;
-  }
-}
-
 export class Network {
   private items: InFlight[] = [];
   /** Post-GST FIFO head (items before it are consumed). */
   private head = 0;
-  private readonly delayed = new DelayHeap();
+  /** Delayed messages, earliest first; equal times in send order (deterministic). */
+  private readonly delayed = new MinHeap<Delayed>((a, b) => a.at < b.at || (a.at === b.at && a.m.id < b.m.id));
   private nextId = 0;
   private fairMode = false;
 
@@ -152,7 +97,7 @@ export class Network {
   /** GST: everything (including delayed messages) into one FIFO ordered by send id. */
   enterFairMode(): void {
     if (this.fairMode) return;
-    const all = this.items.slice(this.head).concat(this.delayed.drain());
+    const all = this.items.slice(this.head).concat(this.delayed.drain().map((d) => d.m));
     all.sort((a, b) => a.id - b.id);
     this.items = all;
     this.head = 0;

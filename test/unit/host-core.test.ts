@@ -73,50 +73,26 @@ describe('HostCore: links', () => {
 
 describe('HostCore: what a peer can make it store', () => {
   it('messages that change nothing (a collected epoch) are acknowledged without being journaled', () => {
-    const { group, secrets } = testGroup(4);
-    const storages = secrets.map(() => new MemoryStorage());
-    const opts = { apps: () => [], bootstrap: true, engine: { ab: { keepEpochs: 1, serveEpochs: 2 } } };
-    const cores = secrets.map((x, i) => new HostCore(group, x, storages[i]!.load(), null, opts));
-    const write = (i: number, c: PendingCommit | null) => {
-      if (!c) return;
-      storages[i]!.commit(c.batch);
-      c.apply();
-    };
-    const pump = () => {
-      for (let moved = true; moved; ) {
-        moved = false;
-        for (let i = 0; i < 4; i++) {
-          for (const j of cores[i]!.duePeers(0)) {
-            const f = cores[i]!.outgoingFrame(j, 0);
-            if (!f) continue;
-            moved = true;
-            const r = cores[j]!.receiveFrame(f.bytes);
-            write(j, r.commit);
-            write(i, cores[i]!.frameAnswered(f, r.response, 0));
-          }
-        }
-      }
-    };
+    const c = coreCluster();
     for (let k = 0; k < 4; k++) {
-      write(k, cores[k]!.submit([{ bytes: utf8ToBytes(`request ${k}`), encrypted: false }]).commit);
-      pump();
+      c.submit(k % 4, `request ${k}`);
+      c.pump();
     }
-    expect(cores[0]!.engine.ab.currentEpoch).toBeGreaterThanOrEqual(4);
+    expect(c.cores[0]!.engine.ab.currentEpoch).toBeGreaterThanOrEqual(4);
     // Replica 3's link to replica 0, continued by hand: junk for epoch 0, long collected at replica 0.
-    const link = linkPeers(group, secrets[3]!)[0]!;
-    const next = JSON.parse(storages[3]!.meta.get('link-tx/0')!) as { next: number; peerAck: number };
-    const sender = LinkSender.fromJSON(link.outgoing, next);
+    const link = linkPeers(c.group, c.secrets[3]!)[0]!;
+    const next = JSON.parse(c.storages[3]!.meta.get('link-tx/0')!) as { next: number; peerAck: number };
+    const { seq, sender } = LinkSender.fromJSON(link.outgoing, next).allocate();
     const junk: Message[] = Array.from({ length: 50 }, (_, k) => ({ tag: 'ab/0/aba/1', body: { t: 'aba-bval', round: k % 3, value: 1 } }));
-    const { seq, sender: s2 } = sender.allocate();
-    const frame = s2.seal(seq, encodeTransport(junk.map((m, k) => ({ id: 1_000_000 + k, bytes: encodeMessage(m) }))), 0);
-    const journal = storages[0]!.journal.length;
-    const unchanged = cores[0]!.metrics().links[3]!.unchanged;
-    const r = cores[0]!.receiveFrame(frame);
+    const frame = sender.seal(seq, encodeTransport(junk.map((m, k) => ({ id: 1_000_000 + k, bytes: encodeMessage(m) }))), 0);
+    const journal = c.storages[0]!.journal.length;
+    const unchanged = c.cores[0]!.metrics().links[3]!.unchanged;
+    const r = c.cores[0]!.receiveFrame(frame);
     expect(r.response.status).toBe(200);
     expect((r.response.body as unknown as { accepted: number[] }).accepted).toHaveLength(50);
-    write(0, r.commit);
-    expect(storages[0]!.journal.length).toBe(journal);
-    expect(cores[0]!.metrics().links[3]!.unchanged - unchanged).toBe(50);
+    c.write(0, r.commit);
+    expect(c.storages[0]!.journal.length).toBe(journal);
+    expect(c.cores[0]!.metrics().links[3]!.unchanged - unchanged).toBe(50);
   });
 });
 
