@@ -82,16 +82,20 @@ describe('replica Durable Object (workerd, SQLite storage)', () => {
     const badPayload = await post(frameFromPeer1(new Uint8Array([0, 0, 0, 5, 1, 2]), 1));
     expect(badPayload.status).toBe(400);
     expect((await json(badPayload)).error.code).toBe('bad-payload');
-    // Authentic frame with a decodable message carrying an invalid coin share: accepted, fault recorded.
+    // A frame that skips a seq (2, while seq 1 was refused and never taken): an honest sender never does
+    // that, it only happens to a receiver that lost what it took. Not taken, and said so.
     const msg = encodeMessage({ tag: 'ab/0/aba/1', body: { t: 'aba-coin', round: 0, share: new Uint8Array(48).fill(1) } });
-    const ok = await post(frameFromPeer1(encodeTransport([{ id: 1, bytes: msg }]), 2));
+    const gap = await post(frameFromPeer1(encodeTransport([{ id: 1, bytes: msg }]), 2));
+    expect(gap.status).toBe(503);
+    expect((await json(gap)).error.code).toBe('link-gap');
+    // Authentic frame, seq 1 again, with a decodable message carrying an invalid coin share: accepted, fault recorded.
+    const ok = await post(frameFromPeer1(encodeTransport([{ id: 1, bytes: msg }]), 1));
     expect(ok.status).toBe(200);
     expect(await json(ok)).toEqual({ accepted: [1], deferred: [] });
-    // The same frame again is a replay: refused, with our contiguous ack for the sender to resynchronize
-    // (0: seq 1, the frame with the garbage payload, was refused and never taken).
-    const replay = await post(frameFromPeer1(encodeTransport([{ id: 1, bytes: msg }]), 2));
+    // The same frame again is a replay: refused, with our contiguous ack for the sender to resynchronize.
+    const replay = await post(frameFromPeer1(encodeTransport([{ id: 1, bytes: msg }]), 1));
     expect(replay.status).toBe(409);
-    expect(await json(replay)).toMatchObject({ error: { code: 'link-replay' }, ack: 0 });
+    expect(await json(replay)).toMatchObject({ error: { code: 'link-replay' }, ack: 1 });
     const after = await json(await SELF.fetch('http://replica/v1/metrics'));
     expect(after.engine.logSize).toBe(before.engine.logSize);
   });
