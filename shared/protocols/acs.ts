@@ -38,6 +38,8 @@ export class CommonSubset implements Protocol<Uint8Array, SubsetOutput> {
   private result: SubsetOutput | null = null;
   private zeroesGiven = false;
   private readonly wanted = new Set<number>();
+  /** Per agreement j: who voted 1 in it (see onVoteForOne). */
+  private readonly oneVoters = new Map<number, Set<number>>();
   /**
    * Whether we gave our proposal. Until then no agreement gets an input from us: an epoch nobody honest
    * asked for costs us echoes at most, not binary agreements (a Byzantine peer cannot make an idle group
@@ -98,8 +100,36 @@ export class CommonSubset implements Protocol<Uint8Array, SubsetOutput> {
     const child = id.kind === 'cbc' ? this.cbc[j]!.handleMessage(from, msg) : this.aba[j]!.handleMessage(from, msg);
     if (child.unchanged) return step.ignore();
     this.route(step, j, id.kind, child);
+    if (id.kind === 'aba' && votesForOne(msg)) this.onVoteForOne(step, j, from);
     this.check(step);
     return step;
+  }
+
+  /**
+   * Votes for 1 in j's agreement from a kernel of replicas (so from an honest one, which voted 1 only
+   * holding j's proposal and its proof): if we lack the proposal, ask those voters for it (cbc-want), so we
+   * deliver it and vote too. Consistent broadcast has no totality: a Byzantine proposer may give its FINAL
+   * to some honest replicas only. Then j's agreement can decide 1 at one honest replica while another,
+   * which neither delivered j's proposal nor saw a quorum of agreements decide 1, gives it no input, and
+   * its round messages were what the others still needed: the whole-replica soak found the group stalled
+   * so (seed 1018397 at n = 4, replay). A kernel, not the first vote: normally j's own FINAL arrives first
+   * (three hops against four), and fetching on every early vote would move each batch several times.
+   */
+  private onVoteForOne(step: Step<SubsetOutput>, j: number, from: number): void {
+    if (this.cbc[j]!.delivered || this.wanted.has(j)) return;
+    let voters = this.oneVoters.get(j);
+    if (!voters) this.oneVoters.set(j, (voters = new Set()));
+    voters.add(from);
+    if (!this.ctx.quorum.isKernel(voters)) return;
+    this.wanted.add(j);
+    this.route(step, j, 'cbc', this.cbc[j]!.wantFrom(voters));
+  }
+
+  /** Asks every replica for j's proposal (once), once j's agreement decided 1 and we lack it. */
+  private fetchProposal(step: Step<SubsetOutput>, j: number): void {
+    if (this.cbc[j]!.delivered || this.wanted.has(j)) return;
+    this.wanted.add(j);
+    this.route(step, j, 'cbc', this.cbc[j]!.want());
   }
 
   /** Input 1 to j's agreement once j's proposal is delivered and we proposed. */
@@ -114,10 +144,7 @@ export class CommonSubset implements Protocol<Uint8Array, SubsetOutput> {
     } else {
       step.absorb(child as Step<Bit>, (b) => {
         this.decisions.set(j, b);
-        if (b === 1 && !this.cbc[j]!.delivered && !this.wanted.has(j)) {
-          this.wanted.add(j);
-          this.route(step, j, 'cbc', this.cbc[j]!.want());
-        }
+        if (b === 1) this.fetchProposal(step, j);
       });
     }
   }
@@ -183,4 +210,10 @@ export class ValidatedAgreement implements Protocol<Uint8Array, CbcOutput & { pr
     });
     return step;
   }
+}
+
+/** Whether an agreement message is a vote for 1 (BVAL, AUX or TERM of 1, or CONF with 1 in it). */
+function votesForOne(msg: Message): boolean {
+  const b = msg.body;
+  return ((b.t === 'aba-bval' || b.t === 'aba-aux' || b.t === 'aba-term') && b.value === 1) || (b.t === 'aba-conf' && (b.values & 2) !== 0);
 }

@@ -85,6 +85,14 @@ export class ConsistentBroadcast implements Protocol<Uint8Array, CbcOutput> {
     return step.broadcast({ tag: this.tag, body: { t: 'cbc-want' } });
   }
 
+  /** Ask these replicas for the delivered value (they said they have it, in effect). */
+  wantFrom(peers: Iterable<number>): Step<CbcOutput> {
+    const step = new Step<CbcOutput>();
+    if (this.result) return step;
+    for (const p of peers) if (p !== this.ctx.me) step.send(p, { tag: this.tag, body: { t: 'cbc-want' } });
+    return step;
+  }
+
   handleMessage(from: number, msg: Message): Step<CbcOutput> {
     const step = new Step<CbcOutput>();
     const b = msg.body;

@@ -49,6 +49,13 @@ describe('whole-replica simulation', () => {
     expectClean(runReplicaSimulation({ n: 4, seeds: 1, seedStart: 2, byzantine: 'none', params: { requests: 3000, requestBytes: 8192, maxBatch: 1024, burstMs: 100 } }));
   });
 
+  it('n = 4, replay: the seed where consistent broadcast\'s missing totality stalled the common subset', () => {
+    // Found by the soak: the Byzantine proposer's FINAL reached some honest replicas only, its agreement
+    // decided 1 at one of them, and another had no input for it; stalled for good before votes for 1 from a
+    // kernel made the common subset fetch the proposal (acs.ts onVoteForOne).
+    expectClean(runReplicaSimulation({ n: 4, seeds: 1, seedStart: 1018397, byzantine: 'replay' }));
+  });
+
   it('n = 7, every behaviour in rotation: 40 seeds clean', () => {
     expectClean(runReplicaSimulation({ n: 7, seeds: 40, seedStart: 1, byzantine: 'all' }));
   });

@@ -13,6 +13,8 @@ import { ReliableBroadcast } from '../../shared/protocols/rbc.ts';
 import { parseStructureFile } from '../../shared/quorum/index.ts';
 import { GRID_FILE } from '../helpers/structures.ts';
 import { TestNet, contexts, threshold } from '../helpers/net.ts';
+import type { InFlight } from '../helpers/net.ts';
+import { formatSubsetTag } from '../../shared/protocols/instance-tag.ts';
 
 const A = utf8ToBytes('value A');
 const B = utf8ToBytes('value B');
@@ -284,6 +286,31 @@ describe('common subset, validated agreement, atomic broadcast', () => {
       const sets = net.outputs.map((o) => [...o[0]!.keys()].sort().join(','));
       expect(new Set(sets).size).toBe(1);
       expect(sets[0]!.split(',').length).toBeGreaterThanOrEqual(3);
+    }
+  });
+
+  /**
+   * Found by the whole-replica soak (seed 1018397 at n = 4, replay). Consistent broadcast has no totality:
+   * the Byzantine replica 0 gives its FINAL to replicas 2 and 3 only and helps replica 3 alone to decide 1
+   * in its agreement. Replica 1's proposal reaches nobody, so replicas 0 and 3 (three agreements decided 1)
+   * give 0 to agreement 1, while replicas 1 and 2 see two decided agreements and give no zeroes. Replica 1
+   * has no input for agreement 0 and replica 2 cannot finish round 0 without it: the group stalls unless a
+   * replica that sees votes for 1 from a kernel fetches the proposal from those voters.
+   */
+  it('common subset: votes for 1 from a kernel fetch a proposal that consistent broadcast did not bring', () => {
+    const tagOf = (m: InFlight) => m.msg.tag;
+    const held = (m: InFlight) =>
+      tagOf(m) === formatSubsetTag('acs', { kind: 'cbc', proposer: 1 }) ||
+      (m.from === 0 && m.to !== 3 && tagOf(m) === formatSubsetTag('acs', { kind: 'aba', proposer: 0 })) ||
+      (m.from === 0 && m.to === 1 && m.msg.body.t === 'cbc-final');
+    for (let seed = 1; seed <= 10; seed++) {
+      const ctx = threshold(4, 1);
+      const net = new TestNet(ctx.map((c) => new CommonSubset(c, 'acs')), seed);
+      ctx.forEach((_, i) => net.input(i, utf8ToBytes(`p${i}`)));
+      net.run((m) => !held(m));
+      const sets = net.outputs.slice(1).map((o) => (o[0] ? [...o[0].keys()].sort().join(',') : 'none'));
+      expect(sets).toEqual(['0,2,3', '0,2,3', '0,2,3']);
+      expect(net.faults).toEqual([]);
     }
   });
 
