@@ -100,7 +100,8 @@ export class CommonSubset implements Protocol<Uint8Array, SubsetOutput> {
     const child = id.kind === 'cbc' ? this.cbc[j]!.handleMessage(from, msg) : this.aba[j]!.handleMessage(from, msg);
     if (child.unchanged) return step.ignore();
     this.route(step, j, id.kind, child);
-    if (id.kind === 'aba' && votesForOne(msg)) this.onVoteForOne(step, j, from);
+    // A deferred message must change nothing (it comes again), and a refused one is no evidence.
+    if (id.kind === 'aba' && !child.deferred && child.faults.length === 0 && votesForOne(msg)) this.onVoteForOne(step, j, from);
     this.check(step);
     return step;
   }

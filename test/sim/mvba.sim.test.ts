@@ -37,6 +37,22 @@ describe('mvba simulation', () => {
     }
   });
 
+  it('regression: a deferred binary-agreement vote changes nothing in the common subset (soak seeds)', () => {
+    // The common subset's fetch on votes for 1 once answered a deferred ABA message with cbc-want
+    // messages: effects for a message that comes again. Seeds from the n = 7 soak, each failed before.
+    for (const [seed, byzantine] of [
+      [100123, 'garbage'],
+      [100273, 'garbage'],
+      [100443, 'garbage'],
+      [100703, 'garbage'],
+      [101363, 'garbage'],
+      [102933, 'garbage'],
+      [102977, 'mixed'],
+    ] as const) {
+      expectClean(runSimulation({ protocol: 'mvba', n: 7, seeds: 1, seedStart: seed, byzantine, crypto: 'insecure' }));
+    }
+  });
+
   it('invalid Byzantine proposals are never decided: the decision is an honest proposal', () => {
     const s = runSimulation({ protocol: 'mvba', n: 4, seeds: 30, seedStart: 300, byzantine: 'garbage', crypto: 'insecure', params: { byzantineProposals: 'invalid' }, json: true });
     expectClean(s);
