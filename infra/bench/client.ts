@@ -6,8 +6,9 @@
  *   stream) to the next server round-robin, wait for the answer, send the next. A second bound closes the
  *   loop on certification: while `maxOutstanding` accepted requests of this process are not certified yet,
  *   workers wait. (maxOutstanding = concurrency is the classic closed loop: each worker waits for its
- *   request's certificate.) Each worker sends its own `x-sintra-client` id (they model distinct clients;
- *   the per-client rate limit is a fairness bound, not a capacity one).
+ *   request's certificate.) All workers connect from one address, which replicas rate-limit as one
+ *   client; http.ts starts its clusters with a per-address rate far above what they serve (the limit is
+ *   a fairness bound, not a capacity one). The `x-sintra-client` id each worker sends only names it.
  * - Certification is observed by following one server's log, not by polling each request: every `pollMs`
  *   the follower reads GET /v1/log/checkpoint (size s) and then GET /v1/log/entries up to s; each of our ids
  *   seen there is certified (a signed checkpoint covering it exists: a receipt can be fetched). Latency =

@@ -139,9 +139,12 @@ interface BenchCluster {
  * is its own test (test/unit/engine-memory.test.ts), not what this mode measures.
  */
 export const BENCH_MEMORY_BUDGET_MB = 4096;
+/** Requests per second per client address in benchmark clusters: far above what they serve. */
+export const BENCH_CLIENT_RATE = 1_000_000;
 
 function startCluster(kind: HttpCluster, dataDir: string, n: number, basePort: number, log: (l: string) => void): Promise<BenchCluster> {
-  const common = { dataDir, n, basePort, log, memoryBudgetMb: BENCH_MEMORY_BUDGET_MB };
+  // Every load-generating process connects from 127.0.0.1, which replicas rate-limit as one client.
+  const common = { dataDir, n, basePort, log, memoryBudgetMb: BENCH_MEMORY_BUDGET_MB, clientRate: BENCH_CLIENT_RATE };
   if (kind === 'miniflare') return startLocalCluster(common);
   return startMixedCluster({ ...common, ...(kind === 'node' ? { nodeIndices: Array.from({ length: n }, (_, i) => i) } : {}) });
 }

@@ -16,6 +16,7 @@ import { build } from 'esbuild';
 import { Log, LogLevel, Miniflare } from 'miniflare';
 import type { WorkerOptions } from 'miniflare';
 import { parseGroup } from '../../shared/config/group.ts';
+import { FolderLock } from '../../workers/node/folder-lock.ts';
 import type { GroupFile, SecretsFile } from '../../shared/config/group.ts';
 import { GROUP_FILE, dealToDir, loadStructure, secretsFileName, structureFromThreshold, systemRandom } from '../dealer/dealer.ts';
 
@@ -91,13 +92,29 @@ export interface ClusterSetup {
   readonly host: string;
   /** The bundled replica worker (also written to DATA/replica-worker.js). */
   readonly script: string;
+  /** DATA/cluster.lock, held until the cluster is disposed. */
+  readonly lock: FolderLock;
 }
+
+/** The data folder's lock file (holds the pid of the process running the cluster). */
+export const CLUSTER_LOCK = 'cluster.lock';
 
 /** Deals keys if none exist, loads group.json, checks `n`, bundles the replica worker. */
 export async function prepareCluster(o: LocalClusterOptions): Promise<ClusterSetup> {
   const dataDir = resolve(o.dataDir);
   const keysDir = join(dataDir, 'keys');
   await mkdir(dataDir, { recursive: true });
+  // Before anything is dealt or read: a second cluster on this folder would run the same keys and state.
+  const lock = FolderLock.take(dataDir, CLUSTER_LOCK, 'one local cluster per data folder: stop it, or use another --data folder');
+  try {
+    return await prepareLocked(o, dataDir, keysDir, lock);
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+}
+
+async function prepareLocked(o: LocalClusterOptions, dataDir: string, keysDir: string, lock: FolderLock): Promise<ClusterSetup> {
   const { dealt } = await ensureKeys(o, keysDir);
   const groupPath = join(keysDir, GROUP_FILE);
   const groupText = await readFile(groupPath, 'utf8');
@@ -116,7 +133,7 @@ export async function prepareCluster(o: LocalClusterOptions): Promise<ClusterSet
   o.log?.(`bundling the replica worker`);
   const script = await bundleReplicaWorker();
   await writeFile(join(dataDir, 'replica-worker.js'), script);
-  return { dataDir, keysDir, groupPath, groupText, group: groupFile, dealt, n: group.replicas.length, basePort: o.basePort ?? 8787, host: o.host ?? '127.0.0.1', script };
+  return { dataDir, keysDir, groupPath, groupText, group: groupFile, dealt, n: group.replicas.length, basePort: o.basePort ?? 8787, host: o.host ?? '127.0.0.1', script, lock };
 }
 
 /**
@@ -167,10 +184,23 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
     workers.push(await replicaWorkerOptions(setup, i, o, { serviceBindings }));
   }
   const mf = new Miniflare({ workers, host, port: 0, cf: false, durableObjectsPersist: join(dataDir, 'state'), ...debugLog() });
-  await mf.ready;
   const urls: string[] = [];
-  for (let i = 0; i < n; i++) urls.push((await mf.unsafeGetDirectURL(`replica-${i}`)).toString().replace(/\/$/, ''));
-  return { urls, groupPath: setup.groupPath, group: setup.group, dealt: setup.dealt, mf, dispose: () => mf.dispose() };
+  try {
+    await mf.ready;
+    for (let i = 0; i < n; i++) urls.push((await mf.unsafeGetDirectURL(`replica-${i}`)).toString().replace(/\/$/, ''));
+  } catch (e) {
+    await mf.dispose().catch(() => undefined);
+    setup.lock.release();
+    throw e;
+  }
+  const dispose = async () => {
+    try {
+      await mf.dispose();
+    } finally {
+      setup.lock.release();
+    }
+  };
+  return { urls, groupPath: setup.groupPath, group: setup.group, dealt: setup.dealt, mf, dispose };
 }
 
 /** Polls GET /v1/health on every replica until all answer (starting a replica replays its journal). */

@@ -21,7 +21,7 @@ import type { WorkerOptions } from 'miniflare';
 import type { GroupFile } from '../../shared/config/group.ts';
 import { secretsFileName } from '../dealer/dealer.ts';
 import { debugLog, prepareCluster, replicaWorkerOptions } from './local-cluster.ts';
-import type { LocalClusterOptions } from './local-cluster.ts';
+import type { ClusterSetup, LocalClusterOptions } from './local-cluster.ts';
 
 const SINTRA_BIN = fileURLToPath(new URL('../bin/sintra.mjs', import.meta.url));
 
@@ -85,18 +85,12 @@ export async function claimDataLayout(dataDir: string, layout: { readonly mode: 
   await writeFile(file, `${JSON.stringify(wanted)}\n`);
 }
 
-interface NodeProcess {
-  proc: ChildProcess;
-  exited: Promise<void>;
-  tail: string[];
-}
-
-export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCluster> {
-  const setup = await prepareCluster({ ...o, externalStorage: o.nodeStore !== undefined });
-  const { n, host, basePort } = setup;
+/** Which replicas run on Node and where they keep state; refuses layouts that would share a failure domain. */
+async function checkLayout(o: MixedClusterOptions, setup: ClusterSetup): Promise<{ nodeIndices: number[]; storeOf: (i: number) => NodeStoreChoice }> {
+  const n = setup.n;
   const nodeIndices = [...(o.nodeIndices ?? Array.from({ length: Math.floor(n / 2) }, (_, k) => n - Math.floor(n / 2) + k))].sort((a, b) => a - b);
   for (const i of nodeIndices) if (!Number.isInteger(i) || i < 0 || i >= n) throw new Error(`nodeIndices: no replica ${i} in a group of ${n}`);
-  const storeOf = o.nodeStore ?? (() => ({ kind: 'file' }) as const);
+  const storeOf: (i: number) => NodeStoreChoice = o.nodeStore ?? (() => ({ kind: 'file' }) as const);
   // Every replica keeps its state in storage of its own: storage shared by several replicas that goes back
   // in time (a restart without persistence, an older snapshot) takes them all back at once. File stores are
   // DATA/node/<replica id> (and a folder's LOCK keeps a second process off it); Redis stores must differ.
@@ -111,9 +105,29 @@ export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCl
     }
     redisOwner.set(s.url, id);
   }
+  await claimDataLayout(setup.dataDir, { mode: 'mixed', nodeIndices });
+  return { nodeIndices, storeOf };
+}
+
+interface NodeProcess {
+  proc: ChildProcess;
+  exited: Promise<void>;
+  tail: string[];
+}
+
+export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCluster> {
+  const setup = await prepareCluster({ ...o, externalStorage: o.nodeStore !== undefined });
+  const { n, host, basePort } = setup;
+  let nodeIndices: number[];
+  let storeOf: (i: number) => NodeStoreChoice;
+  try {
+    ({ nodeIndices, storeOf } = await checkLayout(o, setup));
+  } catch (e) {
+    setup.lock.release();
+    throw e;
+  }
   const isNode = new Set(nodeIndices);
   const mfIndices = Array.from({ length: n }, (_, i) => i).filter((i) => !isNode.has(i));
-  await claimDataLayout(setup.dataDir, { mode: 'mixed', nodeIndices });
   const urls = Array.from({ length: n }, (_, i) => `http://${host}:${basePort + i}`);
 
   const nodes: (NodeProcess | null)[] = Array.from({ length: n }, () => null);
@@ -188,7 +202,11 @@ export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCl
 
   let mf: Miniflare | null = null;
   const dispose = async (): Promise<void> => {
-    await Promise.all([...nodeIndices.map((i) => kill(i, 'SIGTERM')), mf?.dispose()]);
+    try {
+      await Promise.all([...nodeIndices.map((i) => kill(i, 'SIGTERM')), mf?.dispose()]);
+    } finally {
+      setup.lock.release();
+    }
   };
 
   try {

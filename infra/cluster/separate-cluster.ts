@@ -78,6 +78,7 @@ export async function startSeparateCluster(o: SeparateClusterOptions): Promise<S
     for (let i = 0; i < n; i++) if (!excluded.has(i)) await start(i);
   } catch (e) {
     await Promise.all(instances.map((_, i) => stop(i)));
+    setup.lock.release();
     throw e;
   }
 
@@ -91,7 +92,11 @@ export async function startSeparateCluster(o: SeparateClusterOptions): Promise<S
     stop,
     start,
     dispose: async () => {
-      await Promise.all(instances.map((_, i) => stop(i)));
+      try {
+        await Promise.all(instances.map((_, i) => stop(i)));
+      } finally {
+        setup.lock.release();
+      }
     },
   };
 }

@@ -99,4 +99,18 @@ describe('replica Durable Object (workerd, SQLite storage)', () => {
     const after = await json(await SELF.fetch('http://replica/v1/metrics'));
     expect(after.engine.logSize).toBe(before.engine.logSize);
   });
+  // Last: its submissions start flushes and alarms that the tests above do not expect.
+  it('charges writes to cf-connecting-ip (or an API key), not to a header the client picks', async () => {
+    const post = (i: number, headers: Record<string, string>) =>
+      SELF.fetch('http://replica/v1/requests', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ text: `admission ${i}` }) });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await post(i, { 'cf-connecting-ip': '198.51.100.9', 'x-sintra-client': `rotating-${i}` })).status);
+    expect(statuses).toEqual([202, 202, 202, 202, 429]);
+    expect((await post(5, { 'cf-connecting-ip': '198.51.100.10' })).status).toBe(202);
+    expect((await post(6, { 'cf-connecting-ip': '198.51.100.9', authorization: 'Bearer do-test-key' })).status).toBe(202);
+    expect((await post(7, { 'cf-connecting-ip': '198.51.100.9', authorization: 'Bearer do-test-key' })).status).toBe(429);
+    const bad = await post(8, { 'cf-connecting-ip': '198.51.100.11', authorization: 'Bearer wrong' });
+    expect(bad.status).toBe(401);
+    expect((await json(bad)).error.code).toBe('bad-api-key');
+  });
 });

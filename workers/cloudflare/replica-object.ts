@@ -12,6 +12,7 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Hono } from 'hono';
 import { ConfigError, parseGroup, parseReplicaSecrets } from '../../shared/config/group.ts';
 import { errorBody, replicaApp } from '../core/app.ts';
+import { admissionFromEnv } from '../core/admission.ts';
 import { hostEnvOptions, ReplicaHost } from '../core/host.ts';
 import type { PeerTransport } from '../core/host.ts';
 import { SqlStore } from './sql-store.ts';
@@ -27,6 +28,10 @@ export interface ReplicaEnv {
   readonly SINTRA_LINK_SECRET: string;
   /** Requests per second per client (default 2000). */
   readonly SINTRA_CLIENT_RATE?: string;
+  /** Admission (workers/core/admission.ts): API keys as JSON, whether writes need one, a trusted proxy header. */
+  readonly SINTRA_API_KEYS?: string;
+  readonly SINTRA_REQUIRE_API_KEY?: string;
+  readonly SINTRA_TRUSTED_PROXY_HEADER?: string;
   /** The engine's memory budget in MiB (default 64): submissions get 503 memory-full past it. */
   readonly SINTRA_MEMORY_BUDGET_MB?: string;
   /** `1` on a new group's first start only: empty storage starts a new log (see workers/core/host.ts). */
@@ -88,7 +93,16 @@ export class ReplicaObject extends DurableObject<ReplicaEnv> {
         ...hostEnvOptions(env),
       });
       const rate = env.SINTRA_CLIENT_RATE ? Number(env.SINTRA_CLIENT_RATE) : undefined;
-      this.app = replicaApp(this.host, { now: () => Date.now(), afterChange: () => this.scheduleFlush(), clientRate: rate, clientBurst: rate ? rate * 2 : undefined });
+      if (rate !== undefined && !(Number.isFinite(rate) && rate > 0)) throw new Error('SINTRA_CLIENT_RATE: expected a positive number');
+      this.app = replicaApp(this.host, {
+        now: () => Date.now(),
+        afterChange: () => this.scheduleFlush(),
+        clientRate: rate,
+        clientBurst: rate ? rate * 2 : undefined,
+        admission: admissionFromEnv(env as unknown as Record<string, string | undefined>),
+        // Cloudflare's edge sets it (a client cannot), and the Worker passes the request on unchanged.
+        clientAddress: (c) => c.req.header('cf-connecting-ip'),
+      });
       const host = this.host;
       void ctx.blockConcurrencyWhile(async () => {
         await host.init();

@@ -22,6 +22,8 @@ import { notaryRoutes } from './notary-routes.ts';
 import { openApiDocument, registerRoutes } from './openapi.ts';
 import type { RouteSpec } from './openapi.ts';
 import { TokenBuckets } from './rate-limit.ts';
+import { NO_ADMISSION_CONFIG, principalOf } from './admission.ts';
+import type { AdmissionConfig, ApiKey } from './admission.ts';
 
 export const MAX_CLIENT_BODY_BYTES = 192 * 1024;
 /** POST /v1/requests/batch: requests per call and body size (1,000 requests of 250 bytes are about 350 KB as JSON). */
@@ -30,9 +32,13 @@ export const MAX_BATCH_BODY_BYTES = 1024 * 1024;
 export const MAX_ENTRIES_PER_PAGE = 1000;
 
 export interface AppOptions {
-  /** Requests per second per client (token bucket refill) and burst size. */
+  /** Requests per second per client address (token bucket refill) and burst size. */
   readonly clientRate?: number;
   readonly clientBurst?: number;
+  /** API keys, whether writes need one, and a trusted proxy header (admission.ts). Default: none. */
+  readonly admission?: AdmissionConfig;
+  /** The peer address as the runtime saw it (the adapter knows how), if it tells. */
+  readonly clientAddress?: (c: Context) => string | undefined;
   readonly now: () => number;
   /** Called after every state change that produced messages (the adapter flushes / schedules an alarm). */
   readonly afterChange: () => void;
@@ -53,6 +59,8 @@ export type ErrorCode =
   | 'no-checkpoint'
   | 'bad-range'
   | 'rate-limited'
+  | 'api-key-required'
+  | 'bad-api-key'
   | 'overloaded'
   | 'memory-full'
   | 'not-found'
@@ -193,13 +201,24 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
     await drainBody(c.req.raw, 2 * MAX_FRAME_BYTES);
   });
   const buckets = new TokenBuckets(options.clientRate ?? 2000, options.clientBurst ?? 4000, options.now);
-  const clientKey = (c: Context) => c.req.header('x-sintra-client') ?? c.req.header('cf-connecting-ip') ?? 'anonymous';
-  /** A Response when the client must wait (429), else null. */
+  const admission = options.admission ?? NO_ADMISSION_CONFIG;
+  const keysByHash = new Map<string, ApiKey>(admission.apiKeys.map((k) => [k.sha256, k]));
+  const keyBuckets = new Map<string, TokenBuckets>(admission.apiKeys.map((k) => [k.id, new TokenBuckets(k.rate, k.burst, options.now, 1)]));
+  /** A Response when the client may not write now (401 without a needed key, 429 to wait), else null. */
   const rateLimited = (c: Context, cost = 1): Response | null => {
-    const wait = buckets.take(clientKey(c), cost);
+    const who = principalOf(admission, keysByHash, {
+      authorization: c.req.header('authorization'),
+      header: (name) => c.req.header(name),
+      runtimeAddress: options.clientAddress?.(c),
+    });
+    if (!who.ok) {
+      c.header('www-authenticate', 'Bearer');
+      return fail(c, who.status, who.code, who.message);
+    }
+    const wait = who.key ? keyBuckets.get(who.key.id)!.take(who.bucket, cost) : buckets.take(who.bucket, cost);
     if (wait <= 0) return null;
     c.header('retry-after', String(Math.ceil(wait / 1000)));
-    return fail(c, 429, 'rate-limited', `too many requests from this client; retry in ${Math.ceil(wait)} ms`);
+    return fail(c, 429, 'rate-limited', `too many requests from ${who.key ? `API key ${who.key.id}` : 'this address'}; retry in ${Math.ceil(wait)} ms`);
   };
 
   app.onError((err, c) => {
@@ -232,7 +251,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
         'application/octet-stream': { type: 'string', format: 'binary' },
         [CIPHERTEXT_MEDIA_TYPE]: { type: 'string', format: 'binary' },
       },
-      responses: { '200': 'already in the log: {id, status: "ordered", index}', '202': '{id, status: "pending", replica}', '400': 'bad input', '413': 'too large', '415': 'unsupported media type', '429': 'rate limited', '503': 'overloaded (queue full) or memory-full (state at the memory budget)' },
+      responses: { '200': 'already in the log: {id, status: "ordered", index}', '202': '{id, status: "pending", replica}', '400': 'bad input', '413': 'too large', '415': 'unsupported media type', '401': 'API key missing (when the replica requires one) or unknown', '429': 'rate limited', '503': 'overloaded (queue full) or memory-full (state at the memory budget)' },
       middleware: [clientLimit],
       handler: async (c) => {
         const limited = rateLimited(c);

@@ -115,7 +115,7 @@ export function caRoutes(host: ReplicaHost, deps: CaRouteDeps): RouteSpec[] {
         '409': 'refused for good: name-taken, revoked, stale-serial',
         '413': 'too large',
         '415': 'not JSON',
-        '429': 'rate limited',
+        '401': 'API key missing (when the replica requires one) or unknown', '429': 'rate limited',
         '503': 'overloaded (queue full) or memory-full (state at the memory budget)',
       },
       middleware: [deps.clientLimit],

@@ -82,7 +82,7 @@ export function notaryRoutes(host: ReplicaHost, deps: NotaryRouteDeps): RouteSpe
         '404': 'notary not run here',
         '413': 'too large',
         '415': 'not JSON',
-        '429': 'rate limited',
+        '401': 'API key missing (when the replica requires one) or unknown', '429': 'rate limited',
         '503': 'overloaded (queue full) or memory-full (state at the memory budget)',
       },
       middleware: [deps.clientLimit],

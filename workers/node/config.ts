@@ -18,6 +18,8 @@ import { REDIS_DURABILITY_MODES, RedisStore, redisClient, redisPrefix } from './
 import type { RedisDurabilityMode } from './redis-store.ts';
 import { StoreNotDurableError } from './store-errors.ts';
 import type { NodeStore } from './replica.ts';
+import { AdmissionConfigError, admissionFromEnv } from '../core/admission.ts';
+import type { AdmissionConfig } from '../core/admission.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -133,4 +135,14 @@ export function clientRate(env: Env): number | undefined {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new ConfigError('SINTRA_CLIENT_RATE', 'expected a positive number');
   return n;
+}
+
+/** SINTRA_API_KEYS, SINTRA_REQUIRE_API_KEY, SINTRA_TRUSTED_PROXY_HEADER (workers/core/admission.ts). */
+export function admission(env: Env): AdmissionConfig {
+  try {
+    return admissionFromEnv(env);
+  } catch (e) {
+    if (e instanceof AdmissionConfigError) throw new ConfigError(e.variable, e.message.slice(e.variable.length + 2));
+    throw e;
+  }
 }

@@ -28,7 +28,7 @@ import { join, resolve } from 'node:path';
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import { MemoryStore } from '../core/store.ts';
 import type { InboxState, LoadedState, ReplicaStore, StoredEntry, WriteBatch } from '../core/store.ts';
-import { StoreLockedError } from './store-errors.ts';
+import { FolderLock } from './folder-lock.ts';
 
 const HEADER = Buffer.from('sintra-edge/file-store@1\n');
 const RECORD_HEAD = 12;
@@ -113,17 +113,7 @@ function syncDir(dir: string): void {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
-/** Folders this process holds (the pid in LOCK cannot tell two stores of one process apart). */
-const lockedHere = new Set<string>();
 
 export interface FileStoreOptions {
   /** Rewrite the file once it is this large and twice its last compacted size (default 8 MiB). */
@@ -134,6 +124,7 @@ export interface FileStoreOptions {
 export class FileStore implements ReplicaStore {
   private mem = new MemoryStore();
   private fh: FileHandle | null = null;
+  private folderLock: FolderLock | null = null;
   private size = 0;
   private compactedSize = 0;
   /** Set when a failed write could not be undone: the file may hold a partial record. */
@@ -162,35 +153,12 @@ export class FileStore implements ReplicaStore {
   }
 
   private lock(): void {
-    const path = join(this.dir, LOCK);
-    if (lockedHere.has(resolve(this.dir))) throw new StoreLockedError(`${this.dir} is already open in this process; one store per replica`);
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const fd = openSync(path, 'wx');
-        writeFileSync(fd, `${process.pid}\n`);
-        closeSync(fd);
-        lockedHere.add(resolve(this.dir));
-        return;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        const pid = Number(readFileSync(path, 'utf8').trim());
-        if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
-          throw new StoreLockedError(`${this.dir} is in use by process ${pid} (${path}); one process per replica`);
-        }
-        // The owner is gone (crashed or killed): take the folder over.
-        rmSync(path, { force: true });
-      }
-    }
-    throw new StoreLockedError(`could not lock ${path}`);
+    this.folderLock = FolderLock.take(this.dir, LOCK, 'one process per replica');
   }
 
   private unlock(): void {
-    lockedHere.delete(resolve(this.dir));
-    try {
-      if (readFileSync(join(this.dir, LOCK), 'utf8').trim() === String(process.pid)) rmSync(join(this.dir, LOCK), { force: true });
-    } catch {
-      // already gone
-    }
+    this.folderLock?.release();
+    this.folderLock = null;
   }
 
   private async recover(): Promise<void> {

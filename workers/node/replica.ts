@@ -18,6 +18,7 @@ import { Hono } from 'hono';
 import type { Context } from 'hono';
 import type { Group, ReplicaSecrets } from '../../shared/config/group.ts';
 import { errorBody, replicaApp } from '../core/app.ts';
+import type { AdmissionConfig } from '../core/admission.ts';
 import { ReplicaHost } from '../core/host.ts';
 import type { HostOptions, PeerTransport } from '../core/host.ts';
 import type { LoadedState, ReplicaStore, StoredEntry, WriteBatch } from '../core/store.ts';
@@ -111,12 +112,25 @@ export interface NodeReplicaOptions {
   /** false on function platforms: no timers; retransmission comes from tick(). Default true. */
   readonly timers?: boolean;
   readonly clientRate?: number;
+  /** API keys, SINTRA_REQUIRE_API_KEY and a trusted proxy header (workers/core/admission.ts). */
+  readonly admission?: AdmissionConfig;
   readonly postTimeoutMs?: number;
   readonly host?: HostOptions;
   readonly now?: () => number;
   readonly log?: (line: string) => void;
   /** Replaces the HTTP transport (tests). */
   readonly transport?: PeerTransport;
+}
+
+/**
+ * The connecting address as Node saw it: the socket's peer on @hono/node-server (c.env.incoming), the
+ * source IP that API Gateway or a function URL reports on Lambda (c.env.event, from hono/aws-lambda).
+ */
+export function nodeClientAddress(c: Context): string | undefined {
+  const env = c.env as
+    | { incoming?: { socket?: { remoteAddress?: string } }; event?: { requestContext?: { http?: { sourceIp?: string }; identity?: { sourceIp?: string } } } }
+    | undefined;
+  return env?.incoming?.socket?.remoteAddress ?? env?.event?.requestContext?.http?.sourceIp ?? env?.event?.requestContext?.identity?.sourceIp;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -145,6 +159,8 @@ export class NodeReplica {
       afterChange: () => this.scheduleFlush(),
       clientRate: o.clientRate,
       clientBurst: o.clientRate ? o.clientRate * 2 : undefined,
+      ...(o.admission ? { admission: o.admission } : {}),
+      clientAddress: nodeClientAddress,
     });
     this.app = this.outerApp(inner);
   }
@@ -202,7 +218,7 @@ export class NodeReplica {
       }
       if (!(await this.storageReady())) return this.unavailable(c);
       const failures = this.monitor.failures;
-      const res = await inner.fetch(c.req.raw);
+      const res = await inner.fetch(c.req.raw, c.env);
       if (res.status >= 500 && this.monitor.failures !== failures) {
         await res.body?.cancel().catch(() => undefined);
         return this.unavailable(c);
