@@ -3,11 +3,12 @@
  * section 11; Cachin, DSN 2001, section 5) for a person at a terminal, on top of the client SDK.
  *
  *   sintra ca keygen --out KEYFILE
- *   sintra ca register NAME --key KEYFILE --cluster URL ... [--valid-for N]
- *   sintra ca lookup NAME --cluster URL ... [--out STATEMENT]
- *   sintra ca renew NAME --key KEYFILE --cluster URL ... [--valid-for N]
- *   sintra ca rotate NAME --key KEYFILE --new-key NEWKEYFILE --cluster URL ... [--valid-for N]
- *   sintra ca revoke NAME --key KEYFILE --cluster URL ...
+ *   sintra ca register NAME --key KEYFILE --cluster URL ... --group G [--valid-for N]
+ *   sintra ca lookup NAME --cluster URL ... --group G [--out STATEMENT [--force]]
+ *   sintra ca renew NAME --key KEYFILE --cluster URL ... --group G [--valid-for N]
+ *   sintra ca rotate NAME --key KEYFILE --new-key NEWKEYFILE --cluster URL ... --group G [--valid-for N]
+ *   sintra ca revoke NAME --key KEYFILE --cluster URL ... --group G
+ * (--trust-served-group instead of --group takes the key the replicas serve, and says so.)
  *   sintra ca verify STATEMENT --group group.json [--name NAME]
  *
  * A key file is JSON {"format": "sintra-edge/ca-key@1", "secretKey": hex, "publicKey": hex} (Ed25519, the
@@ -17,11 +18,15 @@
  * (pinned with --group, else the group the replicas serve).
  *
  * Progress goes to stderr; stdout carries the result (one JSON object with --json). Exit codes: 0 success
- * (for lookup and verify: the statement verifies, whatever it says), 1 failure (one line `error: ...`,
+ * (for lookup: a verified statement shows the name active; for verify: the statement verifies, whatever it
+ * says), 3 (lookup) a verified statement shows the name absent, expired or revoked, so that
+ * `sintra ca lookup bob && use-key` never trusts a revoked key, 1 failure (one line `error: ...`,
  * including a request the CA refused), 2 usage errors.
  */
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
+import { checkOutFile, writeOutFile } from './out-file.ts';
+import { trustedGroup, warnUnlessKernel } from './trust.ts';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { ed25519PublicKey, isValidName, verifyDirectoryStatement } from '../../shared/app/ca.ts';
@@ -42,11 +47,14 @@ export const DEFAULT_VALID_FOR = 100_000;
 export interface CaCommandOptions {
   cluster?: string[];
   group?: string;
+  trustServedGroup?: boolean;
   key?: string;
   newKey?: string;
   validFor?: number;
   serial?: number;
   out?: string;
+  /** Overwrite an existing --out file. */
+  force?: boolean;
   name?: string;
   json?: boolean;
   timeout?: number;
@@ -104,7 +112,8 @@ async function clientFor(opts: CaCommandOptions, io: Io): Promise<{ client: Sint
   const log = (line: string) => io.err(`${line}\n`);
   const urls = [...new Set((opts.cluster ?? []).map(baseUrl))];
   if (urls.length === 0) throw new UsageError('give at least one --cluster URL (a kernel of the replicas: t + 1 of them for a threshold group)');
-  const group = opts.group !== undefined ? await loadGroupFile(opts.group) : await servedGroup(urls, log);
+  const group = await trustedGroup(opts, () => servedGroup(urls, log));
+  await warnUnlessKernel(group, urls, log);
   return { ...cliClient(group, urls, opts.timeout, io), group };
 }
 
@@ -122,17 +131,18 @@ function checkName(name: string | undefined): string {
 
 async function saveStatement(opts: CaCommandOptions, r: CaLookupResult): Promise<void> {
   if (opts.out === undefined) return;
-  try {
-    await writeFile(opts.out, `${JSON.stringify(r.statement, null, 2)}\n`);
-  } catch (e) {
-    throw new Error(`cannot write ${opts.out}: ${fsReason(e)}`);
-  }
+  await writeOutFile(opts.out, `${JSON.stringify(r.statement, null, 2)}\n`, opts.force);
 }
+
+/** Exit code of a lookup whose statement verified and shows the name not active (absent, expired, revoked). */
+export const EXIT_NOT_ACTIVE = 3;
 
 type Op = 'register' | 'renew' | 'rotate' | 'revoke';
 
 async function change(op: Op, nameArg: string | undefined, opts: CaCommandOptions, io: Io): Promise<number> {
   const name = checkName(nameArg);
+  if (opts.force && opts.out === undefined) throw new UsageError('--force goes with --out');
+  if (opts.out !== undefined) await checkOutFile(opts.out, opts.force);
   if (!opts.key) throw new UsageError(`${op} needs --key KEYFILE${op === 'register' ? '' : " (the name's current key)"}`);
   if (op === 'rotate' && !opts.newKey) throw new UsageError('rotate needs --new-key NEWKEYFILE');
   if (op !== 'rotate' && opts.newKey) throw new UsageError('--new-key goes with rotate');
@@ -182,6 +192,8 @@ async function change(op: Op, nameArg: string | undefined, opts: CaCommandOption
 
 async function lookup(nameArg: string | undefined, opts: CaCommandOptions, io: Io): Promise<number> {
   const name = checkName(nameArg);
+  if (opts.force && opts.out === undefined) throw new UsageError('--force goes with --out');
+  if (opts.out !== undefined) await checkOutFile(opts.out, opts.force);
   const { client, done } = await clientFor(opts, io);
   let r: CaLookupResult;
   try {
@@ -197,7 +209,9 @@ async function lookup(nameArg: string | undefined, opts: CaCommandOptions, io: I
     io.out(`${describeRecord(v.record, v)}\nstatement from ${r.from} verified with the group key\n`);
     if (opts.out !== undefined) io.out(`statement saved to ${opts.out}\n`);
   }
-  return 0;
+  if (v.status === 'active') return 0;
+  io.err(`${name} is ${v.status} (exit code ${EXIT_NOT_ACTIVE})\n`);
+  return EXIT_NOT_ACTIVE;
 }
 
 async function verify(file: string | undefined, opts: CaCommandOptions, io: Io): Promise<number> {
@@ -226,18 +240,20 @@ export function registerCaCommand(program: Command, io: Io, setCode: (code: numb
         '',
         'Examples:',
         '  sintra ca keygen --out alice.key',
-        '  sintra ca register alice --key alice.key --cluster http://127.0.0.1:8787 --cluster http://127.0.0.1:8788',
-        '  sintra ca lookup alice --cluster http://127.0.0.1:8789 --out alice.statement.json',
+        '  sintra ca register alice --key alice.key --cluster http://127.0.0.1:8787 --cluster http://127.0.0.1:8788 --group .sintra/keys/group.json',
+        '  sintra ca lookup alice --cluster http://127.0.0.1:8789 --out alice.statement.json --group .sintra/keys/group.json',
         '  sintra ca verify alice.statement.json --group .sintra/keys/group.json',
-        '  sintra ca revoke alice --key alice.key --cluster http://127.0.0.1:8787 --cluster http://127.0.0.1:8788',
+        '  sintra ca revoke alice --key alice.key --cluster http://127.0.0.1:8787 --cluster http://127.0.0.1:8788 --group .sintra/keys/group.json',
       ].join('\n'),
     );
   const network = (c: Command): Command =>
     c
       .option('--cluster <url>', "a replica's base URL (repeatable; give a kernel or more: t + 1 replicas for a threshold group)", collectUrl)
-      .option('--group <file>', 'pin the group (group.json): refuse replicas serving another group')
+      .option('--group <file>', 'pin the group (group.json): verify with its key, refuse replicas serving another group')
+      .option('--trust-served-group', 'without --group: trust the group key the replicas serve (a Byzantine replica can serve its own)')
       .option('--timeout <seconds>', `give up after this long (default ${DEFAULT_TIMEOUT_SECONDS})`, seconds)
-      .option('--out <file>', 'save the verified directory statement to FILE')
+      .option('--out <file>', 'save the verified directory statement to FILE (never overwritten without --force)')
+      .option('--force', 'overwrite the --out file if it exists')
       .option('--json', 'print the result as one JSON object');
 
   ca.command('keygen')
@@ -264,7 +280,7 @@ export function registerCaCommand(program: Command, io: Io, setCode: (code: numb
   }
 
   network(ca.command('lookup').argument('[name]', 'the name'))
-    .description('a verified directory statement for NAME: present (active, expired, revoked) or proven absent; exit 0 if it verifies')
+    .description(`a verified directory statement for NAME: present (active, expired, revoked) or proven absent; exit 0 only if NAME is active, ${EXIT_NOT_ACTIVE} if the statement shows it absent, expired or revoked`)
     .action(async (name: string | undefined, opts: CaCommandOptions) => setCode(await lookup(name, opts, io)));
 
   ca.command('verify')

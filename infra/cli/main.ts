@@ -145,8 +145,10 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     .option('--url <url>', "a replica's base URL (repeatable; reach a kernel: t + 1 replicas for a threshold group)", collectUrl)
     .option('--file <file>', 'send the raw bytes of FILE instead of PAYLOAD')
     .option('--wait', 'wait until the request is certified, then fetch its receipt and verify it')
-    .option('--out <file>', 'save the verified receipt to FILE (implies --wait)')
+    .option('--out <file>', 'save the verified receipt to FILE (implies --wait; never overwritten without --force)')
+    .option('--force', 'overwrite the --out file if it exists')
     .option('--group <file>', 'pin the group: refuse replicas serving another group and verify with this group.json')
+    .option('--trust-served-group', 'without --group: encrypt to / verify with the group key the replicas serve (a Byzantine replica can serve its own)')
     .option('--encrypt', "encrypt the request to the group's key: no replica sees it before its place in the order is fixed")
     .option('--label <label>', 'with --encrypt: the label bound to the ciphertext (default "sintra-cli")')
     .option('--timeout <seconds>', `give up after this long (default 120)`, seconds)
@@ -158,9 +160,9 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
         'Prints the request id (SHA-256 of the request). Progress goes to stderr.',
         'Examples:',
         '  sintra submit --url http://127.0.0.1:8787 --url http://127.0.0.1:8788 hello',
-        '  sintra submit --url http://127.0.0.1:8787 --url http://127.0.0.1:8788 --wait --out receipt.json hello',
-        '  sintra submit --url https://r1.example --file document.pdf --group keys/group.json --wait --json',
-        '  sintra submit --url http://127.0.0.1:8787 --url http://127.0.0.1:8788 --encrypt --wait "sealed bid: 42"',
+        '  sintra submit --url http://127.0.0.1:8787 --url http://127.0.0.1:8788 --group .sintra/keys/group.json --wait --out receipt.json hello',
+        '  sintra submit --url https://r1.example --url https://r2.example --file document.pdf --group keys/group.json --wait --json',
+        '  sintra submit --url http://127.0.0.1:8787 --url http://127.0.0.1:8788 --group .sintra/keys/group.json --encrypt --wait "sealed bid: 42"',
       ].join('\n'),
     )
     .action(async (payload: string | undefined, opts: SubmitOptions) => setCode(await submitCommand(payload, opts, io)));

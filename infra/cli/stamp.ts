@@ -14,7 +14,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { checkOutFile, writeOutFile } from './out-file.ts';
+import { checkTrustUsage, trustedGroup, warnUnlessKernel } from './trust.ts';
 import type { Group } from '../../shared/config/group.ts';
 import { SintraClient, verifyStampReceipt } from '../../shared/client/sdk.ts';
 import type { FetchLike } from '../../shared/client/sdk.ts';
@@ -27,11 +28,14 @@ import { fsReason, loadGroupFile, offlineCheck } from './verify.ts';
 export interface StampCommandOptions {
   cluster?: string[];
   group?: string;
+  trustServedGroup?: boolean;
   encrypt?: boolean;
   nonce?: string;
   label?: string;
   json?: boolean;
   out?: string;
+  /** Overwrite an existing --out file. */
+  force?: boolean;
   verify?: boolean;
   timeout?: number;
 }
@@ -53,6 +57,7 @@ async function sha256File(path: string): Promise<string> {
 
 /** The group all given replicas serve (GET /v1/info), when none is pinned: the same check as `sintra submit`. */
 export function servedGroup(urls: readonly string[], log: (s: string) => void): Promise<Group> {
+  // groupServedBy prints the --trust-served-group warning itself
   return groupServedBy(urls, () => HTTP_TIMEOUT_MS, log, 'using');
 }
 
@@ -109,9 +114,13 @@ export async function stampCommand(file: string | undefined, receipt: string | u
   if (opts.nonce !== undefined && !/^(?:[0-9a-f]{2}){1,64}$/.test(opts.nonce)) throw new UsageError('--nonce must be 1 to 64 bytes of lower-case hex');
   if (opts.label !== undefined && !opts.encrypt) throw new UsageError('--label goes with --encrypt');
 
+  if (opts.force && opts.out === undefined) throw new UsageError('--force goes with --out');
+  checkTrustUsage(opts, true, 'stamp');
+  if (opts.out !== undefined) await checkOutFile(opts.out, opts.force);
   const digest = await sha256File(file);
   log(`${file}: sha256 ${digest}`);
-  const group = opts.group !== undefined ? await loadGroupFile(opts.group) : await servedGroup(urls, log);
+  const group = await trustedGroup(opts, () => servedGroup(urls, log));
+  await warnUnlessKernel(group, urls, log);
   const started = Date.now();
   const { client, done } = cliClient(group, urls, opts.timeout, io);
   let r: Awaited<ReturnType<SintraClient['stamp']>>;
@@ -121,13 +130,7 @@ export async function stampCommand(file: string | undefined, receipt: string | u
     done();
   }
   const text = `${JSON.stringify(r.receipt, null, 2)}\n`;
-  if (opts.out !== undefined) {
-    try {
-      await writeFile(opts.out, text);
-    } catch (e) {
-      throw new Error(`cannot write ${opts.out}: ${fsReason(e)}`);
-    }
-  }
+  if (opts.out !== undefined) await writeOutFile(opts.out, text, opts.force);
   const v = r.verdict;
   const first = v.nonce === opts.nonce ? '' : ' (first registration, by an earlier request)';
   if (opts.json) {
@@ -146,7 +149,7 @@ export async function stampCommand(file: string | undefined, receipt: string | u
 async function verifyStamp(file: string | undefined, receipt: string | undefined, opts: StampCommandOptions, io: Io): Promise<number> {
   if (file === undefined || receipt === undefined) throw new UsageError('usage: sintra stamp --verify FILE RECEIPT --group group.json');
   if (!opts.group) throw new UsageError("--verify needs --group <file> (the group's public group.json)");
-  if (opts.cluster?.length || opts.encrypt || opts.out || opts.nonce) throw new UsageError('--verify works offline: no --cluster, --encrypt, --nonce or --out');
+  if (opts.cluster?.length || opts.encrypt || opts.out || opts.nonce || opts.force) throw new UsageError('--verify works offline: no --cluster, --encrypt, --nonce, --out or --force');
   const { fail, load } = offlineCheck(io, opts.json);
   const loaded = await load(opts.group, receipt, 'receipt');
   if (typeof loaded === 'number') return loaded;
@@ -188,7 +191,9 @@ export function registerStampCommand(program: Command, io: Io, setCode: (code: n
     .option('--encrypt', 'encrypt the stamp request to the group key: no replica sees the digest before its position is fixed')
     .option('--label <label>', 'with --encrypt: the label bound to the ciphertext (default "sintra-cli")')
     .option('--nonce <hex>', 'an optional nonce (1 to 64 bytes of hex) recorded with the registration')
-    .option('--out <file>', 'save the verified receipt to FILE')
+    .option('--trust-served-group', 'without --group: trust the group key the replicas serve (a Byzantine replica can serve its own)')
+    .option('--out <file>', 'save the verified receipt to FILE (never overwritten without --force)')
+    .option('--force', 'overwrite the --out file if it exists')
     .option('--verify', 'verify FILE against RECEIPT offline with --group (exit 0 only if valid and it registers SHA-256(FILE))')
     .option('--timeout <seconds>', `give up after this long (default ${DEFAULT_TIMEOUT_SECONDS})`, seconds)
     .option('--json', 'print the result as one JSON object')
@@ -197,7 +202,7 @@ export function registerStampCommand(program: Command, io: Io, setCode: (code: n
       [
         '',
         'Examples:',
-        '  sintra stamp contract.pdf --cluster http://127.0.0.1:8787 --cluster http://127.0.0.1:8788 --out contract.stamp.json',
+        '  sintra stamp contract.pdf --cluster http://127.0.0.1:8787 --cluster http://127.0.0.1:8788 --group .sintra/keys/group.json --out contract.stamp.json',
         '  sintra stamp --verify contract.pdf contract.stamp.json --group .sintra/keys/group.json',
       ].join('\n'),
     )

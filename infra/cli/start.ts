@@ -2,14 +2,16 @@
  * `sintra start` (= `npm start`): a local cluster of Durable Object replicas in one Miniflare instance
  * (infra/cluster/local-cluster.ts), served on localhost, persisted under a data folder, no account and no
  * cloud. Progress goes to stderr; stdout gets exactly one `ready ...` line (or JSON with --json) once every
- * replica answers, so scripts can wait for it. Ctrl-C (SIGINT) or SIGTERM stops it cleanly; starting again
- * with the same --data resumes the same group and log.
+ * replica answers, so scripts can wait for it; the replicas' own output goes to stderr. Ctrl-C (SIGINT) or
+ * SIGTERM stops workerd and ends the process with 130 or 143 (Miniflare's exit hook), releasing the data
+ * folder's lock; starting again with the same --data resumes the same group and log. A folder another
+ * start holds, or a busy port, is refused with one line before anything is dealt.
  */
 import { join, relative } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { fromHex, toHex } from '../../shared/crypto/bytes.ts';
 import { startLocalCluster, waitUntilReady } from '../cluster/local-cluster.ts';
-import { claimDataLayout, startMixedCluster } from '../cluster/mixed-cluster.ts';
+import { startMixedCluster } from '../cluster/mixed-cluster.ts';
 import type { Io } from './deal.ts';
 import { UsageError } from './deal.ts';
 
@@ -35,7 +37,6 @@ export async function startCommand(opts: StartOptions, io: Io): Promise<number> 
   const t0 = Date.now();
   const log = (line: string) => io.err(`${line}\n`);
   const clusterOptions = { dataDir, n: opts.n, structure: opts.structure, basePort: opts.port ?? 8787, log, memoryBudgetMb: opts.memoryBudgetMb };
-  if (!opts.mixed) await claimDataLayout(dataDir, { mode: 'miniflare' });
   const cluster = opts.mixed ? await startMixedCluster(clusterOptions) : await startLocalCluster(clusterOptions);
   try {
     log(`waiting for ${cluster.urls.length} replicas (each replays its journal on start)`);

@@ -6,9 +6,10 @@
  * replicas for a threshold group) so that an honest replica has it. Prints the request id. With --wait (or
  * --out) it polls GET /v1/requests/:id on the replicas until one reports `certified`, fetches the receipt and
  * verifies it locally (checkReceipt, as `sintra verify`) before printing or saving it; a replica serving a
- * receipt that does not verify is skipped. The group comes from --group FILE (pinned: replicas serving
- * another group are refused before anything is sent) or else from GET /v1/info (all replicas that answer
- * must serve the same group).
+ * receipt that does not verify is skipped. With --wait, --out or --encrypt the group comes from --group FILE
+ * (pinned: replicas serving another group are refused before anything is sent) or, only with the explicit
+ * --trust-served-group, from GET /v1/info (all replicas that answer must serve the same group; a warning
+ * says what that trusts): infra/cli/trust.ts. Fewer replicas than a kernel get a warning.
  *
  * With --encrypt the request is encrypted to the group's key first (secure causal atomic broadcast,
  * shared/client/encrypt.ts): replicas see only a ciphertext until its position is fixed. The id printed is
@@ -19,7 +20,9 @@
  * with --json. Progress goes to stderr. Exit code 1 on failure (one line `error: ...`), 2 on usage errors.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { checkOutFile, writeOutFile } from './out-file.ts';
+import { checkTrustUsage, servedTrustWarning, warnUnlessKernel } from './trust.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { InvalidArgumentError } from 'commander';
 import { toHex } from '../../shared/crypto/bytes.ts';
@@ -37,10 +40,14 @@ export interface SubmitOptions {
   file?: string;
   wait?: boolean;
   out?: string;
+  /** Overwrite an existing --out file. */
+  force?: boolean;
   json?: boolean;
   /** Seconds for the whole command (default 120). */
   timeout?: number;
   group?: string;
+  /** Take the group the replicas serve instead of a pinned one (says so on stderr). */
+  trustServedGroup?: boolean;
   /** Encrypt to the group key (secure causal atomic broadcast). */
   encrypt?: boolean;
   /** The ciphertext's label (default "sintra-cli"). */
@@ -226,7 +233,8 @@ export async function groupServedBy(urls: readonly string[], budget: () => numbe
   } catch (e) {
     throw new Error(`${ok[0]!.url}/v1/info serves an invalid group: ${e instanceof Error ? e.message : String(e)}`);
   }
-  log(`${purpose} group ${toHex(group.groupId).slice(0, 16)}... as served by ${ok.length === 1 ? 'the replica' : `${ok.length} replicas`} (pin it with --group group.json)`);
+  log(`${purpose} group ${toHex(group.groupId).slice(0, 16)}... as served by ${ok.length === 1 ? 'the replica' : `${ok.length} replicas`}`);
+  log(servedTrustWarning(group.groupId, ok.map((i) => i.url)));
   return group;
 }
 
@@ -238,6 +246,10 @@ export async function submitCommand(payload: string | undefined, opts: SubmitOpt
   if (payload === undefined && opts.file === undefined) throw new UsageError('give the request as PAYLOAD text or as --file FILE');
   if (payload === '') throw new UsageError('the request is empty');
   if (opts.label !== undefined && !opts.encrypt) throw new UsageError('--label goes with --encrypt');
+  if (opts.force && opts.out === undefined) throw new UsageError('--force goes with --out');
+  checkTrustUsage(opts, Boolean(opts.encrypt || opts.wait || opts.out), opts.encrypt ? '--encrypt' : '--wait');
+  // Before anything is submitted: a refusal afterwards would spend the request and leave no receipt file.
+  if (opts.out !== undefined) await checkOutFile(opts.out, opts.force);
   const wait = Boolean(opts.wait || opts.out);
   const started = Date.now();
   const deadline = started + (opts.timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000;
@@ -271,6 +283,9 @@ export async function submitCommand(payload: string | undefined, opts: SubmitOpt
     body = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ciphertext: Buffer.from(enc.ciphertext).toString('base64') }) };
     log(`encrypted to group ${toHex(group.groupId).slice(0, 16)}... (${enc.ciphertext.length} bytes); ciphertext id ${id}, plaintext id ${entryId}`);
   }
+
+  const known = pinned ?? served;
+  if (known) await warnUnlessKernel(known, urls, log, budget());
 
   // ---- with a pinned group, every replica must serve it before it gets the request
   let targets = urls;
@@ -427,13 +442,7 @@ export async function submitCommand(payload: string | undefined, opts: SubmitOpt
   // ---- output
   const { summary } = done;
   const receiptText = `${JSON.stringify(done.json, null, 2)}\n`;
-  if (opts.out !== undefined) {
-    try {
-      await writeFile(opts.out, receiptText);
-    } catch (e) {
-      throw new Error(`cannot write ${opts.out}: ${fsReason(e)}`);
-    }
-  }
+  if (opts.out !== undefined) await writeOutFile(opts.out, receiptText, opts.force);
   const line = `certified at index ${summary.index} (checkpoint size ${summary.checkpoint.size}, epoch ${summary.checkpoint.epoch}); receipt from ${done.url} verified with group ${summary.groupId.slice(0, 16)}...`;
   if (opts.json) {
     io.out(`${JSON.stringify({ id, ...(opts.encrypt ? { plaintextId: entryId } : {}), status: 'certified', index: summary.index, checkpoint: summary.checkpoint, replicas: results, receiptFrom: done.url, ...(opts.out !== undefined ? { out: opts.out } : {}), receipt: done.json })}\n`);

@@ -9,6 +9,8 @@
  * reused afterwards, so a restart resumes the same group and the same log.
  */
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { Readable } from 'node:stream';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,12 +73,77 @@ export async function bundleReplicaWorker(): Promise<string> {
   return out.outputFiles[0]!.text;
 }
 
+/** How many replicas a start of this folder runs: its group's, or the one it would deal. */
+export async function plannedReplicaCount(o: Pick<LocalClusterOptions, 'dataDir' | 'n' | 'structure'>): Promise<number> {
+  const groupPath = join(resolve(o.dataDir), 'keys', GROUP_FILE);
+  if (existsSync(groupPath)) {
+    try {
+      const replicas = (JSON.parse(await readFile(groupPath, 'utf8')) as { replicas?: unknown }).replicas;
+      if (Array.isArray(replicas)) return replicas.length;
+    } catch {
+      // prepareCluster reports a broken group.json
+    }
+    return o.n ?? 4;
+  }
+  return o.structure ? (await loadStructure(o.structure)).replicas.length : (o.n ?? 4);
+}
+
+export class PortBusyError extends Error {}
+
+/**
+ * Throws PortBusyError naming the first of host:basePort..basePort+count-1 that cannot be bound (a cluster
+ * would otherwise fail deep inside workerd, after dealing keys). Racy by nature; it catches the common case
+ * of a cluster already running there.
+ */
+export async function checkPortsFree(host: string, basePort: number, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const port = basePort + i;
+    const error = await new Promise<NodeJS.ErrnoException | null>((done) => {
+      const server = createServer();
+      server.once('error', (e: NodeJS.ErrnoException) => done(e));
+      server.listen({ port, host, exclusive: true }, () => server.close(() => done(null)));
+    });
+    if (error) {
+      const why = error.code === 'EADDRINUSE' ? 'is in use' : error.code === 'EACCES' ? 'needs privileges' : `cannot be bound (${error.code ?? error.message})`;
+      throw new PortBusyError(`port ${port} on ${host} ${why}: replicas listen on ${basePort}..${basePort + count - 1}; stop what uses it or give another --port`);
+    }
+  }
+}
+
 async function ensureKeys(o: LocalClusterOptions, keysDir: string): Promise<{ dealt: boolean }> {
   if (existsSync(join(keysDir, GROUP_FILE))) return { dealt: false };
   const parsed = o.structure ? await loadStructure(o.structure) : structureFromThreshold(o.n ?? 4, Math.floor(((o.n ?? 4) - 1) / 3));
   o.log?.(`dealing keys for ${parsed.replicas.length} replicas into ${keysDir}`);
   await dealToDir(parsed, { out: keysDir, rng: systemRandom, testOnly: false, onProgress: (m) => o.log?.(`  ${m}`) });
   return { dealt: true };
+}
+
+/**
+ * Which runtime holds each replica's state in a data folder. Starting a replica on another runtime than
+ * before would start it on EMPTY state with the same keys: it would sign again, differently, for protocol
+ * instances it already signed for, and clients could hold receipts for two different logs under one group
+ * key. So a folder keeps the layout it was first started with.
+ */
+export async function claimDataLayout(dataDir: string, layout: { readonly mode: 'miniflare' } | { readonly mode: 'mixed'; readonly nodeIndices: readonly number[] }): Promise<void> {
+  const file = join(dataDir, 'layout.json');
+  type Layout = { mode: string; nodeIndices?: readonly number[] };
+  const describe = (l: Layout) => (l.mode === 'mixed' ? `--mixed${l.nodeIndices ? ` (Node replicas ${l.nodeIndices.join(', ')})` : ''}` : 'all replicas in Miniflare');
+  const wanted: Layout = layout.mode === 'mixed' ? { mode: 'mixed', nodeIndices: [...layout.nodeIndices].sort((a, b) => a - b) } : { mode: 'miniflare' };
+  // Folders from before this file existed: Durable Object state only, or Node replica state.
+  const existing: Layout | null = existsSync(file)
+    ? (JSON.parse(await readFile(file, 'utf8')) as Layout)
+    : existsSync(join(dataDir, 'node'))
+      ? { mode: 'mixed' }
+      : existsSync(join(dataDir, 'state'))
+        ? { mode: 'miniflare' }
+        : null;
+  const compatible =
+    !existing || (existing.mode === wanted.mode && (!existing.nodeIndices || JSON.stringify(existing.nodeIndices) === JSON.stringify(wanted.nodeIndices ?? null)));
+  if (!compatible) {
+    throw new Error(`${dataDir} holds replicas started with ${describe(existing!)}; starting them as ${describe(wanted)} would restart some on empty state with the same keys. Use another --data folder.`);
+  }
+  await mkdir(dataDir, { recursive: true });
+  await writeFile(file, `${JSON.stringify(wanted)}\n`);
 }
 
 /** What every kind of local cluster shares: keys (dealt on first start), group.json, the bundled worker. */
@@ -115,6 +182,7 @@ export async function prepareCluster(o: LocalClusterOptions): Promise<ClusterSet
 }
 
 async function prepareLocked(o: LocalClusterOptions, dataDir: string, keysDir: string, lock: FolderLock): Promise<ClusterSetup> {
+  await checkPortsFree(o.host ?? '127.0.0.1', o.basePort ?? 8787, await plannedReplicaCount(o));
   const { dealt } = await ensureKeys(o, keysDir);
   const groupPath = join(keysDir, GROUP_FILE);
   const groupText = await readFile(groupPath, 'utf8');
@@ -169,13 +237,26 @@ export async function replicaWorkerOptions(
   };
 }
 
-/** Miniflare's log when SINTRA_MF_DEBUG is set. */
-export function debugLog(): { log?: Log } {
-  return process.env['SINTRA_MF_DEBUG'] ? { log: new Log(LogLevel.DEBUG) } : {};
+/**
+ * Miniflare's log when SINTRA_MF_DEBUG is set, and the replicas' own output (their console, workerd's
+ * warnings) on our stderr: stdout belongs to the command's result (`ready ...`, or JSON with --json).
+ */
+export function debugLog(): { log?: Log; handleRuntimeStdio: (stdout: Readable, stderr: Readable) => void } {
+  const handleRuntimeStdio = (stdout: Readable, stderr: Readable) => {
+    stdout.pipe(process.stderr, { end: false });
+    stderr.pipe(process.stderr, { end: false });
+  };
+  return process.env['SINTRA_MF_DEBUG'] ? { log: new Log(LogLevel.DEBUG), handleRuntimeStdio } : { handleRuntimeStdio };
 }
 
 export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCluster> {
   const setup = await prepareCluster(o);
+  try {
+    await claimDataLayout(setup.dataDir, { mode: 'miniflare' });
+  } catch (e) {
+    setup.lock.release();
+    throw e;
+  }
   const { n, host, dataDir } = setup;
   const workers: WorkerOptions[] = [];
   for (let i = 0; i < n; i++) {

@@ -12,15 +12,14 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Miniflare } from 'miniflare';
 import type { WorkerOptions } from 'miniflare';
 import type { GroupFile } from '../../shared/config/group.ts';
 import { secretsFileName } from '../dealer/dealer.ts';
-import { debugLog, prepareCluster, replicaWorkerOptions } from './local-cluster.ts';
+import { claimDataLayout, debugLog, prepareCluster, replicaWorkerOptions } from './local-cluster.ts';
 import type { ClusterSetup, LocalClusterOptions } from './local-cluster.ts';
 
 const SINTRA_BIN = fileURLToPath(new URL('../bin/sintra.mjs', import.meta.url));
@@ -57,33 +56,6 @@ export interface MixedCluster {
   dispose(): Promise<void>;
 }
 
-/**
- * Which runtime holds each replica's state in a data folder. Starting a replica on another runtime than
- * before would start it on EMPTY state with the same keys: it would sign again, differently, for protocol
- * instances it already signed for, and clients could hold receipts for two different logs under one group
- * key. So a folder keeps the layout it was first started with.
- */
-export async function claimDataLayout(dataDir: string, layout: { readonly mode: 'miniflare' } | { readonly mode: 'mixed'; readonly nodeIndices: readonly number[] }): Promise<void> {
-  const file = join(dataDir, 'layout.json');
-  type Layout = { mode: string; nodeIndices?: readonly number[] };
-  const describe = (l: Layout) => (l.mode === 'mixed' ? `--mixed${l.nodeIndices ? ` (Node replicas ${l.nodeIndices.join(', ')})` : ''}` : 'all replicas in Miniflare');
-  const wanted: Layout = layout.mode === 'mixed' ? { mode: 'mixed', nodeIndices: [...layout.nodeIndices].sort((a, b) => a - b) } : { mode: 'miniflare' };
-  // Folders from before this file existed: Durable Object state only, or Node replica state.
-  const existing: Layout | null = existsSync(file)
-    ? (JSON.parse(await readFile(file, 'utf8')) as Layout)
-    : existsSync(join(dataDir, 'node'))
-      ? { mode: 'mixed' }
-      : existsSync(join(dataDir, 'state'))
-        ? { mode: 'miniflare' }
-        : null;
-  const compatible =
-    !existing || (existing.mode === wanted.mode && (!existing.nodeIndices || JSON.stringify(existing.nodeIndices) === JSON.stringify(wanted.nodeIndices ?? null)));
-  if (!compatible) {
-    throw new Error(`${dataDir} holds replicas started with ${describe(existing!)}; starting them as ${describe(wanted)} would restart some on empty state with the same keys. Use another --data folder.`);
-  }
-  await mkdir(dataDir, { recursive: true });
-  await writeFile(file, `${JSON.stringify(wanted)}\n`);
-}
 
 /** Which replicas run on Node and where they keep state; refuses layouts that would share a failure domain. */
 async function checkLayout(o: MixedClusterOptions, setup: ClusterSetup): Promise<{ nodeIndices: number[]; storeOf: (i: number) => NodeStoreChoice }> {
@@ -114,6 +86,8 @@ interface NodeProcess {
   exited: Promise<void>;
   tail: string[];
 }
+
+export { claimDataLayout };
 
 export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCluster> {
   const setup = await prepareCluster({ ...o, externalStorage: o.nodeStore !== undefined });

@@ -215,8 +215,8 @@ describe('certification authority on the local cluster', () => {
     expect(JSON.parse(readFileSync(key, 'utf8'))).toMatchObject({ format: 'sintra-edge/ca-key@1', publicKey });
     expect((await sintra('ca', 'keygen', '--out', key)).code).toBe(1); // never overwrites
 
-    const cl = ['--cluster', cluster.urls[0]!, '--cluster', cluster.urls[1]!];
-    const reg = await sintra('ca', 'register', 'bob', '--key', key, ...cl, '--group', cluster.groupPath, '--valid-for', '500', '--json');
+    const cl = ['--cluster', cluster.urls[0]!, '--cluster', cluster.urls[1]!, '--group', cluster.groupPath];
+    const reg = await sintra('ca', 'register', 'bob', '--key', key, ...cl, '--valid-for', '500', '--json');
     expect(reg.err).not.toMatch(/^error/m);
     expect(reg.code).toBe(0);
     const rj = JSON.parse(reg.out);
@@ -224,12 +224,20 @@ describe('certification authority on the local cluster', () => {
     expect(verifyDirectoryStatement(group, rj.statement).ok).toBe(true);
 
     const statement = join(dataDir, 'bob.statement.json');
-    const lk = await sintra('ca', 'lookup', 'bob', '--cluster', cluster.urls[2]!, '--out', statement);
+    const lk = await sintra('ca', 'lookup', 'bob', '--cluster', cluster.urls[2]!, '--group', cluster.groupPath, '--out', statement);
     expect(lk.code).toBe(0);
     expect(lk.out).toMatch(/^bob: active, serial \d+, key [0-9a-f]{64}/);
+    expect(lk.err).toMatch(/warning: the replicas reached \(.*\) are not a kernel/); // one replica of four
     expect((await sintra('ca', 'verify', statement, '--group', cluster.groupPath)).code).toBe(0);
-    const ab = await sintra('ca', 'lookup', 'nobody', '--cluster', cluster.urls[3]!, '--json');
-    expect(ab.code).toBe(0);
+    // The statement is evidence: not overwritten without --force (checked before asking anyone).
+    const kept = readFileSync(statement, 'utf8');
+    const refused = await sintra('ca', 'lookup', 'bob', '--cluster', cluster.urls[2]!, '--group', cluster.groupPath, '--out', statement);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/^error: .*bob\.statement\.json exists .*--force/m);
+    expect(readFileSync(statement, 'utf8')).toBe(kept);
+    expect((await sintra('ca', 'lookup', 'bob', '--cluster', cluster.urls[2]!, '--group', cluster.groupPath, '--out', statement, '--force')).code).toBe(0);
+    const ab = await sintra('ca', 'lookup', 'nobody', '--cluster', cluster.urls[3]!, '--trust-served-group', '--json');
+    expect(ab.code).toBe(3); // verified, but not active: `lookup nobody && use-key` must not go on
     expect(JSON.parse(ab.out)).toMatchObject({ valid: true, present: false, status: 'absent' });
 
     const dup = await sintra('ca', 'register', 'bob', '--key', key, ...cl);
@@ -255,8 +263,8 @@ describe('certification authority on the local cluster', () => {
     expect(rv.out).toMatch(/^revoked bob at log index \d+/);
     // A lookup answers from the replica's latest checkpoint: once that covers the revoke, it shows it.
     const lk2 = await waitFor(async () => {
-      const l = await sintra('ca', 'lookup', 'bob', '--cluster', cluster.urls[2]!, '--json');
-      return l.code === 0 && JSON.parse(l.out).status === 'revoked' ? l : null;
+      const l = await sintra('ca', 'lookup', 'bob', '--cluster', cluster.urls[2]!, '--group', cluster.groupPath, '--json');
+      return l.code === 3 && JSON.parse(l.out).status === 'revoked' ? l : null;
     }, 'bob revoked at replica 2', 20_000);
     expect(JSON.parse(lk2.out).record).toMatchObject({ status: 'revoked', key: kg2.publicKey });
 
@@ -264,6 +272,7 @@ describe('certification authority on the local cluster', () => {
     expect((await sintra('ca', 'register', 'bob', ...cl)).code).toBe(2);
     expect((await sintra('ca', 'register', 'Bob!', '--key', key, ...cl)).code).toBe(2);
     expect((await sintra('ca', 'lookup', 'bob')).code).toBe(2);
+    expect((await sintra('ca', 'lookup', 'bob', '--cluster', cluster.urls[2]!)).code).toBe(2); // neither --group nor --trust-served-group
     expect((await sintra('ca', 'keygen')).code).toBe(2);
     expect((await sintra('ca', 'verify', statement)).code).toBe(2);
     expect((await sintra('ca', 'register', 'bob', '--key', key, '--valid-for', '0', ...cl)).code).toBe(2);

@@ -158,6 +158,9 @@ describe('notary on the local cluster', () => {
     expect(s.code).toBe(0);
     expect(s.out).toMatch(/^stamped .* at log index \d+/);
     expect(s.out).toContain(`receipt saved to ${receipt}`);
+    const again = await sintra('stamp', file, '--cluster', cluster.urls[0]!, '--group', cluster.groupPath, '--out', receipt);
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/^error: .*contract\.stamp\.json exists .*--force/m);
 
     const v = await sintra('stamp', '--verify', file, receipt, '--group', cluster.groupPath);
     expect(v.code).toBe(0);
@@ -194,10 +197,13 @@ describe('notary on the local cluster', () => {
     expect((await sintra('stamp', file)).code).toBe(2);
   }, 90_000);
 
-  it('CLI: --encrypt --json, group from /v1/info', async () => {
+  it('CLI: --encrypt --json, group from /v1/info (--trust-served-group); without a group choice: usage error', async () => {
     const file = join(dataDir, 'sealed.bin');
     writeFileSync(file, new Uint8Array([1, 2, 3, 4, 5]));
-    const s = await sintra('stamp', file, '--cluster', cluster.urls[1]!, '--cluster', cluster.urls[2]!, '--encrypt', '--json');
+    const unpinned = await sintra('stamp', file, '--cluster', cluster.urls[1]!, '--cluster', cluster.urls[2]!, '--encrypt', '--json');
+    expect(unpinned.code).toBe(2);
+    expect(unpinned.err).toMatch(/--group group\.json .* or --trust-served-group/);
+    const s = await sintra('stamp', file, '--cluster', cluster.urls[1]!, '--cluster', cluster.urls[2]!, '--trust-served-group', '--encrypt', '--json');
     expect(s.err).not.toMatch(/^error/m);
     expect(s.code).toBe(0);
     const j = JSON.parse(s.out);

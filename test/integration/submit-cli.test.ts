@@ -56,13 +56,34 @@ describe('sintra submit --wait and sintra verify on the local cluster', () => {
     expect(v.code).toBe(0);
     expect(v.out).toContain('"hello from the CLI"');
     expect(v.out).toContain(`request id: ${id}`);
+
+    // The receipt is evidence: a second --out to the same file is refused before anything is submitted.
+    const saved = readFileSync(out, 'utf8');
+    const again = await sintra('submit', '--url', cluster.urls[0]!, '--url', cluster.urls[2]!, '--group', cluster.groupPath, '--out', out, 'a second request');
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/^error: .*receipt\.json exists .*--force/m);
+    expect(readFileSync(out, 'utf8')).toBe(saved);
+    const secondId = bytesToHex(sha256(utf8ToBytes('a second request')));
+    for (const url of cluster.urls) expect((await getJson(url, `/v1/requests/${secondId}`)).status).toBe(404);
+    // An output folder that does not exist: refused before submitting, too.
+    const nowhere = await sintra('submit', '--url', cluster.urls[0]!, '--group', cluster.groupPath, '--out', join(dataDir, 'no-such-dir', 'r.json'), 'a second request');
+    expect(nowhere.code).toBe(1);
+    expect(nowhere.err).toMatch(/^error: cannot write .*no such file/m);
+    for (const url of cluster.urls) expect((await getJson(url, `/v1/requests/${secondId}`)).status).toBe(404);
+    // --force overwrites, whole.
+    const forced = await sintra('submit', '--url', cluster.urls[0]!, '--url', cluster.urls[2]!, '--group', cluster.groupPath, '--out', out, '--force', 'a second request');
+    expect(forced.code).toBe(0);
+    expect(forced.out.split('\n')[0]).toBe(secondId);
+    expect((await sintra('verify', out, '--group', cluster.groupPath)).out).toContain('"a second request"');
   }, 120_000);
 
-  it('raw bytes from a file, group from /v1/info, --json', async () => {
+  it('raw bytes from a file, group from /v1/info (--trust-served-group), --json', async () => {
     const file = join(dataDir, 'payload.bin');
     writeFileSync(file, new Uint8Array([0, 255, 1, 254]));
-    const r = await sintra('submit', '--url', cluster.urls[1]!, '--url', cluster.urls[3]!, '--file', file, '--wait', '--json');
+    const r = await sintra('submit', '--url', cluster.urls[1]!, '--url', cluster.urls[3]!, '--file', file, '--wait', '--trust-served-group', '--json');
     expect(r.code).toBe(0);
+    expect(r.err).toMatch(/warning: --trust-served-group/);
+    expect(r.err).not.toMatch(/not a kernel/); // two replicas of a group of 4 (t = 1) are a kernel
     const j = JSON.parse(r.out);
     expect(j).toMatchObject({ status: 'certified', receipt: { entry: '00ff01fe' } });
     const saved = join(dataDir, 'binary-receipt.json');

@@ -59,3 +59,29 @@ describe('FolderLock', () => {
     expect(existsSync(join(dir, 'keys'))).toBe(false);
   });
 });
+
+describe('sintra start on a busy port', () => {
+  it('one line naming the port, exit 1, nothing dealt', async () => {
+    const dir = tmp();
+    const { createServer } = await import('node:net');
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    try {
+      // the second replica's port is the busy one
+      const r = await new Promise<{ code: number; stdout: string; stderr: string }>((res) =>
+        execFile(process.execPath, [join(ROOT, 'infra/bin/sintra.mjs'), 'start', '--data', dir, '--port', String(port - 1)], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) =>
+          res({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
+        ),
+      );
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/port \d+ on 127\.0\.0\.1 is in use/); // ours, or the one below it if that was busy too
+      expect(existsSync(join(dir, 'keys'))).toBe(false);
+      expect(existsSync(join(dir, CLUSTER_LOCK))).toBe(false);
+    } finally {
+      server.close();
+    }
+  });
+});

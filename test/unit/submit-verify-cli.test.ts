@@ -307,7 +307,7 @@ describe('sintra submit', () => {
   it('--wait --out: polls until certified, verifies the receipt, saves it; `sintra verify` accepts it', async () => {
     const [a, b] = [await fake({ orderedAfter: 1, certifiedAfter: 3 }), await fake({ orderedAfter: 2, certifiedAfter: 5 })];
     const out = path.join(tmp, 'saved-receipt.json');
-    const r = await sintra('submit', '--url', a.url, '--url', b.url, '--wait', '--out', out, TEXT);
+    const r = await sintra('submit', '--url', a.url, '--url', b.url, '--trust-served-group', '--wait', '--out', out, TEXT);
     expect(r.code).toBe(0);
     const lines = r.out.split('\n');
     expect(lines[0]).toBe(ID());
@@ -316,13 +316,14 @@ describe('sintra submit', () => {
     expect(r.err).toMatch(/ordered at index \d+/);
     expect(r.err).toMatch(/certified at index \d+/);
     expect(r.err).toMatch(/verifying with group [0-9a-f]{16}\.\.\. as served by 2 replicas/);
+    expect(r.err).toMatch(/warning: --trust-served-group: trusting group [0-9a-f]{16}\.\.\. as served by 2 replicas; a Byzantine replica can serve a key of its own/);
     expect(JSON.parse(await readFile(out, 'utf8'))).toEqual(receipts.text);
     expect((await sintra('verify', out, '--group', groupFile)).code).toBe(0);
   });
 
   it('--wait without --out prints the id, the result line and the receipt', async () => {
     const f = await fake({ orderedAfter: 0, certifiedAfter: 1 });
-    const r = await sintra('submit', '--url', f.url, '--wait', TEXT);
+    const r = await sintra('submit', '--url', f.url, '--wait', '--trust-served-group', TEXT);
     expect(r.code).toBe(0);
     const [id, result, ...rest] = r.out.split('\n');
     expect(id).toBe(ID());
@@ -336,18 +337,18 @@ describe('sintra submit', () => {
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
     expect(j).toMatchObject({ id: ID(), status: 'certified', index: receipts.text.index, checkpoint: { size: 3 }, receiptFrom: f.url, receipt: receipts.text });
-    expect(r.err).not.toMatch(/pin it/);
+    expect(r.err).not.toMatch(/trust-served-group/);
   });
 
   it('a replica serving a receipt that does not verify is skipped; if all do, exit 1', async () => {
     const forged = { ...receipts.text, entry: toHex(utf8ToBytes('forged')) };
     const [bad, good] = [await fake({ receipt: forged, certifiedAfter: 1 }), await fake({ certifiedAfter: 3 })];
-    const r = await sintra('submit', '--url', bad.url, '--url', good.url, '--wait', '--json', TEXT);
+    const r = await sintra('submit', '--url', bad.url, '--url', good.url, '--wait', '--json', '--trust-served-group', TEXT);
     expect(r.code).toBe(0);
     expect(r.err).toMatch(new RegExp(`warning: ${bad.url} served a receipt that does not verify`));
     expect(JSON.parse(r.out).receiptFrom).toBe(good.url);
     const only = await fake({ receipt: forged });
-    const r2 = await sintra('submit', '--url', only.url, '--wait', TEXT);
+    const r2 = await sintra('submit', '--url', only.url, '--wait', '--trust-served-group', TEXT);
     expect(r2.code).toBe(1);
     expect(errorLine(r2)).toMatch(/no replica served a receipt that verifies/);
   });
@@ -360,9 +361,26 @@ describe('sintra submit', () => {
     expect(f.posts).toHaveLength(0);
     // Without --group, replicas that disagree about the group are refused too.
     const g = await fake();
-    const r2 = await sintra('submit', '--url', f.url, '--url', g.url, '--wait', TEXT);
+    const r2 = await sintra('submit', '--url', f.url, '--url', g.url, '--wait', '--trust-served-group', TEXT);
     expect(r2.code).toBe(1);
     expect(errorLine(r2)).toMatch(/the replicas serve different groups/);
+  });
+
+  it('a key is trusted only when pinned or explicitly taken from the replicas; too few replicas are a warning', async () => {
+    const f = await fake({ certifiedAfter: 1 });
+    for (const flags of [['--wait'], ['--encrypt'], ['--out', path.join(tmp, 'never.json')]]) {
+      const r = await sintra('submit', '--url', f.url, ...flags, TEXT);
+      expect(r.code, flags.join(' ')).toBe(2);
+      expect(errorLine(r)).toMatch(/needs the group's key: give --group group\.json .* or --trust-served-group/);
+    }
+    const both = await sintra('submit', '--url', f.url, '--wait', '--group', groupFile, '--trust-served-group', TEXT);
+    expect(both.code).toBe(2);
+    expect(errorLine(both)).toMatch(/not both/);
+    expect(f.posts).toHaveLength(0);
+    // One replica of a threshold group of 4 is not a kernel (t + 1 = 2): said on stderr, still submitted.
+    const one = await sintra('submit', '--url', f.url, '--wait', '--group', groupFile, TEXT);
+    expect(one.code).toBe(0);
+    expect(one.err).toMatch(/warning: the replicas reached \(.*\) are not a kernel of the group \(t \+ 1 = 2 replicas of this threshold group\)/);
   });
 
   it('API errors are reported with their code; connection refused; non-JSON answers', async () => {
@@ -399,7 +417,7 @@ describe('sintra submit', () => {
   it('--timeout: gives up with the last status', async () => {
     const f = await fake({ orderedAfter: 1, certifiedAfter: 1_000_000 });
     const t0 = Date.now();
-    const r = await sintra('submit', '--url', f.url, '--wait', '--timeout', '1', TEXT);
+    const r = await sintra('submit', '--url', f.url, '--wait', '--group', groupFile, '--timeout', '1', TEXT);
     expect(r.code).toBe(1);
     expect(errorLine(r)).toMatch(/timed out after \d+ s: request [0-9a-f]{64} is still ordered/);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1000);

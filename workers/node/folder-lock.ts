@@ -11,11 +11,15 @@ const lockedHere = new Set<string>();
 
 export class FolderLock {
   private released = false;
+  /** A process that ends without release() (a signal's default exit, process.exit) still frees the folder. */
+  private readonly onExit = () => this.release();
 
   private constructor(
     readonly dir: string,
     readonly path: string,
-  ) {}
+  ) {
+    process.on('exit', this.onExit);
+  }
 
   /**
    * Takes the lock `name` in `dir` (the folder must exist), or throws StoreLockedError saying who holds it.
@@ -50,6 +54,7 @@ export class FolderLock {
   release(): void {
     if (this.released) return;
     this.released = true;
+    process.off('exit', this.onExit);
     lockedHere.delete(resolve(this.path));
     if (lockOwner(this.path) === process.pid) rmSync(this.path, { force: true });
   }

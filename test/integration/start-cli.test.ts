@@ -1,0 +1,59 @@
+/**
+ * `sintra start --json` as a user runs it (the built command, its own process): stdout carries exactly
+ * one JSON line per start, even when the replicas log (a restart replays their journals and says so: that
+ * goes to stderr), and a SIGTERM stops it (exit code 143, 128 + SIGTERM, as Miniflare's exit hook ends the
+ * process after stopping workerd) with the folder's lock released.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CLUSTER_LOCK } from '../../infra/cluster/local-cluster.ts';
+import { freePortRange } from '../helpers/ports.ts';
+import { waitFor } from '../helpers/http.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const dir = mkdtempSync(join(tmpdir(), 'sintra-start-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs `sintra start --json` until it is ready, lets `whileUp` act, then SIGTERMs it. */
+async function startOnce(port: number, whileUp: (urls: string[]) => Promise<void>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'infra/bin/sintra.mjs'), 'start', '--json', '--data', dir, '--port', String(port)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  try {
+    const line = await waitFor(async () => (stdout.includes('\n') ? stdout.split('\n')[0]! : null), 'the ready line', 120_000, 100);
+    await whileUp((JSON.parse(line) as { replicas: string[] }).replicas);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  return { code: await exited, stdout, stderr };
+}
+
+describe('sintra start --json (its own process)', () => {
+  it('stdout is one JSON line per start; replica logs go to stderr; SIGTERM exits 143 and releases the lock', async () => {
+    const port = await freePortRange(4);
+    let id = '';
+    const first = await startOnce(port, async (urls) => {
+      const res = await fetch(`${urls[0]}/v1/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'start-cli' }) });
+      id = ((await res.json()) as { id: string }).id;
+      await waitFor(async () => ((await (await fetch(`${urls[1]}/v1/requests/${id}`)).json()) as { status: string }).status === 'certified' || null, 'certified', 60_000, 200);
+    });
+    expect(first.code).toBe(143);
+    expect(first.stdout.trim().split('\n')).toHaveLength(1);
+    expect(JSON.parse(first.stdout)).toMatchObject({ ready: true });
+    expect(existsSync(join(dir, CLUSTER_LOCK))).toBe(false);
+
+    const second = await startOnce(port, async (urls) => {
+      expect(((await (await fetch(`${urls[2]}/v1/requests/${id}`)).json()) as { status: string }).status).toBe('certified');
+    });
+    expect(second.code).toBe(143);
+    expect(second.stdout.trim().split('\n')).toHaveLength(1);
+    expect(JSON.parse(second.stdout)).toMatchObject({ ready: true });
+    expect(second.stderr).toMatch(/replayed \d+ journal events/);
+  }, 240_000);
+});
