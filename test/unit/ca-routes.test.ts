@@ -11,38 +11,15 @@ import { encodeStampEntry } from '../../shared/app/notary.ts';
 import { toHex, utf8ToBytes } from '../../shared/crypto/bytes.ts';
 import { requestId } from '../../shared/replica/engine.ts';
 import { replicaApp } from '../../workers/core/app.ts';
-import { ReplicaHost } from '../../workers/core/host.ts';
-import type { PeerTransport } from '../../workers/core/host.ts';
-import { MemoryStore } from '../../workers/core/store.ts';
+import { hostCluster } from '../helpers/host-cluster.ts';
 import { testGroup } from '../helpers/group.ts';
 
 const { group, secrets } = testGroup(4);
 const ALICE = new Uint8Array(32).fill(3);
 
 function cluster(compactAfter?: number) {
-  const stores = secrets.map(() => new MemoryStore());
-  let clock = 1_000_000;
-  const hosts: ReplicaHost[] = [];
-  const make = (i: number) => {
-    const transport: PeerTransport = {
-      post: async (to, frame) => {
-        const r = await hosts[to]!.receiveFrame(frame);
-        return { status: r.status, body: JSON.parse(JSON.stringify(r.body)) };
-      },
-    };
-    return new ReplicaHost(group, secrets[i]!, stores[i]!, transport, () => clock, { bootstrap: true, retryMinMs: 10, retryMaxMs: 100, deferRetryMs: 10, ...(compactAfter ? { compactAfter } : {}) });
-  };
-  for (let i = 0; i < 4; i++) hosts.push(make(i));
-  const settle = async () => {
-    for (let round = 0; round < 2000; round++) {
-      for (const h of hosts) await h.flush();
-      if (!hosts.some((h) => h.outboxSizes().some((x) => x > 0))) return;
-      clock += 50;
-    }
-    throw new Error('did not settle');
-  };
-  const app = (i: number) => replicaApp(hosts[i]!, { now: () => clock, afterChange: () => undefined });
-  return { hosts, settle, app, restart: (i: number) => void (hosts[i] = make(i)) };
+  const c = hostCluster(compactAfter ? { compactAfter } : {});
+  return { hosts: c.hosts, settle: c.settle, app: (i: number) => c.app(i), restart: c.restart };
 }
 
 const json = async (r: Response | Promise<Response>) => (await (await r).json()) as any;

@@ -10,36 +10,14 @@ import { utf8ToBytes } from '../../shared/crypto/bytes.ts';
 import { seededRandom } from '../../shared/crypto/random.ts';
 import { requestId } from '../../shared/replica/engine.ts';
 import { MAX_BATCH_REQUESTS, replicaApp } from '../../workers/core/app.ts';
-import { ReplicaHost } from '../../workers/core/host.ts';
-import type { PeerTransport } from '../../workers/core/host.ts';
-import { MemoryStore } from '../../workers/core/store.ts';
+import { hostCluster } from '../helpers/host-cluster.ts';
 import { testGroup } from '../helpers/group.ts';
 
-const { group, secrets } = testGroup(4);
+const { group } = testGroup(4);
 
 function cluster() {
-  const stores = secrets.map(() => new MemoryStore());
-  let clock = 1_000_000;
-  const hosts: ReplicaHost[] = [];
-  for (let i = 0; i < 4; i++) {
-    const transport: PeerTransport = {
-      post: async (to, frame) => {
-        const r = await hosts[to]!.receiveFrame(frame);
-        return { status: r.status, body: JSON.parse(JSON.stringify(r.body)) };
-      },
-    };
-    hosts.push(new ReplicaHost(group, secrets[i]!, stores[i]!, transport, () => clock, { bootstrap: true, retryMinMs: 10, retryMaxMs: 100, deferRetryMs: 10 }));
-  }
-  const settle = async () => {
-    for (let round = 0; round < 2000; round++) {
-      for (const h of hosts) await h.flush();
-      if (!hosts.some((h) => h.outboxSizes().some((x) => x > 0))) return;
-      clock += 50;
-    }
-    throw new Error('did not settle');
-  };
-  const app = (i: number) => replicaApp(hosts[i]!, { now: () => clock, afterChange: () => undefined });
-  return { hosts, stores, settle, app };
+  const { hosts, stores, settle, app } = hostCluster();
+  return { hosts, stores, settle, app: (i: number) => app(i) };
 }
 
 const post = (app: ReturnType<typeof replicaApp>, body: unknown, type = 'application/json') =>

@@ -7,35 +7,12 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
 import { NotaryApp, encodeStampEntry } from '../../shared/app/notary.ts';
 import { toHex, utf8ToBytes } from '../../shared/crypto/bytes.ts';
-import { ReplicaHost } from '../../workers/core/host.ts';
-import type { PeerTransport } from '../../workers/core/host.ts';
-import { MemoryStore } from '../../workers/core/store.ts';
-import { testGroup } from '../helpers/group.ts';
+import type { ReplicaHost } from '../../workers/core/host.ts';
+import { hostCluster } from '../helpers/host-cluster.ts';
 
 function cluster(n: number, compactAfter?: number) {
-  const { group, secrets } = testGroup(n);
-  const stores = Array.from({ length: n }, () => new MemoryStore());
-  let clock = 1_000_000;
-  const hosts: ReplicaHost[] = [];
-  const make = (i: number) => {
-    const transport: PeerTransport = {
-      post: async (to, frame) => {
-        const r = await hosts[to]!.receiveFrame(frame);
-        return { status: r.status, body: JSON.parse(JSON.stringify(r.body)) };
-      },
-    };
-    return new ReplicaHost(group, secrets[i]!, stores[i]!, transport, () => clock, { bootstrap: true, retryMinMs: 10, retryMaxMs: 100, deferRetryMs: 10, ...(compactAfter ? { compactAfter } : {}) });
-  };
-  for (let i = 0; i < n; i++) hosts.push(make(i));
-  const settle = async () => {
-    for (let round = 0; round < 2000; round++) {
-      for (const h of hosts) await h.flush();
-      if (!hosts.some((h) => h.outboxSizes().some((x) => x > 0))) return;
-      clock += 50;
-    }
-    throw new Error('did not settle');
-  };
-  return { hosts, settle, restart: (i: number) => void (hosts[i] = make(i)) };
+  const c = hostCluster({ n, ...(compactAfter ? { compactAfter } : {}) });
+  return { hosts: c.hosts, settle: c.settle, restart: c.restart };
 }
 
 const digestOf = (s: string) => toHex(sha256(utf8ToBytes(s)));

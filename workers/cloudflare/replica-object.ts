@@ -13,6 +13,7 @@ import type { Hono } from 'hono';
 import { ConfigError, parseGroup, parseReplicaSecrets } from '../../shared/config/group.ts';
 import { errorBody, replicaApp } from '../core/app.ts';
 import { admissionFromEnv } from '../core/admission.ts';
+import { corsOriginsFromEnv } from '../core/cors.ts';
 import { hostEnvOptions, ReplicaHost } from '../core/host.ts';
 import type { PeerTransport } from '../core/host.ts';
 import { SqlStore } from './sql-store.ts';
@@ -32,6 +33,8 @@ export interface ReplicaEnv {
   readonly SINTRA_API_KEYS?: string;
   readonly SINTRA_REQUIRE_API_KEY?: string;
   readonly SINTRA_TRUSTED_PROXY_HEADER?: string;
+  /** Browser origins for the client and read routes: `*` (default), `none`, or a comma-separated list. */
+  readonly SINTRA_CORS_ORIGINS?: string;
   /** The engine's memory budget in MiB (default 64): submissions get 503 memory-full past it. */
   readonly SINTRA_MEMORY_BUDGET_MB?: string;
   /** `1` on a new group's first start only: empty storage starts a new log (see workers/core/host.ts). */
@@ -100,6 +103,7 @@ export class ReplicaObject extends DurableObject<ReplicaEnv> {
         clientRate: rate,
         clientBurst: rate ? rate * 2 : undefined,
         admission: admissionFromEnv(env as unknown as Record<string, string | undefined>),
+        corsOrigins: corsOriginsFromEnv(env.SINTRA_CORS_ORIGINS),
         // Cloudflare's edge sets it (a client cannot), and the Worker passes the request on unchanged.
         clientAddress: (c) => c.req.header('cf-connecting-ip'),
       });

@@ -19,9 +19,13 @@ import { MAX_FRAME_BYTES } from '../../shared/link/frame.ts';
 import type { ReplicaHost } from './host.ts';
 import { caRoutes } from './ca-routes.ts';
 import { notaryRoutes } from './notary-routes.ts';
-import { openApiDocument, registerRoutes } from './openapi.ts';
+import { IMMUTABLE, openApiDocument, registerRoutes } from './openapi.ts';
 import type { RouteSpec } from './openapi.ts';
 import { TokenBuckets } from './rate-limit.ts';
+import { corsMiddleware } from './cors.ts';
+import type { CorsOrigins } from './cors.ts';
+import { PROMETHEUS_CONTENT_TYPE, RouteLatencies, prometheusText } from './prometheus.ts';
+import { routePath } from 'hono/route';
 import { NO_ADMISSION_CONFIG, principalOf } from './admission.ts';
 import type { AdmissionConfig, ApiKey } from './admission.ts';
 
@@ -37,6 +41,8 @@ export interface AppOptions {
   readonly clientBurst?: number;
   /** API keys, whether writes need one, and a trusted proxy header (admission.ts). Default: none. */
   readonly admission?: AdmissionConfig;
+  /** Origins that may call the client and read routes from a browser (cors.ts; default `*`). */
+  readonly corsOrigins?: CorsOrigins;
   /** The peer address as the runtime saw it (the adapter knows how), if it tells. */
   readonly clientAddress?: (c: Context) => string | undefined;
   readonly now: () => number;
@@ -195,11 +201,23 @@ function parseRequestObject(body: unknown): ClientRequestBody | string {
 
 export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
   const app = new Hono();
+  const latencies = new RouteLatencies();
   // Refusals answered before reading the body (too large by content-length, wrong type, unknown route).
   app.use(async (c, next) => {
+    const started = options.now();
     await next();
     await drainBody(c.req.raw, 2 * MAX_FRAME_BYTES);
+    // On Workers the clock advances only with I/O: a handler that did none measures 0.
+    latencies.observe(c.req.method, routePath(c, -1), c.res.status, Math.max(0, options.now() - started) / 1000);
   });
+  const corsHandler = corsMiddleware(options.corsOrigins ?? '*');
+  if (corsHandler) {
+    app.use(async (c, next) => {
+      // Not for replicas, and an OPTIONS that is no preflight gets its Allow answer from the route table.
+      const preflight = c.req.method !== 'OPTIONS' || c.req.header('access-control-request-method') !== undefined;
+      return c.req.path === '/v1/peer' || !preflight ? next() : corsHandler(c, next);
+    });
+  }
   const buckets = new TokenBuckets(options.clientRate ?? 2000, options.clientBurst ?? 4000, options.now);
   const admission = options.admission ?? NO_ADMISSION_CONFIG;
   const keysByHash = new Map<string, ApiKey>(admission.apiKeys.map((k) => [k.sha256, k]));
@@ -354,6 +372,8 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       summary: 'Receipt of a request: entry, inclusion proof and group-signed checkpoint (verifiable offline)',
       params: [idParam],
       responses: { '200': 'the receipt (format sintra-edge/receipt@1)', '400': 'bad id', '404': 'unknown request', '409': 'not certified yet, or skipped' },
+      // valid forever; a newer one may carry a newer checkpoint
+      cache: 'public, max-age=60',
       handler: async (c) => {
         const id = c.req.param('id')!;
         if (!ID.test(id)) return fail(c, 400, 'bad-id', 'a request id is 64 lowercase hex digits (SHA-256 of the request)');
@@ -376,6 +396,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       tag: 'operations',
       summary: 'This replica (id, index), n, the public group.json and the applications it runs',
       responses: { '200': '{service, replica, groupId, n, group, apps}' },
+      cache: 'public, max-age=60',
       handler: (c) =>
         c.json({
           service: 'sintra-edge',
@@ -393,6 +414,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       tag: 'log',
       summary: 'The latest group-signed checkpoint (size, root, epoch, state digest, signature)',
       responses: { '200': 'the checkpoint', '404': 'nothing certified yet' },
+      cache: 'public, max-age=1',
       handler: (c) => {
         const cp = host.latestCheckpoint();
         if (!cp) return fail(c, 404, 'no-checkpoint', 'no checkpoint has been signed yet');
@@ -410,6 +432,8 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
         { name: 'end', in: 'query', description: 'end index (exclusive; default start + 100)', schema: { type: 'integer', minimum: 0 } },
       ],
       responses: { '200': '{size, entries: [{index, id, epoch, data}]}', '400': 'bad range' },
+      // the entries never change, but the answer carries the current size
+      cache: 'public, max-age=5',
       handler: async (c) => {
         const start = natParam(c.req.query('start'));
         const end = natParam(c.req.query('end') ?? String((start ?? 0) + 100));
@@ -431,6 +455,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
         { name: 'second', in: 'query', description: 'later size', schema: { type: 'integer', minimum: 0 }, required: true },
       ],
       responses: { '200': '{first, second, proof: [hex]}', '400': 'bad range' },
+      cache: IMMUTABLE,
       handler: (c) => {
         const first = natParam(c.req.query('first'));
         const second = natParam(c.req.query('second'));
@@ -447,6 +472,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       tag: 'operations',
       summary: 'Liveness: {ok, replica, logSize}',
       responses: { '200': 'alive' },
+      cache: 'no-store',
       handler: (c) => c.json({ ok: true, replica: host.secrets.id, logSize: host.logSize }),
     },
     {
@@ -456,7 +482,18 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       tag: 'operations',
       summary: 'Engine, outbox and link metrics',
       responses: { '200': 'metrics' },
+      cache: 'no-store',
       handler: (c) => c.json(host.metrics()),
+    },
+    {
+      method: 'get',
+      path: '/metrics',
+      operationId: 'prometheusMetrics',
+      tag: 'operations',
+      summary: 'The same metrics, and HTTP latencies by route, in the Prometheus text exposition format',
+      responses: { '200': 'text/plain; version=0.0.4' },
+      cache: 'no-store',
+      handler: (c) => c.body(prometheusText(host.metrics(), latencies), 200, { 'content-type': PROMETHEUS_CONTENT_TYPE }),
     },
     {
       method: 'get',
@@ -465,6 +502,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       tag: 'operations',
       summary: 'This document, generated from the route table that registers the handlers',
       responses: { '200': 'OpenAPI 3.1 document' },
+      cache: 'public, max-age=300',
       handler: (c) => c.json(document()),
     },
     {

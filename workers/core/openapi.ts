@@ -3,6 +3,7 @@
  * OpenAPI 3.1 document served at GET /v1/openapi.json: the description cannot drift from what the replica
  * actually serves, because there is no second copy of it.
  */
+import { etag } from 'hono/etag';
 import type { Hono, Handler, MiddlewareHandler } from 'hono';
 
 export type JsonSchema = Readonly<Record<string, unknown>>;
@@ -30,16 +31,53 @@ export interface RouteSpec {
   readonly responses: Readonly<Record<string, string>>;
   readonly middleware?: readonly MiddlewareHandler[];
   readonly handler: Handler;
+  /** GET: Cache-Control of a 200 answer (default `no-cache`: revalidate, by ETag); errors get `no-store`. */
+  readonly cache?: string;
 }
+
+/** Cache-Control of answers that never change (a consistency proof between two sizes of the log). */
+export const IMMUTABLE = 'public, max-age=31536000, immutable';
 
 export function honoPath(path: string): string {
   return path.replace(/\{([A-Za-z0-9_]+)\}/g, ':$1');
 }
 
+/**
+ * Registers the table: each route's handler; for GET an ETag (304 on If-None-Match) and its Cache-Control;
+ * and for every path a fallback that answers another method with 405 and `Allow` (after the routes, so it
+ * only sees methods no route took; CORS preflights are answered before, by the app's CORS middleware).
+ */
 export function registerRoutes(app: Hono, routes: readonly RouteSpec[]): void {
   // Hono's overloads type each handler chain by its literal path; the table is uniform, so one signature.
   const on = app.on.bind(app) as unknown as (method: string, path: string, ...handlers: (MiddlewareHandler | Handler)[]) => unknown;
-  for (const r of routes) on(r.method.toUpperCase(), honoPath(r.path), ...(r.middleware ?? []), r.handler);
+  const allowed = new Map<string, Set<string>>();
+  for (const r of routes) {
+    const path = honoPath(r.path);
+    const method = r.method.toUpperCase();
+    if (!allowed.has(path)) allowed.set(path, new Set(['OPTIONS']));
+    allowed.get(path)!.add(method);
+    if (method === 'GET') allowed.get(path)!.add('HEAD'); // Hono answers HEAD with the GET handler
+    const caching: MiddlewareHandler[] =
+      method === 'GET'
+        ? [
+            etag(),
+            async (c, next) => {
+              await next();
+              if (!c.res.headers.has('cache-control')) c.header('cache-control', c.res.status === 200 ? (r.cache ?? 'no-cache') : 'no-store');
+            },
+          ]
+        : [];
+    on(method, path, ...caching, ...(r.middleware ?? []), r.handler);
+  }
+  for (const [path, methods] of allowed) {
+    const allow = [...methods].sort().join(', ');
+    app.all(path, (c) => {
+      c.header('allow', allow);
+      // OPTIONS that is not a CORS preflight (the app's CORS middleware answers those): what is allowed.
+      if (c.req.method === 'OPTIONS') return c.body(null, 204);
+      return c.json({ error: { code: 'method-not-allowed', message: `${c.req.method} is not allowed here; allowed: ${allow}` } }, 405);
+    });
+  }
 }
 
 const ERROR_SCHEMA: JsonSchema = {

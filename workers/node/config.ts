@@ -20,6 +20,8 @@ import { StoreNotDurableError } from './store-errors.ts';
 import type { NodeStore } from './replica.ts';
 import { AdmissionConfigError, admissionFromEnv } from '../core/admission.ts';
 import type { AdmissionConfig } from '../core/admission.ts';
+import { CorsConfigError, corsOriginsFromEnv } from '../core/cors.ts';
+import type { CorsOrigins } from '../core/cors.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -143,6 +145,16 @@ export function admission(env: Env): AdmissionConfig {
     return admissionFromEnv(env);
   } catch (e) {
     if (e instanceof AdmissionConfigError) throw new ConfigError(e.variable, e.message.slice(e.variable.length + 2));
+    throw e;
+  }
+}
+
+/** SINTRA_CORS_ORIGINS (workers/core/cors.ts). */
+export function corsOrigins(env: Env): CorsOrigins {
+  try {
+    return corsOriginsFromEnv(env['SINTRA_CORS_ORIGINS']);
+  } catch (e) {
+    if (e instanceof CorsConfigError) throw new ConfigError('SINTRA_CORS_ORIGINS', e.message.replace(/^SINTRA_CORS_ORIGINS: /, ''));
     throw e;
   }
 }

@@ -20,7 +20,7 @@ import { handle } from 'hono/aws-lambda';
 import type { APIGatewayProxyResult, LambdaContext, LambdaEvent } from 'hono/aws-lambda';
 import { ConfigError } from '../../shared/config/group.ts';
 import { errorBody } from '../core/app.ts';
-import { admission, clientRate, loadGroup, loadSecrets, openStore, parsePeers, storeSpecFromEnv } from './config.ts';
+import { admission, clientRate, corsOrigins, loadGroup, loadSecrets, openStore, parsePeers, storeSpecFromEnv } from './config.ts';
 import type { Env } from './config.ts';
 import type { RedisStore } from './redis-store.ts';
 import { hostEnvOptions } from '../core/host.ts';
@@ -75,6 +75,7 @@ export function createLambdaHandlers(env: Env, log: (line: string) => void = (li
         timers: false,
         clientRate: clientRate(env),
         admission: admission(env),
+        corsOrigins: corsOrigins(env),
         host: hostEnvOptions(env),
         postTimeoutMs: positive(env, 'SINTRA_POST_TIMEOUT_MS', 10_000),
         log,

@@ -19,6 +19,7 @@ import type { Context } from 'hono';
 import type { Group, ReplicaSecrets } from '../../shared/config/group.ts';
 import { errorBody, replicaApp } from '../core/app.ts';
 import type { AdmissionConfig } from '../core/admission.ts';
+import type { CorsOrigins } from '../core/cors.ts';
 import { ReplicaHost } from '../core/host.ts';
 import type { HostOptions, PeerTransport } from '../core/host.ts';
 import type { LoadedState, ReplicaStore, StoredEntry, WriteBatch } from '../core/store.ts';
@@ -114,6 +115,8 @@ export interface NodeReplicaOptions {
   readonly clientRate?: number;
   /** API keys, SINTRA_REQUIRE_API_KEY and a trusted proxy header (workers/core/admission.ts). */
   readonly admission?: AdmissionConfig;
+  /** SINTRA_CORS_ORIGINS (workers/core/cors.ts; default `*`). */
+  readonly corsOrigins?: CorsOrigins;
   readonly postTimeoutMs?: number;
   readonly host?: HostOptions;
   readonly now?: () => number;
@@ -160,6 +163,7 @@ export class NodeReplica {
       clientRate: o.clientRate,
       clientBurst: o.clientRate ? o.clientRate * 2 : undefined,
       ...(o.admission ? { admission: o.admission } : {}),
+      ...(o.corsOrigins ? { corsOrigins: o.corsOrigins } : {}),
       clientAddress: nodeClientAddress,
     });
     this.app = this.outerApp(inner);

@@ -1,0 +1,60 @@
+/**
+ * n in-memory replica hosts (workers/core/host.ts) of a seeded test group, wired to each other directly
+ * (each POST is the receiver's receiveFrame), on one fake clock: `settle` flushes until no outbox holds
+ * anything, `app(i)` is replica i's HTTP app, `restart(i)` rebuilds replica i from its store.
+ */
+import { replicaApp } from '../../workers/core/app.ts';
+import type { AppOptions } from '../../workers/core/app.ts';
+import { ReplicaHost } from '../../workers/core/host.ts';
+import type { PeerTransport } from '../../workers/core/host.ts';
+import { MemoryStore } from '../../workers/core/store.ts';
+import { testGroup } from './group.ts';
+
+export interface HostClusterOptions {
+  readonly n?: number;
+  /** HostOptions.compactAfter of every host. */
+  readonly compactAfter?: number;
+}
+
+export function hostCluster(o: HostClusterOptions = {}) {
+  const n = o.n ?? 4;
+  const { group, secrets } = testGroup(n);
+  const stores = Array.from({ length: n }, () => new MemoryStore());
+  let clock = 1_000_000;
+  const hosts: ReplicaHost[] = [];
+  const make = (i: number) => {
+    const transport: PeerTransport = {
+      post: async (to, frame) => {
+        const r = await hosts[to]!.receiveFrame(frame);
+        return { status: r.status, body: JSON.parse(JSON.stringify(r.body)) };
+      },
+    };
+    return new ReplicaHost(group, secrets[i]!, stores[i]!, transport, () => clock, {
+      bootstrap: true,
+      retryMinMs: 10,
+      retryMaxMs: 100,
+      deferRetryMs: 10,
+      ...(o.compactAfter ? { compactAfter: o.compactAfter } : {}),
+    });
+  };
+  for (let i = 0; i < n; i++) hosts.push(make(i));
+  const settle = async () => {
+    for (let round = 0; round < 2000; round++) {
+      for (const h of hosts) await h.flush();
+      if (!hosts.some((h) => h.outboxSizes().some((x) => x > 0))) return;
+      clock += 50;
+    }
+    throw new Error('did not settle');
+  };
+  const app = (i: number, extra: Partial<Omit<AppOptions, 'now' | 'afterChange'>> = {}) => replicaApp(hosts[i]!, { now: () => clock, afterChange: () => undefined, ...extra });
+  return {
+    group,
+    secrets,
+    hosts,
+    stores,
+    settle,
+    app,
+    restart: (i: number) => void (hosts[i] = make(i)),
+    advance: (ms: number) => void (clock += ms),
+  };
+}
