@@ -1,7 +1,8 @@
 /**
  * What the project ships and points at: `npm pack` takes the allowlist in package.json (the CLI, the code
  * it runs, docs, LICENSE, SECURITY.md), never tests or anything the docs have users create in a checkout
- * (keys, secrets, deploy/build output); and no tracked file points at documents outside the repository.
+ * (keys, secrets, deploy/build output); no tracked file points at documents outside the repository; and
+ * the route modules of workers/core do not import the app that composes them.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -19,6 +20,13 @@ describe('package contents and references', () => {
     expect(bad).toEqual([]);
     expect(readFileSync(resolve(ROOT, 'LICENSE'), 'utf8')).toContain('Apache License');
     expect(JSON.parse(readFileSync(resolve(ROOT, 'package.json'), 'utf8')).license).toBe('Apache-2.0');
+  });
+
+  it('workers/core: route modules import the leaf http.ts, never app.ts (the composition root)', () => {
+    for (const f of ['ca-routes.ts', 'notary-routes.ts', 'http.ts', 'openapi.ts', 'cors.ts', 'health.ts', 'prometheus.ts', 'admission.ts']) {
+      const text = readFileSync(resolve(ROOT, 'workers/core', f), 'utf8');
+      expect(text, f).not.toMatch(/from '\.\/app\.ts'/);
+    }
   });
 
   it('no tracked file points at documents outside the repository', () => {

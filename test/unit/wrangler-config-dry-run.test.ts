@@ -113,9 +113,26 @@ describe('wrangler deploy --dry-run of generated configs', () => {
       expect(body.replica).toEqual({ id: 'r1', index: 0 });
       expect(body.groupId).toBe(large.out.group.groupId);
       expect(body.n).toBe(7);
+      // Empty storage and no SINTRA_BOOTSTRAP (the config never sets it): the replica loads and says it
+      // starts nothing, since its keys may have signed before.
       const health = await mf.dispatchFetch('http://replica/v1/health');
-      expect(health.status).toBe(200);
-      expect(await health.json()).toMatchObject({ ok: true, replica: 'r1' });
+      expect(health.status).toBe(503);
+      expect(await health.json()).toMatchObject({ ok: false, replica: 'r1', error: { code: 'not-bootstrapped' } });
+      const bootstrapped = new Miniflare({
+        modules: true,
+        script: largeBundle,
+        compatibilityDate: config.compatibility_date,
+        compatibilityFlags: [...config.compatibility_flags],
+        bindings: { ...config.vars, ...secrets, SINTRA_BOOTSTRAP: '1' },
+        durableObjects: { REPLICA: { className: 'ReplicaObject', useSQLite: true } },
+      });
+      try {
+        const ok = await bootstrapped.dispatchFetch('http://replica/v1/health');
+        expect(ok.status).toBe(200);
+        expect(await ok.json()).toMatchObject({ ok: true, replica: 'r1' });
+      } finally {
+        await bootstrapped.dispose();
+      }
     } finally {
       await mf.dispose();
     }

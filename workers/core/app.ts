@@ -17,12 +17,18 @@ import { toBase64, toHex } from '../../shared/crypto/bytes.ts';
 import { checkpointToJson, receiptToJson } from '../../shared/log/checkpoint.ts';
 import { MAX_FRAME_BYTES } from '../../shared/link/frame.ts';
 import type { ReplicaHost } from './host.ts';
+import { ID, base64ToBytes, errorBody, fail, natParam, readJson, unavailable } from './http.ts';
+import type { ErrorCode } from './http.ts';
+
+export { errorBody, fail, readJson, unavailable, ID, base64ToBytes, natParam };
+export type { ErrorCode };
 import { caRoutes } from './ca-routes.ts';
 import { notaryRoutes } from './notary-routes.ts';
 import { IMMUTABLE, openApiDocument, registerRoutes } from './openapi.ts';
 import type { RouteSpec } from './openapi.ts';
 import { TokenBuckets } from './rate-limit.ts';
 import { corsMiddleware } from './cors.ts';
+import { HealthCheck } from './health.ts';
 import type { CorsOrigins } from './cors.ts';
 import { PROMETHEUS_CONTENT_TYPE, RouteLatencies, prometheusText } from './prometheus.ts';
 import { routePath } from 'hono/route';
@@ -41,6 +47,8 @@ export interface AppOptions {
   readonly clientBurst?: number;
   /** API keys, whether writes need one, and a trusted proxy header (admission.ts). Default: none. */
   readonly admission?: AdmissionConfig;
+  /** GET /v1/health answers 503 stalled when work waits and no new checkpoint came for this long (health.ts). */
+  readonly healthStallMs?: number;
   /** Origins that may call the client and read routes from a browser (cors.ts; default `*`). */
   readonly corsOrigins?: CorsOrigins;
   /** The peer address as the runtime saw it (the adapter knows how), if it tells. */
@@ -48,78 +56,6 @@ export interface AppOptions {
   readonly now: () => number;
   /** Called after every state change that produced messages (the adapter flushes / schedules an alarm). */
   readonly afterChange: () => void;
-}
-
-export type ErrorCode =
-  | 'malformed-json'
-  | 'bad-request'
-  | 'bad-id'
-  | 'invalid-ciphertext'
-  | 'skipped'
-  | 'request-too-large'
-  | 'body-too-large'
-  | 'unsupported-media-type'
-  | 'unknown-request'
-  | 'storage-unavailable'
-  | 'not-certified'
-  | 'no-checkpoint'
-  | 'bad-range'
-  | 'rate-limited'
-  | 'api-key-required'
-  | 'bad-api-key'
-  | 'overloaded'
-  | 'memory-full'
-  | 'not-found'
-  | 'method-not-allowed'
-  | 'bad-digest'
-  | 'unknown-stamp'
-  | 'no-stamp'
-  | 'no-app'
-  | 'not-ca-request'
-  | 'bad-name'
-  | 'unavailable'
-  | 'internal';
-
-export function errorBody(code: string, message: string): { error: { code: string; message: string } } {
-  return { error: { code, message } };
-}
-
-export function fail(c: Context, status: number, code: ErrorCode | string, message: string): Response {
-  return c.json(errorBody(code, message), status as 400);
-}
-
-/**
- * Queries answer from memory, which after a failed storage write is behind storage until the host
- * rebuilds: rebuild first, and if storage still fails say so (503) instead of "unknown request" (404).
- */
-export async function unavailable(c: Context, host: ReplicaHost): Promise<Response | null> {
-  if (host.loaded) return null;
-  await host.init().catch(() => undefined);
-  return host.loaded ? null : fail(c, 503, 'storage-unavailable', 'storage is failing; the request may be retried');
-}
-
-/**
- * The JSON body of a client route: 415 unless the content type is application/json (`expected` says what
- * to send), 400 malformed-json unless it parses. Every JSON route reads its body through this.
- */
-export async function readJson(c: Context, expected: string): Promise<unknown | Response> {
-  const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== 'application/json') return fail(c, 415, 'unsupported-media-type', `send application/json: ${expected}`);
-  try {
-    return JSON.parse(await c.req.text()) as unknown;
-  } catch {
-    return fail(c, 400, 'malformed-json', 'the body is not valid JSON');
-  }
-}
-
-export const ID = /^[0-9a-f]{64}$/;
-
-export function base64ToBytes(s: string): Uint8Array | null {
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) return null;
-  const bin = atob(s);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
 }
 
 /** The version the OpenAPI document states (package.json's, kept in step by hand at release). */
@@ -145,10 +81,6 @@ async function drainBody(req: Request, cap: number): Promise<void> {
   }
 }
 
-export function natParam(v: string | undefined): number | null {
-  if (v === undefined || !/^\d{1,15}$/.test(v)) return null;
-  return Number(v);
-}
 
 /** Media type of a raw TDH2 ciphertext body (the wire form of shared/crypto/tdh2.ts). */
 export const CIPHERTEXT_MEDIA_TYPE = 'application/vnd.sintra.tdh2-ciphertext';
@@ -202,6 +134,7 @@ function parseRequestObject(body: unknown): ClientRequestBody | string {
 export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
   const app = new Hono();
   const latencies = new RouteLatencies();
+  const health = new HealthCheck(host.group.quorumSystem, host.me, host.group.replicas.map((r) => r.id), options.healthStallMs);
   // Refusals answered before reading the body (too large by content-length, wrong type, unknown route).
   app.use(async (c, next) => {
     const started = options.now();
@@ -470,10 +403,19 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       path: '/v1/health',
       operationId: 'health',
       tag: 'operations',
-      summary: 'Liveness: {ok, replica, logSize}',
-      responses: { '200': 'alive' },
+      summary: 'Health: loaded, active, a quorum of peers reachable, checkpoints advancing while work waits',
+      responses: { '200': '{ok: true, replica, logSize}', '503': '{ok: false, error: {code: storage-unavailable | not-bootstrapped | lost-state | peers-unreachable | stalled, message}}' },
       cache: 'no-store',
-      handler: (c) => c.json({ ok: true, replica: host.secrets.id, logSize: host.logSize }),
+      handler: async (c) => {
+        const down = await unavailable(c, host);
+        if (down) return down;
+        const h = health.check(host.metrics(), options.now());
+        if (!h.ok) {
+          c.header('retry-after', '5');
+          return c.json({ ok: false, replica: host.secrets.id, logSize: host.logSize, ...errorBody(h.code, h.message) }, 503);
+        }
+        return c.json({ ok: true, replica: host.secrets.id, logSize: host.logSize });
+      },
     },
     {
       method: 'get',

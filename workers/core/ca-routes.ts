@@ -19,7 +19,7 @@ import type { CaRequest, CertificateAuthority } from '../../shared/app/ca.ts';
 import { requestId } from '../../shared/replica/engine.ts';
 import { checkpointToJson, receiptToJson } from '../../shared/log/checkpoint.ts';
 import type { ReplicaHost } from './host.ts';
-import { ID, fail, readJson, unavailable } from './app.ts';
+import { ID, fail, readJson, unavailable } from './http.ts';
 import type { RouteSpec } from './openapi.ts';
 
 export interface CaRouteDeps {

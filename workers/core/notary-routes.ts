@@ -15,7 +15,7 @@ import type { NotaryApp, Registration } from '../../shared/app/notary.ts';
 import { requestId } from '../../shared/replica/engine.ts';
 import { checkpointToJson, receiptToJson } from '../../shared/log/checkpoint.ts';
 import type { ReplicaHost } from './host.ts';
-import { ID, base64ToBytes, fail, natParam, readJson } from './app.ts';
+import { ID, base64ToBytes, fail, natParam, readJson } from './http.ts';
 import type { RouteSpec } from './openapi.ts';
 
 export interface NotaryRouteDeps {

@@ -1,0 +1,82 @@
+/**
+ * HTTP helpers every route family shares (app.ts, ca-routes.ts, notary-routes.ts): the JSON error body and
+ * its stable codes, reading JSON bodies, parameters. A leaf: it imports no route module.
+ */
+import type { Context } from 'hono';
+import type { ReplicaHost } from './host.ts';
+
+export type ErrorCode =
+  | 'malformed-json'
+  | 'bad-request'
+  | 'bad-id'
+  | 'invalid-ciphertext'
+  | 'skipped'
+  | 'request-too-large'
+  | 'body-too-large'
+  | 'unsupported-media-type'
+  | 'unknown-request'
+  | 'storage-unavailable'
+  | 'not-certified'
+  | 'no-checkpoint'
+  | 'bad-range'
+  | 'rate-limited'
+  | 'api-key-required'
+  | 'bad-api-key'
+  | 'overloaded'
+  | 'memory-full'
+  | 'not-found'
+  | 'method-not-allowed'
+  | 'bad-digest'
+  | 'unknown-stamp'
+  | 'no-stamp'
+  | 'no-app'
+  | 'not-ca-request'
+  | 'bad-name'
+  | 'unavailable'
+  | 'internal';
+
+export function errorBody(code: string, message: string): { error: { code: string; message: string } } {
+  return { error: { code, message } };
+}
+
+export function fail(c: Context, status: number, code: ErrorCode | string, message: string): Response {
+  return c.json(errorBody(code, message), status as 400);
+}
+
+/**
+ * Queries answer from memory, which after a failed storage write is behind storage until the host
+ * rebuilds: rebuild first, and if storage still fails say so (503) instead of "unknown request" (404).
+ */
+export async function unavailable(c: Context, host: ReplicaHost): Promise<Response | null> {
+  if (host.loaded) return null;
+  await host.init().catch(() => undefined);
+  return host.loaded ? null : fail(c, 503, 'storage-unavailable', 'storage is failing; the request may be retried');
+}
+
+/**
+ * The JSON body of a client route: 415 unless the content type is application/json (`expected` says what
+ * to send), 400 malformed-json unless it parses. Every JSON route reads its body through this.
+ */
+export async function readJson(c: Context, expected: string): Promise<unknown | Response> {
+  const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') return fail(c, 415, 'unsupported-media-type', `send application/json: ${expected}`);
+  try {
+    return JSON.parse(await c.req.text()) as unknown;
+  } catch {
+    return fail(c, 400, 'malformed-json', 'the body is not valid JSON');
+  }
+}
+
+export const ID = /^[0-9a-f]{64}$/;
+
+export function base64ToBytes(s: string): Uint8Array | null {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) return null;
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+export function natParam(v: string | undefined): number | null {
+  if (v === undefined || !/^\d{1,15}$/.test(v)) return null;
+  return Number(v);
+}
