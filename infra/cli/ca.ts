@@ -25,7 +25,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import { checkOutFile, writeOutFile } from './out-file.ts';
+import { checkOutOption, writeOutFile } from './out-file.ts';
 import { trustedGroup, warnUnlessKernel } from './trust.ts';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
@@ -141,8 +141,7 @@ type Op = 'register' | 'renew' | 'rotate' | 'revoke';
 
 async function change(op: Op, nameArg: string | undefined, opts: CaCommandOptions, io: Io): Promise<number> {
   const name = checkName(nameArg);
-  if (opts.force && opts.out === undefined) throw new UsageError('--force goes with --out');
-  if (opts.out !== undefined) await checkOutFile(opts.out, opts.force);
+  await checkOutOption(opts);
   if (!opts.key) throw new UsageError(`${op} needs --key KEYFILE${op === 'register' ? '' : " (the name's current key)"}`);
   if (op === 'rotate' && !opts.newKey) throw new UsageError('rotate needs --new-key NEWKEYFILE');
   if (op !== 'rotate' && opts.newKey) throw new UsageError('--new-key goes with rotate');
@@ -192,8 +191,7 @@ async function change(op: Op, nameArg: string | undefined, opts: CaCommandOption
 
 async function lookup(nameArg: string | undefined, opts: CaCommandOptions, io: Io): Promise<number> {
   const name = checkName(nameArg);
-  if (opts.force && opts.out === undefined) throw new UsageError('--force goes with --out');
-  if (opts.out !== undefined) await checkOutFile(opts.out, opts.force);
+  await checkOutOption(opts);
   const { client, done } = await clientFor(opts, io);
   let r: CaLookupResult;
   try {

@@ -7,6 +7,7 @@
 import { constants } from 'node:fs';
 import { access, link, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { UsageError } from './deal.ts';
 import { fsReason } from './verify.ts';
 
 export class OutFileError extends Error {}
@@ -29,6 +30,12 @@ export async function checkOutFile(path: string, force: boolean | undefined): Pr
   } catch (e) {
     throw new OutFileError(`cannot write ${path}: ${fsReason(e)}`);
   }
+}
+
+/** The --out / --force options of a command: usage first (--force alone), then checkOutFile. */
+export async function checkOutOption(opts: { readonly out?: string | undefined; readonly force?: boolean | undefined }): Promise<void> {
+  if (opts.force && opts.out === undefined) throw new UsageError('--force goes with --out');
+  if (opts.out !== undefined) await checkOutFile(opts.out, opts.force);
 }
 
 /** Writes `text` to `path` whole; without force, fails if the file appeared meanwhile. */

@@ -14,7 +14,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { checkOutFile, writeOutFile } from './out-file.ts';
+import { checkOutOption, writeOutFile } from './out-file.ts';
 import { checkTrustUsage, trustedGroup, warnUnlessKernel } from './trust.ts';
 import type { Group } from '../../shared/config/group.ts';
 import { SintraClient, verifyStampReceipt } from '../../shared/client/sdk.ts';
@@ -114,9 +114,8 @@ export async function stampCommand(file: string | undefined, receipt: string | u
   if (opts.nonce !== undefined && !/^(?:[0-9a-f]{2}){1,64}$/.test(opts.nonce)) throw new UsageError('--nonce must be 1 to 64 bytes of lower-case hex');
   if (opts.label !== undefined && !opts.encrypt) throw new UsageError('--label goes with --encrypt');
 
-  if (opts.force && opts.out === undefined) throw new UsageError('--force goes with --out');
   checkTrustUsage(opts, true, 'stamp');
-  if (opts.out !== undefined) await checkOutFile(opts.out, opts.force);
+  await checkOutOption(opts);
   const digest = await sha256File(file);
   log(`${file}: sha256 ${digest}`);
   const group = await trustedGroup(opts, () => servedGroup(urls, log));

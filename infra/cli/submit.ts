@@ -21,7 +21,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { checkOutFile, writeOutFile } from './out-file.ts';
+import { checkOutOption, writeOutFile } from './out-file.ts';
 import { checkTrustUsage, servedTrustWarning, warnUnlessKernel } from './trust.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { InvalidArgumentError } from 'commander';
@@ -246,10 +246,9 @@ export async function submitCommand(payload: string | undefined, opts: SubmitOpt
   if (payload === undefined && opts.file === undefined) throw new UsageError('give the request as PAYLOAD text or as --file FILE');
   if (payload === '') throw new UsageError('the request is empty');
   if (opts.label !== undefined && !opts.encrypt) throw new UsageError('--label goes with --encrypt');
-  if (opts.force && opts.out === undefined) throw new UsageError('--force goes with --out');
   checkTrustUsage(opts, Boolean(opts.encrypt || opts.wait || opts.out), opts.encrypt ? '--encrypt' : '--wait');
   // Before anything is submitted: a refusal afterwards would spend the request and leave no receipt file.
-  if (opts.out !== undefined) await checkOutFile(opts.out, opts.force);
+  await checkOutOption(opts);
   const wait = Boolean(opts.wait || opts.out);
   const started = Date.now();
   const deadline = started + (opts.timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000;
