@@ -49,6 +49,8 @@ export interface WranglerConfig {
   readonly preview_urls: false;
   readonly routes?: readonly { readonly pattern: string; readonly custom_domain: true }[];
   readonly limits: { readonly cpu_ms: number };
+  /** Workers Logs: the replica's log lines, searchable in the dashboard and by `wrangler tail`. */
+  readonly observability: { readonly enabled: true };
   readonly durable_objects: { readonly bindings: readonly { readonly name: 'REPLICA'; readonly class_name: 'ReplicaObject' }[] };
   readonly migrations: readonly { readonly tag: 'v1'; readonly new_sqlite_classes: readonly ['ReplicaObject'] }[];
   readonly alias?: Readonly<Record<string, string>>;
@@ -161,6 +163,7 @@ function workerConfig(r: ResolvedReplica, d: ResolvedDeployment, mode: GroupMode
     ...(r.custom_domain && { routes: [{ pattern: r.custom_domain.hostname, custom_domain: true as const }] }),
     // BLS verification costs ~10-20 ms of CPU; the Free plan's 10 ms is too little (docs/operations.md).
     limits: { cpu_ms: 30_000 },
+    observability: { enabled: true },
     durable_objects: { bindings: [{ name: 'REPLICA', class_name: 'ReplicaObject' }] },
     // Never change or add a migration that deletes or renames ReplicaObject: it holds the replica's state.
     migrations: [{ tag: 'v1', new_sqlite_classes: ['ReplicaObject'] }],

@@ -218,6 +218,7 @@ describe('wrangler configs', () => {
     for (const c of [r1, r2]) {
       expect(c.compatibility_date).toBe(COMPATIBILITY_DATE);
       expect(c.compatibility_flags).toEqual(['nodejs_compat']);
+      expect(c.observability).toEqual({ enabled: true });
       expect(c.durable_objects).toEqual({ bindings: [{ name: 'REPLICA', class_name: 'ReplicaObject' }] });
       expect(c.migrations).toEqual([{ tag: 'v1', new_sqlite_classes: ['ReplicaObject'] }]);
       expect(c.secrets.required).toEqual([...SECRET_NAMES]);
