@@ -11,7 +11,8 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { Hono } from 'hono';
 import { ConfigError, parseGroup, parseReplicaSecrets } from '../../shared/config/group.ts';
-import { errorBody, replicaApp } from '../core/app.ts';
+import { replicaApp } from '../core/app.ts';
+import { errorBody } from '../core/http.ts';
 import { admissionFromEnv } from '../core/admission.ts';
 import { corsOriginsFromEnv } from '../core/cors.ts';
 import { hostEnvOptions, ReplicaHost } from '../core/host.ts';

@@ -18,10 +18,6 @@ import { checkpointToJson, receiptToJson } from '../../shared/log/checkpoint.ts'
 import { MAX_FRAME_BYTES } from '../../shared/link/frame.ts';
 import type { ReplicaHost } from './host.ts';
 import { ID, base64ToBytes, errorBody, fail, natParam, readJson, unavailable } from './http.ts';
-import type { ErrorCode } from './http.ts';
-
-export { errorBody, fail, readJson, unavailable, ID, base64ToBytes, natParam };
-export type { ErrorCode };
 import { caRoutes } from './ca-routes.ts';
 import { notaryRoutes } from './notary-routes.ts';
 import { IMMUTABLE, openApiDocument, registerRoutes } from './openapi.ts';
@@ -80,7 +76,6 @@ async function drainBody(req: Request, cap: number): Promise<void> {
     // the client went away
   }
 }
-
 
 /** Media type of a raw TDH2 ciphertext body (the wire form of shared/crypto/tdh2.ts). */
 export const CIPHERTEXT_MEDIA_TYPE = 'application/vnd.sintra.tdh2-ciphertext';

@@ -19,7 +19,7 @@
 import { handle } from 'hono/aws-lambda';
 import type { APIGatewayProxyResult, LambdaContext, LambdaEvent } from 'hono/aws-lambda';
 import { ConfigError } from '../../shared/config/group.ts';
-import { errorBody } from '../core/app.ts';
+import { errorBody } from '../core/http.ts';
 import { admission, clientRate, corsOrigins, loadGroup, loadSecrets, openStore, parsePeers, storeSpecFromEnv } from './config.ts';
 import type { Env } from './config.ts';
 import type { RedisStore } from './redis-store.ts';

@@ -17,7 +17,8 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import type { Group, ReplicaSecrets } from '../../shared/config/group.ts';
-import { errorBody, replicaApp } from '../core/app.ts';
+import { replicaApp } from '../core/app.ts';
+import { errorBody } from '../core/http.ts';
 import type { AdmissionConfig } from '../core/admission.ts';
 import type { CorsOrigins } from '../core/cors.ts';
 import { ReplicaHost } from '../core/host.ts';
