@@ -2,18 +2,14 @@
  * An append-only RFC 6962 Merkle log with every complete subtree hash kept (levels[k][i] = hash of the
  * perfect subtree of 2^k leaves starting at leaf i * 2^k). Roots, inclusion proofs and consistency proofs
  * for any past size then cost O(log^2 n) hashes instead of the O(n) of recomputing from the leaves
- * (merkle.ts, the reference the tests compare with); memory is about two hashes per entry, 64 bytes:
+ * (merkle.ts, the reference the tests compare with; the proof algorithms are merkle-nodes.ts's, over these levels); memory is about two hashes per entry, 64 bytes:
  * each level is a list of fixed-size chunks holding hashes back to back, not one Uint8Array per hash
  * (an object each costs about 100 bytes more in V8, which a 128 MB Durable Object runs out of after a few
  * hundred thousand entries).
  */
-import { EMPTY_ROOT, nodeHash } from './merkle.ts';
-
-function largestPowerOfTwoBelow(n: number): number {
-  let k = 1;
-  while (k * 2 < n) k *= 2;
-  return k;
-}
+import { nodeHash } from './merkle.ts';
+import { consistencyProofFrom, inclusionProofFrom, rootFrom } from './merkle-nodes.ts';
+import type { NodeReader } from './merkle-nodes.ts';
 
 /** Hashes per chunk: 128 KiB chunks, so growth never copies more than one chunk. */
 const CHUNK_HASHES = 4096;
@@ -69,67 +65,26 @@ export class MerkleLog {
     return l;
   }
 
-  /** MTH of leaves [lo, hi). */
-  private range(lo: number, hi: number): Uint8Array {
-    const n = hi - lo;
-    if (n === 0) return EMPTY_ROOT;
-    // A perfect, aligned subtree is stored.
-    if ((n & (n - 1)) === 0 && lo % n === 0) {
-      const k = Math.log2(n);
-      const h = this.levels[k]?.get(lo / n);
-      if (h) return h;
-    }
-    const k = largestPowerOfTwoBelow(n);
-    return nodeHash(this.range(lo, lo + k), this.range(lo + k, hi));
-  }
+  /** A stored node: the perfect subtree of 2^level leaves at `index`. */
+  private readonly get: NodeReader = (level, index) => {
+    const h = this.levels[level]?.get(index);
+    if (!h) throw new RangeError(`no node ${level}/${index} in a log of ${this.size}`);
+    return h;
+  };
 
   root(size = this.size): Uint8Array {
     this.checkSize(size);
-    return this.range(0, size);
+    return rootFrom(this.get, size);
   }
 
   inclusionProof(index: number, size = this.size): Uint8Array[] {
     this.checkSize(size);
-    if (!Number.isSafeInteger(index) || index < 0 || index >= size) throw new RangeError(`leaf ${index} is outside a tree of ${size}`);
-    const out: Uint8Array[] = [];
-    const path = (m: number, lo: number, hi: number): void => {
-      const n = hi - lo;
-      if (n <= 1) return;
-      const k = largestPowerOfTwoBelow(n);
-      if (m - lo < k) {
-        path(m, lo, lo + k);
-        out.push(this.range(lo + k, hi));
-      } else {
-        path(m, lo + k, hi);
-        out.push(this.range(lo, lo + k));
-      }
-    };
-    path(index, 0, size);
-    return out;
+    return inclusionProofFrom(this.get, index, size);
   }
 
   consistencyProof(m: number, n = this.size): Uint8Array[] {
     this.checkSize(n);
-    if (!Number.isSafeInteger(m) || m < 0 || m > n) throw new RangeError(`sizes ${m} and ${n} are not a range of this log`);
-    if (m === 0 || m === n) return [];
-    const out: Uint8Array[] = [];
-    const sub = (m2: number, lo: number, hi: number, complete: boolean): void => {
-      const size = hi - lo;
-      if (m2 === size) {
-        if (!complete) out.push(this.range(lo, hi));
-        return;
-      }
-      const k = largestPowerOfTwoBelow(size);
-      if (m2 <= k) {
-        sub(m2, lo, lo + k, complete);
-        out.push(this.range(lo + k, hi));
-      } else {
-        sub(m2 - k, lo + k, hi, false);
-        out.push(this.range(lo, lo + k));
-      }
-    };
-    sub(m, 0, n, true);
-    return out;
+    return consistencyProofFrom(this.get, m, n);
   }
 
   private checkSize(size: number): void {

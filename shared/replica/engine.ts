@@ -18,6 +18,13 @@
  * appended before those of the epoch being delivered (a lagging replica finishing epochs e and e + 1 in
  * one step, e + 1 waiting on its own decryption share), and the log diverged for good.
  *
+ * History is not kept here: the engine keeps the Merkle tree's right edge (merkle-nodes.ts) and the ids of
+ * the entries of recent epochs (de-duplication), and every step says what storage must add (entries, the
+ * Merkle nodes they complete, kept application answers, checkpoints). Queries about the past (a request's
+ * position, a receipt, a consistency proof) read storage (history.ts). A request appended again after the
+ * de-duplication window (a Byzantine proposer replaying an old one) takes a new position; honest replicas
+ * agree on it, since the window is a function of the log.
+ *
  * Replicated applications (shared/app, docs/design.md section 11) are fed every new log entry in log order, and
  * their digests go into each checkpoint's state digest (shared/app/state.ts). Their state is not in the
  * snapshot: it is a function of the log, so replay regenerates it and restore() re-applies the stored log.
@@ -42,7 +49,9 @@ import type { Message } from '../protocols/messages.ts';
 import type { Fault, Step } from '../protocols/step.ts';
 import type { SignedCheckpoint } from '../log/checkpoint.ts';
 import { leafHash } from '../log/merkle.ts';
-import { MerkleLog } from '../log/merkle-log.ts';
+import { MerkleFrontier } from '../log/merkle-nodes.ts';
+import type { StoredNode } from '../log/merkle-nodes.ts';
+import { DEFAULT_DEDUP_REQUESTS } from '../protocols/ab.ts';
 import type { ReplicatedApp } from '../app/types.ts';
 import { appDigests, checkAppNames, computeStateDigest } from '../app/state.ts';
 import type { AppDigest } from '../app/state.ts';
@@ -53,7 +62,10 @@ export interface LogAppend {
   readonly id: string;
   readonly epoch: number;
   readonly entry: Uint8Array;
-  /** Answers of the applications that took the entry (docs/design.md section 11), by application name. */
+  /**
+   * Answers of the applications named in EngineOptions.keepResponsesOf that took the entry (docs/design.md
+   * section 11), by application name: storage keeps them with the entry.
+   */
   readonly responses?: Readonly<Record<string, Uint8Array>>;
 }
 
@@ -70,6 +82,8 @@ export interface EngineStep {
   /** Messages for other replicas, in order. */
   readonly outgoing: { readonly to: number; readonly msg: Message }[];
   readonly appended: LogAppend[];
+  /** Merkle nodes completed by the appended entries, for storage (merkle-nodes.ts). */
+  readonly nodes: StoredNode[];
   readonly checkpoints: SignedCheckpoint[];
   readonly faults: Fault[];
   /**
@@ -92,18 +106,17 @@ export type EngineEvent =
 
 /**
  * 'overloaded': the queue of pending requests is full (it drains as epochs are ordered). 'memory-full': the
- * engine's state (log index, app state, queue, kept batches) is estimated at its memory budget; it only
- * shrinks when pending requests are ordered, so with history filling it this stays until the replica is
- * given a larger budget (or history moves to storage, not done yet: docs/operations.md).
+ * engine's state (app state, queue, kept batches, windows) is estimated at its memory budget; the log's
+ * history is in storage, but applications still hold their state in memory, so with app state filling it
+ * this stays until the replica is given a larger budget (docs/operations.md).
  */
 export type SubmitRefusal = { readonly code: 'too-large' | 'overloaded' | 'memory-full' | 'invalid-ciphertext'; readonly message: string };
 
 /**
- * Estimated retained bytes per log entry in the engine: the request index (a Map entry keyed by the
- * 64-digit hex id, 129 B measured), the Merkle log (leaf and interior hash, 64 B) and its epoch (8 B);
- * 211 B measured with node --expose-gc over 300,000 entries (docs/benchmarks.md), rounded up.
+ * Estimated bytes per id in the engine's window of recent entries (a Map entry keyed by the 64-digit hex
+ * id: 129 B measured with node --expose-gc, docs/benchmarks.md), rounded up.
  */
-export const LOG_ENTRY_BYTES = 224;
+export const RECENT_ID_BYTES = 144;
 /** Estimated bytes per digest in atomic broadcast's de-duplication window (a Map entry and a 64-digit string). */
 export const DEDUP_ENTRY_BYTES = 144;
 /** Estimated bytes per remembered ciphertext outcome (a Map entry keyed by a hex id, and its record). */
@@ -134,10 +147,8 @@ export interface EngineOptions {
    */
   readonly digestEpochs?: number;
   /**
-   * Apps whose responses the engine keeps by log index (responseAt), e.g. ['ca'] so a client can fetch the
-   * answer to its ordered request. Default none: the notary's answers are derivable from its state. Kept for
-   * every such entry (memory grows with their number, as the app's own state does) and, like app state,
-   * rebuilt from the log by restore() rather than persisted.
+   * Apps whose responses storage keeps with the entry (LogAppend.responses), e.g. ['ca'] so a client can
+   * fetch the answer to its ordered request. Default none: the notary's answers are derivable from its state.
    */
   readonly keepResponsesOf?: readonly string[];
   /**
@@ -196,11 +207,17 @@ function noDecryptor(ctx: ProtocolContext): ThresholdDecryptor {
 export class ReplicaEngine {
   private scab: SecureCausalBroadcast;
   private certifier: CheckpointCertifier;
-  readonly log = new MerkleLog();
-  private readonly index = new Map<string, number>();
-  private readonly epochOfIndex: number[] = [];
-  /** Signed checkpoints by epoch, in order; the last one is the latest. */
-  private readonly signed: SignedCheckpoint[] = [];
+  private frontier = new MerkleFrontier();
+  /**
+   * Ids of the entries appended in recent epochs (request id -> index), for de-duplication: the last
+   * `dedupEpochs` epochs that appended, at most DEFAULT_DEDUP_REQUESTS ids beyond the newest epoch's
+   * (whole epochs leave, oldest first). Atomic broadcast keeps the same window of what it delivered; this
+   * one also covers decrypted plaintexts, whose ids atomic broadcast never saw.
+   */
+  private readonly recentIds = new Map<string, number>();
+  private readonly recentByEpoch: [number, string[]][] = [];
+  /** The latest signed checkpoint (older ones are in storage). */
+  private latest: SignedCheckpoint | null = null;
   private readonly faultCounts = new Map<number, number>();
   /** Ciphertext id -> where its plaintext is in the log, or null (skipped); per epoch for forgetting. */
   private readonly outcomes = new Map<string, { readonly index: number; readonly plaintextId: string } | null>();
@@ -218,8 +235,7 @@ export class ReplicaEngine {
   private readonly digestLog: { epoch: number; digests: readonly AppDigest[] }[] = [];
   /** Highest epoch whose digests are final here (all its entries applied). */
   private digestsKnownTo = -1;
-  private readonly responses = new Map<number, Readonly<Record<string, Uint8Array>>>();
-  /** Estimated bytes of app state and kept responses (see APP_ENTRY_BYTES). */
+  /** Estimated bytes of app state (see APP_ENTRY_BYTES). */
   private appBytes = 0;
   /** Our own messages not yet handled in the current event (FIFO; see the module comment). */
   private readonly selfQueue: Message[] = [];
@@ -266,14 +282,9 @@ export class ReplicaEngine {
       }
     }
     const keep = this.options.keepResponsesOf;
-    if (responses && keep && keep.length > 0) {
-      const kept = Object.fromEntries(Object.entries(responses).filter(([name]) => keep.includes(name)));
-      if (Object.keys(kept).length > 0) {
-        this.responses.set(index, kept);
-        for (const r of Object.values(kept)) this.appBytes += r.length;
-      }
-    }
-    return responses;
+    if (!responses || !keep || keep.length === 0) return undefined;
+    const kept = Object.fromEntries(Object.entries(responses).filter(([name]) => keep.includes(name)));
+    return Object.keys(kept).length > 0 ? kept : undefined;
   }
 
   /** Records the app digests as of the end of `epoch` (every entry of epochs <= epoch applied). */
@@ -301,14 +312,9 @@ export class ReplicaEngine {
     return null;
   }
 
-  /** An app's response to the log entry at `index` (only apps named in keepResponsesOf). */
-  responseAt(index: number, app: string): Uint8Array | undefined {
-    return this.responses.get(index)?.[app];
-  }
-
   /** The digest the group signs with the log head (state.ts): the root alone without applications. */
   stateDigest(): Uint8Array {
-    return computeStateDigest(this.log.root(), appDigests(this.apps));
+    return computeStateDigest(this.frontier.root(), appDigests(this.apps));
   }
 
   /** The inner atomic broadcast (queue, epoch, config as the network sees it). */
@@ -324,53 +330,60 @@ export class ReplicaEngine {
   /**
    * The engine's state as bytes (compaction): the ordering layer (atomic broadcast: its inter-epoch state
    * and the live epochs' inputs and messages, from which their instances are rebuilt; decryption: the
-   * ordered epochs still being decrypted), the checkpoint certifier, counters. The log itself is not
-   * included: storage keeps it, and restore() rebuilds the Merkle tree from it.
+   * ordered epochs still being decrypted), the checkpoint certifier, counters, the Merkle tree's right
+   * edge, the window of recent ids and the latest signed checkpoint. The log itself is not included:
+   * storage keeps it (and restore() re-applies it to the applications).
    */
   snapshot(): Uint8Array {
     return encodeState({
-      v: 3,
+      v: 4,
       scab: this.scab.snapshot(),
       certifier: this.certifier.snapshot(),
       faults: this.faultCounts,
       outcomes: this.outcomesByEpoch.map(([e, ids]) => [e, ids.map((id) => [id, this.outcomes.get(id) ?? null])]),
       events: this.events,
-      logSize: this.log.size,
+      logSize: this.frontier.size,
+      frontier: this.frontier.toJSON(),
+      recent: this.recentByEpoch.map(([e, ids]) => [e, ids.map((id) => [id, this.recentIds.get(id)!])]),
+      latest: this.latest ? { ...this.latest } : null,
     });
   }
 
-  /** An engine in exactly the state snapshot() captured, given the log and checkpoints storage kept. */
-  static restore(
-    ctx: ProtocolContext,
-    options: EngineOptions,
-    snapshot: Uint8Array,
-    log: readonly LogRecord[],
-    checkpoints: readonly SignedCheckpoint[],
-    decryptor?: ThresholdDecryptor,
-  ): ReplicaEngine {
+  /**
+   * An engine in exactly the state snapshot() captured. `log`: the stored log, needed only when the engine
+   * runs applications (their state is re-applied from it); without applications nothing of the history is
+   * read.
+   */
+  static restore(ctx: ProtocolContext, options: EngineOptions, snapshot: Uint8Array, log: readonly LogRecord[] | null, decryptor?: ThresholdDecryptor): ReplicaEngine {
     const s = decodeState(snapshot) as Record<string, unknown>;
-    if (s['v'] !== 3) throw new SnapshotError(`snapshot version ${String(s['v'])} is not the current 3 (made by another release)`);
+    if (s['v'] !== 4) throw new SnapshotError(`snapshot version ${String(s['v'])} is not the current 4 (made by another release)`);
     const e = new ReplicaEngine(ctx, options, decryptor);
     e.scab = SecureCausalBroadcast.restore(ctx, e.decryptor, e.scabOptions, s['scab'] as unknown as ScabSnapshot);
     e.deliveredEpoch = e.scab.nextEpoch - 1;
     e.certifier = CheckpointCertifier.restore(ctx, s['certifier'] as unknown as CertifierState);
-    if (log.length < (s['logSize'] as number)) throw new SnapshotError(`the snapshot needs ${String(s['logSize'])} log entries, storage has ${log.length}`);
-    const records = log.slice(0, s['logSize'] as number);
-    records.forEach((r, k) => {
-      const index = e.log.append(leafHash(r.entry));
-      e.index.set(r.id, index);
-      e.epochOfIndex.push(r.epoch);
-      // Application state is a function of the log: re-applying the stored entries rebuilds it.
-      e.applyToApps(r.entry, index, r.epoch);
-      // An epoch's entries are appended together in one delivery, so its last entry is where its digests
-      // are final (epochs that appended nothing share the previous digests).
-      const next = records[k + 1];
-      if (next === undefined || next.epoch !== r.epoch) e.recordDigests(r.epoch, appDigests(e.apps));
-    });
-    e.signed.push(...[...checkpoints].filter((c) => c.size <= e.log.size).sort((a, b) => a.epoch - b.epoch));
-    // A restored checkpoint of a later epoch than the last entry appended nothing after it: same digests.
-    const lastSigned = e.signed[e.signed.length - 1];
-    if (lastSigned && lastSigned.size === e.log.size && lastSigned.epoch > e.digestsKnownTo) e.recordDigests(lastSigned.epoch, appDigests(e.apps));
+    e.frontier = MerkleFrontier.fromJSON(s['frontier'] as { size: number; edge: string[] });
+    const logSize = s['logSize'] as number;
+    invariant(e.frontier.size === logSize, () => `snapshot: frontier of ${e.frontier.size} for a log of ${logSize}`);
+    for (const [epoch, pairs] of s['recent'] as [number, [string, number][]][]) {
+      e.recentByEpoch.push([epoch, pairs.map(([id]) => id)]);
+      for (const [id, index] of pairs) e.recentIds.set(id, index);
+    }
+    e.latest = (s['latest'] as SignedCheckpoint | null) ?? null;
+    if (e.apps.length > 0) {
+      if (!log) throw new SnapshotError('restoring applications needs the stored log');
+      if (log.length < logSize) throw new SnapshotError(`the snapshot needs ${logSize} log entries, storage has ${log.length}`);
+      const records = log.slice(0, logSize);
+      records.forEach((r, k) => {
+        // Application state is a function of the log: re-applying the stored entries rebuilds it.
+        e.applyToApps(r.entry, k, r.epoch);
+        // An epoch's entries are appended together in one delivery, so its last entry is where its digests
+        // are final (epochs that appended nothing share the previous digests).
+        const next = records[k + 1];
+        if (next === undefined || next.epoch !== r.epoch) e.recordDigests(r.epoch, appDigests(e.apps));
+      });
+      // A checkpoint of a later epoch than the last entry appended nothing after it: same digests.
+      if (e.latest && e.latest.size === logSize && e.latest.epoch > e.digestsKnownTo) e.recordDigests(e.latest.epoch, appDigests(e.apps));
+    }
     for (const [peer, count] of s['faults'] as Map<number, number>) e.faultCounts.set(peer, count);
     for (const [epoch, pairs] of s['outcomes'] as [number, [string, { index: number; plaintextId: string } | null][]][]) {
       e.outcomesByEpoch.push([epoch, pairs.map(([id]) => id)]);
@@ -414,7 +427,7 @@ export class ReplicaEngine {
     if (retained + request.length > this.memoryBudget) {
       return {
         code: 'memory-full',
-        message: `this replica's state is about ${mib(retained)} of its ${mib(this.memoryBudget)} memory budget (${this.log.size} log entries); it takes no new requests`,
+        message: `this replica's state is about ${mib(retained)} of its ${mib(this.memoryBudget)} memory budget (${this.frontier.size} log entries); it takes no new requests`,
       };
     }
     return null;
@@ -496,14 +509,17 @@ export class ReplicaEngine {
       invariant(d.epoch === this.deliveredEpoch + 1, () => `replica ${this.me} delivered epoch ${d.epoch} after epoch ${this.deliveredEpoch}`);
       this.deliveredEpoch = d.epoch;
       const resolved: string[] = [];
+      const appendedIds: string[] = [];
       d.requests.forEach((entry, k) => {
         const id = d.ids[k] ?? requestId(entry);
-        // Atomic broadcast forgets delivered requests after its de-duplication window; the log does not.
-        let index = this.index.get(id);
+        // A plaintext that an earlier encrypted request (or a plain one) already put in the log.
+        let index = this.recentIds.get(id);
         if (index === undefined) {
-          index = this.log.append(leafHash(entry));
-          this.index.set(id, index);
-          this.epochOfIndex.push(d.epoch);
+          const a = this.frontier.append(leafHash(entry));
+          index = a.index;
+          out.nodes.push(...a.nodes);
+          this.recentIds.set(id, index);
+          appendedIds.push(id);
           const responses = this.applyToApps(entry, index, d.epoch);
           out.appended.push({ index, id, epoch: d.epoch, entry, ...(responses ? { responses } : {}) });
         }
@@ -513,18 +529,27 @@ export class ReplicaEngine {
           resolved.push(source);
         }
       });
-      // The log, its index and the epochs of its entries move together; apart, receipts would point wrong.
-      invariant(this.index.size === this.log.size && this.epochOfIndex.length === this.log.size, () => `replica ${this.me}: log ${this.log.size}, index ${this.index.size}, epochs ${this.epochOfIndex.length}`);
+      if (appendedIds.length > 0) this.rememberIds(d.epoch, appendedIds);
       for (const id of d.skipped) {
         this.outcomes.set(id, null);
         resolved.push(id);
       }
       if (resolved.length > 0) this.rememberOutcomes(d.epoch, resolved);
-      const size = this.log.size;
-      const root = this.log.root();
+      const size = this.frontier.size;
+      const root = this.frontier.root();
       const digests = appDigests(this.apps);
       this.recordDigests(d.epoch, digests);
       this.absorbCertifier(out, this.certifier.handleInput({ size, root, epoch: d.epoch, stateDigest: computeStateDigest(root, digests) }));
+    }
+  }
+
+  /** The window of recent ids (see recentIds): deterministic, since every honest log is the same. */
+  private rememberIds(epoch: number, ids: string[]): void {
+    this.recentByEpoch.push([epoch, ids]);
+    const epochs = this.ab.config.dedupEpochs;
+    const maxIds = this.ab.config.dedupRequests ?? DEFAULT_DEDUP_REQUESTS;
+    while (this.recentByEpoch.length > 1 && (this.recentByEpoch[0]![0] + epochs <= epoch || this.recentIds.size - this.recentByEpoch[0]![1].length >= maxIds)) {
+      for (const id of this.recentByEpoch.shift()![1]) this.recentIds.delete(id);
     }
   }
 
@@ -539,7 +564,7 @@ export class ReplicaEngine {
   private absorbCertifier(out: MutableStep, s: Step<SignedCheckpoint>): void {
     this.takeMessagesAndFaults(out, s);
     for (const c of s.outputs) {
-      this.signed.push(c);
+      this.latest = c;
       out.checkpoints.push(c);
     }
   }
@@ -568,33 +593,18 @@ export class ReplicaEngine {
 
   // ---- queries (adapters answer clients from these and from their storage)
 
-  /** Log position of a delivered request. */
-  indexOf(id: string): number | undefined {
-    return this.index.get(id);
+  /** The Merkle tree's right edge: the log's size and root (its history is in storage). */
+  get log(): MerkleFrontier {
+    return this.frontier;
   }
 
-  epochOf(index: number): number | undefined {
-    return this.epochOfIndex[index];
+  /** Log position of a request appended in a recent epoch (storage knows the others: history.ts). */
+  recentIndexOf(id: string): number | undefined {
+    return this.recentIds.get(id);
   }
 
   get latestCheckpoint(): SignedCheckpoint | null {
-    return this.signed[this.signed.length - 1] ?? null;
-  }
-
-  /** The earliest signed checkpoint that covers log position `index`. */
-  checkpointCovering(index: number): SignedCheckpoint | null {
-    let lo = 0;
-    let hi = this.signed.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.signed[mid]!.size > index) hi = mid;
-      else lo = mid + 1;
-    }
-    return this.signed[lo] ?? null;
-  }
-
-  checkpointAt(size: number): SignedCheckpoint | null {
-    return this.signed.find((c) => c.size === size) ?? null;
+    return this.latest;
   }
 
   get memoryBudget(): number {
@@ -602,15 +612,14 @@ export class ReplicaEngine {
   }
 
   /**
-   * Estimated bytes this engine retains: per log entry (LOG_ENTRY_BYTES), app state and kept responses,
-   * the pending queue, the agreed batches kept for laggards, the de-duplication window and ciphertext
-   * outcomes. Made of measured per-item costs, not a heap measurement (no runtime gives one to an isolate
+   * Estimated bytes this engine retains: app state, the pending queue, the agreed batches kept for
+   * laggards, the de-duplication windows (atomic broadcast's and recent ids) and ciphertext outcomes. Made of measured per-item costs, not a heap measurement (no runtime gives one to an isolate
    * cheaply); infra/bench/memory.ts compares it with the heap (within about 6%).
    */
   retainedBytes(): number {
     const ab = this.ab;
     return (
-      this.log.size * LOG_ENTRY_BYTES +
+      this.recentIds.size * RECENT_ID_BYTES +
       this.appBytes +
       ab.pendingBytes +
       ab.keptBatchBytes +
@@ -623,7 +632,7 @@ export class ReplicaEngine {
     const last = this.latestCheckpoint;
     return {
       epoch: this.ab.currentEpoch,
-      logSize: this.log.size,
+      logSize: this.frontier.size,
       pending: this.ab.pendingCount,
       memory: { estimatedBytes: this.retainedBytes(), budgetBytes: this.memoryBudget },
       checkpoint: last ? { epoch: last.epoch, size: last.size } : null,
@@ -637,7 +646,7 @@ export class ReplicaEngine {
 type MutableStep = { -readonly [K in keyof EngineStep]: EngineStep[K] };
 
 function emptyStep(): MutableStep {
-  return { outgoing: [], appended: [], checkpoints: [], faults: [], deferred: false, unchanged: false };
+  return { outgoing: [], appended: [], nodes: [], checkpoints: [], faults: [], deferred: false, unchanged: false };
 }
 
 function mib(bytes: number): string {

@@ -18,7 +18,7 @@
  * Time comes in as arguments (`now`, in ms), never from a clock.
  */
 import type { Group, ReplicaSecrets } from '../config/group.ts';
-import type { Receipt, SignedCheckpoint } from '../log/checkpoint.ts';
+import type { SignedCheckpoint } from '../log/checkpoint.ts';
 import type { ProtocolContext } from '../protocols/context.ts';
 import type { ThresholdDecryptor } from '../protocols/crypto-suite.ts';
 import type { Message } from '../protocols/messages.ts';
@@ -92,22 +92,7 @@ export type SubmitResult =
   | { readonly ok: true; readonly id: string; readonly status: 'pending' | 'ordered'; readonly index?: number }
   | { readonly ok: false; readonly error: HostError };
 
-/**
- * A request's status by id. For an encrypted request the id is the SHA-256 of its ciphertext: 'pending'
- * (queued), 'decrypting' (its position is fixed, shares are being collected), then the plaintext's status
- * with `plaintextId`, or 'skipped' (valid but not decryptable with the group key: no position).
- */
-export type RequestStatus =
-  | { readonly id: string; readonly status: 'pending' | 'decrypting' | 'skipped' }
-  | {
-      readonly id: string;
-      readonly status: 'ordered' | 'certified';
-      readonly index: number;
-      readonly epoch: number;
-      readonly checkpoint: SignedCheckpoint | null;
-      /** Set when `id` names a ciphertext: the id of its plaintext, the log entry. */
-      readonly plaintextId?: string;
-    };
+export type { RequestStatus } from './history.ts';
 
 /** The answer to a peer's POST (HTTP status and JSON body). */
 export type FrameResponse = {
@@ -141,8 +126,10 @@ export interface OutgoingFrame {
  * 4: binary agreement's TERM carries its round (wire code 0x35; journals hold the retired 0x34), the
  * engine handles its own messages after the step that sent them (a journal replays in another order), and
  * decryption shares travel in parts (dec-shares 0x51; 0x50 retired).
+ * 5: the log's history in storage: Merkle nodes and the request-id index stored, snapshots carry the
+ * tree's right edge (engine snapshot version 4).
  */
-export const STORAGE_FORMAT = '4';
+export const STORAGE_FORMAT = '5';
 
 /** Faults a peer may cause before its frames wait, and how many each delivered epoch gives back. */
 export const FAULT_BUDGET = 256;
@@ -247,15 +234,15 @@ export class HostCore {
   readonly opts: ResolvedHostCoreOptions;
 
   /**
-   * Loads a replica from what storage holds (`log`: the stored log and checkpoints, needed when there is a
-   * snapshot) and replays its journal. Throws StorageFormatError for storage of another release.
+   * Loads a replica from what storage holds (`log`: the stored log, needed only when there is a snapshot
+   * and the replica runs applications, whose state is re-applied from it) and replays its journal. Throws StorageFormatError for storage of another release.
    * `decryptor`: pass the same one across loads (it caches ciphertext verdicts, 8 ms each).
    */
   constructor(
     readonly group: Group,
     readonly secrets: ReplicaSecrets,
     state: LoadedState,
-    log: { readonly entries: readonly StoredEntry[]; readonly checkpoints: readonly SignedCheckpoint[] } | null,
+    log: { readonly entries: readonly StoredEntry[] } | null,
     options: HostCoreOptions = {},
     decryptor: ThresholdDecryptor = decryptorFromConfig(group, secrets),
   ) {
@@ -280,8 +267,7 @@ export class HostCore {
     const engineOptions: EngineOptions = { keepResponsesOf: ['ca'], ...this.opts.engine, apps: this.appFactory() };
     let engine: ReplicaEngine;
     if (state.snapshot) {
-      if (!log) throw new Error('a snapshot needs the stored log to restore from');
-      engine = ReplicaEngine.restore(ctx, engineOptions, state.snapshot, log.entries, log.checkpoints, decryptor);
+      engine = ReplicaEngine.restore(ctx, engineOptions, state.snapshot, log?.entries ?? null, decryptor);
     } else {
       engine = new ReplicaEngine(ctx, engineOptions, decryptor);
     }
@@ -369,9 +355,13 @@ export class HostCore {
    * Requests (plain, or TDH2 ciphertexts) in one event and ONE storage write (the per-request cost of the
    * HTTP path is mostly the write and the event, not the protocol): each already in the log is answered
    * with its position, refused ones get their error, and the accepted ones are journaled together. Results
-   * are in the order given; they stand once the commit (if any) is written.
+   * are in the order given; they stand once the commit (if any) is written. `inLog`: positions storage
+   * holds for some of the plain requests' ids (the engine knows recent epochs' only).
    */
-  submit(items: readonly { readonly bytes: Uint8Array; readonly encrypted: boolean }[]): { results: SubmitResult[]; commit: PendingCommit | null } {
+  submit(
+    items: readonly { readonly bytes: Uint8Array; readonly encrypted: boolean }[],
+    inLog: ReadonlyMap<string, number> = new Map(),
+  ): { results: SubmitResult[]; commit: PendingCommit | null } {
     const stopped = this.modeError();
     if (stopped) return { results: items.map(() => ({ ok: false, error: stopped })), commit: null };
     const results: SubmitResult[] = [];
@@ -401,8 +391,8 @@ export class HostCore {
           continue;
         }
       } else {
-        const index = this.engine.indexOf(id);
-        if (index !== undefined) {
+        const index = this.engine.recentIndexOf(id) ?? inLog.get(id);
+        if (index !== undefined && index < this.engine.log.size) {
           results.push({ ok: true, id, status: 'ordered', index });
           continue;
         }
@@ -427,38 +417,9 @@ export class HostCore {
     return { results, commit };
   }
 
-  status(id: string): RequestStatus | null {
-    let index = this.engine.indexOf(id);
-    let plaintextId: string | undefined;
-    if (index === undefined) {
-      const o = this.engine.ciphertextOutcome(id);
-      if (o?.state === 'delivered') {
-        index = o.index;
-        plaintextId = o.plaintextId;
-      } else if (o?.state === 'skipped' || o?.state === 'decrypting') {
-        return { id, status: o.state };
-      } else {
-        return this.submitted.has(id) || this.engine.isPending(id) ? { id, status: 'pending' } : null;
-      }
-    }
-    const checkpoint = this.engine.checkpointCovering(index);
-    return { id, status: checkpoint ? 'certified' : 'ordered', index, epoch: this.engine.epochOf(index)!, checkpoint, ...(plaintextId ? { plaintextId } : {}) };
-  }
-
-  /** Log position of a request (by its id, or an encrypted request's ciphertext id). */
-  logIndexOf(id: string): number | undefined {
-    const index = this.engine.indexOf(id);
-    if (index !== undefined) return index;
-    const o = this.engine.ciphertextOutcome(id);
-    return o?.state === 'delivered' ? o.index : undefined;
-  }
-
-  /** The receipt of the log entry at `index` (whose stored entry the caller read), once a signed checkpoint covers it. */
-  receiptFor(index: number, entry: Uint8Array): Receipt | null {
-    if (index >= this.engine.log.size) return null;
-    const checkpoint = this.engine.checkpointCovering(index);
-    if (!checkpoint) return null;
-    return { entry, index, proof: this.engine.log.inclusionProof(index, checkpoint.size), checkpoint };
+  /** Whether this replica took the request (by id) since it was loaded or in its journal. */
+  wasSubmitted(id: string): boolean {
+    return this.submitted.has(id);
   }
 
   // ---- peers: incoming
@@ -599,6 +560,7 @@ export class HostCore {
         batch.outbox.push({ peer: o.to, id, bytes });
       }
       batch.log.push(...s.appended);
+      batch.nodes.push(...s.nodes);
       batch.checkpoints.push(...s.checkpoints);
     }
     for (const [peer, next] of ids) batch.meta.set(`next-id/${peer}`, String(next));

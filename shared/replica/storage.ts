@@ -5,7 +5,10 @@
  * bookkeeping; only after it is written may messages leave ("persist before send").
  */
 import type { SignedCheckpoint } from '../log/checkpoint.ts';
+import { nodeKey } from '../log/merkle-nodes.ts';
+import type { NodeKey, StoredNode } from '../log/merkle-nodes.ts';
 import type { LogAppend } from './engine.ts';
+import type { HistoryReader } from './history.ts';
 
 export interface StoredOutboxMessage {
   readonly peer: number;
@@ -23,7 +26,14 @@ export interface WriteBatch {
   readonly journal: readonly Uint8Array[];
   readonly outbox: readonly StoredOutboxMessage[];
   readonly outboxDelete: readonly { readonly peer: number; readonly ids: readonly number[] }[];
+  /**
+   * Log entries: each with its request id (the store maps an id to its FIRST index: a request replayed
+   * after the engine's de-duplication window takes a new position, and its id keeps naming the first),
+   * its epoch, and the answers of the applications whose answers are kept (EngineOptions.keepResponsesOf).
+   */
   readonly log: readonly LogAppend[];
+  /** Merkle nodes the entries completed (merkle-nodes.ts): written once, never changed. */
+  readonly nodes: readonly StoredNode[];
   readonly checkpoints: readonly SignedCheckpoint[];
   /** New inbox state per peer (replaces the stored one). */
   readonly inbox: ReadonlyMap<number, InboxState>;
@@ -51,6 +61,8 @@ export interface StoredEntry {
   readonly id: string;
   readonly epoch: number;
   readonly entry: Uint8Array;
+  /** Kept application answers to this entry, by application name. */
+  readonly responses?: Readonly<Record<string, Uint8Array>>;
 }
 
 export type MutableWriteBatch = {
@@ -58,6 +70,7 @@ export type MutableWriteBatch = {
   outbox: StoredOutboxMessage[];
   outboxDelete: { peer: number; ids: number[] }[];
   log: LogAppend[];
+  nodes: StoredNode[];
   checkpoints: SignedCheckpoint[];
   inbox: Map<number, InboxState>;
   meta: Map<string, string>;
@@ -65,11 +78,11 @@ export type MutableWriteBatch = {
 };
 
 export function emptyBatch(): MutableWriteBatch {
-  return { journal: [], outbox: [], outboxDelete: [], log: [], checkpoints: [], inbox: new Map(), meta: new Map() };
+  return { journal: [], outbox: [], outboxDelete: [], log: [], nodes: [], checkpoints: [], inbox: new Map(), meta: new Map() };
 }
 
 export function isEmptyBatch(b: WriteBatch): boolean {
-  return b.journal.length + b.outbox.length + b.outboxDelete.length + b.log.length + b.checkpoints.length + b.inbox.size + b.meta.size === 0 && !b.snapshot;
+  return b.journal.length + b.outbox.length + b.outboxDelete.length + b.log.length + b.nodes.length + b.checkpoints.length + b.inbox.size + b.meta.size === 0 && !b.snapshot;
 }
 
 /**
@@ -84,6 +97,10 @@ export class MemoryStorage {
   readonly inbox = new Map<number, InboxState>();
   readonly meta = new Map<string, string>();
   readonly log: StoredEntry[] = [];
+  /** Request id -> its first log index. */
+  readonly ids = new Map<string, number>();
+  readonly nodes = new Map<string, Uint8Array>();
+  /** Signed checkpoints in epoch order (sizes never decrease along it). */
   readonly checkpoints: SignedCheckpoint[] = [];
   snapshot: Uint8Array | null = null;
 
@@ -105,14 +122,47 @@ export class MemoryStorage {
     this.journal.push(...b.journal);
     for (const m of b.outbox) this.outbox.set(`${m.peer}/${m.id}`, m);
     for (const d of b.outboxDelete) for (const id of d.ids) this.outbox.delete(`${d.peer}/${id}`);
-    for (const e of b.log) this.log[e.index] = { index: e.index, id: e.id, epoch: e.epoch, entry: e.entry };
-    this.checkpoints.push(...b.checkpoints);
+    for (const e of b.log) {
+      this.log[e.index] = { index: e.index, id: e.id, epoch: e.epoch, entry: e.entry, ...(e.responses ? { responses: e.responses } : {}) };
+      if (!this.ids.has(e.id)) this.ids.set(e.id, e.index);
+    }
+    for (const n of b.nodes) this.nodes.set(nodeKey(n.level, n.index), n.hash);
+    for (const c of b.checkpoints) {
+      const last = this.checkpoints[this.checkpoints.length - 1];
+      if (last && last.epoch >= c.epoch) continue; // idempotent, like the backends' keyed writes
+      this.checkpoints.push(c);
+    }
     for (const [p, s] of b.inbox) this.inbox.set(p, s);
     for (const [k, v] of b.meta) this.meta.set(k, v);
   }
 
   entries(start: number, end: number): StoredEntry[] {
     return this.log.slice(start, end);
+  }
+
+  indexOfId(id: string): number | undefined {
+    return this.ids.get(id);
+  }
+
+  readNodes(keys: readonly NodeKey[]): Map<string, Uint8Array> {
+    const out = new Map<string, Uint8Array>();
+    for (const k of keys) {
+      const key = nodeKey(k.level, k.index);
+      const h = this.nodes.get(key);
+      if (h) out.set(key, h);
+    }
+    return out;
+  }
+
+  /** The earliest signed checkpoint whose tree includes log position `index`. */
+  checkpointCovering(index: number): SignedCheckpoint | null {
+    return firstCheckpoint(this.checkpoints, (c) => c.size > index);
+  }
+
+  /** The earliest signed checkpoint of exactly `size` entries. */
+  checkpointAt(size: number): SignedCheckpoint | null {
+    const c = firstCheckpoint(this.checkpoints, (x) => x.size >= size);
+    return c && c.size === size ? c : null;
   }
 
   loadLog(): { entries: StoredEntry[]; checkpoints: SignedCheckpoint[] } {
@@ -125,6 +175,7 @@ export class MemoryStorage {
     for (const j of this.journal) n += j.length;
     for (const m of this.outbox.values()) n += m.bytes.length;
     for (const e of this.log) n += e ? e.entry.length : 0;
+    n += this.nodes.size * 32;
     return n;
   }
 
@@ -135,8 +186,33 @@ export class MemoryStorage {
     for (const [k, v] of this.inbox) c.inbox.set(k, v);
     for (const [k, v] of this.meta) c.meta.set(k, v);
     c.log.push(...this.log);
+    for (const [k, v] of this.ids) c.ids.set(k, v);
+    for (const [k, v] of this.nodes) c.nodes.set(k, v);
     c.checkpoints.push(...this.checkpoints);
     c.snapshot = this.snapshot;
     return c;
   }
+}
+
+/** MemoryStorage behind the history queries' async interface (history.ts). */
+export function asyncHistory(m: MemoryStorage): HistoryReader {
+  return {
+    indexOfId: async (id) => m.indexOfId(id),
+    entries: async (start, end) => m.entries(start, end),
+    readNodes: async (keys) => m.readNodes(keys),
+    checkpointCovering: async (index) => m.checkpointCovering(index),
+    checkpointAt: async (size) => m.checkpointAt(size),
+  };
+}
+
+/** The first checkpoint (in epoch order, sizes non-decreasing) for which `ok` holds, by binary search. */
+function firstCheckpoint(list: readonly SignedCheckpoint[], ok: (c: SignedCheckpoint) => boolean): SignedCheckpoint | null {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ok(list[mid]!)) hi = mid;
+    else lo = mid + 1;
+  }
+  return list[lo] ?? null;
 }

@@ -50,8 +50,8 @@ describe('POST /v1/requests/batch', () => {
     await c.settle();
     for (const h of c.hosts) {
       expect(h.logSize).toBe(51);
-      for (const t of texts) expect(h.status(requestId(utf8ToBytes(t)))?.status).toBe('certified');
-      expect(h.status(enc.ciphertextId)).toMatchObject({ status: 'certified', plaintextId: enc.plaintextId });
+      for (const t of texts) expect((await h.status(requestId(utf8ToBytes(t))))?.status).toBe('certified');
+      expect(await h.status(enc.ciphertextId)).toMatchObject({ status: 'certified', plaintextId: enc.plaintextId });
     }
     // Again: every item is now answered from the log.
     const again = (await (await post(c.app(1), { requests: [{ text: texts[3] }] })).json()) as { results: { status: string }[] };
@@ -76,7 +76,7 @@ describe('POST /v1/requests/batch', () => {
       expect(((await r.json()) as { error: { code: string } }).error.code).toBe(code);
     }
     expect(c.stores[0]!.journal.length).toBe(0);
-    expect(c.hosts[0]!.status(requestId(utf8ToBytes('ok')))).toBeNull();
+    expect(await c.hosts[0]!.status(requestId(utf8ToBytes('ok')))).toBeNull();
   });
 });
 

@@ -19,12 +19,14 @@ import { contextFromConfig, decryptorFromConfig } from '../../shared/replica/fro
 import { decodeEvent, encodeEvent } from '../../shared/replica/journal.ts';
 import { Rng } from '../../infra/sim/rng.ts';
 import { testGroup } from '../helpers/group.ts';
+import { MemoryStorage, receiptFrom, recordStep } from '../helpers/history.ts';
 
 const { group, secrets } = testGroup(4);
 const engineFor = (i: number) => new ReplicaEngine(contextFromConfig(group, secrets[i]!), {}, decryptorFromConfig(group, secrets[i]!));
 
 interface Net {
   engines: ReplicaEngine[];
+  stores: MemoryStorage[];
   journals: Uint8Array[][];
   queue: { from: number; to: number; msg: Message }[];
   /** Violations of "no decryption share before the epoch is ordered here". */
@@ -32,13 +34,14 @@ interface Net {
 }
 
 function makeNet(): Net {
-  return { engines: secrets.map((_, i) => engineFor(i)), journals: secrets.map(() => []), queue: [], early: [] };
+  return { engines: secrets.map((_, i) => engineFor(i)), stores: secrets.map(() => new MemoryStorage()), journals: secrets.map(() => []), queue: [], early: [] };
 }
 
 function apply(net: Net, at: number, ev: EngineEvent): EngineStep {
   const e = net.engines[at]!;
   const step = e.handle(ev);
   if (!step.deferred) net.journals[at]!.push(encodeEvent(ev));
+  recordStep(net.stores[at]!, step);
   for (const o of step.outgoing) {
     const id = parseInstanceTag(o.msg.tag, e.ctx.n);
     // Shares for epoch k may leave only once this replica's atomic broadcast has delivered epoch k.
@@ -96,26 +99,27 @@ describe('ReplicaEngine: encrypted requests (secure causal atomic broadcast)', (
     expect(net.early).toEqual([]);
     expect(net.engines.map((e) => e.log.size)).toEqual([6, 6, 6, 6]);
     expect(new Set(net.engines.map((e) => toHex(e.log.root()))).size).toBe(1);
-    for (const e of net.engines) {
-      for (const p of [...plain, ...secret]) expect(e.indexOf(requestId(p))).toBeDefined();
+    net.engines.forEach((e, k) => {
+      const store = net.stores[k]!;
+      for (const p of [...plain, ...secret]) expect(store.indexOfId(requestId(p))).toBeDefined();
       enc.forEach((c, i) => {
         const o = e.ciphertextOutcome(c.ciphertextId);
-        expect(o).toEqual({ state: 'delivered', index: e.indexOf(requestId(secret[i]!)), plaintextId: c.plaintextId });
+        expect(o).toEqual({ state: 'delivered', index: store.indexOfId(requestId(secret[i]!)), plaintextId: c.plaintextId });
       });
       expect(e.ciphertextOutcome(again.ciphertextId)).toEqual(e.ciphertextOutcome(enc[0]!.ciphertextId));
       expect(e.ciphertextOutcome(requestId(undecryptable))).toEqual({ state: 'skipped' });
       expect(e.ciphertextOutcome('00'.repeat(32))).toBeUndefined();
       // No ciphertext is ever a log entry.
-      expect(e.indexOf(enc[1]!.ciphertextId)).toBeUndefined();
-    }
+      expect(store.indexOfId(enc[1]!.ciphertextId)).toBeUndefined();
+    });
   }, 120_000);
 
   it('receipts of decrypted requests prove the plaintext with the group key', () => {
     const e = net.engines[2]!;
     const idx = e.ciphertextOutcome(enc[2]!.ciphertextId);
     if (idx?.state !== 'delivered') throw new Error('not delivered');
-    const cp = e.checkpointCovering(idx.index)!;
-    const receipt = { entry: secret[2]!, index: idx.index, proof: e.log.inclusionProof(idx.index, cp.size), checkpoint: cp };
+    const receipt = receiptFrom(net.stores[2]!, idx.index)!;
+    expect(receipt.entry).toEqual(secret[2]!);
     expect(verifyReceipt(group.kernel.groupKey, group.groupId, receipt)).toEqual({ ok: true });
     expect(verifyReceipt(group.kernel.groupKey, group.groupId, { ...receipt, entry: enc[2]!.ciphertext }).ok).toBe(false);
   });
@@ -134,7 +138,6 @@ describe('ReplicaEngine snapshots while epochs are being decrypted', () => {
     const net = makeNet();
     const at = 2;
     const stored: { id: string; epoch: number; entry: Uint8Array }[] = [];
-    const checkpoints: SignedCheckpoint[] = [];
     let shadow: ReplicaEngine | null = null;
     let compared = 0;
     let duringDecryption = 0;
@@ -142,12 +145,11 @@ describe('ReplicaEngine snapshots while epochs are being decrypted', () => {
     const shadowDecryptor = decryptorFromConfig(group, secrets[at]!);
     const originalHandle = original.handle.bind(original);
     const enc = (s: EngineStep) =>
-      JSON.stringify([s.deferred, s.outgoing.map((o) => [o.to, toHex(encodeEvent({ kind: 'peer', from: 0, msg: o.msg }))]), s.appended.map((a) => a.id), s.checkpoints.map((c) => toHex(c.signature)), s.faults]);
+      JSON.stringify([s.deferred, s.outgoing.map((o) => [o.to, toHex(encodeEvent({ kind: 'peer', from: 0, msg: o.msg }))]), s.appended.map((a) => a.id), s.nodes.map((x) => `${x.level}/${x.index}/${toHex(x.hash)}`), s.checkpoints.map((c) => toHex(c.signature)), s.faults]);
     const requests = [0, 1, 2, 3].map((i) => encryptRequest(group, utf8ToBytes(`snapshot secret ${i}`), 'c', rng));
     original.handle = (ev: EngineEvent) => {
       const step = originalHandle(ev);
       for (const a of step.appended) stored.push({ id: a.id, epoch: a.epoch, entry: a.entry });
-      checkpoints.push(...step.checkpoints);
       if (shadow) {
         expect(enc(shadow.handle(ev))).toBe(enc(step));
         compared++;
@@ -157,7 +159,7 @@ describe('ReplicaEngine snapshots while epochs are being decrypted', () => {
       const events = original.metrics().events;
       if (!step.deferred && ((decrypting && duringDecryption < 6 && events % 5 === 0) || events % 25 === 0)) {
         if (decrypting) duringDecryption++;
-        shadow = ReplicaEngine.restore(contextFromConfig(group, secrets[at]!), {}, original.snapshot(), stored, checkpoints, shadowDecryptor);
+        shadow = ReplicaEngine.restore(contextFromConfig(group, secrets[at]!), {}, original.snapshot(), stored, shadowDecryptor);
         expect(shadow.metrics()).toEqual(original.metrics());
       }
       return step;

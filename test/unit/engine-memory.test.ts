@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { utf8ToBytes } from '../../shared/crypto/bytes.ts';
 import type { Message } from '../../shared/protocols/messages.ts';
-import { DEDUP_ENTRY_BYTES, LOG_ENTRY_BYTES, ReplicaEngine, requestId } from '../../shared/replica/engine.ts';
+import { DEDUP_ENTRY_BYTES, RECENT_ID_BYTES, ReplicaEngine, requestId } from '../../shared/replica/engine.ts';
 import type { EngineOptions } from '../../shared/replica/engine.ts';
 import { contextFromConfig } from '../../shared/replica/from-config.ts';
 import { replicaApp } from '../../workers/core/app.ts';
@@ -72,8 +72,9 @@ describe('engine memory bounds', () => {
   }, 120_000);
 
   it('refuses submissions once the state estimate reaches the budget, and still delivers what peers submit', () => {
-    // An ordered 100-byte request costs a log entry, a de-duplication digest and its bytes in the kept batch.
-    const budget = 20 * (LOG_ENTRY_BYTES + DEDUP_ENTRY_BYTES);
+    // An ordered 100-byte request costs two de-duplication digests (atomic broadcast's, the log's recent ids)
+    // and its bytes in the kept batch, while it is in those windows.
+    const budget = 20 * (RECENT_ID_BYTES + DEDUP_ENTRY_BYTES);
     const { engines, submit, run } = net((i) => (i === 0 ? { memoryBudgetBytes: budget } : {}));
     const e = engines[0]!;
     expect(e.metrics().memory).toEqual({ estimatedBytes: 0, budgetBytes: budget });
@@ -88,7 +89,7 @@ describe('engine memory bounds', () => {
     const refused = e.refusal(request(i))!;
     expect(refused.code).toBe('memory-full');
     expect(refused.message).toMatch(/about 0\.0 MiB of its 0\.0 MiB memory budget \(\d+ log entries\)/);
-    expect(e.retainedBytes()).toBeLessThanOrEqual(budget + 4 * (LOG_ENTRY_BYTES + DEDUP_ENTRY_BYTES + 105));
+    expect(e.retainedBytes()).toBeLessThanOrEqual(budget + 4 * (RECENT_ID_BYTES + DEDUP_ENTRY_BYTES + 105));
     expect(e.log.size).toBeGreaterThanOrEqual(10);
     expect(e.log.size).toBeLessThanOrEqual(24);
     const size = e.log.size;
@@ -96,12 +97,12 @@ describe('engine memory bounds', () => {
     for (let k = 0; k < 5; k++) submit(1, request(1000 + k));
     run();
     expect(engines.map((x) => x.log.size)).toEqual([size + 5, size + 5, size + 5, size + 5]);
-    expect(e.indexOf(requestId(request(1004)))).toBeDefined();
+    expect(e.recentIndexOf(requestId(request(1004)))).toBeDefined();
     expect(e.metrics().memory.estimatedBytes).toBe(e.retainedBytes());
     expect(e.metrics().memory.estimatedBytes).toBeGreaterThan(budget);
   }, 120_000);
 
-  it('bounds the de-duplication window by count; a request ordered again after it is forgotten is not logged twice', () => {
+  it('bounds the de-duplication windows by count; a request ordered again after them takes a new position everywhere', () => {
     const { engines, submit, run } = net(() => ({ ab: { dedupRequests: 5 } }));
     for (let round = 0; round < 3; round++) {
       for (let k = 0; k < 4; k++) submit(round % 4, request(10 * round + k));
@@ -113,10 +114,46 @@ describe('engine memory bounds', () => {
       expect(e.ab.dedupSize).toBeLessThanOrEqual(5 + 4);
       expect(e.ab.dedupSize).toBeGreaterThanOrEqual(4);
     }
-    // request(0) left the window: atomic broadcast orders it again, the log's index keeps it once.
+    // request(0) left both windows (a host would have found it in storage and not submitted it; a Byzantine
+    // proposer may): it is ordered again and every replica appends it at the same new position.
     submit(2, request(0));
     run();
-    expect(engines.map((e) => e.log.size)).toEqual([12, 12, 12, 12]);
+    expect(engines.map((e) => e.log.size)).toEqual([13, 13, 13, 13]);
+    expect(new Set(engines.map((e) => e.recentIndexOf(requestId(request(0))))).size).toBe(1);
+    expect(engines[0]!.recentIndexOf(requestId(request(0)))).toBe(12);
+    // Within the window a repeat is not appended again.
+    submit(3, request(0));
+    run();
+    expect(engines.map((e) => e.log.size)).toEqual([13, 13, 13, 13]);
+  }, 120_000);
+
+  it('a host answers a request that left the windows from storage: ordered at its first position, not appended again', async () => {
+    const hosts: ReplicaHost[] = [];
+    const stores = secrets.map(() => new MemoryStore());
+    const transport: PeerTransport = {
+      post: async (to, frame) => {
+        const r = await hosts[to]!.receiveFrame(frame);
+        return { status: r.status, body: JSON.parse(JSON.stringify(r.body)) };
+      },
+    };
+    for (let i = 0; i < 4; i++) hosts.push(new ReplicaHost(group, secrets[i]!, stores[i]!, transport, () => 0, { bootstrap: true, apps: () => [], engine: { ab: { dedupRequests: 2 } } }));
+    const settle = async () => {
+      for (let round = 0; round < 400 && hosts.some((h) => h.outboxSizes().some((x) => x > 0)); round++) for (const h of hosts) await h.flush();
+    };
+    for (let k = 0; k < 6; k++) {
+      expect(await hosts[k % 4]!.submit(request(k))).toMatchObject({ ok: true, status: 'pending' });
+      await settle();
+    }
+    expect(hosts.map((h) => h.logSize)).toEqual([6, 6, 6, 6]);
+    const id = requestId(request(0));
+    // request(0) left the windows (2 ids): only storage knows it; without the host's lookup it would be
+    // submitted again and appended at a new position.
+    expect(await hosts[2]!.submit(request(0))).toEqual({ ok: true, id, status: 'ordered', index: expect.any(Number) });
+    const again = await hosts[2]!.submit(request(0));
+    expect(again.ok && again.index).toBe(await hosts[2]!.indexOf(id));
+    await settle();
+    expect(hosts.map((h) => h.logSize)).toEqual([6, 6, 6, 6]);
+    expect(await hosts[1]!.status(id)).toMatchObject({ status: 'certified', index: again.ok ? again.index : -1 });
   }, 120_000);
 
   it('HTTP: 503 memory-full with a JSON body; SINTRA_MEMORY_BUDGET_MB is parsed and checked', async () => {
@@ -128,7 +165,7 @@ describe('engine memory bounds', () => {
       },
     };
     for (let i = 0; i < 4; i++) {
-      hosts.push(new ReplicaHost(group, secrets[i]!, new MemoryStore(), transport, () => 0, { bootstrap: true, engine: { memoryBudgetBytes: 3 * (LOG_ENTRY_BYTES + DEDUP_ENTRY_BYTES) } }));
+      hosts.push(new ReplicaHost(group, secrets[i]!, new MemoryStore(), transport, () => 0, { bootstrap: true, engine: { memoryBudgetBytes: 3 * (RECENT_ID_BYTES + DEDUP_ENTRY_BYTES) } }));
     }
     const app = replicaApp(hosts[0]!, { now: () => 0, afterChange: () => undefined });
     const post = (text: string) => app.request('/v1/requests', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) });

@@ -13,21 +13,24 @@ import { contextFromConfig } from '../../shared/replica/from-config.ts';
 import { decodeEvent, encodeEvent } from '../../shared/replica/journal.ts';
 import { Rng } from '../../infra/sim/rng.ts';
 import { testGroup } from '../helpers/group.ts';
+import { MemoryStorage, receiptFrom, recordStep } from '../helpers/history.ts';
 
 interface Net {
   engines: ReplicaEngine[];
+  stores: MemoryStorage[];
   journals: Uint8Array[][];
   queue: { from: number; to: number; msg: Message }[];
 }
 
 function makeNet(n = 4): Net {
   const { group, secrets } = testGroup(n);
-  return { engines: secrets.map((s) => new ReplicaEngine(contextFromConfig(group, s))), journals: secrets.map(() => []), queue: [] };
+  return { engines: secrets.map((s) => new ReplicaEngine(contextFromConfig(group, s))), stores: secrets.map(() => new MemoryStorage()), journals: secrets.map(() => []), queue: [] };
 }
 
 function apply(net: Net, at: number, ev: EngineEvent): EngineStep {
   const step = net.engines[at]!.handle(ev);
   if (!step.deferred) net.journals[at]!.push(encodeEvent(ev));
+  recordStep(net.stores[at]!, step);
   for (const o of step.outgoing) net.queue.push({ from: at, to: o.to, msg: o.msg });
   return step;
 }
@@ -57,7 +60,7 @@ describe('ReplicaEngine (n = 4, real keys)', () => {
     expect(sizes).toEqual([12, 12, 12, 12]);
     const roots = new Set(net.engines.map((e) => toHex(e.log.root())));
     expect(roots.size).toBe(1);
-    for (const r of requests) expect(net.engines.every((e) => e.indexOf(requestId(r)) !== undefined)).toBe(true);
+    for (const r of requests) expect(net.stores.every((s) => s.indexOfId(requestId(r)) !== undefined)).toBe(true);
   }, 120_000);
 
   it('certifies checkpoints that verify with the group key, and gives receipts that verify offline', () => {
@@ -67,9 +70,9 @@ describe('ReplicaEngine (n = 4, real keys)', () => {
     expect(c.size).toBe(12);
     expect(verifyCheckpoint(group.kernel.groupKey, group.groupId, c)).toBe(true);
     expect(verifyCheckpoint(group.kernel.groupKey, group.groupId, { ...c, size: 11 })).toBe(false);
-    const idx = e.indexOf(requestId(requests[5]!))!;
-    const cp = e.checkpointCovering(idx)!;
-    const receipt = { entry: requests[5]!, index: idx, proof: e.log.inclusionProof(idx, cp.size), checkpoint: cp };
+    const idx = net.stores[2]!.indexOfId(requestId(requests[5]!))!;
+    const receipt = receiptFrom(net.stores[2]!, idx)!;
+    expect(receipt.entry).toEqual(requests[5]!);
     expect(verifyReceipt(group.kernel.groupKey, group.groupId, receipt)).toEqual({ ok: true });
     expect(verifyReceipt(group.kernel.groupKey, group.groupId, { ...receipt, entry: utf8ToBytes('forged') }).ok).toBe(false);
     // Every replica certified the same heads.
@@ -106,24 +109,22 @@ describe('ReplicaEngine snapshots (compaction)', () => {
     const net = makeNet(4);
     const rng = new Rng(11);
     const stored: { id: string; epoch: number; entry: Uint8Array }[] = [];
-    const checkpoints: import('../../shared/log/checkpoint.ts').SignedCheckpoint[] = [];
     let shadow: ReplicaEngine | null = null;
     let compared = 0;
     let restores = 0;
     const at = 1;
     const originalHandle = net.engines[at]!.handle.bind(net.engines[at]!);
-    const enc = (s: EngineStep) => JSON.stringify([s.deferred, s.outgoing.map((o) => [o.to, toHex(encodeEvent({ kind: 'peer', from: 0, msg: o.msg }))]), s.appended.map((a) => a.id), s.checkpoints.map((c) => toHex(c.signature)), s.faults]);
+    const enc = (s: EngineStep) => JSON.stringify([s.deferred, s.outgoing.map((o) => [o.to, toHex(encodeEvent({ kind: 'peer', from: 0, msg: o.msg }))]), s.appended.map((a) => a.id), s.nodes.map((x) => `${x.level}/${x.index}/${toHex(x.hash)}`), s.checkpoints.map((c) => toHex(c.signature)), s.faults]);
     net.engines[at]!.handle = (ev: EngineEvent) => {
       const step = originalHandle(ev);
       for (const a of step.appended) stored.push({ id: a.id, epoch: a.epoch, entry: a.entry });
-      checkpoints.push(...step.checkpoints);
       if (shadow) {
         expect(enc(shadow.handle(ev))).toBe(enc(step));
         compared++;
       }
       // Take a new snapshot every 20 events and continue in lockstep with the restored copy.
       if (!step.deferred && net.engines[at]!.metrics().events % 20 === 0) {
-        shadow = ReplicaEngine.restore(contextFromConfig(group, secrets[at]!), {}, net.engines[at]!.snapshot(), stored, checkpoints);
+        shadow = ReplicaEngine.restore(contextFromConfig(group, secrets[at]!), {}, net.engines[at]!.snapshot(), stored);
         expect(shadow.metrics()).toEqual(net.engines[at]!.metrics());
         restores++;
       }

@@ -63,6 +63,6 @@ describe('host compaction', () => {
     const again = new ReplicaHost(group, secrets[0]!, stores[0]!, transport, () => clock, { bootstrap: true, compactAfter: 5 });
     await again.init();
     expect(again.logSize).toBe(texts.length);
-    for (const t of texts) expect(again.status(requestId(utf8ToBytes(t)))?.status).toBe('certified');
+    for (const t of texts) expect((await again.status(requestId(utf8ToBytes(t))))?.status).toBe('certified');
   }, 120_000);
 });

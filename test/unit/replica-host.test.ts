@@ -90,7 +90,7 @@ describe('ReplicaHost (n = 4, in-memory stores and transport)', () => {
     await c.settle();
     expect(c.hosts.map((h) => h.logSize)).toEqual([7, 7, 7, 7]);
     expect(new Set(c.hosts.map((h) => toHex(h.latestCheckpoint()!.root))).size).toBe(1);
-    expect(c.hosts[0]!.status(requestId(utf8ToBytes('after restart')))).toMatchObject({ status: 'certified', index: 6 });
+    expect(await c.hosts[0]!.status(requestId(utf8ToBytes('after restart')))).toMatchObject({ status: 'certified', index: 6 });
   }, 180_000);
 
   it('a failed storage write changes nothing, sends nothing, and the host recovers from storage', async () => {

@@ -18,6 +18,7 @@ import { ReplicaEngine, requestId } from '../../shared/replica/engine.ts';
 import { contextFromConfig } from '../../shared/replica/from-config.ts';
 import { Rng } from '../../infra/sim/rng.ts';
 import { testGroup } from '../helpers/group.ts';
+import { MemoryStorage, receiptFrom, recordStep } from '../helpers/history.ts';
 
 const { group, secrets } = testGroup(4);
 const DIGEST = toHex(sha256(utf8ToBytes('a document')));
@@ -27,18 +28,17 @@ function certifiedReceipt(): ReceiptJson {
   const engines = secrets.map((s) => new ReplicaEngine(contextFromConfig(group, s), { apps: () => standardApps(group) }));
   const queue: { from: number; to: number; msg: Message }[] = [];
   const rng = new Rng(3);
+  const store = new MemoryStorage();
   const entry = encodeStampEntry({ digest: DIGEST });
   for (const o of engines[0]!.handle({ kind: 'submit', request: entry }).outgoing) queue.push({ from: 0, to: o.to, msg: o.msg });
   while (queue.length > 0) {
     const m = queue.splice(rng.int(queue.length), 1)[0]!;
     const s = engines[m.to]!.handle({ kind: 'peer', from: m.from, msg: m.msg });
+    if (m.to === 1) recordStep(store, s);
     if (s.deferred) queue.push(m);
     else for (const o of s.outgoing) queue.push({ from: m.to, to: o.to, msg: o.msg });
   }
-  const e = engines[1]!;
-  const index = e.indexOf(requestId(entry))!;
-  const checkpoint = e.checkpointCovering(index)!;
-  return receiptToJson(group.groupId, { entry, index, proof: e.log.inclusionProof(index, checkpoint.size), checkpoint });
+  return receiptToJson(group.groupId, receiptFrom(store, store.indexOfId(requestId(entry))!)!);
 }
 
 const json = (status: number, body: unknown) => Promise.resolve({ status, text: () => Promise.resolve(JSON.stringify(body)) });

@@ -25,6 +25,7 @@ import type { Message } from '../../shared/protocols/messages.ts';
 import { ReplicaEngine, requestId } from '../../shared/replica/engine.ts';
 import { contextFromConfig } from '../../shared/replica/from-config.ts';
 import { testGroup } from '../helpers/group.ts';
+import { MemoryStorage, receiptFrom, recordStep } from '../helpers/history.ts';
 
 interface Run {
   code: number;
@@ -60,19 +61,16 @@ function buildReceipts(): { text: ReceiptJson; binary: ReceiptJson } {
   requests.forEach((r, i) => {
     for (const o of engines[i]!.handle({ kind: 'submit', request: r }).outgoing) queue.push({ from: i, to: o.to, msg: o.msg });
   });
+  const store = new MemoryStorage();
   for (let steps = 0; queue.length > 0; steps++) {
     if (steps > 200_000) throw new Error('no quiescence');
     const m = queue.shift()!;
     const s = engines[m.to]!.handle({ kind: 'peer', from: m.from, msg: m.msg });
+    if (m.to === 1) recordStep(store, s);
     if (s.deferred) queue.push(m);
     for (const o of s.outgoing) queue.push({ from: m.to, to: o.to, msg: o.msg });
   }
-  const e = engines[1]!;
-  const receipt = (request: Uint8Array): ReceiptJson => {
-    const index = e.indexOf(requestId(request))!;
-    const checkpoint = e.checkpointCovering(index)!;
-    return receiptToJson(group.groupId, { entry: request, index, proof: e.log.inclusionProof(index, checkpoint.size), checkpoint });
-  };
+  const receipt = (request: Uint8Array): ReceiptJson => receiptToJson(group.groupId, receiptFrom(store, store.indexOfId(requestId(request))!)!);
   return { text: receipt(requests[0]!), binary: receipt(requests[1]!) };
 }
 

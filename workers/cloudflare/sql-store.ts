@@ -11,13 +11,21 @@
  * or snapshot (JSON, '{') starts with 0xFF, so a reference is never mistaken for a value.
  */
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
+import { nodeKey } from '../../shared/log/merkle-nodes.ts';
+import type { NodeKey } from '../../shared/log/merkle-nodes.ts';
+import { fromHex, toHex } from '../../shared/crypto/bytes.ts';
 import type { InboxState, LoadedState, ReplicaStore, StoredEntry, StoredOutboxMessage, WriteBatch } from '../core/store.ts';
 
 const SCHEMA = [
   'CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, event BLOB NOT NULL)',
   'CREATE TABLE IF NOT EXISTS outbox (peer INTEGER NOT NULL, id INTEGER NOT NULL, msg BLOB NOT NULL, PRIMARY KEY (peer, id))',
-  'CREATE TABLE IF NOT EXISTS log (idx INTEGER PRIMARY KEY, rid TEXT NOT NULL, epoch INTEGER NOT NULL, entry BLOB NOT NULL)',
+  // responses: the kept application answers to the entry, JSON {app: hex}, or NULL.
+  'CREATE TABLE IF NOT EXISTS log (idx INTEGER PRIMARY KEY, rid TEXT NOT NULL, epoch INTEGER NOT NULL, entry BLOB NOT NULL, responses TEXT)',
+  'CREATE INDEX IF NOT EXISTS log_rid ON log (rid, idx)',
+  // Merkle nodes (shared/log/merkle-nodes.ts): the perfect subtree of 2^level leaves at idx.
+  'CREATE TABLE IF NOT EXISTS nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx))',
   'CREATE TABLE IF NOT EXISTS checkpoints (epoch INTEGER PRIMARY KEY, size INTEGER NOT NULL, root BLOB NOT NULL, state BLOB NOT NULL, signature BLOB NOT NULL)',
+  'CREATE INDEX IF NOT EXISTS checkpoints_size ON checkpoints (size, epoch)',
   'CREATE TABLE IF NOT EXISTS inbox (peer INTEGER PRIMARY KEY, floor INTEGER NOT NULL, above TEXT NOT NULL)',
   'CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)',
   'CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), state BLOB NOT NULL)',
@@ -37,6 +45,10 @@ function bytes(v: unknown): Uint8Array {
   if (v instanceof ArrayBuffer) return new Uint8Array(v);
   if (v instanceof Uint8Array) return v;
   throw new TypeError('expected a BLOB column');
+}
+
+function checkpointRow(r: Record<string, SqlStorageValue>): SignedCheckpoint {
+  return { epoch: Number(r['epoch']), size: Number(r['size']), root: bytes(r['root']), stateDigest: bytes(r['state']), signature: bytes(r['signature']) };
 }
 
 export class SqlStore implements ReplicaStore {
@@ -113,7 +125,11 @@ export class SqlStore implements ReplicaStore {
           this.sql.exec('DELETE FROM outbox WHERE peer = ? AND id = ?', d.peer, id);
         }
       }
-      for (const e of b.log) this.sql.exec('INSERT INTO log (idx, rid, epoch, entry) VALUES (?, ?, ?, ?)', e.index, e.id, e.epoch, blob(e.entry));
+      for (const e of b.log) {
+        const responses = e.responses ? JSON.stringify(Object.fromEntries(Object.entries(e.responses).map(([k, v]) => [k, toHex(v)]))) : null;
+        this.sql.exec('INSERT INTO log (idx, rid, epoch, entry, responses) VALUES (?, ?, ?, ?, ?)', e.index, e.id, e.epoch, blob(e.entry), responses);
+      }
+      for (const n of b.nodes) this.sql.exec('INSERT OR REPLACE INTO nodes (level, idx, hash) VALUES (?, ?, ?)', n.level, n.index, blob(n.hash));
       for (const c of b.checkpoints) this.putCheckpoint(c);
       for (const [peer, s] of b.inbox) {
         this.sql.exec('INSERT OR REPLACE INTO inbox (peer, floor, above) VALUES (?, ?, ?)', peer, s.floor, JSON.stringify(s.above));
@@ -135,9 +151,40 @@ export class SqlStore implements ReplicaStore {
 
   async entries(start: number, end: number): Promise<StoredEntry[]> {
     return this.sql
-      .exec('SELECT idx, rid, epoch, entry FROM log WHERE idx >= ? AND idx < ? ORDER BY idx', start, end)
+      .exec('SELECT idx, rid, epoch, entry, responses FROM log WHERE idx >= ? AND idx < ? ORDER BY idx', start, end)
       .toArray()
-      .map((r) => ({ index: Number(r['idx']), id: String(r['rid']), epoch: Number(r['epoch']), entry: bytes(r['entry']) }));
+      .map((r) => {
+        const resp = r['responses'];
+        const responses = typeof resp === 'string' ? Object.fromEntries(Object.entries(JSON.parse(resp) as Record<string, string>).map(([k, v]) => [k, fromHex(v)])) : undefined;
+        return { index: Number(r['idx']), id: String(r['rid']), epoch: Number(r['epoch']), entry: bytes(r['entry']), ...(responses ? { responses } : {}) };
+      });
+  }
+
+  async indexOfId(id: string): Promise<number | undefined> {
+    const r = this.sql.exec('SELECT idx FROM log WHERE rid = ? ORDER BY idx LIMIT 1', id).toArray()[0];
+    return r ? Number(r['idx']) : undefined;
+  }
+
+  async readNodes(keys: readonly NodeKey[]): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    for (const k of keys) {
+      const r = this.sql.exec('SELECT hash FROM nodes WHERE level = ? AND idx = ?', k.level, k.index).toArray()[0];
+      if (r) out.set(nodeKey(k.level, k.index), bytes(r['hash']));
+    }
+    return out;
+  }
+
+  private checkpointWhere(where: string, arg: number): SignedCheckpoint | null {
+    const r = this.sql.exec(`SELECT epoch, size, root, state, signature FROM checkpoints WHERE ${where} ORDER BY size, epoch LIMIT 1`, arg).toArray()[0];
+    return r ? checkpointRow(r) : null;
+  }
+
+  async checkpointCovering(index: number): Promise<SignedCheckpoint | null> {
+    return this.checkpointWhere('size > ?', index);
+  }
+
+  async checkpointAt(size: number): Promise<SignedCheckpoint | null> {
+    return this.checkpointWhere('size = ?', size);
   }
 
   async loadLog(): Promise<{ entries: StoredEntry[]; checkpoints: SignedCheckpoint[] }> {
@@ -145,7 +192,7 @@ export class SqlStore implements ReplicaStore {
     const checkpoints = this.sql
       .exec('SELECT epoch, size, root, state, signature FROM checkpoints ORDER BY epoch')
       .toArray()
-      .map((r) => ({ epoch: Number(r['epoch']), size: Number(r['size']), root: bytes(r['root']), stateDigest: bytes(r['state']), signature: bytes(r['signature']) }));
+      .map(checkpointRow);
     return { entries, checkpoints };
   }
 

@@ -279,7 +279,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
         if (!ID.test(id)) return fail(c, 400, 'bad-id', 'a request id is 64 lowercase hex digits (SHA-256 of the request)');
         const down = await unavailable(c, host);
         if (down) return down;
-        const s = host.status(id);
+        const s = await host.status(id);
         if (!s) return fail(c, 404, 'unknown-request', `request ${id} is neither pending here nor in the log`);
         if (!('index' in s)) return c.json(s);
         return c.json({
@@ -307,7 +307,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
         if (!ID.test(id)) return fail(c, 400, 'bad-id', 'a request id is 64 lowercase hex digits (SHA-256 of the request)');
         const down = await unavailable(c, host);
         if (down) return down;
-        const s = host.status(id);
+        const s = await host.status(id);
         if (!s) return fail(c, 404, 'unknown-request', `request ${id} is neither pending here nor in the log`);
         if (s.status === 'skipped') return fail(c, 409, 'skipped', `ciphertext ${id} was ordered but does not decrypt with the group key; it has no log position`);
         const receipt = await host.receipt(id);
@@ -384,13 +384,13 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       ],
       responses: { '200': '{first, second, proof: [hex]}', '400': 'bad range' },
       cache: IMMUTABLE,
-      handler: (c) => {
+      handler: async (c) => {
         const first = natParam(c.req.query('first'));
         const second = natParam(c.req.query('second'));
         if (first === null || second === null || first > second || second > host.logSize) {
           return fail(c, 400, 'bad-range', `expected integers 0 <= first <= second <= ${host.logSize}`);
         }
-        return c.json({ first, second, proof: host.consistencyProof(first, second).map(toHex) });
+        return c.json({ first, second, proof: (await host.consistencyProof(first, second)).map(toHex) });
       },
     },
     {

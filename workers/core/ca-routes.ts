@@ -148,7 +148,7 @@ export function caRoutes(host: ReplicaHost, deps: CaRouteDeps): RouteSpec[] {
         if (ca instanceof Response) return ca;
         const refusal = finalRefusal(ca, host.group.groupId, req);
         // A request already ordered is answered with its position even if the state has moved on.
-        const known = host.status(requestId(entry));
+        const known = await host.status(requestId(entry));
         if (refusal && !(known && 'index' in known)) return fail(c, refusal.status, refusal.code, refusal.message);
         const s = await host.submit(entry);
         if (!s.ok) return fail(c, s.error.status, s.error.code, s.error.message);
@@ -178,10 +178,10 @@ export function caRoutes(host: ReplicaHost, deps: CaRouteDeps): RouteSpec[] {
         if (ca instanceof Response) return ca;
         const down = await unavailable(c, host);
         if (down) return down;
-        const s = host.status(id);
+        const s = await host.status(id);
         if (!s) return fail(c, 404, 'unknown-request', `request ${id} is neither pending here nor in the log`);
         if (!('index' in s)) return c.json({ id, status: s.status });
-        const bytes = host.responseAt(s.index, CA_APP_NAME);
+        const bytes = await host.responseAt(s.index, CA_APP_NAME);
         if (!bytes) return fail(c, 404, 'not-ca-request', `log entry ${s.index} is not a CA request`);
         const receipt = s.status === 'certified' ? await host.receiptAt(s.index) : null;
         return c.json({

@@ -21,6 +21,8 @@ import { standardApps } from '../../shared/app/index.ts';
 import type { ReplicatedApp } from '../../shared/app/types.ts';
 import type { AppDigest } from '../../shared/app/state.ts';
 import { useNativeSha256 } from './native-sha256.ts';
+import { consistencyProof, logIndexOf, receiptAt, requestStatus } from '../../shared/replica/history.ts';
+import { requestId } from '../../shared/replica/engine.ts';
 import type { ReplicaStore, StoredEntry } from './store.ts';
 
 export type { HostError, RequestStatus, SubmitResult } from '../../shared/replica/host-core.ts';
@@ -75,7 +77,8 @@ export class ReplicaHost {
     if (!this.stale && this.core) return this.core;
     const t0 = this.now();
     const state = await this.store.load();
-    const log = state.snapshot ? await this.store.loadLog() : null;
+    // The log is read back only to re-apply it to the applications (the engine keeps no history).
+    const log = state.snapshot && this.appNames().length > 0 ? await this.store.loadLog() : null;
     // Built once: it caches ciphertext verdicts (8 ms each).
     this.decryptor ??= decryptorFromConfig(this.group, this.secrets);
     const core = new HostCore(this.group, this.secrets, state, log, this.options, this.decryptor);
@@ -128,20 +131,32 @@ export class ReplicaHost {
   /** Requests (plain, or TDH2 ciphertexts) in one event and ONE storage write (HostCore.submit). */
   submitMany(items: readonly { readonly bytes: Uint8Array; readonly encrypted: boolean }[]): Promise<SubmitResult[]> {
     return this.serialized(async (core) => {
-      const { results, commit } = core.submit(items);
+      // Plain requests the engine's recent window does not know may be in the log from long ago.
+      const inLog = new Map<string, number>();
+      for (const { bytes, encrypted } of items) {
+        if (encrypted) continue;
+        const id = requestId(bytes);
+        if (core.engine.recentIndexOf(id) !== undefined) continue;
+        const index = await this.store.indexOfId(id);
+        if (index !== undefined) inLog.set(id, index);
+      }
+      const { results, commit } = core.submit(items, inLog);
       await this.write(commit);
       return results;
     });
   }
 
-  status(id: string): RequestStatus | null {
-    return this.current?.status(id) ?? null;
+  /** A request's status (history.ts), or null if this replica does not know it (or is rebuilding). */
+  async status(id: string): Promise<RequestStatus | null> {
+    const core = this.current;
+    return core ? requestStatus(core.engine, this.store, id, core.wasSubmitted(id)) : null;
   }
 
   /** The receipt of a request, by its id or (encrypted requests) its ciphertext's id. */
   async receipt(id: string): Promise<Receipt | null> {
-    const index = this.current?.logIndexOf(id);
-    return index === undefined ? null : this.receiptAt(index);
+    const core = this.current;
+    const at = core ? await logIndexOf(core.engine, this.store, id) : undefined;
+    return at === undefined ? null : this.receiptAt(at.index);
   }
 
   /** A replicated application's current state (null while the host is rebuilding). */
@@ -161,38 +176,42 @@ export class ReplicaHost {
   }
 
   /** An app's kept response to the log entry at `index` (the CA's; see EngineOptions.keepResponsesOf). */
-  responseAt(index: number, app: string): Uint8Array | undefined {
-    return this.current?.engine.responseAt(index, app);
+  async responseAt(index: number, app: string): Promise<Uint8Array | undefined> {
+    const [e] = await this.store.entries(index, index + 1);
+    return e?.responses?.[app];
   }
 
   /** Log index of a delivered request (by its id), if known. */
-  indexOf(id: string): number | undefined {
-    return this.current?.engine.indexOf(id);
+  async indexOf(id: string): Promise<number | undefined> {
+    const core = this.current;
+    if (!core) return undefined;
+    const index = core.engine.recentIndexOf(id) ?? (await this.store.indexOfId(id));
+    return index !== undefined && index < core.engine.log.size ? index : undefined;
   }
 
   /** The receipt of the log entry at `index`, once a signed checkpoint covers it. */
   async receiptAt(index: number): Promise<Receipt | null> {
     const core = this.current;
-    if (!core || index >= core.engine.log.size || !core.engine.checkpointCovering(index)) return null;
-    const [e] = await this.store.entries(index, index + 1);
-    if (!e) throw new Error(`log entry ${index} is missing from storage`);
-    return core.receiptFor(index, e.entry);
+    return core ? receiptAt(core.engine, this.store, index) : null;
   }
 
-  epochOf(index: number): number | undefined {
-    return this.current?.engine.epochOf(index);
+  async epochOf(index: number): Promise<number | undefined> {
+    const core = this.current;
+    if (!core || index >= core.engine.log.size) return undefined;
+    const [e] = await this.store.entries(index, index + 1);
+    return e?.epoch;
   }
 
   latestCheckpoint(): SignedCheckpoint | null {
     return this.core?.engine.latestCheckpoint ?? null;
   }
 
-  checkpointAt(size: number): SignedCheckpoint | null {
-    return this.core!.engine.checkpointAt(size);
+  checkpointAt(size: number): Promise<SignedCheckpoint | null> {
+    return this.store.checkpointAt(size);
   }
 
-  consistencyProof(first: number, second: number): Uint8Array[] {
-    return this.core!.engine.log.consistencyProof(first, second);
+  consistencyProof(first: number, second: number): Promise<Uint8Array[]> {
+    return consistencyProof(this.core!.engine, this.store, first, second);
   }
 
   get logSize(): number {

@@ -163,7 +163,7 @@ export function notaryRoutes(host: ReplicaHost, deps: NotaryRouteDeps): RouteSpe
           ...(at.nonce !== undefined ? { nonce: at.nonce } : {}),
           first: at.first,
           registration: { index: reg.index, epoch: reg.epoch, ...(reg.nonce !== undefined ? { nonce: reg.nonce } : {}) },
-          epoch: host.epochOf(index),
+          epoch: await host.epochOf(index),
           status: receipt ? 'certified' : 'ordered',
           receipt: receipt ? receiptToJson(host.group.groupId, receipt) : null,
         });

@@ -7,18 +7,22 @@
  */
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import type { LoadedState, StoredEntry, WriteBatch } from '../../shared/replica/storage.ts';
+import type { HistoryReader } from '../../shared/replica/history.ts';
+import type { NodeKey } from '../../shared/log/merkle-nodes.ts';
 
 export type { InboxState, LoadedState, StoredEntry, StoredOutboxMessage, WriteBatch } from '../../shared/replica/storage.ts';
 export { emptyBatch, isEmptyBatch } from '../../shared/replica/storage.ts';
 import { MemoryStorage } from '../../shared/replica/storage.ts';
 
-export interface ReplicaStore {
+/**
+ * The history queries (history.ts: request ids to positions, entries, Merkle nodes, checkpoints by size)
+ * read storage directly: the engine keeps no history.
+ */
+export interface ReplicaStore extends HistoryReader {
   load(): Promise<LoadedState>;
   commit(batch: WriteBatch): Promise<void>;
-  /** The whole log and every signed checkpoint (restoring an engine from a snapshot). */
+  /** The whole log and every signed checkpoint (re-applying the log to the applications after a snapshot). */
   loadLog(): Promise<{ entries: StoredEntry[]; checkpoints: SignedCheckpoint[] }>;
-  /** Log entries [start, end). */
-  entries(start: number, end: number): Promise<StoredEntry[]>;
   /** Bytes used, if the backend can tell (metrics). */
   sizeBytes?(): Promise<number | null>;
 }
@@ -63,5 +67,21 @@ export class MemoryStore implements ReplicaStore {
 
   async loadLog(): Promise<{ entries: StoredEntry[]; checkpoints: SignedCheckpoint[] }> {
     return this.storage.loadLog();
+  }
+
+  async indexOfId(id: string): Promise<number | undefined> {
+    return this.storage.indexOfId(id);
+  }
+
+  async readNodes(keys: readonly NodeKey[]): Promise<Map<string, Uint8Array>> {
+    return this.storage.readNodes(keys);
+  }
+
+  async checkpointCovering(index: number): Promise<SignedCheckpoint | null> {
+    return this.storage.checkpointCovering(index);
+  }
+
+  async checkpointAt(size: number): Promise<SignedCheckpoint | null> {
+    return this.storage.checkpointAt(size);
   }
 }

@@ -26,6 +26,7 @@ import { mkdir, open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
+import type { NodeKey } from '../../shared/log/merkle-nodes.ts';
 import { MemoryStore } from '../core/store.ts';
 import type { InboxState, LoadedState, ReplicaStore, StoredEntry, WriteBatch } from '../core/store.ts';
 import { FolderLock } from './folder-lock.ts';
@@ -46,7 +47,10 @@ interface RecordJson {
   j: string[];
   o: [number, number, string][];
   d: [number, number[]][];
-  l: [number, string, number, string][];
+  /** index, id, epoch, entry, and the kept app responses as [name, base64] pairs when there are any. */
+  l: ([number, string, number, string] | [number, string, number, string, [string, string][]])[];
+  /** Merkle nodes: level, index, hash. */
+  n?: [number, number, string][];
   c: [number, number, string, string, string][];
   i: [number, number, number[]][];
   m: [string, string][];
@@ -59,7 +63,10 @@ function encodeRecord(b: WriteBatch, full = false): Buffer {
     j: b.journal.map(b64),
     o: b.outbox.map((m) => [m.peer, m.id, b64(m.bytes)]),
     d: b.outboxDelete.map((d) => [d.peer, [...d.ids]]),
-    l: b.log.map((e) => [e.index, e.id, e.epoch, b64(e.entry)]),
+    l: b.log.map((e) =>
+      e.responses ? [e.index, e.id, e.epoch, b64(e.entry), Object.entries(e.responses).map(([k, v]) => [k, b64(v)] as [string, string])] : [e.index, e.id, e.epoch, b64(e.entry)],
+    ),
+    n: b.nodes.map((x) => [x.level, x.index, b64(x.hash)]),
     c: b.checkpoints.map((c) => [c.epoch, c.size, b64(c.root), b64(c.stateDigest), b64(c.signature)]),
     i: [...b.inbox].map(([p, s]) => [p, s.floor, [...s.above]]),
     m: [...b.meta],
@@ -80,7 +87,14 @@ function decodeRecord(payload: Buffer): { batch: WriteBatch; full: boolean } {
       journal: r.j.map(unb64),
       outbox: r.o.map(([peer, id, m]) => ({ peer, id, bytes: unb64(m) })),
       outboxDelete: r.d.map(([peer, ids]) => ({ peer, ids })),
-      log: r.l.map(([index, id, epoch, e]) => ({ index, id, epoch, entry: unb64(e) })),
+      log: r.l.map(([index, id, epoch, e, resp]) => ({
+        index,
+        id,
+        epoch,
+        entry: unb64(e),
+        ...(resp ? { responses: Object.fromEntries(resp.map(([k, v]) => [k, unb64(v)])) } : {}),
+      })),
+      nodes: (r.n ?? []).map(([level, index, h]) => ({ level, index, hash: unb64(h) })),
       checkpoints: r.c.map(([epoch, size, root, state, sig]) => ({ epoch, size, root: unb64(root), stateDigest: unb64(state), signature: unb64(sig) })),
       inbox: new Map<number, InboxState>(r.i.map(([p, floor, above]) => [p, { floor, above }])),
       meta: new Map(r.m),
@@ -97,6 +111,10 @@ function fullState(store: MemoryStore): WriteBatch {
     outbox: [...m.outbox.values()],
     outboxDelete: [],
     log: m.log,
+    nodes: [...m.nodes].map(([k, hash]) => {
+      const [level, index] = k.split('/').map(Number) as [number, number];
+      return { level, index, hash };
+    }),
     checkpoints: m.checkpoints,
     inbox: m.inbox,
     meta: m.meta,
@@ -282,6 +300,22 @@ export class FileStore implements ReplicaStore {
 
   async loadLog(): Promise<{ entries: StoredEntry[]; checkpoints: SignedCheckpoint[] }> {
     return this.mem.loadLog();
+  }
+
+  indexOfId(id: string): Promise<number | undefined> {
+    return this.mem.indexOfId(id);
+  }
+
+  readNodes(keys: readonly NodeKey[]): Promise<Map<string, Uint8Array>> {
+    return this.mem.readNodes(keys);
+  }
+
+  checkpointCovering(index: number): Promise<SignedCheckpoint | null> {
+    return this.mem.checkpointCovering(index);
+  }
+
+  checkpointAt(size: number): Promise<SignedCheckpoint | null> {
+    return this.mem.checkpointAt(size);
   }
 
   async sizeBytes(): Promise<number | null> {

@@ -11,8 +11,11 @@
  *   journal      list    base64 events, in order (RPUSH)
  *   snapshot     string  base64 engine snapshot; a snapshot commit sets it and DELs journal in the same EXEC
  *   outbox       hash    "<peer>/<id>" -> base64 message
- *   log          hash    "<index>" -> JSON {id, epoch, entry(base64)}  (idempotent by index)
+ *   log          hash    "<index>" -> JSON {id, epoch, entry(base64), responses?: {app: base64}}  (idempotent by index)
+ *   ids          hash    request id -> "<index>" of its first entry (HSETNX)
+ *   nodes        hash    "<level>/<index>" -> base64 Merkle node (shared/log/merkle-nodes.ts)
  *   checkpoints  hash    "<epoch>" -> JSON {size, root, state, signature} (base64 fields)
+ *   sizes        zset    checkpoint epoch (16 digits, so equal sizes order by epoch) scored by its size
  *   inbox        hash    "<peer>" -> JSON {floor, above}
  *   meta         hash    name -> value
  *   commits      string  number of commits ever (INCR in every transaction)
@@ -46,6 +49,9 @@
  * automaticDeserialization off, so strings come back exactly as written.
  */
 import { Redis, errors } from '@upstash/redis';
+import { nodeKey } from '../../shared/log/merkle-nodes.ts';
+import type { NodeKey } from '../../shared/log/merkle-nodes.ts';
+import type { LogAppend } from '../../shared/replica/engine.ts';
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import type { InboxState, LoadedState, ReplicaStore, StoredEntry, StoredOutboxMessage, WriteBatch } from '../core/store.ts';
 import { StoreConflictError, StoreNotDurableError } from './store-errors.ts';
@@ -122,9 +128,18 @@ function strings(list: unknown, what: string): string[] {
 }
 
 function entryFromJson(index: number, s: string): StoredEntry {
-  const o = JSON.parse(s) as { id: string; epoch: number; entry: string };
-  return { index, id: o.id, epoch: o.epoch, entry: unb64(o.entry) };
+  const o = JSON.parse(s) as { id: string; epoch: number; entry: string; responses?: Record<string, string> };
+  const responses = o.responses ? Object.fromEntries(Object.entries(o.responses).map(([k, v]) => [k, unb64(v)])) : undefined;
+  return { index, id: o.id, epoch: o.epoch, entry: unb64(o.entry), ...(responses ? { responses } : {}) };
 }
+
+function entryToJson(e: LogAppend): string {
+  const responses = e.responses ? Object.fromEntries(Object.entries(e.responses).map(([k, v]) => [k, b64(v)])) : undefined;
+  return JSON.stringify({ id: e.id, epoch: e.epoch, entry: b64(e.entry), ...(responses ? { responses } : {}) });
+}
+
+/** A checkpoint's member in the `sizes` zset: its epoch, fixed width so that equal scores order by epoch. */
+const sizeMember = (epoch: number): string => String(epoch).padStart(16, '0');
 
 function checkpointFromJson(epoch: number, s: string): SignedCheckpoint {
   const o = JSON.parse(s) as { size: number; root: string; state: string; signature: string };
@@ -137,7 +152,7 @@ interface TxResult {
 }
 
 export class RedisStore implements ReplicaStore {
-  private readonly k: Record<'journal' | 'snapshot' | 'outbox' | 'log' | 'checkpoints' | 'inbox' | 'meta' | 'commits' | 'conflict', string>;
+  private readonly k: Record<'journal' | 'snapshot' | 'outbox' | 'log' | 'ids' | 'nodes' | 'checkpoints' | 'sizes' | 'inbox' | 'meta' | 'commits' | 'conflict', string>;
   /** Commits seen (the `commits` counter as of our last load or commit); null before the first load. */
   private seen: number | null = null;
   /** Set when a conflict was detected; `recorded` once it is in storage too. */
@@ -157,7 +172,10 @@ export class RedisStore implements ReplicaStore {
       snapshot: key('snapshot'),
       outbox: key('outbox'),
       log: key('log'),
+      ids: key('ids'),
+      nodes: key('nodes'),
       checkpoints: key('checkpoints'),
+      sizes: key('sizes'),
       inbox: key('inbox'),
       meta: key('meta'),
       commits: key('commits'),
@@ -334,11 +352,15 @@ export class RedisStore implements ReplicaStore {
       const dropped = b.outboxDelete.flatMap((d) => d.ids.map((id) => `${d.peer}/${id}`));
       if (dropped.length > 0) tx.hdel(this.k.outbox, ...dropped);
       if (b.log.length > 0) {
-        tx.hset(this.k.log, Object.fromEntries(b.log.map((e) => [String(e.index), JSON.stringify({ id: e.id, epoch: e.epoch, entry: b64(e.entry) })])));
+        tx.hset(this.k.log, Object.fromEntries(b.log.map((e) => [String(e.index), entryToJson(e)])));
+        for (const e of b.log) tx.hsetnx(this.k.ids, e.id, String(e.index));
       }
+      if (b.nodes.length > 0) tx.hset(this.k.nodes, Object.fromEntries(b.nodes.map((n) => [nodeKey(n.level, n.index), b64(n.hash)])));
       if (b.checkpoints.length > 0) {
         const fields = b.checkpoints.map((c) => [String(c.epoch), JSON.stringify({ size: c.size, root: b64(c.root), state: b64(c.stateDigest), signature: b64(c.signature) })]);
         tx.hset(this.k.checkpoints, Object.fromEntries(fields));
+        const [first, ...rest] = b.checkpoints.map((c) => ({ score: c.size, member: sizeMember(c.epoch) }));
+        tx.zadd(this.k.sizes, first!, ...rest);
       }
       if (b.inbox.size > 0) tx.hset(this.k.inbox, Object.fromEntries([...b.inbox].map(([p, s]) => [String(p), JSON.stringify({ floor: s.floor, above: s.above })])));
       if (b.meta.size > 0) tx.hset(this.k.meta, Object.fromEntries(b.meta));
@@ -368,6 +390,45 @@ export class RedisStore implements ReplicaStore {
       out.push(entryFromJson(start + i, v));
     }
     return out;
+  }
+
+  async indexOfId(id: string): Promise<number | undefined> {
+    if (this.conflict) return this.stop(this.conflict.reason);
+    const v = (await this.redis.hget(this.k.ids, id)) as unknown;
+    return typeof v === 'string' ? Number(v) : undefined;
+  }
+
+  async readNodes(keys: readonly NodeKey[]): Promise<Map<string, Uint8Array>> {
+    if (this.conflict) return this.stop(this.conflict.reason);
+    const out = new Map<string, Uint8Array>();
+    if (keys.length === 0) return out;
+    const fields = keys.map((k) => nodeKey(k.level, k.index));
+    const values = (await this.redis.hmget(this.k.nodes, ...fields)) as unknown;
+    const list = Array.isArray(values) ? (values as (string | null)[]) : [];
+    fields.forEach((f, i) => {
+      const v = list[i];
+      if (typeof v === 'string') out.set(f, unb64(v));
+    });
+    return out;
+  }
+
+  /** The first checkpoint (lowest size, then epoch) with a size in [min, max]. */
+  private async checkpointBySize(min: number, max: number | '+inf'): Promise<SignedCheckpoint | null> {
+    if (this.conflict) return this.stop(this.conflict.reason);
+    const members = strings(await this.redis.zrange(this.k.sizes, min, max, { byScore: true, offset: 0, count: 1 }), 'sizes');
+    if (members.length === 0) return null;
+    const epoch = Number(members[0]);
+    const v = (await this.redis.hget(this.k.checkpoints, String(epoch))) as unknown;
+    if (typeof v !== 'string') throw new Error(`redis: checkpoint ${epoch} is in ${this.k.sizes} but not in ${this.k.checkpoints}`);
+    return checkpointFromJson(epoch, v);
+  }
+
+  checkpointCovering(index: number): Promise<SignedCheckpoint | null> {
+    return this.checkpointBySize(index + 1, '+inf');
+  }
+
+  checkpointAt(size: number): Promise<SignedCheckpoint | null> {
+    return this.checkpointBySize(size, size);
   }
 
   async loadLog(): Promise<{ entries: StoredEntry[]; checkpoints: SignedCheckpoint[] }> {

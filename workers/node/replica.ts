@@ -24,6 +24,7 @@ import type { CorsOrigins } from '../core/cors.ts';
 import { ReplicaHost } from '../core/host.ts';
 import type { HostOptions, PeerTransport } from '../core/host.ts';
 import type { LoadedState, ReplicaStore, StoredEntry, WriteBatch } from '../core/store.ts';
+import type { NodeKey } from '../../shared/log/merkle-nodes.ts';
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import { StoreConflictError, StoreNotDurableError } from './store-errors.ts';
 
@@ -96,6 +97,18 @@ class StorageMonitor implements ReplicaStore {
   }
   entries(start: number, end: number): Promise<StoredEntry[]> {
     return this.watch(() => this.inner.entries(start, end));
+  }
+  indexOfId(id: string): Promise<number | undefined> {
+    return this.watch(() => this.inner.indexOfId(id));
+  }
+  readNodes(keys: readonly NodeKey[]): Promise<Map<string, Uint8Array>> {
+    return this.watch(() => this.inner.readNodes(keys));
+  }
+  checkpointCovering(index: number): Promise<SignedCheckpoint | null> {
+    return this.watch(() => this.inner.checkpointCovering(index));
+  }
+  checkpointAt(size: number): Promise<SignedCheckpoint | null> {
+    return this.watch(() => this.inner.checkpointAt(size));
   }
   probe(): Promise<void> {
     return this.watch(async () => {

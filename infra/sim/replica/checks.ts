@@ -9,6 +9,7 @@ import { bytesEqual, toHex } from '../../../shared/crypto/bytes.ts';
 import { checkpointPayload, checkpointTag } from '../../../shared/log/checkpoint.ts';
 import { leafHash } from '../../../shared/log/merkle.ts';
 import { MerkleLog } from '../../../shared/log/merkle-log.ts';
+import { readerOf, rootFrom } from '../../../shared/log/merkle-nodes.ts';
 import type { Fault } from '../../../shared/protocols/step.ts';
 import type { QuorumSystem } from '../../../shared/quorum/quorum-system.ts';
 import { DEFAULT_MEMORY_BUDGET_BYTES } from '../../../shared/replica/engine.ts';
@@ -72,6 +73,17 @@ export function checkRun(x: RunFacts): { safety: string[]; liveness: string | nu
     merkle.append(leafHash(e.entry));
     rootAt.push(toHex(merkle.root()));
   }
+  // Stored Merkle nodes (what receipts and consistency proofs are made of) give the agreed roots.
+  for (const h of x.honest) {
+    const size = h.storage.log.length;
+    if (size === 0 || size >= rootAt.length) continue;
+    try {
+      const root = toHex(rootFrom(readerOf(h.storage.nodes), size));
+      if (root !== rootAt[size]) safety.push(`replica ${h.index}: its stored Merkle nodes give another root for size ${size} than the agreed log`);
+    } catch (e) {
+      safety.push(`replica ${h.index}: stored Merkle nodes for size ${size}: ${(e as Error).message}`);
+    }
+  }
   const kernel = x.sim.context(0).crypto.kernel;
   const rootOfSize = new Map<number, { root: string; replica: number }>();
   for (const h of x.honest) {
@@ -116,7 +128,7 @@ function livenessReport(x: RunFacts): string {
       parts.push(`replica ${h.index} down`);
       continue;
     }
-    const missing = required.filter((r) => core.status(r.id)?.status !== 'certified').length;
+    const missing = required.filter((r) => !h.certified(r.id)).length;
     const m = core.metrics();
     const errors = m.links.filter((l) => l.lastError).map((l) => `${l.peer}: ${l.lastError!.slice(0, 80)}`);
     parts.push(

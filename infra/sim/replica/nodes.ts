@@ -76,6 +76,23 @@ export class HonestNode {
     return this.sim.secrets[this.index]!;
   }
 
+  /**
+   * Whether request `id` (or an encrypted request's ciphertext id) is in the log under a signed
+   * checkpoint, as the replica's status route would say: the id's position from the engine's recent window
+   * or storage's index (or the ciphertext's outcome), and storage's earliest checkpoint covering it.
+   */
+  certified(id: string): boolean {
+    const core = this.core;
+    if (!core) return false;
+    let index = core.engine.recentIndexOf(id) ?? this.storage.indexOfId(id);
+    if (index === undefined || index >= core.engine.log.size) {
+      const o = core.engine.ciphertextOutcome(id);
+      if (o?.state !== 'delivered') return false;
+      index = o.index;
+    }
+    return this.storage.checkpointCovering(index) !== null;
+  }
+
   /** The core, loaded from storage if needed (as the adapter does before every event); null if that throws. */
   ensureCore(): HostCore | null {
     if (!this.up) return null;

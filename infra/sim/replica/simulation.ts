@@ -492,8 +492,7 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
       for (const r of requests) {
         // Every request goes to a kernel, so to an honest replica: done only once one accepted it.
         if (![...r.acceptedBy].some((i) => live.has(i))) return false;
-        const s = core.status(r.id);
-        if (!s || s.status !== 'certified') return false;
+        if (!h.certified(r.id)) return false;
       }
     }
     return true;
