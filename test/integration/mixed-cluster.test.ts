@@ -160,7 +160,7 @@ describe('sintra start --mixed (Node replicas on the embedded file store)', () =
     expect(line).toEqual({ ready: true, replicas: Array.from({ length: 4 }, (_, i) => `http://127.0.0.1:${port + i}`), group: join(dir, 'keys', 'group.json') });
     expect(first).not.toBeNull();
     // Each Node replica has storage of its own: its own folder with its own append-only file.
-    for (const id of ['r3', 'r4']) expect(statSync(join(dir, 'node', id, 'state.wal')).size, id).toBeGreaterThan(0);
+    for (const id of ['r3', 'r4']) expect(statSync(join(dir, 'node', id, 'state.db')).size, id).toBeGreaterThan(0);
 
     const r2 = await run(port, true, async (urls) => {
       expect((await getJson(urls[2]!, `/v1/requests/${first!.id}`)).json.status).toBe('certified');

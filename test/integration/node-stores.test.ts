@@ -1,15 +1,15 @@
 /**
  * The Node replica's stores against the ReplicaStore contract that MemoryStore defines (workers/core/store.ts):
  * RedisStore through the real @upstash/redis client, the Upstash-REST bridge and a real redis-server, and
- * FileStore on a temp folder. Then what only one backend has: a transaction broken before EXEC leaves
+ * SqliteStore on a temp folder. Then what only one backend has: a transaction broken before EXEC leaves
  * nothing; a second writer or a partly applied EXEC stops the replica for good; Redis unreachable fails
- * commits quickly and loses nothing; a torn last file record is dropped, a corrupt middle one refuses to
- * open; the folder lock; file compaction. And Redis durability: a server without appendonly yes +
+ * commits quickly and loses nothing; a SQLite writer killed after its commits loses none of them; the
+ * folder lock. And Redis durability: a server without appendonly yes +
  * appendfsync always is refused at start and at every load, one that does not answer CONFIG is warned
  * about (refused with SINTRA_REDIS_DURABILITY=require), and storage that went back in time (a server
  * restarted without persistence) stops the replica for good.
  */
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +17,8 @@ import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import type { LogAppend } from '../../shared/replica/engine.ts';
 import { MemoryStore, emptyBatch } from '../../workers/core/store.ts';
 import type { ReplicaStore, WriteBatch } from '../../workers/core/store.ts';
-import { FileStore } from '../../workers/node/file-store.ts';
+import { SqliteStore } from '../../workers/node/sqlite-store.ts';
+import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { deal } from '../../shared/config/deal.ts';
 import { parseGroup, parseReplicaSecrets } from '../../shared/config/group.ts';
@@ -87,7 +88,9 @@ function contract(name: string, backend: () => Backend): void {
           checkpoints: [checkpoint(2, 3)],
         }),
       );
-      for (const store of [s, (s = await b.reopen(s))]) {
+      for (const reopen of [false, true]) {
+        if (reopen) s = await b.reopen(s);
+        const store = s;
         const l = await store.load();
         expect(l.snapshot).toBeNull();
         expect(l.journal).toEqual([ALL_BYTES, bytes(1), bytes(2)]);
@@ -133,7 +136,10 @@ function contract(name: string, backend: () => Backend): void {
       await s.commit(batch({ journal: [bytes(1)], log: [entry(0), withResponse], nodes: [node(0, 0), node(0, 1), node(1, 0)], checkpoints: [checkpoint(3, 1)] }));
       // The same request again (replayed after the de-duplication window) keeps naming its first position.
       await s.commit(batch({ log: [{ ...entry(2, 5), id: entry(0).id }], nodes: [node(0, 2)], checkpoints: [checkpoint(4, 2), checkpoint(5, 2), checkpoint(12, 3)] }));
-      for (const r of [s, await backend().reopen(s)]) {
+      const b = backend();
+      let r = s;
+      for (const reopen of [false, true]) {
+        if (reopen) r = await b.reopen(r);
         await r.load();
         expect(await r.indexOfId(entry(0).id)).toBe(0);
         expect(await r.indexOfId(entry(1).id)).toBe(1);
@@ -389,88 +395,74 @@ describe.skipIf(!HAVE_REDIS)('Redis durability: the replica runs only on Redis t
 
 if (!HAVE_REDIS) describe('RedisStore', () => it.skip(REDIS_SKIP_MESSAGE, () => undefined));
 
-describe('FileStore (append-only file, fsync per commit)', () => {
+describe('SqliteStore (the Durable Object\'s SQL store on a SQLite file, WAL + synchronous=FULL)', () => {
   let root: string;
   let counter = 0;
   beforeAll(() => {
-    root = mkdtempSync(join(tmpdir(), 'sintra-filestore-'));
+    root = mkdtempSync(join(tmpdir(), 'sintra-sqlitestore-'));
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
-  const dirOf = (s: ReplicaStore) => (s as FileStore).dir;
+  const dirOf = (s: ReplicaStore) => (s as SqliteStore).dir;
 
-  contract('FileStore', () => ({
-    make: () => FileStore.open(join(root, `c${counter++}`)),
+  contract('SqliteStore', () => ({
+    make: () => SqliteStore.open(join(root, `c${counter++}`)),
     reopen: async (s) => {
-      await (s as FileStore).close();
-      return FileStore.open(dirOf(s));
+      await (s as SqliteStore).close();
+      return SqliteStore.open(dirOf(s));
     },
   }));
 
-  it('drops a torn last record on recovery and keeps appending after it', async () => {
-    const dir = join(root, 'torn');
-    let s = await FileStore.open(dir);
-    await s.commit(batch({ journal: [bytes(1)] }));
-    await s.commit(batch({ journal: [bytes(2)], log: [entry(0)] }));
+  it('a process killed (SIGKILL) right after its commits returned loses none of them', async () => {
+    const dir = join(root, 'killed');
+    const script = join(root, 'writer.mts');
+    writeFileSync(
+      script,
+      `import { SqliteStore } from ${JSON.stringify(join(process.cwd(), 'workers/node/sqlite-store.ts'))};
+const s = await SqliteStore.open(${JSON.stringify(dir)});
+await s.load();
+for (let i = 0; i < 40; i++) {
+  await s.commit({ journal: [new Uint8Array([i])], outbox: [], outboxDelete: [], log: [{ index: i, id: String(i).padStart(64, '0'), epoch: 1, entry: new Uint8Array([i, 7]) }], nodes: [{ level: 0, index: i, hash: new Uint8Array(32).fill(i) }], checkpoints: [], inbox: new Map(), meta: new Map([['k', String(i)]]) });
+}
+process.stdout.write('committed\\n');
+setInterval(() => undefined, 1000);
+`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((done, fail) => {
+      child.stdout.on('data', (d: Buffer) => {
+        if (d.toString().includes('committed')) done();
+      });
+      child.on('exit', (code) => fail(new Error(`writer exited with ${code}`)));
+    });
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    // The dead writer's lock is taken over; everything it committed is there.
+    const s = await SqliteStore.open(dir);
+    const l = await s.load();
+    expect(l.journal.length).toBe(40);
+    expect(l.meta.get('k')).toBe('39');
+    expect((await s.entries(0, 100)).length).toBe(40);
+    expect(await s.indexOfId(String(39).padStart(64, '0'))).toBe(39);
     await s.close();
-    const wal = join(dir, 'state.wal');
-    const full = readFileSync(wal);
-    // A crash in the middle of the next append: its header and part of its payload made it to disk.
-    appendFileSync(wal, Buffer.concat([Buffer.from([0, 0, 0, 200]), Buffer.alloc(8, 1), Buffer.from('{"j":["AQ')]));
-    s = await FileStore.open(dir);
-    expect(s.recovered).toEqual({ records: 2, droppedBytes: 12 + 9 });
-    expect(statSync(wal).size).toBe(full.length);
-    expect((await s.load()).journal).toEqual([bytes(1), bytes(2)]);
-    await s.commit(batch({ journal: [bytes(3)] }));
-    await s.close();
-    // Only a few bytes of a header made it.
-    appendFileSync(wal, Buffer.from([0, 0]));
-    s = await FileStore.open(dir);
-    expect((await s.load()).journal).toEqual([bytes(1), bytes(2), bytes(3)]);
-    expect(await s.entries(0, 1)).toEqual([entry(0)]);
-    await s.close();
-  });
-
-  it('refuses to open a file whose damaged record is not the last one', async () => {
-    const dir = join(root, 'corrupt');
-    const s = await FileStore.open(dir);
-    await s.commit(batch({ journal: [bytes(1)] }));
-    await s.commit(batch({ journal: [bytes(2)] }));
-    await s.close();
-    const wal = join(dir, 'state.wal');
-    const data = readFileSync(wal);
-    data[data.indexOf('{"j"') + 8]! ^= 1; // a payload byte of the first record
-    writeFileSync(wal, data);
-    await expect(FileStore.open(dir)).rejects.toThrow(/corrupt and is not the last one/);
-  });
+  }, 60_000);
 
   it('one process per folder: a live owner locks it, a dead owner does not', async () => {
     const dir = join(root, 'locked');
-    const s = await FileStore.open(dir);
-    await expect(FileStore.open(dir)).rejects.toThrow(StoreLockedError);
+    const s = await SqliteStore.open(dir);
+    await expect(SqliteStore.open(dir)).rejects.toThrow(StoreLockedError);
     await s.close();
-    const t = await FileStore.open(dir);
+    const t = await SqliteStore.open(dir);
     await t.close();
     writeFileSync(join(dir, 'LOCK'), '2147483646\n'); // no such process
-    const u = await FileStore.open(dir);
+    const u = await SqliteStore.open(dir);
     await u.close();
   });
 
-  it('compacts the file into one full-state record when it has doubled, and recovers the same state', async () => {
-    const dir = join(root, 'compact');
-    let s = await FileStore.open(dir, { compactBytes: 4096 });
-    for (let i = 0; i < 60; i++) {
-      await s.commit(batch({ journal: [new Uint8Array(100).fill(i)], outbox: [{ peer: 1, id: i + 1, bytes: bytes(i) }], ...(i > 0 ? { outboxDelete: [{ peer: 1, ids: [i] }] } : {}), log: [entry(i)] }));
-      if (i === 30) await s.commit(batch({ snapshot: bytes(30), journal: [] }));
-    }
-    const before = await s.load();
-    const size = (await s.sizeBytes())!;
-    await s.close();
-    expect(size).toBeLessThan(60 * 250);
-    s = await FileStore.open(dir);
-    expect(s.recovered.records).toBeLessThan(60);
-    expect(await s.load()).toEqual(before);
-    expect((await s.loadLog()).entries.length).toBe(60);
-    expect((await s.load()).outbox.map((m) => m.id)).toEqual([60]);
+  it('values over 1 MB are stored in parts and read back exactly', async () => {
+    const s = await SqliteStore.open(join(root, 'big'));
+    const big = Uint8Array.from({ length: 3 * 1024 * 1024 + 5 }, (_, i) => (i * 31) & 0xff);
+    await s.commit(batch({ snapshot: big, journal: [] }));
+    expect((await s.load()).snapshot).toEqual(big);
     await s.close();
   });
 });

@@ -8,7 +8,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
 import { toHex } from '../../shared/crypto/bytes.ts';
 import { emptyBatch } from '../../workers/core/store.ts';
-import { SPILL_THRESHOLD, SqlStore } from '../../workers/cloudflare/sql-store.ts';
+import { SPILL_THRESHOLD, SqlStore } from '../../workers/core/sql-store.ts';
 
 const e = env as unknown as { REPLICA: DurableObjectNamespace };
 

@@ -15,7 +15,7 @@ import type { AdmissionConfig } from '../../workers/core/admission.ts';
 import { replicaApp } from '../../workers/core/app.ts';
 import { ReplicaHost } from '../../workers/core/host.ts';
 import { MemoryStore } from '../../workers/core/store.ts';
-import { FileStore } from '../../workers/node/file-store.ts';
+import { SqliteStore } from '../../workers/node/sqlite-store.ts';
 import { NodeReplica } from '../../workers/node/replica.ts';
 import { serveReplica } from '../../workers/node/server.ts';
 import { testGroup } from '../helpers/group.ts';
@@ -152,7 +152,7 @@ describe('admission on a Node replica over a real socket', () => {
   it('the socket address pays; x-sintra-client and an unconfigured x-forwarded-for do not matter', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sintra-admission-'));
     dirs.push(dir);
-    const store = await FileStore.open(dir);
+    const store = await SqliteStore.open(dir);
     const replica = new NodeReplica({ group, secrets: secrets[0]!, store, peers: [null, null, null, null], clientRate: 1, host: { bootstrap: true }, log: () => undefined });
     const served = await serveReplica(replica, { port: 0 });
     try {

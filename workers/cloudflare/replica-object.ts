@@ -17,7 +17,7 @@ import { admissionFromEnv } from '../core/admission.ts';
 import { corsOriginsFromEnv } from '../core/cors.ts';
 import { hostEnvOptions, ReplicaHost } from '../core/host.ts';
 import type { PeerTransport } from '../core/host.ts';
-import { SqlStore } from './sql-store.ts';
+import { SqlStore } from '../core/sql-store.ts';
 
 export interface ReplicaEnv {
   readonly REPLICA: DurableObjectNamespace;

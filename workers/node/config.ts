@@ -13,7 +13,6 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, SECRET_NAMES, parseGroup, parseReplicaSecrets } from '../../shared/config/group.ts';
 import type { Group, ReplicaSecrets } from '../../shared/config/group.ts';
 import { toHex } from '../../shared/crypto/bytes.ts';
-import { FileStore } from './file-store.ts';
 import { REDIS_DURABILITY_MODES, RedisStore, redisClient, redisPrefix } from './redis-store.ts';
 import type { RedisDurabilityMode } from './redis-store.ts';
 import { StoreNotDurableError } from './store-errors.ts';
@@ -111,7 +110,11 @@ export function storeSpecFromEnv(env: Env): StoreSpec {
  * check runs before the first load instead (and again before every load).
  */
 export async function openStore(spec: StoreSpec, group: Group, secrets: ReplicaSecrets, log?: (line: string) => void): Promise<NodeStore> {
-  if (spec.kind === 'file') return FileStore.open(spec.dir, log ? { log } : {});
+  if (spec.kind === 'file') {
+    // Loaded only here: Redis-only deployments (Lambda bundles) never need the native SQLite module.
+    const { SqliteStore } = await import('./sqlite-store.ts');
+    return SqliteStore.open(spec.dir);
+  }
   const prefix = spec.prefix ?? redisPrefix(toHex(group.groupId), secrets.id);
   const client = redisClient({ url: spec.url, token: spec.token, ...(spec.timeoutMs ? { timeoutMs: spec.timeoutMs } : {}) });
   let where = spec.url;

@@ -1,5 +1,7 @@
 /**
- * ReplicaStore on a SQLite-backed Durable Object (ctx.storage.sql). Every commit is one
+ * ReplicaStore on SQLite, written once for both runtimes that have a synchronous SQLite: a SQLite-backed
+ * Durable Object (ctx.storage.sql, workers/cloudflare) and a Node replica's data folder (better-sqlite3,
+ * workers/node/sqlite-store.ts); each passes its database as a SqlBackend. Every commit is one
  * transactionSync, so an event's journal entry, outbox messages, log entries, checkpoints and link state
  * become durable together or not at all (persist before send, docs/design.md section 8); the Durable Object's
  * output gate additionally holds responses and outgoing fetches until the write is confirmed.
@@ -14,7 +16,19 @@ import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import { nodeKey } from '../../shared/log/merkle-nodes.ts';
 import type { NodeKey } from '../../shared/log/merkle-nodes.ts';
 import { fromHex, toHex } from '../../shared/crypto/bytes.ts';
-import type { InboxState, LoadedState, ReplicaStore, StoredEntry, StoredOutboxMessage, WriteBatch } from '../core/store.ts';
+import type { InboxState, LoadedState, ReplicaStore, StoredEntry, StoredOutboxMessage, WriteBatch } from './store.ts';
+
+/** A column value as both runtimes return it (BLOBs: ArrayBuffer in workerd, Buffer in Node). */
+export type SqlValue = ArrayBuffer | Uint8Array | string | number | null;
+
+/** The part of Durable Object storage that SqlStore uses; DurableObjectStorage has this shape. */
+export interface SqlBackend {
+  readonly sql: {
+    exec(query: string, ...bindings: (ArrayBuffer | string | number | null)[]): { toArray(): Record<string, SqlValue>[] };
+    readonly databaseSize: number;
+  };
+  transactionSync<T>(closure: () => T): T;
+}
 
 const SCHEMA = [
   'CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, event BLOB NOT NULL)',
@@ -47,17 +61,17 @@ function bytes(v: unknown): Uint8Array {
   throw new TypeError('expected a BLOB column');
 }
 
-function checkpointRow(r: Record<string, SqlStorageValue>): SignedCheckpoint {
+function checkpointRow(r: Record<string, SqlValue>): SignedCheckpoint {
   return { epoch: Number(r['epoch']), size: Number(r['size']), root: bytes(r['root']), stateDigest: bytes(r['state']), signature: bytes(r['signature']) };
 }
 
 export class SqlStore implements ReplicaStore {
-  private readonly sql: SqlStorage;
+  private readonly sql: SqlBackend['sql'];
   /** Distinguishes spill keys of one process lifetime; with the time, unique across restarts. */
   private spills = 0;
   private readonly boot = Date.now().toString(36);
 
-  constructor(private readonly storage: DurableObjectStorage) {
+  constructor(private readonly storage: SqlBackend) {
     this.sql = storage.sql;
     for (const s of SCHEMA) this.sql.exec(s);
   }
