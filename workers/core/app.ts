@@ -20,6 +20,7 @@ import type { ReplicaHost } from './host.ts';
 import { ID, base64ToBytes, errorBody, fail, natParam, readJson, unavailable } from './http.ts';
 import { caRoutes } from './ca-routes.ts';
 import { notaryRoutes } from './notary-routes.ts';
+import { tileRoutes } from './tile-routes.ts';
 import { IMMUTABLE, openApiDocument, registerRoutes } from './openapi.ts';
 import type { RouteSpec } from './openapi.ts';
 import { TokenBuckets } from './rate-limit.ts';
@@ -315,6 +316,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
         return c.json(receiptToJson(host.group.groupId, receipt));
       },
     },
+    ...tileRoutes(host),
     ...notaryRoutes(host, { clientLimit, rateLimited, afterChange: options.afterChange }),
     ...caRoutes(host, { clientLimit, rateLimited, afterChange: options.afterChange }),
     {

@@ -24,6 +24,7 @@ import { useNativeSha256 } from './native-sha256.ts';
 import { consistencyProof, logIndexOf, receiptAt, requestStatus } from '../../shared/replica/history.ts';
 import { requestId } from '../../shared/replica/engine.ts';
 import type { ReplicaStore, StoredEntry } from './store.ts';
+import type { NodeKey } from '../../shared/log/merkle-nodes.ts';
 
 export type { HostError, RequestStatus, SubmitResult } from '../../shared/replica/host-core.ts';
 
@@ -220,6 +221,11 @@ export class ReplicaHost {
 
   entries(start: number, end: number): Promise<StoredEntry[]> {
     return this.store.entries(start, Math.min(end, this.core!.engine.log.size));
+  }
+
+  /** Stored Merkle nodes (tiles are made of them). */
+  readNodes(keys: readonly NodeKey[]): Promise<Map<string, Uint8Array>> {
+    return this.store.readNodes(keys);
   }
 
   // ---- peers
