@@ -44,6 +44,7 @@ import {
   decodeUtf8,
   encodeRecord,
   encodeResponse,
+  isValidName,
   recordFromJson,
   requestMessage,
   verifyEd25519,
@@ -413,7 +414,11 @@ function verifyStatement(groupIn: unknown, statement: unknown): DirectoryVerdict
   if (s['format'] !== CA_STATEMENT_FORMAT) return no(`format: expected ${JSON.stringify(CA_STATEMENT_FORMAT)}`);
   if (typeof s['groupId'] !== 'string' || s['groupId'] !== toHex(group.groupId)) return no('groupId: not this group');
   const name = s['name'];
-  if (typeof name !== 'string' || name.length > 1024) return no('name: expected a string');
+  if (typeof name !== 'string') return no('name: expected a string');
+  // The CA never registers any other name, so a statement about one (a look-alike of a registered name)
+  // says nothing a client should act on.
+  const shown = JSON.stringify(name.slice(0, 140));
+  if (!isValidName(name)) return no(`name: ${shown} is not a name the CA can register (1-128 of a-z 0-9 . _ @ -, starting with a letter or digit)`);
   let record: CertificateRecord | null = null;
   if (s['record'] !== null) {
     try {

@@ -177,7 +177,6 @@ export function verifyReceipt(groupKey: G2Point, groupId: Uint8Array, r: Receipt
 
 /** Two signed checkpoints of one log: the later one extends the earlier one (append-only). */
 export function verifyExtension(earlier: Checkpoint, later: Checkpoint, proof: readonly Uint8Array[]): boolean {
-  if (earlier.size > later.size) return false;
-  if (earlier.size === later.size) return bytesEqual(earlier.root, later.root);
+  // Equal sizes need equal roots and an EMPTY proof (RFC 9162 section 2.1.4.2): verifyConsistency says so.
   return verifyConsistency(earlier.size, later.size, proof, earlier.root, later.root);
 }

@@ -878,6 +878,10 @@ describe('the reference verifiers accept the document vectors and reject what th
     expect(verifyExtension(c0, c1, proof)).toBe(true);
     expect(verifyExtension(c0, c1, proof.slice(1))).toBe(false);
     expect(verifyExtension(c1, c0, proof)).toBe(false);
+    // Equal sizes: equal roots and an empty proof (RFC 9162), nothing else.
+    expect(verifyExtension(c1, c1, [])).toBe(true);
+    expect(verifyExtension(c1, c1, proof)).toBe(false);
+    expect(verifyExtension(c1, { ...c1, root: c0.root }, [])).toBe(false);
   });
 
   it('directory statements', () => {
@@ -895,6 +899,14 @@ describe('the reference verifiers accept the document vectors and reject what th
     no(mutate(s, (c) => c.apps.reverse()));
     no(mutate(s, (c) => (c.proof = c.proof + '00')));
     no(mutate(s, (c) => (c.groupId = '00'.repeat(32))));
+    // A genuine absence proof about a name the CA can never register (a look-alike of an existing one) is
+    // refused, not shown as "absent" while `alice` exists.
+    const cp1 = fx.checkpoints[1]!;
+    for (const bad of ['Alice', '\u0430lice', '', 'a\u0000', 'a'.repeat(129), '-alice', 'alice ']) {
+      const st = fx.ca.statement(bad, cp1.cp, cp1.apps);
+      if (st) expect(verifyDirectoryStatement(group, st), JSON.stringify(bad)).toMatchObject({ ok: false, reason: expect.stringMatching(/^name: /) });
+    }
+    expect(fx.ca.statement('Alice', cp1.cp, cp1.apps)).not.toBeNull();
   });
 
   it('group.json, CA entries, ciphertexts and link frames', () => {
