@@ -12,16 +12,22 @@
  * - Receipts are polled from the replicas that accepted first, then from the others; a replica serving a
  *   receipt that does not verify (forged signature, wrong proof, another entry, another digest) is
  *   recorded as lying and not asked again, and the next replica is used.
+ * - The log only grows: the client remembers the newest checkpoint it verified (or one it is given) and
+ *   checks every other checkpoint it sees against it by a consistency proof (consistency.ts); a replica
+ *   serving a proof that does not verify is a liar, and two signed checkpoints that cannot be consistent
+ *   end the call with a ForkError carrying both (evidence that more replicas are corrupt than tolerated).
  *
  * Time: the timeout uses an injected clock if one is given, else counts the time slept between polls; the
  * injected fetch is expected to bound each exchange (the CLI passes AbortSignal.timeout).
  */
 import { sha256 } from '../crypto/sha256.ts';
-import { bytesEqual, toBase64, toHex } from '../crypto/bytes.ts';
+import { bytesEqual, fromHex, toBase64, toHex } from '../crypto/bytes.ts';
 import type { RandomBytes } from '../crypto/random.ts';
 import type { Group } from '../config/group.ts';
-import { receiptFromJson, receiptToJson, verifyReceipt } from '../log/checkpoint.ts';
-import type { ReceiptJson } from '../log/checkpoint.ts';
+import { checkpointFromJson, receiptFromJson, receiptToJson, verifyCheckpoint, verifyReceipt } from '../log/checkpoint.ts';
+import type { ReceiptJson, SignedCheckpoint } from '../log/checkpoint.ts';
+import { checkConsistency } from './consistency.ts';
+import type { ProofAnswer } from './consistency.ts';
 import { encodeStampEntry, parseStampEntry } from '../app/notary.ts';
 import { encodeCaRequest, isValidName, registerRequest, renewRequest, revokeRequest, rotateRequest, verifyDirectoryStatement } from '../app/ca.ts';
 import type { CaErrorCode, CaRequest, CaResponse, CertificateRecord, DirectoryStatementJson, DirectoryVerdict } from '../app/ca.ts';
@@ -54,10 +60,29 @@ export interface SintraClientOptions {
   readonly patienceMs?: number;
   /** First poll interval; grows by half up to 1.5 s (default 250 ms). */
   readonly pollMs?: number;
+  /** A checkpoint verified before (saved): every checkpoint seen from now on must be consistent with it. */
+  readonly checkpoint?: SignedCheckpoint;
+  /** Called whenever the newest verified checkpoint moves forward (save it to keep the check across runs). */
+  readonly onCheckpoint?: (checkpoint: SignedCheckpoint) => void;
 }
 
 export class SintraClientError extends Error {
   override readonly name: string = 'SintraClientError';
+}
+
+/**
+ * Two group-signed checkpoints that are not consistent: the group signed two histories, which more than the
+ * tolerated number of corrupt replicas can do. `older`/`newer` are the evidence (checkpointToJson them).
+ */
+export class ForkError extends SintraClientError {
+  override readonly name = 'ForkError';
+  constructor(
+    readonly older: SignedCheckpoint,
+    readonly newer: SignedCheckpoint,
+    why: string,
+  ) {
+    super(`the group signed two histories: checkpoints of size ${older.size} (epoch ${older.epoch}) and ${newer.size} (epoch ${newer.epoch}) are not consistent (${why}); more replicas are corrupt than the group tolerates`);
+  }
 }
 
 /** The CA ordered the request and refused it (its answer, confirmed by a verified directory statement). */
@@ -182,11 +207,57 @@ function errorText(a: Answer): string {
 export class SintraClient {
   private readonly urls: readonly string[];
   private readonly liars = new Map<string, string>();
+  private newest: SignedCheckpoint | null;
   private infos: Promise<{ ok: ReplicaInfo[]; failed: { url: string; reason: string }[] }> | null = null;
 
   constructor(private readonly o: SintraClientOptions) {
     this.urls = [...new Set(o.urls.map((u) => u.replace(/\/+$/, '')))];
     if (this.urls.length === 0) throw new SintraClientError('give at least one replica URL');
+    if (o.checkpoint && !verifyCheckpoint(o.group.kernel.groupKey, o.group.groupId, o.checkpoint)) throw new SintraClientError("the given checkpoint's signature does not verify with the pinned group");
+    this.newest = o.checkpoint ?? null;
+  }
+
+  /** The newest checkpoint this client verified (or was given), with every other one it saw consistent with it. */
+  get newestCheckpoint(): SignedCheckpoint | null {
+    return this.newest;
+  }
+
+  /** A replica's consistency proof between two sizes (GET /v1/log/consistency). */
+  private async fetchProof(url: string, first: number, second: number): Promise<ProofAnswer> {
+    const a = await this.call(`${url}/v1/log/consistency?first=${first}&second=${second}`);
+    if (a.status !== 200) return { unavailable: errorText(a) };
+    const proof = (a.json as { proof?: unknown } | null)?.proof;
+    if (!Array.isArray(proof) || !proof.every((h) => typeof h === 'string' && HEX64.test(h))) return { proof: [new Uint8Array(0)] };
+    return { proof: proof.map((h: string) => fromHex(h, 32)) };
+  }
+
+  /**
+   * Checks a verified checkpoint (served by `from`) against the newest one seen: consistent, it may become
+   * the newest; a fork throws ForkError; replicas serving bad proofs become liars. Undecided (too few
+   * answers) is logged and changes nothing.
+   */
+  async observeCheckpoint(checkpoint: SignedCheckpoint, from?: string): Promise<void> {
+    const newest = this.newest;
+    if (!newest) {
+      this.newest = checkpoint;
+      this.o.onCheckpoint?.(checkpoint);
+      return;
+    }
+    if (newest.size === checkpoint.size && bytesEqual(newest.root, checkpoint.root) && checkpoint.epoch <= newest.epoch) return;
+    const { ok } = await this.replicas();
+    const ordered = [...ok].sort((x, y) => (x.url === from ? -1 : y.url === from ? 1 : 0)).filter((r) => !this.liars.has(r.url));
+    const v = await checkConsistency(this.o.group, newest, checkpoint, ordered, (url, a, b) => this.fetchProof(url, a, b));
+    if (v.kind === 'bad-signature') throw new SintraClientError(`a checkpoint from ${from ?? 'a replica'} does not verify with the pinned group`);
+    for (const l of v.liars) {
+      if (!this.liars.has(l.url)) this.log(`warning: ${l.url} ${l.reason}; not asking it again`);
+      this.liars.set(l.url, l.reason);
+    }
+    if (v.kind === 'fork') throw new ForkError(v.older, v.newer, v.why);
+    if (v.kind === 'undecided') return this.log(`warning: could not check that checkpoint ${checkpoint.size} is consistent with ${newest.size}: ${v.why}`);
+    if (v.newer !== newest) {
+      this.newest = v.newer;
+      this.o.onCheckpoint?.(v.newer);
+    }
   }
 
   private log(line: string): void {
@@ -313,13 +384,16 @@ export class SintraClient {
     }
     const accepted = await this.submitToKernel('/v1/notary/stamp', body);
     const found = await this.waitForStamp(digest, accepted.map((a) => a.url));
+    await this.observeCheckpoint(receiptFromJson(found.receipt).receipt.checkpoint, found.from);
     return { ...found, acceptedBy: accepted.map((a) => a.url) };
   }
 
   /** The verified registration of `digest` from the first replica that serves one that verifies. */
   async lookup(digest: string, opts: { wait?: boolean } = {}): Promise<Omit<StampResult, 'acceptedBy'> | null> {
     if (!HEX64.test(digest)) throw new SintraClientError('digest: expected 64 lower-case hex digits (SHA-256)');
-    return opts.wait ? this.waitForStamp(digest, []) : this.pollOnce(digest, []).then((r) => (r.found ? r.found : null));
+    const found = await (opts.wait ? this.waitForStamp(digest, []) : this.pollOnce(digest, []).then((r) => (r.found ? r.found : null)));
+    if (found) await this.observeCheckpoint(receiptFromJson(found.receipt).receipt.checkpoint, found.from);
+    return found;
   }
 
   /** Replicas caught serving receipts that do not verify, with the reason (never asked again). */
@@ -489,6 +563,7 @@ export class SintraClient {
       this.liars.set(got.url, 'served a CA response the signed state contradicts');
       throw new SintraClientError(`the CA response from ${got.url} (serial ${cert.serial}) is contradicted by the signed directory (${rec ? `serial ${rec.serial}, ${rec.status}` : 'absent'})`);
     }
+    await this.observeCheckpoint(receiptFromJson(got.receipt).receipt.checkpoint, got.url);
     return { ...st, id, index, response, receipt: got.receipt, acceptedBy: first };
   }
 
@@ -519,6 +594,7 @@ export class SintraClient {
       !opts.wait,
       opts.freshest ? (a, b) => a.verdict.size > b.verdict.size : undefined,
     );
+    await this.observeCheckpoint(checkpointFromJson(got.statement.checkpoint), got.url);
     return { name, verdict: got.verdict, statement: got.statement, from: got.url, liars: this.liarList() };
   }
 

@@ -56,6 +56,18 @@ export function toBase64(bytes: Uint8Array): string {
   return ASCII.decode(out);
 }
 
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Standard padded base64 (RFC 4648 section 4), strictly: anything else is null. */
+export function fromBase64(s: string): Uint8Array | null {
+  if (!BASE64.test(s)) return null;
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  // atob ignores the unused bits of the last character: refuse encodings that set them (two spellings).
+  return toBase64(out) === s ? out : null;
+}
+
 /** Lower-case hex only: upper case would give one value two encodings. */
 export function fromHex(hex: string, expectedLength?: number): Uint8Array {
   if (typeof hex !== 'string' || !HEX.test(hex)) fail('bad-encoding', 'expected lower-case hex with an even number of digits');

@@ -18,7 +18,7 @@
  * key). Since the text is canonical, the signature binds every byte of it. The key ID is signed-note's
  * recommendation: SHA-256(key name || 0x0A || 0xff || identifier || 96-byte compressed group key)[:4].
  */
-import { bytesEqual, toBase64, toHex, utf8ToBytes } from '../crypto/bytes.ts';
+import { bytesEqual, fromBase64, toBase64, toHex, utf8ToBytes } from '../crypto/bytes.ts';
 import { encodeG2 } from '../crypto/curve.ts';
 import type { G2Point } from '../crypto/curve.ts';
 import { sha256 } from '../crypto/sha256.ts';
@@ -48,14 +48,6 @@ export function checkpointNote(groupId: Uint8Array, groupKey: G2Point, c: Signed
 }
 
 export type NoteVerdict = { readonly ok: true; readonly checkpoint: SignedCheckpoint } | { readonly ok: false; readonly reason: string };
-
-const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
-
-function fromBase64(s: string): Uint8Array | null {
-  if (!B64.test(s) || s.length % 4 !== 0) return null;
-  const bin = atob(s);
-  return Uint8Array.from(bin, (ch) => ch.charCodeAt(0));
-}
 
 /**
  * Verifies a checkpoint note with the group's id and key: the text must be the canonical one and a
