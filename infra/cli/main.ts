@@ -23,7 +23,7 @@ import { collectUrl, seconds, submitCommand } from './submit.ts';
 import type { SubmitOptions } from './submit.ts';
 import { verifyReceiptCommand } from './verify.ts';
 import type { VerifyReceiptOptions } from './verify.ts';
-import { consistencyCommand, registerMonitorCommand } from './monitor.ts';
+import { consistencyCommand, registerExportCommand, registerMonitorCommand, verifyArchiveCommand } from './monitor.ts';
 import type { ConsistencyCommandOptions } from './monitor.ts';
 import { useNativeSha256 } from '../../workers/core/native-sha256.ts';
 
@@ -175,15 +175,18 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     .argument('<files...>', 'a receipt JSON (from GET /v1/receipts/:id or `sintra submit --out`); with --consistency: OLD NEW, two saved checkpoints (GET /v1/log/checkpoint, or receipts or statements holding one)')
     .option('--group <file>', "the group's public group.json")
     .option('--consistency', 'check that the two checkpoints are consistent (the larger extends the smaller); exit 1 with the evidence on a fork, 3 when undecided')
+    .option('--archive', 'check an exported tiles folder (`sintra export`) against its signed checkpoint')
     .option('--cluster <url>', 'with --consistency: a replica to ask for the consistency proof (repeatable; the proof is checked here)', collectUrl)
     .option('--json', 'print the verdict as JSON')
-    .action(async (files: string[], opts: VerifyReceiptOptions & ConsistencyCommandOptions & { consistency?: boolean }) => {
+    .action(async (files: string[], opts: VerifyReceiptOptions & ConsistencyCommandOptions & { consistency?: boolean; archive?: boolean }) => {
       if (opts.consistency) return setCode(await consistencyCommand(files, opts, io));
-      if (files.length !== 1) throw new UsageError('verify takes one receipt (or --consistency OLD NEW)');
+      if (files.length !== 1) throw new UsageError('verify takes one receipt (or --consistency OLD NEW, or --archive DIR)');
+      if (opts.archive) return setCode(await verifyArchiveCommand(files[0]!, opts, io));
       setCode(await verifyReceiptCommand(files[0]!, opts, io));
     });
 
   registerMonitorCommand(program, io, setCode);
+  registerExportCommand(program, io, setCode);
 
   registerNodeReplicaCommand(program, io, setCode);
   registerStampCommand(program, io, setCode);

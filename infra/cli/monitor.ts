@@ -3,12 +3,18 @@
  * a fork: shared/client/monitor.ts) and `sintra verify --consistency OLD NEW` (are two saved signed
  * checkpoints of one history? shared/client/consistency.ts).
  *
+ * Also `sintra export` (the log as a C2SP tiles folder, checked) and `sintra verify --archive`.
+ *
  * Exit codes: 0 consistent / no evidence; 1 evidence (a fork, a liar), or a file that does not verify;
  * 2 usage; 3 undecided (no replica gave a consistency proof, and those that failed are not a kernel).
  */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { checkConsistency } from '../../shared/client/consistency.ts';
 import { runMonitor } from '../../shared/client/monitor.ts';
+import { verifyTileArchive } from '../../shared/client/tile-archive.ts';
+import { verifyCheckpointNote } from '../../shared/log/checkpoint-note.ts';
 import type { MonitorEvent } from '../../shared/client/monitor.ts';
 import { SintraClient } from '../../shared/client/sdk.ts';
 import { fromHex } from '../../shared/crypto/bytes.ts';
@@ -141,4 +147,110 @@ export function registerMonitorCommand(program: Command, io: Io, setCode: (code:
     .option('--json', 'one JSON object per event on stdout')
     .addHelpText('after', ['', 'Exit codes: 0 no evidence (after --rounds), 1 evidence (printed), 2 usage.', 'Example:', '  sintra monitor --cluster http://127.0.0.1:8787 --cluster http://127.0.0.1:8788 --group .sintra/keys/group.json'].join('\n'))
     .action(async (opts: MonitorCommandOptions) => setCode(await monitorCommand(opts, io)));
+}
+
+export interface ExportCommandOptions {
+  cluster?: string[];
+  group?: string;
+  out?: string;
+  json?: boolean;
+}
+
+/**
+ * `sintra export --cluster URL... --group G --out DIR`: the log as a C2SP tlog-tiles folder (DIR/checkpoint,
+ * DIR/tile/...), every tile checked against the signed checkpoint before the note is written (last, so a
+ * folder never claims more than its tiles). Full tiles already in DIR are immutable and not fetched again.
+ * The folder can be served as is by any static host; `sintra verify --archive DIR` checks it again.
+ */
+export async function exportCommand(opts: ExportCommandOptions, io: Io): Promise<number> {
+  if (!opts.group) throw new UsageError("required option '--group <file>' not specified");
+  if (!opts.cluster?.length) throw new UsageError('give replicas to export from with --cluster URL (repeatable)');
+  if (!opts.out) throw new UsageError("required option '--out <dir>' not specified");
+  const group = await loadGroupFile(opts.group);
+  const urls = opts.cluster.map((u) => u.replace(/\/+$/, ''));
+  let note: string | null = null;
+  for (const u of urls) {
+    try {
+      const res = await nodeFetch(`${u}/checkpoint`);
+      const text = await res.text();
+      if (res.status === 200 && verifyCheckpointNote(group.groupId, group.kernel.groupKey, text).ok) {
+        note = text;
+        break;
+      }
+      io.err(`warning: ${u}/checkpoint: ${res.status === 200 ? 'the note does not verify' : `HTTP ${res.status}`}\n`);
+    } catch (e) {
+      io.err(`warning: ${u}: ${e instanceof Error ? e.message : String(e)}\n`);
+    }
+  }
+  if (!note) {
+    io.err('error: no replica served a checkpoint note that verifies with the group\n');
+    return 1;
+  }
+  const out = opts.out;
+  let fetched = 0;
+  let kept = 0;
+  const read = async (path: string): Promise<Uint8Array | null> => {
+    const file = join(out, 'tile', path);
+    if (!path.includes('.p/')) {
+      const local = await readFile(file).catch(() => null);
+      if (local) {
+        kept++;
+        return new Uint8Array(local);
+      }
+    }
+    for (const u of urls) {
+      try {
+        const res = await nodeFetch(`${u}/tile/${path}`);
+        if (res.status !== 200) continue;
+        fetched++;
+        return new Uint8Array(await (res as unknown as Response).arrayBuffer());
+      } catch {
+        // the next replica
+      }
+    }
+    return null;
+  };
+  let done = 0;
+  const v = await verifyTileArchive(group, note, read, async (path, bytes) => {
+    const file = join(out, 'tile', path);
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, bytes);
+    if (++done % 500 === 0) io.err(`  ${done} tiles checked\n`);
+  });
+  if (!v.ok) {
+    io.err(`error: the export does not verify: ${v.reason}; nothing claims it (no checkpoint written)\n`);
+    return 1;
+  }
+  await writeFile(join(out, 'checkpoint'), note);
+  const line = { exported: out, size: v.checkpoint.size, epoch: v.checkpoint.epoch, tiles: v.tiles, fetched, kept };
+  io.out(opts.json ? `${JSON.stringify(line)}\n` : `exported ${v.checkpoint.size} entries (${v.tiles} tiles: ${fetched} fetched, ${kept} already there) to ${out}, checked against the signed checkpoint of epoch ${v.checkpoint.epoch}\n`);
+  return 0;
+}
+
+/** `sintra verify --archive DIR --group G`: an exported folder checked offline. */
+export async function verifyArchiveCommand(dir: string, opts: { group?: string; json?: boolean }, io: Io): Promise<number> {
+  if (!opts.group) throw new UsageError("required option '--group <file>' not specified");
+  const { fail } = offlineCheck(io, opts.json);
+  const group = await loadGroupFile(opts.group);
+  const note = await readFile(join(dir, 'checkpoint'), 'utf8').catch(() => null);
+  if (note === null) return fail(`${dir}/checkpoint is missing (not an export, or an unfinished one)`);
+  const v = await verifyTileArchive(group, note, async (path) => {
+    const b = await readFile(join(dir, 'tile', path)).catch(() => null);
+    return b ? new Uint8Array(b) : null;
+  });
+  if (!v.ok) return fail(`invalid archive ${dir}: ${v.reason}`);
+  io.out(opts.json ? `${JSON.stringify({ valid: true, size: v.checkpoint.size, epoch: v.checkpoint.epoch, tiles: v.tiles })}\n` : `valid archive: ${v.checkpoint.size} entries in ${v.tiles} tiles give the root the group signed at epoch ${v.checkpoint.epoch}\n`);
+  return 0;
+}
+
+export function registerExportCommand(program: Command, io: Io, setCode: (code: number) => void): void {
+  program
+    .command('export')
+    .description('save the log as a C2SP tlog-tiles folder, checked against the signed checkpoint (re-run to add new tiles)')
+    .option('--cluster <url>', "a replica's base URL (repeatable; tiles are taken from any that serves them)", collectUrl)
+    .option('--group <file>', "the group's public group.json")
+    .option('--out <dir>', 'the folder (created; full tiles already there are kept)')
+    .option('--json', 'print the result as one JSON object')
+    .addHelpText('after', ['', 'Example:', '  sintra export --cluster http://127.0.0.1:8787 --group .sintra/keys/group.json --out log-archive', '  sintra verify --archive log-archive --group .sintra/keys/group.json'].join('\n'))
+    .action(async (opts: ExportCommandOptions) => setCode(await exportCommand(opts, io)));
 }

@@ -7,7 +7,7 @@
  */
 import { createAdaptorServer } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Hono } from 'hono';
@@ -123,6 +123,29 @@ describe('sintra monitor', () => {
     const v = await sintra('verify', '--consistency', join(dir, 'real.json'), join(dir, 'forked.json'), '--group', groupFile);
     expect(v.code).toBe(1);
     expect(v.err).toMatch(/FORK: the group signed two histories/);
+  }, 120_000);
+});
+
+describe('sintra export and verify --archive', () => {
+  it('saves the log as a checked tiles folder, adds only new tiles on a second run, and a tampered folder fails', async () => {
+    const out = join(dir, 'archive');
+    const first = await sintra('export', ...cluster(urls), '--group', groupFile, '--out', out, '--json');
+    expect(first.err).toBe('');
+    expect(first.code).toBe(0);
+    const a = JSON.parse(first.out) as { size: number; tiles: number; fetched: number; kept: number };
+    expect(a.fetched).toBe(a.tiles);
+    const v = await sintra('verify', '--archive', out, '--group', groupFile);
+    expect(v.code).toBe(0);
+    expect(v.out).toMatch(new RegExp(`valid archive: ${a.size} entries`));
+    const again = await sintra('export', ...cluster(urls), '--group', groupFile, '--out', out, '--json');
+    expect(JSON.parse(again.out)).toMatchObject({ size: a.size });
+    const bundle = join(out, 'tile', 'entries', `000.p/${a.size % 256}`);
+    const bytes = readFileSync(bundle);
+    bytes[bytes.length - 1]! ^= 1;
+    writeFileSync(bundle, bytes);
+    const bad = await sintra('verify', '--archive', out, '--group', groupFile);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/invalid archive .* does not hash to its level-0 tile/);
   }, 120_000);
 });
 

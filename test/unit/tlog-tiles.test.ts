@@ -9,6 +9,7 @@ import { toBase64, toHex, utf8ToBytes } from '../../shared/crypto/bytes.ts';
 import { checkpointNote, checkpointOrigin, verifyCheckpointNote } from '../../shared/log/checkpoint-note.ts';
 import { encodeEntryBundle, encodeTileIndex, parseTilePath, tilePath } from '../../shared/log/tlog-tiles.ts';
 import { hostCluster } from '../helpers/host-cluster.ts';
+import { tilesOfSize, verifyTileArchive } from '../../shared/client/tile-archive.ts';
 
 // ---- an independent reading of c2sp.org/tlog-tiles and RFC 6962 section 2.1
 
@@ -149,5 +150,21 @@ describe('GET /checkpoint and /tile on replicas', () => {
     // A witness's extra signature line is ignored; the note is the same as the one built locally.
     expect(verifyCheckpointNote(c.group.groupId, c.group.kernel.groupKey, `${note}\u2014 witness.example/w AAAAAAAA\n`)).toMatchObject({ ok: true });
     expect(checkpointNote(c.group.groupId, c.group.kernel.groupKey, v.checkpoint)).toBe(note);
+
+    // The archive checker (sintra export / verify --archive) over the same resources, and over tampered ones.
+    const read = async (path: string) => {
+      const r = await app.request(`/tile/${path}`);
+      return r.status === 200 ? new Uint8Array(await r.arrayBuffer()) : null;
+    };
+    expect(tilesOfSize(530).map((t) => tilePath(t))).toEqual(['0/000', 'entries/000', '0/001', 'entries/001', '0/002.p/18', 'entries/002.p/18', '1/000.p/2']);
+    expect(await verifyTileArchive(c.group, note, read)).toEqual({ ok: true, tiles: 7, checkpoint: v.checkpoint });
+    const flip = (target: string) => async (path: string) => {
+      const b = await read(path);
+      if (b && path === target) b[5]! ^= 1;
+      return b;
+    };
+    expect(await verifyTileArchive(c.group, note, flip('1/000.p/2'))).toMatchObject({ ok: false, reason: expect.stringMatching(/hash 0 is not the root of tile\/0\/000/) });
+    expect(await verifyTileArchive(c.group, note, flip('entries/001'))).toMatchObject({ ok: false, reason: expect.stringMatching(/entries\/001/) });
+    expect(await verifyTileArchive(c.group, note, async (p) => (p === '0/001' ? null : read(p)))).toMatchObject({ ok: false, reason: 'tile/0/001 is missing' });
   }, 180_000);
 });
