@@ -120,6 +120,21 @@ export interface CaRequestResult extends CaLookupResult {
   readonly acceptedBy: readonly string[];
 }
 
+/** A request ordered and certified: its verified receipt. */
+export interface SubmitResult {
+  /** The id replicas answer to: SHA-256 of the request, or of its ciphertext when encrypted. */
+  readonly id: string;
+  /** SHA-256 of the request itself: the log entry's id (equal to `id` unless encrypted). */
+  readonly entryId: string;
+  /** Log position. */
+  readonly index: number;
+  /** The receipt (verified against the pinned group: signature, inclusion proof, this entry). */
+  readonly receipt: ReceiptJson;
+  readonly from: string;
+  readonly acceptedBy: readonly string[];
+  readonly liars: readonly { readonly url: string; readonly reason: string }[];
+}
+
 export type StampVerdict =
   | {
       readonly ok: true;
@@ -369,6 +384,47 @@ export class SintraClient {
       this.log(`warning: only ${accepted.length} replicas accepted, not a kernel of the structure: an honest replica may not have it`);
     }
     return [...accepted];
+  }
+
+  /**
+   * Orders `request` (any bytes; `encrypt`: as a TDH2 ciphertext to the group key, so no replica sees it
+   * before its position is fixed) through a kernel of replicas, waits until a signed checkpoint covers it and
+   * returns its receipt, verified against the pinned group: the group's signature, the inclusion proof, and
+   * that the entry is exactly `request`. Replicas serving receipts that do not verify become liars.
+   */
+  async submit(request: Uint8Array, opts: { encrypt?: boolean; label?: string } = {}): Promise<SubmitResult> {
+    if (!(request instanceof Uint8Array) || request.length === 0) throw new SintraClientError('the request is empty; replicas refuse empty requests');
+    const entryId = toHex(sha256(request));
+    let id = entryId;
+    let body: unknown = { data: toBase64(request) };
+    if (opts.encrypt) {
+      if (!this.o.randomBytes) throw new SintraClientError('encrypting needs randomBytes in the client options');
+      const enc = encryptRequest(this.o.group, request, opts.label ?? 'sintra-sdk', this.o.randomBytes);
+      id = enc.ciphertextId;
+      body = { ciphertext: toBase64(enc.ciphertext) };
+      this.log(`encrypted the request to the group key (${enc.ciphertext.length} bytes, ciphertext id ${id.slice(0, 16)}..., plaintext id ${entryId.slice(0, 16)}...)`);
+    }
+    const accepted = await this.submitToKernel('/v1/requests', body);
+    const got = await this.waitRounds<{ url: string; receipt: ReceiptJson; index: number; checkpoint: SignedCheckpoint }>(`request ${id.slice(0, 16)}...`, accepted.map((a) => a.url), async (url) => {
+      const a = await this.call(`${url}/v1/receipts/${id}`);
+      const code = (a.json as { error?: { code?: unknown } } | null)?.error?.code;
+      if (a.status === 409 && code === 'skipped') throw new SintraClientError(`${url}: the ciphertext was ordered but does not decrypt with the group key, so it has no log position`);
+      if (a.status === 409 || a.status === 503) return { state: errorText(a) };
+      if (a.status !== 200) return null;
+      let parsed: ReturnType<typeof receiptFromJson>;
+      try {
+        parsed = receiptFromJson(a.json);
+      } catch (e) {
+        return { liar: `a malformed receipt: ${e instanceof Error ? e.message : String(e)}` };
+      }
+      if (!bytesEqual(parsed.groupId, this.o.group.groupId)) return { liar: 'a receipt of another group' };
+      const v = verifyReceipt(this.o.group.kernel.groupKey, this.o.group.groupId, parsed.receipt);
+      if (!v.ok) return { liar: `a receipt that does not verify (${v.reason})` };
+      if (!bytesEqual(parsed.receipt.entry, request)) return { liar: `a receipt of another entry (id ${toHex(sha256(parsed.receipt.entry)).slice(0, 16)}...)` };
+      return { value: { url, receipt: receiptToJson(this.o.group.groupId, parsed.receipt), index: parsed.receipt.index, checkpoint: parsed.receipt.checkpoint } };
+    });
+    await this.observeCheckpoint(got.checkpoint, got.url);
+    return { id, entryId, index: got.index, receipt: got.receipt, from: got.url, acceptedBy: accepted.map((a) => a.url), liars: this.liarList() };
   }
 
   /** Registers `digest` (hex SHA-256), waits until certified and returns the verified registration. */

@@ -1,5 +1,6 @@
 /**
- * The log only grows, as clients check it (shared/client/consistency.ts, the SDK): every checkpoint a client
+ * SintraClient.submit (any bytes, plain or encrypted, to a kernel; the receipt verified for exactly those
+ * bytes). And the log only grows, as clients check it (shared/client/consistency.ts, the SDK): every checkpoint a client
  * sees is checked against the newest one it verified by a consistency proof; a replica serving a proof that
  * does not verify becomes a liar and another one proves it; two group-signed checkpoints that cannot be
  * consistent (a fork, which takes more corrupt replicas than tolerated: made here with every key share)
@@ -43,6 +44,29 @@ function signedByAll(c: Cluster, x: Checkpoint): SignedCheckpoint {
 }
 
 const digest = (s: string) => toHex(sha256(utf8ToBytes(s)));
+
+describe('SintraClient.submit', () => {
+  it('orders plain and encrypted requests through a kernel and returns receipts verified for exactly those bytes; a replica serving a receipt of another entry is a liar', async () => {
+    const c = hostCluster();
+    let forged = 0;
+    // Replica 0 answers every receipt request with a genuine receipt of ANOTHER entry.
+    let other: unknown = null;
+    const f = fetchOf(c, (i, path) => (i === 0 && path.startsWith('/v1/receipts/') && other ? (forged++, { status: 200, body: other }) : null));
+    const sdk = new SintraClient({ group: c.group, urls: ['http://r0', 'http://r1', 'http://r2', 'http://r3'], fetch: f, sleep: (ms) => (ms >= 60_000 ? new Promise<void>(() => undefined) : c.settle()), pollMs: 1, patienceMs: 60_000, randomBytes: (n) => new Uint8Array(n).map((_, i) => (i * 37 + 11) & 0xff) });
+    const first = await sdk.submit(utf8ToBytes('plain bytes'));
+    expect(first.id).toBe(first.entryId);
+    expect(first.id).toBe(toHex(sha256(utf8ToBytes('plain bytes'))));
+    other = first.receipt;
+    const sealed = await sdk.submit(utf8ToBytes('sealed bid: 42'), { encrypt: true });
+    expect(sealed.id).not.toBe(sealed.entryId);
+    expect(sealed.entryId).toBe(toHex(sha256(utf8ToBytes('sealed bid: 42'))));
+    expect(sealed.index).toBeGreaterThan(first.index);
+    expect(forged).toBeGreaterThan(0);
+    expect(sdk.liarList()).toEqual([{ url: 'http://r0', reason: expect.stringMatching(/receipt of another entry/) }]);
+    expect(sdk.newestCheckpoint!.size).toBeGreaterThan(sealed.index);
+    await expect(sdk.submit(new Uint8Array(0))).rejects.toThrow(/empty/);
+  }, 180_000);
+});
 
 describe('consistency of the checkpoints a client sees', () => {
   it('the newest verified checkpoint moves forward only by valid consistency proofs; a replica with a bad proof is a liar', async () => {
