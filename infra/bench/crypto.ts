@@ -9,7 +9,7 @@ import { shamirScheme } from '../../shared/crypto/lsss.ts';
 import { domain } from '../../shared/crypto/domain.ts';
 import { randomScalar } from '../../shared/crypto/field.ts';
 import { seededRandom } from '../../shared/crypto/random.ts';
-import { G1 } from '../../shared/crypto/curve.ts';
+import { G1, G2, decodeG1, encodeG1, encodeG2 } from '../../shared/crypto/curve.ts';
 import {
   combineSharesWithHash,
   hashToG1,
@@ -71,6 +71,22 @@ export function runCryptoBench(opts: { quick: boolean; log: (s: string) => void 
     row('robust combine, 1 bad share', time(Math.min(runs, 5), () => combineSharesWithHash(pk, h, bad)));
     const sig = combineSharesWithHash(pk, h, shares.slice(0, t + 1)).bytes;
     row('group verify', time(runs, () => verifySignature(pk.groupKey, D, 'tag', msg(0), sig)));
+  }
+  {
+    // Encoding a freshly computed point (every share, signature and ciphertext part is one): noble's
+    // toBytes checks the subgroup first; encodeG1/encodeG2 do not need to (shared/crypto/curve.ts).
+    opts.log('point encodings ...');
+    const row = (op: string, ms: number) => rows.push({ group: 'encoding', op, t: 0, n: 0, ms, runs });
+    const fresh1 = (i: number) => G1.BASE.multiply(BigInt(1000 + i)).add(G1.BASE);
+    const fresh2 = (i: number) => G2.BASE.multiply(BigInt(1000 + i)).add(G2.BASE);
+    const p1 = Array.from({ length: runs + 1 }, (_, i) => [fresh1(i), fresh1(i + 100)] as const);
+    const p2 = Array.from({ length: runs + 1 }, (_, i) => [fresh2(i), fresh2(i + 100)] as const);
+    row('G1 fresh point: noble toBytes', time(runs, (i) => p1[i + 1]![0].toBytes(true)));
+    row('G1 fresh point: encodeG1', time(runs, (i) => encodeG1(p1[i + 1]![1])));
+    row('G2 fresh point: noble toBytes', time(runs, (i) => p2[i + 1]![0].toBytes(true)));
+    row('G2 fresh point: encodeG2', time(runs, (i) => encodeG2(p2[i + 1]![1])));
+    const enc = p1.map(([p]) => encodeG1(p));
+    row('G1 decode (checked)', time(runs, (i) => decodeG1(enc[i + 1]!)));
   }
   for (const t of opts.quick ? [1] : [1, 5]) {
     const n = 3 * t + 1;

@@ -179,3 +179,27 @@ describe('scalars', () => {
     expect(toHex(fromHex('00ff'))).toBe('00ff');
   });
 });
+
+describe('encoding (written here, without noble toBytes and its subgroup check)', () => {
+  it('equals noble compressed bytes for G1 and G2 points of both y signs, and round-trips', () => {
+    const signs1 = new Set<number>();
+    const signs2 = new Set<number>();
+    for (let k = 1n; k <= 40n; k++) {
+      const p = G1.BASE.multiply(k * 7919n + 3n);
+      const e = encodeG1(p);
+      expect(toHex(e)).toBe(toHex(p.toBytes(true)));
+      expect(decodeG1(e).equals(p)).toBe(true);
+      signs1.add(e[0]! & 0x20);
+      const q = G2.BASE.multiply(k * 104729n + 5n);
+      const f = encodeG2(q);
+      expect(toHex(f)).toBe(toHex(q.toBytes(true)));
+      expect(decodeG2(f).equals(q)).toBe(true);
+      signs2.add(f[0]! & 0x20);
+    }
+    // Both signs of y were met (the flag is computed, not constant).
+    expect(signs1.size).toBe(2);
+    expect(signs2.size).toBe(2);
+    expect(code(() => encodeG1(G1.ZERO))).toBe('identity');
+    expect(code(() => encodeG2(G2.ZERO))).toBe('identity');
+  });
+});
