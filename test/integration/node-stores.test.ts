@@ -331,7 +331,8 @@ describe.skipIf(!HAVE_REDIS)('Redis durability: the replica runs only on Redis t
     await store.load();
     await store.load();
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^WARNING: cannot verify that Redis at 127\.0\.0\.1:\d+ keeps every acknowledged write \(CONFIG GET was refused: ERR command CONFIG is not available \(test bridge\)\)\. It must: appendonly yes \+ appendfsync always/);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 'warn', event: 'redis-durability' });
+    expect((JSON.parse(lines[0]!) as { msg: string }).msg).toMatch(/^WARNING: cannot verify that Redis at 127\.0\.0\.1:\d+ keeps every acknowledged write \(CONFIG GET was refused: ERR command CONFIG is not available \(test bridge\)\)\. It must: appendonly yes \+ appendfsync always/);
     await expect(openStore(spec(bridge, 'require'), group, secrets)).rejects.toThrow(/^cannot verify that Redis at .* and SINTRA_REDIS_DURABILITY=require/);
   });
 

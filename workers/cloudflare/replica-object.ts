@@ -18,6 +18,7 @@ import { corsOriginsFromEnv } from '../core/cors.ts';
 import { hostEnvOptions, ReplicaHost } from '../core/host.ts';
 import type { PeerTransport } from '../core/host.ts';
 import { SqlStore } from '../core/sql-store.ts';
+import { accessLogOption, logLine } from '../core/log.ts';
 
 export interface ReplicaEnv {
   readonly REPLICA: DurableObjectNamespace;
@@ -30,6 +31,7 @@ export interface ReplicaEnv {
   readonly SINTRA_LINK_SECRET: string;
   /** Requests per second per client (default 2000). */
   readonly SINTRA_CLIENT_RATE?: string;
+  readonly SINTRA_ACCESS_LOG?: string;
   /** Admission (workers/core/admission.ts): API keys as JSON, whether writes need one, a trusted proxy header. */
   readonly SINTRA_API_KEYS?: string;
   readonly SINTRA_REQUIRE_API_KEY?: string;
@@ -107,6 +109,7 @@ export class ReplicaObject extends DurableObject<ReplicaEnv> {
         corsOrigins: corsOriginsFromEnv(env.SINTRA_CORS_ORIGINS),
         // Cloudflare's edge sets it (a client cannot), and the Worker passes the request on unchanged.
         clientAddress: (c) => c.req.header('cf-connecting-ip'),
+        accessLog: accessLogOption(env.SINTRA_ACCESS_LOG),
       });
       const host = this.host;
       void ctx.blockConcurrencyWhile(async () => {
@@ -114,7 +117,7 @@ export class ReplicaObject extends DurableObject<ReplicaEnv> {
       });
     } catch (e) {
       this.configError = e instanceof Error ? e.message : String(e);
-      console.error(`replica misconfigured: ${this.configError}`);
+      console.error(logLine('error', null, 'config-error', `replica misconfigured: ${this.configError}`));
     }
   }
 
@@ -148,7 +151,7 @@ export class ReplicaObject extends DurableObject<ReplicaEnv> {
       const wake = await host.flush();
       if (wake !== null) await this.armAlarm(Math.max(wake, Date.now() + 10));
     } catch (e) {
-      console.error(`flush failed: ${e instanceof Error ? e.message : String(e)}`);
+      console.error(logLine('warn', this.host.secrets.id, 'flush-failed', `flush failed: ${e instanceof Error ? e.message : String(e)}`));
       await this.armAlarm(Date.now() + 1000);
     }
   }

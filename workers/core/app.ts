@@ -24,6 +24,7 @@ import { tileRoutes } from './tile-routes.ts';
 import { IMMUTABLE, openApiDocument, registerRoutes } from './openapi.ts';
 import type { RouteSpec } from './openapi.ts';
 import { TokenBuckets } from './rate-limit.ts';
+import { logLine } from './log.ts';
 import { corsMiddleware } from './cors.ts';
 import { HealthCheck } from './health.ts';
 import type { CorsOrigins } from './cors.ts';
@@ -53,6 +54,10 @@ export interface AppOptions {
   readonly now: () => number;
   /** Called after every state change that produced messages (the adapter flushes / schedules an alarm). */
   readonly afterChange: () => void;
+  /** Where JSON log lines go (log.ts; default console.log). */
+  readonly log?: (line: string) => void;
+  /** One `http` log line per request (SINTRA_ACCESS_LOG=1). */
+  readonly accessLog?: boolean;
 }
 
 /** The version the OpenAPI document states (package.json's, kept in step by hand at release). */
@@ -130,6 +135,7 @@ function parseRequestObject(body: unknown): ClientRequestBody | string {
 export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
   const app = new Hono();
   const latencies = new RouteLatencies();
+  const log = options.log ?? ((line: string) => console.log(line));
   const health = new HealthCheck(host.group.quorumSystem, host.me, host.group.replicas.map((r) => r.id), options.healthStallMs);
   // Refusals answered before reading the body (too large by content-length, wrong type, unknown route).
   app.use(async (c, next) => {
@@ -137,7 +143,12 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
     await next();
     await drainBody(c.req.raw, 2 * MAX_FRAME_BYTES);
     // On Workers the clock advances only with I/O: a handler that did none measures 0.
-    latencies.observe(c.req.method, routePath(c, -1), c.res.status, Math.max(0, options.now() - started) / 1000);
+    const ms = Math.max(0, options.now() - started);
+    latencies.observe(c.req.method, routePath(c, -1), c.res.status, ms / 1000);
+    if (options.accessLog) {
+      const route = routePath(c, -1);
+      log(logLine('info', host.secrets.id, 'http', `${c.req.method} ${route} ${c.res.status} ${ms} ms`, { method: c.req.method, route, status: c.res.status, ms }));
+    }
   });
   const corsHandler = corsMiddleware(options.corsOrigins ?? '*');
   if (corsHandler) {
@@ -169,7 +180,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
   };
 
   app.onError((err, c) => {
-    console.error(`replica ${host.secrets.id}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    log(logLine('error', host.secrets.id, 'internal-error', err instanceof Error ? err.message : String(err), { route: routePath(c, -1), stack: err instanceof Error ? (err.stack ?? null) : null }));
     return fail(c, 500, 'internal', 'internal error; the request may be retried');
   });
   app.notFound((c) => fail(c, 404, 'not-found', `no route ${c.req.method} ${new URL(c.req.url).pathname}`));
@@ -369,6 +380,8 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
         const end = natParam(c.req.query('end') ?? String((start ?? 0) + 100));
         if (start === null || end === null || end < start) return fail(c, 400, 'bad-range', 'expected integers 0 <= start <= end');
         if (end - start > MAX_ENTRIES_PER_PAGE) return fail(c, 400, 'bad-range', `at most ${MAX_ENTRIES_PER_PAGE} entries per page`);
+        const down = await unavailable(c, host);
+        if (down) return down;
         if (start > host.logSize) return fail(c, 400, 'bad-range', `start ${start} is beyond the log size ${host.logSize}`);
         const entries = await host.entries(start, end);
         return c.json({ size: host.logSize, entries: entries.map((e) => ({ index: e.index, id: e.id, epoch: e.epoch, data: toBase64(e.entry) })) });
@@ -389,6 +402,8 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       handler: async (c) => {
         const first = natParam(c.req.query('first'));
         const second = natParam(c.req.query('second'));
+        const down = await unavailable(c, host);
+        if (down) return down;
         if (first === null || second === null || first > second || second > host.logSize) {
           return fail(c, 400, 'bad-range', `expected integers 0 <= first <= second <= ${host.logSize}`);
         }

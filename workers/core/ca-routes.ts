@@ -21,6 +21,7 @@ import { checkpointToJson, receiptToJson } from '../../shared/log/checkpoint.ts'
 import type { ReplicaHost } from './host.ts';
 import { ID, fail, readJson, unavailable } from './http.ts';
 import type { RouteSpec } from './openapi.ts';
+import { logLine } from './log.ts';
 
 export interface CaRouteDeps {
   readonly clientLimit: MiddlewareHandler;
@@ -225,7 +226,7 @@ export function caRoutes(host: ReplicaHost, deps: CaRouteDeps): RouteSpec[] {
           statement = digests ? ca.statement(name, cp, digests) : null;
         } catch (e) {
           // Digests that do not give the signed state digest would be a bug here; the client could not verify.
-          console.error(`replica ${host.secrets.id}: CA statement at epoch ${cp.epoch}: ${e instanceof Error ? e.message : String(e)}`);
+          console.error(logLine('error', host.secrets.id, 'ca-statement-failed', `CA statement at epoch ${cp.epoch}: ${e instanceof Error ? e.message : String(e)}`, { epoch: cp.epoch }));
           statement = null;
         }
         if (!statement) return fail(c, 503, 'unavailable', `the state of checkpoint epoch ${cp.epoch} is not retained here; retry after the next checkpoint`);

@@ -21,6 +21,7 @@ import { standardApps } from '../../shared/app/index.ts';
 import type { ReplicatedApp } from '../../shared/app/types.ts';
 import type { AppDigest } from '../../shared/app/state.ts';
 import { useNativeSha256 } from './native-sha256.ts';
+import { logLine } from './log.ts';
 import { consistencyProof, logIndexOf, receiptAt, requestStatus } from '../../shared/replica/history.ts';
 import { requestId } from '../../shared/replica/engine.ts';
 import type { ReplicaStore, StoredEntry } from './store.ts';
@@ -85,7 +86,8 @@ export class ReplicaHost {
     const core = new HostCore(this.group, this.secrets, state, log, this.options, this.decryptor);
     this.core = core;
     this.stale = false;
-    if (state.journal.length > 0) this.options.log?.(`replica ${this.me}: replayed ${state.journal.length} journal events in ${Math.round(this.now() - t0)} ms`);
+    const ms = Math.round(this.now() - t0);
+    if (state.journal.length > 0) this.options.log?.(logLine('info', this.secrets.id, 'journal-replayed', `replayed ${state.journal.length} journal events in ${ms} ms`, { events: state.journal.length, ms }));
     return core;
   }
 

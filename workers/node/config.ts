@@ -21,6 +21,7 @@ import { AdmissionConfigError, admissionFromEnv } from '../core/admission.ts';
 import type { AdmissionConfig } from '../core/admission.ts';
 import { CorsConfigError, corsOriginsFromEnv } from '../core/cors.ts';
 import type { CorsOrigins } from '../core/cors.ts';
+import { logLine } from '../core/log.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -128,7 +129,7 @@ export async function openStore(spec: StoreSpec, group: Group, secrets: ReplicaS
     await store.checkDurability();
   } catch (e) {
     if (e instanceof StoreNotDurableError) throw e;
-    log?.(`could not check the durability of Redis at ${where} yet (${e instanceof Error ? e.message.slice(0, 200) : String(e)}); it is checked before the first load`);
+    log?.(logLine('warn', secrets.id, 'redis-durability', `could not check the durability of Redis at ${where} yet (${e instanceof Error ? e.message.slice(0, 200) : String(e)}); it is checked before the first load`));
   }
   return store;
 }

@@ -20,6 +20,7 @@ import { handle } from 'hono/aws-lambda';
 import type { APIGatewayProxyResult, LambdaContext, LambdaEvent } from 'hono/aws-lambda';
 import { ConfigError } from '../../shared/config/group.ts';
 import { errorBody } from '../core/http.ts';
+import { accessLogOption } from '../core/log.ts';
 import { admission, clientRate, corsOrigins, loadGroup, loadSecrets, openStore, parsePeers, storeSpecFromEnv } from './config.ts';
 import type { Env } from './config.ts';
 import type { RedisStore } from './redis-store.ts';
@@ -78,6 +79,7 @@ export function createLambdaHandlers(env: Env, log: (line: string) => void = (li
         corsOrigins: corsOrigins(env),
         host: hostEnvOptions(env),
         postTimeoutMs: positive(env, 'SINTRA_POST_TIMEOUT_MS', 10_000),
+        accessLog: accessLogOption(env['SINTRA_ACCESS_LOG']),
         log,
       });
       return { replica, http: handle(replica.app), store };

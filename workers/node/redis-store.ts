@@ -55,6 +55,7 @@ import type { LogAppend } from '../../shared/replica/engine.ts';
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import type { InboxState, LoadedState, ReplicaStore, StoredEntry, StoredOutboxMessage, WriteBatch } from '../core/store.ts';
 import { StoreConflictError, StoreNotDurableError } from './store-errors.ts';
+import { logLine } from '../core/log.ts';
 
 const b64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
 const unb64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
@@ -268,8 +269,13 @@ export class RedisStore implements ReplicaStore {
       if (!this.warnedUnknown) {
         this.warnedUnknown = true;
         this.opts.log?.(
-          `WARNING: ${what}. It must: appendonly yes + appendfsync always, or a provider guarantee that an acknowledged write is on disk and never rolled back; ` +
-            `check it yourself (${DURABILITY_DOC}). SINTRA_REDIS_DURABILITY=require refuses to start instead`,
+          logLine(
+            'warn',
+            null,
+            'redis-durability',
+            `WARNING: ${what}. It must: appendonly yes + appendfsync always, or a provider guarantee that an acknowledged write is on disk and never rolled back; ` +
+              `check it yourself (${DURABILITY_DOC}). SINTRA_REDIS_DURABILITY=require refuses to start instead`,
+          ),
         );
       }
     }

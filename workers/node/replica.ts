@@ -19,6 +19,7 @@ import type { Context } from 'hono';
 import type { Group, ReplicaSecrets } from '../../shared/config/group.ts';
 import { replicaApp } from '../core/app.ts';
 import { errorBody } from '../core/http.ts';
+import { logLine } from '../core/log.ts';
 import type { AdmissionConfig } from '../core/admission.ts';
 import type { CorsOrigins } from '../core/cors.ts';
 import { ReplicaHost } from '../core/host.ts';
@@ -68,17 +69,18 @@ class StorageMonitor implements ReplicaStore {
   constructor(
     readonly inner: NodeStore,
     private readonly log: (line: string) => void,
+    private readonly replica: string,
   ) {}
 
   private async watch<T>(f: () => Promise<T>): Promise<T> {
     try {
       const v = await f();
-      if (!this.healthy) this.log(`storage available again after ${this.failures} failed operations`);
+      if (!this.healthy) this.log(logLine('info', this.replica, 'storage-recovered', `storage available again after ${this.failures} failed operations`, { failures: this.failures }));
       this.healthy = true;
       return v;
     } catch (e) {
       // Logged once per outage; clients only get a generic 503 (the error may quote stored data).
-      if (this.healthy) this.log(`storage failed: ${e instanceof Error ? e.message.slice(0, 500) : String(e)}`);
+      if (this.healthy) this.log(logLine('error', this.replica, 'storage-failed', `storage failed: ${e instanceof Error ? e.message.slice(0, 500) : String(e)}`));
       this.failures++;
       this.healthy = false;
       this.lastError = e;
@@ -134,7 +136,10 @@ export interface NodeReplicaOptions {
   readonly postTimeoutMs?: number;
   readonly host?: HostOptions;
   readonly now?: () => number;
+  /** Where JSON log lines go (workers/core/log.ts; default console.log). */
   readonly log?: (line: string) => void;
+  /** One `http` log line per request (SINTRA_ACCESS_LOG=1). */
+  readonly accessLog?: boolean;
   /** Replaces the HTTP transport (tests). */
   readonly transport?: PeerTransport;
 }
@@ -168,7 +173,7 @@ export class NodeReplica {
   constructor(private readonly o: NodeReplicaOptions) {
     this.now = o.now ?? Date.now;
     this.log = o.log ?? ((line) => console.log(line));
-    this.monitor = new StorageMonitor(o.store, (line) => this.log(`replica ${o.secrets.id}: ${line}`));
+    this.monitor = new StorageMonitor(o.store, (line) => this.log(line), o.secrets.id);
     const transport = o.transport ?? httpPeerTransport(o.peers, o.postTimeoutMs);
     this.host = new ReplicaHost(o.group, o.secrets, this.monitor, transport, this.now, { log: this.log, ...o.host });
     const inner = replicaApp(this.host, {
@@ -179,6 +184,8 @@ export class NodeReplica {
       ...(o.admission ? { admission: o.admission } : {}),
       ...(o.corsOrigins ? { corsOrigins: o.corsOrigins } : {}),
       clientAddress: nodeClientAddress,
+      log: this.log,
+      ...(o.accessLog ? { accessLog: true } : {}),
     });
     this.app = this.outerApp(inner);
   }
@@ -252,7 +259,7 @@ export class NodeReplica {
       await this.host.init();
       this.loaded = true;
     } catch (e) {
-      this.log(`replica ${this.id}: could not load storage yet: ${e instanceof Error ? e.message : String(e)}`);
+      this.log(logLine('warn', this.id, 'storage-not-loaded', `could not load storage yet: ${e instanceof Error ? e.message : String(e)}`));
     }
     this.scheduleFlush();
   }
@@ -282,7 +289,7 @@ export class NodeReplica {
     } catch (e) {
       this.flushFailures++;
       if (this.flushFailures === 1 || this.flushFailures % 20 === 0) {
-        this.log(`replica ${this.id}: flush failed (${this.flushFailures}x): ${e instanceof Error ? e.message : String(e)}`);
+        this.log(logLine('warn', this.id, 'flush-failed', `flush failed (${this.flushFailures}x): ${e instanceof Error ? e.message : String(e)}`, { failures: this.flushFailures }));
       }
       this.arm(this.now() + Math.min(10_000, 100 * 2 ** Math.min(this.flushFailures, 10)));
     }
