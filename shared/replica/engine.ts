@@ -84,6 +84,8 @@ export interface EngineStep {
   readonly appended: LogAppend[];
   /** Merkle nodes completed by the appended entries, for storage (merkle-nodes.ts). */
   readonly nodes: StoredNode[];
+  /** Ciphertext ids whose outcome became known (decrypted into the log, or skipped). */
+  readonly resolved: string[];
   readonly checkpoints: SignedCheckpoint[];
   readonly faults: Fault[];
   /**
@@ -534,7 +536,10 @@ export class ReplicaEngine {
         this.outcomes.set(id, null);
         resolved.push(id);
       }
-      if (resolved.length > 0) this.rememberOutcomes(d.epoch, resolved);
+      if (resolved.length > 0) {
+        this.rememberOutcomes(d.epoch, resolved);
+        out.resolved.push(...resolved);
+      }
       const size = this.frontier.size;
       const root = this.frontier.root();
       const digests = appDigests(this.apps);
@@ -646,7 +651,7 @@ export class ReplicaEngine {
 type MutableStep = { -readonly [K in keyof EngineStep]: EngineStep[K] };
 
 function emptyStep(): MutableStep {
-  return { outgoing: [], appended: [], nodes: [], checkpoints: [], faults: [], deferred: false, unchanged: false };
+  return { outgoing: [], appended: [], nodes: [], resolved: [], checkpoints: [], faults: [], deferred: false, unchanged: false };
 }
 
 function mib(bytes: number): string {

@@ -198,6 +198,8 @@ export interface HostCoreMetrics {
   readonly replayedEvents: number;
   readonly journalEvents: number;
   readonly compactions: number;
+  /** Requests this replica took that are not in the log yet (remembered to answer `pending`). */
+  readonly submitted: number;
 }
 
 export class HostCore {
@@ -280,6 +282,7 @@ export class HostCore {
       if (event.kind === 'submit-encrypted') this.submitted.add(requestId(event.ciphertext));
       const step = engine.handle(event);
       if (step.deferred) throw new Error('journal replay: a journaled event was deferred (non-deterministic engine?)');
+      this.forgetOrdered(step);
     }
     this.engine = engine;
     this.replayedEvents = state.journal.length;
@@ -417,7 +420,13 @@ export class HostCore {
     return { results, commit };
   }
 
-  /** Whether this replica took the request (by id) since it was loaded or in its journal. */
+  /** Requests that reached the log (or, encrypted, an outcome) need no `pending` answer any more. */
+  private forgetOrdered(step: EngineStep): void {
+    for (const a of step.appended) this.submitted.delete(a.id);
+    for (const id of step.resolved) this.submitted.delete(id);
+  }
+
+  /** Whether this replica took the request (by id) since it was loaded or in its journal, and it is not in the log yet. */
   wasSubmitted(id: string): boolean {
     return this.submitted.has(id);
   }
@@ -572,6 +581,9 @@ export class HostCore {
         this.formatWritten = true;
         for (const [peer, next] of ids) this.nextId[peer] = next;
         for (const m of batch.outbox) this.outbox[m.peer]!.set(m.id, { bytes: m.bytes, notBefore: 0 });
+        after();
+        // After `after` (a submit's ids are added there): what these steps ordered is forgotten.
+        for (const s of steps) this.forgetOrdered(s);
         if (written.snapshot) {
           this.journalLength = 0;
           this.journalBytes = 0;
@@ -581,7 +593,6 @@ export class HostCore {
           this.journalLength += written.journal.length;
           for (const b of written.journal) this.journalBytes += b.length;
         }
-        after();
       },
     };
   }
@@ -810,6 +821,7 @@ export class HostCore {
       replayedEvents: this.replayedEvents,
       journalEvents: this.journalLength,
       compactions: this.compactions,
+      submitted: this.submitted.size,
     };
   }
 }
