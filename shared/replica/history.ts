@@ -12,8 +12,9 @@ import type { StoredEntry } from './storage.ts';
 
 /** What the history queries read (every backend's store, and MemoryStorage through asyncHistory). */
 export interface HistoryReader {
-  /** The first log index of a request id. */
-  indexOfId(id: string): Promise<number | undefined>;
+  /** The first log index of each of these request ids that storage has (one read for all: a submit of a
+   * thousand requests must not be a thousand round trips to Redis). */
+  indexOfIds(ids: readonly string[]): Promise<Map<string, number>>;
   /** Log entries [start, end). */
   entries(start: number, end: number): Promise<StoredEntry[]>;
   /** The stored Merkle nodes among `keys`, by nodeKey (missing ones are absent). */
@@ -47,7 +48,7 @@ async function reader(h: HistoryReader, keys: readonly NodeKey[]): Promise<NodeR
 
 /** The log position of a request (its id, or an encrypted request's ciphertext id), if it has one. */
 export async function logIndexOf(engine: ReplicaEngine, h: HistoryReader, id: string): Promise<{ index: number; plaintextId?: string } | undefined> {
-  const index = engine.recentIndexOf(id) ?? (await h.indexOfId(id));
+  const index = engine.recentIndexOf(id) ?? (await h.indexOfIds([id])).get(id);
   if (index !== undefined && index < engine.log.size) return { index };
   const o = engine.ciphertextOutcome(id);
   return o?.state === 'delivered' ? { index: o.index, plaintextId: o.plaintextId } : undefined;

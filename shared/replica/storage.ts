@@ -144,6 +144,15 @@ export class MemoryStorage {
     return this.ids.get(id);
   }
 
+  indexOfIds(ids: readonly string[]): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const id of ids) {
+      const i = this.ids.get(id);
+      if (i !== undefined) out.set(id, i);
+    }
+    return out;
+  }
+
   readNodes(keys: readonly NodeKey[]): Map<string, Uint8Array> {
     const out = new Map<string, Uint8Array>();
     for (const k of keys) {
@@ -197,7 +206,7 @@ export class MemoryStorage {
 /** MemoryStorage behind the history queries' async interface (history.ts). */
 export function asyncHistory(m: MemoryStorage): HistoryReader {
   return {
-    indexOfId: async (id) => m.indexOfId(id),
+    indexOfIds: async (ids) => m.indexOfIds(ids),
     entries: async (start, end) => m.entries(start, end),
     readNodes: async (keys) => m.readNodes(keys),
     checkpointCovering: async (index) => m.checkpointCovering(index),

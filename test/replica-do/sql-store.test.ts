@@ -74,8 +74,7 @@ describe('SqlStore (workerd SQLite): history queries', () => {
       b2.log.push({ index: 2, id: id(0), epoch: 5, entry: new Uint8Array([1]) });
       b2.checkpoints.push(cp(4, 2), cp(5, 2), cp(12, 3));
       await store.commit(b2);
-      expect(await store.indexOfId(id(0))).toBe(0);
-      expect(await store.indexOfId(id(7))).toBeUndefined();
+      expect(await store.indexOfIds([id(0), id(7)])).toEqual(new Map([[id(0), 0]]));
       const got = await store.readNodes([{ level: 0, index: 1 }, { level: 1, index: 0 }, { level: 1, index: 1 }]);
       expect([...got.keys()].sort()).toEqual(['0/1', '1/0']);
       expect(toHex(got.get('1/0')!)).toBe(toHex(node(1, 0).hash));

@@ -134,15 +134,10 @@ export class ReplicaHost {
   /** Requests (plain, or TDH2 ciphertexts) in one event and ONE storage write (HostCore.submit). */
   submitMany(items: readonly { readonly bytes: Uint8Array; readonly encrypted: boolean }[]): Promise<SubmitResult[]> {
     return this.serialized(async (core) => {
-      // Plain requests the engine's recent window does not know may be in the log from long ago.
-      const inLog = new Map<string, number>();
-      for (const { bytes, encrypted } of items) {
-        if (encrypted) continue;
-        const id = requestId(bytes);
-        if (core.engine.recentIndexOf(id) !== undefined) continue;
-        const index = await this.store.indexOfId(id);
-        if (index !== undefined) inLog.set(id, index);
-      }
+      // Plain requests the engine's recent window does not know may be in the log from long ago: one
+      // storage read for all of them.
+      const unknown = items.filter((i) => !i.encrypted).map((i) => requestId(i.bytes)).filter((id) => core.engine.recentIndexOf(id) === undefined);
+      const inLog = unknown.length > 0 ? await this.store.indexOfIds(unknown) : new Map<string, number>();
       const { results, commit } = core.submit(items, inLog);
       await this.write(commit);
       return results;
@@ -188,7 +183,7 @@ export class ReplicaHost {
   async indexOf(id: string): Promise<number | undefined> {
     const core = this.current;
     if (!core) return undefined;
-    const index = core.engine.recentIndexOf(id) ?? (await this.store.indexOfId(id));
+    const index = core.engine.recentIndexOf(id) ?? (await this.store.indexOfIds([id])).get(id);
     return index !== undefined && index < core.engine.log.size ? index : undefined;
   }
 

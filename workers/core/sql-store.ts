@@ -174,9 +174,14 @@ export class SqlStore implements ReplicaStore {
       });
   }
 
-  async indexOfId(id: string): Promise<number | undefined> {
-    const r = this.sql.exec('SELECT idx FROM log WHERE rid = ? ORDER BY idx LIMIT 1', id).toArray()[0];
-    return r ? Number(r['idx']) : undefined;
+  async indexOfIds(ids: readonly string[]): Promise<Map<string, number>> {
+    // Synchronous SQLite: one indexed lookup each is cheaper than building an IN list.
+    const out = new Map<string, number>();
+    for (const id of ids) {
+      const r = this.sql.exec('SELECT idx FROM log WHERE rid = ? ORDER BY idx LIMIT 1', id).toArray()[0];
+      if (r) out.set(id, Number(r['idx']));
+    }
+    return out;
   }
 
   async readNodes(keys: readonly NodeKey[]): Promise<Map<string, Uint8Array>> {

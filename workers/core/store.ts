@@ -69,8 +69,8 @@ export class MemoryStore implements ReplicaStore {
     return this.storage.loadLog();
   }
 
-  async indexOfId(id: string): Promise<number | undefined> {
-    return this.storage.indexOfId(id);
+  async indexOfIds(ids: readonly string[]): Promise<Map<string, number>> {
+    return this.storage.indexOfIds(ids);
   }
 
   async readNodes(keys: readonly NodeKey[]): Promise<Map<string, Uint8Array>> {

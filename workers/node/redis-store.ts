@@ -398,10 +398,17 @@ export class RedisStore implements ReplicaStore {
     return out;
   }
 
-  async indexOfId(id: string): Promise<number | undefined> {
+  async indexOfIds(ids: readonly string[]): Promise<Map<string, number>> {
     if (this.conflict) return this.stop(this.conflict.reason);
-    const v = (await this.redis.hget(this.k.ids, id)) as unknown;
-    return typeof v === 'string' ? Number(v) : undefined;
+    const out = new Map<string, number>();
+    if (ids.length === 0) return out;
+    const values = (await this.redis.hmget(this.k.ids, ...ids)) as unknown;
+    const list = Array.isArray(values) ? (values as (string | null)[]) : [];
+    ids.forEach((id, i) => {
+      const v = list[i];
+      if (typeof v === 'string') out.set(id, Number(v));
+    });
+    return out;
   }
 
   async readNodes(keys: readonly NodeKey[]): Promise<Map<string, Uint8Array>> {

@@ -100,8 +100,8 @@ class StorageMonitor implements ReplicaStore {
   entries(start: number, end: number): Promise<StoredEntry[]> {
     return this.watch(() => this.inner.entries(start, end));
   }
-  indexOfId(id: string): Promise<number | undefined> {
-    return this.watch(() => this.inner.indexOfId(id));
+  indexOfIds(ids: readonly string[]): Promise<Map<string, number>> {
+    return this.watch(() => this.inner.indexOfIds(ids));
   }
   readNodes(keys: readonly NodeKey[]): Promise<Map<string, Uint8Array>> {
     return this.watch(() => this.inner.readNodes(keys));
