@@ -11,13 +11,12 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
-import { checkConsistency } from '../../shared/client/consistency.ts';
+import { checkConsistency, proofAnswer } from '../../shared/client/consistency.ts';
 import { runMonitor } from '../../shared/client/monitor.ts';
 import { verifyTileArchive } from '../../shared/client/tile-archive.ts';
 import { verifyCheckpointNote } from '../../shared/log/checkpoint-note.ts';
 import type { MonitorEvent } from '../../shared/client/monitor.ts';
 import { SintraClient } from '../../shared/client/sdk.ts';
-import { fromHex } from '../../shared/crypto/bytes.ts';
 import { checkpointFromJson, checkpointToJson, verifyCheckpoint } from '../../shared/log/checkpoint.ts';
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import type { Io } from './deal.ts';
@@ -110,10 +109,14 @@ export async function consistencyCommand(files: readonly string[], opts: Consist
   const replicas = client ? (await client.replicas()).ok : [];
   const v = await checkConsistency(group!, a, b, replicas, async (url, first, second) => {
     const res = await nodeFetch(`${url}/v1/log/consistency?first=${first}&second=${second}`);
-    const j = JSON.parse(await res.text()) as { proof?: unknown };
-    if (res.status !== 200) return { unavailable: `HTTP ${res.status}` };
-    if (!Array.isArray(j.proof) || !j.proof.every((h) => typeof h === 'string' && /^[0-9a-f]{64}$/.test(h))) return { proof: [new Uint8Array(0)] };
-    return { proof: j.proof.map((h: string) => fromHex(h, 32)) };
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      return { unavailable: `HTTP ${res.status}: not JSON` };
+    }
+    return proofAnswer(res.status, json, `HTTP ${res.status}`);
   });
   for (const l of 'liars' in v ? v.liars : []) io.err(`warning: ${l.url} ${l.reason}\n`);
   const summary = (kind: string, extra: Record<string, unknown>) => (opts.json ? io.out(`${JSON.stringify({ result: kind, ...extra })}\n`) : undefined);

@@ -7,7 +7,7 @@
  * checkpoints have one size and two roots, the pair is a fork: proof that the group signed two histories,
  * which only more than the tolerated corrupt replicas can do. Runtime-free: the caller fetches.
  */
-import { bytesEqual } from '../crypto/bytes.ts';
+import { bytesEqual, fromHex } from '../crypto/bytes.ts';
 import type { Group } from '../config/group.ts';
 import { verifyCheckpoint, verifyExtension } from '../log/checkpoint.ts';
 import type { SignedCheckpoint } from '../log/checkpoint.ts';
@@ -24,6 +24,17 @@ export type ConsistencyVerdict =
   | { readonly kind: 'bad-signature'; readonly which: 'first' | 'second' }
   /** Not enough replicas answered to tell. */
   | { readonly kind: 'undecided'; readonly older: SignedCheckpoint; readonly newer: SignedCheckpoint; readonly why: string; readonly liars: readonly Liar[] };
+
+/**
+ * A replica's answer to GET /v1/log/consistency as a ProofAnswer: a 200 body's `proof` (hex hashes), a
+ * malformed one as a proof that will not verify (so its sender counts as a liar), any other status as none.
+ */
+export function proofAnswer(status: number, json: unknown, why: string): ProofAnswer {
+  if (status !== 200) return { unavailable: why };
+  const proof = (json as { proof?: unknown } | null)?.proof;
+  if (!Array.isArray(proof) || !proof.every((h) => typeof h === 'string' && /^[0-9a-f]{64}$/.test(h))) return { proof: [new Uint8Array(0)] };
+  return { proof: proof.map((h: string) => fromHex(h, 32)) };
+}
 
 export interface Liar {
   readonly url: string;

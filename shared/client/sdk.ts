@@ -21,12 +21,12 @@
  * injected fetch is expected to bound each exchange (the CLI passes AbortSignal.timeout).
  */
 import { sha256 } from '../crypto/sha256.ts';
-import { bytesEqual, fromHex, toBase64, toHex } from '../crypto/bytes.ts';
+import { bytesEqual, toBase64, toHex } from '../crypto/bytes.ts';
 import type { RandomBytes } from '../crypto/random.ts';
 import type { Group } from '../config/group.ts';
 import { checkpointFromJson, receiptFromJson, receiptToJson, verifyCheckpoint, verifyReceipt } from '../log/checkpoint.ts';
 import type { ReceiptJson, SignedCheckpoint } from '../log/checkpoint.ts';
-import { checkConsistency } from './consistency.ts';
+import { checkConsistency, proofAnswer } from './consistency.ts';
 import type { ProofAnswer } from './consistency.ts';
 import { encodeStampEntry, parseStampEntry } from '../app/notary.ts';
 import { encodeCaRequest, isValidName, registerRequest, renewRequest, revokeRequest, rotateRequest, verifyDirectoryStatement } from '../app/ca.ts';
@@ -240,10 +240,7 @@ export class SintraClient {
   /** A replica's consistency proof between two sizes (GET /v1/log/consistency). */
   private async fetchProof(url: string, first: number, second: number): Promise<ProofAnswer> {
     const a = await this.call(`${url}/v1/log/consistency?first=${first}&second=${second}`);
-    if (a.status !== 200) return { unavailable: errorText(a) };
-    const proof = (a.json as { proof?: unknown } | null)?.proof;
-    if (!Array.isArray(proof) || !proof.every((h) => typeof h === 'string' && HEX64.test(h))) return { proof: [new Uint8Array(0)] };
-    return { proof: proof.map((h: string) => fromHex(h, 32)) };
+    return proofAnswer(a.status, a.json, errorText(a));
   }
 
   /**
