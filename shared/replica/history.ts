@@ -10,7 +10,7 @@ import type { NodeKey, NodeReader } from '../log/merkle-nodes.ts';
 import type { ReplicaEngine } from './engine.ts';
 import type { StoredEntry } from './storage.ts';
 
-/** What the history queries read (every backend's store, and MemoryStorage through asyncHistory). */
+/** What the history queries read (every backend's store; MemoryStore in workers/core/store.ts for tests). */
 export interface HistoryReader {
   /** The first log index of each of these request ids that storage has (one read for all: a submit of a
    * thousand requests must not be a thousand round trips to Redis). */
@@ -46,10 +46,17 @@ async function reader(h: HistoryReader, keys: readonly NodeKey[]): Promise<NodeR
   return readerOf(await h.readNodes(keys));
 }
 
+/** The log position of a request by its own id (recent epochs from the engine, older ones from storage). */
+export async function entryIndexOf(engine: ReplicaEngine, h: HistoryReader, id: string): Promise<number | undefined> {
+  const index = engine.recentIndexOf(id) ?? (await h.indexOfIds([id])).get(id);
+  // Storage may be a write ahead of this engine (a commit not applied yet): not in this log yet.
+  return index !== undefined && index < engine.log.size ? index : undefined;
+}
+
 /** The log position of a request (its id, or an encrypted request's ciphertext id), if it has one. */
 export async function logIndexOf(engine: ReplicaEngine, h: HistoryReader, id: string): Promise<{ index: number; plaintextId?: string } | undefined> {
-  const index = engine.recentIndexOf(id) ?? (await h.indexOfIds([id])).get(id);
-  if (index !== undefined && index < engine.log.size) return { index };
+  const index = await entryIndexOf(engine, h, id);
+  if (index !== undefined) return { index };
   const o = engine.ciphertextOutcome(id);
   return o?.state === 'delivered' ? { index: o.index, plaintextId: o.plaintextId } : undefined;
 }

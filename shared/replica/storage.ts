@@ -8,7 +8,6 @@ import type { SignedCheckpoint } from '../log/checkpoint.ts';
 import { nodeKey } from '../log/merkle-nodes.ts';
 import type { NodeKey, StoredNode } from '../log/merkle-nodes.ts';
 import type { LogAppend } from './engine.ts';
-import type { HistoryReader } from './history.ts';
 
 export interface StoredOutboxMessage {
   readonly peer: number;
@@ -201,17 +200,6 @@ export class MemoryStorage {
     c.snapshot = this.snapshot;
     return c;
   }
-}
-
-/** MemoryStorage behind the history queries' async interface (history.ts). */
-export function asyncHistory(m: MemoryStorage): HistoryReader {
-  return {
-    indexOfIds: async (ids) => m.indexOfIds(ids),
-    entries: async (start, end) => m.entries(start, end),
-    readNodes: async (keys) => m.readNodes(keys),
-    checkpointCovering: async (index) => m.checkpointCovering(index),
-    checkpointAt: async (size) => m.checkpointAt(size),
-  };
 }
 
 /** The first checkpoint (in epoch order, sizes non-decreasing) for which `ok` holds, by binary search. */

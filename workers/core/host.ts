@@ -22,7 +22,7 @@ import type { ReplicatedApp } from '../../shared/app/types.ts';
 import type { AppDigest } from '../../shared/app/state.ts';
 import { useNativeSha256 } from './native-sha256.ts';
 import { logLine } from './log.ts';
-import { consistencyProof, logIndexOf, receiptAt, requestStatus } from '../../shared/replica/history.ts';
+import { consistencyProof, entryIndexOf, logIndexOf, receiptAt, requestStatus } from '../../shared/replica/history.ts';
 import { requestId } from '../../shared/replica/engine.ts';
 import type { ReplicaStore, StoredEntry } from './store.ts';
 import type { NodeKey } from '../../shared/log/merkle-nodes.ts';
@@ -182,9 +182,7 @@ export class ReplicaHost {
   /** Log index of a delivered request (by its id), if known. */
   async indexOf(id: string): Promise<number | undefined> {
     const core = this.current;
-    if (!core) return undefined;
-    const index = core.engine.recentIndexOf(id) ?? (await this.store.indexOfIds([id])).get(id);
-    return index !== undefined && index < core.engine.log.size ? index : undefined;
+    return core ? entryIndexOf(core.engine, this.store, id) : undefined;
   }
 
   /** The receipt of the log entry at `index`, once a signed checkpoint covers it. */

@@ -401,12 +401,20 @@ export class RedisStore implements ReplicaStore {
   async indexOfIds(ids: readonly string[]): Promise<Map<string, number>> {
     if (this.conflict) return this.stop(this.conflict.reason);
     const out = new Map<string, number>();
-    if (ids.length === 0) return out;
-    const values = (await this.redis.hmget(this.k.ids, ...ids)) as unknown;
+    for (const [id, v] of await this.hmget(this.k.ids, ids)) out.set(id, Number(v));
+    return out;
+  }
+
+  /** The fields of hash `key` among `fields` that exist (one HMGET), by field. */
+  private async hmget(key: string, fields: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    if (fields.length === 0) return out;
+    // With automaticDeserialization off the reply is raw: one string or null per field.
+    const values = (await this.redis.hmget(key, ...fields)) as unknown;
     const list = Array.isArray(values) ? (values as (string | null)[]) : [];
-    ids.forEach((id, i) => {
+    fields.forEach((f, i) => {
       const v = list[i];
-      if (typeof v === 'string') out.set(id, Number(v));
+      if (typeof v === 'string') out.set(f, v);
     });
     return out;
   }
@@ -414,14 +422,7 @@ export class RedisStore implements ReplicaStore {
   async readNodes(keys: readonly NodeKey[]): Promise<Map<string, Uint8Array>> {
     if (this.conflict) return this.stop(this.conflict.reason);
     const out = new Map<string, Uint8Array>();
-    if (keys.length === 0) return out;
-    const fields = keys.map((k) => nodeKey(k.level, k.index));
-    const values = (await this.redis.hmget(this.k.nodes, ...fields)) as unknown;
-    const list = Array.isArray(values) ? (values as (string | null)[]) : [];
-    fields.forEach((f, i) => {
-      const v = list[i];
-      if (typeof v === 'string') out.set(f, unb64(v));
-    });
+    for (const [f, v] of await this.hmget(this.k.nodes, keys.map((k) => nodeKey(k.level, k.index)))) out.set(f, unb64(v));
     return out;
   }
 
