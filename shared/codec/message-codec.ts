@@ -480,6 +480,16 @@ function checkInput(bytes: unknown): asserts bytes is Uint8Array {
  * Decodes exactly one message (the whole input). Throws CodecError on anything but a canonical encoding
  * within the limits. Byte fields are copies unless `views: true`.
  */
+/** The tag of an encoded message without decoding the rest, or null if the header is malformed. */
+export function peekTag(bytes: Uint8Array): string | null {
+  if (bytes.length < 2 || bytes[0] !== CODEC_VERSION) return null;
+  const len = bytes[1]!;
+  if (len < 1 || len > MAX_TAG_LENGTH || bytes.length < 2 + len) return null;
+  let tag = '';
+  for (let i = 2; i < 2 + len; i++) tag += String.fromCharCode(bytes[i]!);
+  return tag;
+}
+
 export function decodeMessage(bytes: Uint8Array, options?: DecodeOptions): Message {
   checkInput(bytes);
   const l = limitsOf(options);

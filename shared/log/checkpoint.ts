@@ -52,7 +52,7 @@ export function verifyCheckpoint(groupKey: G2Point, groupId: Uint8Array, c: Sign
   return verifySignature(groupKey, domain(groupId, 'checkpoint'), checkpointTag(c.epoch), checkpointPayload(c), c.signature);
 }
 
-function isCheckpointShape(c: SignedCheckpoint): boolean {
+export function isCheckpointShape(c: SignedCheckpoint): boolean {
   return (
     Number.isSafeInteger(c.size) &&
     c.size >= 0 &&

@@ -6,7 +6,9 @@
  * docs/protocols.md says why.
  * Epoch e: every replica consistently broadcasts a batch of its pending requests (tag ab/e/cbc/j); the
  * replicas agree on a quorum of those batches with their proofs (ab/e/aba/j); every honest replica
- * delivers the union in one deterministic order (by proposer, then position), each request once.
+ * delivers the union in one deterministic order (by proposer, then position), each request once per epoch
+ * (a request ordered in an earlier epoch again, which only a Byzantine proposer does, is dropped by the
+ * replica's log: its window is a function of the log, so a replica that joins by state transfer has it).
  *
  * - Batches grow with load up to `maxBatch` requests; an idle group runs no epochs: a replica starts the
  *   next epoch when it has pending requests, or on a delivered non-empty proposal (evidence that an honest
@@ -102,7 +104,7 @@ export function defaultRequestKey(request: Uint8Array): string {
 
 export interface AbDelivery {
   readonly epoch: number;
-  /** Requests in delivery order, each delivered once. */
+  /** Requests in delivery order, each once in the epoch (across epochs the replica's log de-duplicates). */
   readonly requests: readonly Uint8Array[];
   /** Replicas whose batches are in this epoch's subset. */
   readonly proposers: readonly number[];
@@ -343,6 +345,39 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     return a;
   }
 
+  /**
+   * State transfer (engine.ts transferTo): epochs before `next` were ordered by the group and this replica
+   * has their outcome from a signed checkpoint, not from running them. Their instances stay until garbage
+   * collection (so nothing we said in any epoch can be said differently); `ids`, the keys
+   * of what those epochs put in the log by epoch, leave the queue and enter the de-duplication window (so
+   * the queue does not propose them again; the window only keeps the queue clean, delivery does not read
+   * it). Then this replica proposes in `next` if it has something to order.
+   */
+  skipTo(next: number, ids: ReadonlyMap<number, readonly string[]>): Step<AbDelivery> {
+    const step = new Step<AbDelivery>();
+    invariant(Number.isSafeInteger(next) && next >= 0, () => `skipTo(${next})`);
+    if (next > this.epoch) {
+      // Instances of skipped epochs stay until garbage collection drops them as usual: what we said there
+      // (our own proposal, echoes, votes) must still be what we answer with if they get messages.
+      // The window holds one list per epoch, the newest for epoch this.epoch - 1 (collectGarbage).
+      const start = Math.max(this.epoch, next - this.config.dedupEpochs);
+      if (start > this.epoch) {
+        this.delivered.clear();
+        this.deliveredByEpoch.length = 0;
+      }
+      for (let e = start; e < next; e++) {
+        const list = [...(ids.get(e) ?? [])];
+        for (const d of list) this.delivered.set(d, e);
+        this.deliveredByEpoch.push(list);
+      }
+      this.epoch = next;
+      this.collectGarbage();
+    }
+    for (const list of ids.values()) for (const d of list) this.removePending(d);
+    this.deliverReady(step);
+    return step;
+  }
+
   private instance(e: number): CommonSubset | null {
     if (e + this.config.keepEpochs < this.epoch) return null;
     let inst = this.instances.get(e);
@@ -430,10 +465,17 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
       const requests: Uint8Array[] = [];
       const digests: string[] = [];
       const proposers = [...out.keys()].sort((a, b) => a - b);
+      // Each request once per epoch; across epochs the replica's log de-duplicates (engine.ts), by a window
+      // that is a function of the log alone. Filtering here by the window of earlier deliveries (as before)
+      // made the output depend on state that a replica joining by state transfer cannot get verified: the
+      // ids of ciphertexts are not in the log, so it would decrypt a re-proposed old ciphertext that every
+      // other honest replica skipped, and wait for their shares forever.
+      const seen = new Set<string>();
       for (const j of proposers) {
         for (const r of decodeBatch(out.get(j)!.value, this.config.maxBatch, this.config.maxRequestBytes) ?? []) {
           const d = this.keyOf(r);
-          if (this.delivered.has(d)) continue;
+          if (seen.has(d)) continue;
+          seen.add(d);
           this.delivered.set(d, e);
           digests.push(d);
           this.removePending(d);
@@ -519,7 +561,10 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     }
     const maxDigests = this.config.dedupRequests ?? DEFAULT_DEDUP_REQUESTS;
     while (this.deliveredByEpoch.length > this.config.dedupEpochs || (this.deliveredByEpoch.length > 1 && this.delivered.size > maxDigests)) {
-      for (const d of this.deliveredByEpoch.shift()!) this.delivered.delete(d);
+      // One list per delivered epoch, the newest being epoch this.epoch - 1; a digest delivered again later
+      // (a Byzantine proposer's replay) stays under its newest epoch.
+      const oldest = this.epoch - this.deliveredByEpoch.length;
+      for (const d of this.deliveredByEpoch.shift()!) if (this.delivered.get(d) === oldest) this.delivered.delete(d);
     }
   }
 }

@@ -64,6 +64,16 @@ export class CheckpointCertifier implements Protocol<Checkpoint, SignedCheckpoin
     return c;
   }
 
+  /**
+   * State transfer (engine.ts transferTo): the group's signed checkpoint for `epoch` came from a peer, so
+   * this replica signs no head for it or any earlier epoch (it never computed them), and their shares go.
+   */
+  skipTo(epoch: number): void {
+    this.known = Math.max(this.known, epoch);
+    this.floor = Math.max(this.floor, epoch + 1);
+    for (const e of [...this.epochs.keys()]) if (e <= epoch) this.epochs.delete(e);
+  }
+
   /** This replica's own head after delivering `c.epoch` (epochs come in order). */
   handleInput(c: Checkpoint): Step<SignedCheckpoint> {
     const step = new Step<SignedCheckpoint>();

@@ -283,6 +283,27 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
     return x;
   }
 
+  /**
+   * State transfer (engine.ts transferTo): every epoch before `next` is known from a signed checkpoint.
+   * What we hold of their decryption goes (our shares for them were deterministic: nothing to take back);
+   * atomic broadcast skips them too (`ids`: what they put in the log, by epoch), and epochs from `next` on
+   * that we already ordered are delivered as soon as they are decrypted.
+   */
+  skipTo(next: number, ids: ReadonlyMap<number, readonly string[]>): Step<ScabDelivery> {
+    const step = new Step<ScabDelivery>();
+    if (next <= this.nextToDeliver) return step;
+    for (const [e, ed] of [...this.epochs]) {
+      if (e >= next) continue;
+      for (const item of ed.items) if (item.kind === 'ciphertext') this.decrypting.delete(item.id);
+      this.epochs.delete(e);
+    }
+    for (const e of [...this.early.keys()]) if (e < next) this.early.delete(e);
+    this.nextToDeliver = next;
+    this.onAb(step, this.ab.skipTo(next, ids));
+    this.deliverReady(step);
+    return step;
+  }
+
   /** `key`: atomic broadcast's key for the payload if known (mixed mode: the body's hex SHA-256). */
   private classify(payload: Uint8Array, slot: number, key?: string): Item {
     if (!this.mixed) {

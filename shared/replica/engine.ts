@@ -34,7 +34,7 @@
  */
 import { sha256 } from '../crypto/sha256.ts';
 import { invariant } from '../invariant/index.ts';
-import { toHex } from '../crypto/bytes.ts';
+import { bytesEqual, toHex } from '../crypto/bytes.ts';
 import type { ProtocolContext } from '../protocols/context.ts';
 import { DEFAULT_AB_CONFIG } from '../protocols/ab.ts';
 import type { AbConfig, AtomicBroadcast } from '../protocols/ab.ts';
@@ -48,6 +48,7 @@ import { decodeState, encodeState } from './state-codec.ts';
 import type { Message } from '../protocols/messages.ts';
 import type { Fault, Step } from '../protocols/step.ts';
 import type { SignedCheckpoint } from '../log/checkpoint.ts';
+import { checkpointPayload, checkpointTag, isCheckpointShape } from '../log/checkpoint.ts';
 import { leafHash } from '../log/merkle.ts';
 import { MerkleFrontier } from '../log/merkle-nodes.ts';
 import type { StoredNode } from '../log/merkle-nodes.ts';
@@ -548,6 +549,82 @@ export class ReplicaEngine {
     }
   }
 
+  /**
+   * State transfer (docs/design.md section 7a): the replica takes the group's signed checkpoint of an epoch
+   * it has not delivered, and the log entries from its own size up to the checkpoint's, instead of running
+   * the epochs in between (their messages may be gone from every peer: bounded outboxes, kept batches).
+   * Checked before anything changes: the group's signature on the checkpoint, and that the entries extend
+   * this replica's log to exactly the signed root; a peer's bad bundle is refused with the reason. Then it
+   * is as if the epochs had been delivered: entries appended (and offered to the applications, whose
+   * digests must give the signed state digest), the window of recent ids advanced by the same rule, the
+   * checkpoint stored, and the protocols move on to the next epoch (what this replica already holds of
+   * later epochs stays, so nothing it said there is said differently).
+   *
+   * The ordering state after an epoch is a function of the log (atomic broadcast delivers by the epoch's
+   * batches alone; the log de-duplicates by the window of recent ids), so a replica that transferred orders
+   * every later epoch exactly as the others do. Not known afterwards: the outcome of ciphertexts ordered in
+   * the skipped epochs (their ids are not in the log), so status by ciphertext id says nothing of them here.
+   */
+  transferTo(checkpoint: SignedCheckpoint, records: readonly LogRecord[]): { readonly ok: true; readonly step: EngineStep } | { readonly ok: false; readonly reason: string } {
+    const refuse = (reason: string) => ({ ok: false as const, reason });
+    if (!isCheckpointShape(checkpoint)) return refuse('not a checkpoint');
+    const E = checkpoint.epoch;
+    if (E <= this.deliveredEpoch) return refuse(`checkpoint of epoch ${E}, and this replica delivered epoch ${this.deliveredEpoch} already`);
+    if (checkpoint.size < this.frontier.size) return refuse(`checkpoint of size ${checkpoint.size}, and this replica's log has ${this.frontier.size} entries`);
+    const count = checkpoint.size - this.frontier.size;
+    if (!Array.isArray(records) || records.length !== count) return refuse(`the checkpoint needs ${count} entries after ${this.frontier.size}, the bundle has ${Array.isArray(records) ? records.length : 'none'}`);
+    let ok: boolean;
+    try {
+      ok = this.ctx.crypto.kernel.verify('checkpoint', checkpointTag(E), checkpointPayload(checkpoint), checkpoint.signature);
+    } catch {
+      ok = false;
+    }
+    if (!ok) return refuse(`the group signature on the checkpoint of epoch ${E} does not verify`);
+    const trial = MerkleFrontier.fromJSON(this.frontier.toJSON());
+    let last = this.deliveredEpoch + 1;
+    for (const [k, r] of records.entries()) {
+      const at = this.frontier.size + k;
+      if (!(r?.entry instanceof Uint8Array) || !Number.isSafeInteger(r.epoch) || r.epoch < last || r.epoch > E) return refuse(`entry ${at} is malformed or out of epoch order`);
+      if (r.id !== requestId(r.entry)) return refuse(`entry ${at}'s id is not its SHA-256`);
+      last = r.epoch;
+      trial.append(leafHash(r.entry));
+    }
+    if (!bytesEqual(trial.root(), checkpoint.root)) return refuse(`the entries do not extend this replica's log to the signed root of size ${checkpoint.size}`);
+
+    const out = emptyStep();
+    this.events++;
+    const byEpoch = new Map<number, string[]>();
+    records.forEach((r, k) => {
+      const a = this.frontier.append(leafHash(r.entry));
+      out.nodes.push(...a.nodes);
+      this.recentIds.set(r.id, a.index);
+      let ids = byEpoch.get(r.epoch);
+      if (!ids) byEpoch.set(r.epoch, (ids = []));
+      ids.push(r.id);
+      const responses = this.applyToApps(r.entry, a.index, r.epoch);
+      out.appended.push({ index: a.index, id: r.id, epoch: r.epoch, entry: r.entry, ...(responses ? { responses } : {}) });
+      const next = records[k + 1];
+      if (next === undefined || next.epoch !== r.epoch) {
+        // As delivery does it, epoch by epoch: the same window, the same digest record.
+        this.rememberIds(r.epoch, ids);
+        this.recordDigests(r.epoch, appDigests(this.apps));
+      }
+    });
+    const digests = appDigests(this.apps);
+    this.recordDigests(E, digests);
+    invariant(
+      bytesEqual(computeStateDigest(this.frontier.root(), digests), checkpoint.stateDigest),
+      () => `replica ${this.me}: the applications' state after the transferred log differs from the signed state digest of epoch ${E} (another application list or version?)`,
+    );
+    this.deliveredEpoch = E;
+    if (!this.latest || this.latest.epoch < E) this.latest = checkpoint;
+    out.checkpoints.push(checkpoint);
+    this.certifier.skipTo(E);
+    this.absorbScab(out, this.scab.skipTo(E + 1, byEpoch));
+    this.handleOwnMessages(out);
+    return { ok: true, step: out };
+  }
+
   /** The window of recent ids (see recentIds): deterministic, since every honest log is the same. */
   private rememberIds(epoch: number, ids: string[]): void {
     this.recentByEpoch.push([epoch, ids]);
@@ -606,6 +683,11 @@ export class ReplicaEngine {
   /** Log position of a request appended in a recent epoch (storage knows the others: history.ts). */
   recentIndexOf(id: string): number | undefined {
     return this.recentIds.get(id);
+  }
+
+  /** The last epoch whose entries are in the log here (-1: none yet). */
+  get lastDeliveredEpoch(): number {
+    return this.deliveredEpoch;
   }
 
   get latestCheckpoint(): SignedCheckpoint | null {

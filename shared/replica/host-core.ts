@@ -35,6 +35,8 @@ import { emptyBatch } from './storage.ts';
 import type { InboxState, LoadedState, MutableWriteBatch, StoredEntry, WriteBatch } from './storage.ts';
 import { decodeTransport, encodeMessage, encodeTransport, MAX_MESSAGE_BYTES, TransportError } from './transport.ts';
 import { invariant } from '../invariant/index.ts';
+import { peekTag } from '../codec/message-codec.ts';
+import { parseInstanceTag } from '../protocols/instance-tag.ts';
 import type { TransportAck } from './transport.ts';
 
 export interface HostCoreOptions {
@@ -58,6 +60,17 @@ export interface HostCoreOptions {
   readonly deferRetryMs?: number;
   /** Journal events after which the next epoch delivery writes a snapshot and drops the journal. */
   readonly compactAfter?: number;
+  /**
+   * State transfer (transfer()): a peer's signed checkpoint this many epochs past the last one this replica
+   * delivered is worth taking instead of running the epochs in between (default 32). Outboxes drop the
+   * messages of epochs this many before this replica's latest signed checkpoint (trimOutboxes): a peer that
+   * needs them is that far behind, and takes a transfer.
+   */
+  readonly transferAfterEpochs?: number;
+  /** And a checkpoint any epochs ahead is taken once this replica delivered nothing for this long (ms; default 10 s). */
+  readonly transferStallMs?: number;
+  /** Least time between two asks for a peer's checkpoint (probeDue; ms, default 5 s). */
+  readonly probeIntervalMs?: number;
   /**
    * The protocol context (who we are, quorum system, threshold crypto). Default: from the group's keys
    * (contextFromConfig); the whole-replica simulator passes its fast test crypto here.
@@ -84,6 +97,9 @@ export const DEFAULT_HOST_OPTIONS: Required<Knobs> = {
   retryMaxMs: 30_000,
   deferRetryMs: 250,
   compactAfter: 2000,
+  transferAfterEpochs: 32,
+  transferStallMs: 10_000,
+  probeIntervalMs: 5_000,
 };
 
 export type HostError = { readonly status: number; readonly code: string; readonly message: string };
@@ -128,12 +144,23 @@ export interface OutgoingFrame {
  * decryption shares travel in parts (dec-shares 0x51; 0x50 retired).
  * 5: the log's history in storage: Merkle nodes and the request-id index stored, snapshots carry the
  * tree's right edge (engine snapshot version 4).
+ * 6: atomic broadcast de-duplicates within an epoch only (the log across epochs), so a journal written under
+ * 5 could replay differently; outboxes are trimmed behind signed checkpoints (state transfer).
  */
-export const STORAGE_FORMAT = '5';
+export const STORAGE_FORMAT = '6';
 
 /** Faults a peer may cause before its frames wait, and how many each delivered epoch gives back. */
 export const FAULT_BUDGET = 256;
 export const FAULT_REFILL = 64;
+/**
+ * Messages that change nothing (acknowledged, not journaled) a peer may send before its frames wait, and how
+ * many each delivered epoch gives back. An honest peer sends such messages only for epochs we finished
+ * before its message came (at most the epochs its outbox keeps: transferAfterEpochs, about 70 messages per
+ * epoch at n = 16), so the budget is far above that; a Byzantine peer's junk for collected epochs (556 MB in
+ * two minutes, issue 13 bug 4) stops at it and is recorded as its fault.
+ */
+export const UNCHANGED_BUDGET = 8192;
+export const UNCHANGED_REFILL = 1024;
 
 /**
  * What a replica does: 'active' (everything), 'not-bootstrapped' (empty storage and no bootstrap: nothing),
@@ -150,6 +177,11 @@ export class StorageFormatError extends Error {
 interface OutboxItem {
   readonly bytes: Uint8Array;
   notBefore: number;
+  /**
+   * The epoch the message belongs to (its tag's; for forwarded requests, which name none, the epoch when
+   * it was sent or loaded): messages of epochs a signed checkpoint covers may be dropped (trimOutboxes).
+   */
+  readonly epoch: number;
 }
 
 /** Volatile per-link state (not persisted: a restart starts it afresh). */
@@ -181,6 +213,24 @@ class InboxWindow {
     this.above.add(id);
     while (this.above.delete(this.floor + 1)) this.floor++;
   }
+  /**
+   * The sender will never send ids up to `floor` again (transport.ts `low`): -1 if the window did not move,
+   * else how many ids it skipped that were never taken here (the sender dropped them).
+   */
+  raise(floor: number): number {
+    if (floor <= this.floor) return -1;
+    let taken = 0;
+    for (const id of this.above) {
+      if (id <= floor) {
+        this.above.delete(id);
+        taken++;
+      }
+    }
+    const skipped = floor - this.floor - taken;
+    this.floor = floor;
+    while (this.above.delete(this.floor + 1)) this.floor++;
+    return skipped;
+  }
   state(): InboxState {
     return { floor: this.floor, above: [...this.above].sort((a, b) => a - b) };
   }
@@ -194,10 +244,23 @@ export interface HostCoreMetrics {
   readonly lostStateEvidence: Readonly<Record<number, string>>;
   readonly engine: EngineMetrics;
   readonly outbox: number[];
-  readonly links: { peer: number; failures: number; lastError: string | null; sentFrames: number; ackedMessages: number; dropped: number; unchanged: number; faultBudget: number; throttled: number }[];
+  readonly links: {
+    peer: number;
+    failures: number;
+    lastError: string | null;
+    sentFrames: number;
+    ackedMessages: number;
+    dropped: number;
+    unchanged: number;
+    faultBudget: number;
+    unchangedBudget: number;
+    throttled: number;
+  }[];
   readonly replayedEvents: number;
   readonly journalEvents: number;
   readonly compactions: number;
+  /** Outbox messages dropped since load: of epochs a signed checkpoint covers, for a peer that far behind. */
+  readonly trimmedMessages: number;
   /** Requests this replica took that are not in the log yet (remembered to answer `pending`). */
   readonly submitted: number;
 }
@@ -218,10 +281,14 @@ export class HostCore {
   private journalBytes: number;
   private snapshotBytes: number;
   private compactions = 0;
+  /** Outbox messages dropped since load (trimOutboxes). */
+  private trimmedMessages = 0;
   /** Per peer: messages acknowledged without journaling because they changed nothing (since load). */
   private readonly unchangedFrom: number[];
   /** Per peer: faults it may still cause before its frames wait (FAULT_BUDGET), and frames refused so. */
   private readonly faultBudget: number[];
+  /** Per peer: messages that change nothing it may still send before its frames wait (UNCHANGED_BUDGET). */
+  private readonly unchangedBudget: number[];
   private readonly throttled: number[];
   /** The epoch up to which the budgets were refilled. */
   private budgetEpoch: number;
@@ -230,6 +297,11 @@ export class HostCore {
   private readonly lostEvidence: Map<number, string>;
   /** Per peer: the highest link seq allocated to it by this core (or before, as storage says). */
   private readonly allocated: number[];
+  /** The last epoch delivered and since when (wantsTransfer: behind and stuck). */
+  private progress: { epoch: number; at: number } | null = null;
+  /** A peer's frame skipped ids we never took (its bounded outbox dropped them): we may need a transfer. */
+  private gapSeen = false;
+  private nextProbeAt = 0;
   /** Where the next flush starts looking, so that a full set of connections does not starve a peer. */
   private flushFrom = 0;
   readonly replayedEvents: number;
@@ -288,11 +360,13 @@ export class HostCore {
     this.replayedEvents = state.journal.length;
     const n = group.replicas.length;
     this.outbox = Array.from({ length: n }, () => new Map());
-    for (const m of state.outbox) this.outbox[m.peer]!.set(m.id, { bytes: m.bytes, notBefore: 0 });
+    // In id order: the first id of each outbox is then its smallest (transport `low`).
+    for (const m of [...state.outbox].sort((a, b) => a.id - b.id)) this.outbox[m.peer]!.set(m.id, { bytes: m.bytes, notBefore: 0, epoch: this.epochOfTag(peekTag(m.bytes)) });
     this.nextId = Array.from({ length: n }, (_, j) => Number(state.meta.get(`next-id/${j}`) ?? '1'));
     this.inbox = Array.from({ length: n }, (_, j) => new InboxWindow(state.inbox.get(j)));
     this.unchangedFrom = group.replicas.map(() => 0);
     this.faultBudget = group.replicas.map(() => FAULT_BUDGET);
+    this.unchangedBudget = group.replicas.map(() => UNCHANGED_BUDGET);
     this.throttled = group.replicas.map(() => 0);
     this.budgetEpoch = engine.ab.currentEpoch;
     this.links = group.replicas.map(() => ({ inFlight: false, failures: 0, retryAt: 0, lastError: null, sentFrames: 0, ackedMessages: 0, isolating: false, dropped: 0 }));
@@ -315,6 +389,12 @@ export class HostCore {
 
   get me(): number {
     return this.secrets.index;
+  }
+
+  /** The epoch a message tag names (OutboxItem.epoch); the current one for tags that name none. */
+  private epochOfTag(tag: string | null): number {
+    const id = tag === null ? null : parseInstanceTag(tag, this.n);
+    return id !== null && 'epoch' in id ? id.epoch : this.engine.ab.currentEpoch;
   }
 
   get n(): number {
@@ -431,6 +511,67 @@ export class HostCore {
     return this.submitted.has(id);
   }
 
+  // ---- state transfer
+
+  /**
+   * Whether a peer's signed checkpoint is far enough ahead to be worth a state transfer (the adapter then
+   * fetches the entries from this replica's size to the checkpoint's and calls transfer()).
+   */
+  wantsTransfer(checkpoint: { readonly epoch: number; readonly size: number }, now: number): boolean {
+    if (this.mode !== 'active') return false;
+    const delivered = this.sampleProgress(now);
+    if (checkpoint.epoch <= delivered || checkpoint.size < this.engine.log.size) return false;
+    // Far behind, or behind and stuck: the messages of the epochs we miss may be gone from every outbox.
+    return checkpoint.epoch >= delivered + this.opts.transferAfterEpochs || now - this.stalledSince >= this.opts.transferStallMs;
+  }
+
+  /** The last delivered epoch, noting when it last changed (progress; the first sample counts as a change). */
+  private sampleProgress(now: number): number {
+    const delivered = this.engine.lastDeliveredEpoch;
+    if (this.progress === null || delivered !== this.progress.epoch) this.progress = { epoch: delivered, at: now };
+    return delivered;
+  }
+
+  /** Since when nothing was delivered (as last sampled). */
+  private get stalledSince(): number {
+    return this.progress?.at ?? Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * Whether the adapter should ask a peer for its latest signed checkpoint now (then wantsTransfer decides):
+   * a peer's frame skipped messages this replica never took (its outbox dropped them: gapSeen), or work
+   * waits here and nothing was delivered for transferStallMs (the group may be idle far ahead). At most
+   * every probeIntervalMs; the adapter calls probed() when it asked.
+   */
+  probeDue(now: number): boolean {
+    if (this.mode !== 'active' || now < this.nextProbeAt) return false;
+    this.sampleProgress(now);
+    return this.gapSeen || (this.engine.ab.pendingCount > 0 && now - this.stalledSince >= this.opts.transferStallMs);
+  }
+
+  /** The adapter asked a peer (`ahead`: whether that peer's checkpoint was ahead of this replica's log). */
+  probed(now: number, ahead: boolean): void {
+    this.nextProbeAt = now + this.opts.probeIntervalMs;
+    if (!ahead) this.gapSeen = false;
+  }
+
+  /**
+   * State transfer (engine.ts transferTo): the group's signed checkpoint and the log entries from this
+   * replica's size up to it, from any peer (everything is checked; a bad bundle is refused with the
+   * reason, and nothing changes). One write holds the entries, their Merkle nodes, the checkpoint and a
+   * snapshot of the engine that replaces the journal: the transfer is not an event a replay could redo.
+   */
+  transfer(checkpoint: SignedCheckpoint, records: readonly StoredEntry[]): { readonly ok: true; readonly commit: PendingCommit } | { readonly ok: false; readonly error: HostError } {
+    const stopped = this.modeError();
+    if (stopped) return { ok: false, error: stopped };
+    const size = this.engine.log.size;
+    const misplaced = records.findIndex((x, k) => x?.index !== size + k);
+    if (misplaced >= 0) return { ok: false, error: { status: 422, code: 'bad-transfer', message: `entry ${misplaced} of the bundle is not at position ${size + misplaced}` } };
+    const r = this.engine.transferTo(checkpoint, records);
+    if (!r.ok) return { ok: false, error: { status: 422, code: 'bad-transfer', message: r.reason } };
+    return { ok: true, commit: this.commitOf(emptyBatch(), [r.step], () => {}, true) };
+  }
+
   // ---- peers: incoming
 
   /**
@@ -466,15 +607,17 @@ export class HostCore {
     }
     const stopped = this.modeError();
     if (stopped) return { response: { status: stopped.status, body: { error: { code: stopped.code, message: stopped.message } } }, commit: null };
-    if (this.overBudget(v.sender)) {
+    const over = this.overBudget(v.sender);
+    if (over !== null) {
       // Not taken (its seq stays fresh): the peer retries later, after an epoch or more refilled its budget.
       this.throttled[v.sender]!++;
-      this.opts.onFaults?.([{ peer: v.sender, tag: 'link', kind: 'unexpected', detail: `over its budget of ${FAULT_BUDGET} faults: frame refused (throttled)` }]);
-      return { response: { status: 429, body: { error: { code: 'throttled', message: `replica ${v.sender} caused too many faults here; retry later` } } }, commit: null };
+      this.opts.onFaults?.([{ peer: v.sender, tag: 'link', kind: 'unexpected', detail: `over its budget of ${over}: frame refused (throttled)` }]);
+      return { response: { status: 429, body: { error: { code: 'throttled', message: `replica ${v.sender} is over its budget of ${over} here; retry later` } } }, commit: null };
     }
     let items: { id: number; msg: Message }[];
+    let low: number;
     try {
-      items = decodeTransport(v.payload);
+      ({ items, low } = decodeTransport(v.payload));
     } catch (e) {
       if (!(e instanceof TransportError)) throw e;
       return { response: { status: 400, body: { error: { code: 'bad-payload', message: e.message } } }, commit: null };
@@ -485,7 +628,10 @@ export class HostCore {
     const deferred: number[] = [];
     const batch = emptyBatch();
     const steps: EngineStep[] = [];
-    let newIds = 0;
+    // Ids below the sender's `low` will never come (accepted, or dropped from its bounded outbox).
+    const skipped = inbox.raise(low - 1);
+    if (skipped > 0) this.gapSeen = true;
+    let newIds = skipped >= 0 ? 1 : 0;
     for (const { id, msg } of items) {
       if (inbox.has(id)) {
         accepted.push(id);
@@ -502,8 +648,9 @@ export class HostCore {
       accepted.push(id);
       for (const f of step.faults) if (f.peer >= 0 && f.peer < this.n) this.faultBudget[f.peer]!--;
       if (step.unchanged) {
-        // Acknowledged, not journaled: a peer cannot make us store what changes nothing.
+        // Acknowledged, not journaled: a peer cannot make us store what changes nothing (and it pays for it).
         this.unchangedFrom[from]!++;
+        this.unchangedBudget[from]!--;
         continue;
       }
       batch.journal.push(encodeEvent(event));
@@ -540,24 +687,31 @@ export class HostCore {
    * Whether a peer's faults used up its budget: frames from it then wait (429), so a Byzantine peer's
    * junk costs us a MAC check per frame, not decoding and protocol work (issue 13, bug 4: a flood of small
    * junk messages cut honest throughput by 38%). The budget refills with every epoch delivered; honest
-   * peers cause no faults at all (the whole-replica simulator checks that).
+   * peers cause no faults at all (the whole-replica simulator checks that). The same for messages that
+   * change nothing (UNCHANGED_BUDGET). Returns which budget is spent, or null.
    */
-  private overBudget(peer: number): boolean {
+  private overBudget(peer: number): string | null {
     const epoch = this.engine.ab.currentEpoch;
     if (epoch > this.budgetEpoch) {
-      const refill = (epoch - this.budgetEpoch) * FAULT_REFILL;
-      for (let j = 0; j < this.n; j++) this.faultBudget[j] = Math.min(FAULT_BUDGET, this.faultBudget[j]! + refill);
+      const epochs = epoch - this.budgetEpoch;
+      for (let j = 0; j < this.n; j++) {
+        this.faultBudget[j] = Math.min(FAULT_BUDGET, this.faultBudget[j]! + epochs * FAULT_REFILL);
+        this.unchangedBudget[j] = Math.min(UNCHANGED_BUDGET, this.unchangedBudget[j]! + epochs * UNCHANGED_REFILL);
+      }
       this.budgetEpoch = epoch;
     }
-    return this.faultBudget[peer]! <= 0;
+    if (this.faultBudget[peer]! <= 0) return `${FAULT_BUDGET} faults`;
+    if (this.unchangedBudget[peer]! <= 0) return `${UNCHANGED_BUDGET} messages that change nothing`;
+    return null;
   }
 
   /**
    * Step effects into a write batch (outbox messages get their per-link ids here), compaction decided,
    * format marked; `apply` moves the counters, fills the outbox and then runs `after`.
    */
-  private commitOf(batch: MutableWriteBatch, steps: readonly EngineStep[], after: () => void): PendingCommit {
+  private commitOf(batch: MutableWriteBatch, steps: readonly EngineStep[], after: () => void, snapshot = false): PendingCommit {
     const ids = new Map<number, number>();
+    const epochs = new Map<string, number>();
     for (const s of steps) {
       if (s.faults.length > 0) this.opts.onFaults?.(s.faults);
       for (const o of s.outgoing) {
@@ -567,6 +721,7 @@ export class HostCore {
         // Every message fits a link frame by construction; one that does not would block its link forever.
         invariant(bytes.length <= MAX_MESSAGE_BYTES, () => `replica ${this.me} made a ${o.msg.body.t} of ${bytes.length} bytes for ${o.msg.tag}, over ${MAX_MESSAGE_BYTES}`);
         batch.outbox.push({ peer: o.to, id, bytes });
+        epochs.set(`${o.to}/${id}`, this.epochOfTag(o.msg.tag));
       }
       batch.log.push(...s.appended);
       batch.nodes.push(...s.nodes);
@@ -574,13 +729,17 @@ export class HostCore {
     }
     for (const [peer, next] of ids) batch.meta.set(`next-id/${peer}`, String(next));
     if (!this.formatWritten) batch.meta.set('format', STORAGE_FORMAT);
-    const written = this.maybeCompact(batch, steps);
+    const trimmed = this.trimOutboxes(steps);
+    if (trimmed.length > 0) batch.outboxDelete = [...(batch.outboxDelete ?? []), ...trimmed];
+    const written = snapshot ? { ...batch, journal: [], snapshot: this.engine.snapshot() } : this.maybeCompact(batch, steps);
     return {
       batch: written,
       apply: () => {
         this.formatWritten = true;
         for (const [peer, next] of ids) this.nextId[peer] = next;
-        for (const m of batch.outbox) this.outbox[m.peer]!.set(m.id, { bytes: m.bytes, notBefore: 0 });
+        for (const m of batch.outbox) this.outbox[m.peer]!.set(m.id, { bytes: m.bytes, notBefore: 0, epoch: epochs.get(`${m.peer}/${m.id}`)! });
+        for (const t of trimmed) for (const id of t.ids) this.outbox[t.peer]!.delete(id);
+        this.trimmedMessages += trimmed.reduce((a, t) => a + t.ids.length, 0);
         after();
         // After `after` (a submit's ids are added there): what these steps ordered is forgotten.
         for (const s of steps) this.forgetOrdered(s);
@@ -595,6 +754,28 @@ export class HostCore {
         }
       },
     };
+  }
+
+  /**
+   * Bounded outboxes (issue 14): once a step brings a newer signed checkpoint of epoch E, messages of epochs
+   * up to E - transferAfterEpochs leave every outbox. A peer that has not taken them is that far behind:
+   * it takes a state transfer (any peer's signed checkpoint and entries) instead, so outboxes hold the
+   * last epochs' messages, not everything since a peer went down (48 MB per peer after 156 s down at full
+   * load before). Frames tell the peer the lowest id left (transport `low`), so gaps do not pile up in
+   * its window of applied ids.
+   */
+  private trimOutboxes(steps: readonly EngineStep[]): { peer: number; ids: number[] }[] {
+    let newest = -1;
+    for (const s of steps) for (const c of s.checkpoints) newest = Math.max(newest, c.epoch);
+    if (newest < 0) return [];
+    const cut = newest - this.opts.transferAfterEpochs;
+    const out: { peer: number; ids: number[] }[] = [];
+    this.outbox.forEach((box, peer) => {
+      const ids: number[] = [];
+      for (const [id, item] of box) if (item.epoch <= cut) ids.push(id);
+      if (ids.length > 0) out.push({ peer, ids });
+    });
+    return out;
   }
 
   /**
@@ -656,7 +837,9 @@ export class HostCore {
     }
     if (picked.length === 0) return null;
     const { seq, sender } = this.senders[j]!.allocate();
-    const frame = sender.seal(seq, encodeTransport(picked), this.receivers[j]!.contiguousAck);
+    // The outbox is in id order (loaded sorted, filled in order): its first id is the lowest still here.
+    const low = this.outbox[j]!.keys().next().value ?? 0;
+    const frame = sender.seal(seq, encodeTransport(picked, low), this.receivers[j]!.contiguousAck);
     link.inFlight = true;
     this.allocated[j] = Math.max(this.allocated[j]!, seq);
     return { peer: j, seq, bytes: frame, ids: picked.map((p) => p.id), sender };
@@ -775,8 +958,19 @@ export class HostCore {
    * (links with a POST in flight are looked at again when it finishes; with every connection taken, so
    * are the others).
    */
-  nextWake(): number | null {
+  /**
+   * When probeDue may turn true (epoch ms): while a gap was seen, or while work waits undelivered; null
+   * otherwise. Adapters with timers wake for it too; a function platform's tick does not wait for it
+   * (the next tick or event probes).
+   */
+  nextProbeWake(): number | null {
     if (this.mode !== 'active') return null;
+    if (this.gapSeen) return this.nextProbeAt;
+    if (this.engine.ab.pendingCount > 0 && this.progress) return Math.max(this.nextProbeAt, this.progress.at + this.opts.transferStallMs);
+    return null;
+  }
+
+  nextWake(): number | null {
     if (this.links.filter((l) => l.inFlight).length >= this.opts.maxConcurrentPosts) return null;
     let wake: number | null = null;
     for (let j = 0; j < this.n; j++) {
@@ -816,11 +1010,13 @@ export class HostCore {
         dropped: l.dropped,
         unchanged: this.unchangedFrom[peer]!,
         faultBudget: this.faultBudget[peer]!,
+        unchangedBudget: this.unchangedBudget[peer]!,
         throttled: this.throttled[peer]!,
       })),
       replayedEvents: this.replayedEvents,
       journalEvents: this.journalLength,
       compactions: this.compactions,
+      trimmedMessages: this.trimmedMessages,
       submitted: this.submitted.size,
     };
   }

@@ -4,7 +4,12 @@
  * silently (a lost HTTP response makes the sender resend what was already applied) and let the sender
  * drop exactly the messages the receiver took, keeping those it deferred for a later retry.
  *
- *   u32 count, then count x { u64 id | u32 length | one message in the wire codec (shared/codec) }
+ *   u32 count | u64 low | count x { u64 id | u32 length | one message in the wire codec (shared/codec) }
+ *
+ * `low`: the sender's smallest outbox id for this receiver (0: none). Ids below it will never come: they
+ * were accepted, or dropped from a bounded outbox (host-core.ts: messages of epochs a signed checkpoint
+ * covers, which a lagging receiver gets by state transfer). The receiver moves its window of applied ids
+ * up to it, so that gaps the sender will never fill do not pile up in that window.
  *
  * The receiver's answer (JSON in the HTTP response body) is a TransportAck.
  */
@@ -26,20 +31,23 @@ export interface TransportAck {
 }
 
 export const MAX_TRANSPORT_MESSAGES = 4096;
+/** u32 count, u64 low. */
+const HEADER_BYTES = 12;
 /**
- * Largest encoded message a replica may produce: one alone in a transport payload (u32 count, u64 id,
+ * Largest encoded message a replica may produce: one alone in a transport payload (header, u64 id,
  * u32 length) fits a link frame. The protocols build their messages within it (values and forwarded
  * requests by maxValueBytes, decryption shares in parts); the host core asserts it for every message.
  */
-export const MAX_MESSAGE_BYTES = MAX_PAYLOAD_BYTES - 16;
+export const MAX_MESSAGE_BYTES = MAX_PAYLOAD_BYTES - HEADER_BYTES - 12;
 
-export function encodeTransport(messages: readonly OutboxMessage[]): Uint8Array {
-  let size = 4;
+export function encodeTransport(messages: readonly OutboxMessage[], low = 0): Uint8Array {
+  let size = HEADER_BYTES;
   for (const m of messages) size += 12 + m.bytes.length;
   const out = new Uint8Array(size);
   const v = new DataView(out.buffer);
   v.setUint32(0, messages.length);
-  let off = 4;
+  v.setBigUint64(4, BigInt(low));
+  let off = HEADER_BYTES;
   for (const m of messages) {
     v.setBigUint64(off, BigInt(m.id));
     v.setUint32(off + 8, m.bytes.length);
@@ -54,13 +62,15 @@ export class TransportError extends Error {
 }
 
 /** Strict: any malformed message rejects the whole payload (it came from one authenticated sender). */
-export function decodeTransport(b: Uint8Array): { id: number; msg: Message }[] {
+export function decodeTransport(b: Uint8Array): { readonly low: number; readonly items: { id: number; msg: Message }[] } {
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  if (b.length < 4) throw new TransportError('truncated count');
+  if (b.length < HEADER_BYTES) throw new TransportError('truncated header');
   const count = v.getUint32(0);
   if (count > MAX_TRANSPORT_MESSAGES) throw new TransportError(`${count} messages > ${MAX_TRANSPORT_MESSAGES}`);
+  const low = v.getBigUint64(4);
+  if (low > BigInt(Number.MAX_SAFE_INTEGER)) throw new TransportError(`low id ${low} out of range`);
   const out: { id: number; msg: Message }[] = [];
-  let off = 4;
+  let off = HEADER_BYTES;
   for (let i = 0; i < count; i++) {
     if (off + 12 > b.length) throw new TransportError(`truncated header of message ${i}`);
     const id = v.getBigUint64(off);
@@ -79,7 +89,7 @@ export function decodeTransport(b: Uint8Array): { id: number; msg: Message }[] {
     off += len;
   }
   if (off !== b.length) throw new TransportError(`${b.length - off} trailing bytes`);
-  return out;
+  return { low: Number(low), items: out };
 }
 
 export { encodeMessage };

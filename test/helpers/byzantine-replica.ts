@@ -193,7 +193,7 @@ export class ByzantineReplica {
       if (!d.ok) return reply(400, { error: { code: `link-${d.code}`, message: d.message } });
       let items: { id: number; msg: Message }[] = [];
       try {
-        items = decodeTransport(d.frame.payload);
+        items = decodeTransport(d.frame.payload).items;
       } catch {
         return reply(400, { error: { code: 'bad-payload', message: 'byzantine' } });
       }

@@ -6,7 +6,7 @@
 import { replicaApp } from '../../workers/core/app.ts';
 import type { AppOptions } from '../../workers/core/app.ts';
 import { ReplicaHost } from '../../workers/core/host.ts';
-import type { PeerTransport } from '../../workers/core/host.ts';
+import type { HostOptions, PeerTransport } from '../../workers/core/host.ts';
 import { MemoryStore } from '../../workers/core/store.ts';
 import { testGroup } from './group.ts';
 
@@ -14,6 +14,8 @@ export interface HostClusterOptions {
   readonly n?: number;
   /** HostOptions.compactAfter of every host. */
   readonly compactAfter?: number;
+  /** More host options for every host. */
+  readonly host?: HostOptions;
 }
 
 export function hostCluster(o: HostClusterOptions = {}) {
@@ -22,11 +24,19 @@ export function hostCluster(o: HostClusterOptions = {}) {
   const stores = Array.from({ length: n }, () => new MemoryStore());
   let clock = 1_000_000;
   const hosts: ReplicaHost[] = [];
+  /** Replicas cut off: nothing reaches them and nothing of theirs goes out (connection refused). */
+  const down = new Set<number>();
   const make = (i: number) => {
     const transport: PeerTransport = {
       post: async (to, frame) => {
+        if (down.has(to) || down.has(i)) throw new Error('connection refused');
         const r = await hosts[to]!.receiveFrame(frame);
         return { status: r.status, body: JSON.parse(JSON.stringify(r.body)) };
+      },
+      get: async (to, path) => {
+        if (down.has(to) || down.has(i)) throw new Error('connection refused');
+        const res = await app(to).request(path);
+        return { status: res.status, body: (await res.json()) as unknown };
       },
     };
     return new ReplicaHost(group, secrets[i]!, stores[i]!, transport, () => clock, {
@@ -35,13 +45,15 @@ export function hostCluster(o: HostClusterOptions = {}) {
       retryMaxMs: 100,
       deferRetryMs: 10,
       ...(o.compactAfter ? { compactAfter: o.compactAfter } : {}),
+      ...o.host,
     });
   };
   for (let i = 0; i < n; i++) hosts.push(make(i));
+  /** Flushes until no replica that is up holds anything for another that is up. */
   const settle = async () => {
     for (let round = 0; round < 2000; round++) {
-      for (const h of hosts) await h.flush();
-      if (!hosts.some((h) => h.outboxSizes().some((x) => x > 0))) return;
+      for (const [i, h] of hosts.entries()) if (!down.has(i)) await h.flush();
+      if (!hosts.some((h, i) => !down.has(i) && h.outboxSizes().some((x, j) => x > 0 && !down.has(j)))) return;
       clock += 50;
     }
     throw new Error('did not settle');
@@ -54,6 +66,7 @@ export function hostCluster(o: HostClusterOptions = {}) {
     stores,
     settle,
     app,
+    down,
     restart: (i: number) => void (hosts[i] = make(i)),
     advance: (ms: number) => void (clock += ms),
   };

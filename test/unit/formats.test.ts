@@ -250,7 +250,7 @@ function codeVectors(): Map<string, Vector> {
   v.set('link-key-0-1', hexBlock(keys.outgoing));
   const share = encodeSignatureShare(signShare(secrets[0]!.kernel, d, checkpointTag(cp1.epoch), checkpointPayload(cp1)));
   const message = encodeMessage({ tag: checkpointTag(cp1.epoch), body: { t: 'ckpt-share', share } });
-  const payload = encodeTransport([{ id: LINK_PAYLOAD_ID, bytes: message }]);
+  const payload = encodeTransport([{ id: LINK_PAYLOAD_ID, bytes: message }], LINK_PAYLOAD_ID);
   v.set('link-frame-0-1', hexBlock(encodeFrame(linkChannel(gid, 0, 1, keys.outgoing), { seq: 1, ack: 0, payload })));
   return v;
 }
@@ -814,13 +814,15 @@ describe('by hand: a verifier written from docs/formats.md alone', () => {
     expect(H.hex(frameBytes.subarray(1, 33))).toBe(g.groupId);
     expect([dv.getUint16(33), dv.getUint16(35), Number(dv.getBigUint64(37)), Number(dv.getBigUint64(45))]).toEqual([0, 1, 1, 0]);
     expect(H.hex(hmac(nobleSha256, key01, frameBytes.subarray(0, 57 + L)))).toBe(H.hex(frameBytes.subarray(57 + L)));
-    // The payload: u32 count, then per message u64 id | u32 length | message (version 1, u8 tag length, tag, u8 type, fields).
+    // The payload: u32 count, u64 low, then per message u64 id | u32 length | message (version 1, u8 tag length, tag, u8 type, fields).
     const payload = frameBytes.subarray(57, 57 + L);
     const pv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
     expect(pv.getUint32(0)).toBe(1);
-    const len = pv.getUint32(12);
-    expect(16 + len).toBe(payload.length);
-    const msg = payload.subarray(16, 16 + len);
+    expect(Number(pv.getBigUint64(4))).toBe(1);
+    expect(Number(pv.getBigUint64(12))).toBe(1);
+    const len = pv.getUint32(20);
+    expect(24 + len).toBe(payload.length);
+    const msg = payload.subarray(24, 24 + len);
     const tag = new TextDecoder().decode(msg.subarray(2, 2 + msg[1]!));
     expect([msg[0], tag, msg[2 + msg[1]!]]).toEqual([1, 'ckpt/1', 0x60]);
     const shareLen = new DataView(msg.buffer, msg.byteOffset + 3 + msg[1]!, 4).getUint32(0);

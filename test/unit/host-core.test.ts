@@ -8,7 +8,7 @@ import { utf8ToBytes } from '../../shared/crypto/bytes.ts';
 import { encodeMessage } from '../../shared/codec/message-codec.ts';
 import { LinkSender, linkPeers } from '../../shared/link/index.ts';
 import type { Message } from '../../shared/protocols/messages.ts';
-import { HostCore } from '../../shared/replica/host-core.ts';
+import { HostCore, UNCHANGED_BUDGET } from '../../shared/replica/host-core.ts';
 import type { PendingCommit } from '../../shared/replica/host-core.ts';
 import { MemoryStorage } from '../../shared/replica/storage.ts';
 import { encodeTransport } from '../../shared/replica/transport.ts';
@@ -93,6 +93,41 @@ describe('HostCore: what a peer can make it store', () => {
     c.write(0, r.commit);
     expect(c.storages[0]!.journal.length).toBe(journal);
     expect(c.cores[0]!.metrics().links[3]!.unchanged - unchanged).toBe(50);
+  });
+
+  it(`after ${UNCHANGED_BUDGET} messages that change nothing a peer's frames wait (429), recorded as its fault`, () => {
+    const c = coreCluster();
+    for (let k = 0; k < 4; k++) {
+      c.submit(k % 4, `request ${k}`);
+      c.pump();
+    }
+    const link = linkPeers(c.group, c.secrets[3]!)[0]!;
+    let sender = LinkSender.fromJSON(link.outgoing, JSON.parse(c.storages[3]!.meta.get('link-tx/0')!) as { next: number; peerAck: number });
+    let id = 1_000_000;
+    const frameOf = (count: number) => {
+      const items = Array.from({ length: count }, (_, k) => ({ id: id++, bytes: encodeMessage({ tag: 'ab/0/aba/1', body: { t: 'aba-bval', round: k % 3, value: 1 } }) }));
+      const a = sender.allocate();
+      sender = a.sender;
+      return a.sender.seal(a.seq, encodeTransport(items), 0);
+    };
+    const core = c.cores[0]!;
+    for (let k = 0; k < UNCHANGED_BUDGET / 1024; k++) {
+      const r = core.receiveFrame(frameOf(1024));
+      expect(r.response.status).toBe(200);
+      c.write(0, r.commit);
+    }
+    // (Honest traffic before included a few such messages too: late ones for finished epochs.)
+    expect(core.metrics().links[3]!.unchangedBudget).toBeLessThanOrEqual(0);
+    expect(core.metrics().links[3]!.faultBudget).toBe(256);
+    const r = core.receiveFrame(frameOf(1));
+    expect(r.response).toMatchObject({ status: 429, body: { error: { code: 'throttled', message: expect.stringContaining('messages that change nothing') } } });
+    expect(core.metrics().links[3]!.throttled).toBe(1);
+    expect(core.metrics().links[2]!.unchangedBudget).toBeGreaterThan(UNCHANGED_BUDGET - 100);
+    expect(core.metrics().links[2]!.throttled).toBe(0);
+    // A delivered epoch gives some of it back.
+    c.submit(1, 'one more');
+    c.pump();
+    expect(core.metrics().links[3]!.unchangedBudget).toBeGreaterThan(0);
   });
 });
 

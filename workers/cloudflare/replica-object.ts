@@ -12,7 +12,7 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Hono } from 'hono';
 import { ConfigError, parseGroup, parseReplicaSecrets } from '../../shared/config/group.ts';
 import { replicaApp } from '../core/app.ts';
-import { errorBody } from '../core/http.ts';
+import { errorBody, jsonAnswer } from '../core/http.ts';
 import { admissionFromEnv } from '../core/admission.ts';
 import { corsOriginsFromEnv } from '../core/cors.ts';
 import { hostEnvOptions, ReplicaHost } from '../core/host.ts';
@@ -55,22 +55,17 @@ function peerTransport(env: ReplicaEnv, n: number): PeerTransport {
       throw new ConfigError('SINTRA_PEERS', `expected a JSON array of ${n} base URLs (null for this replica)`);
     }
   }
+  const call = async (to: number, path: string, init: RequestInit) => {
+    const binding = env[`PEER_${to}`] as Fetcher | undefined;
+    let res: Response;
+    if (binding && typeof binding.fetch === 'function') res = await binding.fetch(`http://replica${path}`, init);
+    else if (typeof urls[to] === 'string') res = await fetch(new URL(path, urls[to] as string), init);
+    else throw new Error(`no address for replica ${to} (SINTRA_PEERS or a PEER_${to} binding)`);
+    return jsonAnswer(res);
+  };
   return {
-    async post(to, frame) {
-      const binding = env[`PEER_${to}`] as Fetcher | undefined;
-      const init: RequestInit = { method: 'POST', body: frame, headers: { 'content-type': 'application/octet-stream' }, signal: AbortSignal.timeout(POST_TIMEOUT_MS) };
-      let res: Response;
-      if (binding && typeof binding.fetch === 'function') res = await binding.fetch('http://replica/v1/peer', init);
-      else if (typeof urls[to] === 'string') res = await fetch(new URL('/v1/peer', urls[to] as string), init);
-      else throw new Error(`no address for replica ${to} (SINTRA_PEERS or a PEER_${to} binding)`);
-      let body: unknown = null;
-      try {
-        body = await res.json();
-      } catch {
-        body = null;
-      }
-      return { status: res.status, body };
-    },
+    post: (to, frame) => call(to, '/v1/peer', { method: 'POST', body: frame, headers: { 'content-type': 'application/octet-stream' }, signal: AbortSignal.timeout(POST_TIMEOUT_MS) }),
+    get: (to, path) => call(to, path, { signal: AbortSignal.timeout(POST_TIMEOUT_MS) }),
   };
 }
 
@@ -148,7 +143,9 @@ export class ReplicaObject extends DurableObject<ReplicaEnv> {
       // One flush per event, then an alarm for what is still due. Looping here while `wake <= Date.now()`
       // could spin forever: inside workerd the clock only advances with I/O, and a flush that skips links
       // with a POST in flight does none (a suspected cause of a 12-minute busy hang in the benchmark).
-      const wake = await host.flush();
+      const posts = await host.flush();
+      const probe = host.nextProbeWake();
+      const wake = posts === null ? probe : probe === null ? posts : Math.min(posts, probe);
       if (wake !== null) await this.armAlarm(Math.max(wake, Date.now() + 10));
     } catch (e) {
       console.error(logLine('warn', this.host.secrets.id, 'flush-failed', `flush failed: ${e instanceof Error ? e.message : String(e)}`));

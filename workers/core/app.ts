@@ -353,10 +353,21 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       path: '/v1/log/checkpoint',
       operationId: 'latestCheckpoint',
       tag: 'log',
-      summary: 'The latest group-signed checkpoint (size, root, epoch, state digest, signature)',
-      responses: { '200': 'the checkpoint', '404': 'nothing certified yet' },
+      summary: 'The latest group-signed checkpoint (size, root, epoch, state digest, signature); with covering=i the earliest whose size exceeds i',
+      params: [{ name: 'covering', in: 'query', description: 'a log index: the earliest checkpoint covering it (state transfer fetches in chunks so)', schema: { type: 'integer', minimum: 0 } }],
+      responses: { '200': 'the checkpoint', '400': 'bad index', '404': 'nothing certified yet (or nothing covering that index)' },
       cache: 'public, max-age=1',
-      handler: (c) => {
+      handler: async (c) => {
+        const covering = c.req.query('covering');
+        if (covering !== undefined) {
+          const index = natParam(covering);
+          if (index === null) return fail(c, 400, 'bad-index', 'covering: expected a non-negative integer');
+          const down = await unavailable(c, host);
+          if (down) return down;
+          const at = await host.checkpointCovering(index);
+          if (!at) return fail(c, 404, 'no-checkpoint', `no signed checkpoint covers entry ${index} yet`);
+          return c.json(checkpointToJson(at));
+        }
         const cp = host.latestCheckpoint();
         if (!cp) return fail(c, 404, 'no-checkpoint', 'no checkpoint has been signed yet');
         return c.json(checkpointToJson(cp));

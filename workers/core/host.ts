@@ -26,12 +26,18 @@ import { consistencyProof, entryIndexOf, logIndexOf, receiptAt, requestStatus } 
 import { requestId } from '../../shared/replica/engine.ts';
 import type { ReplicaStore, StoredEntry } from './store.ts';
 import type { NodeKey } from '../../shared/log/merkle-nodes.ts';
+import { fetchCheckpoint, fetchTransferChunk } from './state-transfer.ts';
 
 export type { HostError, RequestStatus, SubmitResult } from '../../shared/replica/host-core.ts';
 
 export interface PeerTransport {
   /** POSTs a frame to peer `to`; resolves with the HTTP status and JSON body, rejects on network errors. */
   post(to: number, frame: Uint8Array): Promise<{ readonly status: number; readonly body: unknown }>;
+  /**
+   * GETs one of peer `to`'s public routes (a path such as /v1/log/checkpoint) as JSON, for state
+   * transfer (state-transfer.ts). Without it this replica never transfers state.
+   */
+  get?(to: number, path: string): Promise<{ readonly status: number; readonly body: unknown }>;
 }
 
 export interface HostOptions extends HostCoreOptions {
@@ -44,6 +50,9 @@ export class ReplicaHost {
   private chain: Promise<unknown> = Promise.resolve();
   private stale = true;
   private names: string[] | undefined;
+  /** A state transfer is being fetched (one at a time), and the peer asked last (round robin). */
+  private transferring = false;
+  private probePeer: number;
 
   constructor(
     readonly group: Group,
@@ -55,6 +64,7 @@ export class ReplicaHost {
   ) {
     // Request ids, log leaves and batch digests are hashed per request: the runtime's SHA-256 is 2-17x faster.
     useNativeSha256();
+    this.probePeer = secrets.index;
   }
 
   get me(): number {
@@ -206,6 +216,11 @@ export class ReplicaHost {
     return this.store.checkpointAt(size);
   }
 
+  /** The earliest signed checkpoint whose size exceeds `index` (what a state transfer's chunk ends at). */
+  checkpointCovering(index: number): Promise<SignedCheckpoint | null> {
+    return this.store.checkpointCovering(index);
+  }
+
   consistencyProof(first: number, second: number): Promise<Uint8Array[]> {
     return consistencyProof(this.core!.engine, this.store, first, second);
   }
@@ -248,8 +263,66 @@ export class ReplicaHost {
     const core = this.stale || !this.core ? await this.serialized(async (c) => c) : this.core;
     const now = this.now();
     const frames = core.duePeers(now).map((j) => core.outgoingFrame(j, now)).filter((f): f is OutgoingFrame => f !== null);
-    await Promise.all(frames.map((f) => this.post(core, f)));
+    const catchUp = this.transport.get && !this.transferring && core.probeDue(now) ? this.catchUp(core, now) : null;
+    await Promise.all([...frames.map((f) => this.post(core, f)), catchUp]);
     return core.nextWake();
+  }
+
+  /**
+   * When to flush again for state transfer (HostCore.nextProbeWake), or null: adapters with timers arm for
+   * the earlier of this and flush()'s answer.
+   */
+  nextProbeWake(): number | null {
+    return this.transport.get ? (this.current?.nextProbeWake() ?? null) : null;
+  }
+
+  /**
+   * State transfer (HostCore.probeDue, wantsTransfer, transfer): asks the next peer for its latest signed
+   * checkpoint and, if this replica should take it, fetches the entries up to it chunk by chunk and hands
+   * each chunk to the core, which checks it against the group signature and the signed root. Failures
+   * (an unreachable peer, a refused bundle) are logged; the next probe asks another peer.
+   */
+  private async catchUp(core: HostCore, now: number): Promise<void> {
+    const get = this.transport.get!;
+    this.transferring = true;
+    let peer = (this.probePeer + 1) % this.n;
+    if (peer === this.me) peer = (peer + 1) % this.n;
+    this.probePeer = peer;
+    const from = (path: string) => get(peer, path);
+    const log = (level: 'info' | 'warn', event: string, msg: string, fields: Record<string, unknown> = {}) =>
+      this.options.log?.(logLine(level, this.secrets.id, event, msg, { peer, ...fields }));
+    try {
+      const latest = await fetchCheckpoint(from);
+      core.probed(now, latest !== null && latest.epoch > core.engine.lastDeliveredEpoch);
+      if (!latest || !core.wantsTransfer(latest, this.now())) return;
+      const t0 = this.now();
+      const startSize = core.engine.log.size;
+      for (;;) {
+        const start = core.engine.log.size;
+        const { checkpoint, records } = await fetchTransferChunk(from, start, latest);
+        const done = await this.serialized(async (c) => {
+          // Only onto the state the chunk was fetched for (a write may have failed, or the log moved on).
+          if (c !== core || c.engine.log.size !== start) return 'moved' as const;
+          const r = c.transfer(checkpoint, records);
+          if (!r.ok) {
+            log('warn', 'state-transfer-refused', `replica ${peer}'s state transfer refused: ${r.error.message}`);
+            return 'refused' as const;
+          }
+          await this.write(r.commit);
+          return 'taken' as const;
+        });
+        if (done !== 'taken' || checkpoint.epoch >= latest.epoch) break;
+      }
+      const ms = Math.round(this.now() - t0);
+      if (core.engine.log.size > startSize) {
+        log('info', 'state-transfer', `took ${core.engine.log.size - startSize} entries up to epoch ${core.engine.lastDeliveredEpoch} from replica ${peer} in ${ms} ms`, { entries: core.engine.log.size - startSize, epoch: core.engine.lastDeliveredEpoch, ms });
+      }
+    } catch (e) {
+      core.probed(now, true);
+      log('warn', 'state-transfer-failed', `state transfer from replica ${peer} failed: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      this.transferring = false;
+    }
   }
 
   private async post(core: HostCore, f: OutgoingFrame): Promise<void> {

@@ -80,3 +80,14 @@ export function natParam(v: string | undefined): number | null {
   if (v === undefined || !/^\d{1,15}$/.test(v)) return null;
   return Number(v);
 }
+
+/** A peer's answer as the host core takes it: the status, and the body as JSON (null if it is not JSON). */
+export async function jsonAnswer(res: Response): Promise<{ readonly status: number; readonly body: unknown }> {
+  let body: unknown = null;
+  try {
+    body = await res.json();
+  } catch {
+    body = null;
+  }
+  return { status: res.status, body };
+}

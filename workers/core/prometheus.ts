@@ -85,10 +85,12 @@ export function prometheusText(m: HostCoreMetrics, latencies?: RouteLatencies): 
   metric('link_dropped_total', 'counter', 'Messages from a peer dropped (refused frames, oversized).', perPeer(m.links, (l) => l.peer, (l) => l.dropped));
   metric('link_unchanged_total', 'counter', 'Messages from a peer acknowledged without journaling (they changed nothing).', perPeer(m.links, (l) => l.peer, (l) => l.unchanged));
   metric('link_fault_budget', 'gauge', 'Faults a peer may still cause before its frames wait (429).', perPeer(m.links, (l) => l.peer, (l) => l.faultBudget));
+  metric('link_unchanged_budget', 'gauge', 'Messages that change nothing a peer may still send before its frames wait (429).', perPeer(m.links, (l) => l.peer, (l) => l.unchangedBudget));
   metric('link_throttled_total', 'counter', "Frames from a peer refused because its fault budget was spent.", perPeer(m.links, (l) => l.peer, (l) => l.throttled));
   metric('replayed_events', 'gauge', 'Journal events replayed at the last load.', one(m.replayedEvents));
   metric('journal_events', 'gauge', 'Journal events since the last snapshot.', one(m.journalEvents));
   metric('compactions_total', 'counter', 'Snapshots written (journal compactions) since load.', one(m.compactions));
+  metric('outbox_trimmed_total', 'counter', 'Outbox messages dropped since load: of epochs a signed checkpoint covers, for peers that far behind (they take a state transfer).', one(m.trimmedMessages));
   if (latencies) out.push(...latencies.lines());
   return `${out.join('\n')}\n`;
 }

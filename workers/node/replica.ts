@@ -18,7 +18,7 @@ import { Hono } from 'hono';
 import type { Context } from 'hono';
 import type { Group, ReplicaSecrets } from '../../shared/config/group.ts';
 import { replicaApp } from '../core/app.ts';
-import { errorBody } from '../core/http.ts';
+import { errorBody, jsonAnswer } from '../core/http.ts';
 import { logLine } from '../core/log.ts';
 import type { AdmissionConfig } from '../core/admission.ts';
 import type { CorsOrigins } from '../core/cors.ts';
@@ -39,24 +39,14 @@ const POST_TIMEOUT_MS = 15_000;
 
 /** POST /v1/peer to each peer's base URL (a base URL may carry a path prefix, e.g. an API stage). */
 export function httpPeerTransport(peers: readonly (string | null)[], timeoutMs = POST_TIMEOUT_MS): PeerTransport {
+  const call = async (to: number, path: string, init: RequestInit) => {
+    const base = peers[to];
+    if (!base) throw new Error(`no address for replica ${to} (SINTRA_PEERS)`);
+    return jsonAnswer(await fetch(`${base.replace(/\/+$/, '')}${path}`, { ...init, signal: AbortSignal.timeout(timeoutMs) }));
+  };
   return {
-    async post(to, frame) {
-      const base = peers[to];
-      if (!base) throw new Error(`no address for replica ${to} (SINTRA_PEERS)`);
-      const res = await fetch(`${base.replace(/\/+$/, '')}/v1/peer`, {
-        method: 'POST',
-        body: frame,
-        headers: { 'content-type': 'application/octet-stream' },
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      let body: unknown = null;
-      try {
-        body = await res.json();
-      } catch {
-        body = null;
-      }
-      return { status: res.status, body };
-    },
+    post: (to, frame) => call(to, '/v1/peer', { method: 'POST', body: frame, headers: { 'content-type': 'application/octet-stream' } }),
+    get: (to, path) => call(to, path, {}),
   };
 }
 
@@ -283,7 +273,7 @@ export class NodeReplica {
 
   private async runFlush(): Promise<void> {
     try {
-      const wake = await this.host.flush();
+      const wake = earliest(await this.host.flush(), this.host.nextProbeWake());
       this.flushFailures = 0;
       if (wake !== null) this.arm(Math.max(wake, this.now() + 10));
     } catch (e) {
@@ -339,4 +329,9 @@ export class NodeReplica {
     await this.idle(5000);
     await this.o.store.close?.();
   }
+}
+
+/** The earlier of two wake times (null: none). */
+function earliest(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.min(a, b);
 }

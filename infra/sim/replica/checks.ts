@@ -128,7 +128,7 @@ function livenessReport(x: RunFacts): string {
       parts.push(`replica ${h.index} down`);
       continue;
     }
-    const missing = required.filter((r) => !h.certified(r.id)).length;
+    const missing = required.filter((r) => !h.certified(r.id) && !(r.encrypted && h.certified(r.plainId))).length;
     const m = core.metrics();
     const errors = m.links.filter((l) => l.lastError).map((l) => `${l.peer}: ${l.lastError!.slice(0, 80)}`);
     parts.push(

@@ -14,7 +14,7 @@ export { REPLICA_BEHAVIOURS, simulateReplicas, replayCommand } from './simulatio
 export type { ReplicaRunResult, ReplicaSimOptions } from './simulation.ts';
 
 /** Knobs `--param k=v` may set (everything else in ReplicaSimOptions has its own flag). */
-export const REPLICA_PARAMS = ['requests', 'requestBytes', 'burstMs', 'encrypted', 'crashes', 'sharedRollback', 'afterGstMs', 'maxValueBytes', 'maxBatch'] as const;
+export const REPLICA_PARAMS = ['requests', 'requestBytes', 'burstMs', 'encrypted', 'crashes', 'sharedRollback', 'afterGstMs', 'maxValueBytes', 'maxBatch', 'transfers', 'outageMs'] as const;
 
 export interface RunReplicaSimulationOptions {
   /** Threshold structure on n replicas (t = the largest n allows unless given); ignored with `structure`. */
@@ -64,6 +64,9 @@ export interface ReplicaSimulationSummary {
   /** Replicas whose storage went back in time, and how many of them found out and stopped (lost-state). */
   readonly rollbacks: number;
   readonly rollbacks_detected: number;
+  /** State transfers honest replicas took, and tampered bundles (from corrupted peers) they refused. */
+  readonly transfers: number;
+  readonly transfers_refused: number;
   readonly failures: readonly ReplicaFailure[];
   readonly details?: readonly ReplicaRunResult[];
 }
@@ -88,7 +91,8 @@ function optionsFromParams(p: Readonly<Record<string, unknown>>): Partial<Replic
   for (const k of Object.keys(p)) if (!(REPLICA_PARAMS as readonly string[]).includes(k)) throw new Error(`unknown --param ${k} (known: ${REPLICA_PARAMS.join(', ')})`);
   const num = (k: string) => (p[k] === undefined ? undefined : Number(p[k]));
   const out: Record<string, unknown> = {};
-  for (const k of ['requests', 'requestBytes', 'burstMs', 'encrypted', 'afterGstMs', 'maxValueBytes'] as const) if (p[k] !== undefined) out[k] = num(k);
+  for (const k of ['requests', 'requestBytes', 'burstMs', 'encrypted', 'afterGstMs', 'maxValueBytes', 'outageMs'] as const) if (p[k] !== undefined) out[k] = num(k);
+  if (p['transfers'] !== undefined) out['transfers'] = p['transfers'] === true || p['transfers'] === 'true';
   if (p['crashes'] !== undefined) out['crashes'] = p['crashes'] === true || p['crashes'] === 'true';
   if (p['sharedRollback'] !== undefined) out['sharedRollback'] = p['sharedRollback'] === true || p['sharedRollback'] === 'true';
   if (p['maxBatch'] !== undefined) out['engine'] = { ab: { maxBatch: num('maxBatch') } };
@@ -117,6 +121,8 @@ export function runReplicaSimulation(o: RunReplicaSimulationOptions): ReplicaSim
   let storageFailures = 0;
   let rollbacks = 0;
   let detected = 0;
+  let transfers = 0;
+  let transfersRefused = 0;
   for (let k = 0; k < o.seeds; k++) {
     const seed = (o.seedStart + k) >>> 0;
     const byzantine = replicaBehaviourForSeed(o.byzantine, seed);
@@ -140,6 +146,8 @@ export function runReplicaSimulation(o: RunReplicaSimulationOptions): ReplicaSim
     storageFailures += r.storageFailures;
     rollbacks += r.rollbacks;
     detected += r.lostState;
+    transfers += r.transfers;
+    transfersRefused += r.transfersRefused;
     if (r.safetyViolations.length > 0) safety++;
     if (r.livenessFailure !== null) liveness++;
     if ((r.safetyViolations.length > 0 || r.livenessFailure !== null) && failures.length < MAX_FAILURES_LISTED) {
@@ -165,6 +173,8 @@ export function runReplicaSimulation(o: RunReplicaSimulationOptions): ReplicaSim
     storage_failures: storageFailures,
     rollbacks,
     rollbacks_detected: detected,
+    transfers,
+    transfers_refused: transfersRefused,
     failures,
     ...(o.details ? { details } : {}),
   };
@@ -174,7 +184,7 @@ export function formatReplicaSummary(s: ReplicaSimulationSummary): string {
   const lines = [
     `simulate --replica: ${s.structure}, byzantine ${s.byzantine}, seeds ${s.seed_start}..${s.seed_start + s.runs - 1}`,
     `  runs ${s.runs}, safety violations ${s.safety_violations}, liveness failures ${s.liveness_failures}`,
-    `  virtual time mean ${s.mean_virtual_ms} ms, events mean ${s.mean_events}, highest agreement round ${s.max_aba_round}, crashes ${s.crashes}, failed writes ${s.storage_failures}, rollbacks ${s.rollbacks} (${s.rollbacks_detected} found out)`,
+    `  virtual time mean ${s.mean_virtual_ms} ms, events mean ${s.mean_events}, highest agreement round ${s.max_aba_round}, crashes ${s.crashes}, failed writes ${s.storage_failures}, rollbacks ${s.rollbacks} (${s.rollbacks_detected} found out), state transfers ${s.transfers} (${s.transfers_refused} tampered bundles refused)`,
   ];
   for (const f of s.failures) lines.push(`  FAIL seed ${f.seed} (${f.byzantine}): ${f.reason}`, `    replay: ${f.replay}`);
   return lines.join('\n');

@@ -296,7 +296,7 @@ export class ByzantineNode {
     this.receivers[v.sender] = this.receivers[v.sender]!.commit(v.seq);
     let items: { id: number; msg: Message }[];
     try {
-      items = decodeTransport(v.payload);
+      items = decodeTransport(v.payload).items;
     } catch (e) {
       if (!(e instanceof TransportError)) throw e;
       return { status: 400, body: null };

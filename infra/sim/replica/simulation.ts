@@ -77,6 +77,17 @@ export interface ReplicaSimOptions {
    * all, restarted from an older snapshot), more than the structure tolerates; nobody can tell.
    */
   readonly sharedRollback?: boolean;
+  /**
+   * Honest replicas ask a random peer for its latest signed checkpoint now and then, and take a state
+   * transfer when it is `transferAfterEpochs` (host option; small here) ahead; corrupted peers answer with
+   * tampered bundles, which must be refused (default true).
+   */
+  readonly transfers?: boolean;
+  /**
+   * One honest replica (seeded) is down from 200 ms for this long (an outage; default none), while the
+   * others go on: with bounded outboxes it can only come back by state transfer.
+   */
+  readonly outageMs?: number;
   /** Largest broadcast value (default 64 KiB). */
   readonly maxValueBytes?: number;
   /** Engine options of every replica (small batches and windows make more epochs and more edges). */
@@ -104,6 +115,9 @@ export interface ReplicaRunResult {
   readonly posts: number;
   readonly crashes: number;
   readonly storageFailures: number;
+  /** State transfers taken by honest replicas, and tampered bundles they refused. */
+  readonly transfers: number;
+  readonly transfersRefused: number;
   /** Replicas whose storage went back in time, and how many of them found out (mode lost-state). */
   readonly rollbacks: number;
   readonly lostState: number;
@@ -127,6 +141,8 @@ export interface SimRequest {
   readonly encrypted: boolean;
   /** The id replicas answer with: SHA-256 of what was submitted (the ciphertext when encrypted). */
   readonly id: string;
+  /** The id of the plaintext (what the log holds; an encrypted request's log entry is its plaintext). */
+  readonly plainId: string;
   readonly targets: readonly number[];
   readonly acceptedBy: Set<number>;
 }
@@ -140,6 +156,7 @@ type Ev =
   | { readonly k: 'crash'; readonly node: HonestNode }
   | { readonly k: 'restart'; readonly node: HonestNode }
   | { readonly k: 'fuzz'; readonly node: ByzantineNode }
+  | { readonly k: 'outage'; readonly node: HonestNode }
   | { readonly k: 'partition' }
   | { readonly k: 'rollback-all' }
   | { readonly k: 'slow-links' };
@@ -199,7 +216,19 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
     ab: { maxBatch: 4 + clientRng.int(8), epochWindow: 4, keepEpochs: 2, forwardAfter: 2, dedupEpochs: 64, serveEpochs: 8 },
     ...o.engine,
   };
-  const hostOptions: HostCoreOptions = { compactAfter: 30 + advRng.int(60), retryMinMs: 50, retryMaxMs: 2000, deferRetryMs: 100, ...o.host, engine: engineOptions };
+  // State transfer draws from its own stream: without it (transfers: false) every other draw is as it was
+  // before transfers existed, so regression seeds found then still replay their schedules.
+  const transfers = o.transfers ?? true;
+  const trRng = master.fork('transfer');
+  const hostOptions: HostCoreOptions = {
+    compactAfter: 30 + advRng.int(60),
+    retryMinMs: 50,
+    retryMaxMs: 2000,
+    deferRetryMs: 100,
+    ...(transfers ? { transferAfterEpochs: 1 + trRng.int(3), transferStallMs: 300 + trRng.int(3000) } : {}),
+    ...o.host,
+    engine: engineOptions,
+  };
 
   const queue = new EventQueue<Ev>();
   const trace = new TraceHash();
@@ -291,7 +320,7 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
       if (quorum.isKernel(targets)) break;
       targets.push(i);
     }
-    requests.push({ bytes, encrypted, id: toHex(sha256(bytes)), targets, acceptedBy: new Set() });
+    requests.push({ bytes, encrypted, id: toHex(sha256(bytes)), plainId: toHex(sha256(plain)), targets, acceptedBy: new Set() });
     const at = o.burstMs !== undefined ? clientRng.int(o.burstMs + 1) : clientRng.chance(0.8) ? clientRng.int(gstMs + 1) : gstMs + clientRng.int(5000);
     for (const t of targets) queue.push(at + clientRng.int(50), { k: 'submit', req: k, to: t });
   }
@@ -303,6 +332,8 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
     h.rollsBack = rollsBack.includes(h.index);
   }
   queue.push(advRng.int(Math.max(1, gstMs)), { k: 'partition' });
+  const outage = o.outageMs !== undefined && honestNodes.length > 0 ? trRng.pick(honestNodes) : null;
+  if (outage) queue.push(200, { k: 'outage', node: outage });
 
   queue.push(0, { k: 'slow-links' });
 
@@ -368,7 +399,11 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
         hooks.threw(node, 'flush', e);
         return;
       }
-      const wake = core.nextWake();
+      // As the adapters do: ask a peer for its checkpoint when the core says so (state transfer).
+      if (transfers && core.probeDue(now)) probe(node);
+      const posts = node.core?.nextWake() ?? null;
+      const asks = transfers ? (node.core?.nextProbeWake() ?? null) : null;
+      const wake = posts === null ? asks : asks === null ? posts : Math.min(posts, asks);
       if (wake !== null) arm(node, Math.max(wake, now + 1));
     } else {
       for (let j = 0; j < n; j++) {
@@ -475,6 +510,83 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
     }
   };
 
+  // ---- state transfer
+
+  let transferCount = 0;
+  let transfersRefused = 0;
+  /** What an honest replica would serve: its latest stored signed checkpoint and the entries after `from`. */
+  const bundleOf = (peer: HonestNode, from: number) => {
+    const c = peer.storage.checkpoints[peer.storage.checkpoints.length - 1];
+    if (!c || c.size < from) return null;
+    return { checkpoint: c, records: peer.storage.log.slice(from, c.size) };
+  };
+  /** A corrupted peer's answer: an honest bundle, tampered with (or not) in one seeded way. */
+  const tampered = (b: NonNullable<ReturnType<typeof bundleOf>>): { bundle: typeof b; tampered: boolean } => {
+    const how = trRng.int(6);
+    const flip = (x: Uint8Array) => {
+      const y = x.slice();
+      if (y.length > 0) y[trRng.int(y.length)]! ^= 1 + trRng.int(255);
+      return y;
+    };
+    const records = b.records;
+    if (how === 0 && records.length > 0) {
+      const k = trRng.int(records.length);
+      const r = records[k]!;
+      const entry = flip(r.entry);
+      // A consistent id, so only the root can tell.
+      return { bundle: { ...b, records: records.map((x, i) => (i === k ? { ...r, entry, id: toHex(sha256(entry)) } : x)) }, tampered: true };
+    }
+    if (how === 1 && records.length > 0) return { bundle: { ...b, records: records.slice(0, -1) }, tampered: true };
+    if (how === 2) return { bundle: { ...b, checkpoint: { ...b.checkpoint, epoch: b.checkpoint.epoch + 1 + trRng.int(50) } }, tampered: true };
+    if (how === 3) return { bundle: { ...b, checkpoint: { ...b.checkpoint, signature: flip(b.checkpoint.signature) } }, tampered: true };
+    if (how === 4) return { bundle: { ...b, checkpoint: { ...b.checkpoint, stateDigest: flip(b.checkpoint.stateDigest) } }, tampered: true };
+    return { bundle: b, tampered: false };
+  };
+  /** A replica asks one random peer for its newest signed checkpoint, and transfers if it is far ahead. */
+  const probe = (node: HonestNode) => {
+    const core = node.up ? node.ensureCore() : null;
+    if (!core || core.mode !== 'active') return;
+    const j = (node.index + 1 + trRng.int(n - 1)) % n;
+    if (now < gstMs && (trRng.chance(0.1) || cut(node.index, j))) {
+      core.probed(now, true);
+      return;
+    }
+    const target = trRng.pick(nodes[j]!);
+    let offer: { bundle: NonNullable<ReturnType<typeof bundleOf>>; tampered: boolean } | null = null;
+    if (target instanceof HonestNode) {
+      if (!target.up) {
+        core.probed(now, true);
+        return;
+      }
+      const b = bundleOf(target, core.engine.log.size);
+      offer = b ? { bundle: b, tampered: false } : null;
+    } else if (!target.silent) {
+      // What the most advanced honest replica would serve, tampered with.
+      const best = honestNodes.filter((h) => h.up).sort((a, b) => b.storage.checkpoints.length - a.storage.checkpoints.length)[0];
+      const b = best ? bundleOf(best, core.engine.log.size) : null;
+      offer = b ? tampered(b) : null;
+    }
+    core.probed(now, offer !== null && offer.bundle.checkpoint.epoch > core.engine.lastDeliveredEpoch);
+    if (!offer || !core.wantsTransfer(offer.bundle.checkpoint, now)) return;
+    let r;
+    try {
+      r = core.transfer(offer.bundle.checkpoint, offer.bundle.records);
+    } catch (e) {
+      hooks.threw(node, 'transfer', e);
+      node.core = null;
+      return;
+    }
+    trace.int(now).int(node.index).int(j).int(r.ok ? 1 : 0);
+    if (!r.ok) {
+      if (offer.tampered) transfersRefused++;
+      else violate(`replica ${node.index} refused an honest state-transfer bundle from replica ${j} at ${now} ms: ${r.error.message}`);
+      return;
+    }
+    if (offer.tampered) violate(`replica ${node.index} took a tampered state-transfer bundle from replica ${j} at ${now} ms`);
+    if (node.commit(r.commit) === 'written') transferCount++;
+    afterChange(node);
+  };
+
   // ---- the run
 
   const honestIndexes = honestNodes.map((h) => h.index);
@@ -492,7 +604,9 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
       for (const r of requests) {
         // Every request goes to a kernel, so to an honest replica: done only once one accepted it.
         if (![...r.acceptedBy].some((i) => live.has(i))) return false;
-        if (!h.certified(r.id)) return false;
+        // An encrypted request is in the log as its plaintext; a replica that took a state transfer over
+        // its epoch knows the plaintext's position, not the ciphertext's outcome.
+        if (!h.certified(r.id) && !(r.encrypted && h.certified(r.plainId))) return false;
       }
     }
     return true;
@@ -538,6 +652,11 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
         if (now < gstMs && advRng.chance(0.5)) ev.node.rollBack((k) => advRng.int(k));
         ev.node.restart();
         afterChange(ev.node);
+        break;
+      case 'outage':
+        if (ev.node.up) ev.node.crash();
+        restartPending.add(ev.node);
+        queue.push(now + o.outageMs!, { k: 'restart', node: ev.node });
         break;
       case 'fuzz':
         ev.node.fuzz(1 + netRng.int(4));
@@ -616,6 +735,8 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
     posts,
     crashes: honestNodes.reduce((a, h) => a + h.crashes, 0),
     storageFailures: honestNodes.reduce((a, h) => a + h.storageFailures, 0),
+    transfers: transferCount,
+    transfersRefused,
     rollbacks: rolledBack.length,
     lostState: rolledBack.filter((h) => h.core?.mode === 'lost-state' || h.storage.meta.has('lost-state')).length,
     requests: requests.length,
