@@ -105,6 +105,32 @@ export function integrity<O>(rs: readonly ReplicaOutputs<O>[], o: IntegrityOptio
   return out;
 }
 
+/**
+ * Integrity of an epoch-by-epoch broadcast: no request twice within one epoch's delivery. Across epochs a
+ * request may come again when a Byzantine proposer orders it again (atomic broadcast de-duplicates within the
+ * epoch; the replica's log drops the repeat, by a window that is a function of the log: ab.ts), so scenarios
+ * with corrupted replicas check this and not whole-run uniqueness.
+ */
+export function uniqueWithinEpochs<D extends { readonly requests: readonly Uint8Array[] }>(rs: readonly ReplicaOutputs<D>[], key: Key<Uint8Array>): string[] {
+  const out: string[] = [];
+  for (const r of rs) {
+    for (const [e, d] of r.outputs.entries()) {
+      const seen = new Set<string>();
+      const twice = d.requests.find((x) => {
+        const k = key(x);
+        if (seen.has(k)) return true;
+        seen.add(k);
+        return false;
+      });
+      if (twice !== undefined) {
+        out.push(`integrity: replica ${r.replica} delivered ${short(twice)} twice in its delivery #${e}`);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 /** Liveness: every honest replica produced at least `expected` outputs (a number or per replica). */
 export function outputCount<O>(rs: readonly ReplicaOutputs<O>[], expected: number | ((replica: number) => number), what = 'outputs'): string | null {
   const short_: string[] = [];

@@ -12,7 +12,8 @@
  * crash-restart) replica (before the run ended: see `missing`).
  * Checks: total order (the honest replicas' delivered request sequences are prefixes of one another, and so
  * are their epoch deliveries: same epoch, same requests, same proposers), epochs delivered one by one from
- * 0, integrity (no request delivered twice at a replica; nothing delivered that no client submitted, unless
+ * 0, integrity (no request twice in one epoch's delivery, and without corrupted replicas none twice at all: a
+ * corrupted proposer may order a delivered request again, which the replica's log drops; nothing delivered that no client submitted, unless
  * the run has Byzantine replicas: a Byzantine proposer or forwarder may inject requests of its own, like
  * any client, and the scenario cannot tell those from invented ones); liveness: every required request is
  * delivered by every honest replica within the step bound (the run stops early once they all are).
@@ -39,7 +40,7 @@ import type { AbConfig, AbDelivery } from '../../../shared/protocols/ab.ts';
 import { decodeBatch, encodeBatch } from '../../../shared/protocols/batch.ts';
 import type { ProtocolContext } from '../../../shared/protocols/context.ts';
 import { childTag, parseAbTag } from '../../../shared/protocols/instance-tag.ts';
-import { honestOutputs, integrity, totalOrder } from '../checkers.ts';
+import { honestOutputs, integrity, totalOrder, uniqueWithinEpochs } from '../checkers.ts';
 import type { ReplicaOutputs } from '../checkers.ts';
 import { canonical, hex } from '../encode.ts';
 import type { RunView, Scenario, ScenarioOptions, ScheduledInput } from '../types.ts';
@@ -184,7 +185,9 @@ export function abScenario(o: ScenarioOptions): Scenario<Uint8Array, AbDelivery>
           const safety = [
             ...totalOrder(rs, canonical, 'epoch deliveries'),
             ...totalOrder(flat(rs), hex, 'delivered requests'),
-            ...integrity(flat(rs), { key: hex, allowed: setup.byzantine.length > 0 ? undefined : seen }),
+            // With corrupted proposers a request may come again in a later epoch (the log drops it).
+            ...integrity(flat(rs), { key: hex, unique: setup.byzantine.length === 0, allowed: setup.byzantine.length > 0 ? undefined : seen }),
+            ...uniqueWithinEpochs(rs, hex),
           ];
           for (const r of rs) {
             const k = r.outputs.findIndex((d, e) => d.epoch !== e);

@@ -10,7 +10,8 @@
  * Checks (over the honest and crash-restart replicas):
  *  - total order: the delivered epochs (epoch number + plaintexts) are prefixes of one another, numbered
  *    0, 1, 2, ... at every replica;
- *  - integrity: no plaintext twice at a replica; nothing but plaintexts of valid, decryptable ciphertexts
+ *  - integrity: no plaintext twice in one epoch (without corrupted replicas, none twice at all: a corrupted
+ *    proposer may order a ciphertext again, which the log drops); nothing but plaintexts of valid, decryptable ciphertexts
  *    that some client made (garbage and undecryptable ones are never delivered);
  *  - confidentiality before order (online, while the run goes): every decryption share an honest replica
  *    sends (recognized by its bytes: shares are deterministic) must be for a ciphertext that this replica's
@@ -45,7 +46,7 @@ import { childSegments, childTag, formatEpochTag, parseEpochTag, parseNumber } f
 import { Step } from '../../../shared/protocols/step.ts';
 import type { Outgoing, Protocol } from '../../../shared/protocols/step.ts';
 import type { BehaviourFactory } from '../byzantine.ts';
-import { honestOutputs, integrity, totalOrder } from '../checkers.ts';
+import { honestOutputs, integrity, totalOrder, uniqueWithinEpochs } from '../checkers.ts';
 import type { ReplicaOutputs } from '../checkers.ts';
 import { hex, short } from '../encode.ts';
 import type { Rng } from '../rng.ts';
@@ -462,7 +463,9 @@ export function scabScenario(o: ScenarioOptions): Scenario<Uint8Array, AbDeliver
               const k = r.outputs.findIndex((d, i) => d.epoch !== i);
               return k < 0 ? [] : [`total order: replica ${r.replica} delivered epoch ${r.outputs[k]!.epoch} as its delivery #${k}`];
             }),
-            ...integrity(flat, { key: hex, allowed: (p) => allowed.has(hex(p)) }),
+            // A corrupted proposer may order a ciphertext again: decrypted again, dropped by the log (ab.ts).
+            ...integrity(flat, { key: hex, unique: byzantine.length === 0, allowed: (p) => allowed.has(hex(p)) }),
+            ...uniqueWithinEpochs(rs, hex),
             ...monitor.violations,
           ];
           return { safety, liveness: shortfall(view) };
