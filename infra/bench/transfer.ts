@@ -54,7 +54,6 @@ let transferred = 0;
 let chunks = 0;
 const log = (line: string) => {
   const l = JSON.parse(line) as { event: string; entries?: number };
-  if (process.env.DEBUG_BENCH) process.stderr.write(line + "\n");
   if (l.event === 'state-transfer') {
     transferred += l.entries ?? 0;
     chunks++;
