@@ -580,22 +580,25 @@ export class ReplicaEngine {
       ok = false;
     }
     if (!ok) return refuse(`the group signature on the checkpoint of epoch ${E} does not verify`);
+    // Appended to a copy of the tree's edge, which replaces ours once the root is the signed one.
     const trial = MerkleFrontier.fromJSON(this.frontier.toJSON());
+    const appended: ReturnType<MerkleFrontier['append']>[] = [];
     let last = this.deliveredEpoch + 1;
     for (const [k, r] of records.entries()) {
       const at = this.frontier.size + k;
       if (!(r?.entry instanceof Uint8Array) || !Number.isSafeInteger(r.epoch) || r.epoch < last || r.epoch > E) return refuse(`entry ${at} is malformed or out of epoch order`);
       if (r.id !== requestId(r.entry)) return refuse(`entry ${at}'s id is not its SHA-256`);
       last = r.epoch;
-      trial.append(leafHash(r.entry));
+      appended.push(trial.append(leafHash(r.entry)));
     }
     if (!bytesEqual(trial.root(), checkpoint.root)) return refuse(`the entries do not extend this replica's log to the signed root of size ${checkpoint.size}`);
 
     const out = emptyStep();
     this.events++;
+    this.frontier = trial;
     const byEpoch = new Map<number, string[]>();
     records.forEach((r, k) => {
-      const a = this.frontier.append(leafHash(r.entry));
+      const a = appended[k]!;
       out.nodes.push(...a.nodes);
       this.recentIds.set(r.id, a.index);
       let ids = byEpoch.get(r.epoch);

@@ -711,17 +711,28 @@ export class HostCore {
    */
   private commitOf(batch: MutableWriteBatch, steps: readonly EngineStep[], after: () => void, snapshot = false): PendingCommit {
     const ids = new Map<number, number>();
-    const epochs = new Map<string, number>();
+    /** Parallel to the outbox messages this call adds (after `firstNew`): their epochs (OutboxItem.epoch). */
+    const firstNew = batch.outbox.length;
+    const epochs: number[] = [];
+    // A broadcast is one message object for n - 1 peers in a row: encoded and parsed once.
+    let lastMsg: Message | null = null;
+    let lastBytes: Uint8Array = new Uint8Array(0);
+    let lastEpoch = 0;
     for (const s of steps) {
       if (s.faults.length > 0) this.opts.onFaults?.(s.faults);
       for (const o of s.outgoing) {
         const id = ids.get(o.to) ?? this.nextId[o.to]!;
         ids.set(o.to, id + 1);
-        const bytes = encodeMessage(o.msg);
-        // Every message fits a link frame by construction; one that does not would block its link forever.
-        invariant(bytes.length <= MAX_MESSAGE_BYTES, () => `replica ${this.me} made a ${o.msg.body.t} of ${bytes.length} bytes for ${o.msg.tag}, over ${MAX_MESSAGE_BYTES}`);
-        batch.outbox.push({ peer: o.to, id, bytes });
-        epochs.set(`${o.to}/${id}`, this.epochOfTag(o.msg.tag));
+        if (o.msg !== lastMsg) {
+          const bytes = encodeMessage(o.msg);
+          // Every message fits a link frame by construction; one that does not would block its link forever.
+          invariant(bytes.length <= MAX_MESSAGE_BYTES, () => `replica ${this.me} made a ${o.msg.body.t} of ${bytes.length} bytes for ${o.msg.tag}, over ${MAX_MESSAGE_BYTES}`);
+          lastMsg = o.msg;
+          lastBytes = bytes;
+          lastEpoch = this.epochOfTag(o.msg.tag);
+        }
+        batch.outbox.push({ peer: o.to, id, bytes: lastBytes });
+        epochs.push(lastEpoch);
       }
       batch.log.push(...s.appended);
       batch.nodes.push(...s.nodes);
@@ -730,14 +741,14 @@ export class HostCore {
     for (const [peer, next] of ids) batch.meta.set(`next-id/${peer}`, String(next));
     if (!this.formatWritten) batch.meta.set('format', STORAGE_FORMAT);
     const trimmed = this.trimOutboxes(steps);
-    if (trimmed.length > 0) batch.outboxDelete = [...(batch.outboxDelete ?? []), ...trimmed];
+    batch.outboxDelete.push(...trimmed);
     const written = snapshot ? { ...batch, journal: [], snapshot: this.engine.snapshot() } : this.maybeCompact(batch, steps);
     return {
       batch: written,
       apply: () => {
         this.formatWritten = true;
         for (const [peer, next] of ids) this.nextId[peer] = next;
-        for (const m of batch.outbox) this.outbox[m.peer]!.set(m.id, { bytes: m.bytes, notBefore: 0, epoch: epochs.get(`${m.peer}/${m.id}`)! });
+        batch.outbox.forEach((m, k) => this.outbox[m.peer]!.set(m.id, { bytes: m.bytes, notBefore: 0, epoch: k >= firstNew ? epochs[k - firstNew]! : this.epochOfTag(peekTag(m.bytes)) }));
         for (const t of trimmed) for (const id of t.ids) this.outbox[t.peer]!.delete(id);
         this.trimmedMessages += trimmed.reduce((a, t) => a + t.ids.length, 0);
         after();
@@ -829,7 +840,8 @@ export class HostCore {
     const picked: { id: number; bytes: Uint8Array }[] = [];
     let bytes = 0;
     const maxMessages = link.isolating ? 1 : this.opts.maxPostMessages;
-    for (const [id, item] of [...this.outbox[j]!.entries()].sort((a, b) => a[0] - b[0])) {
+    // The outbox is in id order (loaded sorted, filled in order): no sort per frame.
+    for (const [id, item] of this.outbox[j]!) {
       if (item.notBefore > now) continue;
       if (picked.length > 0 && (bytes + item.bytes.length > this.opts.maxPostBytes || picked.length >= maxMessages)) break;
       picked.push({ id, bytes: item.bytes });
@@ -837,7 +849,6 @@ export class HostCore {
     }
     if (picked.length === 0) return null;
     const { seq, sender } = this.senders[j]!.allocate();
-    // The outbox is in id order (loaded sorted, filled in order): its first id is the lowest still here.
     const low = this.outbox[j]!.keys().next().value ?? 0;
     const frame = sender.seal(seq, encodeTransport(picked, low), this.receivers[j]!.contiguousAck);
     link.inFlight = true;
@@ -1020,6 +1031,11 @@ export class HostCore {
       submitted: this.submitted.size,
     };
   }
+}
+
+/** The earlier of two wake times (null: none): nextWake and nextProbeWake, for adapters with timers. */
+export function earliestWake(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.min(a, b);
 }
 
 /** An answer that says the frame's contents will never be taken (not the link, not the peer's state). */

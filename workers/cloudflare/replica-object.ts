@@ -13,6 +13,7 @@ import type { Hono } from 'hono';
 import { ConfigError, parseGroup, parseReplicaSecrets } from '../../shared/config/group.ts';
 import { replicaApp } from '../core/app.ts';
 import { errorBody, jsonAnswer } from '../core/http.ts';
+import { earliestWake } from '../../shared/replica/host-core.ts';
 import { admissionFromEnv } from '../core/admission.ts';
 import { corsOriginsFromEnv } from '../core/cors.ts';
 import { hostEnvOptions, ReplicaHost } from '../core/host.ts';
@@ -143,9 +144,7 @@ export class ReplicaObject extends DurableObject<ReplicaEnv> {
       // One flush per event, then an alarm for what is still due. Looping here while `wake <= Date.now()`
       // could spin forever: inside workerd the clock only advances with I/O, and a flush that skips links
       // with a POST in flight does none (a suspected cause of a 12-minute busy hang in the benchmark).
-      const posts = await host.flush();
-      const probe = host.nextProbeWake();
-      const wake = posts === null ? probe : probe === null ? posts : Math.min(posts, probe);
+      const wake = earliestWake(await host.flush(), host.nextProbeWake());
       if (wake !== null) await this.armAlarm(Math.max(wake, Date.now() + 10));
     } catch (e) {
       console.error(logLine('warn', this.host.secrets.id, 'flush-failed', `flush failed: ${e instanceof Error ? e.message : String(e)}`));

@@ -19,6 +19,7 @@ import type { Context } from 'hono';
 import type { Group, ReplicaSecrets } from '../../shared/config/group.ts';
 import { replicaApp } from '../core/app.ts';
 import { errorBody, jsonAnswer } from '../core/http.ts';
+import { earliestWake } from '../../shared/replica/host-core.ts';
 import { logLine } from '../core/log.ts';
 import type { AdmissionConfig } from '../core/admission.ts';
 import type { CorsOrigins } from '../core/cors.ts';
@@ -273,7 +274,7 @@ export class NodeReplica {
 
   private async runFlush(): Promise<void> {
     try {
-      const wake = earliest(await this.host.flush(), this.host.nextProbeWake());
+      const wake = earliestWake(await this.host.flush(), this.host.nextProbeWake());
       this.flushFailures = 0;
       if (wake !== null) this.arm(Math.max(wake, this.now() + 10));
     } catch (e) {
@@ -329,9 +330,4 @@ export class NodeReplica {
     await this.idle(5000);
     await this.o.store.close?.();
   }
-}
-
-/** The earlier of two wake times (null: none). */
-function earliest(a: number | null, b: number | null): number | null {
-  return a === null ? b : b === null ? a : Math.min(a, b);
 }

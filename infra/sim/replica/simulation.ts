@@ -25,6 +25,7 @@ import type { ParsedStructure } from '../../../shared/quorum/structure-file.ts';
 import type { Fault } from '../../../shared/protocols/step.ts';
 import type { EngineOptions } from '../../../shared/replica/engine.ts';
 import type { HostCoreOptions } from '../../../shared/replica/host-core.ts';
+import { earliestWake } from '../../../shared/replica/host-core.ts';
 import { BEHAVIOURS } from '../byzantine.ts';
 import type { AdversaryState, BehaviourFactory } from '../byzantine.ts';
 import { TraceHash } from '../encode.ts';
@@ -401,9 +402,7 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
       }
       // As the adapters do: ask a peer for its checkpoint when the core says so (state transfer).
       if (transfers && core.probeDue(now)) probe(node);
-      const posts = node.core?.nextWake() ?? null;
-      const asks = transfers ? (node.core?.nextProbeWake() ?? null) : null;
-      const wake = posts === null ? asks : asks === null ? posts : Math.min(posts, asks);
+      const wake = earliestWake(node.core?.nextWake() ?? null, transfers ? (node.core?.nextProbeWake() ?? null) : null);
       if (wake !== null) arm(node, Math.max(wake, now + 1));
     } else {
       for (let j = 0; j < n; j++) {
