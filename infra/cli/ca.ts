@@ -37,8 +37,7 @@ import type { Group } from '../../shared/config/group.ts';
 import { fromHex, toHex } from '../../shared/crypto/bytes.ts';
 import { UsageError } from './deal.ts';
 import type { Io } from './deal.ts';
-import { cliClient, servedGroup } from './stamp.ts';
-import { baseUrl, collectUrl, DEFAULT_TIMEOUT_SECONDS, seconds } from './submit.ts';
+import { baseUrl, cliClient, collectUrl, DEFAULT_TIMEOUT_SECONDS, seconds, servedGroup } from './client.ts';
 import { fsReason, loadGroupFile, offlineCheck } from './verify.ts';
 
 export const CA_KEY_FORMAT = 'sintra-edge/ca-key@1';

@@ -21,9 +21,8 @@ import { checkpointFromJson, checkpointToJson, verifyCheckpoint } from '../../sh
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import type { Io } from './deal.ts';
 import { UsageError } from './deal.ts';
-import { nodeFetch } from './stamp.ts';
+import { collectUrl, nodeFetch } from './client.ts';
 import { InvalidArgumentError } from 'commander';
-import { collectUrl } from './submit.ts';
 import { loadGroupFile, offlineCheck } from './verify.ts';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.());

@@ -12,17 +12,16 @@
  * Progress goes to stderr; stdout carries the result (one JSON object with --json). Exit codes: 0 success,
  * 1 failure (one line `error: ...`), 2 usage errors.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { checkOutOption, writeOutFile } from './out-file.ts';
 import { checkTrustUsage, trustedGroup, warnUnlessKernel } from './trust.ts';
-import type { Group } from '../../shared/config/group.ts';
-import { SintraClient, verifyStampReceipt } from '../../shared/client/sdk.ts';
-import type { FetchLike } from '../../shared/client/sdk.ts';
+import type { SintraClient } from '../../shared/client/sdk.ts';
+import { verifyStampReceipt } from '../../shared/client/sdk.ts';
 import type { Command } from 'commander';
 import { UsageError } from './deal.ts';
 import type { Io } from './deal.ts';
-import { baseUrl, collectUrl, DEFAULT_TIMEOUT_SECONDS, groupServedBy, seconds } from './submit.ts';
+import { baseUrl, cliClient, collectUrl, DEFAULT_TIMEOUT_SECONDS, nodeFetch, seconds, servedGroup } from './client.ts';
 import { fsReason, loadGroupFile, offlineCheck } from './verify.ts';
 
 export interface StampCommandOptions {
@@ -40,10 +39,8 @@ export interface StampCommandOptions {
   timeout?: number;
 }
 
-/** No single HTTP exchange waits longer than this. */
-const HTTP_TIMEOUT_MS = 15_000;
-
-export const nodeFetch: FetchLike = (url, init) => fetch(url, { ...init, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+/** The CLI's fetch for the SDK (infra/cli/client.ts), also taken from here by tests. */
+export { nodeFetch };
 
 async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');
@@ -53,54 +50,6 @@ async function sha256File(path: string): Promise<string> {
     throw new Error(`cannot read ${path}: ${fsReason(e)}`);
   }
   return h.digest('hex');
-}
-
-/** The group all given replicas serve (GET /v1/info), when none is pinned: the same check as `sintra submit`. */
-export function servedGroup(urls: readonly string[], log: (s: string) => void): Promise<Group> {
-  // groupServedBy prints the --trust-served-group warning itself
-  return groupServedBy(urls, () => HTTP_TIMEOUT_MS, log, 'using');
-}
-
-/**
- * The SDK client of the CLI commands (stamp, ca): Node's fetch with a timeout, progress dots on stderr for
- * polls, log lines that end the dots. The SDK races replies against sleeps (patience); `done` clears the
- * timers that lost their race, so they do not keep the process alive, and ends the dots.
- */
-export function cliClient(group: Group, urls: readonly string[], timeoutSeconds: number | undefined, io: Io): { client: SintraClient; done: () => void } {
-  let dots = false;
-  const timers = new Set<ReturnType<typeof setTimeout>>();
-  const client = new SintraClient({
-    group,
-    urls,
-    fetch: nodeFetch,
-    sleep: (ms) =>
-      new Promise((r) => {
-        const t = setTimeout(() => {
-          timers.delete(t);
-          r();
-        }, ms);
-        timers.add(t);
-      }),
-    onPoll: () => {
-      io.err('.');
-      dots = true;
-    },
-    randomBytes: (n) => new Uint8Array(randomBytes(n)),
-    log: (line) => {
-      if (dots) io.err('\n');
-      dots = false;
-      io.err(`${line}\n`);
-    },
-    timeoutMs: (timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000,
-    now: () => Date.now(),
-  });
-  return {
-    client,
-    done: () => {
-      if (dots) io.err('\n');
-      for (const t of timers) clearTimeout(t);
-    },
-  };
 }
 
 export async function stampCommand(file: string | undefined, receipt: string | undefined, opts: StampCommandOptions, io: Io): Promise<number> {

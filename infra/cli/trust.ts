@@ -10,6 +10,7 @@
  * a threshold group) may reach only Byzantine ones, which can drop it: a warning says so.
  */
 import type { Group } from '../../shared/config/group.ts';
+import { notKernelWarning } from '../../shared/client/sdk.ts';
 import { UsageError } from './deal.ts';
 import { loadGroupFile } from './verify.ts';
 
@@ -55,11 +56,6 @@ export async function warnUnlessKernel(group: Group, urls: readonly string[], lo
       }
     }),
   );
-  const reached = [...new Set(indices.filter((i): i is number => i !== null))];
-  if (group.quorumSystem.isKernel(reached)) return;
-  const names = reached.map((i) => group.replicas[i]?.id ?? String(i));
-  const structure = 'threshold' in group.adversary ? ` (t + 1 = ${group.adversary.threshold + 1} replicas of this threshold group)` : '';
-  log(
-    `warning: the replicas reached (${names.length ? names.join(', ') : 'none'}) are not a kernel of the group${structure}: if they are all Byzantine they can drop the request. Give more --url/--cluster replicas.`,
-  );
+  const warning = notKernelWarning(group, indices.filter((i): i is number => i !== null));
+  if (warning) log(`${warning}. Give more --url/--cluster replicas.`);
 }

@@ -15,6 +15,7 @@ import { MerkleFrontier } from '../log/merkle-nodes.ts';
 import { bytesEqual, fromBase64, toHex } from '../crypto/bytes.ts';
 import { ForkError, SintraClient, SintraClientError } from './sdk.ts';
 import type { SintraClientOptions } from './sdk.ts';
+import type { Group } from '../config/group.ts';
 
 export type MonitorEvent =
   | { readonly type: 'checkpoint'; readonly url: string; readonly size: number; readonly epoch: number; readonly root: string }
@@ -23,7 +24,9 @@ export type MonitorEvent =
   | { readonly type: 'liar'; readonly url: string; readonly reason: string; readonly checkpoint?: CheckpointJson }
   | { readonly type: 'fork'; readonly why: string; readonly older: CheckpointJson; readonly newer: CheckpointJson };
 
-export interface MonitorOptions extends Pick<SintraClientOptions, 'group' | 'urls' | 'fetch' | 'sleep' | 'patienceMs'> {
+export interface MonitorOptions extends Pick<SintraClientOptions, 'urls' | 'fetch' | 'sleep' | 'patienceMs'> {
+  /** The pinned group (parseGroup of group.json). */
+  readonly group: Group;
   /** Between rounds (default 10 s). */
   readonly intervalMs?: number;
   /** Rounds to run (default: until evidence is found). */
