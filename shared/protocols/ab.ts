@@ -135,10 +135,14 @@ export interface AbSnapshot {
   readonly deliveredByEpoch: readonly (readonly string[])[];
   readonly maxAbaRound: number;
   readonly instances: ReadonlyMap<number, readonly InstanceEvent[]>;
+  /** silence(): epochs up to this one run no instance here (absent in older snapshots: -1). */
+  readonly silentThrough?: number;
 }
 
 export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
   private epoch = 0;
+  /** Epochs up to this one run no instance here (silence()). */
+  private silentThrough = -1;
   private readonly instances = new Map<number, CommonSubset>();
   private readonly proposed = new Set<number>();
   /** Agreed batches per epoch: until delivered, then kept `serveEpochs` to answer laggards (serveOld). */
@@ -303,6 +307,7 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
       delivered: new Map(this.delivered),
       deliveredByEpoch: this.deliveredByEpoch.map((x) => [...x]),
       maxAbaRound: this.maxAbaRound,
+      silentThrough: this.silentThrough,
       instances: new Map(
         [...this.instances.keys()].map((e) => [e, (this.instanceLogs.get(e) ?? []).map((ev) => ('input' in ev ? ev : { from: ev.from, msg: encodeMessage(ev.msg) }))]),
       ),
@@ -326,6 +331,7 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     for (const [d, e] of s.delivered) a.delivered.set(d, e);
     a.deliveredByEpoch.push(...s.deliveredByEpoch.map((x) => [...x]));
     a.maxAbaRound = s.maxAbaRound;
+    a.silentThrough = s.silentThrough ?? -1;
     for (const [e, events] of s.instances) {
       const inst = new CommonSubset(ctx, abEpochTag(tag, e), a.batchValidator());
       a.instances.set(e, inst);
@@ -378,8 +384,24 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     return step;
   }
 
+  /**
+   * No instance runs for epochs up to `through` any more, held or new: a replica that rejoins after lost
+   * state (shared/replica/rejoin.ts) may have spoken in them before, and what it would say now could differ.
+   * Messages for them are then treated as for collected epochs (serveOld: only relays of certified values).
+   */
+  silence(through: number): void {
+    if (through <= this.silentThrough) return;
+    this.silentThrough = through;
+    for (const e of [...this.instances.keys()]) {
+      if (e > through) continue;
+      this.instances.delete(e);
+      this.instanceLogs.delete(e);
+      this.proposed.delete(e);
+    }
+  }
+
   private instance(e: number): CommonSubset | null {
-    if (e + this.config.keepEpochs < this.epoch) return null;
+    if (e + this.config.keepEpochs < this.epoch || e <= this.silentThrough) return null;
     let inst = this.instances.get(e);
     if (!inst) {
       inst = new CommonSubset(this.ctx, abEpochTag(this.tag, e), this.batchValidator());

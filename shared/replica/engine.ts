@@ -549,6 +549,15 @@ export class ReplicaEngine {
     }
   }
 
+  /** Whether a checkpoint carries the group's signature (never throws). */
+  checkpointVerifies(checkpoint: SignedCheckpoint): boolean {
+    try {
+      return isCheckpointShape(checkpoint) && this.ctx.crypto.kernel.verify('checkpoint', checkpointTag(checkpoint.epoch), checkpointPayload(checkpoint), checkpoint.signature);
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * State transfer (docs/design.md section 7a): the replica takes the group's signed checkpoint of an epoch
    * it has not delivered, and the log entries from its own size up to the checkpoint's, instead of running
@@ -565,7 +574,12 @@ export class ReplicaEngine {
    * every later epoch exactly as the others do. Not known afterwards: the outcome of ciphertexts ordered in
    * the skipped epochs (their ids are not in the log), so status by ciphertext id says nothing of them here.
    */
-  transferTo(checkpoint: SignedCheckpoint, records: readonly LogRecord[]): { readonly ok: true; readonly step: EngineStep } | { readonly ok: false; readonly reason: string } {
+  transferTo(
+    checkpoint: SignedCheckpoint,
+    records: readonly LogRecord[],
+    /** Rejoining after lost state (rejoin.ts): run nothing of the epochs up to the checkpoint's again (AtomicBroadcast.silence). */
+    options: { readonly silent?: boolean } = {},
+  ): { readonly ok: true; readonly step: EngineStep } | { readonly ok: false; readonly reason: string } {
     const refuse = (reason: string) => ({ ok: false as const, reason });
     if (!isCheckpointShape(checkpoint)) return refuse('not a checkpoint');
     const E = checkpoint.epoch;
@@ -573,13 +587,7 @@ export class ReplicaEngine {
     if (checkpoint.size < this.frontier.size) return refuse(`checkpoint of size ${checkpoint.size}, and this replica's log has ${this.frontier.size} entries`);
     const count = checkpoint.size - this.frontier.size;
     if (!Array.isArray(records) || records.length !== count) return refuse(`the checkpoint needs ${count} entries after ${this.frontier.size}, the bundle has ${Array.isArray(records) ? records.length : 'none'}`);
-    let ok: boolean;
-    try {
-      ok = this.ctx.crypto.kernel.verify('checkpoint', checkpointTag(E), checkpointPayload(checkpoint), checkpoint.signature);
-    } catch {
-      ok = false;
-    }
-    if (!ok) return refuse(`the group signature on the checkpoint of epoch ${E} does not verify`);
+    if (!this.checkpointVerifies(checkpoint)) return refuse(`the group signature on the checkpoint of epoch ${E} does not verify`);
     // Appended to a copy of the tree's edge, which replaces ours once the root is the signed one.
     const trial = MerkleFrontier.fromJSON(this.frontier.toJSON());
     const appended: ReturnType<MerkleFrontier['append']>[] = [];
@@ -623,6 +631,7 @@ export class ReplicaEngine {
     if (!this.latest || this.latest.epoch < E) this.latest = checkpoint;
     out.checkpoints.push(checkpoint);
     this.certifier.skipTo(E);
+    if (options.silent) this.ab.silence(E);
     this.absorbScab(out, this.scab.skipTo(E + 1, byEpoch));
     this.handleOwnMessages(out);
     return { ok: true, step: out };

@@ -19,6 +19,8 @@
  */
 import type { Group, ReplicaSecrets } from '../config/group.ts';
 import type { SignedCheckpoint } from '../log/checkpoint.ts';
+import { isCheckpointShape } from '../log/checkpoint.ts';
+import { bytesEqual } from '../crypto/bytes.ts';
 import type { ProtocolContext } from '../protocols/context.ts';
 import type { ThresholdDecryptor } from '../protocols/crypto-suite.ts';
 import type { Message } from '../protocols/messages.ts';
@@ -38,6 +40,8 @@ import { invariant } from '../invariant/index.ts';
 import { peekTag } from '../codec/message-codec.ts';
 import { parseInstanceTag } from '../protocols/instance-tag.ts';
 import type { TransportAck } from './transport.ts';
+import { makeRejoinReport, parseRejoinReport, passiveBound, REJOIN_ID_GAP, REJOIN_NONCE_BYTES, rejoinReportAuthentic, REPORT_CHECKPOINT_LAG } from './rejoin.ts';
+import type { RejoinReportJson } from './rejoin.ts';
 
 export interface HostCoreOptions {
   readonly engine?: EngineOptions;
@@ -164,8 +168,10 @@ export const UNCHANGED_REFILL = 1024;
 
 /**
  * What a replica does: 'active' (everything), 'not-bootstrapped' (empty storage and no bootstrap: nothing),
- * 'lost-state' (its peers proved that its storage lost what it had written: nothing, persistently, until
- * an operator restores its storage or it is rebuilt; it may not sign again what it may have signed before).
+ * 'lost-state' (its peers proved that its storage lost what it had written: it sends nothing and takes no
+ * peer messages, persistently, and rejoins (rejoin.ts): it learns from a quorum's reports the last epoch it
+ * may have spoken in, takes the group's state by transfer up to a signed checkpoint past that epoch, and
+ * is then active again; it never says again what it may have said before).
  */
 export type ReplicaMode = 'active' | 'not-bootstrapped' | 'lost-state';
 
@@ -182,6 +188,19 @@ interface OutboxItem {
    * it was sent or loaded): messages of epochs a signed checkpoint covers may be dropped (trimOutboxes).
    */
   readonly epoch: number;
+}
+
+/**
+ * A link to resynchronize after a rejoin (persisted as meta 'link-resync'): the lost storage's link state
+ * is behind the peer's. `tx`: our next seq is taken from the peer's ack (its ack past what we allocated is
+ * then no evidence of loss); `first` is the first seq the peer took from us after the rejoin. `rx`: the
+ * peer's next authentic frame sets our window (a seq gap is then no evidence of loss), until a frame of the
+ * peer acknowledges `first` (so it was sent after the rejoin, not replayed from before).
+ */
+interface LinkResync {
+  tx: boolean;
+  rx: boolean;
+  first: number;
 }
 
 /** Volatile per-link state (not persisted: a restart starts it afresh). */
@@ -242,6 +261,13 @@ export interface HostCoreMetrics {
   readonly mode: ReplicaMode;
   /** Peers whose link state says this replica's storage lost what it had written (see ReplicaMode). */
   readonly lostStateEvidence: Readonly<Record<number, string>>;
+  /**
+   * Rejoining (mode lost-state): peers whose reports count, the epochs they reported, and the last epoch this
+   * replica may have spoken in once a quorum reported (it is active again from a checkpoint of that epoch on).
+   */
+  readonly rejoin: { readonly reports: Readonly<Record<number, number>>; readonly passiveUntil: number | null } | null;
+  /** Times this replica rejoined since it was loaded. */
+  readonly rejoins: number;
   readonly engine: EngineMetrics;
   readonly outbox: number[];
   readonly links: {
@@ -297,6 +323,13 @@ export class HostCore {
   private readonly lostEvidence: Map<number, string>;
   /** Per peer: the highest link seq allocated to it by this core (or before, as storage says). */
   private readonly allocated: number[];
+  /** Rejoining: the nonce this core's report requests carry (fresh per core), the epochs reported, the bound. */
+  private rejoinNonce: Uint8Array | null = null;
+  private readonly rejoinReports = new Map<number, number>();
+  private passiveUntil_: number | null;
+  private rejoins = 0;
+  /** Links still to resynchronize after a rejoin, by peer. */
+  private readonly linkResync: Map<number, LinkResync>;
   /** The last epoch delivered and since when (wantsTransfer: behind and stuck). */
   private progress: { epoch: number; at: number } | null = null;
   /** A peer's frame skipped ids we never took (its bounded outbox dropped them): we may need a transfer. */
@@ -336,6 +369,10 @@ export class HostCore {
     const lost = state.meta.get('lost-state');
     this.lostEvidence = new Map(lost ? (JSON.parse(lost) as [number, string][]) : []);
     this.mode = lost ? 'lost-state' : format === undefined && !this.opts.bootstrap ? 'not-bootstrapped' : 'active';
+    const rejoin = state.meta.get('rejoin');
+    this.passiveUntil_ = lost && rejoin ? (JSON.parse(rejoin) as { passiveUntil: number }).passiveUntil : null;
+    const resync = state.meta.get('link-resync');
+    this.linkResync = new Map(resync ? (JSON.parse(resync) as [number, LinkResync][]) : []);
     const ctx = this.opts.context ?? contextFromConfig(group, secrets);
     // The CA's responses are kept so clients can read the answer to their ordered request (ca-routes.ts).
     const engineOptions: EngineOptions = { keepResponsesOf: ['ca'], ...this.opts.engine, apps: this.appFactory() };
@@ -421,10 +458,11 @@ export class HostCore {
         message: `replica ${this.me} has empty storage and was not started as a new group (bootstrap), so it starts nothing: its keys may have signed a history before.${history}`,
       };
     }
+    const until = this.passiveUntil_ === null ? 'until a quorum of peers reported their epochs' : `until the group signs a checkpoint of epoch ${this.passiveUntil_} or later (it has ${this.engine.lastDeliveredEpoch})`;
     return {
       status: 503,
       code: 'lost-state',
-      message: `replica ${this.me}'s storage lost what it had written (replicas ${peers.join(', ')} hold newer link state with it), so it signs nothing until its storage is restored or it is rebuilt`,
+      message: `replica ${this.me}'s storage lost what it had written (replicas ${peers.join(', ')} hold newer link state with it), so it signs nothing while it rejoins: passive ${until}`,
     };
   }
 
@@ -518,6 +556,8 @@ export class HostCore {
    * fetches the entries from this replica's size to the checkpoint's and calls transfer()).
    */
   wantsTransfer(checkpoint: { readonly epoch: number; readonly size: number }, now: number): boolean {
+    // Rejoining: every signed checkpoint ahead moves toward the passive bound.
+    if (this.mode === 'lost-state') return this.passiveUntil_ !== null && checkpoint.epoch > this.engine.lastDeliveredEpoch && checkpoint.size >= this.engine.log.size;
     if (this.mode !== 'active') return false;
     const delivered = this.sampleProgress(now);
     if (checkpoint.epoch <= delivered || checkpoint.size < this.engine.log.size) return false;
@@ -544,6 +584,7 @@ export class HostCore {
    * every probeIntervalMs; the adapter calls probed() when it asked.
    */
   probeDue(now: number): boolean {
+    if (this.mode === 'lost-state') return now >= this.nextProbeAt;
     if (this.mode !== 'active' || now < this.nextProbeAt) return false;
     this.sampleProgress(now);
     return this.gapSeen || (this.engine.ab.pendingCount > 0 && now - this.stalledSince >= this.opts.transferStallMs);
@@ -563,13 +604,106 @@ export class HostCore {
    */
   transfer(checkpoint: SignedCheckpoint, records: readonly StoredEntry[]): { readonly ok: true; readonly commit: PendingCommit } | { readonly ok: false; readonly error: HostError } {
     const stopped = this.modeError();
-    if (stopped) return { ok: false, error: stopped };
+    if (stopped && (this.mode !== 'lost-state' || this.passiveUntil_ === null)) return { ok: false, error: stopped };
     const size = this.engine.log.size;
     const misplaced = records.findIndex((x, k) => x?.index !== size + k);
     if (misplaced >= 0) return { ok: false, error: { status: 422, code: 'bad-transfer', message: `entry ${misplaced} of the bundle is not at position ${size + misplaced}` } };
-    const r = this.engine.transferTo(checkpoint, records);
+    // Checked before the engine moves (a failed transfer leaves it as it was).
+    const activate = this.mode === 'lost-state' && isCheckpointShape(checkpoint) && checkpoint.epoch >= this.passiveUntil_!;
+    // Rejoining: nothing of the covered epochs runs here again (what the lost state held of them, or what
+    // the passive engine started, could say differently what was said before).
+    const r = this.engine.transferTo(checkpoint, records, { silent: this.mode === 'lost-state' });
     if (!r.ok) return { ok: false, error: { status: 422, code: 'bad-transfer', message: r.reason } };
-    return { ok: true, commit: this.commitOf(emptyBatch(), [r.step], () => {}, true) };
+    if (!activate) return { ok: true, commit: this.commitOf(emptyBatch(), [r.step], () => {}, true) };
+    // Past every epoch this replica may have spoken in: active again. What its outbox holds was made by the
+    // lost state or while passive (epochs the checkpoint covers): dropped. Outbox ids start far above the
+    // stored ones (REJOIN_ID_GAP), and every link resynchronizes from the peer's side. Ids move before
+    // the write: if it fails, the adapter drops this core.
+    const batch = emptyBatch();
+    batch.meta.set('lost-state', '');
+    batch.meta.set('rejoin', '');
+    const old: { peer: number; ids: number[] }[] = [];
+    const resync = new Map<number, LinkResync>();
+    for (let j = 0; j < this.n; j++) {
+      if (j === this.me) continue;
+      const ids = [...this.outbox[j]!.keys()];
+      if (ids.length > 0) old.push({ peer: j, ids });
+      this.nextId[j] = this.nextId[j]! + REJOIN_ID_GAP;
+      batch.meta.set(`next-id/${j}`, String(this.nextId[j]));
+      resync.set(j, { tx: true, rx: true, first: 0 });
+    }
+    batch.outboxDelete.push(...old);
+    batch.meta.set('link-resync', JSON.stringify([...resync]));
+    const commit = this.commitOf(batch, [r.step], () => {
+      for (const o of old) for (const id of o.ids) this.outbox[o.peer]!.delete(id);
+      this.mode = 'active';
+      this.lostEvidence.clear();
+      this.passiveUntil_ = null;
+      this.rejoinNonce = null;
+      this.rejoinReports.clear();
+      this.linkResync.clear();
+      for (const [j, x] of resync) this.linkResync.set(j, x);
+      for (const l of this.links) {
+        l.retryAt = 0;
+        l.failures = 0;
+      }
+      this.rejoins++;
+    }, true);
+    return { ok: true, commit };
+  }
+
+  // ---- rejoining after lost state (rejoin.ts)
+
+  /** The passive bound once known (mode lost-state): this replica is active again from a checkpoint of this epoch on. */
+  get passiveUntil(): number | null {
+    return this.passiveUntil_;
+  }
+
+  /**
+   * The nonce for report requests (mode lost-state): `fresh` (16 random bytes from the adapter) unless this
+   * core has one already. A report counts only with this core's nonce, so it was made after this replica
+   * found out and stopped speaking.
+   */
+  rejoinNonceFor(fresh: Uint8Array): Uint8Array {
+    if (!(fresh instanceof Uint8Array) || fresh.length !== REJOIN_NONCE_BYTES) throw new Error(`a rejoin nonce is ${REJOIN_NONCE_BYTES} bytes`);
+    this.rejoinNonce ??= fresh.slice();
+    return this.rejoinNonce;
+  }
+
+  /** Our report for a peer that rejoins (GET /v1/link/rejoin-report): our epoch, latest signed checkpoint, MAC'd on our link to it. */
+  rejoinReportFor(to: number, nonce: Uint8Array): { readonly ok: true; readonly report: RejoinReportJson } | { readonly ok: false; readonly error: HostError } {
+    const stopped = this.modeError();
+    if (stopped) return { ok: false, error: stopped };
+    const peer = Number.isSafeInteger(to) ? this.peers[to] : undefined;
+    if (!peer) return { ok: false, error: { status: 400, code: 'bad-replica', message: `no link from replica ${this.me} to replica ${to}` } };
+    if (!(nonce instanceof Uint8Array) || nonce.length !== REJOIN_NONCE_BYTES) return { ok: false, error: { status: 400, code: 'bad-nonce', message: `the nonce must be ${REJOIN_NONCE_BYTES} bytes of hex` } };
+    return { ok: true, report: makeRejoinReport(peer.outgoing, nonce, this.engine.ab.currentEpoch, this.engine.latestCheckpoint) };
+  }
+
+  /**
+   * A peer's report (mode lost-state), as its JSON answer. Counted if authentic on the peer's link to us,
+   * with this core's nonce, and with a valid signed checkpoint no more than REPORT_CHECKPOINT_LAG epochs
+   * behind the epoch it reports (else the reason; an honest peer whose checkpoints lag is asked again
+   * later). Once the reporters and this replica form a quorum, the passive bound is fixed and written.
+   */
+  takeRejoinReport(peer: number, json: unknown): { readonly ok: true; readonly commit: PendingCommit | null } | { readonly ok: false; readonly reason: string } {
+    if (this.mode !== 'lost-state') return { ok: false, reason: 'this replica is not rejoining' };
+    if (this.passiveUntil_ !== null) return { ok: true, commit: null };
+    const link = this.peers[peer];
+    if (!link) return { ok: false, reason: `no link with replica ${peer}` };
+    const r = parseRejoinReport(json);
+    if (typeof r === 'string') return { ok: false, reason: `malformed report: ${r}` };
+    if (this.rejoinNonce === null || !bytesEqual(r.nonce, this.rejoinNonce)) return { ok: false, reason: 'the report is not for this request (nonce)' };
+    if (!rejoinReportAuthentic(link.incoming, r)) return { ok: false, reason: `the report's MAC is not replica ${peer}'s` };
+    const signedEpoch = r.checkpoint === null ? -1 : r.checkpoint.epoch;
+    if (r.checkpoint !== null && !this.engine.checkpointVerifies(r.checkpoint)) return { ok: false, reason: 'the checkpoint in the report does not verify' };
+    if (r.epoch > signedEpoch + REPORT_CHECKPOINT_LAG) return { ok: false, reason: `epoch ${r.epoch} reported, and the latest signed checkpoint shown is of epoch ${signedEpoch}: asked again later` };
+    this.rejoinReports.set(peer, r.epoch);
+    if (!this.group.quorumSystem.isQuorum([this.me, ...this.rejoinReports.keys()])) return { ok: true, commit: null };
+    const bound = passiveBound(this.rejoinReports.values(), this.engine.ab.config.epochWindow);
+    const batch = emptyBatch();
+    batch.meta.set('rejoin', JSON.stringify({ passiveUntil: bound }));
+    return { ok: true, commit: { batch, apply: () => (this.passiveUntil_ = bound) } };
   }
 
   // ---- peers: incoming
@@ -579,12 +713,13 @@ export class HostCore {
    * once the commit (if any) is written.
    */
   receiveFrame(frame: Uint8Array): { response: FrameResponse; commit: PendingCommit | null } {
-    const v = checkFrame(frame, this.receivers);
+    const receivers = this.resyncedReceivers(frame);
+    const v = checkFrame(frame, receivers);
     if (!v.ok) {
       const status = v.code === 'too-large' ? 413 : v.code === 'replay' || v.code === 'ahead' ? 409 : v.code === 'bad-mac' ? 401 : 400;
       // For replay/ahead (authentic frames only) the sender resynchronizes its next seq from our ack.
       const d = decodeFrame(frame);
-      const claimed = d.ok ? this.receivers[d.frame.sender] : undefined;
+      const claimed = d.ok ? receivers[d.frame.sender] : undefined;
       const ack = (v.code === 'replay' || v.code === 'ahead') && claimed ? { ack: claimed.contiguousAck } : {};
       return { response: { status, body: { error: { code: `link-${v.code}`, message: v.message }, ...ack } }, commit: null };
     }
@@ -593,11 +728,12 @@ export class HostCore {
     // frames of ours we never sent. An honest peer's seqs follow each other (one frame in flight, the same
     // seq again after a failure), and its ack is at most one frame past what we allocated (a crash between
     // its taking a frame and our noting the next seq).
-    const rx = this.receivers[v.sender]!;
+    const rx = receivers[v.sender]!;
+    const resync = this.linkResync.get(v.sender);
     const lost =
       v.seq > rx.contiguousAck + 1
         ? `its frame ${v.seq} follows our last taken ${rx.contiguousAck}`
-        : v.ack > this.allocated[v.sender]! + 1
+        : v.ack > this.allocated[v.sender]! + 1 && !resync?.tx
           ? `it acknowledges our frame ${v.ack}, and we only sent up to ${this.allocated[v.sender]}`
           : null;
     if (lost !== null) {
@@ -656,11 +792,15 @@ export class HostCore {
       batch.journal.push(encodeEvent(event));
       steps.push(step);
     }
-    const receiver = this.receivers[from]!.commit(v.seq);
+    const receiver = receivers[from]!.commit(v.seq);
     batch.meta.set(`link-rx/${from}`, JSON.stringify(receiver.toJSON()));
     if (newIds > 0) batch.inbox.set(from, inbox.state());
+    // A frame that acknowledges what we sent after the rejoin was sent after it: the window is set.
+    const rxSettled = resync?.rx === true && !resync.tx && v.ack >= resync.first;
+    if (rxSettled) batch.meta.set('link-resync', this.resyncJSON(from, { ...resync, rx: false }));
     const commit = this.commitOf(batch, steps, () => {
       this.receivers[from] = receiver;
+      if (rxSettled) this.settleResync(from, { ...resync, rx: false });
     });
     return { response: { status: 200, body: { accepted, deferred } }, commit };
   }
@@ -681,6 +821,39 @@ export class HostCore {
     batch.meta.set('lost-state', JSON.stringify([...this.lostEvidence]));
     if (!this.formatWritten) batch.meta.set('format', STORAGE_FORMAT);
     return { batch, apply: () => (this.formatWritten = true) };
+  }
+
+  /**
+   * The receivers to check a frame with: ours, except after a rejoin, where an authentic frame from a peer
+   * whose link is still resynchronizing, with a seq past our window, sets the window just below it (the
+   * peer's frames before it were sent while we were lost or passive, and are not needed: state transfer
+   * covered their epochs).
+   */
+  private resyncedReceivers(frame: Uint8Array): readonly (LinkReceiver | undefined)[] {
+    if (this.linkResync.size === 0) return this.receivers;
+    const d = decodeFrame(frame);
+    if (!d.ok || !this.linkResync.get(d.frame.sender)?.rx) return this.receivers;
+    const j = d.frame.sender;
+    const current = this.receivers[j];
+    if (!current || d.frame.seq <= current.contiguousAck + 1) return this.receivers;
+    const rebased = LinkReceiver.fromJSON(this.peers[j]!.incoming, { ack: d.frame.seq - 1, received: [] });
+    if (!rebased.checkDecoded(d.frame).ok) return this.receivers;
+    const out = this.receivers.slice();
+    out[j] = rebased;
+    return out;
+  }
+
+  /** The persisted form of the links still resynchronizing, with peer j's entry replaced (removed once settled). */
+  private resyncJSON(j: number, x: LinkResync): string {
+    const m = new Map(this.linkResync);
+    if (x.tx || x.rx) m.set(j, x);
+    else m.delete(j);
+    return JSON.stringify([...m]);
+  }
+
+  private settleResync(j: number, x: LinkResync): void {
+    if (x.tx || x.rx) this.linkResync.set(j, x);
+    else this.linkResync.delete(j);
   }
 
   /**
@@ -867,8 +1040,10 @@ export class HostCore {
       const b = res.body as { error?: { code?: unknown }; ack?: unknown } | null;
       if ((b?.error?.code === 'link-replay' || b?.error?.code === 'link-ahead') && Number.isSafeInteger(b?.ack)) {
         const ack = b!.ack as number;
-        // The peer took frames past the one we just sent: we lost what we had written (or it lies).
-        if (ack > f.seq) {
+        const resync = this.linkResync.get(j);
+        // The peer took frames past the one we just sent: we lost what we had written (or it lies), unless
+        // this link resynchronizes after a rejoin.
+        if (ack > f.seq && !resync?.tx) {
           this.frameFailed(f, `replica ${j} acknowledges our frame ${ack}, past the ${f.seq} we sent`, now);
           return this.evidenceOfLoss(j, `it acknowledges our frame ${ack}, and we only sent up to ${f.seq}`);
         }
@@ -903,6 +1078,10 @@ export class HostCore {
     const sent = new Set(f.ids);
     const accepted = ack.accepted.filter((id) => sent.has(id));
     const meta = new Map([[`link-tx/${j}`, JSON.stringify(sender.toJSON())]]);
+    // After a rejoin: the peer took a frame of ours, so our seqs follow its window again.
+    const resync = this.linkResync.get(j);
+    const txSettled = resync?.tx ? { ...resync, tx: false, first: f.seq } : null;
+    if (txSettled) meta.set('link-resync', this.resyncJSON(j, txSettled));
     // Nothing moves before the write: with the link still in flight, a core whose write failed (and that
     // the adapter is about to replace) sends nothing more on it, so the peer never holds a frame of ours
     // that storage does not know of (it would look like lost state).
@@ -923,6 +1102,7 @@ export class HostCore {
         link.isolating = false;
         link.sentFrames++;
         link.ackedMessages += accepted.length;
+        if (txSettled) this.settleResync(j, txSettled);
       },
     };
   }
@@ -975,6 +1155,7 @@ export class HostCore {
    * (the next tick or event probes).
    */
   nextProbeWake(): number | null {
+    if (this.mode === 'lost-state') return this.nextProbeAt;
     if (this.mode !== 'active') return null;
     if (this.gapSeen) return this.nextProbeAt;
     if (this.engine.ab.pendingCount > 0 && this.progress) return Math.max(this.nextProbeAt, this.progress.at + this.opts.transferStallMs);
@@ -1010,6 +1191,8 @@ export class HostCore {
       index: this.me,
       mode: this.mode,
       lostStateEvidence: Object.fromEntries(this.lostEvidence),
+      rejoin: this.mode === 'lost-state' ? { reports: Object.fromEntries(this.rejoinReports), passiveUntil: this.passiveUntil_ } : null,
+      rejoins: this.rejoins,
       engine: this.engine.metrics(),
       outbox: this.outboxSizes(),
       links: this.links.map((l, peer) => ({

@@ -13,7 +13,7 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { toBase64, toHex } from '../../shared/crypto/bytes.ts';
+import { fromHex, toBase64, toHex } from '../../shared/crypto/bytes.ts';
 import { checkpointToJson, receiptToJson } from '../../shared/log/checkpoint.ts';
 import { MAX_FRAME_BYTES } from '../../shared/link/frame.ts';
 import type { ReplicaHost } from './host.ts';
@@ -469,6 +469,30 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       responses: { '200': 'OpenAPI 3.1 document' },
       cache: 'public, max-age=300',
       handler: (c) => c.json(document()),
+    },
+    {
+      method: 'get',
+      path: '/v1/peer/rejoin-report',
+      operationId: 'rejoinReport',
+      tag: 'peers',
+      summary: 'Replica to replica: for a replica that rejoins after losing state, this replica\'s epoch and latest signed checkpoint, MAC\'d on the link to it with its nonce',
+      params: [
+        { name: 'to', in: 'query', required: true, description: 'the index of the replica that rejoins', schema: { type: 'integer', minimum: 0 } },
+        { name: 'nonce', in: 'query', required: true, description: '16 bytes of hex, chosen by the replica that rejoins', schema: { type: 'string', pattern: '^[0-9a-f]{32}$' } },
+      ],
+      responses: { '200': '{replica, to, nonce, epoch, checkpoint, mac}', '400': 'bad replica or nonce', '503': 'this replica is not active' },
+      cache: 'no-store',
+      handler: async (c) => {
+        const to = natParam(c.req.query('to') ?? '');
+        const nonceHex = c.req.query('nonce') ?? '';
+        if (to === null) return fail(c, 400, 'bad-replica', 'to: expected a replica index');
+        if (!/^[0-9a-f]{32}$/.test(nonceHex)) return fail(c, 400, 'bad-nonce', 'nonce: expected 16 bytes of lower-case hex');
+        const down = await unavailable(c, host);
+        if (down) return down;
+        const r = host.rejoinReportFor(to, fromHex(nonceHex));
+        if (!r.ok) return fail(c, r.error.status as 400, r.error.code, r.error.message);
+        return c.json(r.report);
+      },
     },
     {
       method: 'post',

@@ -28,7 +28,7 @@ export class HealthCheck {
 
   check(m: HostCoreMetrics, now: number): HealthVerdict {
     if (m.mode !== 'active') {
-      return { ok: false, code: m.mode, message: m.mode === 'lost-state' ? "this replica's peers showed that its storage lost what it had written; it signs nothing" : 'this replica has empty storage and was not started as a new group; it starts nothing' };
+      return { ok: false, code: m.mode, message: m.mode === 'lost-state' ? "this replica's peers showed that its storage lost what it had written; it signs nothing while it rejoins" : 'this replica has empty storage and was not started as a new group; it starts nothing' };
     }
     const reachable = [this.me, ...m.links.filter((l) => l.peer !== this.me && l.failures === 0).map((l) => l.peer)];
     if (!this.quorum.isQuorum(reachable)) {

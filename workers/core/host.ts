@@ -252,6 +252,13 @@ export class ReplicaHost {
     });
   }
 
+  /** Our report for a replica that rejoins (HostCore.rejoinReportFor). */
+  rejoinReportFor(to: number, nonce: Uint8Array): ReturnType<HostCore['rejoinReportFor']> {
+    const core = this.current;
+    if (!core) return { ok: false, error: { status: 503, code: 'storage-unavailable', message: 'storage is failing; the request may be retried' } };
+    return core.rejoinReportFor(to, nonce);
+  }
+
   /**
    * Sends what is due to every peer whose link is idle (one POST in flight per link, at most
    * `maxConcurrentPosts` in flight in all, across concurrent calls) and returns when the next retry is
@@ -292,6 +299,10 @@ export class ReplicaHost {
     const log = (level: 'info' | 'warn', event: string, msg: string, fields: Record<string, unknown> = {}) =>
       this.options.log?.(logLine(level, this.secrets.id, event, msg, { peer, ...fields }));
     try {
+      if (core.mode === 'lost-state' && core.passiveUntil === null) {
+        await this.askReports(core, now);
+        if (core.passiveUntil === null) return;
+      }
       const latest = await fetchCheckpoint(from);
       core.probed(now, latest !== null && latest.epoch > core.engine.lastDeliveredEpoch);
       if (!latest || !core.wantsTransfer(latest, this.now())) return;
@@ -323,6 +334,43 @@ export class ReplicaHost {
     } finally {
       this.transferring = false;
     }
+  }
+
+  /**
+   * Rejoining (HostCore mode lost-state): asks every peer for its report (rejoin.ts) with this core's nonce,
+   * and hands each answer to the core, which fixes the passive bound once a quorum's reports count.
+   */
+  private async askReports(core: HostCore, now: number): Promise<void> {
+    const get = this.transport.get!;
+    const nonce = core.rejoinNonceFor(crypto.getRandomValues(new Uint8Array(16)));
+    core.probed(now, true);
+    const peers = this.group.replicas.map((r) => r.index).filter((j) => j !== this.me);
+    const answers = await Promise.all(
+      peers.map((j) =>
+        get(j, `/v1/peer/rejoin-report?to=${this.me}&nonce=${toHex(nonce)}`).then(
+          (a) => ({ j, a }),
+          (e: unknown) => ({ j, a: { status: 0, body: { error: { message: e instanceof Error ? e.message : String(e) } } } }),
+        ),
+      ),
+    );
+    const refused: string[] = [];
+    for (const { j, a } of answers) {
+      if (a.status !== 200) {
+        refused.push(`${j}: HTTP ${a.status}`);
+        continue;
+      }
+      const taken = await this.serialized(async (c) => {
+        if (c !== core) return null;
+        const r = c.takeRejoinReport(j, a.body);
+        if (r.ok) await this.write(r.commit);
+        return r;
+      });
+      if (taken && !taken.ok) refused.push(`${j}: ${taken.reason}`);
+    }
+    const until = core.passiveUntil;
+    this.options.log?.(
+      logLine(until === null ? 'warn' : 'info', this.secrets.id, 'rejoin-reports', until === null ? `rejoining: no quorum of reports yet (${refused.join('; ')})` : `rejoining: passive until the group signs epoch ${until}`, { passiveUntil: until }),
+    );
   }
 
   private async post(core: HostCore, f: OutgoingFrame): Promise<void> {

@@ -32,13 +32,16 @@ export interface RunFacts {
   readonly memoryBudget?: number;
   /** Every honest replica rolled back together (the negative control): liveness is still checked for all. */
   readonly sharedRollback?: boolean;
+  /** Replicas that found out they lost state rejoin (state transfers on): liveness is owed to them too. */
+  readonly rejoin?: boolean;
 }
 
 export function checkRun(x: RunFacts): { safety: string[]; liveness: string | null } {
   const safety: string[] = [];
   // A replica whose storage went back is faulty: its own log may diverge (it is checked below only with the
-  // group's signatures it holds, which need a kernel and so an honest replica's share).
-  const logs = x.honest.filter((h) => !h.rolledBack).map((h) => ({ replica: h.index, log: h.storage.log }));
+  // group's signatures it holds, which need a kernel and so an honest replica's share), until it rejoins:
+  // from then on its whole log is the signed one (the transfer checked the root) and it must stay so.
+  const logs = x.honest.filter((h) => !h.rolledBack || h.rejoined).map((h) => ({ replica: h.index, log: h.storage.log }));
   // Durable logs: no holes, and every two agree wherever both have an entry.
   for (const { replica, log } of logs) {
     for (let i = 0; i < log.length; i++) {
@@ -118,7 +121,8 @@ export function checkRun(x: RunFacts): { safety: string[]; liveness: string | nu
 }
 
 function livenessReport(x: RunFacts): string {
-  const live = x.honest.filter((h) => !h.rolledBack || x.sharedRollback);
+  const foundOut = (h: HonestNode) => h.rejoined || h.core?.mode === 'lost-state' || !!h.storage.meta.get('lost-state');
+  const live = x.honest.filter((h) => !h.rolledBack || x.sharedRollback || (x.rejoin && foundOut(h) && !h.rejoinRefused));
   const honestIdx = new Set(live.map((h) => h.index));
   const required = x.requests.filter((r) => [...r.acceptedBy].some((i) => honestIdx.has(i)));
   const parts: string[] = [];
@@ -132,7 +136,7 @@ function livenessReport(x: RunFacts): string {
     const m = core.metrics();
     const errors = m.links.filter((l) => l.lastError).map((l) => `${l.peer}: ${l.lastError!.slice(0, 80)}`);
     parts.push(
-      `replica ${h.index}: ${missing}/${required.length} not certified, epoch ${m.engine.epoch}, log ${m.engine.logSize}, pending ${m.engine.pending}, outbox [${m.outbox.join(',')}]` +
+      `replica ${h.index}${m.mode !== 'active' ? ` (${m.mode}${m.rejoin ? `, passive until ${m.rejoin.passiveUntil}` : ''})` : ''}: ${missing}/${required.length} not certified, epoch ${m.engine.epoch}, log ${m.engine.logSize}, pending ${m.engine.pending}, outbox [${m.outbox.join(',')}]` +
         (errors.length > 0 ? `, link errors {${errors.join('; ')}}` : ''),
     );
   }

@@ -61,9 +61,10 @@ export interface ReplicaSimulationSummary {
   readonly max_aba_round: number;
   readonly crashes: number;
   readonly storage_failures: number;
-  /** Replicas whose storage went back in time, and how many of them found out and stopped (lost-state). */
+  /** Replicas whose storage went back in time, how many of them found out (lost-state), and how many rejoined. */
   readonly rollbacks: number;
   readonly rollbacks_detected: number;
+  readonly rejoined: number;
   /** State transfers honest replicas took, and tampered bundles (from corrupted peers) they refused. */
   readonly transfers: number;
   readonly transfers_refused: number;
@@ -121,6 +122,7 @@ export function runReplicaSimulation(o: RunReplicaSimulationOptions): ReplicaSim
   let storageFailures = 0;
   let rollbacks = 0;
   let detected = 0;
+  let rejoined = 0;
   let transfers = 0;
   let transfersRefused = 0;
   for (let k = 0; k < o.seeds; k++) {
@@ -146,6 +148,7 @@ export function runReplicaSimulation(o: RunReplicaSimulationOptions): ReplicaSim
     storageFailures += r.storageFailures;
     rollbacks += r.rollbacks;
     detected += r.lostState;
+    rejoined += r.rejoined;
     transfers += r.transfers;
     transfersRefused += r.transfersRefused;
     if (r.safetyViolations.length > 0) safety++;
@@ -173,6 +176,7 @@ export function runReplicaSimulation(o: RunReplicaSimulationOptions): ReplicaSim
     storage_failures: storageFailures,
     rollbacks,
     rollbacks_detected: detected,
+    rejoined,
     transfers,
     transfers_refused: transfersRefused,
     failures,
@@ -184,7 +188,7 @@ export function formatReplicaSummary(s: ReplicaSimulationSummary): string {
   const lines = [
     `simulate --replica: ${s.structure}, byzantine ${s.byzantine}, seeds ${s.seed_start}..${s.seed_start + s.runs - 1}`,
     `  runs ${s.runs}, safety violations ${s.safety_violations}, liveness failures ${s.liveness_failures}`,
-    `  virtual time mean ${s.mean_virtual_ms} ms, events mean ${s.mean_events}, highest agreement round ${s.max_aba_round}, crashes ${s.crashes}, failed writes ${s.storage_failures}, rollbacks ${s.rollbacks} (${s.rollbacks_detected} found out), state transfers ${s.transfers} (${s.transfers_refused} tampered bundles refused)`,
+    `  virtual time mean ${s.mean_virtual_ms} ms, events mean ${s.mean_events}, highest agreement round ${s.max_aba_round}, crashes ${s.crashes}, failed writes ${s.storage_failures}, rollbacks ${s.rollbacks} (${s.rollbacks_detected} found out, ${s.rejoined} rejoined), state transfers ${s.transfers} (${s.transfers_refused} tampered bundles refused)`,
   ];
   for (const f of s.failures) lines.push(`  FAIL seed ${f.seed} (${f.byzantine}): ${f.reason}`, `    replay: ${f.replay}`);
   return lines.join('\n');

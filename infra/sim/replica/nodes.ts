@@ -18,6 +18,9 @@ import { HostCore } from '../../../shared/replica/host-core.ts';
 import type { FrameResponse, HostCoreOptions, OutgoingFrame, PendingCommit } from '../../../shared/replica/host-core.ts';
 import { MemoryStorage } from '../../../shared/replica/storage.ts';
 import { decodeTransport, encodeTransport, TransportError } from '../../../shared/replica/transport.ts';
+import { makeRejoinReport } from '../../../shared/replica/rejoin.ts';
+import type { RejoinReportJson } from '../../../shared/replica/rejoin.ts';
+import type { SignedCheckpoint } from '../../../shared/log/checkpoint.ts';
 import type { Behaviour } from '../byzantine.ts';
 import type { Rng } from '../rng.ts';
 import type { Fuzzer } from './fuzz.ts';
@@ -50,6 +53,12 @@ export class HonestNode {
   /** The adversary may roll this replica's storage back once (it then counts as faulty). */
   rollsBack = false;
   rolledBack = false;
+  /** It rolled back, found out, and rejoined (active again from a signed checkpoint past its passive bound). */
+  rejoined = false;
+  /** Its rejoin was refused: its log diverged before it found out (it was faulty then), so no transfer fits it. */
+  rejoinRefused = false;
+  /** The last epoch it spoke in before it rejoined (the simulation watches what it sends). */
+  spokeUpTo = -1;
   private commits = 0;
   core: HostCore | null = null;
   up = true;
@@ -234,6 +243,11 @@ export class ByzantineNode {
     this.receivers = this.peers.map((p) => (p ? LinkReceiver.create(p.incoming) : undefined));
     this.outbox = group.replicas.map(() => []);
     this.nextId = group.replicas.map(() => 1);
+  }
+
+  /** A report for a replica that rejoins, MAC'd with this replica's real link key: it may say anything. */
+  rejoinReport(to: number, nonce: Uint8Array, epoch: number, checkpoint: SignedCheckpoint | null): RejoinReportJson {
+    return makeRejoinReport(this.peers[to]!.outgoing, nonce, epoch, checkpoint);
   }
 
   get silent(): boolean {

@@ -39,6 +39,9 @@ import { ByzantineNode, HonestNode } from './nodes.ts';
 import type { MemoryStorage } from '../../../shared/replica/storage.ts';
 import type { CommitFault, PostAnswer } from './nodes.ts';
 import { abaSplit } from './scripted.ts';
+import { decodeFrame } from '../../../shared/link/frame.ts';
+import { decodeTransport } from '../../../shared/replica/transport.ts';
+import { parseInstanceTag } from '../../../shared/protocols/instance-tag.ts';
 
 /** Corrupted-replica behaviours of the whole-replica simulator (`--byzantine`). */
 export const REPLICA_BEHAVIOURS = ['silent', 'fuzz', 'twins', 'aba-split', 'equivocate', 'garbage', 'replay', 'bad-shares', 'vote-both', 'mixed'] as const;
@@ -122,6 +125,10 @@ export interface ReplicaRunResult {
   /** Replicas whose storage went back in time, and how many of them found out (mode lost-state). */
   readonly rollbacks: number;
   readonly lostState: number;
+  /** Of those, how many rejoined (active again after a transfer past their passive bound), the reports taken, and transfers refused to them (a log that diverged before they found out). */
+  readonly rejoined: number;
+  readonly rejoinReports: number;
+  readonly rejoinsRefused: number;
   readonly requests: number;
   /** Requests an honest replica accepted (these must be logged). */
   readonly required: number;
@@ -150,6 +157,7 @@ export interface SimRequest {
 
 type Ev =
   | { readonly k: 'submit'; readonly req: number; readonly to: number }
+  | { readonly k: 'trickle' }
   | { readonly k: 'post'; readonly id: number; readonly from: Node; readonly to: number; readonly bytes: Uint8Array }
   | { readonly k: 'answer'; readonly id: number; readonly to: Node; readonly peer: number; readonly answer: PostAnswer }
   | { readonly k: 'timeout'; readonly id: number; readonly node: Node; readonly peer: number }
@@ -337,6 +345,22 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
   if (outage) queue.push(200, { k: 'outage', node: outage });
 
   queue.push(0, { k: 'slow-links' });
+  // A replica that rejoins after lost state waits until the group signs a checkpoint past its passive
+  // bound (rejoin.ts), so the group must go on: after GST, while one waits, a client keeps sending.
+  const rjRng = master.fork('rejoin');
+  if (transfers && rollsBack.length > 0) queue.push(gstMs, { k: 'trickle' });
+  const trickle = () => {
+    if (now >= endMs || !honestNodes.some(rejoining)) return;
+    const k = requests.length;
+    const plain = utf8ToBytes(`r${o.seed}/rejoin-load/${k}`);
+    const targets: number[] = [];
+    for (const i of rjRng.shuffle(Array.from({ length: n }, (_, x) => x))) {
+      if (quorum.isKernel(targets)) break;
+      targets.push(i);
+    }
+    requests.push({ bytes: plain, encrypted: false, id: toHex(sha256(plain)), plainId: toHex(sha256(plain)), targets, acceptedBy: new Set() });
+    for (const t of targets) queue.push(now + rjRng.int(50), { k: 'submit', req: k, to: t });
+  };
 
   // ---- timers
 
@@ -392,6 +416,7 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
         for (const j of core.duePeers(now)) {
           const f = core.outgoingFrame(j, now);
           if (!f) continue;
+          if (node.rollsBack) watchSpeech(node, f.bytes);
           const id = post(node, j, f.bytes);
           node.inFlight.set(j, { frame: f, post: id, incarnation: node.incarnation });
         }
@@ -541,10 +566,70 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
     if (how === 4) return { bundle: { ...b, checkpoint: { ...b.checkpoint, stateDigest: flip(b.checkpoint.stateDigest) } }, tampered: true };
     return { bundle: b, tampered: false };
   };
+  /**
+   * What a replica that may roll back says, by epoch: before it rejoins, the last epoch it spoke in (in any
+   * life of its storage); after, it must never speak in such an epoch again (rejoin.ts: that is what the
+   * passive bound is for). A cbc-final only relays a certified value, the same whoever sends it.
+   */
+  function watchSpeech(node: HonestNode, frame: Uint8Array): void {
+    const d = decodeFrame(frame);
+    if (!d.ok) return;
+    for (const { msg } of decodeTransport(d.frame.payload).items) {
+      const id = parseInstanceTag(msg.tag, n);
+      if (id === null || !('epoch' in id) || msg.body.t === 'cbc-final') continue;
+      if (!node.rejoined) node.spokeUpTo = Math.max(node.spokeUpTo, id.epoch);
+      else if (id.epoch <= node.spokeUpTo) violate(`replica ${node.index} rejoined and spoke again in epoch ${id.epoch} (${msg.body.t} for ${msg.tag}), where it spoke before it lost state (up to epoch ${node.spokeUpTo})`);
+    }
+  }
+
+  /** Rolled back, found out, and not rejoined yet (nor refused for a log that diverged before it found out). */
+  function rejoining(h: HonestNode): boolean {
+    return h.rolledBack && !h.rejoined && !h.rejoinRefused && (h.core?.mode === 'lost-state' || !!h.storage.meta.get('lost-state'));
+  }
+  let rejoinReports = 0;
+  let rejoinsRefused = 0;
+  /**
+   * A replica that rejoins asks every peer for a report, as the adapters do (rejoin.ts): honest peers answer
+   * with their core's report; corrupted ones with a report MAC'd on their real link, whose epoch is anything
+   * from 0 to as far past the newest honest checkpoint as a report may be.
+   */
+  const askReports = (node: HonestNode, core: NonNullable<HonestNode['core']>) => {
+    const nonce = core.rejoinNonceFor(Uint8Array.from({ length: 16 }, () => trRng.int(256)));
+    core.probed(now, true);
+    for (let j = 0; j < n; j++) {
+      if (j === node.index || (now < gstMs && (trRng.chance(0.1) || cut(node.index, j)))) continue;
+      const target = trRng.pick(nodes[j]!);
+      let body: unknown;
+      if (target instanceof HonestNode) {
+        const tc = target.up ? target.ensureCore() : null;
+        const r = tc?.rejoinReportFor(node.index, nonce);
+        if (!r?.ok) continue;
+        body = r.report;
+      } else {
+        if (target.silent) continue;
+        const best = honestNodes.filter((h) => h.up).sort((a, b) => b.storage.checkpoints.length - a.storage.checkpoints.length)[0];
+        const cp = best?.storage.checkpoints[best.storage.checkpoints.length - 1] ?? null;
+        body = target.rejoinReport(node.index, trRng.chance(0.3) ? nonce.map((x) => x ^ 1) : nonce, trRng.int((cp?.epoch ?? 0) + 18), cp);
+      }
+      const r = core.takeRejoinReport(j, body);
+      if (!r.ok) continue;
+      rejoinReports++;
+      if (r.commit && node.commit(r.commit) !== 'written') return;
+      if (core.passiveUntil !== null) {
+        trace.int(now).int(node.index).int(core.passiveUntil);
+        return;
+      }
+    }
+  };
+
   /** A replica asks one random peer for its newest signed checkpoint, and transfers if it is far ahead. */
   const probe = (node: HonestNode) => {
     const core = node.up ? node.ensureCore() : null;
-    if (!core || core.mode !== 'active') return;
+    if (core?.mode === 'lost-state' && core.passiveUntil === null) {
+      askReports(node, core);
+      return;
+    }
+    if (!core || (core.mode !== 'active' && core.mode !== 'lost-state')) return;
     const j = (node.index + 1 + trRng.int(n - 1)) % n;
     if (now < gstMs && (trRng.chance(0.1) || cut(node.index, j))) {
       core.probed(now, true);
@@ -567,6 +652,7 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
     }
     core.probed(now, offer !== null && offer.bundle.checkpoint.epoch > core.engine.lastDeliveredEpoch);
     if (!offer || !core.wantsTransfer(offer.bundle.checkpoint, now)) return;
+    const rejoining = core.mode === 'lost-state';
     let r;
     try {
       r = core.transfer(offer.bundle.checkpoint, offer.bundle.records);
@@ -578,11 +664,19 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
     trace.int(now).int(node.index).int(j).int(r.ok ? 1 : 0);
     if (!r.ok) {
       if (offer.tampered) transfersRefused++;
+      // Its log may have diverged before it found out (it was faulty then): then it cannot rejoin.
+      else if (node.rolledBack) {
+        rejoinsRefused++;
+        node.rejoinRefused = true;
+      }
       else violate(`replica ${node.index} refused an honest state-transfer bundle from replica ${j} at ${now} ms: ${r.error.message}`);
       return;
     }
     if (offer.tampered) violate(`replica ${node.index} took a tampered state-transfer bundle from replica ${j} at ${now} ms`);
-    if (node.commit(r.commit) === 'written') transferCount++;
+    if (node.commit(r.commit) === 'written') {
+      transferCount++;
+      if (rejoining && core.mode === 'active') node.rejoined = true;
+    }
     afterChange(node);
   };
 
@@ -593,9 +687,11 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
    * Honest replicas that never rolled back: the ones liveness is owed to, and that count as accepting
    * (after a shared rollback, all of them: that control is about safety).
    */
-  const live = { has: (i: number) => honestNodes.some((h) => h.index === i && (!h.rolledBack || o.sharedRollback)) };
+  const live = { has: (i: number) => honestNodes.some((h) => h.index === i && (!h.rolledBack || o.sharedRollback || (transfers && h.rejoined))) };
   const done = (): boolean => {
     if (now < gstMs) return false;
+    // A replica that found out it lost state must rejoin (then it is live like the others).
+    if (transfers && honestNodes.some(rejoining)) return false;
     for (const h of honestNodes) {
       if (!live.has(h.index)) continue;
       const core = h.up ? h.core : null;
@@ -626,6 +722,10 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
     switch (ev.k) {
       case 'submit':
         submit(ev);
+        break;
+      case 'trickle':
+        trickle();
+        if (now < endMs && transfers) queue.push(now + 100 + rjRng.int(200), ev);
         break;
       case 'post':
         deliverPost(ev);
@@ -714,7 +814,7 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
   if (ended === 'time-limit' && done()) ended = 'done';
 
   o.inspect?.({ honest: honestNodes, byzantine: byzNodes, now });
-  const verdict = checkRun({ n, quorum, sim, honest: honestNodes, requests, faults, corrupted, ended, gstMs, now, sharedRollback: o.sharedRollback ?? false });
+  const verdict = checkRun({ n, quorum, sim, honest: honestNodes, requests, faults, corrupted, ended, gstMs, now, sharedRollback: o.sharedRollback ?? false, rejoin: transfers });
   const rolledBack = honestNodes.filter((h) => h.rolledBack);
   const faultsByPeer: Record<number, number> = {};
   for (const f of faults) faultsByPeer[f.fault.peer] = (faultsByPeer[f.fault.peer] ?? 0) + 1;
@@ -737,7 +837,10 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
     transfers: transferCount,
     transfersRefused,
     rollbacks: rolledBack.length,
-    lostState: rolledBack.filter((h) => h.core?.mode === 'lost-state' || h.storage.meta.has('lost-state')).length,
+    lostState: rolledBack.filter((h) => h.rejoined || h.core?.mode === 'lost-state' || !!h.storage.meta.get('lost-state')).length,
+    rejoined: rolledBack.filter((h) => h.rejoined).length,
+    rejoinReports,
+    rejoinsRefused,
     requests: requests.length,
     required: requests.filter((r) => [...r.acceptedBy].some((i) => honestIndexes.includes(i))).length,
     logSize: primary?.core?.engine.log.size ?? 0,
