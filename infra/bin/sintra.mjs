@@ -1,7 +1,17 @@
 #!/usr/bin/env node
-// Entry point of the `sintra` CLI. The CLI is TypeScript; tsx loads it without a build step.
-import { register } from 'tsx/esm/api';
+// Entry point of the `sintra` CLI. In a checkout of the repository (infra/cli/main.ts is beside this file)
+// tsx runs the TypeScript source, so an edit needs no build and a stale dist/ is never used. The installed
+// package (`npm pack`: package.json "files") has no TypeScript source, only the JavaScript that
+// `npm run build` emitted into dist/: it runs that, with no tsx or other dev dependency.
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../cli/main.ts');
+const source = new URL('../cli/main.ts', import.meta.url);
+let main;
+if (existsSync(source)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import(source.href));
+} else {
+  ({ main } = await import('../../dist/infra/cli/main.js'));
+}
 process.exitCode = await main(process.argv);

@@ -9,12 +9,11 @@ import { CryptoError } from '../../shared/crypto/errors.ts';
 import { ConfigError } from '../../shared/config/group.ts';
 import { StructureError } from '../../shared/quorum/quorum-system.ts';
 import { DealerError, UsageError, dealCommand, verifyCommand } from './deal.ts';
-import { DeployError, deployConfigCommand } from '../deploy/command.ts';
+import { DeployError } from '../deploy/deployment.ts';
 import type { DeployConfigOptions } from '../deploy/command.ts';
 import type { DealOptions, Io, VerifyCommandOptions } from './deal.ts';
 import { registerNodeReplicaCommand } from './node-replica.ts';
-import { collect, integer, simulateCommand } from './simulate.ts';
-import { startCommand } from './start.ts';
+import { collect, integer } from './options.ts';
 import { registerStampCommand } from './stamp.ts';
 import { registerCaCommand } from './ca.ts';
 import type { StartOptions } from './start.ts';
@@ -30,7 +29,27 @@ import { useNativeSha256 } from '../../workers/core/native-sha256.ts';
 
 export type { Io };
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string; description: string };
+/**
+ * Run from the JavaScript that `npm run build` emits (dist/infra/cli/main.js: the installed package), not
+ * from the TypeScript source of a checkout (tsx).
+ */
+const BUILT = !import.meta.url.endsWith('.ts');
+
+const pkg = JSON.parse(readFileSync(new URL(BUILT ? '../../../package.json' : '../../package.json', import.meta.url), 'utf8')) as { version: string; description: string };
+
+/**
+ * The commands that run or bundle replicas from the TypeScript sources with the dev dependencies (esbuild,
+ * miniflare and workerd, better-sqlite3) are loaded only when they run, so that the others (verify above
+ * all) load none of that; from the installed package, which has neither, they say where they run instead.
+ */
+async function checkoutOnly<T>(command: string, load: () => Promise<T>): Promise<T> {
+  if (BUILT) {
+    throw new Error(
+      `sintra ${command} runs in a checkout of the repository (npm ci, then npx sintra ${command}): it bundles the replicas' TypeScript sources with the dev dependencies (esbuild, miniflare); the installed package has the SDK, the offline verifiers and the client commands`,
+    );
+  }
+  return load();
+}
 
 const processIo: Io = {
   out: (s) => void process.stdout.write(s),
@@ -119,7 +138,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
         'crashes, sharedRollback, afterGstMs, maxValueBytes, maxBatch.',
       ].join('\n'),
     )
-    .action(async (opts: SimulateOptions) => setCode(await simulateCommand(opts, io)));
+    .action(async (opts: SimulateOptions) => setCode(await (await import('./simulate.ts')).simulateCommand(opts, io)));
 
   program
     .command('start')
@@ -139,7 +158,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
         'Prints one line `ready URL...` on stdout when every replica answers.',
       ].join('\n'),
     )
-    .action(async (opts: StartOptions) => setCode(await startCommand(opts, io)));
+    .action(async (opts: StartOptions) => setCode(await (await checkoutOnly('start', () => import('./start.ts'))).startCommand(opts, io)));
 
   program
     .command('submit')
@@ -204,7 +223,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     .option('--lambda-entry <file>', 'Lambda replica module exporting handler and tick (default workers/node/lambda.ts)')
     .option('--json', 'print the plan as JSON')
     .addHelpText('after', ['', 'Example:', '  sintra deploy-config --deployment deployment.json --out deploy', '  sh deploy/deploy.sh r1'].join('\n'))
-    .action(async (opts: DeployConfigOptions) => setCode(await deployConfigCommand(opts, io)));
+    .action(async (opts: DeployConfigOptions) => setCode(await (await checkoutOnly('deploy-config', () => import('../deploy/command.ts'))).deployConfigCommand(opts, io)));
 
   return program;
 }

@@ -7,11 +7,9 @@
  */
 import { Command, Option } from 'commander';
 import type { StoreSpec } from '../../workers/node/config.ts';
-import { storeSpecFromEnv } from '../../workers/node/config.ts';
-import { startNodeReplica, untilSignal } from '../../workers/node/server.ts';
 import type { Io } from './deal.ts';
 import { UsageError } from './deal.ts';
-import { integer } from './simulate.ts';
+import { integer } from './options.ts';
 
 export interface NodeReplicaCommandOptions {
   group?: string;
@@ -31,6 +29,8 @@ export interface NodeReplicaCommandOptions {
 
 export async function nodeReplicaCommand(opts: NodeReplicaCommandOptions, io: Io, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   if (opts.data && opts.redisUrl) throw new UsageError('give --data or --redis-url, not both');
+  // Loaded here, not with the CLI: the other commands (verify above all) need neither hono nor a store.
+  const [{ storeSpecFromEnv }, { startNodeReplica, untilSignal }] = await Promise.all([import('../../workers/node/config.ts'), import('../../workers/node/server.ts')]);
   const merged: Record<string, string | undefined> = { ...env };
   if (opts.group) merged['SINTRA_GROUP_FILE'] = opts.group;
   if (opts.group) delete merged['SINTRA_GROUP'];

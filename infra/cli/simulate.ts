@@ -4,7 +4,6 @@
  * the command that replays each) or, with --json, one JSON object. Exit code 1 when any run failed, 2 for
  * usage errors, 0 otherwise. Every replay command a failed run prints is accepted here verbatim.
  */
-import { InvalidArgumentError } from 'commander';
 import type { StructureDescription } from '../../shared/quorum/quorum-system.ts';
 import { BYZANTINE_KINDS, formatSummary, loadStructure, parseParam, PROTOCOLS, runSimulation, SCENARIOS } from '../sim/index.ts';
 import type { AnyScenario, RunResult, SimOptions, SimulationSummary } from '../sim/index.ts';
@@ -36,20 +35,8 @@ const FAILURES_SHOWN = 10;
 /** Progress on stderr at most this often (milliseconds), once a run has taken this long. */
 const PROGRESS_EVERY_MS = 2000;
 
-/** A commander argument parser for integers in [min, max]. */
-export function integer(name: string, min: number, max: number) {
-  return (value: string): number => {
-    if (!/^[0-9]{1,10}$/.test(value) || Number(value) < min || Number(value) > max) {
-      throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max}`);
-    }
-    return Number(value);
-  };
-}
-
-/** Commander collector for a repeatable option. */
-export function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
+// integer and collect moved to options.ts (node-replica and main use them without loading the simulator).
+export { collect, integer } from './options.ts';
 
 function parseCorrupt(s: string, n: number): number[] {
   if (!/^[0-9]{1,4}(,[0-9]{1,4})*$/.test(s)) throw new UsageError(`--corrupt takes replica indices like 0,2,5, got "${s}"`);

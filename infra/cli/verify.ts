@@ -8,47 +8,20 @@
  * printed as JSON on stdout); 2 for usage errors. `sintra submit --wait` uses the same checks.
  */
 import { readFile } from 'node:fs/promises';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesEqual, toHex } from '../../shared/crypto/bytes.ts';
 import { parseGroup } from '../../shared/config/group.ts';
 import type { Group } from '../../shared/config/group.ts';
-import { receiptFromJson, receiptToJson, verifyReceipt } from '../../shared/log/checkpoint.ts';
-import type { Receipt, ReceiptJson } from '../../shared/log/checkpoint.ts';
-import { UsageError, fingerprint } from './deal.ts';
+import { checkReceipt } from '../../shared/log/receipt-check.ts';
+import type { ReceiptSummary } from '../../shared/log/receipt-check.ts';
+import { UsageError } from './deal.ts';
 import type { Io } from './deal.ts';
+
+// The checks live in shared/ (the package's verify export has them too, for browsers and Workers).
+export { checkReceipt, printableText } from '../../shared/log/receipt-check.ts';
+export type { ReceiptCheck, ReceiptSummary } from '../../shared/log/receipt-check.ts';
 
 export interface VerifyReceiptOptions {
   group?: string;
   json?: boolean;
-}
-
-/** What a valid receipt proves, for people (lines) and scripts (JSON). */
-export interface ReceiptSummary {
-  readonly valid: true;
-  readonly groupId: string;
-  readonly testOnly: boolean;
-  /** SHA-256 of the entry: the request id the replicas use. */
-  readonly requestId: string;
-  readonly index: number;
-  readonly entry: { readonly bytes: number; readonly text: string | null; readonly hex: string };
-  readonly checkpoint: { readonly size: number; readonly epoch: number; readonly root: string };
-  readonly proofHashes: number;
-  readonly kernelKeyFingerprint: string;
-}
-
-export type ReceiptCheck = { readonly ok: true; readonly receipt: Receipt; readonly json: ReceiptJson; readonly summary: ReceiptSummary } | { readonly ok: false; readonly reason: string };
-
-const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
-
-/** The entry as text if it is UTF-8 without control characters (other than tab and newlines), else null. */
-export function printableText(bytes: Uint8Array): string | null {
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return null;
-  }
-  return CONTROL.test(text) ? null : text;
 }
 
 /** Reads and strictly parses a group.json; errors name the file. */
@@ -78,35 +51,6 @@ export function fsReason(e: unknown): string {
   if (code === 'EISDIR') return 'is a directory';
   if (code === 'EACCES') return 'permission denied';
   return e instanceof Error ? e.message : String(e);
-}
-
-/** Parses a receipt's JSON and verifies it against `group`: never throws. */
-export function checkReceipt(json: unknown, group: Group): ReceiptCheck {
-  let parsed: ReturnType<typeof receiptFromJson>;
-  try {
-    parsed = receiptFromJson(json);
-  } catch (e) {
-    return { ok: false, reason: `not a receipt: ${e instanceof Error ? e.message : String(e)}` };
-  }
-  const { groupId, receipt } = parsed;
-  if (!bytesEqual(groupId, group.groupId)) {
-    return { ok: false, reason: `the receipt is for group ${toHex(groupId)}, not for this group ${toHex(group.groupId)}` };
-  }
-  const verdict = verifyReceipt(group.kernel.groupKey, group.groupId, receipt);
-  if (!verdict.ok) return { ok: false, reason: verdict.reason };
-  const text = printableText(receipt.entry);
-  const summary: ReceiptSummary = {
-    valid: true,
-    groupId: toHex(group.groupId),
-    testOnly: group.testOnly,
-    requestId: toHex(sha256(receipt.entry)),
-    index: receipt.index,
-    entry: { bytes: receipt.entry.length, text, hex: toHex(receipt.entry) },
-    checkpoint: { size: receipt.checkpoint.size, epoch: receipt.checkpoint.epoch, root: toHex(receipt.checkpoint.root) },
-    proofHashes: receipt.proof.length,
-    kernelKeyFingerprint: fingerprint(group.file.keys.kernel.groupKey),
-  };
-  return { ok: true, receipt, json: receiptToJson(group.groupId, receipt), summary };
 }
 
 export function describeEntry(e: ReceiptSummary['entry']): string {

@@ -112,9 +112,18 @@ export function storeSpecFromEnv(env: Env): StoreSpec {
  */
 export async function openStore(spec: StoreSpec, group: Group, secrets: ReplicaSecrets, log?: (line: string) => void): Promise<NodeStore> {
   if (spec.kind === 'file') {
-    // Loaded only here: Redis-only deployments (Lambda bundles) never need the native SQLite module.
-    const { SqliteStore } = await import('./sqlite-store.ts');
-    return SqliteStore.open(spec.dir);
+    // Loaded only here: Redis-only deployments (Lambda bundles) never need the native SQLite module, and the
+    // installed package leaves it an optional peer dependency (a checkout has it: npm ci).
+    let sqlite: typeof import('./sqlite-store.ts');
+    try {
+      sqlite = await import('./sqlite-store.ts');
+    } catch (e) {
+      if ((e as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && String(e).includes("'better-sqlite3'")) {
+        throw new Error('the local file store (SINTRA_DATA_DIR, --data) needs the native package better-sqlite3: npm install better-sqlite3@12 beside sintra-edge, or keep the state in Redis');
+      }
+      throw e;
+    }
+    return sqlite.SqliteStore.open(spec.dir);
   }
   const prefix = spec.prefix ?? redisPrefix(toHex(group.groupId), secrets.id);
   const client = redisClient({ url: spec.url, token: spec.token, ...(spec.timeoutMs ? { timeoutMs: spec.timeoutMs } : {}) });
