@@ -1,9 +1,12 @@
 /**
  * `npm run bench:crypto [-- --json] [--quick]`: cost of the threshold primitives in Node, per operation
  * (median of several runs): share sign, share verify, combine (Lagrange in the exponent, optimistic
- * path), robust combine with one bad share, group verify; for t = 1, 2, 5, 10 (n = 3t + 1); and TDH2.
+ * path), robust combine with one bad share, group verify; for t = 1, 2, 5, 10 (n = 3t + 1); TDH2; and
+ * threshold RSA (Shoup) with a 2048-bit key from the fixed safe primes of test/fixtures/threshold-rsa-primes.json,
+ * for l = 4, k = 2 and l = 7, k = 3.
  */
 import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { shamirScheme } from '../../shared/crypto/lsss.ts';
 import { domain } from '../../shared/crypto/domain.ts';
@@ -19,6 +22,9 @@ import {
   verifySignature,
 } from '../../shared/crypto/threshold-bls.ts';
 import * as tdh2 from '../../shared/crypto/tdh2.ts';
+import * as trsa from '../../shared/crypto/threshold-rsa.ts';
+import { rsaVerifyDigest } from '../../shared/crypto/rsa.ts';
+import { sha256 } from '../../shared/crypto/sha256.ts';
 
 export interface CryptoBenchRow {
   readonly group: string;
@@ -107,6 +113,30 @@ export function runCryptoBench(opts: { quick: boolean; log: (s: string) => void 
     const dshares = keys.slice(0, t + 1).map((k) => tdh2.decryptionShare(pk, k, gid, ct));
     row('verify decryption share', time(runs, () => tdh2.verifyDecryptionShare(pk, gid, ct, dshares[0]!)));
     row('combine t+1 shares', time(runs, () => tdh2.combineDecryption(pk, gid, ct, dshares)));
+  }
+  {
+    const fixture = JSON.parse(readFileSync(new URL('../../test/fixtures/threshold-rsa-primes.json', import.meta.url), 'utf8')) as {
+      modulus2048: { p: string; q: string };
+    };
+    const p = BigInt(`0x${fixture.modulus2048.p}`);
+    const q = BigInt(`0x${fixture.modulus2048.q}`);
+    for (const [l, k] of (opts.quick ? [[4, 2]] : [[4, 2], [7, 3]]) as [number, number][]) {
+      opts.log(`threshold RSA 2048, l = ${l}, k = ${k} ...`);
+      const rng = seededRandom(`bench-trsa-${l}-${k}`);
+      const row = (op: string, ms: number, r = runs) => rows.push({ group: 'threshold-rsa-2048', op, t: k - 1, n: l, ms, runs: r });
+      const t0 = performance.now();
+      const { publicKey: pk, shares } = trsa.dealThresholdRsa({ p, q, group: { players: l, threshold: k } }, rng);
+      row('deal (primes given; checks them)', Number((performance.now() - t0).toFixed(3)), 1);
+      const digest = sha256(new TextEncoder().encode('tbsCertificate'));
+      row('share sign (+ proof)', time(runs, () => trsa.signShare(pk, shares[0]!, digest, rng)));
+      const sigShares = shares.map((key) => trsa.signShare(pk, key, digest, rng));
+      row('share verify (proof)', time(runs, () => trsa.verifyShare(pk, digest, sigShares[0]!)));
+      row('combine k shares + verify', time(runs, () => trsa.combineShares(pk, digest, sigShares.slice(0, k))));
+      const bad = [{ ...sigShares[0]!, xi: (sigShares[0]!.xi * 2n) % pk.n }, ...sigShares.slice(1)];
+      row('robust combine, 1 bad share', time(Math.min(runs, 5), () => trsa.combineShares(pk, digest, bad)));
+      const sig = trsa.combineShares(pk, digest, sigShares.slice(0, k)).signature;
+      row('RSA verify (e = 65537)', time(runs, () => rsaVerifyDigest(pk, digest, sig)));
+    }
   }
   return rows;
 }

@@ -18,7 +18,8 @@ export type CryptoErrorCode =
   | 'invalid-structure'; // adversary structure / sharing scheme description is malformed or not Q3
 
 export class CryptoError extends Error {
-  override readonly name = 'CryptoError';
+  // string, not the literal: subclasses (ThresholdRsaError) name themselves.
+  override readonly name: string = 'CryptoError';
   constructor(
     readonly code: CryptoErrorCode,
     message: string,

@@ -62,6 +62,7 @@ import { seededRandom } from '../../shared/crypto/random.ts';
 import { sha256 } from '../../shared/crypto/sha256.ts';
 import { decodeCiphertext, secondGenerator, verifyCiphertext } from '../../shared/crypto/tdh2.ts';
 import { combineShares, encodeSignatureShare, hashToG1, signShare, verifySignature } from '../../shared/crypto/threshold-bls.ts';
+import { PROOF_DOMAIN as THRESHOLD_RSA_PROOF_DOMAIN } from '../../shared/crypto/threshold-rsa.ts';
 import { FRAME_VERSION, LINK_KEY_INFO, decodeFrame, deriveLinkKeys, encodeFrame, linkChannel } from '../../shared/link/index.ts';
 import {
   CHECKPOINT_PAYLOAD_VERSION,
@@ -186,6 +187,7 @@ function codeVectors(): Map<string, Vector> {
     ['tdh2-gbar-message', 'sintra-edge/v1/tdh2/second-generator'],
     ['tdh2-dem-key', 'sintra-edge/v1/tdh2/dem-key'],
     ['link-key-info', LINK_KEY_INFO],
+    ['threshold-rsa-proof', THRESHOLD_RSA_PROOF_DOMAIN],
     ...PURPOSES.map((p): [string, string] => [`dst-${p}`, dstFor(p)]),
     ['dst-tdh2-gbar', 'SINTRA-EDGE-V1-TDH2-GBAR_BLS12381G1_XMD:SHA-256_SSWU_RO_'],
     ['checkpoint-tag-prefix', CHECKPOINT_PREFIX],
