@@ -48,8 +48,12 @@ export interface MixedCluster {
   running(i: number): boolean;
   /** Sends a signal to Node replica i (default SIGKILL) and waits for its process to exit. */
   kill(i: number, signal?: NodeJS.Signals): Promise<void>;
-  /** Starts Node replica i again on the same state. */
-  start(i: number): Promise<void>;
+  /**
+   * Starts Node replica i again on the same state. `bootstrap` (default: whether this cluster dealt its
+   * keys) sets SINTRA_BOOTSTRAP: false starts a replica whose storage was wiped as an operator should, so
+   * that it rejoins instead of starting a new log.
+   */
+  start(i: number, options?: { readonly bootstrap?: boolean }): Promise<void>;
   /** The last lines Node replica i wrote to stderr (diagnostics). */
   logTail(i: number): string[];
   /** Stops every replica; their state stays. */
@@ -106,7 +110,7 @@ export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCl
 
   const nodes: (NodeProcess | null)[] = Array.from({ length: n }, () => null);
   const tails: string[][] = Array.from({ length: n }, () => []);
-  const launch = async (i: number): Promise<void> => {
+  const launch = async (i: number, bootstrap = setup.dealt): Promise<void> => {
     const id = setup.group.replicas[i]!.id;
     const store = storeOf(i);
     const args = [SINTRA_BIN, 'node-replica', '--group', setup.groupPath, '--secrets', join(setup.keysDir, secretsFileName(id))];
@@ -126,7 +130,7 @@ export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCl
     }
     if (o.clientRate) env['SINTRA_CLIENT_RATE'] = String(o.clientRate);
     if (o.memoryBudgetMb) env['SINTRA_MEMORY_BUDGET_MB'] = String(o.memoryBudgetMb);
-    if (setup.dealt) env['SINTRA_BOOTSTRAP'] = '1';
+    if (bootstrap) env['SINTRA_BOOTSTRAP'] = '1';
     else delete env['SINTRA_BOOTSTRAP'];
     // SINTRA_NODE_ARGS: extra flags for the Node replica processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`
     // to profile them under `npm run bench -- --cluster node` (Node refuses --cpu-prof in NODE_OPTIONS).
@@ -218,10 +222,10 @@ export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCl
       if (!isNode.has(i)) throw new Error(`replica ${i} is not a Node replica`);
       await kill(i, signal);
     },
-    start: async (i) => {
+    start: async (i, options) => {
       if (!isNode.has(i)) throw new Error(`replica ${i} is not a Node replica`);
       if (nodes[i]) return;
-      await launch(i);
+      await launch(i, options?.bootstrap ?? setup.dealt);
     },
     logTail: (i) => [...(tails[i] ?? [])],
     dispose,

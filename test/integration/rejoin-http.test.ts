@@ -12,6 +12,7 @@ import { decodeFrame } from '../../shared/link/frame.ts';
 import { parseInstanceTag } from '../../shared/protocols/instance-tag.ts';
 import { decodeTransport } from '../../shared/replica/transport.ts';
 import { MemoryStore } from '../../workers/core/store.ts';
+import { replicaApp } from '../../workers/core/app.ts';
 import { hostCluster } from '../helpers/host-cluster.ts';
 
 const EPOCH_WINDOW = 2;
@@ -124,6 +125,30 @@ describe('rejoin after lost state (HTTP)', () => {
     expect(spoke.after.length).toBeGreaterThan(0);
     expect(Math.min(...spoke.after)).toBeGreaterThan(bound);
   }, 180_000);
+
+  it('POST /v1/peer: the frame that shows a replica it lost state wakes its adapter (its rejoin starts with a flush)', async () => {
+    const c = hostCluster();
+    await c.app(0).request('/v1/requests', { method: 'POST', body: utf8ToBytes('one'), headers: { 'content-type': 'application/octet-stream' } });
+    await c.settle();
+    // Replica 3 loses everything; its peers' next frames show it (seq far past an empty window).
+    c.stores[3] = new MemoryStore();
+    c.restart(3);
+    for (const j of [0, 1, 2]) await c.app(j).request('/v1/requests', { method: 'POST', body: utf8ToBytes(`two ${j}`), headers: { 'content-type': 'application/octet-stream' } });
+    let woken = 0;
+    const app3 = replicaApp(c.hosts[3]!, { now: () => 0, afterChange: () => void woken++ });
+    const answers: number[] = [];
+    for (const j of [0, 1, 2]) {
+      const core = (c.hosts[j] as unknown as { core: { outgoingFrame(peer: number, now: number): { bytes: Uint8Array } | null } }).core;
+      const f = core.outgoingFrame(3, 10 ** 12);
+      if (!f) continue;
+      const res = await app3.request('/v1/peer', { method: 'POST', body: f.bytes, headers: { 'content-type': 'application/octet-stream' } });
+      answers.push(res.status);
+    }
+    expect(c.hosts[3]!.metrics().mode).toBe('lost-state');
+    expect(answers.every((s) => s === 503)).toBe(true);
+    // Before the fix only a 200 woke it: a replica that found out then waited forever (seen in the drill).
+    expect(woken).toBeGreaterThan(0);
+  });
 
   it('GET /v1/peer/rejoin-report: a MAC-bound report for a replica, clear 400s for bad input', async () => {
     const c = hostCluster();

@@ -506,7 +506,9 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       handler: async (c) => {
         const frame = new Uint8Array(await c.req.arrayBuffer());
         const r = await host.receiveFrame(frame);
-        if (r.status === 200) options.afterChange();
+        // 503: this replica may have just found out it lost state (HostCore mode lost-state), and only a
+        // flush starts its rejoin (reports, then state transfer); a replica found out waits for nothing else.
+        if (r.status === 200 || r.status === 503) options.afterChange();
         return c.json(r.body, r.status as 200);
       },
     },
