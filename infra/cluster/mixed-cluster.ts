@@ -34,6 +34,11 @@ export interface MixedClusterOptions extends LocalClusterOptions {
    * replicas on one Redis URL are refused: each replica's storage is its own failure domain.
    */
   readonly nodeStore?: (index: number) => NodeStoreChoice;
+  /**
+   * The URL replica `from` reaches replica `to` at (default: to's own). Tests put a proxy between two
+   * replicas with it (for example one that corrupts what a peer serves for state transfer).
+   */
+  readonly peerUrl?: (from: number, to: number, url: string) => string;
 }
 
 export interface MixedCluster {
@@ -114,7 +119,7 @@ export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCl
     const id = setup.group.replicas[i]!.id;
     const store = storeOf(i);
     const args = [SINTRA_BIN, 'node-replica', '--group', setup.groupPath, '--secrets', join(setup.keysDir, secretsFileName(id))];
-    args.push('--peers', JSON.stringify(urls.map((u, j) => (j === i ? null : u))), '--port', String(basePort + i), '--host', host, '--exit-with-stdin');
+    args.push('--peers', JSON.stringify(urls.map((u, j) => (j === i ? null : (o.peerUrl?.(i, j, u) ?? u)))), '--port', String(basePort + i), '--host', host, '--exit-with-stdin');
     const env: NodeJS.ProcessEnv = { ...process.env };
     delete env['UPSTASH_REDIS_REST_URL'];
     delete env['UPSTASH_REDIS_REST_TOKEN'];
@@ -193,7 +198,7 @@ export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCl
       for (const i of mfIndices) {
         const serviceBindings: Record<string, string> = {};
         for (const j of mfIndices) if (j !== i) serviceBindings[`PEER_${j}`] = `replica-${j}`;
-        const peers = urls.map((u, j) => (j === i ? null : u));
+        const peers = urls.map((u, j) => (j === i ? null : (o.peerUrl?.(i, j, u) ?? u)));
         workers.push(await replicaWorkerOptions(setup, i, o, { bindings: { SINTRA_PEERS: JSON.stringify(peers) }, serviceBindings }));
       }
       mf = new Miniflare({ workers, host, port: 0, cf: false, durableObjectsPersist: join(setup.dataDir, 'state'), ...debugLog() });
