@@ -16,6 +16,8 @@ export interface HostClusterOptions {
   readonly compactAfter?: number;
   /** More host options for every host. */
   readonly host?: HostOptions;
+  /** How a frame reaches replica `to` (default: its host's receiveFrame, directly); e.g. through its HTTP app. */
+  readonly post?: (to: number, frame: Uint8Array) => Promise<{ status: number; body: unknown }>;
 }
 
 export function hostCluster(o: HostClusterOptions = {}) {
@@ -30,6 +32,7 @@ export function hostCluster(o: HostClusterOptions = {}) {
     const transport: PeerTransport = {
       post: async (to, frame) => {
         if (down.has(to) || down.has(i)) throw new Error('connection refused');
+        if (o.post) return o.post(to, frame);
         const r = await hosts[to]!.receiveFrame(frame);
         return { status: r.status, body: JSON.parse(JSON.stringify(r.body)) };
       },

@@ -6,9 +6,11 @@
  *
  * Errors: `{"error": {"code": "...", "message": "..."}}` with a 4xx/5xx status. Codes are stable API.
  *
- * Every route is one entry of a table (openapi.ts) that both registers its Hono handler and describes it
- * in GET /v1/openapi.json, so the published description is the served API by construction. The
- * applications' routes (notary-routes.ts) join the same table.
+ * Every route is one entry of a table (openapi.ts) that registers its Hono handler, checks its parameters
+ * and JSON body against the schemas it declares (schema.ts; each bad field keeps its error code) and
+ * describes it, with those schemas and its answers' schemas, in GET /v1/openapi.json: the published
+ * description is the served API by construction. The applications' routes (notary-routes.ts,
+ * ca-routes.ts) join the same table.
  */
 import { Hono } from 'hono';
 import type { Context } from 'hono';
@@ -17,12 +19,33 @@ import { fromHex, toBase64, toHex } from '../../shared/crypto/bytes.ts';
 import { checkpointToJson, receiptToJson } from '../../shared/log/checkpoint.ts';
 import { MAX_FRAME_BYTES } from '../../shared/link/frame.ts';
 import type { ReplicaHost } from './host.ts';
-import { ID, base64ToBytes, errorBody, fail, natParam, readJson, unavailable } from './http.ts';
+import { base64ToBytes, errorBody, fail, unavailable } from './http.ts';
 import { caRoutes } from './ca-routes.ts';
 import { notaryRoutes } from './notary-routes.ts';
 import { tileRoutes } from './tile-routes.ts';
 import { IMMUTABLE, openApiDocument, registerRoutes } from './openapi.ts';
-import type { RouteSpec } from './openapi.ts';
+import type { RouteBody, RouteSpec } from './openapi.ts';
+import { coded, component } from './schema.ts';
+import type { Schema } from './schema.ts';
+import {
+  BINARY,
+  CHECKPOINT_SCHEMA,
+  ERROR_SCHEMA,
+  HEALTH_DOWN_SCHEMA,
+  NAT,
+  RECEIPT_SCHEMA,
+  REPLICA_ID,
+  REQUEST_ID,
+  REQUEST_OBJECT,
+  REQUEST_STATUS_SCHEMA,
+  SUBMITTED_SCHEMA,
+  SUBMIT_STATUS,
+  TEXT,
+  WRITE_ERRORS,
+  exact,
+  hex,
+  nullable,
+} from './api-schemas.ts';
 import { TokenBuckets } from './rate-limit.ts';
 import { logLine } from './log.ts';
 import { corsMiddleware } from './cors.ts';
@@ -93,44 +116,77 @@ interface ClientRequestBody {
 }
 
 /**
- * Reads a client request body: JSON {"data": base64}, {"text": string} or {"ciphertext": base64}, raw
- * octets (application/octet-stream), or a raw ciphertext (CIPHERTEXT_MEDIA_TYPE).
+ * A client request as its route read it: JSON {"data": base64}, {"text": string} or {"ciphertext": base64},
+ * already checked against REQUEST_OBJECT; raw octets (application/octet-stream); or a raw ciphertext
+ * (CIPHERTEXT_MEDIA_TYPE).
  */
-async function readRequestBody(c: Context): Promise<ClientRequestBody | Response> {
-  const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type === 'application/octet-stream') return { bytes: new Uint8Array(await c.req.arrayBuffer()), encrypted: false };
-  if (type === CIPHERTEXT_MEDIA_TYPE) return { bytes: new Uint8Array(await c.req.arrayBuffer()), encrypted: true };
-  if (type !== 'application/json') {
-    return fail(c, 415, 'unsupported-media-type', `send application/json ({"data": base64}, {"text": string} or {"ciphertext": base64}), application/octet-stream or ${CIPHERTEXT_MEDIA_TYPE}`);
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(await c.req.text());
-  } catch {
-    return fail(c, 400, 'malformed-json', 'the body is not valid JSON');
-  }
-  const r = parseRequestObject(body);
-  return typeof r === 'string' ? fail(c, 400, 'bad-request', r) : r;
+function requestOf(body: RouteBody): ClientRequestBody {
+  if (body.kind === 'bytes') return { bytes: body.bytes, encrypted: body.type === CIPHERTEXT_MEDIA_TYPE };
+  const o = body.value as { text?: string; data?: string; ciphertext?: string };
+  if (o.text !== undefined) return { bytes: new TextEncoder().encode(o.text), encrypted: false };
+  // REQUEST_OBJECT checked the base64.
+  return { bytes: base64ToBytes(o.data ?? o.ciphertext!)!, encrypted: o.ciphertext !== undefined };
 }
 
-/** One request as a JSON object: {"text"}, {"data": base64} or {"ciphertext": base64}; a string says what is wrong. */
-function parseRequestObject(body: unknown): ClientRequestBody | string {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'expected a JSON object';
-  const o = body as Record<string, unknown>;
-  const keys = Object.keys(o);
-  const field = keys[0];
-  if (keys.length !== 1 || (field !== 'data' && field !== 'text' && field !== 'ciphertext')) {
-    return 'expected exactly one field: "data" (base64), "text" (string) or "ciphertext" (base64 TDH2 ciphertext)';
-  }
-  if (field === 'text') {
-    if (typeof o['text'] !== 'string') return '"text" must be a string';
-    return { bytes: new TextEncoder().encode(o['text']), encrypted: false };
-  }
-  if (typeof o[field] !== 'string') return `"${field}" must be a base64 string`;
-  const bytes = base64ToBytes(o[field] as string);
-  if (!bytes) return `"${field}" is not valid base64`;
-  return { bytes, encrypted: field === 'ciphertext' };
-}
+/** Query and path parameters with the error code each answers when it is bad. */
+const REQUEST_ID_PARAM = coded({ ...REQUEST_ID }, 'bad-id', 'a request id is 64 lowercase hex digits (SHA-256 of the request)');
+const natParamSchema = (code: string, message: string): Schema => coded({ ...NAT }, code, message);
+
+const BATCH_BODY = component(
+  'RequestBatch',
+  exact({ requests: { type: 'array', minItems: 1, maxItems: MAX_BATCH_REQUESTS, items: REQUEST_OBJECT } }),
+);
+
+const METRICS_SCHEMA = component('Metrics', {
+  type: 'object',
+  description: 'Engine, outbox and link metrics (HostCoreMetrics in shared/replica/host-core.ts); fields may be added.',
+  required: ['replica', 'index', 'mode', 'engine', 'outbox', 'links'],
+  properties: {
+    replica: REPLICA_ID,
+    index: NAT,
+    mode: { type: 'string', enum: ['active', 'not-bootstrapped', 'lost-state'] },
+    engine: {
+      type: 'object',
+      required: ['epoch', 'logSize', 'pending', 'checkpoint', 'events'],
+      properties: { epoch: NAT, logSize: NAT, pending: NAT, checkpoint: nullable(exact({ epoch: NAT, size: NAT })), events: NAT },
+    },
+    outbox: { type: 'array', items: NAT, description: 'messages waiting, by peer index' },
+    links: { type: 'array', items: { type: 'object', required: ['peer', 'failures', 'lastError'], properties: { peer: NAT, failures: NAT, lastError: { anyOf: [TEXT, { type: 'null' }] } } } },
+  },
+} satisfies Schema);
+
+const THRESHOLD_KEY: Schema = {
+  type: 'object',
+  required: ['scheme', 'groupKey', 'rowKeys'],
+  properties: { scheme: { type: 'object' }, groupKey: hex(96, 'compressed G2'), rowKeys: { type: 'array', items: hex(96) } },
+};
+
+/** group.json as GET /v1/info serves it (docs/formats.md); its full check is parseGroup (shared/config/group.ts). */
+const GROUP_FILE_SCHEMA = component('GroupFile', {
+  type: 'object',
+  required: ['format', 'groupId', 'replicas', 'keys'],
+  properties: {
+    format: { type: 'string', const: 'sintra-edge/group@1' },
+    groupId: hex(32),
+    testOnly: { type: 'boolean' },
+    replicas: { type: 'array', minItems: 1, items: { type: 'object', required: ['index', 'id', 'linkKey'], properties: { index: NAT, id: TEXT, linkKey: hex(32) } } },
+    keys: {
+      type: 'object',
+      description: 'the group public keys (others, such as an optional threshold RSA key, may follow)',
+      required: ['kernel', 'quorum', 'encryption'],
+      properties: {
+        kernel: THRESHOLD_KEY,
+        quorum: THRESHOLD_KEY,
+        encryption: {
+          type: 'object',
+          description: 'the TDH2 key requests are encrypted to',
+          required: ['scheme', 'publicKey', 'rowKeys'],
+          properties: { scheme: { type: 'object' }, publicKey: hex(48, 'compressed G1'), rowKeys: { type: 'array', items: hex(48) } },
+        },
+      },
+    },
+  },
+} satisfies Schema);
 
 export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
   const app = new Hono();
@@ -194,8 +250,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
     onError: (c) => fail(c, 413, 'body-too-large', `the body exceeds ${MAX_CLIENT_BODY_BYTES} bytes`),
   });
 
-  const idParam = { name: 'id', in: 'path', description: 'hex SHA-256 of the request (or of its ciphertext)', schema: { type: 'string', pattern: '^[0-9a-f]{64}$' } } as const;
-  const b64 = { type: 'string', contentEncoding: 'base64' } as const;
+  const idParam = { name: 'id', in: 'path', description: 'hex SHA-256 of the request (or of its ciphertext)', schema: REQUEST_ID_PARAM } as const;
 
   const routes: RouteSpec[] = [
     {
@@ -205,17 +260,26 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       tag: 'requests',
       summary: 'Submit a request (plain or encrypted to the group key) for total ordering',
       body: {
-        'application/json': { oneOf: [{ type: 'object', required: ['text'], properties: { text: { type: 'string' } } }, { type: 'object', required: ['data'], properties: { data: b64 } }, { type: 'object', required: ['ciphertext'], properties: { ciphertext: b64 } }] },
-        'application/octet-stream': { type: 'string', format: 'binary' },
-        [CIPHERTEXT_MEDIA_TYPE]: { type: 'string', format: 'binary' },
+        'application/json': REQUEST_OBJECT,
+        'application/octet-stream': BINARY,
+        [CIPHERTEXT_MEDIA_TYPE]: BINARY,
       },
-      responses: { '200': 'already in the log: {id, status: "ordered", index}', '202': '{id, status: "pending", replica}', '400': 'bad input', '413': 'too large', '415': 'unsupported media type', '401': 'API key missing (when the replica requires one) or unknown', '429': 'rate limited', '503': 'overloaded (queue full) or memory-full (state at the memory budget)' },
+      bodyHint: '{"data": base64}, {"text": string} or {"ciphertext": base64}',
+      apiKey: true,
+      responses: {
+        '200': { description: 'already in the log: status "ordered", with its index', schema: SUBMITTED_SCHEMA },
+        '202': { description: 'accepted: status "pending"', schema: SUBMITTED_SCHEMA },
+        '400': 'bad input (malformed-json, bad-request, invalid-ciphertext)',
+        '415': 'unsupported media type',
+        ...WRITE_ERRORS,
+      },
       middleware: [clientLimit],
-      handler: async (c) => {
+      handler: async (c, input) => {
         const limited = rateLimited(c);
         if (limited) return limited;
-        const body = await readRequestBody(c);
-        if (body instanceof Response) return body;
+        const read = await input.body();
+        if (read instanceof Response) return read;
+        const body = requestOf(read);
         if (body.bytes.length === 0) return fail(c, 400, 'bad-request', 'the request is empty');
         const r = body.encrypted ? await host.submitEncrypted(body.bytes) : await host.submit(body.bytes);
         if (!r.ok) return fail(c, r.error.status, r.error.code, r.error.message);
@@ -232,42 +296,31 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       operationId: 'submitRequests',
       tag: 'requests',
       summary: `Submit up to ${MAX_BATCH_REQUESTS} requests in one call (one storage write for all); each is answered as by POST /v1/requests`,
-      body: {
-        'application/json': {
-          type: 'object',
-          required: ['requests'],
-          properties: {
-            requests: {
-              type: 'array',
-              maxItems: MAX_BATCH_REQUESTS,
-              items: { oneOf: [{ type: 'object', required: ['text'], properties: { text: { type: 'string' } } }, { type: 'object', required: ['data'], properties: { data: b64 } }, { type: 'object', required: ['ciphertext'], properties: { ciphertext: b64 } }] },
-            },
-          },
-        },
-      },
+      body: { 'application/json': BATCH_BODY },
+      bodyHint: '{"requests": [{"text"} | {"data"} | {"ciphertext"}, ...]}',
+      apiKey: true,
       responses: {
-        '200': '{replica, results: [{id, status: "pending" | "ordered", index?} | {error: {code, message}}]} in the order given',
+        '200': {
+          description: 'one result per request, in the order given: accepted (as by POST /v1/requests) or refused with an error',
+          schema: exact({
+            replica: REPLICA_ID,
+            results: { type: 'array', items: { oneOf: [exact({ id: REQUEST_ID, status: SUBMIT_STATUS, index: NAT }, ['index']), ERROR_SCHEMA] } },
+          }),
+        },
         '400': 'bad input (nothing was submitted)',
+        '401': WRITE_ERRORS['401'],
         '413': 'too large',
         '415': 'unsupported media type',
         '429': 'rate limited (one token per request)',
       },
       middleware: [batchLimit],
-      handler: async (c) => {
-        const body = await readJson(c, '{"requests": [{"text"} | {"data"} | {"ciphertext"}, ...]}');
+      handler: async (c, input) => {
+        const body = await input.json();
         if (body instanceof Response) return body;
-        const list = (body as { requests?: unknown } | null)?.requests;
-        if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).length !== 1 || !Array.isArray(list)) {
-          return fail(c, 400, 'bad-request', 'expected {"requests": [...]}');
-        }
-        if (list.length === 0 || list.length > MAX_BATCH_REQUESTS) return fail(c, 400, 'bad-request', `between 1 and ${MAX_BATCH_REQUESTS} requests per call`);
-        const items: { bytes: Uint8Array; encrypted: boolean }[] = [];
-        for (let i = 0; i < list.length; i++) {
-          const item = parseRequestObject(list[i]);
-          if (typeof item === 'string') return fail(c, 400, 'bad-request', `requests[${i}]: ${item}`);
-          if (item.bytes.length === 0) return fail(c, 400, 'bad-request', `requests[${i}]: the request is empty`);
-          items.push(item);
-        }
+        // BATCH_BODY checked the shape: 1 to MAX_BATCH_REQUESTS request objects.
+        const items = (body as { requests: unknown[] }).requests.map((value) => requestOf({ kind: 'json', value }));
+        const empty = items.findIndex((item) => item.bytes.length === 0);
+        if (empty >= 0) return fail(c, 400, 'bad-request', `requests[${empty}]: the request is empty`);
         const limited = rateLimited(c, items.length);
         if (limited) return limited;
         const results = await host.submitMany(items);
@@ -285,10 +338,9 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       tag: 'requests',
       summary: 'Status of a request: pending, decrypting, skipped, ordered or certified',
       params: [idParam],
-      responses: { '200': 'the status', '400': 'bad id', '404': 'unknown request' },
-      handler: async (c) => {
-        const id = c.req.param('id')!;
-        if (!ID.test(id)) return fail(c, 400, 'bad-id', 'a request id is 64 lowercase hex digits (SHA-256 of the request)');
+      responses: { '200': { description: 'the status', schema: REQUEST_STATUS_SCHEMA }, '400': 'bad id', '404': 'unknown request' },
+      handler: async (c, input) => {
+        const id = input.str('id')!;
         const down = await unavailable(c, host);
         if (down) return down;
         const s = await host.status(id);
@@ -311,12 +363,11 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       tag: 'requests',
       summary: 'Receipt of a request: entry, inclusion proof and group-signed checkpoint (verifiable offline)',
       params: [idParam],
-      responses: { '200': 'the receipt (format sintra-edge/receipt@1)', '400': 'bad id', '404': 'unknown request', '409': 'not certified yet, or skipped' },
+      responses: { '200': { description: 'the receipt (format sintra-edge/receipt@1)', schema: RECEIPT_SCHEMA }, '400': 'bad id', '404': 'unknown request', '409': 'not certified yet, or skipped' },
       // valid forever; a newer one may carry a newer checkpoint
       cache: 'public, max-age=60',
-      handler: async (c) => {
-        const id = c.req.param('id')!;
-        if (!ID.test(id)) return fail(c, 400, 'bad-id', 'a request id is 64 lowercase hex digits (SHA-256 of the request)');
+      handler: async (c, input) => {
+        const id = input.str('id')!;
         const down = await unavailable(c, host);
         if (down) return down;
         const s = await host.status(id);
@@ -336,7 +387,19 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       operationId: 'info',
       tag: 'operations',
       summary: 'This replica (id, index), n, the public group.json and the applications it runs',
-      responses: { '200': '{service, replica, groupId, n, group, apps}' },
+      responses: {
+        '200': {
+          description: 'this replica and its group',
+          schema: exact({
+            service: { type: 'string', const: 'sintra-edge' },
+            replica: exact({ id: REPLICA_ID, index: NAT }),
+            groupId: hex(32),
+            n: { type: 'integer', minimum: 1 },
+            group: GROUP_FILE_SCHEMA,
+            apps: { type: 'array', items: TEXT, description: 'the applications it runs (notary, ca)' },
+          }),
+        },
+      },
       cache: 'public, max-age=60',
       handler: (c) =>
         c.json({
@@ -354,14 +417,19 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       operationId: 'latestCheckpoint',
       tag: 'log',
       summary: 'The latest group-signed checkpoint (size, root, epoch, state digest, signature); with covering=i the earliest whose size exceeds i',
-      params: [{ name: 'covering', in: 'query', description: 'a log index: the earliest checkpoint covering it (state transfer fetches in chunks so)', schema: { type: 'integer', minimum: 0 } }],
-      responses: { '200': 'the checkpoint', '400': 'bad index', '404': 'nothing certified yet (or nothing covering that index)' },
+      params: [
+        {
+          name: 'covering',
+          in: 'query',
+          description: 'a log index: the earliest checkpoint covering it (state transfer fetches in chunks so)',
+          schema: natParamSchema('bad-index', 'expected a non-negative integer'),
+        },
+      ],
+      responses: { '200': { description: 'the checkpoint', schema: CHECKPOINT_SCHEMA }, '400': 'bad index', '404': 'nothing certified yet (or nothing covering that index)' },
       cache: 'public, max-age=1',
-      handler: async (c) => {
-        const covering = c.req.query('covering');
-        if (covering !== undefined) {
-          const index = natParam(covering);
-          if (index === null) return fail(c, 400, 'bad-index', 'covering: expected a non-negative integer');
+      handler: async (c, input) => {
+        const index = input.int('covering');
+        if (index !== undefined) {
           const down = await unavailable(c, host);
           if (down) return down;
           const at = await host.checkpointCovering(index);
@@ -380,16 +448,22 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       tag: 'log',
       summary: 'Log entries [start, end), at most 1000',
       params: [
-        { name: 'start', in: 'query', description: 'first index', schema: { type: 'integer', minimum: 0 }, required: true },
-        { name: 'end', in: 'query', description: 'end index (exclusive; default start + 100)', schema: { type: 'integer', minimum: 0 } },
+        { name: 'start', in: 'query', description: 'first index', schema: natParamSchema('bad-range', 'expected an integer 0 <= start'), required: true },
+        { name: 'end', in: 'query', description: 'end index (exclusive; default start + 100)', schema: natParamSchema('bad-range', 'expected an integer start <= end') },
       ],
-      responses: { '200': '{size, entries: [{index, id, epoch, data}]}', '400': 'bad range' },
+      responses: {
+        '200': {
+          description: 'the entries and the current log size',
+          schema: exact({ size: NAT, entries: { type: 'array', maxItems: MAX_ENTRIES_PER_PAGE, items: exact({ index: NAT, id: REQUEST_ID, epoch: NAT, data: { type: 'string', contentEncoding: 'base64' } }) } }),
+        },
+        '400': 'bad range',
+      },
       // the entries never change, but the answer carries the current size
       cache: 'public, max-age=5',
-      handler: async (c) => {
-        const start = natParam(c.req.query('start'));
-        const end = natParam(c.req.query('end') ?? String((start ?? 0) + 100));
-        if (start === null || end === null || end < start) return fail(c, 400, 'bad-range', 'expected integers 0 <= start <= end');
+      handler: async (c, input) => {
+        const start = input.int('start')!;
+        const end = input.int('end') ?? start + 100;
+        if (end < start) return fail(c, 400, 'bad-range', 'expected integers 0 <= start <= end');
         if (end - start > MAX_ENTRIES_PER_PAGE) return fail(c, 400, 'bad-range', `at most ${MAX_ENTRIES_PER_PAGE} entries per page`);
         const down = await unavailable(c, host);
         if (down) return down;
@@ -405,17 +479,17 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       tag: 'log',
       summary: 'RFC 6962 consistency proof between two log sizes',
       params: [
-        { name: 'first', in: 'query', description: 'earlier size', schema: { type: 'integer', minimum: 0 }, required: true },
-        { name: 'second', in: 'query', description: 'later size', schema: { type: 'integer', minimum: 0 }, required: true },
+        { name: 'first', in: 'query', description: 'earlier size', schema: natParamSchema('bad-range', 'expected an integer 0 <= first'), required: true },
+        { name: 'second', in: 'query', description: 'later size', schema: natParamSchema('bad-range', 'expected an integer first <= second'), required: true },
       ],
-      responses: { '200': '{first, second, proof: [hex]}', '400': 'bad range' },
+      responses: { '200': { description: 'the proof (hashes in hex)', schema: exact({ first: NAT, second: NAT, proof: { type: 'array', items: hex(32) } }) }, '400': 'bad range' },
       cache: IMMUTABLE,
-      handler: async (c) => {
-        const first = natParam(c.req.query('first'));
-        const second = natParam(c.req.query('second'));
+      handler: async (c, input) => {
+        const first = input.int('first')!;
+        const second = input.int('second')!;
         const down = await unavailable(c, host);
         if (down) return down;
-        if (first === null || second === null || first > second || second > host.logSize) {
+        if (first > second || second > host.logSize) {
           return fail(c, 400, 'bad-range', `expected integers 0 <= first <= second <= ${host.logSize}`);
         }
         return c.json({ first, second, proof: (await host.consistencyProof(first, second)).map(toHex) });
@@ -427,7 +501,10 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       operationId: 'health',
       tag: 'operations',
       summary: 'Health: loaded, active, a quorum of peers reachable, checkpoints advancing while work waits',
-      responses: { '200': '{ok: true, replica, logSize}', '503': '{ok: false, error: {code: storage-unavailable | not-bootstrapped | lost-state | peers-unreachable | stalled, message}}' },
+      responses: {
+        '200': { description: 'healthy', schema: exact({ ok: { type: 'boolean', const: true }, replica: REPLICA_ID, logSize: NAT }) },
+        '503': { description: 'not healthy: storage-unavailable, not-bootstrapped, lost-state, peers-unreachable or stalled', schema: HEALTH_DOWN_SCHEMA },
+      },
       cache: 'no-store',
       handler: async (c) => {
         const down = await unavailable(c, host);
@@ -446,7 +523,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       operationId: 'metrics',
       tag: 'operations',
       summary: 'Engine, outbox and link metrics',
-      responses: { '200': 'metrics' },
+      responses: { '200': { description: 'the metrics', schema: METRICS_SCHEMA } },
       cache: 'no-store',
       handler: (c) => c.json(host.metrics()),
     },
@@ -456,7 +533,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       operationId: 'prometheusMetrics',
       tag: 'operations',
       summary: 'The same metrics, and HTTP latencies by route, in the Prometheus text exposition format',
-      responses: { '200': 'text/plain; version=0.0.4' },
+      responses: { '200': { description: 'the Prometheus text exposition format 0.0.4', type: 'text/plain', schema: TEXT } },
       cache: 'no-store',
       handler: (c) => c.body(prometheusText(host.metrics(), latencies), 200, { 'content-type': PROMETHEUS_CONTENT_TYPE }),
     },
@@ -465,8 +542,17 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       path: '/v1/openapi.json',
       operationId: 'openapi',
       tag: 'operations',
-      summary: 'This document, generated from the route table that registers the handlers',
-      responses: { '200': 'OpenAPI 3.1 document' },
+      summary: 'This document, generated from the route table that registers the handlers and validates their input',
+      responses: {
+        '200': {
+          description: 'the OpenAPI 3.1 document',
+          schema: {
+            type: 'object',
+            required: ['openapi', 'info', 'paths'],
+            properties: { openapi: { type: 'string', const: '3.1.0' }, info: { type: 'object' }, paths: { type: 'object' }, components: { type: 'object' } },
+          },
+        },
+      },
       cache: 'public, max-age=300',
       handler: (c) => c.json(document()),
     },
@@ -477,16 +563,21 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       tag: 'peers',
       summary: 'Replica to replica: for a replica that rejoins after losing state, this replica\'s epoch and latest signed checkpoint, MAC\'d on the link to it with its nonce',
       params: [
-        { name: 'to', in: 'query', required: true, description: 'the index of the replica that rejoins', schema: { type: 'integer', minimum: 0 } },
-        { name: 'nonce', in: 'query', required: true, description: '16 bytes of hex, chosen by the replica that rejoins', schema: { type: 'string', pattern: '^[0-9a-f]{32}$' } },
+        { name: 'to', in: 'query', required: true, description: 'the index of the replica that rejoins', schema: natParamSchema('bad-replica', 'expected a replica index') },
+        { name: 'nonce', in: 'query', required: true, description: '16 bytes of hex, chosen by the replica that rejoins', schema: coded(hex(16), 'bad-nonce', 'expected 16 bytes of lower-case hex') },
       ],
-      responses: { '200': '{replica, to, nonce, epoch, checkpoint, mac}', '400': 'bad replica or nonce', '503': 'this replica is not active' },
+      responses: {
+        '200': {
+          description: "this replica's epoch and latest signed checkpoint, MAC'd on the link (docs/formats.md, section 13)",
+          schema: exact({ replica: NAT, to: NAT, nonce: hex(16), epoch: NAT, checkpoint: nullable(CHECKPOINT_SCHEMA), mac: hex(32, 'HMAC-SHA256 on the link to the rejoining replica') }),
+        },
+        '400': 'bad replica or nonce',
+        '503': 'this replica is not active',
+      },
       cache: 'no-store',
-      handler: async (c) => {
-        const to = natParam(c.req.query('to') ?? '');
-        const nonceHex = c.req.query('nonce') ?? '';
-        if (to === null) return fail(c, 400, 'bad-replica', 'to: expected a replica index');
-        if (!/^[0-9a-f]{32}$/.test(nonceHex)) return fail(c, 400, 'bad-nonce', 'nonce: expected 16 bytes of lower-case hex');
+      handler: async (c, input) => {
+        const to = input.int('to')!;
+        const nonceHex = input.str('nonce')!;
         const down = await unavailable(c, host);
         if (down) return down;
         const r = host.rejoinReportFor(to, fromHex(nonceHex));
@@ -500,8 +591,18 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       operationId: 'peerFrame',
       tag: 'peers',
       summary: 'Replica to replica: one authenticated link frame carrying protocol messages',
-      body: { 'application/octet-stream': { type: 'string', format: 'binary' } },
-      responses: { '200': '{accepted: [ids], deferred: [ids]}', '400': 'bad frame', '401': 'bad MAC', '409': 'replay / ahead (with ack)', '413': 'too large' },
+      description: 'The frame is read as bytes whatever its content type; the link MAC, not HTTP, authenticates it.',
+      body: { 'application/octet-stream': BINARY },
+      responses: {
+        '200': { description: 'the message ids taken now or before, and those beyond the window', schema: exact({ accepted: { type: 'array', items: NAT }, deferred: { type: 'array', items: NAT } }) },
+        '400': 'bad frame',
+        '401': 'bad MAC',
+        '409': {
+          description: "replay / ahead: the receiver's ack, to resynchronize",
+          schema: { allOf: [ERROR_SCHEMA, { type: 'object', properties: { ack: NAT } }] },
+        },
+        '413': 'too large',
+      },
       middleware: [bodyLimit({ maxSize: MAX_FRAME_BYTES, onError: (c) => fail(c, 413, 'body-too-large', `a frame is at most ${MAX_FRAME_BYTES} bytes`) })],
       handler: async (c) => {
         const frame = new Uint8Array(await c.req.arrayBuffer());
@@ -518,6 +619,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
     (doc ??= openApiDocument(routes, {
       title: 'Sintra Edge replica API',
       version: API_VERSION,
+      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
       description: 'Intrusion-tolerant replication (SINTRA). Errors: {"error": {"code", "message"}}; codes in docs/api.md.',
     }));
   registerRoutes(app, routes);

@@ -14,14 +14,17 @@
  * accept, so anything else is ordered and the CA answers it.
  */
 import type { Context, MiddlewareHandler } from 'hono';
-import { CA_APP_NAME, CaRequestError, decodeResponse, encodeCaRequest, isValidName, requestMessage, verifyEd25519 } from '../../shared/app/ca.ts';
+import { CA_APP_NAME, CaRequestError, decodeResponse, encodeCaRequest, requestMessage, verifyEd25519 } from '../../shared/app/ca.ts';
 import type { CaRequest, CertificateAuthority } from '../../shared/app/ca.ts';
 import { requestId } from '../../shared/replica/engine.ts';
 import { checkpointToJson, receiptToJson } from '../../shared/log/checkpoint.ts';
 import type { ReplicaHost } from './host.ts';
-import { ID, fail, readJson, unavailable } from './http.ts';
+import { fail, unavailable } from './http.ts';
 import type { RouteSpec } from './openapi.ts';
 import { logLine } from './log.ts';
+import { coded, component } from './schema.ts';
+import type { Schema } from './schema.ts';
+import { CHECKPOINT_SCHEMA, HEX_BYTES, NAT, RECEIPT_SCHEMA, REPLICA_ID, REQUEST_ID, SUBMIT_STATUS, TEXT, WRITE_ERRORS, exact, hex, nullable } from './api-schemas.ts';
 
 export interface CaRouteDeps {
   readonly clientLimit: MiddlewareHandler;
@@ -29,17 +32,84 @@ export interface CaRouteDeps {
   readonly afterChange: () => void;
 }
 
-/** The fields of each operation's request object in a POST body (the builders' objects). */
-const BODY_FIELDS: Record<string, readonly string[]> = {
-  register: ['op', 'name', 'key', 'validFor', 'pop'],
-  renew: ['op', 'name', 'serial', 'validFor', 'sig'],
-  revoke: ['op', 'name', 'serial', 'sig'],
-  rotate: ['op', 'name', 'serial', 'newKey', 'validFor', 'sig', 'pop'],
-};
+const CA_OPS = ['register', 'renew', 'revoke', 'rotate'] as const;
 
-const HEX = (bytes: number) => ({ type: 'string', pattern: `^[0-9a-f]{${bytes * 2}}$` }) as const;
-const NAME_SCHEMA = { type: 'string', pattern: '^[a-z0-9][a-z0-9._@-]{0,127}$' } as const;
-const POS_INT = { type: 'integer', minimum: 1 } as const;
+/**
+ * Field schemas of a CA request, each with the code its refusal has always had (the codes of
+ * shared/app/ca-codec.ts, which checks the same again when it encodes the entry).
+ */
+const NAME_SCHEMA = coded({ type: 'string', pattern: '^[a-z0-9][a-z0-9._@-]{0,127}$' } satisfies Schema, 'bad-name', 'a name is 1 to 128 characters of a-z 0-9 . _ @ -, starting with a letter or digit');
+const KEY = coded(hex(32, 'Ed25519 public key'), 'bad-key', 'expected a 32-byte Ed25519 public key in lower-case hex');
+const SIGNATURE = coded(hex(64, 'Ed25519 signature'), 'bad-signature', 'expected a 64-byte Ed25519 signature in lower-case hex');
+const VALID_FOR = coded({ type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'log positions' } satisfies Schema, 'bad-validity', 'validFor must be a positive integer (log positions)');
+const SERIAL: Schema = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER };
+const op = (name: (typeof CA_OPS)[number]): Schema => ({ type: 'string', const: name });
+
+/** The body of POST /v1/ca/requests: {"request": R}, R exactly the fields of its op (any order). */
+const CA_SUBMIT_BODY = exact({
+  request: component('CaRequest', {
+    type: 'object',
+    description: 'What registerRequest, renewRequest, revokeRequest or rotateRequest (shared/app/ca-codec.ts) returns: exactly the fields of its op.',
+    required: ['op'],
+    properties: { op: coded({ type: 'string', enum: [...CA_OPS] } satisfies Schema, 'unknown-op', `"op" must be one of ${CA_OPS.join(', ')}`) },
+    oneOf: [
+      exact({ op: op('register'), name: NAME_SCHEMA, key: KEY, validFor: VALID_FOR, pop: SIGNATURE }),
+      exact({ op: op('renew'), name: NAME_SCHEMA, serial: SERIAL, validFor: VALID_FOR, sig: SIGNATURE }),
+      exact({ op: op('revoke'), name: NAME_SCHEMA, serial: SERIAL, sig: SIGNATURE }),
+      exact({ op: op('rotate'), name: NAME_SCHEMA, serial: SERIAL, newKey: KEY, validFor: VALID_FOR, sig: SIGNATURE, pop: SIGNATURE }),
+    ],
+  } satisfies Schema),
+});
+
+const CERTIFICATE_SCHEMA = component(
+  'CertificateRecord',
+  exact({
+    v: { type: 'integer', const: 1 },
+    name: NAME_SCHEMA,
+    key: hex(32),
+    serial: NAT,
+    notBefore: NAT,
+    notAfter: NAT,
+    status: { type: 'string', enum: ['active', 'revoked'] },
+    revokedAt: nullable(NAT),
+  }),
+);
+
+const CA_OP_SCHEMA: Schema = { type: 'string', enum: [...CA_OPS] };
+
+/** The CA's answer to an ordered request (docs/ca.md). */
+const CA_RESPONSE_SCHEMA = component('CaResponse', {
+  oneOf: [
+    exact({ app: { type: 'string', const: 'ca' }, op: CA_OP_SCHEMA, ok: { type: 'boolean', const: true }, index: NAT, certificate: CERTIFICATE_SCHEMA }),
+    exact({
+      app: { type: 'string', const: 'ca' },
+      op: nullable(CA_OP_SCHEMA),
+      ok: { type: 'boolean', const: false },
+      index: NAT,
+      error: exact({ code: TEXT, message: TEXT }),
+    }),
+  ],
+} satisfies Schema);
+
+const CA_SUBMITTED_SCHEMA = exact({ id: REQUEST_ID, op: CA_OP_SCHEMA, name: NAME_SCHEMA, status: SUBMIT_STATUS, index: NAT, replica: REPLICA_ID }, ['index']);
+
+const DIRECTORY_STATEMENT_SCHEMA = component(
+  'DirectoryStatement',
+  exact(
+    {
+      format: { type: 'string', const: 'sintra-edge/ca-statement@1' },
+      groupId: hex(32),
+      name: NAME_SCHEMA,
+      record: nullable(CERTIFICATE_SCHEMA),
+      proof: HEX_BYTES,
+      ca: exact({ root: hex(32), issued: NAT }),
+      apps: { type: 'array', items: exact({ name: TEXT, digest: hex(32) }) },
+      checkpoint: CHECKPOINT_SCHEMA,
+    },
+    [],
+    'A directory statement (docs/ca.md): verifyDirectoryStatement(group, statement) checks it offline.',
+  ),
+);
 
 async function caOf(c: Context, host: ReplicaHost): Promise<CertificateAuthority | Response> {
   if (!host.appNames().includes(CA_APP_NAME)) return fail(c, 404, 'no-app', 'this replica does not run the certification authority');
@@ -86,57 +156,26 @@ export function caRoutes(host: ReplicaHost, deps: CaRouteDeps): RouteSpec[] {
         'Body: {"request": {...}}, the object a builder of shared/app/ca-codec.ts returns (registerRequest, renewRequest, revokeRequest, rotateRequest): ' +
         'exactly the fields of its op, any order. The replica orders its canonical entry {"app":"ca","v":1,"op":...} (docs/ca.md); the id is the SHA-256 of that entry. ' +
         'Refused before ordering only for what no later state can cure; the CA answers everything else (GET /v1/ca/requests/{id}).',
-      body: {
-        'application/json': {
-          type: 'object',
-          required: ['request'],
-          additionalProperties: false,
-          properties: {
-            request: {
-              oneOf: [
-                { type: 'object', required: BODY_FIELDS['register'], additionalProperties: false, properties: { op: { const: 'register' }, name: NAME_SCHEMA, key: HEX(32), validFor: POS_INT, pop: HEX(64) } },
-                { type: 'object', required: BODY_FIELDS['renew'], additionalProperties: false, properties: { op: { const: 'renew' }, name: NAME_SCHEMA, serial: POS_INT, validFor: POS_INT, sig: HEX(64) } },
-                { type: 'object', required: BODY_FIELDS['revoke'], additionalProperties: false, properties: { op: { const: 'revoke' }, name: NAME_SCHEMA, serial: POS_INT, sig: HEX(64) } },
-                {
-                  type: 'object',
-                  required: BODY_FIELDS['rotate'],
-                  additionalProperties: false,
-                  properties: { op: { const: 'rotate' }, name: NAME_SCHEMA, serial: POS_INT, newKey: HEX(32), validFor: POS_INT, sig: HEX(64), pop: HEX(64) },
-                },
-              ],
-            },
-          },
-        },
-      },
+      body: { 'application/json': CA_SUBMIT_BODY },
+      bodyHint: '{"request": {...}}',
+      apiKey: true,
       responses: {
-        '200': 'already in the log: {id, op, name, status: "ordered", index}',
-        '202': 'submitted: {id, op, name, status: "pending", replica}',
+        '200': { description: 'already in the log: status "ordered", with its index', schema: CA_SUBMITTED_SCHEMA },
+        '202': { description: 'submitted: status "pending"', schema: CA_SUBMITTED_SCHEMA },
         '400': 'bad input (malformed-json, bad-request, unknown-op, bad-name, bad-key, bad-validity, bad-signature, non-canonical)',
         '404': 'CA not run here',
         '409': 'refused for good: name-taken, revoked, stale-serial',
-        '413': 'too large',
         '415': 'not JSON',
-        '401': 'API key missing (when the replica requires one) or unknown', '429': 'rate limited',
-        '503': 'overloaded (queue full) or memory-full (state at the memory budget)',
+        ...WRITE_ERRORS,
       },
       middleware: [deps.clientLimit],
-      handler: async (c) => {
+      handler: async (c, input) => {
         const limited = deps.rateLimited(c);
         if (limited) return limited;
-        const body = await readJson(c, '{"request": {...}}');
+        const body = await input.json();
         if (body instanceof Response) return body;
-        if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).length !== 1 || !Object.hasOwn(body, 'request')) {
-          return fail(c, 400, 'bad-request', 'expected {"request": {...}}');
-        }
-        const r = (body as { request: unknown }).request;
-        if (typeof r !== 'object' || r === null || Array.isArray(r)) return fail(c, 400, 'bad-request', '"request" must be an object');
-        const o = r as Record<string, unknown>;
-        const fields = typeof o['op'] === 'string' && Object.hasOwn(BODY_FIELDS, o['op']) ? BODY_FIELDS[o['op']]! : null;
-        if (!fields) return fail(c, 400, 'unknown-op', `"op" must be one of ${Object.keys(BODY_FIELDS).join(', ')}`);
-        const keys = Object.keys(o);
-        if (keys.length !== fields.length || !fields.every((f) => Object.hasOwn(o, f))) {
-          return fail(c, 400, 'bad-request', `a ${String(o['op'])} request has exactly the fields ${fields.join(', ')}`);
-        }
+        // CA_SUBMIT_BODY checked the fields; encoding checks them again and measures the entry.
+        const o = (body as { request: Record<string, unknown> }).request;
         let entry: Uint8Array;
         try {
           entry = encodeCaRequest(o as unknown as CaRequest);
@@ -166,15 +205,30 @@ export function caRoutes(host: ReplicaHost, deps: CaRouteDeps): RouteSpec[] {
       operationId: 'caRequest',
       tag: 'ca',
       summary: "A CA request's status and, once ordered, the CA's response; once certified, the receipt of its log entry",
-      params: [{ name: 'id', in: 'path', description: 'hex SHA-256 of the canonical CA entry', schema: HEX(32) }],
+      params: [{ name: 'id', in: 'path', description: 'hex SHA-256 of the canonical CA entry', schema: coded(hex(32), 'bad-id', 'a request id is 64 lower-case hex digits (SHA-256 of the canonical CA entry)') }],
       responses: {
-        '200': '{id, status: "pending"} or {id, status: "ordered"|"certified", index, epoch, response, checkpoint, receipt}',
+        '200': {
+          description: "not ordered yet; or ordered, with the CA's response, and once certified the receipt of its entry",
+          schema: {
+            oneOf: [
+              exact({ id: REQUEST_ID, status: { type: 'string', enum: ['pending', 'decrypting', 'skipped'] } }),
+              exact({
+                id: REQUEST_ID,
+                status: { type: 'string', enum: ['ordered', 'certified'] },
+                index: NAT,
+                epoch: NAT,
+                response: CA_RESPONSE_SCHEMA,
+                checkpoint: nullable(CHECKPOINT_SCHEMA),
+                receipt: nullable(RECEIPT_SCHEMA),
+              }),
+            ],
+          },
+        },
         '400': 'bad id',
         '404': 'unknown request, or the entry is not a CA request',
       },
-      handler: async (c) => {
-        const id = c.req.param('id')!;
-        if (!ID.test(id)) return fail(c, 400, 'bad-id', 'a request id is 64 lower-case hex digits (SHA-256 of the canonical CA entry)');
+      handler: async (c, input) => {
+        const id = input.str('id')!;
         const ca = await caOf(c, host);
         if (ca instanceof Response) return ca;
         const down = await unavailable(c, host);
@@ -207,15 +261,14 @@ export function caRoutes(host: ReplicaHost, deps: CaRouteDeps): RouteSpec[] {
         'every app digest of the checkpoint and the group-signed checkpoint: verifyDirectoryStatement(group, statement) checks it offline.',
       params: [{ name: 'name', in: 'path', description: 'a CA name: 1 to 128 of a-z 0-9 . _ @ -, starting with a letter or digit', schema: NAME_SCHEMA }],
       responses: {
-        '200': 'the directory statement',
+        '200': { description: 'the directory statement', schema: DIRECTORY_STATEMENT_SCHEMA },
         '400': 'bad name',
         '404': 'CA not run here',
         '409': 'not-certified: no signed checkpoint yet',
         '503': "unavailable: the checkpoint's state is no longer retained, or the replica is reloading",
       },
-      handler: async (c) => {
-        const name = c.req.param('name')!;
-        if (!isValidName(name)) return fail(c, 400, 'bad-name', 'a name is 1 to 128 characters of a-z 0-9 . _ @ -, starting with a letter or digit');
+      handler: async (c, input) => {
+        const name = input.str('name')!;
         const ca = await caOf(c, host);
         if (ca instanceof Response) return ca;
         const cp = host.latestCheckpoint();

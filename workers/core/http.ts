@@ -1,6 +1,7 @@
 /**
- * HTTP helpers every route family shares (app.ts, ca-routes.ts, notary-routes.ts): the JSON error body and
- * its stable codes, reading JSON bodies, parameters. A leaf: it imports no route module.
+ * HTTP helpers every route family shares (app.ts, ca-routes.ts, notary-routes.ts, openapi.ts): the JSON error
+ * body and its stable codes, base64. Bodies and parameters are read and checked by the route table
+ * (openapi.ts, RouteInput). A leaf: it imports no route module.
  */
 import type { Context } from 'hono';
 import type { ReplicaHost } from './host.ts';
@@ -53,32 +54,12 @@ export async function unavailable(c: Context, host: ReplicaHost): Promise<Respon
   return host.loaded ? null : fail(c, 503, 'storage-unavailable', 'storage is failing; the request may be retried');
 }
 
-/**
- * The JSON body of a client route: 415 unless the content type is application/json (`expected` says what
- * to send), 400 malformed-json unless it parses. Every JSON route reads its body through this.
- */
-export async function readJson(c: Context, expected: string): Promise<unknown | Response> {
-  const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== 'application/json') return fail(c, 415, 'unsupported-media-type', `send application/json: ${expected}`);
-  try {
-    return JSON.parse(await c.req.text()) as unknown;
-  } catch {
-    return fail(c, 400, 'malformed-json', 'the body is not valid JSON');
-  }
-}
-
-export const ID = /^[0-9a-f]{64}$/;
-
 export function base64ToBytes(s: string): Uint8Array | null {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) return null;
   const bin = atob(s);
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
-}
-export function natParam(v: string | undefined): number | null {
-  if (v === undefined || !/^\d{1,15}$/.test(v)) return null;
-  return Number(v);
 }
 
 /** A peer's answer as the host core takes it: the status, and the body as JSON (null if it is not JSON). */

@@ -15,8 +15,11 @@ import type { NotaryApp, Registration } from '../../shared/app/notary.ts';
 import { requestId } from '../../shared/replica/engine.ts';
 import { checkpointToJson, receiptToJson } from '../../shared/log/checkpoint.ts';
 import type { ReplicaHost } from './host.ts';
-import { ID, base64ToBytes, fail, natParam, readJson } from './http.ts';
+import { base64ToBytes, fail } from './http.ts';
 import type { RouteSpec } from './openapi.ts';
+import { coded, component } from './schema.ts';
+import type { Schema } from './schema.ts';
+import { BASE64, CHECKPOINT_SCHEMA, NAT, RECEIPT_SCHEMA, REPLICA_ID, REQUEST_ID, SUBMIT_STATUS, WRITE_ERRORS, exact, hex, nullable } from './api-schemas.ts';
 
 export interface NotaryRouteDeps {
   readonly clientLimit: MiddlewareHandler;
@@ -24,7 +27,31 @@ export interface NotaryRouteDeps {
   readonly afterChange: () => void;
 }
 
-const HEX64 = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
+const DIGEST_MESSAGE = '"digest" is 64 lower-case hex digits (SHA-256 of the document)';
+const DIGEST = coded(hex(32, 'hex SHA-256 of the document'), 'bad-digest', DIGEST_MESSAGE);
+const NONCE: Schema = { type: 'string', pattern: '^([0-9a-f]{2}){1,64}$', description: '1 to 64 bytes of lower-case hex' };
+
+/** POST /v1/notary/stamp: a digest (with an optional nonce), or an encrypted stamp entry. */
+const STAMP_BODY = coded(
+  {
+    oneOf: [exact({ digest: DIGEST, nonce: NONCE }, ['nonce']), exact({ ciphertext: { ...BASE64, minLength: 1, description: 'a TDH2 ciphertext of the stamp entry' } })],
+  } satisfies Schema,
+  'bad-request',
+  'expected {"digest": hex, "nonce"?: hex} or {"ciphertext": base64}',
+);
+
+const CERTIFIED_STATUS: Schema = { type: 'string', enum: ['ordered', 'certified'] };
+
+/** A registration with its certification status and, once certified, its receipt. */
+const REGISTRATION_SCHEMA = component(
+  'StampRegistration',
+  exact({ digest: hex(32), index: NAT, epoch: NAT, nonce: NONCE, entryId: REQUEST_ID, status: CERTIFIED_STATUS, checkpoint: nullable(CHECKPOINT_SCHEMA), receipt: nullable(RECEIPT_SCHEMA) }, ['nonce']),
+);
+
+const STAMP_SUBMITTED_SCHEMA = exact(
+  { id: REQUEST_ID, digest: hex(32), status: SUBMIT_STATUS, index: NAT, encrypted: { type: 'boolean', const: true }, replica: REPLICA_ID },
+  ['digest', 'index', 'encrypted'],
+);
 
 async function notaryOf(c: Context, host: ReplicaHost): Promise<NotaryApp | Response> {
   if (!host.appNames().includes(NOTARY_APP)) return fail(c, 404, 'no-app', 'this replica does not run the notary application');
@@ -67,55 +94,41 @@ export function notaryRoutes(host: ReplicaHost, deps: NotaryRouteDeps): RouteSpe
         'Plain: {"digest": hex, "nonce"?: hex}; the replica orders the canonical entry {"app":"notary","op":"stamp","digest":...}. ' +
         'Encrypted: {"ciphertext": base64}, a TDH2 ciphertext of that entry (shared/client/encrypt.ts), so no replica learns the digest before its position is fixed. ' +
         'A digest registered before is answered with its first registration (200).',
-      body: {
-        'application/json': {
-          oneOf: [
-            { type: 'object', required: ['digest'], properties: { digest: HEX64, nonce: { type: 'string', pattern: '^([0-9a-f]{2}){1,64}$' } }, additionalProperties: false },
-            { type: 'object', required: ['ciphertext'], properties: { ciphertext: { type: 'string', contentEncoding: 'base64' } }, additionalProperties: false },
-          ],
-        },
-      },
+      body: { 'application/json': STAMP_BODY },
+      bodyHint: '{"digest": hex, "nonce"?: hex} or {"ciphertext": base64}',
+      apiKey: true,
       responses: {
-        '200': 'already registered: the first registration {digest, index, epoch, entryId, status, receipt}',
-        '202': 'submitted: {id, digest?, status: "pending", encrypted?, replica}',
+        '200': {
+          description: 'already registered: the first registration (or an encrypted stamp already in the log)',
+          schema: { oneOf: [REGISTRATION_SCHEMA, STAMP_SUBMITTED_SCHEMA] },
+        },
+        '202': { description: 'submitted: status "pending"', schema: STAMP_SUBMITTED_SCHEMA },
         '400': 'bad input',
         '404': 'notary not run here',
-        '413': 'too large',
         '415': 'not JSON',
-        '401': 'API key missing (when the replica requires one) or unknown', '429': 'rate limited',
-        '503': 'overloaded (queue full) or memory-full (state at the memory budget)',
+        ...WRITE_ERRORS,
       },
       middleware: [deps.clientLimit],
-      handler: async (c) => {
+      handler: async (c, input) => {
         const limited = deps.rateLimited(c);
         if (limited) return limited;
-        const body = await readJson(c, '{"digest": hex, "nonce"?: hex} or {"ciphertext": base64}');
+        const body = await input.json();
         if (body instanceof Response) return body;
-        if (typeof body !== 'object' || body === null || Array.isArray(body)) return fail(c, 400, 'bad-request', 'expected a JSON object');
         const notary = await notaryOf(c, host);
         if (notary instanceof Response) return notary;
-        const o = body as Record<string, unknown>;
-        const keys = Object.keys(o);
-        if (keys.length === 1 && keys[0] === 'ciphertext') {
-          const ct = typeof o['ciphertext'] === 'string' ? base64ToBytes(o['ciphertext']) : null;
-          if (!ct || ct.length === 0) return fail(c, 400, 'bad-request', '"ciphertext" must be non-empty base64');
-          const r = await host.submitEncrypted(ct);
+        // STAMP_BODY checked the shape and every field.
+        const o = body as { digest?: string; nonce?: string; ciphertext?: string };
+        if (o.ciphertext !== undefined) {
+          const r = await host.submitEncrypted(base64ToBytes(o.ciphertext)!);
           if (!r.ok) return fail(c, r.error.status, r.error.code, r.error.message);
           deps.afterChange();
           return c.json({ id: r.id, status: r.status, ...(r.index !== undefined ? { index: r.index } : {}), encrypted: true, replica: host.secrets.id }, r.status === 'pending' ? 202 : 200);
         }
-        if (!keys.includes('digest') || keys.some((k) => k !== 'digest' && k !== 'nonce')) {
-          return fail(c, 400, 'bad-request', 'expected {"digest": hex, "nonce"?: hex} or {"ciphertext": base64}');
-        }
-        const digest = o['digest'];
-        const nonce = o['nonce'];
-        if (typeof digest !== 'string' || !ID.test(digest)) return fail(c, 400, 'bad-digest', '"digest" is 64 lower-case hex digits (SHA-256 of the document)');
-        if (nonce !== undefined && (typeof nonce !== 'string' || !/^(?:[0-9a-f]{2}){1,64}$/.test(nonce))) {
-          return fail(c, 400, 'bad-request', '"nonce" is 1 to 64 bytes of lower-case hex');
-        }
+        const digest = o.digest!;
+        const nonce = o.nonce;
         const first = notary.lookup(digest);
         if (first) return c.json(await registrationView(host, first), 200);
-        const entry = encodeStampEntry({ digest, ...(nonce !== undefined ? { nonce: nonce as string } : {}) });
+        const entry = encodeStampEntry({ digest, ...(nonce !== undefined ? { nonce } : {}) });
         const r = await host.submit(entry);
         if (!r.ok) return fail(c, r.error.status, r.error.code, r.error.message);
         deps.afterChange();
@@ -128,11 +141,10 @@ export function notaryRoutes(host: ReplicaHost, deps: NotaryRouteDeps): RouteSpe
       operationId: 'notaryLookup',
       tag: 'notary',
       summary: 'The first registration of a digest, with the receipt of its log entry once certified',
-      params: [{ name: 'digest', in: 'path', description: 'hex SHA-256 of the document', schema: HEX64 }],
-      responses: { '200': '{digest, index, epoch, nonce?, entryId, status: "ordered"|"certified", checkpoint, receipt}', '400': 'bad digest', '404': 'not registered (here, yet)' },
-      handler: async (c) => {
-        const digest = c.req.param('digest')!;
-        if (!ID.test(digest)) return fail(c, 400, 'bad-digest', 'a digest is 64 lower-case hex digits (SHA-256)');
+      params: [{ name: 'digest', in: 'path', description: 'hex SHA-256 of the document', schema: DIGEST }],
+      responses: { '200': { description: 'the first registration', schema: REGISTRATION_SCHEMA }, '400': 'bad digest', '404': 'not registered (here, yet)' },
+      handler: async (c, input) => {
+        const digest = input.str('digest')!;
         const notary = await notaryOf(c, host);
         if (notary instanceof Response) return notary;
         const reg = notary.lookup(digest);
@@ -146,11 +158,29 @@ export function notaryRoutes(host: ReplicaHost, deps: NotaryRouteDeps): RouteSpe
       operationId: 'notaryAtIndex',
       tag: 'notary',
       summary: 'The stamp entry at a log position (logical time), with its first registration and receipt',
-      params: [{ name: 'index', in: 'path', description: 'log index (from 0)', schema: { type: 'integer', minimum: 0 } }],
-      responses: { '200': '{index, digest, nonce?, first, registration, status, receipt}', '400': 'bad index', '404': 'no stamp entry at that index' },
-      handler: async (c) => {
-        const index = natParam(c.req.param('index'));
-        if (index === null) return fail(c, 400, 'bad-range', 'an index is a non-negative integer');
+      params: [{ name: 'index', in: 'path', description: 'log index (from 0)', schema: coded({ ...NAT }, 'bad-range', 'an index is a non-negative integer') }],
+      responses: {
+        '200': {
+          description: 'the stamp entry, whether it is the first registration of its digest, that registration, and the receipt once certified',
+          schema: exact(
+            {
+              index: NAT,
+              digest: hex(32),
+              nonce: NONCE,
+              first: { type: 'boolean' },
+              registration: exact({ index: NAT, epoch: NAT, nonce: NONCE }, ['nonce']),
+              epoch: NAT,
+              status: CERTIFIED_STATUS,
+              receipt: nullable(RECEIPT_SCHEMA),
+            },
+            ['nonce', 'epoch'],
+          ),
+        },
+        '400': 'bad index',
+        '404': 'no stamp entry at that index',
+      },
+      handler: async (c, input) => {
+        const index = input.int('index')!;
         const notary = await notaryOf(c, host);
         if (notary instanceof Response) return notary;
         const at = notary.atIndex(index);

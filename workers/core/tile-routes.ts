@@ -12,6 +12,7 @@ import type { ReplicaHost } from './host.ts';
 import { fail, unavailable } from './http.ts';
 import { IMMUTABLE } from './openapi.ts';
 import type { RouteSpec } from './openapi.ts';
+import { BINARY, TEXT } from './api-schemas.ts';
 
 function binary(c: Context, bytes: Uint8Array): Response {
   return c.body(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, 200, { 'content-type': 'application/octet-stream' });
@@ -25,7 +26,7 @@ export function tileRoutes(host: ReplicaHost): RouteSpec[] {
       operationId: 'checkpointNote',
       tag: 'log',
       summary: 'The latest signed checkpoint as a C2SP tlog-checkpoint signed note (text/plain)',
-      responses: { '200': 'the signed note', '404': 'nothing certified yet' },
+      responses: { '200': { description: 'the signed note (docs/formats.md, section 6a)', type: 'text/plain', schema: TEXT }, '404': 'nothing certified yet' },
       cache: 'public, max-age=1',
       handler: async (c) => {
         const down = await unavailable(c, host);
@@ -42,7 +43,12 @@ export function tileRoutes(host: ReplicaHost): RouteSpec[] {
       operationId: 'tile',
       tag: 'log',
       summary: 'C2SP tlog-tiles: tile/<L>/<N>[.p/<W>] (Merkle hashes) and tile/entries/<N>[.p/<W>] (entry bundles)',
-      responses: { '200': 'the tile (application/octet-stream)', '400': 'not a tile path', '404': 'the log is not that long yet', '422': 'an entry longer than 65,535 bytes (an entry bundle cannot carry it)' },
+      responses: {
+        '200': { description: 'the tile: 32-byte hashes, or an entry bundle', type: 'application/octet-stream', schema: BINARY },
+        '400': 'not a tile path',
+        '404': 'the log is not that long yet',
+        '422': 'an entry longer than 65,535 bytes (an entry bundle cannot carry it)',
+      },
       cache: IMMUTABLE,
       handler: async (c) => {
         const path = c.req.path.slice(c.req.path.indexOf('/tile/') + '/tile/'.length);
