@@ -25,7 +25,9 @@ import { collectUrl, nodeFetch } from './client.ts';
 import { InvalidArgumentError } from 'commander';
 import { loadGroupFile, offlineCheck } from './verify.ts';
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.());
+// A ref'd timer: the wait between rounds is what keeps the process alive (an unref'd one let Node end it
+// with exit 13 before the second round).
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export interface MonitorCommandOptions {
   cluster?: string[];

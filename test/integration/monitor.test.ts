@@ -6,6 +6,8 @@
  * replicas than tolerated could do), is reported as a fork with both checkpoints (exit 1).
  */
 import { createAdaptorServer } from '@hono/node-server';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +29,8 @@ async function listen(fetch: (req: Request) => Response | Promise<Response>): Pr
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
+
+const SINTRA_BIN = fileURLToPath(new URL('../../infra/bin/sintra.mjs', import.meta.url));
 
 async function sintra(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -80,6 +84,21 @@ describe('sintra monitor', () => {
     expect(events.filter((e) => e.type === 'checkpoint').length).toBeGreaterThanOrEqual(4);
     expect(events.find((e) => e.type === 'entries')).toMatchObject({ from: 0, to: 45 });
     expect(events.some((e) => e.type === 'liar' || e.type === 'fork')).toBe(false);
+  }, 120_000);
+
+  it('as a process (the CLI a user runs): two rounds, the summary, exit 0 (it used to exit 13 between rounds)', async () => {
+    // The monitor's wait between rounds was an unref'd timer: with nothing else alive, Node ended the process
+    // (exit 13, unsettled top-level await) before round 2. In-process calls of main() could not see it.
+    const child = spawn(process.execPath, [SINTRA_BIN, 'monitor', ...cluster(urls), '--group', groupFile, '--rounds', '2', '--interval', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    expect(out.match(/^checkpoint /gm)?.length, out).toBeGreaterThanOrEqual(4);
+    expect(out, out).toMatch(/^no evidence of misbehaviour; 45 entries verified against checkpoint size 45$/m);
   }, 120_000);
 
   it('a replica serving altered entries is named, with the signed checkpoint they contradict (exit 1)', async () => {

@@ -94,6 +94,10 @@ describe('GET /metrics (Prometheus text format)', () => {
     expect(by.get('sintra_mode')!.samples.find((m) => m.labels['mode'] === 'active')!.value).toBe(1);
     expect(by.get('sintra_outbox_messages')!.samples.map((m) => m.value)).toEqual(json.outbox);
     expect(by.get('sintra_link_failures_total')!.type).toBe('counter');
+    // Loaded at the first request (no checkpoint yet), 21 ms of fake time ago.
+    expect(by.get('sintra_checkpoint_age_seconds')).toMatchObject({ type: 'gauge', samples: [{ value: 0.021 }] });
+    expect(by.get('sintra_rejoins_total')!.samples[0]!.value).toBe(0);
+    expect(by.get('sintra_rejoin_passive_until')!.samples[0]!.value).toBe(-1);
 
     const hist = by.get('sintra_http_request_duration_seconds')!;
     expect(hist.type).toBe('histogram');

@@ -96,6 +96,7 @@ export class ReplicaHost {
     const core = new HostCore(this.group, this.secrets, state, log, this.options, this.decryptor);
     this.core = core;
     this.stale = false;
+    this.noteCheckpoint(core);
     const ms = Math.round(this.now() - t0);
     if (state.journal.length > 0) this.options.log?.(logLine('info', this.secrets.id, 'journal-replayed', `replayed ${state.journal.length} journal events in ${ms} ms`, { events: state.journal.length, ms }));
     return core;
@@ -120,6 +121,23 @@ export class ReplicaHost {
     if (!c) return;
     await this.store.commit(c.batch);
     c.apply();
+    if (c.batch.checkpoints.length > 0 && this.core) this.noteCheckpoint(this.core);
+  }
+
+  /** When this host first saw its latest signed checkpoint (since load: a load counts as seeing it). */
+  private checkpointSeen: { epoch: number; at: number } | null = null;
+
+  private noteCheckpoint(core: HostCore): void {
+    const epoch = core.engine.latestCheckpoint?.epoch ?? -1;
+    if (this.checkpointSeen?.epoch !== epoch) this.checkpointSeen = { epoch, at: this.now() };
+  }
+
+  /**
+   * Milliseconds since this replica got its latest signed checkpoint (or since it loaded, if that is later:
+   * a restarted replica does not know when its stored one came), null before the first load.
+   */
+  checkpointAgeMs(): number | null {
+    return this.checkpointSeen ? Math.max(0, this.now() - this.checkpointSeen.at) : null;
   }
 
   /** The loaded core for queries, or null while stale (rebuilding). */

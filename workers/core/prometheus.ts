@@ -49,7 +49,7 @@ export class RouteLatencies {
 const MODES: readonly ReplicaMode[] = ['active', 'not-bootstrapped', 'lost-state'];
 
 /** The exposition text for one replica's metrics. */
-export function prometheusText(m: HostCoreMetrics, latencies?: RouteLatencies): string {
+export function prometheusText(m: HostCoreMetrics, latencies?: RouteLatencies, extra: { readonly checkpointAgeMs?: number | null } = {}): string {
   const out: string[] = [];
   const metric = (name: string, type: 'gauge' | 'counter', help: string, samples: readonly (readonly [string, number])[]) => {
     out.push(`# HELP sintra_${name} ${help}`, `# TYPE sintra_${name} ${type}`);
@@ -67,6 +67,9 @@ export function prometheusText(m: HostCoreMetrics, latencies?: RouteLatencies): 
   metric('pending_requests', 'gauge', 'Requests waiting to be ordered at this replica.', one(e.pending));
   metric('checkpoint_size', 'gauge', 'Log size covered by the latest group-signed checkpoint (0: none yet).', one(e.checkpoint?.size ?? 0));
   metric('checkpoint_epoch', 'gauge', 'Epoch of the latest group-signed checkpoint (-1: none yet).', one(e.checkpoint?.epoch ?? -1));
+  if (extra.checkpointAgeMs !== undefined && extra.checkpointAgeMs !== null) {
+    metric('checkpoint_age_seconds', 'gauge', 'Seconds since this replica got its latest group-signed checkpoint (since its load, if that is later).', one(extra.checkpointAgeMs / 1000));
+  }
   metric('uncertified_entries', 'gauge', 'Log entries no signed checkpoint covers yet.', one(e.logSize - (e.checkpoint?.size ?? 0)));
   metric('memory_estimated_bytes', 'gauge', "The engine's estimate of the state it retains.", one(e.memory.estimatedBytes));
   metric('memory_budget_bytes', 'gauge', 'Estimate at which submissions are refused (memory-full).', one(e.memory.budgetBytes));
@@ -90,6 +93,8 @@ export function prometheusText(m: HostCoreMetrics, latencies?: RouteLatencies): 
   metric('replayed_events', 'gauge', 'Journal events replayed at the last load.', one(m.replayedEvents));
   metric('journal_events', 'gauge', 'Journal events since the last snapshot.', one(m.journalEvents));
   metric('compactions_total', 'counter', 'Snapshots written (journal compactions) since load.', one(m.compactions));
+  metric('rejoins_total', 'counter', 'Times this replica rejoined after lost state (active again from a signed checkpoint past its passive bound) since load.', one(m.rejoins));
+  metric('rejoin_passive_until', 'gauge', 'While rejoining after lost state: the epoch from whose signed checkpoint on it takes part again (-1: not rejoining, or bound not known yet).', one(m.rejoin?.passiveUntil ?? -1));
   metric('outbox_trimmed_total', 'counter', 'Outbox messages dropped since load: of epochs a signed checkpoint covers, for peers that far behind (they take a state transfer).', one(m.trimmedMessages));
   if (latencies) out.push(...latencies.lines());
   return `${out.join('\n')}\n`;
