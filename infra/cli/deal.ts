@@ -1,10 +1,16 @@
 /** `sintra deal` and `sintra deal verify`: option handling and output. Only public data is ever printed. */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { fromHex, toHex } from '../../shared/crypto/bytes.ts';
-import type { GroupFile } from '../../shared/config/group.ts';
+import { bitLength } from '../../shared/crypto/modular.ts';
+import { pemToDer } from '../../shared/crypto/pem.ts';
+import { ThresholdRsaError, thresholdRsaParameters } from '../../shared/crypto/threshold-rsa.ts';
+import { X509Error, checkCertificateLabel } from '../../shared/crypto/x509.ts';
+import type { GroupFile, RsaKeyFile } from '../../shared/config/group.ts';
 import type { StructureDescription } from '../../shared/quorum/quorum-system.ts';
 import type { AdversarySpec } from '../../shared/quorum/structure-file.ts';
-import { DealerError, TEST_KEYS_WARNING, dealToDir, loadStructure, seedRandom, structureFromThreshold, systemRandom } from '../dealer/dealer.ts';
+import { DealerError, ROOT_CA_FILE, TEST_KEYS_WARNING, TSA_FILE, dealToDir, loadStructure, seedRandom, structureFromThreshold, systemRandom } from '../dealer/dealer.ts';
+import type { DealToDirRsa } from '../dealer/dealer.ts';
+import { DEFAULT_CERT_YEARS, DEFAULT_RSA_BITS, certificateValidity, checkModulusBits, loadSafePrimes } from '../dealer/rsa.ts';
 import { verifyDealDir } from '../dealer/verify.ts';
 import type { VerifyReport } from '../dealer/verify.ts';
 
@@ -20,6 +26,12 @@ export interface DealOptions {
   out?: string;
   seed?: string;
   json?: boolean;
+  rsa?: boolean;
+  rsaBits?: number;
+  rsaPrimes?: string;
+  certYears?: number;
+  certStart?: string;
+  certName?: string;
 }
 
 export class UsageError extends Error {
@@ -45,6 +57,22 @@ export function describeAdversary(a: AdversarySpec): string {
   return `all replicas sharing ${parts.join(' and ')}${plus}`;
 }
 
+/** SHA-256 of a certificate's DER as `openssl x509 -noout -fingerprint -sha256` prints it (AB:CD:...). */
+export function certificateFingerprint(pem: string): string {
+  return toHex(sha256(pemToDer(pem))).toUpperCase().match(/../g)!.join(':');
+}
+
+function rsaSummary(r: RsaKeyFile) {
+  return {
+    bits: bitLength(BigInt(`0x${r.n}`)),
+    e: r.e,
+    players: r.players,
+    threshold: r.threshold,
+    rootCertificateSha256: certificateFingerprint(r.rootCertificate),
+    tsaCertificateSha256: certificateFingerprint(r.tsaCertificate),
+  };
+}
+
 function publicSummary(group: GroupFile) {
   const k = group.keys;
   return {
@@ -57,8 +85,59 @@ function publicSummary(group: GroupFile) {
       kernel: { groupKey: k.kernel.groupKey, fingerprint: fingerprint(k.kernel.groupKey), rows: k.kernel.rowKeys.length },
       quorum: { groupKey: k.quorum.groupKey, fingerprint: fingerprint(k.quorum.groupKey), rows: k.quorum.rowKeys.length },
       encryption: { publicKey: k.encryption.publicKey, fingerprint: fingerprint(k.encryption.publicKey), rows: k.encryption.rowKeys.length },
+      ...(k.rsa === undefined ? {} : { rsa: rsaSummary(k.rsa) }),
     },
   };
+}
+
+const RSA_OPTIONS = [
+  ['rsaBits', '--rsa-bits'],
+  ['rsaPrimes', '--rsa-primes'],
+  ['certYears', '--cert-years'],
+  ['certStart', '--cert-start'],
+  ['certName', '--cert-name'],
+] as const;
+
+/** `--cert-start`: an ISO 8601 UTC time (2026-01-01T00:00:00Z) or date (2026-01-01). */
+function parseCertStart(text: string): Date {
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})Z)?$/.exec(text);
+  const d = m ? new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4] ?? '00'}:${m[5] ?? '00'}:${m[6] ?? '00'}Z`) : null;
+  if (d === null || Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== text.slice(0, 10)) {
+    throw new UsageError(`--cert-start must be a UTC date (2026-01-01) or time (2026-01-01T12:00:00Z), got ${JSON.stringify(text)}`);
+  }
+  return d;
+}
+
+/** The RSA part of `sintra deal`, checked before any work: usage, the structure, the primes file. */
+async function rsaOptions(opts: DealOptions, structure: GroupFile['structure'], testOnly: boolean): Promise<DealToDirRsa | undefined> {
+  if (!opts.rsa) {
+    const stray = RSA_OPTIONS.filter(([k]) => opts[k] !== undefined).map(([, flag]) => flag);
+    if (stray.length > 0) throw new UsageError(`${stray.join(', ')} ${stray.length === 1 ? 'goes' : 'go'} with --rsa`);
+    return undefined;
+  }
+  try {
+    thresholdRsaParameters(structure);
+  } catch (e) {
+    if (e instanceof ThresholdRsaError) throw new DealerError(`--rsa: ${e.message}; deal this structure without --rsa`);
+    throw e;
+  }
+  let label: string | undefined;
+  if (opts.certName !== undefined) {
+    try {
+      label = checkCertificateLabel(opts.certName);
+    } catch (e) {
+      if (e instanceof X509Error) throw new UsageError(`--cert-name: ${e.message}`);
+      throw e;
+    }
+  }
+  const years = opts.certYears ?? DEFAULT_CERT_YEARS;
+  const { notBefore, notAfter } = certificateValidity(opts.certStart === undefined ? new Date() : parseCertStart(opts.certStart), years);
+  if (notAfter.getUTCFullYear() > 9999) throw new UsageError('--cert-start and --cert-years: the certificates must expire by the year 9999');
+  const primes = opts.rsaPrimes === undefined ? undefined : await loadSafePrimes(opts.rsaPrimes);
+  const bits = primes === undefined ? (opts.rsaBits ?? DEFAULT_RSA_BITS) : bitLength(primes.p * primes.q);
+  if (opts.rsaBits !== undefined && opts.rsaBits !== bits) throw new UsageError(`--rsa-bits ${opts.rsaBits} does not match the ${bits}-bit modulus of --rsa-primes`);
+  checkModulusBits(bits, testOnly);
+  return { bits, ...(primes === undefined ? {} : { primes }), notBefore, notAfter, ...(label === undefined ? {} : { label }) };
 }
 
 export async function dealCommand(opts: DealOptions, io: Io): Promise<number> {
@@ -69,21 +148,45 @@ export async function dealCommand(opts: DealOptions, io: Io): Promise<number> {
   if (opts.out === undefined) throw new UsageError("required option '--out <dir>' not specified");
   const rng = opts.seed === undefined ? systemRandom : seedRandom(opts.seed);
   const parsed = threshold ? structureFromThreshold(opts.n!, opts.t!) : await loadStructure(opts.structure!);
+  const rsa = await rsaOptions(opts, parsed.structure, opts.seed !== undefined);
   if (opts.seed !== undefined) io.err(`${TEST_KEYS_WARNING}\n`);
+  if (rsa !== undefined && rsa.notAfter.getTime() <= Date.now()) io.err(`warning: the certificates expire at ${rsa.notAfter.toISOString()}, which has passed (--cert-start, --cert-years)\n`);
+  if (rsa?.primes !== undefined) io.err(`note: ${opts.rsaPrimes} holds the group's whole RSA private key (its primes); destroy it once the deal is done\n`);
+  else if (rsa !== undefined && opts.seed !== undefined) io.err('note: the RSA primes come from node:crypto, not from --seed: the RSA key and certificates differ from run to run (--rsa-primes FILE fixes them)\n');
   const started = Date.now();
   const result = await dealToDir(parsed, {
     out: opts.out,
     rng,
     testOnly: opts.seed !== undefined,
     onProgress: (m) => io.err(`deal: ${m}\n`),
+    ...(rsa === undefined ? {} : { rsa }),
   });
   const g = result.group;
   const summary = publicSummary(g);
   const replicas = g.replicas.map((r, i) => ({ ...r, secretsFile: result.secretsPaths[i]! }));
+  const r = result.rsa;
   if (opts.json) {
-    io.out(`${JSON.stringify({ ...summary, replicas, files: { group: result.groupPath, secrets: result.secretsPaths } }, null, 2)}\n`);
+    const files = {
+      group: result.groupPath,
+      secrets: result.secretsPaths,
+      ...(r === undefined ? {} : { rootCertificate: r.rootCertificatePath, tsaCertificate: r.tsaCertificatePath }),
+    };
+    const certificates =
+      r === undefined
+        ? {}
+        : {
+            certificates: {
+              notBefore: r.certificates.notBefore.toISOString(),
+              notAfter: r.certificates.notAfter.toISOString(),
+              rootSerial: r.certificates.rootSerial,
+              tsaSerial: r.certificates.tsaSerial,
+              ...(r.primesMs === undefined ? {} : { primesMs: r.primesMs }),
+            },
+          };
+    io.out(`${JSON.stringify({ ...summary, ...certificates, replicas, files, ms: Date.now() - started }, null, 2)}\n`);
     return 0;
   }
+  const rsaKey = summary.keys.rsa;
   const lines = [
     `dealt group ${g.groupId}${g.testOnly ? '  (TEST KEYS ONLY)' : ''}`,
     `  replicas:       ${g.replicas.length} (${g.replicas.map((r) => r.id).join(', ')})`,
@@ -92,9 +195,17 @@ export async function dealCommand(opts: DealOptions, io: Io): Promise<number> {
     `  kernel key:     ${summary.keys.kernel.fingerprint} (${summary.keys.kernel.rows} rows)`,
     `  quorum key:     ${summary.keys.quorum.fingerprint} (${summary.keys.quorum.rows} rows)`,
     `  encryption key: ${summary.keys.encryption.fingerprint} (${summary.keys.encryption.rows} rows)`,
+    ...(rsaKey === undefined || r === undefined
+      ? []
+      : [
+          `  RSA key:        ${rsaKey.bits} bits, e = ${rsaKey.e}; any ${rsaKey.threshold} of ${rsaKey.players} replicas sign${r.primesMs === undefined ? '' : ` (safe primes: ${(r.primesMs / 1000).toFixed(1)} s)`}`,
+          `  certificates:   root CA and TSA, valid ${r.certificates.notBefore.toISOString().replace('.000', '')} to ${r.certificates.notAfter.toISOString().replace('.000', '')}`,
+          `  root CA SHA-256 fingerprint: ${rsaKey.rootCertificateSha256}`,
+        ]),
     `  took:           ${((Date.now() - started) / 1000).toFixed(1)} s`,
     `wrote:`,
     `  ${result.groupPath}  (public)`,
+    ...(r === undefined ? [] : [`  ${r.rootCertificatePath}  (public: the group's root CA certificate)`, `  ${r.tsaCertificatePath}  (public: the group's TSA certificate)`]),
     ...result.secretsPaths.map((p) => `  ${p}  (secret, mode 0600, for \`wrangler secret bulk\`)`),
   ];
   io.out(`${lines.join('\n')}\n`);
@@ -124,8 +235,15 @@ export async function verifyCommand(dir: string, opts: VerifyCommandOptions, io:
     `group ${report.groupId}${report.testOnly ? '  (TEST KEYS ONLY)' : ''}`,
     `  structure: ${describeStructure(g.structure)}`,
     `  keys:      ${report.keysConsistent ? 'OK (row keys consistent with kernel, quorum and encryption keys)' : `FAIL ${report.keysError}`}`,
+    ...(report.rsa === undefined
+      ? []
+      : [
+          report.rsa.ok
+            ? `  RSA:       OK (${report.rsa.bits}-bit key; root CA and TSA certificates valid ${report.rsa.certificates!.notBefore.replace('.000', '')} to ${report.rsa.certificates!.notAfter.replace('.000', '')}, ${ROOT_CA_FILE} and ${TSA_FILE} match group.json)`
+            : `  RSA:       FAIL ${report.rsa.error}`,
+        ]),
     ...report.replicas.map((r) => {
-      if (r.status === 'ok') return `OK    ${r.id} (index ${r.index}; rows: kernel ${r.rows!.kernel}, quorum ${r.rows!.quorum}, encryption ${r.rows!.encryption})`;
+      if (r.status === 'ok') return `OK    ${r.id} (index ${r.index}; rows: kernel ${r.rows!.kernel}, quorum ${r.rows!.quorum}, encryption ${r.rows!.encryption}${r.rsa ? '; RSA share' : ''})`;
       if (r.status === 'missing' && opts.allowMissing) return `SKIP  ${r.id}: ${r.error}`;
       return `FAIL  ${r.id}: ${r.error}`;
     }),

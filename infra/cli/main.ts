@@ -83,13 +83,21 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     .option('--out <dir>', 'output directory (must not exist or be empty)')
     .option('--seed <hex>', 'deterministic keys from a seed: TEST KEYS ONLY')
     .option('--json', 'print the public summary as JSON')
+    .option('--rsa', 'also deal a threshold RSA key (threshold structures only) and write its root CA and TSA certificates')
+    .option('--rsa-bits <bits>', 'with --rsa: modulus size (default 2048; safe primes from node:crypto)', integer('--rsa-bits', 1024, 8192))
+    .option('--rsa-primes <file>', 'with --rsa: take the safe primes from {"p": hex, "q": hex} (tests; the file is the whole RSA key)')
+    .option('--cert-years <years>', 'with --rsa: the certificates are valid this many years (default 10)', integer('--cert-years', 1, 100))
+    .option('--cert-start <time>', 'with --rsa: start of validity, UTC (2026-01-01 or 2026-01-01T12:00:00Z; default now)')
+    .option('--cert-name <name>', 'with --rsa: start of the common names (default: 16 hex digits of the group id)')
     .addHelpText(
       'after',
       [
         '',
-        'Writes DIR/group.json (public) and DIR/<id>.secrets.json per replica (mode 0600, for `wrangler secret bulk`).',
+        'Writes DIR/group.json (public) and DIR/<id>.secrets.json per replica (mode 0600, for `wrangler secret bulk`);',
+        'with --rsa also DIR/root-ca.pem and DIR/tsa.pem (public; the same texts are in group.json).',
         'Examples:',
         '  sintra deal --n 4 --t 1 --out keys',
+        '  sintra deal --n 4 --t 1 --rsa --out keys',
         '  sintra deal --structure grid.json --out keys',
         '  sintra deal verify keys',
       ].join('\n'),

@@ -2,24 +2,49 @@
  * The trusted dealer (docs/design.md section 3): from a parsed structure and a randomness source, three
  * independent shared secrets (kernel signing key, quorum signing key, TDH2 encryption key), one X25519 link
  * key pair per replica and a random group id. Pure: the caller supplies randomness and writes the files.
+ *
+ * Optionally (`rsa`) a threshold RSA key (Shoup, threshold-rsa.ts) from safe primes the caller supplies
+ * (infra/dealer generates them with node:crypto; tests take test/fixtures/threshold-rsa-primes.json), and
+ * the group's root CA and TSA certificates for it (shared/crypto/x509.ts), signed with the whole key
+ * while it exists. Its randomness is drawn after everything else, so the other keys are the same with or
+ * without it. General structures cannot have one: the dealing is refused before anything else is done.
  */
 import { x25519 } from '@noble/curves/ed25519.js';
-import { toHex } from '../crypto/bytes.ts';
+import { bigintToBytes, toHex } from '../crypto/bytes.ts';
 import { G1, G2, encodeG1, encodeG2, encodeScalar } from '../crypto/curve.ts';
 import { GROUP_ID_BYTES } from '../crypto/domain.ts';
 import { randomScalar } from '../crypto/field.ts';
 import type { SharingScheme } from '../crypto/lsss.ts';
+import { byteLength } from '../crypto/modular.ts';
+import { derToPem } from '../crypto/pem.ts';
 import type { RandomBytes } from '../crypto/random.ts';
 import { kernelScheme, quorumScheme } from '../crypto/schemes.ts';
+import { dealThresholdRsa, thresholdRsaParameters } from '../crypto/threshold-rsa.ts';
+import type { ThresholdRsaDealing } from '../crypto/threshold-rsa.ts';
+import { certificateSerial, checkCertificateLabel, defaultCertificateLabel, issueGroupCertificates } from '../crypto/x509.ts';
+import type { GroupCertificates } from '../crypto/x509.ts';
 import type { ParsedStructure } from '../quorum/structure-file.ts';
 import { GROUP_FORMAT, LINK_KEY_BYTES } from './group.ts';
-import type { GroupFile, KeySharesFile, SecretsFile } from './group.ts';
+import type { GroupFile, KeySharesFile, RsaKeyFile, SecretsFile } from './group.ts';
+
+export interface RsaDealOptions {
+  /** Safe primes p = 2p' + 1, q = 2q' + 1 of the same bit length: n = pq has 2048 bits or more (1024 with testOnly). */
+  readonly p: bigint;
+  readonly q: bigint;
+  /** The certificates' validity (whole seconds; UTC). */
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** Start of the certificates' common names; the first 16 hex digits of the group id by default. */
+  readonly label?: string;
+}
 
 export interface DealOptions {
   /** Recorded in group.json; true iff the randomness is derived from a known seed. */
   readonly testOnly: boolean;
   /** Progress lines for long deals (the 16-replica grid has 144 rows per key). */
   readonly onProgress?: (message: string) => void;
+  /** Also deal a threshold RSA key and issue its certificates (threshold structures only). */
+  readonly rsa?: RsaDealOptions;
 }
 
 export interface DealOutput {
@@ -46,10 +71,15 @@ export function deal(parsed: ParsedStructure, rng: RandomBytes, opts: DealOption
   const progress = opts.onProgress ?? (() => {});
   const n = parsed.replicas.length;
   if (parsed.structure.n !== n) throw new Error(`structure is for ${parsed.structure.n} replicas, but ${n} are listed`);
+  if (opts.rsa !== undefined) {
+    thresholdRsaParameters(parsed.structure); // a ThresholdRsaError for a general structure, before any work
+    if (opts.rsa.label !== undefined) checkCertificateLabel(opts.rsa.label);
+  }
   const kernelS = kernelScheme(parsed.structure);
   const quorumS = quorumScheme(parsed.structure);
 
-  const groupId = toHex(rng(GROUP_ID_BYTES));
+  const groupIdBytes = rng(GROUP_ID_BYTES);
+  const groupId = toHex(groupIdBytes);
   const kernel = share(kernelS, rng);
   const quorum = share(quorumS, rng);
   const encryption = share(kernelS, rng);
@@ -61,6 +91,44 @@ export function deal(parsed: ParsedStructure, rng: RandomBytes, opts: DealOption
   const quorumKey = { scheme: quorumS.description, groupKey: g2Hex(quorum.secret), rowKeys: quorum.rows.map(g2Hex) };
   progress(`encryption key: ${kernelS.owners.length} rows`);
   const encryptionKey = { scheme: kernelS.description, publicKey: g1Hex(encryption.secret), rowKeys: encryption.rows.map(g1Hex) };
+
+  let rsa: { dealing: ThresholdRsaDealing; file: RsaKeyFile } | undefined;
+  if (opts.rsa !== undefined) {
+    const r = opts.rsa;
+    progress('threshold RSA key: checking the primes, sharing the key');
+    let certs: GroupCertificates | undefined;
+    const dealing = dealThresholdRsa({ p: r.p, q: r.q, group: parsed.structure, testOnly: opts.testOnly }, rng, (sign, publicKey) => {
+      progress('threshold RSA key: issuing the root CA and TSA certificates with the whole key');
+      certs = issueGroupCertificates(
+        {
+          publicKey,
+          groupId: groupIdBytes,
+          label: r.label ?? defaultCertificateLabel(groupIdBytes),
+          notBefore: r.notBefore,
+          notAfter: r.notAfter,
+          rootSerial: certificateSerial(rng),
+          tsaSerial: certificateSerial(rng),
+        },
+        sign,
+      );
+    });
+    const pk = dealing.publicKey;
+    const K = byteLength(pk.n);
+    const intHex = (x: bigint) => toHex(bigintToBytes(x, K));
+    rsa = {
+      dealing,
+      file: {
+        players: pk.players,
+        threshold: pk.threshold,
+        n: intHex(pk.n),
+        e: Number(pk.e),
+        v: intHex(pk.v),
+        verificationKeys: pk.verificationKeys.map(intHex),
+        rootCertificate: derToPem(certs!.root),
+        tsaCertificate: derToPem(certs!.tsa),
+      },
+    };
+  }
 
   const group: GroupFile = {
     format: GROUP_FORMAT,
@@ -74,7 +142,7 @@ export function deal(parsed: ParsedStructure, rng: RandomBytes, opts: DealOption
     })),
     adversary: JSON.parse(JSON.stringify(parsed.adversary)),
     structure: JSON.parse(JSON.stringify(parsed.structure)),
-    keys: { kernel: kernelKey, quorum: quorumKey, encryption: encryptionKey },
+    keys: { kernel: kernelKey, quorum: quorumKey, encryption: encryptionKey, ...(rsa === undefined ? {} : { rsa: rsa.file }) },
   };
 
   const secrets = parsed.replicas.map((r, index): SecretsFile => {
@@ -83,6 +151,7 @@ export function deal(parsed: ParsedStructure, rng: RandomBytes, opts: DealOption
       kernel: values(kernel, kernelS),
       quorum: values(quorum, quorumS),
       encryption: values(encryption, kernelS),
+      ...(rsa === undefined ? {} : { rsa: toHex(bigintToBytes(rsa.dealing.shares[index]!.s, byteLength(rsa.dealing.publicKey.n))) }),
     };
     return {
       SINTRA_GROUP_ID: groupId,

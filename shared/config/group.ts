@@ -10,6 +10,12 @@
  *
  * Costly checks are separate: `verifyGroupKeys` (the row keys are a sharing of the group key) and
  * `verifyReplicaSecrets` (a replica's values match its row keys).
+ *
+ * The threshold RSA key (`keys.rsa`, threshold-rsa.ts) is optional: a group.json without it is a group
+ * without RSA, as every group dealt before it existed. Its integers are checked for form and range; its two
+ * certificates here only for their PEM and outer DER form, since this parser is in every bundle (SDK,
+ * workers) and X.509 needs an ASN.1 library: `checkGroupCertificates` (shared/crypto/x509.ts, run by the
+ * dealer and `sintra deal verify`) checks them completely.
  */
 import { x25519 } from '@noble/curves/ed25519.js';
 import { bytesEqual, frame, fromHex, toHex, u32be } from '../crypto/bytes.ts';
@@ -19,8 +25,13 @@ import { GROUP_ID_BYTES } from '../crypto/domain.ts';
 import { CryptoError } from '../crypto/errors.ts';
 import { add, hashToScalar, mul, sub } from '../crypto/field.ts';
 import type { ConsistencyEquation, SchemeDescription, SharingScheme } from '../crypto/lsss.ts';
+import { bitLength } from '../crypto/modular.ts';
+import { derSequenceSpan, pemToDer } from '../crypto/pem.ts';
+import { RSA_MAX_MODULUS_BITS, RSA_MIN_MODULUS_BITS } from '../crypto/rsa.ts';
 import { kernelScheme, quorumScheme } from '../crypto/schemes.ts';
 import type { KeyShare, ThresholdPublicKey } from '../crypto/threshold-bls.ts';
+import { DEALER_MIN_MODULUS_BITS, checkKeyShare, checkThresholdRsaPublicKey, thresholdRsaParameters } from '../crypto/threshold-rsa.ts';
+import type { ThresholdRsaKeyShare, ThresholdRsaPublicKey } from '../crypto/threshold-rsa.ts';
 import { StructureError } from '../quorum/quorum-system.ts';
 import type { QuorumSystem, StructureDescription } from '../quorum/quorum-system.ts';
 import { parseStructureFile } from '../quorum/structure-file.ts';
@@ -55,6 +66,29 @@ export interface EncryptionKeyFile {
   readonly rowKeys: readonly string[];
 }
 
+/**
+ * The threshold RSA key (Shoup; threshold structures only) and the dealer's two certificates for it. Every
+ * integer is I2OSP to K = the length of n in bytes, as lower-case hex, except e.
+ */
+export interface RsaKeyFile {
+  /** l: the number of replicas. */
+  readonly players: number;
+  /** k = t + 1 shares make a signature. */
+  readonly threshold: number;
+  /** The modulus: K bytes, the first not zero. */
+  readonly n: string;
+  /** The public exponent, a JSON integer (65537). */
+  readonly e: number;
+  /** v, the generator of the squares the verification keys are powers of. */
+  readonly v: string;
+  /** v_i = v^s_i, by replica index. */
+  readonly verificationKeys: readonly string[];
+  /** PEM (shared/crypto/pem.ts), the text of root-ca.pem: the self-signed root CA certificate. */
+  readonly rootCertificate: string;
+  /** PEM, the text of tsa.pem: the TSA certificate (extendedKeyUsage timeStamping), issued by the root. */
+  readonly tsaCertificate: string;
+}
+
 export interface GroupFile {
   readonly format: typeof GROUP_FORMAT;
   readonly groupId: string;
@@ -66,6 +100,8 @@ export interface GroupFile {
     readonly kernel: ThresholdKeyFile;
     readonly quorum: ThresholdKeyFile;
     readonly encryption: EncryptionKeyFile;
+    /** Absent for a group without a threshold RSA key (`sintra deal` without --rsa). */
+    readonly rsa?: RsaKeyFile;
   };
 }
 
@@ -92,6 +128,8 @@ export interface KeySharesFile {
   readonly kernel: readonly string[];
   readonly quorum: readonly string[];
   readonly encryption: readonly string[];
+  /** The replica's threshold RSA share s_i, I2OSP(s_i, K) hex; present iff the group has keys.rsa. */
+  readonly rsa?: string;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -124,6 +162,15 @@ export interface Group {
   readonly quorum: ThresholdPublicKey;
   /** TDH2 key, shared with the kernel scheme. */
   readonly encryption: EncryptionPublicKey;
+  /** Threshold RSA key and its certificates; absent for a group without one. */
+  readonly rsa?: GroupRsaKey;
+}
+
+export interface GroupRsaKey {
+  readonly publicKey: ThresholdRsaPublicKey;
+  /** PEM texts, as in group.json (the same bytes as root-ca.pem and tsa.pem). */
+  readonly rootCertificate: string;
+  readonly tsaCertificate: string;
 }
 
 export interface ReplicaSecrets {
@@ -132,6 +179,8 @@ export interface ReplicaSecrets {
   readonly kernel: KeyShare;
   readonly quorum: KeyShare;
   readonly encryption: KeyShare;
+  /** Present iff the group has a threshold RSA key. */
+  readonly rsa?: ThresholdRsaKeyShare;
   readonly linkSecret: Uint8Array;
 }
 
@@ -275,6 +324,54 @@ function parseEncryptionKey(raw: unknown, path: string, scheme: SharingScheme): 
   return { scheme, publicKey, rowKeys: parseKeyRows(o['rowKeys'], join(path, 'rowKeys'), scheme, g1) };
 }
 
+const RSA_FIELDS = ['players', 'threshold', 'n', 'e', 'v', 'verificationKeys', 'rootCertificate', 'tsaCertificate'];
+
+/** Lower-case hex of exactly `length` bytes as a bigint in 1..n-1 (or 0..n-1 with `zero`). */
+function rsaInteger(x: unknown, path: string, length: number, n: bigint, zero = false): bigint {
+  const value = BigInt(`0x${toHex(hexBytes(x, path, length))}`);
+  if (value >= n || (!zero && value === 0n)) throw new ConfigError(path, `must be in ${zero ? 0 : 1}..n-1`);
+  return value;
+}
+
+function certificatePem(x: unknown, path: string): string {
+  const pem = string(x, path);
+  at(path, () => derSequenceSpan(pemToDer(pem)));
+  return pem;
+}
+
+function parseRsaKey(raw: unknown, path: string, structure: StructureDescription, testOnly: boolean): GroupRsaKey {
+  const { players, threshold } = at(path, () => thresholdRsaParameters(structure)); // refuses general structures
+  const o = object(raw, path, RSA_FIELDS);
+  if (o['players'] !== players) throw new ConfigError(join(path, 'players'), `expected ${players} (the number of replicas)`);
+  if (o['threshold'] !== threshold) throw new ConfigError(join(path, 'threshold'), `expected ${threshold} (t + 1)`);
+  const nPath = join(path, 'n');
+  const nHex = string(o['n'], nPath);
+  const nBytes = hexBytes(nHex, nPath, nHex.length / 2);
+  if (nBytes.length === 0 || nBytes[0] === 0) throw new ConfigError(nPath, 'expected the modulus in its shortest form (no leading zero byte)');
+  const n = BigInt(`0x${nHex}`);
+  const bits = bitLength(n);
+  const floor = testOnly ? RSA_MIN_MODULUS_BITS : DEALER_MIN_MODULUS_BITS;
+  if (bits < floor || bits > RSA_MAX_MODULUS_BITS) {
+    throw new ConfigError(nPath, `the modulus has ${bits} bits; accepted: ${floor}-${RSA_MAX_MODULUS_BITS}${testOnly ? '' : ` (from ${RSA_MIN_MODULUS_BITS} in test-only groups)`}`);
+  }
+  if ((n & 1n) === 0n) throw new ConfigError(nPath, 'the modulus is even');
+  const e = o['e'];
+  if (typeof e !== 'number' || !Number.isSafeInteger(e) || e < 3) throw new ConfigError(join(path, 'e'), 'expected an integer (a prime greater than the number of replicas)');
+  const K = nBytes.length;
+  const v = rsaInteger(o['v'], join(path, 'v'), K, n);
+  const keysPath = join(path, 'verificationKeys');
+  const raws = array(o['verificationKeys'], keysPath);
+  if (raws.length !== players) throw new ConfigError(keysPath, `expected ${players} verification keys (one per replica), got ${raws.length}`);
+  const verificationKeys = raws.map((x, i) => rsaInteger(x, join(keysPath, i), K, n));
+  const publicKey: ThresholdRsaPublicKey = { n, e: BigInt(e), players, threshold, v, verificationKeys };
+  at(path, () => checkThresholdRsaPublicKey(publicKey)); // e prime > l and < n, v in 2..n-2
+  return {
+    publicKey,
+    rootCertificate: certificatePem(o['rootCertificate'], join(path, 'rootCertificate')),
+    tsaCertificate: certificatePem(o['tsaCertificate'], join(path, 'tsaCertificate')),
+  };
+}
+
 export function parseGroup(input: unknown): Group {
   if (!isObject(input)) throw new ConfigError('', 'group file must be a JSON object');
   let json: Obj;
@@ -323,10 +420,12 @@ export function parseGroup(input: unknown): Group {
 
   const kernelS = kernelScheme(parsed.structure);
   const quorumS = quorumScheme(parsed.structure);
-  const keys = object(root['keys'], 'keys', ['kernel', 'quorum', 'encryption']);
+  const hasRsa = isObject(root['keys']) && Object.hasOwn(root['keys'], 'rsa');
+  const keys = object(root['keys'], 'keys', hasRsa ? [...KEY_NAMES, 'rsa'] : KEY_NAMES);
   const kernel = parseThresholdKey(keys['kernel'], 'keys.kernel', kernelS);
   const quorum = parseThresholdKey(keys['quorum'], 'keys.quorum', quorumS);
   const encryption = parseEncryptionKey(keys['encryption'], 'keys.encryption', kernelS);
+  const rsa = hasRsa ? parseRsaKey(keys['rsa'], 'keys.rsa', parsed.structure, testOnly) : undefined;
 
   return {
     file: json as unknown as GroupFile,
@@ -338,6 +437,7 @@ export function parseGroup(input: unknown): Group {
     kernel,
     quorum,
     encryption,
+    ...(rsa === undefined ? {} : { rsa }),
   };
 }
 
@@ -440,14 +540,23 @@ export function parseReplicaSecrets(json: unknown, group: Group): ReplicaSecrets
   } catch {
     throw new ConfigError('SINTRA_KEY_SHARES', 'not valid JSON');
   }
-  const shares = object(rawShares, 'SINTRA_KEY_SHARES', KEY_NAMES);
+  if (isObject(rawShares) && Object.hasOwn(rawShares, 'rsa') && group.rsa === undefined) {
+    throw new ConfigError('SINTRA_KEY_SHARES.rsa', 'the group has no RSA key (group.json has no keys.rsa)');
+  }
+  const shares = object(rawShares, 'SINTRA_KEY_SHARES', group.rsa === undefined ? KEY_NAMES : [...KEY_NAMES, 'rsa']);
   const linkSecret = hexBytes(o['SINTRA_LINK_SECRET'], 'SINTRA_LINK_SECRET', LINK_KEY_BYTES);
+  let rsa: ThresholdRsaKeyShare | undefined;
+  if (group.rsa !== undefined) {
+    const { n } = group.rsa.publicKey;
+    rsa = { signer: index, s: rsaInteger(shares['rsa'], 'SINTRA_KEY_SHARES.rsa', Math.ceil(bitLength(n) / 8), n, true) };
+  }
   return {
     index,
     id,
     kernel: parseShares(shares['kernel'], 'SINTRA_KEY_SHARES.kernel', index, group.kernel.scheme),
     quorum: parseShares(shares['quorum'], 'SINTRA_KEY_SHARES.quorum', index, group.quorum.scheme),
     encryption: parseShares(shares['encryption'], 'SINTRA_KEY_SHARES.encryption', index, group.encryption.scheme),
+    ...(rsa === undefined ? {} : { rsa }),
     linkSecret,
   };
 }
@@ -467,6 +576,15 @@ export function verifyReplicaSecrets(group: Group, secrets: ReplicaSecrets): voi
   check('kernel', secrets.kernel, group.kernel.scheme, (row, v) => G2.BASE.multiply(v).equals(group.kernel.rowKeys[row]!));
   check('quorum', secrets.quorum, group.quorum.scheme, (row, v) => G2.BASE.multiply(v).equals(group.quorum.rowKeys[row]!));
   check('encryption', secrets.encryption, group.encryption.scheme, (row, v) => G1.BASE.multiply(v).equals(group.encryption.rowKeys[row]!));
+  if (group.rsa !== undefined) {
+    const share = secrets.rsa;
+    if (share === undefined) throw new ConfigError('SINTRA_KEY_SHARES.rsa', 'missing (the group has keys.rsa)');
+    if (share.signer !== secrets.index || !checkKeyShare(group.rsa.publicKey, share)) {
+      throw new ConfigError('SINTRA_KEY_SHARES.rsa', `does not match keys.rsa.verificationKeys[${secrets.index}]`);
+    }
+  } else if (secrets.rsa !== undefined) {
+    throw new ConfigError('SINTRA_KEY_SHARES.rsa', 'the group has no RSA key (group.json has no keys.rsa)');
+  }
   if (!bytesEqual(x25519.getPublicKey(secrets.linkSecret), replica.linkKey)) {
     throw new ConfigError('SINTRA_LINK_SECRET', `does not match replicas[${secrets.index}].linkKey`);
   }

@@ -36,6 +36,8 @@
  *  - x_i enters the combination squared, so x_i and -x_i (or x_i times any element of order 2) are both
  *    valid: the proof is about x_i^2 (paper, 3.3). The share encoding keeps the x_i the signer sent.
  *  - Randomness (the polynomial, v, and r) comes from the caller (random.ts); nothing else is random.
+ *  - The dealer may sign with the whole key while it deals (its certificates: shared/crypto/x509.ts), through
+ *    a signing function handed to a callback and dead once the callback returns; d is never returned.
  */
 import { sha256 } from './sha256.ts';
 import { bytesToBigint, concatBytes, frame, readU16, u16be } from './bytes.ts';
@@ -102,6 +104,12 @@ export interface ThresholdRsaSignature {
   readonly faulty: readonly number[];
 }
 
+/**
+ * RSASSA-PKCS1-v1_5 with SHA-256 under the whole key, on a message's digest: the same bytes k shares
+ * combine to. Only valid inside the callback of dealThresholdRsa.
+ */
+export type DealerSign = (digest: Uint8Array) => Uint8Array;
+
 export interface ThresholdRsaDealing {
   readonly publicKey: ThresholdRsaPublicKey;
   /** One per signer, in signer order. */
@@ -164,8 +172,16 @@ function randomBelow(bound: bigint, rng: RandomBytes): bigint {
  * The dealer of section 3.1. A pure function of its inputs: the same primes, group, exponent and random
  * stream give the same key. Checks that p, p', q, q' are prime (Miller-Rabin, modular.ts), that e is a
  * prime > l and prime to m, and the modulus size; d and m are not returned.
+ *
+ * `withWholeKey`, if given, runs once the key is dealt, with a DealerSign under the whole key and the
+ * public key: the dealer's one chance to sign (its root CA and TSA certificates) before it forgets the key.
+ * The signing function refuses once the callback has returned.
  */
-export function dealThresholdRsa(input: ThresholdRsaDealingInput, rng: RandomBytes): ThresholdRsaDealing {
+export function dealThresholdRsa(
+  input: ThresholdRsaDealingInput,
+  rng: RandomBytes,
+  withWholeKey?: (sign: DealerSign, publicKey: ThresholdRsaPublicKey) => void,
+): ThresholdRsaDealing {
   if (typeof input !== 'object' || input === null) refuse('bad-encoding', 'threshold RSA dealing: no input');
   if (typeof rng !== 'function') refuse('bad-encoding', 'threshold RSA dealing: rng must be a RandomBytes function');
   const { players: l, threshold: k } = thresholdRsaParameters(input.group);
@@ -212,7 +228,27 @@ export function dealThresholdRsa(input: ThresholdRsaDealingInput, rng: RandomByt
     if (modPow(v, pp, n) !== 1n && modPow(v, qq, n) !== 1n) break;
   }
   const verificationKeys = shares.map((sh) => modPow(v, sh.s, n));
-  return { publicKey: { n, e, players: l, threshold: k, v, verificationKeys }, shares };
+  const publicKey: ThresholdRsaPublicKey = { n, e, players: l, threshold: k, v, verificationKeys };
+  if (withWholeKey !== undefined) {
+    if (typeof withWholeKey !== 'function') refuse('bad-encoding', 'threshold RSA dealing: withWholeKey must be a function');
+    // The ordinary private exponent: e^-1 modulo lambda(n) = lcm(2p', 2q') = 2m (d above is only right on Q_n).
+    const wholeD = modInverse(e, 2n * m);
+    let open = true;
+    const sign: DealerSign = (digest) => {
+      if (!open) refuse('not-qualified', "threshold RSA: the dealer's whole key is gone; it signs only inside the dealing's callback");
+      if (!(digest instanceof Uint8Array) || digest.length !== SHA256_BYTES) refuse('bad-length', `threshold RSA: the message digest must be a ${SHA256_BYTES}-byte SHA-256 digest (a Uint8Array)`);
+      const x = pkcs1v15Representative(n, digest);
+      const y = modPow(x, wholeD, n);
+      if (modPow(y, e, n) !== x) refuse('invalid-share', 'threshold RSA: the whole-key signature does not verify'); // cannot happen
+      return i2osp(y, byteLength(n));
+    };
+    try {
+      withWholeKey(sign, publicKey);
+    } finally {
+      open = false;
+    }
+  }
+  return { publicKey, shares };
 }
 
 /** Structural checks of a public key (sizes, ranges, e a prime > l); throws a ThresholdRsaError. */

@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { coinScenario, dealKey, hashToCurveAbc, tdh2Scenario, thresholdScenario } from './scenario.ts';
 import type { DealtKey } from './scenario.ts';
-import { COIN, HASH_TO_CURVE_ABC, TDH2, THRESHOLD } from './vectors.ts';
+import { COIN, HASH_TO_CURVE_ABC, TDH2, THRESHOLD, X509 } from './vectors.ts';
+import { x509Scenario } from './x509-scenario.ts';
 
 let dealt: DealtKey | undefined;
 const key = (): DealtKey => (dealt ??= dealKey());
@@ -29,5 +30,9 @@ describe('workerd parity vectors, computed in Node', () => {
 
   it('TDH2 scenario gives the recorded bytes', () => {
     expect(tdh2Scenario()).toEqual(TDH2);
+  });
+
+  it('X.509 scenario (group certificates, threshold RSA signature) gives the recorded bytes', () => {
+    expect(x509Scenario()).toEqual(X509);
   });
 });

@@ -9,7 +9,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { coinScenario, dealKey, hashToCurveAbc, tdh2Scenario, thresholdScenario } from './scenario.ts';
 import type { DealtKey } from './scenario.ts';
 import { recordingTimer } from './timer.ts';
-import { COIN, HASH_TO_CURVE_ABC, TDH2, THRESHOLD } from './vectors.ts';
+import { COIN, HASH_TO_CURVE_ABC, TDH2, THRESHOLD, X509 } from './vectors.ts';
+import { x509Scenario } from './x509-scenario.ts';
 
 const { time, report } = recordingTimer();
 let dealt: DealtKey | undefined;
@@ -50,5 +51,9 @@ describe('shared/crypto inside workerd', () => {
     expect(r.valid && r.sharesValid).toBe(true);
     expect(new TextDecoder().decode(Uint8Array.from(r.plaintext.match(/../g)!.map((h) => parseInt(h, 16))))).toBe('sealed bid: 1234');
     expect(r).toEqual(TDH2);
+  });
+
+  it('X.509 group certificates (@peculiar/asn1-x509) and a threshold RSA signature: bytes equal Node', () => {
+    expect(x509Scenario(time)).toEqual(X509);
   });
 });

@@ -8,13 +8,14 @@ import { build } from 'esbuild';
 import { Miniflare } from 'miniflare';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COIN, HASH_TO_CURVE_ABC, THRESHOLD } from './vectors.ts';
+import { COIN, HASH_TO_CURVE_ABC, THRESHOLD, X509 } from './vectors.ts';
 
 interface PlainWorkerResult {
   runtime: { userAgent: string | null; hasProcess: boolean; hasBuffer: boolean };
   hashToCurveAbc: string;
   threshold: unknown;
   coin: unknown;
+  x509: unknown;
   ms: Record<string, number>;
 }
 
@@ -60,5 +61,6 @@ describe('shared/crypto in a plain worker (no compatibility flags) under Minifla
     expect(result.hashToCurveAbc).toBe(HASH_TO_CURVE_ABC);
     expect(result.threshold).toEqual(THRESHOLD);
     expect(result.coin).toEqual(COIN);
+    expect(result.x509).toEqual(X509); // the X.509 library and threshold RSA need no Node API either
   });
 });

@@ -5,6 +5,7 @@
  */
 import { coinScenario, dealKey, hashToCurveAbc, thresholdScenario } from './scenario.ts';
 import { recordingTimer } from './timer.ts';
+import { x509Scenario } from './x509-scenario.ts';
 
 export default {
   fetch(): Response {
@@ -16,6 +17,7 @@ export default {
       hashToCurveAbc: hashToCurveAbc(time),
       threshold: thresholdScenario(key, time),
       coin: coinScenario(key, time),
+      x509: x509Scenario(time),
       ms: report(),
     };
     return Response.json(body);

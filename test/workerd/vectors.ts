@@ -39,3 +39,16 @@ export const TDH2 = {
   valid: true,
   sharesValid: true,
 } as const;
+
+/**
+ * x509-scenario.ts: SHA-256 of the root CA and TSA certificates' DER (issued with @peculiar/asn1-x509 and a
+ * 1024-bit test key), their key identifier, and a signature combined from two threshold RSA shares.
+ */
+export const X509 = {
+  root: '3245a1628cfe5ff6c4659d52f5b9cd68de29cec331cad2b85d9d32f91dacbd7e',
+  tsa: '3f5cf4954c97c325ded2f32a030d92869a003f1950a17bf662d96e7413da4491',
+  keyIdentifier: '30b684c601e5c800de327f4165b90a013f1b8d48',
+  signature:
+    '7b57dacaa9c7c8eb9cc6f9da6dfcf34cb9ededcdc29c9fd4320889ca5a22782d6342cfcf35602082ab8906472f3a9c2484e67305eddbba45c2a86aa3e31a2c75e140450b4140b2b840343741f1bc8b8b849de8a6a4eea97c5e77efc323dc1d40e40eaf8dc65a448a8401a86f59f0cfebbf653de1f17de88ecd03ffc0f0704459',
+  verified: true,
+} as const;
