@@ -99,6 +99,7 @@ async function keygen(opts: CaCommandOptions, io: Io): Promise<number> {
     // 'wx': never overwrite a key (it may be the only copy of a registered name's key).
     await writeFile(opts.out, text, { mode: 0o600, flag: 'wx' });
   } catch (e) {
+    if ((e as { code?: unknown }).code === 'EEXIST') throw new Error(`${opts.out} exists (it may be the only copy of a registered name's key); keys are never overwritten: give another --out`);
     throw new Error(`cannot write ${opts.out}: ${fsReason(e)}`);
   }
   if (opts.json) io.out(`${JSON.stringify({ out: opts.out, publicKey })}\n`);

@@ -3,9 +3,11 @@
  * the Node half of `sintra start --mixed`. Options override the environment variables of the same
  * meaning (docs/operations.md, "Node replicas"); the Redis token is only read from the environment, so it
  * does not show in process listings. Prints one line `listening URL` on stdout once it serves; SIGINT or
- * SIGTERM stops it cleanly.
+ * SIGTERM stops it cleanly. On stderr it writes JSON log lines (workers/core/log.ts: `listening`, the
+ * replica's events, `stopping` with its `reason`); a failure to start is the CLI's one `error:` line.
  */
 import { Command, Option } from 'commander';
+import { logLine } from '../../workers/core/log.ts';
 import type { StoreSpec } from '../../workers/node/config.ts';
 import type { Io } from './deal.ts';
 import { UsageError } from './deal.ts';
@@ -48,16 +50,18 @@ export async function nodeReplicaCommand(opts: NodeReplicaCommandOptions, io: Io
     log: (line) => io.err(`${line}\n`),
   });
   io.out(opts.json ? `${JSON.stringify({ listening: served.url, replica: served.replica.id })}\n` : `listening ${served.url}\n`);
-  const stops: Promise<unknown>[] = [opts.stop ?? untilSignal()];
+  // Why it stops: a signal's name, `stdin-closed` (the parent went away), or `stop` (tests).
+  const stops: Promise<string>[] = [opts.stop ? opts.stop.then(() => 'stop') : untilSignal()];
   if (opts.exitWithStdin) {
-    stops.push(new Promise<void>((resolve) => {
-      process.stdin.on('end', resolve);
-      process.stdin.on('close', resolve);
+    stops.push(new Promise<string>((resolve) => {
+      process.stdin.on('end', () => resolve('stdin-closed'));
+      process.stdin.on('close', () => resolve('stdin-closed'));
       process.stdin.resume();
     }));
   }
-  await Promise.race(stops);
-  io.err(`replica ${served.replica.id}: stopping\n`);
+  const why = await Promise.race(stops);
+  const id = served.replica.id;
+  io.err(`${logLine('info', id, 'stopping', `replica ${id}: ${why}, stopping`, { reason: why })}\n`);
   await served.close();
   if (opts.exitWithStdin) process.stdin.destroy();
   return 0;

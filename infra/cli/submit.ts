@@ -11,7 +11,7 @@
  * group comes from --group FILE (pinned: replicas serving another group are refused before anything is
  * sent) or, only with the explicit --trust-served-group, from GET /v1/info (all replicas that answer must
  * serve the same group; a warning says what that trusts): infra/cli/trust.ts. Fewer replicas than a kernel
- * get a warning.
+ * get a warning (without a pinned group, counted against the structure the replicas serve).
  *
  * With --encrypt the request is encrypted to the group's key first (secure causal atomic broadcast,
  * shared/client/encrypt.ts): replicas see only a ciphertext until its position is fixed. The id printed is
@@ -28,7 +28,7 @@ import { baseUrl, cliClient, groupServedBy } from './client.ts';
 import { UsageError } from './deal.ts';
 import type { Io } from './deal.ts';
 import { checkOutOption, writeOutFile } from './out-file.ts';
-import { checkTrustUsage } from './trust.ts';
+import { checkTrustUsage, warnUnlessKernel } from './trust.ts';
 import { fsReason, loadGroupFile } from './verify.ts';
 
 export interface SubmitOptions {
@@ -81,6 +81,9 @@ export async function submitCommand(payload: string | undefined, opts: SubmitOpt
   let group: Group | null = null;
   if (opts.group !== undefined) group = await loadGroupFile(opts.group);
   else if (opts.trustServedGroup && (opts.encrypt || wait)) group = await groupServedBy(urls, log, opts.encrypt ? 'encrypting to' : 'verifying with');
+  // With a group the SDK warns when the replicas are not a kernel; without one (nothing is verified) the
+  // structure the replicas serve is enough to count them against.
+  if (!group) await warnUnlessKernel(null, urls, log);
 
   // ---- submit to every replica, then wait for the receipt
   const { client, done } = cliClient(group, urls, opts.timeout, io);

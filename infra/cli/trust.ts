@@ -7,8 +7,10 @@
  * group's operators publish) or the explicit `--trust-served-group`, which says what it means on stderr.
  *
  * And a request given to fewer replicas than a kernel (a set the structure cannot corrupt whole: t + 1 of
- * a threshold group) may reach only Byzantine ones, which can drop it: a warning says so.
+ * a threshold group) may reach only Byzantine ones, which can drop it: a warning says so, also when no
+ * group is pinned (then against the structure the replicas serve).
  */
+import { parseGroup } from '../../shared/config/group.ts';
 import type { Group } from '../../shared/config/group.ts';
 import { notKernelWarning } from '../../shared/client/sdk.ts';
 import { UsageError } from './deal.ts';
@@ -42,20 +44,39 @@ export async function trustedGroup(opts: TrustOptions, served: () => Promise<Gro
 /**
  * Warns on stderr when the replicas at `urls` (by the index each reports at /v1/info) are not a kernel of
  * `group`. Replicas that do not answer, or serve another group, do not count.
+ *
+ * With no pinned group (a plain `sintra submit`, which verifies nothing) the structure is the one the
+ * replicas serve at /v1/info: the first group served, counting the replicas that serve that same group.
+ * It is used for this warning only, never to verify or encrypt, and the warning says it was not pinned.
+ * When no replica serves a group there is nothing to count against, and nothing is said here (the
+ * submission itself then reports the replicas that fail).
  */
-export async function warnUnlessKernel(group: Group, urls: readonly string[], log: (line: string) => void, timeoutMs = 10_000): Promise<void> {
-  const want = Buffer.from(group.groupId).toString('hex');
-  const indices = await Promise.all(
+export async function warnUnlessKernel(group: Group | null, urls: readonly string[], log: (line: string) => void, timeoutMs = 10_000): Promise<void> {
+  const infos = await Promise.all(
     urls.map(async (url) => {
       try {
         const res = await fetch(`${url}/v1/info`, { signal: AbortSignal.timeout(timeoutMs) });
         const j = (await res.json()) as { replica?: { index?: unknown }; group?: { groupId?: unknown } };
-        return res.ok && j.group?.groupId === want && typeof j.replica?.index === 'number' ? j.replica.index : null;
+        return res.ok && typeof j.group?.groupId === 'string' && typeof j.replica?.index === 'number' ? { index: j.replica.index, groupId: j.group.groupId, file: j.group as unknown } : null;
       } catch {
         return null;
       }
     }),
   );
-  const warning = notKernelWarning(group, indices.filter((i): i is number => i !== null));
-  if (warning) log(`${warning}. Give more --url/--cluster replicas.`);
+  const answered = infos.filter((i): i is NonNullable<typeof i> => i !== null);
+  let against = group;
+  if (!against) {
+    for (const i of answered) {
+      try {
+        against = parseGroup(i.file);
+        break;
+      } catch {
+        // not a valid group: try the next replica's
+      }
+    }
+    if (!against) return;
+  }
+  const want = Buffer.from(against.groupId).toString('hex');
+  const warning = notKernelWarning(against, answered.filter((i) => i.groupId === want).map((i) => i.index));
+  if (warning) log(`${warning}${group ? '' : " (the group's structure as the replicas serve it: none is pinned)"}. Give more --url/--cluster replicas.`);
 }

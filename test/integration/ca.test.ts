@@ -3,8 +3,9 @@
  * in Miniflare, HTTP on loopback): register through the SDK, a duplicate name refused, lookups proving a
  * name present or absent from group-signed statements on every replica, revoke then lookup showing it
  * revoked, the CA's answer by request id, bad input refused with stable codes, the `sintra ca` CLI (keygen,
- * register, lookup, verify, revoke; exit codes), and forged or modified statements rejected by
- * verifyDirectoryStatement, the CLI and the SDK (a proxy in front of replica 0 that forges them).
+ * register, lookup, verify, revoke; exit codes; lookup's exit 3 and keygen's refusal also as a process),
+ * and forged or modified statements rejected by verifyDirectoryStatement, the CLI and the SDK (a proxy in
+ * front of replica 0 that forges them).
  */
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -22,6 +23,7 @@ import { parseGroup } from '../../shared/config/group.ts';
 import type { Group } from '../../shared/config/group.ts';
 import { toHex } from '../../shared/crypto/bytes.ts';
 import { requestId } from '../../shared/replica/engine.ts';
+import { lines, runSintra } from '../helpers/cli-process.ts';
 import { getJson, http, sleep, waitFor } from '../helpers/http.ts';
 import { freePortRange } from '../helpers/ports.ts';
 
@@ -276,6 +278,28 @@ describe('certification authority on the local cluster', () => {
     expect((await sintra('ca', 'keygen')).code).toBe(2);
     expect((await sintra('ca', 'verify', statement)).code).toBe(2);
     expect((await sintra('ca', 'register', 'bob', '--key', key, '--valid-for', '0', ...cl)).code).toBe(2);
+  }, 60_000);
+
+  it('as a process (node infra/bin/sintra.mjs): lookup exits 3 for a revoked and an absent name; keygen onto an existing file is one clear line', async () => {
+    // After the CLI test above: bob is revoked, and replica 2's checkpoint covers it.
+    const key = join(dataDir, 'bob.key');
+    const keyText = readFileSync(key, 'utf8');
+    const pinned = ['--cluster', cluster.urls[2]!, '--group', cluster.groupPath];
+    const [revoked, absent, keygen] = await Promise.all([
+      runSintra(['ca', 'lookup', 'bob', ...pinned]),
+      runSintra(['ca', 'lookup', 'nobody-here', ...pinned, '--json']),
+      runSintra(['ca', 'keygen', '--out', key]),
+    ]);
+    expect(revoked.code, revoked.err).toBe(3);
+    expect(revoked.out).toMatch(/^bob: revoked, serial \d+, key [0-9a-f]{64}, revoked at log index \d+; checkpoint size \d+, epoch \d+$/m);
+    expect(revoked.err).not.toMatch(/^error/m);
+    expect(absent.code, absent.err).toBe(3);
+    expect(JSON.parse(absent.out)).toMatchObject({ valid: true, name: 'nobody-here', present: false, status: 'absent' });
+    // `ca keygen` never overwrites a key: one line, no raw EEXIST.
+    expect(keygen.code).toBe(1);
+    expect(keygen.out).toBe('');
+    expect(lines(keygen.err)).toEqual([`error: ${key} exists (it may be the only copy of a registered name's key); keys are never overwritten: give another --out`]);
+    expect(readFileSync(key, 'utf8')).toBe(keyText);
   }, 60_000);
 
   it('serves the CA routes in its OpenAPI document', async () => {

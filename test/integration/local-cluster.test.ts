@@ -1,7 +1,9 @@
 /**
  * The local Miniflare cluster of `sintra start` over real HTTP on loopback: four Durable Object replicas
  * order client requests, certify checkpoints and serve receipts that verify offline with group.json alone;
- * hostile input gets stable JSON errors and changes nothing; a full stop and restart resumes the same log.
+ * hostile input gets stable JSON errors and changes nothing; the HTTP conventions hold on the running
+ * replicas (CORS, ETag/304, Cache-Control, 405 with Allow, /metrics, health); a full stop and restart
+ * resumes the same log.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +15,7 @@ import { startLocalCluster, waitUntilReady } from '../../infra/cluster/local-clu
 import type { LocalCluster } from '../../infra/cluster/local-cluster.ts';
 import { startCommand } from '../../infra/cli/start.ts';
 import { getJson, http, waitFor } from '../helpers/http.ts';
+import { expectHttpConventions } from '../helpers/http-conventions.ts';
 import { freePortRange } from '../helpers/ports.ts';
 
 /** Replica i listens on BASE_PORT + i: a free range picked in beforeAll (ranges fixed by pid collided across files). */
@@ -87,6 +90,13 @@ describe('local cluster (4 Durable Object replicas in Miniflare, HTTP on loopbac
     const m = await get(3, '/v1/metrics');
     expect(m.json.engine.logSize).toBe(c.size);
     expect(Object.keys(m.json.engine.faultsByPeer)).toEqual([]);
+  });
+
+  it('HTTP conventions on every running replica: CORS (none on /v1/peer), ETag/304 and Cache-Control, 405 with Allow, /metrics as Prometheus text, health', async () => {
+    // What workerd and Miniflare's sockets pass through, not only the Hono app (test/unit/http-conventions.test.ts).
+    const ids = [];
+    for (const url of cluster.urls) ids.push(await expectHttpConventions(url));
+    expect(ids).toEqual(['r1', 'r2', 'r3', 'r4']);
   });
 
   it('answers bad input with stable JSON error codes and changes nothing', async () => {

@@ -4,10 +4,13 @@
  * - Two replicas as Workers with Durable Objects in Miniflare (workerd) and two Node replicas keeping their
  *   state in real redis-servers (one each) through the Upstash REST bridge: they deliver the same order and
  *   the same group-signed checkpoints, and receipts from either runtime verify offline with the group key.
- *   Two Node replicas on one Redis are refused (one storage failure domain for two replicas).
+ *   Two Node replicas on one Redis are refused (one storage failure domain for two replicas). With both
+ *   Node replicas stopped (SIGTERM; each logs a JSON `stopping` line), a Durable Object replica's
+ *   /v1/health answers 503 `peers-unreachable` naming them.
  * - `sintra start --mixed` (Node replicas on the embedded file store, no other service): the same ready
  *   line as `sintra start`; a request is certified; stopping and starting again resumes the same log; the
- *   data folder refuses to be started in the other layout (that would restart replicas on empty state).
+ *   HTTP conventions hold on a Node replica (test/helpers/http-conventions.ts); the data folder refuses
+ *   to be started in the other layout (that would restart replicas on empty state).
  */
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +24,7 @@ import { waitUntilReady } from '../../infra/cluster/local-cluster.ts';
 import { startMixedCluster } from '../../infra/cluster/mixed-cluster.ts';
 import type { MixedCluster } from '../../infra/cluster/mixed-cluster.ts';
 import { getJson, http, waitFor } from '../helpers/http.ts';
+import { expectHttpConventions } from '../helpers/http-conventions.ts';
 import { freePortRange } from '../helpers/ports.ts';
 import { HAVE_REDIS, REDIS_SKIP_MESSAGE, startRedis } from '../helpers/redis.ts';
 import type { TestRedis } from '../helpers/redis.ts';
@@ -109,6 +113,27 @@ describe.skipIf(!HAVE_REDIS)('mixed cluster: 2 Miniflare (Durable Object) replic
       expect(new Set(s.map((x) => JSON.stringify(x.json.checkpoint))).size).toBe(1);
     }
   }, 120_000);
+
+  // Last in this block: it leaves the Node replicas stopped (afterAll disposes the rest).
+  it('both Node replicas stopped (SIGTERM: a JSON stopping line each): a Durable Object replica answers /v1/health 503 peers-unreachable naming them', async () => {
+    expect((await getJson(cluster.urls[0]!, '/v1/health')).status).toBe(200);
+    await Promise.all([2, 3].map((i) => cluster.kill(i, 'SIGTERM')));
+    for (const i of [2, 3]) {
+      const stopping = cluster.logTail(i).filter((l) => l.includes('"event":"stopping"'));
+      expect(stopping, cluster.logTail(i).join('\n')).toHaveLength(1);
+      expect(JSON.parse(stopping[0]!)).toMatchObject({ level: 'info', replica: `r${i + 1}`, event: 'stopping', reason: 'SIGTERM', msg: `replica r${i + 1}: SIGTERM, stopping` });
+    }
+    // A request makes replica r1 send to every peer; its sends to r3 and r4 fail: 2 of 4 are no quorum.
+    expect((await post(cluster.urls[0]!, 'while r3 and r4 are down')).status).toBe(202);
+    const down = await waitFor(async () => {
+      const res = await http(`${cluster.urls[0]!}/v1/health`);
+      return res.status === 503 ? { res, json: (await res.json()) as any } : null;
+    }, 'r1 to report its peers unreachable', 30_000, 200);
+    expect(down.res.headers.get('cache-control')).toBe('no-store');
+    expect(down.res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(down.json).toMatchObject({ ok: false, replica: 'r1', logSize: expect.any(Number), error: { code: 'peers-unreachable' } });
+    expect(down.json.error.message).toMatch(/^fewer than a quorum of replicas reachable; failing: r3 \(.+\), r4 \(.+\)$/);
+  }, 60_000);
 });
 
 if (!HAVE_REDIS) describe('mixed cluster on Redis', () => it.skip(REDIS_SKIP_MESSAGE, () => undefined));
@@ -167,6 +192,9 @@ describe('sintra start --mixed (Node replicas on the embedded file store)', () =
       const r = await post(urls[0]!, 'after restart');
       expect(r.status).toBe(202);
       await sameCheckpoint(urls, first!.size + 1);
+      // The HTTP conventions on a Node replica as `sintra start --mixed` runs it (@hono/node-server, its
+      // own process; CORS from any origin by default); local-cluster.test.ts checks the Miniflare ones.
+      expect(await expectHttpConventions(urls[2]!)).toBe('r3');
     });
     expect(r2.code).toBe(0);
 

@@ -11,6 +11,8 @@
  * 2. r1's Redis is killed during load and started again 2.5 s later: r1 answers 503 `storage-unavailable`
  *    (JSON) meanwhile and never crashes; afterwards it serves again, and every request any replica had
  *    accepted is in every log.
+ * 3. The HTTP conventions hold on every Node replica (test/helpers/http-conventions.ts), with CORS from a
+ *    configured SINTRA_CORS_ORIGINS list only.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +25,7 @@ import { waitUntilReady } from '../../infra/cluster/local-cluster.ts';
 import { startMixedCluster } from '../../infra/cluster/mixed-cluster.ts';
 import type { MixedCluster } from '../../infra/cluster/mixed-cluster.ts';
 import { getJson, http, sleep, waitFor } from '../helpers/http.ts';
+import { expectHttpConventions } from '../helpers/http-conventions.ts';
 import { freePortRange } from '../helpers/ports.ts';
 import { HAVE_REDIS, REDIS_SKIP_MESSAGE, startRedis } from '../helpers/redis.ts';
 import type { TestRedis } from '../helpers/redis.ts';
@@ -37,6 +40,7 @@ let cluster: MixedCluster;
 let group: Group;
 const N = 4;
 const ALL = [0, 1, 2, 3];
+const DASHBOARD = 'https://dash.example';
 
 const get = (i: number, path: string) => getJson(cluster.urls[i]!, path);
 
@@ -82,6 +86,8 @@ async function expectNoFaults(): Promise<any[]> {
 describe.skipIf(!HAVE_REDIS)('Node replicas (2 on Redis via the Upstash REST bridge, 2 on files), HTTP on loopback', () => {
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'sintra-node-'));
+    // The Node replicas (child processes) take their environment from this one: a configured CORS list.
+    process.env['SINTRA_CORS_ORIGINS'] = `${DASHBOARD}, http://localhost:3000`;
     redis = [await startRedis(), await startRedis()];
     bridges = await Promise.all(redis.map((r) => startUpstashBridge(r.port)));
     cluster = await startMixedCluster({
@@ -96,6 +102,7 @@ describe.skipIf(!HAVE_REDIS)('Node replicas (2 on Redis via the Upstash REST bri
   }, 120_000);
 
   afterAll(async () => {
+    delete process.env['SINTRA_CORS_ORIGINS'];
     await cluster?.dispose();
     for (const b of bridges) await b.close();
     for (const r of redis) await r.stop();
@@ -190,6 +197,13 @@ describe.skipIf(!HAVE_REDIS)('Node replicas (2 on Redis via the Upstash REST bri
     await expectNoFaults();
     console.log(`node-replica redis outage: ${unavailable.length} x 503 while down; recovered and all ${ids.length} requests ordered everywhere in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }, 180_000);
+
+  it('HTTP conventions on every Node replica (@hono/node-server): CORS from the configured origins only (none on /v1/peer), ETag/304 and Cache-Control, 405 with Allow, /metrics, health', async () => {
+    await sameCheckpointEverywhere(new Set(accepted).size);
+    const ids = [];
+    for (const url of cluster.urls) ids.push(await expectHttpConventions(url, { allowedOrigin: DASHBOARD, deniedOrigin: 'https://evil.example' }));
+    expect(ids).toEqual(['r1', 'r2', 'r3', 'r4']);
+  }, 60_000);
 });
 
 if (!HAVE_REDIS) describe('Node replicas on Redis', () => it.skip(REDIS_SKIP_MESSAGE, () => undefined));

@@ -2,8 +2,9 @@
  * The notary / time-stamping service end to end on the local cluster (four Durable Object replicas in
  * Miniflare, HTTP on loopback): stamps through the SDK (plain and encrypted), duplicate stamps answered
  * with the first registration, lookups by digest and by log index on every replica, the CLI's stamp and
- * --verify (exit codes), a forged or modified receipt rejected by the SDK and the CLI, and a lying replica
- * (a proxy in front of replica 0 that forges its receipts) routed around by the SDK.
+ * --verify (exit codes; stamp also as its own process), a forged or modified receipt rejected by the SDK
+ * and the CLI, and a lying replica (a proxy in front of replica 0 that forges its receipts) routed around
+ * by the SDK.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -21,6 +22,7 @@ import { SintraClient, verifyStampReceipt } from '../../shared/client/sdk.ts';
 import { parseGroup } from '../../shared/config/group.ts';
 import type { Group } from '../../shared/config/group.ts';
 import { toHex, utf8ToBytes } from '../../shared/crypto/bytes.ts';
+import { lines, runSintra } from '../helpers/cli-process.ts';
 import { getJson, http, sleep, waitFor } from '../helpers/http.ts';
 import { freePortRange } from '../helpers/ports.ts';
 
@@ -195,6 +197,21 @@ describe('notary on the local cluster', () => {
     // Usage errors: exit 2.
     expect((await sintra('stamp', '--verify', file, receipt)).code).toBe(2);
     expect((await sintra('stamp', file)).code).toBe(2);
+  }, 90_000);
+
+  it('CLI as a process (node infra/bin/sintra.mjs): stamp FILE to a kernel with --group and --out, exit 0; the saved receipt verifies for that file', async () => {
+    const file = join(dataDir, 'invoice.txt');
+    writeFileSync(file, 'Invoice 2026-117: 3 beers.\n');
+    const digest = toHex(sha256(readFileSync(file)));
+    const receipt = join(dataDir, 'invoice.stamp.json');
+    const s = await runSintra(['stamp', file, '--cluster', cluster.urls[2]!, '--cluster', cluster.urls[3]!, '--group', cluster.groupPath, '--out', receipt]);
+    expect(s.code, s.err).toBe(0);
+    expect(lines(s.out)).toEqual([expect.stringMatching(new RegExp(`^stamped ${file.replace(/[.]/g, '\\.')} \\(sha256 ${digest}\\) at log index \\d+; checkpoint size \\d+, epoch \\d+; receipt from http://127\\.0\\.0\\.1:\\d+ verified$`)), `receipt saved to ${receipt}`]);
+    expect(s.err).not.toMatch(/^(error|warning)/m); // a kernel, pinned: nothing to warn about
+    expect(lines(s.err)[0]).toBe(`${file}: sha256 ${digest}`);
+    const v = await sintra('stamp', '--verify', file, receipt, '--group', cluster.groupPath, '--json');
+    expect(v.code).toBe(0);
+    expect(JSON.parse(v.out)).toMatchObject({ valid: true, digest });
   }, 90_000);
 
   it('CLI: --encrypt --json, group from /v1/info (--trust-served-group); without a group choice: usage error', async () => {

@@ -1,7 +1,8 @@
 /**
  * `sintra submit --wait` and `sintra verify` against the real local cluster (four Durable Object replicas in
  * Miniflare over HTTP on loopback): the request is certified, the saved receipt verifies offline. Also
- * encrypted requests (secure causal atomic broadcast) end to end: by the CLI and over raw HTTP.
+ * encrypted requests (secure causal atomic broadcast) end to end: by the CLI and over raw HTTP. Most runs
+ * call main() in-process; a few run the CLI as its own process, as a user does (test/helpers/cli-process.ts).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import { encryptRequest } from '../../shared/client/encrypt.ts';
 import { parseGroup } from '../../shared/config/group.ts';
 import { toHex as bytesToHex, utf8ToBytes } from '../../shared/crypto/bytes.ts';
 import { seededRandom } from '../../shared/crypto/random.ts';
+import { lines, runSintra } from '../helpers/cli-process.ts';
 import { getJson, http, waitFor } from '../helpers/http.ts';
 import { testGroup } from '../helpers/group.ts';
 import { startLocalCluster, waitUntilReady } from '../../infra/cluster/local-cluster.ts';
@@ -75,6 +77,31 @@ describe('sintra submit --wait and sintra verify on the local cluster', () => {
     expect(forced.code).toBe(0);
     expect(forced.out.split('\n')[0]).toBe(secondId);
     expect((await sintra('verify', out, '--group', cluster.groupPath)).out).toContain('"a second request"');
+  }, 120_000);
+
+  it('as a process (node infra/bin/sintra.mjs): --out onto an existing file is refused before submitting; one --url without --group gets the kernel warning', async () => {
+    const out = join(dataDir, 'kept-receipt.json');
+    writeFileSync(out, '{"evidence": "kept"}\n');
+    const refusedText = 'refused as a process';
+    const plainText = 'one url, no group, as a process';
+    // Concurrently: each process starts tsx and loads the CLI (about 2 s on a loaded 2-core machine).
+    const [refused, plain] = await Promise.all([
+      runSintra(['submit', '--url', cluster.urls[0]!, '--url', cluster.urls[2]!, '--group', cluster.groupPath, '--wait', '--out', out, refusedText]),
+      runSintra(['submit', '--url', cluster.urls[1]!, plainText]),
+    ]);
+    expect(refused.code, refused.err).toBe(1);
+    expect(refused.out).toBe('');
+    expect(lines(refused.err)).toEqual([`error: ${out} exists (it may be evidence you keep); give --force to overwrite it, or another --out`]);
+    expect(readFileSync(out, 'utf8')).toBe('{"evidence": "kept"}\n');
+    const refusedId = bytesToHex(sha256(utf8ToBytes(refusedText)));
+    for (const url of cluster.urls) expect((await getJson(url, `/v1/requests/${refusedId}`)).status).toBe(404);
+
+    // docs/operations.md: fewer --urls than a kernel get a warning, also without a pinned group (counted
+    // against the structure the replica serves; nothing is verified with it).
+    expect(plain.code, plain.err).toBe(0);
+    expect(plain.out).toBe(`${bytesToHex(sha256(utf8ToBytes(plainText)))}\n`);
+    expect(plain.err).toMatch(/^warning: the replicas reached \(r2\) are not a kernel of the group \(t \+ 1 = 2 replicas of this threshold group\): if they are all Byzantine they can drop the request \(the group's structure as the replicas serve it: none is pinned\)\. Give more --url\/--cluster replicas\.$/m);
+    expect(plain.err).not.toMatch(/^error/m);
   }, 120_000);
 
   it('raw bytes from a file, group from /v1/info (--trust-served-group), --json', async () => {

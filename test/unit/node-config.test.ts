@@ -1,8 +1,12 @@
 /**
  * Node replica configuration (workers/node/config.ts): group and secrets from variables, peers, store
  * choice; every mistake is a ConfigError naming the variable. And the Node replica's own routes over an
- * in-memory store: POST /v1/tick, health.
+ * in-memory store: POST /v1/tick, health. And workers/node/main.ts as its own process: JSON log lines only.
  */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { deal } from '../../shared/config/deal.ts';
 import { ConfigError } from '../../shared/config/group.ts';
@@ -12,6 +16,10 @@ import { MemoryStore } from '../../workers/core/store.ts';
 import { loadGroup, loadSecrets, parsePeers, storeSpecFromEnv } from '../../workers/node/config.ts';
 import { NodeReplica } from '../../workers/node/replica.ts';
 import { StoreConflictError, StoreNotDurableError } from '../../workers/node/store-errors.ts';
+import { waitFor } from '../helpers/http.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const MAIN = join(ROOT, 'workers/node/main.ts');
 
 const out = deal(thresholdStructure(4, 1), seededRandom('node-config'), { testOnly: true });
 const env = { SINTRA_GROUP: JSON.stringify(out.group), ...out.secrets[1]! };
@@ -107,4 +115,38 @@ describe('Node replica routes (in-memory store, peers unreachable)', () => {
     expect((await replica.app.request('/v1/health')).status).toBe(503);
     await replica.close();
   });
+});
+
+describe('workers/node/main.ts as a process (environment only): every stderr line is a JSON log line', () => {
+  it('listening, then SIGTERM: a stopping line with the signal, exit 0; a configuration error: start-failed, exit 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sintra-node-main-'));
+    const base: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(SINTRA_|UPSTASH_|PORT$|HOST$)/.test(k)));
+    const run = (extra: NodeJS.ProcessEnv) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', MAIN], { cwd: ROOT, env: { ...base, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const o = { child, err: '', closed: new Promise<number | null>((r) => child.once('close', (code) => r(code))) };
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (o.err += d));
+      return o;
+    };
+    try {
+      const peers = JSON.stringify(['http://127.0.0.1:9', null, 'http://127.0.0.1:9', 'http://127.0.0.1:9']);
+      const good = run({ ...env, SINTRA_PEERS: peers, SINTRA_DATA_DIR: join(dir, 'r2'), PORT: '0', HOST: '127.0.0.1' });
+      const bad = run({});
+      await waitFor(async () => (good.err.includes('"event":"listening"') ? true : null), 'the listening line', 60_000, 50);
+      good.child.kill('SIGTERM');
+      const [goodCode, badCode] = await Promise.all([good.closed, bad.closed]);
+      const parse = (text: string) => text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const logged = parse(good.err);
+      expect(logged.map((l) => l['event'])).toEqual(expect.arrayContaining(['listening', 'stopping']));
+      expect(logged.find((l) => l['event'] === 'listening')).toMatchObject({ level: 'info', replica: 'r2', url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) });
+      expect(logged[logged.length - 1]).toMatchObject({ ts: expect.any(String), level: 'info', replica: 'r2', event: 'stopping', msg: 'replica r2: SIGTERM, stopping', reason: 'SIGTERM' });
+      expect(goodCode).toBe(0);
+      const failed = parse(bad.err);
+      expect(failed).toHaveLength(1);
+      expect(failed[0]).toMatchObject({ level: 'error', event: 'start-failed', msg: expect.stringMatching(/^cannot start the replica: .*SINTRA_GROUP/) });
+      expect(failed[0]).not.toHaveProperty('replica');
+      expect(badCode).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });

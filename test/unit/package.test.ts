@@ -2,12 +2,12 @@
  * What the project ships and points at: `npm pack` takes the allowlist in package.json (the CLI's launcher,
  * the JavaScript and declarations `npm run build` emits into dist/, docs, LICENSE, SECURITY.md), never
  * TypeScript source, tests or anything the docs have users create in a checkout (keys, secrets,
- * deploy/build output); no tracked file points at documents outside the repository; and the route modules
- * of workers/core do not import the app that composes them. test/integration/pack-install.test.ts packs
- * and installs the package for real.
+ * deploy/build output), and .gitignore keeps those out of git too; no tracked file points at documents
+ * outside the repository; and the route modules of workers/core do not import the app that composes
+ * them. test/integration/pack-install.test.ts packs and installs the package for real.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -32,6 +32,37 @@ describe('package contents and references', () => {
     expect(Object.values(pkg.bin)).toEqual(['infra/bin/sintra.mjs']);
     expect(readFileSync(resolve(ROOT, 'LICENSE'), 'utf8')).toContain('Apache License');
     expect(JSON.parse(readFileSync(resolve(ROOT, 'package.json'), 'utf8')).license).toBe('Apache-2.0');
+  });
+
+  it.skipIf(!existsSync(resolve(ROOT, '.git')))('.gitignore covers what the docs have users create in the checkout (git check-ignore), and nothing of the project', () => {
+    // README, docs/operations.md, docs/deploy.md, terraform/README.md: deal --out keys/ (and keys-grid/, with
+    // --rsa its .pem files), <id>.secrets.json, ca keygen --out alice.key, deploy-config --out deploy,
+    // wrangler --outdir build/worker, sintra start's .sintra/, npm run build's dist/.
+    const created = [
+      'keys/group.json',
+      'keys/r1.secrets.json',
+      'keys/root-ca.pem',
+      'keys-grid/group.json',
+      'keys-prod/zrh-linux.secrets.json',
+      'r1.secrets.json',
+      'elsewhere/r2.secrets.json',
+      'alice.key',
+      'people/bob.key',
+      'deploy/r1/wrangler.toml',
+      'build/worker/index.js',
+      '.sintra/keys/group.json',
+      '.sintra/state/replica-0.sqlite',
+      'dist/shared/entry/index.js',
+    ];
+    const project = ['README.md', 'docs/api.md', 'test/fixtures/grid-4x4.json', 'infra/build/build.mjs', 'infra/dealer/dealer.ts', 'terraform/README.md', 'package.json'];
+    const check = (paths: string[]) => {
+      // --no-index: as for a new file, whether tracked or not; exit 1 when none of the paths is ignored.
+      const r = spawnSync('git', ['check-ignore', '--no-index', ...paths], { cwd: ROOT, encoding: 'utf8' });
+      expect([0, 1], r.stderr).toContain(r.status);
+      return r.stdout.split('\n').filter((l) => l !== '');
+    };
+    expect(check(created).sort()).toEqual([...created].sort());
+    expect(check(project)).toEqual([]);
   });
 
   it('workers/core: route modules import the leaf http.ts, never app.ts (the composition root)', () => {

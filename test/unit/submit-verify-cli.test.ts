@@ -188,6 +188,8 @@ interface FakeOptions {
   receipt?: unknown;
   /** Serve this group in /v1/info. */
   group?: unknown;
+  /** The replica index /v1/info reports (default 0). */
+  index?: number;
 }
 
 interface Fake {
@@ -225,7 +227,7 @@ async function fakeReplica(o: FakeOptions = {}): Promise<Fake> {
     gets.push(url.pathname);
     if (url.pathname === '/v1/info') {
       const group = o.group ?? testGroup(4).group.file;
-      return send(res, 200, { service: 'sintra-edge', replica: { id: 'fake', index: 0 }, groupId: (group as { groupId: string }).groupId, n: 4, group });
+      return send(res, 200, { service: 'sintra-edge', replica: { id: 'fake', index: o.index ?? 0 }, groupId: (group as { groupId: string }).groupId, n: 4, group });
     }
     const m = url.pathname.match(/^\/v1\/(requests|receipts)\/([0-9a-f]{64})$/);
     if (m) {
@@ -379,6 +381,23 @@ describe('sintra submit', () => {
     const one = await sintra('submit', '--url', f.url, '--wait', '--group', groupFile, TEXT);
     expect(one.code).toBe(0);
     expect(one.err).toMatch(/warning: the replicas reached \(.*\) are not a kernel of the group \(t \+ 1 = 2 replicas of this threshold group\)/);
+  });
+
+  it('without --group too (nothing verified), fewer replicas than a kernel get a warning, counted against the structure they serve', async () => {
+    const [a, b] = [await fake(), await fake({ index: 1 })];
+    const one = await sintra('submit', '--url', a.url, TEXT);
+    expect(one.code).toBe(0);
+    expect(one.out).toBe(`${ID()}\n`);
+    expect(one.err).toMatch(/^warning: the replicas reached \(r1\) are not a kernel of the group \(t \+ 1 = 2 replicas of this threshold group\): if they are all Byzantine they can drop the request \(the group's structure as the replicas serve it: none is pinned\)\. Give more --url\/--cluster replicas\.$/m);
+    expect(a.posts).toHaveLength(1);
+    // Two replicas (indices 0 and 1) of a group of 4 with t = 1 are a kernel: nothing to warn about.
+    const two = await sintra('submit', '--url', a.url, '--url', b.url, TEXT);
+    expect(two.code).toBe(0);
+    expect(two.err).not.toMatch(/not a kernel/);
+    // A replica serving another group does not count for the first one served.
+    const other = await fake({ group: testGroup(4, 1, 'another group').group.file, index: 1 });
+    const mixed = await sintra('submit', '--url', a.url, '--url', other.url, TEXT);
+    expect(mixed.err).toMatch(/^warning: the replicas reached \(r1\) are not a kernel/m);
   });
 
   it('API errors are reported with their code; connection refused; non-JSON answers', async () => {

@@ -7,7 +7,8 @@
  *
  * Events: journal-replayed, storage-failed, storage-recovered, storage-not-loaded, flush-failed,
  * internal-error, ca-statement-failed, config-error, redis-durability, http (one per request, only with
- * SINTRA_ACCESS_LOG=1: method, route, status, ms). docs/operations.md lists them.
+ * SINTRA_ACCESS_LOG=1: method, route, status, ms); from Node replicas listening, stopping (reason),
+ * start-failed, stop-failed. docs/operations.md lists them.
  */
 export type LogLevel = 'info' | 'warn' | 'error';
 export type LogFields = Readonly<Record<string, string | number | boolean | null | undefined>>;
