@@ -52,7 +52,9 @@ describe('replica Durable Object (workerd, SQLite storage)', () => {
     await SELF.fetch('http://replica/v1/requests', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'retry me' }) });
     const alarm1 = await runInDurableObject(stub(), (_o, state) => state.storage.getAlarm());
     expect(alarm1).not.toBeNull();
-    expect(await runDurableObjectAlarm(stub())).toBe(true);
+    // The alarm is due within the retry delay (100 ms): on a loaded machine it may already have run by
+    // itself (then this returns false); either way one send failed before the metrics are read.
+    await runDurableObjectAlarm(stub());
     const m1 = await json(await SELF.fetch('http://replica/v1/metrics'));
     const failures1 = m1.links[1].failures;
     expect(failures1).toBeGreaterThanOrEqual(1);
@@ -62,7 +64,7 @@ describe('replica Durable Object (workerd, SQLite storage)', () => {
     const alarm2 = await runInDurableObject(stub(), (_o, state) => state.storage.getAlarm());
     expect(alarm2).not.toBeNull();
     await new Promise((r) => setTimeout(r, Math.max(0, alarm2! - Date.now()) + 50));
-    expect(await runDurableObjectAlarm(stub())).toBe(true);
+    await runDurableObjectAlarm(stub());
     const m2 = await json(await SELF.fetch('http://replica/v1/metrics'));
     expect(m2.links[1].failures).toBeGreaterThan(failures1);
     const alarm3 = await runInDurableObject(stub(), (_o, state) => state.storage.getAlarm());
