@@ -670,7 +670,7 @@ export class HostCore {
     return this.rejoinNonce;
   }
 
-  /** Our report for a peer that rejoins (GET /v1/link/rejoin-report): our epoch, latest signed checkpoint, MAC'd on our link to it. */
+  /** Our report for a peer that rejoins (GET /v1/peer/rejoin-report): our epoch, latest signed checkpoint, MAC'd on our link to it. */
   rejoinReportFor(to: number, nonce: Uint8Array): { readonly ok: true; readonly report: RejoinReportJson } | { readonly ok: false; readonly error: HostError } {
     const stopped = this.modeError();
     if (stopped) return { ok: false, error: stopped };

@@ -8,26 +8,12 @@
 import { describe, expect, it } from 'vitest';
 import { fromHex, toHex, utf8ToBytes } from '../../shared/crypto/bytes.ts';
 import { sha256 } from '../../shared/crypto/sha256.ts';
-import { decodeFrame } from '../../shared/link/frame.ts';
-import { parseInstanceTag } from '../../shared/protocols/instance-tag.ts';
-import { decodeTransport } from '../../shared/replica/transport.ts';
 import { MemoryStore } from '../../workers/core/store.ts';
 import { replicaApp } from '../../workers/core/app.ts';
 import { hostCluster } from '../helpers/host-cluster.ts';
+import { spokenEpochs } from '../../infra/sim/replica/checks.ts';
 
 const EPOCH_WINDOW = 2;
-
-/** Epochs of the messages in a link frame that name one (cbc-final only relays a certified value). */
-function spokenEpochs(frame: Uint8Array, n: number): number[] {
-  const d = decodeFrame(frame);
-  if (!d.ok) return [];
-  const out: number[] = [];
-  for (const { msg } of decodeTransport(d.frame.payload).items) {
-    const id = parseInstanceTag(msg.tag, n);
-    if (id !== null && 'epoch' in id && msg.body.t !== 'cbc-final') out.push(id.epoch);
-  }
-  return out;
-}
 
 describe('rejoin after lost state (HTTP)', () => {
   it.each([
@@ -44,7 +30,7 @@ describe('rejoin after lost state (HTTP)', () => {
       if (t.watched) return;
       const post = t.post.bind(t);
       t.post = (to, f) => {
-        for (const e of spokenEpochs(f, 4)) {
+        for (const { epoch: e } of spokenEpochs(f, 4)) {
           if (spoke.rejoined) spoke.after.push(e);
           else spoke.before = Math.max(spoke.before, e);
         }

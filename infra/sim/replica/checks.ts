@@ -17,6 +17,9 @@ import type { StoredEntry } from '../../../shared/replica/storage.ts';
 import type { SimGroup } from './group.ts';
 import type { HonestNode } from './nodes.ts';
 import type { SimRequest } from './simulation.ts';
+import { decodeFrame } from '../../../shared/link/frame.ts';
+import { parseInstanceTag } from '../../../shared/protocols/instance-tag.ts';
+import { decodeTransport } from '../../../shared/replica/transport.ts';
 
 export interface RunFacts {
   readonly n: number;
@@ -34,6 +37,22 @@ export interface RunFacts {
   readonly sharedRollback?: boolean;
   /** Replicas that found out they lost state rejoin (state transfers on): liveness is owed to them too. */
   readonly rejoin?: boolean;
+}
+
+/**
+ * The epochs a link frame's messages speak in: every message whose tag names an epoch, except cbc-final,
+ * which only relays a certified value (the same whoever sends it). What a replica that rejoined after lost
+ * state must never say again for an epoch it spoke in before (shared/replica/rejoin.ts).
+ */
+export function spokenEpochs(frame: Uint8Array, n: number): { readonly epoch: number; readonly what: string }[] {
+  const d = decodeFrame(frame);
+  if (!d.ok) return [];
+  const out: { epoch: number; what: string }[] = [];
+  for (const { msg } of decodeTransport(d.frame.payload).items) {
+    const id = parseInstanceTag(msg.tag, n);
+    if (id !== null && 'epoch' in id && msg.body.t !== 'cbc-final') out.push({ epoch: id.epoch, what: `${msg.body.t} for ${msg.tag}` });
+  }
+  return out;
 }
 
 export function checkRun(x: RunFacts): { safety: string[]; liveness: string | null } {

@@ -30,7 +30,7 @@ import { BEHAVIOURS } from '../byzantine.ts';
 import type { AdversaryState, BehaviourFactory } from '../byzantine.ts';
 import { TraceHash } from '../encode.ts';
 import { Rng } from '../rng.ts';
-import { checkRun } from './checks.ts';
+import { checkRun, spokenEpochs } from './checks.ts';
 import { EventQueue } from './event-queue.ts';
 import { Fuzzer } from './fuzz.ts';
 import { simGroup } from './group.ts';
@@ -39,9 +39,6 @@ import { ByzantineNode, HonestNode } from './nodes.ts';
 import type { MemoryStorage } from '../../../shared/replica/storage.ts';
 import type { CommitFault, PostAnswer } from './nodes.ts';
 import { abaSplit } from './scripted.ts';
-import { decodeFrame } from '../../../shared/link/frame.ts';
-import { decodeTransport } from '../../../shared/replica/transport.ts';
-import { parseInstanceTag } from '../../../shared/protocols/instance-tag.ts';
 
 /** Corrupted-replica behaviours of the whole-replica simulator (`--byzantine`). */
 export const REPLICA_BEHAVIOURS = ['silent', 'fuzz', 'twins', 'aba-split', 'equivocate', 'garbage', 'replay', 'bad-shares', 'vote-both', 'mixed'] as const;
@@ -572,13 +569,9 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
    * passive bound is for). A cbc-final only relays a certified value, the same whoever sends it.
    */
   function watchSpeech(node: HonestNode, frame: Uint8Array): void {
-    const d = decodeFrame(frame);
-    if (!d.ok) return;
-    for (const { msg } of decodeTransport(d.frame.payload).items) {
-      const id = parseInstanceTag(msg.tag, n);
-      if (id === null || !('epoch' in id) || msg.body.t === 'cbc-final') continue;
-      if (!node.rejoined) node.spokeUpTo = Math.max(node.spokeUpTo, id.epoch);
-      else if (id.epoch <= node.spokeUpTo) violate(`replica ${node.index} rejoined and spoke again in epoch ${id.epoch} (${msg.body.t} for ${msg.tag}), where it spoke before it lost state (up to epoch ${node.spokeUpTo})`);
+    for (const { epoch, what } of spokenEpochs(frame, n)) {
+      if (!node.rejoined) node.spokeUpTo = Math.max(node.spokeUpTo, epoch);
+      else if (epoch <= node.spokeUpTo) violate(`replica ${node.index} rejoined and spoke again in epoch ${epoch} (${what}), where it spoke before it lost state (up to epoch ${node.spokeUpTo})`);
     }
   }
 
