@@ -1,4 +1,6 @@
 /** A dealt test group (real keys from a seed) as the replicas and clients see it. */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { deal } from '../../shared/config/deal.ts';
 import { parseGroup, parseReplicaSecrets } from '../../shared/config/group.ts';
 import type { Group, ReplicaSecrets } from '../../shared/config/group.ts';
@@ -17,6 +19,29 @@ export function testGroup(n = 4, t = Math.floor((n - 1) / 3), seed = 'test-group
   let g = cache.get(key);
   if (!g) {
     const out = deal(thresholdStructure(n, t), seededRandom(seed), { testOnly: true });
+    const group = parseGroup(JSON.parse(JSON.stringify(out.group)));
+    g = { group, secrets: out.secrets.map((s) => parseReplicaSecrets(s, group)) };
+    cache.set(key, g);
+  }
+  return g;
+}
+
+const FIXTURE_PATH = path.resolve(import.meta.dirname, '../fixtures/threshold-rsa-primes.json');
+
+/**
+ * A test group with a threshold RSA key (keys.rsa, certificates valid 2026-2036) from the fixed 1024-bit
+ * safe primes of test/fixtures/threshold-rsa-primes.json (`pair` picks one of them).
+ */
+export function testRsaGroup(n = 4, t = Math.floor((n - 1) / 3), seed = 'test-rsa-group', pair = 0): TestGroup {
+  const key = `rsa/${n}/${t}/${seed}/${pair}`;
+  let g = cache.get(key);
+  if (!g) {
+    const fixture = JSON.parse(readFileSync(FIXTURE_PATH, 'utf8')) as { modulus1024: { p: string; q: string }[] };
+    const pq = fixture.modulus1024[pair]!;
+    const out = deal(thresholdStructure(n, t), seededRandom(seed), {
+      testOnly: true,
+      rsa: { p: BigInt(`0x${pq.p}`), q: BigInt(`0x${pq.q}`), notBefore: new Date('2026-01-01T00:00:00Z'), notAfter: new Date('2036-01-01T00:00:00Z') },
+    });
     const group = parseGroup(JSON.parse(JSON.stringify(out.group)));
     g = { group, secrets: out.secrets.map((s) => parseReplicaSecrets(s, group)) };
     cache.set(key, g);

@@ -23,6 +23,7 @@ import { base64ToBytes, errorBody, fail, unavailable } from './http.ts';
 import { caRoutes } from './ca-routes.ts';
 import { notaryRoutes } from './notary-routes.ts';
 import { tileRoutes } from './tile-routes.ts';
+import { pkiRoutes } from './pki-routes.ts';
 import { IMMUTABLE, openApiDocument, registerRoutes } from './openapi.ts';
 import type { RouteBody, RouteSpec } from './openapi.ts';
 import { coded, component } from './schema.ts';
@@ -381,6 +382,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
     ...tileRoutes(host),
     ...notaryRoutes(host, { clientLimit, rateLimited, afterChange: options.afterChange }),
     ...caRoutes(host, { clientLimit, rateLimited, afterChange: options.afterChange }),
+    ...pkiRoutes(host),
     {
       method: 'get',
       path: '/v1/info',
