@@ -40,7 +40,7 @@ describe('the group certificates over HTTP', () => {
   });
 
   it('the two routes serve different certificates (root and TSA)', async () => {
-    const [a, b] = await Promise.all(routes.map(([r]) => app.request(r).then((x) => x.text())));
+    const [a, b] = await Promise.all(routes.map(async ([r]) => (await app.request(r)).text()));
     expect(a).not.toBe(b);
   });
 
