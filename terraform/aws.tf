@@ -61,6 +61,7 @@ locals {
       UPSTASH_REDIS_REST_TOKEN = r.redis_url != null ? lookup(var.redis_tokens, id, "") : upstash_redis_database.replica[id].rest_token
     },
     local.client_rate == null ? {} : { SINTRA_CLIENT_RATE = tostring(local.client_rate) },
+    local.cors_origins == null ? {} : { SINTRA_CORS_ORIGINS = local.cors_origins },
   ) }
 }
 

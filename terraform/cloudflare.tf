@@ -15,6 +15,7 @@ locals {
     r.location_hint == null ? [] : [merge(local.binding, { type = "plain_text", name = "SINTRA_DO_LOCATION_HINT", text = r.location_hint })],
     r.jurisdiction == null ? [] : [merge(local.binding, { type = "plain_text", name = "SINTRA_DO_JURISDICTION", text = r.jurisdiction })],
     local.client_rate == null ? [] : [merge(local.binding, { type = "plain_text", name = "SINTRA_CLIENT_RATE", text = tostring(local.client_rate) })],
+    local.cors_origins == null ? [] : [merge(local.binding, { type = "plain_text", name = "SINTRA_CORS_ORIGINS", text = local.cors_origins })],
     # Secret values from the dealer's file: write-only at Cloudflare, but stored in this run's state.
     !var.manage_cloudflare_secrets ? [] : [
       for name in module.group.secret_names : merge(local.binding, { type = "secret_text", name = name, text = local.secrets[id][name] })

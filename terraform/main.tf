@@ -7,6 +7,7 @@ locals {
   deployment_dir = dirname(var.deployment_file)
   group_file     = startswith(local.deployment.group_file, "/") ? local.deployment.group_file : "${local.deployment_dir}/${local.deployment.group_file}"
   client_rate    = try(local.deployment.client_rate, null)
+  cors_origins   = try(local.deployment.cors_origins, null)
 
   replicas   = module.group.replicas
   cloudflare = { for id in module.group.cloudflare_ids : id => local.replicas[id] }

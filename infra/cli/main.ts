@@ -158,6 +158,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     .option('--json', 'print the ready line as JSON: {"ready": true, "replicas": [...], "group": path}')
     .option('--mixed', 'run half the replicas in Miniflare and half as Node replicas (local file store under DATA/node)')
     .option('--memory-budget-mb <mb>', "each replica's memory budget in MiB: past it, submissions get 503 memory-full (default 64)", integer('--memory-budget-mb', 1, 1 << 20))
+    .option('--cors-origins <list>', 'browser origins allowed on the client and read routes (SINTRA_CORS_ORIGINS): * (default), none, or a comma-separated list such as https://dash.example.org,http://localhost:3000')
     .addHelpText(
       'after',
       [

@@ -12,6 +12,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { fromHex, toHex } from '../../shared/crypto/bytes.ts';
 import { startLocalCluster, waitUntilReady } from '../cluster/local-cluster.ts';
 import { startMixedCluster } from '../cluster/mixed-cluster.ts';
+import { CorsConfigError, corsOriginsFromEnv } from '../../workers/core/cors.ts';
 import type { Io } from './deal.ts';
 import { UsageError } from './deal.ts';
 
@@ -25,6 +26,8 @@ export interface StartOptions {
   mixed?: boolean;
   /** SINTRA_MEMORY_BUDGET_MB of every replica. */
   memoryBudgetMb?: number;
+  /** SINTRA_CORS_ORIGINS of every replica: browser origins allowed on the client and read routes. */
+  corsOrigins?: string;
   /** Tests: resolves to stop the cluster instead of waiting for a signal. */
   stop?: Promise<void>;
   onReady?: (urls: readonly string[]) => void;
@@ -33,10 +36,18 @@ export interface StartOptions {
 export async function startCommand(opts: StartOptions, io: Io): Promise<number> {
   if (opts.n !== undefined && opts.structure) throw new UsageError('give --n or --structure, not both');
   if (opts.n !== undefined && opts.n < 4) throw new UsageError('--n must be at least 4 (n > 3t with t >= 1)');
+  if (opts.corsOrigins !== undefined) {
+    try {
+      corsOriginsFromEnv(opts.corsOrigins);
+    } catch (e) {
+      if (e instanceof CorsConfigError) throw new UsageError(e.message.replace(/^SINTRA_CORS_ORIGINS:/, '--cors-origins:'));
+      throw e;
+    }
+  }
   const dataDir = opts.data ?? '.sintra';
   const t0 = Date.now();
   const log = (line: string) => io.err(`${line}\n`);
-  const clusterOptions = { dataDir, n: opts.n, structure: opts.structure, basePort: opts.port ?? 8787, log, memoryBudgetMb: opts.memoryBudgetMb };
+  const clusterOptions = { dataDir, n: opts.n, structure: opts.structure, basePort: opts.port ?? 8787, log, memoryBudgetMb: opts.memoryBudgetMb, corsOrigins: opts.corsOrigins };
   const cluster = opts.mixed ? await startMixedCluster(clusterOptions) : await startLocalCluster(clusterOptions);
   try {
     log(`waiting for ${cluster.urls.length} replicas (each replays its journal on start)`);

@@ -19,6 +19,7 @@ import { Log, LogLevel, Miniflare } from 'miniflare';
 import type { WorkerOptions } from 'miniflare';
 import { parseGroup } from '../../shared/config/group.ts';
 import { FolderLock } from '../../workers/node/folder-lock.ts';
+import { corsOriginsFromEnv } from '../../workers/core/cors.ts';
 import type { GroupFile, SecretsFile } from '../../shared/config/group.ts';
 import { GROUP_FILE, dealToDir, loadStructure, secretsFileName, structureFromThreshold, systemRandom } from '../dealer/dealer.ts';
 
@@ -42,6 +43,11 @@ export interface LocalClusterOptions {
   readonly clientRate?: number;
   /** Each replica's memory budget in MiB (SINTRA_MEMORY_BUDGET_MB; default the engine's 64). */
   readonly memoryBudgetMb?: number;
+  /**
+   * SINTRA_CORS_ORIGINS of every replica (workers/core/cors.ts): `*`, `none` or a comma-separated list of
+   * origins; unset, the replicas' default `*`. Checked before anything is dealt (CorsConfigError).
+   */
+  readonly corsOrigins?: string;
 }
 
 export interface LocalCluster {
@@ -182,6 +188,8 @@ export async function prepareCluster(o: LocalClusterOptions): Promise<ClusterSet
 }
 
 async function prepareLocked(o: LocalClusterOptions, dataDir: string, keysDir: string, lock: FolderLock): Promise<ClusterSetup> {
+  // A value every replica would refuse (each answers 503 misconfigured): refused here, before any deal.
+  if (o.corsOrigins !== undefined) corsOriginsFromEnv(o.corsOrigins);
   await checkPortsFree(o.host ?? '127.0.0.1', o.basePort ?? 8787, await plannedReplicaCount(o));
   const { dealt } = await ensureKeys(o, keysDir);
   const groupPath = join(keysDir, GROUP_FILE);
@@ -211,7 +219,7 @@ async function prepareLocked(o: LocalClusterOptions, dataDir: string, keysDir: s
 export async function replicaWorkerOptions(
   setup: ClusterSetup,
   index: number,
-  o: Pick<LocalClusterOptions, 'clientRate' | 'memoryBudgetMb'>,
+  o: Pick<LocalClusterOptions, 'clientRate' | 'memoryBudgetMb' | 'corsOrigins'>,
   extra: { readonly bindings?: Record<string, string>; readonly serviceBindings?: Record<string, string> } = {},
 ): Promise<WorkerOptions> {
   const r = setup.group.replicas[index]!;
@@ -227,6 +235,7 @@ export async function replicaWorkerOptions(
       ...secrets,
       ...(o.clientRate ? { SINTRA_CLIENT_RATE: String(o.clientRate) } : {}),
       ...(o.memoryBudgetMb ? { SINTRA_MEMORY_BUDGET_MB: String(o.memoryBudgetMb) } : {}),
+      ...(o.corsOrigins !== undefined ? { SINTRA_CORS_ORIGINS: o.corsOrigins } : {}),
       // A new group (keys dealt by this start): empty storage starts the log. Never for keys that ran before.
       ...(setup.dealt ? { SINTRA_BOOTSTRAP: '1' } : {}),
       ...extra.bindings,

@@ -135,6 +135,7 @@ export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCl
     }
     if (o.clientRate) env['SINTRA_CLIENT_RATE'] = String(o.clientRate);
     if (o.memoryBudgetMb) env['SINTRA_MEMORY_BUDGET_MB'] = String(o.memoryBudgetMb);
+    if (o.corsOrigins !== undefined) env['SINTRA_CORS_ORIGINS'] = o.corsOrigins;
     if (bootstrap) env['SINTRA_BOOTSTRAP'] = '1';
     else delete env['SINTRA_BOOTSTRAP'];
     // SINTRA_NODE_ARGS: extra flags for the Node replica processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`

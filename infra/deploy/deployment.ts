@@ -22,6 +22,7 @@
  * for the domain) make it explicit, and any two replicas with the same one are refused.
  */
 import type { Group } from '../../shared/config/group.ts';
+import { CorsConfigError, corsOriginsFromEnv } from '../../workers/core/cors.ts';
 
 export class DeployError extends Error {
   override readonly name = 'DeployError';
@@ -82,10 +83,12 @@ export interface Deployment {
   readonly name_prefix: string;
   readonly tolerate: readonly Domain[];
   readonly client_rate?: number;
+  /** SINTRA_CORS_ORIGINS of every replica: `*`, `none` or a comma-separated list of origins (workers/core/cors.ts). */
+  readonly cors_origins?: string;
   readonly replicas: Readonly<Record<string, ReplicaDeployment>>;
 }
 
-const TOP_FIELDS = ['group_file', 'name_prefix', 'tolerate', 'client_rate', 'replicas'];
+const TOP_FIELDS = ['group_file', 'name_prefix', 'tolerate', 'client_rate', 'cors_origins', 'replicas'];
 const REPLICA_FIELDS = [
   'platform',
   'provider',
@@ -238,11 +241,21 @@ export function parseDeployment(raw: unknown): Deployment {
   if (rate !== undefined && rate !== null && (typeof rate !== 'number' || !Number.isFinite(rate) || rate <= 0)) {
     throw new DeployError('deployment.client_rate must be a positive number (requests per second per client)');
   }
+  const cors = raw['cors_origins'];
+  if (cors !== undefined) {
+    if (typeof cors !== 'string') throw new DeployError('deployment.cors_origins must be a string: "*", "none" or comma-separated origins such as "https://dash.example.org"');
+    try {
+      corsOriginsFromEnv(cors);
+    } catch (e) {
+      if (e instanceof CorsConfigError) throw new DeployError(e.message.replace(/^SINTRA_CORS_ORIGINS:/, 'deployment.cors_origins:'));
+      throw e;
+    }
+  }
   const reps = raw['replicas'];
   if (!isObject(reps) || Object.keys(reps).length === 0) throw new DeployError('deployment.replicas must be an object mapping replica ids to their deployment');
   const replicas: Record<string, ReplicaDeployment> = {};
   for (const [id, r] of Object.entries(reps)) replicas[id] = parseReplica(id, r);
-  return { ...(group_file !== undefined && { group_file }), name_prefix, tolerate, ...(typeof rate === 'number' && { client_rate: rate }), replicas };
+  return { ...(group_file !== undefined && { group_file }), name_prefix, tolerate, ...(typeof rate === 'number' && { client_rate: rate }), ...(typeof cors === 'string' && { cors_origins: cors }), replicas };
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -147,6 +147,7 @@ function workerConfig(r: ResolvedReplica, d: ResolvedDeployment, mode: GroupMode
   if (r.location_hint) vars['SINTRA_DO_LOCATION_HINT'] = r.location_hint;
   if (r.jurisdiction) vars['SINTRA_DO_JURISDICTION'] = r.jurisdiction;
   if (d.deployment.client_rate !== undefined) vars['SINTRA_CLIENT_RATE'] = String(d.deployment.client_rate);
+  if (d.deployment.cors_origins !== undefined) vars['SINTRA_CORS_ORIGINS'] = d.deployment.cors_origins;
   for (const [k, v] of Object.entries(vars)) {
     if (Buffer.byteLength(v) > WORKERS_VAR_LIMIT) throw new DeployError(`replica ${r.id}: variable ${k} is ${Buffer.byteLength(v)} bytes, over the ${WORKERS_VAR_LIMIT}-byte Workers limit`);
   }

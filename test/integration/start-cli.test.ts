@@ -2,7 +2,9 @@
  * `sintra start --json` as a user runs it (the built command, its own process): stdout carries exactly
  * one JSON line per start, even when the replicas log (a restart replays their journals and says so: that
  * goes to stderr), and a SIGTERM stops it (exit code 143, 128 + SIGTERM, as Miniflare's exit hook ends the
- * process after stopping workerd) with the folder's lock released.
+ * process after stopping workerd) with the folder's lock released. `--cors-origins LIST` reaches every
+ * Durable Object replica (SINTRA_CORS_ORIGINS): the HTTP conventions hold with CORS for the listed origins
+ * only; a value that is not a list of origins is a usage error before anything is dealt.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -12,14 +14,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CLUSTER_LOCK } from '../../infra/cluster/local-cluster.ts';
 import { freePortRange } from '../helpers/ports.ts';
 import { waitFor } from '../helpers/http.ts';
+import { expectHttpConventions } from '../helpers/http-conventions.ts';
+import { lines, runSintra } from '../helpers/cli-process.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'sintra-start-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs `sintra start --json` until it is ready, lets `whileUp` act, then SIGTERMs it. */
-async function startOnce(port: number, whileUp: (urls: string[]) => Promise<void>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [join(ROOT, 'infra/bin/sintra.mjs'), 'start', '--json', '--data', dir, '--port', String(port)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+async function startOnce(port: number, whileUp: (urls: string[]) => Promise<void>, extra: readonly string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'infra/bin/sintra.mjs'), 'start', '--json', '--data', dir, '--port', String(port), ...extra], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -39,8 +43,11 @@ describe('sintra start --json (its own process)', () => {
     const port = await freePortRange(4);
     let id = '';
     const first = await startOnce(port, async (urls) => {
-      const res = await fetch(`${urls[0]}/v1/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'start-cli' }) });
-      id = ((await res.json()) as { id: string }).id;
+      // Two entries: the HTTP conventions of the second start need a log of at least 2.
+      for (const text of ['start-cli', 'start-cli 2']) {
+        const res = await fetch(`${urls[0]}/v1/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
+        id = ((await res.json()) as { id: string }).id;
+      }
       await waitFor(async () => ((await (await fetch(`${urls[1]}/v1/requests/${id}`)).json()) as { status: string }).status === 'certified' || null, 'certified', 60_000, 200);
     });
     expect(first.code).toBe(143);
@@ -48,12 +55,43 @@ describe('sintra start --json (its own process)', () => {
     expect(JSON.parse(first.stdout)).toMatchObject({ ready: true });
     expect(existsSync(join(dir, CLUSTER_LOCK))).toBe(false);
 
-    const second = await startOnce(port, async (urls) => {
-      expect(((await (await fetch(`${urls[2]}/v1/requests/${id}`)).json()) as { status: string }).status).toBe('certified');
-    });
+    // Started again with a CORS list: every Durable Object replica (workerd, Miniflare's sockets) answers
+    // browsers from the listed origins only.
+    const dash = 'https://dash.example.org';
+    const second = await startOnce(
+      port,
+      async (urls) => {
+        expect(((await (await fetch(`${urls[2]}/v1/requests/${id}`)).json()) as { status: string }).status).toBe('certified');
+        const ids = [];
+        for (const url of urls) ids.push(await expectHttpConventions(url, { allowedOrigin: dash, deniedOrigin: 'https://elsewhere.example' }));
+        expect(ids).toEqual(['r1', 'r2', 'r3', 'r4']);
+        const local = await fetch(`${urls[3]}/v1/info`, { headers: { origin: 'http://localhost:3000' } });
+        expect(local.headers.get('access-control-allow-origin')).toBe('http://localhost:3000');
+        await local.body?.cancel();
+      },
+      ['--cors-origins', `${dash}, http://localhost:3000`],
+    );
     expect(second.code).toBe(143);
     expect(second.stdout.trim().split('\n')).toHaveLength(1);
     expect(JSON.parse(second.stdout)).toMatchObject({ ready: true });
     expect(second.stderr).toMatch(/replayed \d+ journal events/);
   }, 240_000);
+});
+
+describe('sintra start --cors-origins', () => {
+  it('a value that is not a list of origins: one line, exit 2, nothing dealt', async () => {
+    const fresh = mkdtempSync(join(tmpdir(), 'sintra-start-cors-'));
+    try {
+      const port = await freePortRange(4);
+      const r = await runSintra(['start', '--data', fresh, '--port', String(port), '--cors-origins', 'https://dash.example.org/app'], { cwd: ROOT, timeoutMs: 60_000 });
+      expect(r.code).toBe(2);
+      expect(r.out).toBe('');
+      expect(lines(r.err)).toHaveLength(1);
+      expect(r.err).toContain('--cors-origins: "https://dash.example.org/app" is not an origin');
+      expect(existsSync(join(fresh, 'keys'))).toBe(false);
+      expect(existsSync(join(fresh, CLUSTER_LOCK))).toBe(false);
+    } finally {
+      rmSync(fresh, { recursive: true, force: true });
+    }
+  });
 });

@@ -249,6 +249,9 @@ describe('terraform/ structure (parsed with @cdktf/hcl2json)', () => {
     const bindings = JSON.stringify(locals(rootModule)['worker_bindings']);
     expect(bindings).toContain('type = \\"durable_object_namespace\\", name = \\"REPLICA\\", class_name = \\"ReplicaObject\\"');
     expect(bindings).toContain('name = \\"SINTRA_PEERS\\", text = module.group.peers[id]');
+    // The deployment file's CORS origins (top-level cors_origins), as deploy-config's SINTRA_CORS_ORIGINS var.
+    expect(JSON.stringify(locals(rootModule)['cors_origins'])).toContain('local.deployment.cors_origins');
+    expect(bindings).toContain('name = \\"SINTRA_CORS_ORIGINS\\", text = local.cors_origins');
     expect(bindings).toMatch(/for name in module\.group\.secret_names : merge\(local\.binding, \{ type = \\"secret_text\\", name = name, text = local\.secrets\[id\]\[name\] \}\)/);
     expect(locals(groupModule)['secret_names']).toEqual([...SECRET_NAMES]);
     // The default compatibility date is the one the tests run workerd with.
@@ -292,6 +295,7 @@ describe('terraform/ structure (parsed with @cdktf/hcl2json)', () => {
     expect(envExpr).toContain('SINTRA_PEERS             = module.group.peers_static[id]');
     expect(envExpr).toContain('UPSTASH_REDIS_REST_URL   = r.redis_url != null ? r.redis_url : \\"https://${upstash_redis_database.replica[id].endpoint}\\"');
     expect(envExpr).toContain('UPSTASH_REDIS_REST_TOKEN = r.redis_url != null ? lookup(var.redis_tokens, id, \\"\\") : upstash_redis_database.replica[id].rest_token');
+    expect(envExpr).toContain('SINTRA_CORS_ORIGINS = local.cors_origins');
     expect(envExpr).not.toMatch(/SINTRA_GROUP\b[^_]/);
   });
 

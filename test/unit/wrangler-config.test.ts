@@ -114,6 +114,8 @@ describe('deployment file', () => {
       [{ replicas: { r1: { ...base.replicas.r1, account_id: 'abc' } } }, /account_id "abc" is not a Cloudflare account id/],
       [{ ...base, tolerate: ['region'] }, /deployment\.tolerate must be a list of "account", "provider"/],
       [{ replicas: {} }, /deployment\.replicas must be an object/],
+      [{ ...base, cors_origins: ['https://dash.example.org'] }, /deployment\.cors_origins must be a string/],
+      [{ ...base, cors_origins: 'https://dash.example.org/' }, /deployment\.cors_origins: "https:\/\/dash\.example\.org\/" is not an origin/],
     ];
     for (const [raw, message] of bad) {
       expect(() => parseDeployment(raw), JSON.stringify(raw)).toThrow(message);
@@ -241,6 +243,19 @@ describe('wrangler configs', () => {
     expect(plan.missingUrls).toEqual(['r3']);
     expect(plan.warnings.join('\n')).toMatch(/no URL yet for r3/);
     expect(plan.warnings.join('\n')).toMatch(/testOnly/);
+  });
+
+  it('client_rate and cors_origins (top level) reach every replica as SINTRA_CLIENT_RATE and SINTRA_CORS_ORIGINS; absent, neither var is set', () => {
+    const d: Deployment = { ...fourReplicas(), client_rate: 500, cors_origins: 'https://dash.example.org, http://localhost:3000' };
+    const { files } = generate(g4, d, path.join(tmp, 'out-cors'));
+    for (const name of ['sintra-r1.wrangler.json', 'sintra-r2.wrangler.json']) {
+      const c = config(files, name);
+      expect(c.vars['SINTRA_CLIENT_RATE']).toBe('500');
+      expect(c.vars['SINTRA_CORS_ORIGINS']).toBe('https://dash.example.org, http://localhost:3000');
+    }
+    const plain = config(generate(g4, fourReplicas(), path.join(tmp, 'out-plain')).files, 'sintra-r1.wrangler.json');
+    expect(plain.vars['SINTRA_CLIENT_RATE']).toBeUndefined();
+    expect(plain.vars['SINTRA_CORS_ORIGINS']).toBeUndefined();
   });
 
   it('a group over the 5 KB variable limit is bundled as a module; --group-as var fails stating the size and the limit', () => {
