@@ -10,6 +10,7 @@
 import { join, relative } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { fromHex, toHex } from '../../shared/crypto/bytes.ts';
+import { parseGroup } from '../../shared/config/group.ts';
 import { startLocalCluster, waitUntilReady } from '../cluster/local-cluster.ts';
 import { startMixedCluster } from '../cluster/mixed-cluster.ts';
 import { CorsConfigError, corsOriginsFromEnv } from '../../workers/core/cors.ts';
@@ -69,6 +70,12 @@ export async function startCommand(opts: StartOptions, io: Io): Promise<number> 
       log(`  curl -s -X POST ${cluster.urls[0]}/v1/requests -H 'content-type: application/json' -d '{"text":"hello"}'`);
       log(`  curl -s ${cluster.urls[1]}/v1/requests/<id>      # pending, ordered, then certified`);
       log(`  curl -s ${cluster.urls[2]}/v1/receipts/<id>      # entry + inclusion proof + signed checkpoint`);
+      // The CLI, pinned to this group's keys, to a kernel (replicas that cannot all be corrupt: t + 1 of a threshold group).
+      const quorum = parseGroup(cluster.group).quorumSystem;
+      const kernel: number[] = [];
+      for (let i = 0; i < cluster.urls.length && !quorum.isKernel(kernel); i++) kernel.push(i);
+      log(`  npx sintra submit ${kernel.map((i) => `--url ${cluster.urls[i]}`).join(' ')} --group ${groupPath} --wait --out receipt.json hello`);
+      log(`  npx sintra verify receipt.json --group ${groupPath}      # offline, exit 0 only for a valid receipt`);
       log('Ctrl-C stops the cluster; starting again resumes it.');
       io.out(`ready ${cluster.urls.join(' ')}\n`);
     }
