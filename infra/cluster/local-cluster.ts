@@ -130,11 +130,18 @@ async function ensureKeys(o: LocalClusterOptions, keysDir: string): Promise<{ de
  * instances it already signed for, and clients could hold receipts for two different logs under one group
  * key. So a folder keeps the layout it was first started with.
  */
-export async function claimDataLayout(dataDir: string, layout: { readonly mode: 'miniflare' } | { readonly mode: 'mixed'; readonly nodeIndices: readonly number[] }): Promise<void> {
+export async function claimDataLayout(
+  dataDir: string,
+  layout: { readonly mode: 'miniflare' } | { readonly mode: 'mixed'; readonly nodeIndices: readonly number[]; readonly separateWorkers?: true },
+): Promise<void> {
   const file = join(dataDir, 'layout.json');
-  type Layout = { mode: string; nodeIndices?: readonly number[] };
-  const describe = (l: Layout) => (l.mode === 'mixed' ? `--mixed${l.nodeIndices ? ` (Node replicas ${l.nodeIndices.join(', ')})` : ''}` : 'all replicas in Miniflare');
-  const wanted: Layout = layout.mode === 'mixed' ? { mode: 'mixed', nodeIndices: [...layout.nodeIndices].sort((a, b) => a - b) } : { mode: 'miniflare' };
+  type Layout = { mode: string; nodeIndices?: readonly number[]; separateWorkers?: true };
+  const describe = (l: Layout) =>
+    l.mode === 'mixed' ? `--mixed${l.nodeIndices ? ` (Node replicas ${l.nodeIndices.join(', ')})` : ''}${l.separateWorkers ? ', a Miniflare instance per Worker replica' : ''}` : 'all replicas in Miniflare';
+  const wanted: Layout =
+    layout.mode === 'mixed'
+      ? { mode: 'mixed', nodeIndices: [...layout.nodeIndices].sort((a, b) => a - b), ...(layout.separateWorkers ? { separateWorkers: true as const } : {}) }
+      : { mode: 'miniflare' };
   // Folders from before this file existed: Durable Object state only, or Node replica state.
   const existing: Layout | null = existsSync(file)
     ? (JSON.parse(await readFile(file, 'utf8')) as Layout)
@@ -144,7 +151,10 @@ export async function claimDataLayout(dataDir: string, layout: { readonly mode: 
         ? { mode: 'miniflare' }
         : null;
   const compatible =
-    !existing || (existing.mode === wanted.mode && (!existing.nodeIndices || JSON.stringify(existing.nodeIndices) === JSON.stringify(wanted.nodeIndices ?? null)));
+    !existing ||
+    (existing.mode === wanted.mode &&
+      (!existing.nodeIndices || JSON.stringify(existing.nodeIndices) === JSON.stringify(wanted.nodeIndices ?? null)) &&
+      (existing.separateWorkers ?? false) === (wanted.separateWorkers ?? false));
   if (!compatible) {
     throw new Error(`${dataDir} holds replicas started with ${describe(existing!)}; starting them as ${describe(wanted)} would restart some on empty state with the same keys. Use another --data folder.`);
   }

@@ -8,11 +8,14 @@
  *
  * Node replicas are child processes so that one can be killed (SIGKILL) and started again on the same
  * state, and so that a crash in one does not take the others down. Each child stops when its standard
- * input closes, so none outlives this process.
+ * input closes, so none outlives this process. With `separateWorkers`, each Worker replica runs in a
+ * Miniflare instance of its own (state in DATA/do/<replica id>, peers over HTTP), so that it too can be
+ * stopped, wiped and started again while the others run (a Durable Object laggard in the long-outage test).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Miniflare } from 'miniflare';
@@ -39,6 +42,12 @@ export interface MixedClusterOptions extends LocalClusterOptions {
    * replicas with it (for example one that corrupts what a peer serves for state transfer).
    */
   readonly peerUrl?: (from: number, to: number, url: string) => string;
+  /**
+   * Each Worker replica in a Miniflare instance of its own, its Durable Object state in DATA/do/<replica
+   * id>, reaching every peer over HTTP: then kill() and start() work for Worker replicas too (dispose the
+   * instance; a new one on the same state). A data folder keeps the layout it was first started with.
+   */
+  readonly separateWorkers?: boolean;
 }
 
 export interface MixedCluster {
@@ -48,18 +57,24 @@ export interface MixedCluster {
   readonly dealt: boolean;
   readonly dataDir: string;
   readonly nodeIndices: readonly number[];
+  /** The Miniflare instance of the Worker replicas (with separateWorkers: of the first one running). */
   readonly mf: Miniflare | null;
-  /** Whether Node replica i's process is running. */
+  /** Whether replica i is running (a Node replica's process; with separateWorkers, a Worker's instance). */
   running(i: number): boolean;
-  /** Sends a signal to Node replica i (default SIGKILL) and waits for its process to exit. */
+  /**
+   * Stops replica i: a Node replica by a signal (default SIGKILL), waiting for its process to exit; with
+   * separateWorkers a Worker replica by disposing its Miniflare instance (the signal does not apply).
+   */
   kill(i: number, signal?: NodeJS.Signals): Promise<void>;
   /**
-   * Starts Node replica i again on the same state. `bootstrap` (default: whether this cluster dealt its
-   * keys) sets SINTRA_BOOTSTRAP: false starts a replica whose storage was wiped as an operator should, so
-   * that it rejoins instead of starting a new log.
+   * Starts replica i again on the same state (a Node replica, or with separateWorkers a Worker replica).
+   * `bootstrap` (default: whether this cluster dealt its keys) sets SINTRA_BOOTSTRAP: false starts a
+   * replica whose storage was wiped as an operator should, so that it rejoins instead of starting a new log.
    */
   start(i: number, options?: { readonly bootstrap?: boolean }): Promise<void>;
-  /** The last lines Node replica i wrote to stderr (diagnostics). */
+  /** Where replica i keeps its state when it is in a folder (a Node file store, a separate Worker's Durable Object), else null. */
+  stateDir(i: number): string | null;
+  /** The last lines Node replica i wrote to stderr, or (separateWorkers) Worker replica i's runtime wrote. */
   logTail(i: number): string[];
   /** Stops every replica; their state stays. */
   dispose(): Promise<void>;
@@ -86,7 +101,7 @@ async function checkLayout(o: MixedClusterOptions, setup: ClusterSetup): Promise
     }
     redisOwner.set(s.url, id);
   }
-  await claimDataLayout(setup.dataDir, { mode: 'mixed', nodeIndices });
+  await claimDataLayout(setup.dataDir, { mode: 'mixed', nodeIndices, ...(o.separateWorkers ? { separateWorkers: true } : {}) });
   return { nodeIndices, storeOf };
 }
 
@@ -185,16 +200,64 @@ export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCl
   };
 
   let mf: Miniflare | null = null;
+  /** With separateWorkers: each Worker replica's own instance (null while it is stopped). */
+  const instances: (Miniflare | null)[] = Array.from({ length: n }, () => null);
+  const doStateDir = (i: number) => join(setup.dataDir, 'do', setup.group.replicas[i]!.id);
+  const launchWorker = async (i: number, bootstrap = setup.dealt): Promise<void> => {
+    const peers = urls.map((u, j) => (j === i ? null : (o.peerUrl?.(i, j, u) ?? u)));
+    const worker = await replicaWorkerOptions({ ...setup, dealt: bootstrap }, i, o, { bindings: { SINTRA_PEERS: JSON.stringify(peers) } });
+    await mkdir(doStateDir(i), { recursive: true });
+    // Its output goes on our stderr (as debugLog's) and into its log tail, as a Node replica's does.
+    const tail = tails[i]!;
+    const collect = (stream: Readable) => {
+      let rest = '';
+      stream.setEncoding('utf8').on('data', (d: string) => {
+        process.stderr.write(d);
+        const lines = (rest + d).split('\n');
+        rest = lines.pop()!;
+        for (const line of lines) {
+          tail.push(line);
+          if (tail.length > 50) tail.shift();
+        }
+      });
+    };
+    const one = new Miniflare({
+      workers: [worker],
+      host,
+      port: 0,
+      cf: false,
+      durableObjectsPersist: doStateDir(i),
+      ...debugLog(),
+      handleRuntimeStdio: (stdout: Readable, stderr: Readable) => {
+        collect(stdout);
+        collect(stderr);
+      },
+    });
+    try {
+      await one.ready;
+    } catch (e) {
+      await one.dispose().catch(() => undefined);
+      throw e;
+    }
+    instances[i] = one;
+  };
+  const stopWorker = async (i: number): Promise<void> => {
+    const one = instances[i];
+    instances[i] = null;
+    await one?.dispose();
+  };
   const dispose = async (): Promise<void> => {
     try {
-      await Promise.all([...nodeIndices.map((i) => kill(i, 'SIGTERM')), mf?.dispose()]);
+      await Promise.all([...nodeIndices.map((i) => kill(i, 'SIGTERM')), mf?.dispose(), ...mfIndices.map((i) => (o.separateWorkers ? stopWorker(i) : undefined))]);
     } finally {
       setup.lock.release();
     }
   };
 
   try {
-    if (mfIndices.length > 0) {
+    if (mfIndices.length > 0 && o.separateWorkers) {
+      for (const i of mfIndices) await launchWorker(i);
+    } else if (mfIndices.length > 0) {
       const workers: WorkerOptions[] = [];
       for (const i of mfIndices) {
         const serviceBindings: Record<string, string> = {};
@@ -219,19 +282,31 @@ export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCl
     dealt: setup.dealt,
     dataDir: setup.dataDir,
     nodeIndices,
-    mf,
+    get mf() {
+      return o.separateWorkers ? (instances.find((x) => x !== null) ?? null) : mf;
+    },
     running: (i) => {
+      if (!isNode.has(i)) return o.separateWorkers ? instances[i] !== null : mf !== null;
       const np = nodes[i];
       return !!np && np.proc.exitCode === null && np.proc.signalCode === null;
     },
     kill: async (i, signal) => {
-      if (!isNode.has(i)) throw new Error(`replica ${i} is not a Node replica`);
-      await kill(i, signal);
+      if (isNode.has(i)) return kill(i, signal);
+      if (!o.separateWorkers) throw new Error(`replica ${i} runs in the shared Miniflare instance; start the cluster with separateWorkers to stop it alone`);
+      await stopWorker(i);
     },
     start: async (i, options) => {
-      if (!isNode.has(i)) throw new Error(`replica ${i} is not a Node replica`);
-      if (nodes[i]) return;
-      await launch(i, options?.bootstrap ?? setup.dealt);
+      if (isNode.has(i)) {
+        if (nodes[i]) return;
+        return launch(i, options?.bootstrap ?? setup.dealt);
+      }
+      if (!o.separateWorkers) throw new Error(`replica ${i} runs in the shared Miniflare instance; start the cluster with separateWorkers to start it alone`);
+      if (instances[i]) return;
+      await launchWorker(i, options?.bootstrap ?? setup.dealt);
+    },
+    stateDir: (i) => {
+      if (isNode.has(i)) return storeOf(i).kind === 'file' ? join(setup.dataDir, 'node', setup.group.replicas[i]!.id) : null;
+      return o.separateWorkers ? doStateDir(i) : null;
     },
     logTail: (i) => [...(tails[i] ?? [])],
     dispose,

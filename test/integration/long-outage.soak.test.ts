@@ -1,14 +1,16 @@
 /**
- * A long outage on real backends (issue 14): replica 3, a Node replica on the file store, is stopped while
- * the others (one Durable Object in Miniflare, two Node replicas on files) order EPOCHS epochs (1,000 by
- * default; SINTRA_LONG_EPOCHS to change). The peers' outboxes for it stay bounded throughout (they drop the
- * messages of epochs a signed checkpoint covers). Started again, it catches up by state transfer and
- * certifies new requests. The first peer it asks (replica 0) is reached through a proxy that corrupts what
- * it serves for state transfer (entries with one byte changed, checkpoints with a broken signature, entries
- * missing): every such bundle is refused and it takes the state from another peer. Then its storage is
- * wiped; started again without SINTRA_BOOTSTRAP it rejoins (shared/replica/rejoin.ts) and certifies again.
+ * A long outage on real backends (issue 14), twice: the stopped replica is a Node replica on the file store
+ * (replica 3), then a Durable Object in Miniflare (replica 0, in a Miniflare instance of its own so it can
+ * stop alone), while the others (one Durable Object, Node replicas on files) order EPOCHS epochs (1,000 by
+ * default; SINTRA_LONG_EPOCHS to change; SINTRA_LONG_LAGGARDS=node or worker runs one). The peers' outboxes
+ * for it stay bounded throughout (they drop the messages of epochs a signed checkpoint covers). Started
+ * again, it catches up by state transfer and certifies new requests. The first peer it asks is reached
+ * through a proxy that corrupts what it serves for state transfer (entries with one byte changed,
+ * checkpoints with a broken signature, entries missing): every such bundle is refused and it takes the
+ * state from another peer. Then its storage is wiped; started again without SINTRA_BOOTSTRAP it rejoins
+ * (shared/replica/rejoin.ts) and certifies again.
  *
- * Slow (real threshold crypto for every epoch, minutes): in `npm run test:soak`.
+ * Slow (real threshold crypto for every epoch, minutes each): in `npm run test:soak`.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -25,8 +27,13 @@ import { getJson, http, sleep, waitFor } from '../helpers/http.ts';
 import { freePortRange } from '../helpers/ports.ts';
 
 const EPOCHS = Number(process.env['SINTRA_LONG_EPOCHS'] ?? 1000);
-const LAGGARD = 3;
-const LIAR = 0;
+const WANTED = (process.env['SINTRA_LONG_LAGGARDS'] ?? 'node,worker').split(',');
+
+/** Who stops (the laggard), who lies to it (the proxy), and which replicas are Node replicas. */
+const CASES = [
+  { kind: 'node', what: 'a Node replica on files', laggard: 3, liar: 0, nodeIndices: [1, 2, 3], separateWorkers: false },
+  { kind: 'worker', what: 'a Durable Object in Miniflare', laggard: 0, liar: 1, nodeIndices: [1, 2, 3], separateWorkers: true },
+].filter((c) => WANTED.includes(c.kind));
 
 /** A proxy to `target` that corrupts, in turn, every state-transfer answer (GET /v1/log/entries, /v1/log/checkpoint). */
 function corruptingProxy(port: number, target: () => string): { server: Server; served: { corrupted: number } } {
@@ -69,7 +76,7 @@ function corruptingProxy(port: number, target: () => string): { server: Server; 
   return { server, served };
 }
 
-describe('a long outage on real backends: bounded outboxes, state transfer past a lying peer, rejoin after a wipe', () => {
+describe.each(CASES)('a long outage of $what: bounded outboxes, state transfer past a lying peer, rejoin after a wipe', ({ laggard: LAGGARD, liar: LIAR, nodeIndices, separateWorkers }) => {
   let dataDir: string;
   let cluster: MixedCluster;
   let proxy: ReturnType<typeof corruptingProxy>;
@@ -83,7 +90,8 @@ describe('a long outage on real backends: bounded outboxes, state transfer past 
       dataDir,
       n: 4,
       basePort: base,
-      nodeIndices: [1, 2, 3],
+      nodeIndices,
+      separateWorkers,
       peerUrl: (from, to, url) => (from === LAGGARD && to === LIAR ? `http://127.0.0.1:${proxyPort}` : url),
     });
     targetUrl = cluster.urls[LIAR]!;
@@ -99,7 +107,7 @@ describe('a long outage on real backends: bounded outboxes, state transfer past 
   it(`stopped while the others order ${EPOCHS} epochs, it comes back by transfer; wiped, it rejoins`, async () => {
     const group = parseGroup(JSON.parse(readFileSync(cluster.groupPath, 'utf8')));
     const urls = cluster.urls;
-    const live = [0, 1, 2];
+    const live = [0, 1, 2, 3].filter((i) => i !== LAGGARD);
     let sent = 0;
     let load = true;
     const clients = (async () => {
@@ -113,12 +121,13 @@ describe('a long outage on real backends: bounded outboxes, state transfer past 
     const checkpoint = async (i: number) => (await getJson(urls[i]!, '/v1/log/checkpoint')).json as { size: number; epoch: number };
     let maxOutbox = 0;
     try {
-      await waitFor(async () => ((await checkpoint(0).catch(() => null))?.size ?? 0) > 3 || null, 'a first checkpoint', 120_000, 500);
+      const watch = live[0]!;
+      await waitFor(async () => ((await checkpoint(watch).catch(() => null))?.size ?? 0) > 3 || null, 'a first checkpoint', 120_000, 500);
       await cluster.kill(LAGGARD);
-      const from = (await checkpoint(0)).epoch;
+      const from = (await checkpoint(watch)).epoch;
       const t0 = Date.now();
       for (;;) {
-        const cp = await checkpoint(0).catch(() => null);
+        const cp = await checkpoint(watch).catch(() => null);
         const m = await Promise.all(live.map(async (i) => ((await getJson(urls[i]!, '/v1/metrics')).json as { outbox: number[] }).outbox[LAGGARD] ?? 0)).catch(() => [0]);
         maxOutbox = Math.max(maxOutbox, ...m);
         if (cp && cp.epoch >= from + EPOCHS) break;
@@ -126,12 +135,12 @@ describe('a long outage on real backends: bounded outboxes, state transfer past 
         await sleep(2000);
       }
       const ms = Date.now() - t0;
-      process.stderr.write(`long-outage: ${EPOCHS} epochs in ${Math.round(ms / 1000)} s, ${sent} requests, peers' outboxes for the stopped replica at most ${maxOutbox} messages\n`);
+      process.stderr.write(`long-outage (replica ${LAGGARD} stopped): ${EPOCHS} epochs in ${Math.round(ms / 1000)} s, ${sent} requests, peers' outboxes for the stopped replica at most ${maxOutbox} messages\n`);
       // Bounded: what 32 epochs (transferAfterEpochs) of messages are, not what 1,000 would be.
       expect(maxOutbox).toBeLessThan(3000);
 
       await cluster.start(LAGGARD);
-      const target = (await checkpoint(0)).size;
+      const target = (await checkpoint(watch)).size;
       await waitFor(async () => ((await checkpoint(LAGGARD)).size >= target ? true : null), 'the stopped replica to catch up', 600_000, 1000);
       const log = cluster.logTail(LAGGARD).join('\n');
       expect(log).toContain('state-transfer-refused');
@@ -140,7 +149,9 @@ describe('a long outage on real backends: bounded outboxes, state transfer past 
 
       // Wiped: started again without SINTRA_BOOTSTRAP, it finds out and rejoins.
       await cluster.kill(LAGGARD);
-      rmSync(join(dataDir, 'node', group.replicas[LAGGARD]!.id), { recursive: true, force: true });
+      const stateDir = cluster.stateDir(LAGGARD);
+      expect(stateDir).not.toBeNull();
+      rmSync(stateDir!, { recursive: true, force: true });
       await cluster.start(LAGGARD, { bootstrap: false });
       await waitFor(async () => {
         const m = (await getJson(urls[LAGGARD]!, '/v1/metrics')).json as { mode: string; rejoins: number };
