@@ -19,6 +19,7 @@
  * writes every vector, as it should appear in the document, to that file.
  */
 import { describe, expect, it } from 'vitest';
+import { TSA_POLICY_DOMAIN } from '../../shared/crypto/tsp-policy.ts';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -188,6 +189,7 @@ function codeVectors(): Map<string, Vector> {
     ['tdh2-dem-key', 'sintra-edge/v1/tdh2/dem-key'],
     ['link-key-info', LINK_KEY_INFO],
     ['threshold-rsa-proof', THRESHOLD_RSA_PROOF_DOMAIN],
+    ['tsa-policy', TSA_POLICY_DOMAIN],
     ...PURPOSES.map((p): [string, string] => [`dst-${p}`, dstFor(p)]),
     ['dst-tdh2-gbar', 'SINTRA-EDGE-V1-TDH2-GBAR_BLS12381G1_XMD:SHA-256_SSWU_RO_'],
     ['checkpoint-tag-prefix', CHECKPOINT_PREFIX],
@@ -423,6 +425,7 @@ describe('docs/formats.md names every domain string of shared/, and no other', (
     expect(str('ca-statement-format')).toBe(CA_STATEMENT_FORMAT);
     expect(str('ca-request')).toBe(CA_SIGNING_TAG);
     expect(str('link-key-info')).toBe(LINK_KEY_INFO);
+    expect(str('tsa-policy')).toBe(TSA_POLICY_DOMAIN);
     for (const p of PURPOSES) expect(str(`dst-${p}`)).toBe(dstFor(p));
   });
 });
