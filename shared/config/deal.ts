@@ -8,6 +8,11 @@
  * the group's root CA and TSA certificates for it (shared/crypto/x509.ts), signed with the whole key
  * while it exists. Its randomness is drawn after everything else, so the other keys are the same with or
  * without it. General structures cannot have one: the dealing is refused before anything else is done.
+ *
+ * Optionally (`beacon`) a randomness beacon key (shared/crypto/beacon.ts, docs/beacon.md): a threshold BLS
+ * key of its own over the kernel scheme, with the chain's period and genesis time (the caller's clock, an
+ * argument here). Its randomness is drawn last of all, after the RSA key's, so every other key is the same
+ * with or without it.
  */
 import { x25519 } from '@noble/curves/ed25519.js';
 import { bigintToBytes, toHex } from '../crypto/bytes.ts';
@@ -25,7 +30,8 @@ import { certificateSerial, checkCertificateLabel, defaultCertificateLabel, issu
 import type { GroupCertificates } from '../crypto/x509.ts';
 import type { ParsedStructure } from '../quorum/structure-file.ts';
 import { GROUP_FORMAT, LINK_KEY_BYTES } from './group.ts';
-import type { GroupFile, KeySharesFile, RsaKeyFile, SecretsFile } from './group.ts';
+import type { BeaconKeyFile, GroupFile, KeySharesFile, RsaKeyFile, SecretsFile } from './group.ts';
+import { BEACON_SCHEME_ID } from '../crypto/beacon.ts';
 
 export interface RsaDealOptions {
   /** Safe primes p = 2p' + 1, q = 2q' + 1 of the same bit length: n = pq has 2048 bits or more (1024 with testOnly). */
@@ -38,6 +44,20 @@ export interface RsaDealOptions {
   readonly label?: string;
 }
 
+export interface BeaconDealOptions {
+  /** Seconds between rounds. */
+  readonly period: number;
+  /** Unix seconds at which round 1 is due. */
+  readonly genesisTime: number;
+  /** drand's beacon id; `sintra-` and the first 16 hex digits of the group id by default. */
+  readonly beaconId?: string;
+}
+
+/** The beacon id of a group dealt without one given: names the group, as drand ids name their chains. */
+export function defaultBeaconId(groupIdHex: string): string {
+  return `sintra-${groupIdHex.slice(0, 16)}`;
+}
+
 export interface DealOptions {
   /** Recorded in group.json; true iff the randomness is derived from a known seed. */
   readonly testOnly: boolean;
@@ -45,6 +65,8 @@ export interface DealOptions {
   readonly onProgress?: (message: string) => void;
   /** Also deal a threshold RSA key and issue its certificates (threshold structures only). */
   readonly rsa?: RsaDealOptions;
+  /** Also deal a randomness beacon key (checked by parseGroup like the rest). */
+  readonly beacon?: BeaconDealOptions;
 }
 
 export interface DealOutput {
@@ -130,6 +152,26 @@ export function deal(parsed: ParsedStructure, rng: RandomBytes, opts: DealOption
     };
   }
 
+  // Last of all: the beacon key's randomness, so that no other key depends on whether it is dealt.
+  let beacon: { dealt: Dealt; file: BeaconKeyFile } | undefined;
+  if (opts.beacon !== undefined) {
+    progress(`beacon key: ${kernelS.owners.length} rows`);
+    const dealt = share(kernelS, rng);
+    const b = opts.beacon;
+    beacon = {
+      dealt,
+      file: {
+        scheme: kernelS.description,
+        groupKey: g2Hex(dealt.secret),
+        rowKeys: dealt.rows.map(g2Hex),
+        schemeId: BEACON_SCHEME_ID,
+        beaconId: b.beaconId ?? defaultBeaconId(groupId),
+        period: b.period,
+        genesisTime: b.genesisTime,
+      },
+    };
+  }
+
   const group: GroupFile = {
     format: GROUP_FORMAT,
     groupId,
@@ -142,7 +184,13 @@ export function deal(parsed: ParsedStructure, rng: RandomBytes, opts: DealOption
     })),
     adversary: JSON.parse(JSON.stringify(parsed.adversary)),
     structure: JSON.parse(JSON.stringify(parsed.structure)),
-    keys: { kernel: kernelKey, quorum: quorumKey, encryption: encryptionKey, ...(rsa === undefined ? {} : { rsa: rsa.file }) },
+    keys: {
+      kernel: kernelKey,
+      quorum: quorumKey,
+      encryption: encryptionKey,
+      ...(rsa === undefined ? {} : { rsa: rsa.file }),
+      ...(beacon === undefined ? {} : { beacon: beacon.file }),
+    },
   };
 
   const secrets = parsed.replicas.map((r, index): SecretsFile => {
@@ -152,6 +200,7 @@ export function deal(parsed: ParsedStructure, rng: RandomBytes, opts: DealOption
       quorum: values(quorum, quorumS),
       encryption: values(encryption, kernelS),
       ...(rsa === undefined ? {} : { rsa: toHex(bigintToBytes(rsa.dealing.shares[index]!.s, byteLength(rsa.dealing.publicKey.n))) }),
+      ...(beacon === undefined ? {} : { beacon: values(beacon.dealt, kernelS) }),
     };
     return {
       SINTRA_GROUP_ID: groupId,

@@ -16,8 +16,13 @@
  * certificates here only for their PEM and outer DER form, since this parser is in every bundle (SDK,
  * workers) and X.509 needs an ASN.1 library: `checkGroupCertificates` (shared/crypto/x509.ts, run by the
  * dealer and `sintra deal verify`) checks them completely.
+ *
+ * The randomness beacon key (`keys.beacon`, shared/crypto/beacon.ts, docs/beacon.md) is optional in the
+ * same way: its own threshold BLS key over the kernel scheme, with the chain's period, genesis time, scheme
+ * id and beacon id; each secrets file then carries SINTRA_KEY_SHARES.beacon.
  */
 import { x25519 } from '@noble/curves/ed25519.js';
+import { BEACON_SCHEME_ID, chainHash } from '../crypto/beacon.ts';
 import { bytesEqual, frame, fromHex, toHex, u32be } from '../crypto/bytes.ts';
 import { G1, G2, decodeG1, decodeG2, decodeScalar, msmG1, msmG2 } from '../crypto/curve.ts';
 import type { G1Point, G2Point } from '../crypto/curve.ts';
@@ -89,6 +94,26 @@ export interface RsaKeyFile {
   readonly tsaCertificate: string;
 }
 
+/**
+ * The randomness beacon key (docs/beacon.md): a threshold BLS key of its own over the kernel scheme, and
+ * the drand chain parameters it signs rounds under.
+ */
+export interface BeaconKeyFile {
+  readonly scheme: SchemeDescription;
+  /** Compressed G2, hex: drand's public_key. */
+  readonly groupKey: string;
+  /** One compressed G2 point per scheme row: the verification keys of the shares. */
+  readonly rowKeys: readonly string[];
+  /** drand's schemeID; only `bls-unchained-g1-rfc9380`. */
+  readonly schemeId: typeof BEACON_SCHEME_ID;
+  /** drand's metadata.beaconID: 1-64 of [a-z0-9_-], starting with a letter or digit. */
+  readonly beaconId: string;
+  /** Seconds between rounds, 1 .. 2^32 - 1. */
+  readonly period: number;
+  /** Unix seconds at which round 1 is due. */
+  readonly genesisTime: number;
+}
+
 export interface GroupFile {
   readonly format: typeof GROUP_FORMAT;
   readonly groupId: string;
@@ -102,6 +127,8 @@ export interface GroupFile {
     readonly encryption: EncryptionKeyFile;
     /** Absent for a group without a threshold RSA key (`sintra deal` without --rsa). */
     readonly rsa?: RsaKeyFile;
+    /** Absent for a group without a randomness beacon (`sintra deal` without --beacon). */
+    readonly beacon?: BeaconKeyFile;
   };
 }
 
@@ -130,6 +157,8 @@ export interface KeySharesFile {
   readonly encryption: readonly string[];
   /** The replica's threshold RSA share s_i, I2OSP(s_i, K) hex; present iff the group has keys.rsa. */
   readonly rsa?: string;
+  /** The replica's beacon key rows (32-byte hex scalars); present iff the group has keys.beacon. */
+  readonly beacon?: readonly string[];
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -164,6 +193,20 @@ export interface Group {
   readonly encryption: EncryptionPublicKey;
   /** Threshold RSA key and its certificates; absent for a group without one. */
   readonly rsa?: GroupRsaKey;
+  /** The randomness beacon key and chain; absent for a group without one. */
+  readonly beacon?: GroupBeacon;
+}
+
+export interface GroupBeacon {
+  readonly key: ThresholdPublicKey;
+  readonly schemeId: typeof BEACON_SCHEME_ID;
+  readonly beaconId: string;
+  readonly period: number;
+  readonly genesisTime: number;
+  /** drand's group hash for this chain: the group id. */
+  readonly groupHash: Uint8Array;
+  /** drand's chain hash (shared/crypto/beacon.ts, chainHash). */
+  readonly chainHash: Uint8Array;
 }
 
 export interface GroupRsaKey {
@@ -181,6 +224,8 @@ export interface ReplicaSecrets {
   readonly encryption: KeyShare;
   /** Present iff the group has a threshold RSA key. */
   readonly rsa?: ThresholdRsaKeyShare;
+  /** Present iff the group has a randomness beacon key. */
+  readonly beacon?: KeyShare;
   readonly linkSecret: Uint8Array;
 }
 
@@ -372,6 +417,37 @@ function parseRsaKey(raw: unknown, path: string, structure: StructureDescription
   };
 }
 
+const BEACON_FIELDS = ['scheme', 'groupKey', 'rowKeys', 'schemeId', 'beaconId', 'period', 'genesisTime'];
+const BEACON_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+/** 9999-12-31T23:59:59Z: times stay within what every runtime's Date and drand's i64 hold. */
+export const BEACON_MAX_GENESIS = 253402300799;
+export const BEACON_MAX_PERIOD = 0xffffffff;
+
+function integerIn(x: unknown, path: string, min: number, max: number): number {
+  if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < min || x > max) throw new ConfigError(path, `expected an integer from ${min} to ${max}`);
+  return x;
+}
+
+function parseBeaconKey(raw: unknown, path: string, scheme: SharingScheme, groupId: Uint8Array): GroupBeacon {
+  const o = object(raw, path, BEACON_FIELDS);
+  const key = parseThresholdKey({ scheme: o['scheme'], groupKey: o['groupKey'], rowKeys: o['rowKeys'] }, path, scheme);
+  if (o['schemeId'] !== BEACON_SCHEME_ID) throw new ConfigError(join(path, 'schemeId'), `expected "${BEACON_SCHEME_ID}" (the only drand scheme served)`);
+  const beaconId = string(o['beaconId'], join(path, 'beaconId'));
+  if (!BEACON_ID.test(beaconId)) throw new ConfigError(join(path, 'beaconId'), 'expected 1-64 of a-z, 0-9, _ and -, starting with a letter or digit');
+  const period = integerIn(o['period'], join(path, 'period'), 1, BEACON_MAX_PERIOD);
+  const genesisTime = integerIn(o['genesisTime'], join(path, 'genesisTime'), 0, BEACON_MAX_GENESIS);
+  const groupHash = groupId.slice();
+  return {
+    key,
+    schemeId: BEACON_SCHEME_ID,
+    beaconId,
+    period,
+    genesisTime,
+    groupHash,
+    chainHash: chainHash({ period, genesisTime, publicKey: key.groupKey, groupHash, beaconId }),
+  };
+}
+
 export function parseGroup(input: unknown): Group {
   if (!isObject(input)) throw new ConfigError('', 'group file must be a JSON object');
   let json: Obj;
@@ -421,11 +497,13 @@ export function parseGroup(input: unknown): Group {
   const kernelS = kernelScheme(parsed.structure);
   const quorumS = quorumScheme(parsed.structure);
   const hasRsa = isObject(root['keys']) && Object.hasOwn(root['keys'], 'rsa');
-  const keys = object(root['keys'], 'keys', hasRsa ? [...KEY_NAMES, 'rsa'] : KEY_NAMES);
+  const hasBeacon = isObject(root['keys']) && Object.hasOwn(root['keys'], 'beacon');
+  const keys = object(root['keys'], 'keys', [...KEY_NAMES, ...(hasRsa ? ['rsa'] : []), ...(hasBeacon ? ['beacon'] : [])]);
   const kernel = parseThresholdKey(keys['kernel'], 'keys.kernel', kernelS);
   const quorum = parseThresholdKey(keys['quorum'], 'keys.quorum', quorumS);
   const encryption = parseEncryptionKey(keys['encryption'], 'keys.encryption', kernelS);
   const rsa = hasRsa ? parseRsaKey(keys['rsa'], 'keys.rsa', parsed.structure, testOnly) : undefined;
+  const beacon = hasBeacon ? parseBeaconKey(keys['beacon'], 'keys.beacon', kernelS, groupId) : undefined;
 
   return {
     file: json as unknown as GroupFile,
@@ -438,6 +516,7 @@ export function parseGroup(input: unknown): Group {
     quorum,
     encryption,
     ...(rsa === undefined ? {} : { rsa }),
+    ...(beacon === undefined ? {} : { beacon }),
   };
 }
 
@@ -497,6 +576,14 @@ export function verifyGroupKeys(group: Group): void {
   check('kernel', kernel.scheme, kernel.groupKey, kernel.rowKeys, msmG2);
   check('quorum', quorum.scheme, quorum.groupKey, quorum.rowKeys, msmG2);
   check('encryption', encryption.scheme, encryption.publicKey, encryption.rowKeys, msmG1);
+  const beacon = group.beacon;
+  const beaconFile = group.file.keys.beacon;
+  if (beacon !== undefined && beaconFile !== undefined) {
+    const seed = frame('beacon', beaconFile.groupKey, ...beaconFile.rowKeys);
+    if (!allEquationsHold(seed, beacon.key.scheme.consistencyEquations(), beacon.key.groupKey, beacon.key.rowKeys, msmG2)) {
+      throw new ConfigError('keys.beacon.rowKeys', `inconsistent with the ${beacon.key.scheme.description.type} scheme and groupKey`);
+    }
+  }
 }
 
 /** Index of a replica by id, or undefined. */
@@ -543,7 +630,10 @@ export function parseReplicaSecrets(json: unknown, group: Group): ReplicaSecrets
   if (isObject(rawShares) && Object.hasOwn(rawShares, 'rsa') && group.rsa === undefined) {
     throw new ConfigError('SINTRA_KEY_SHARES.rsa', 'the group has no RSA key (group.json has no keys.rsa)');
   }
-  const shares = object(rawShares, 'SINTRA_KEY_SHARES', group.rsa === undefined ? KEY_NAMES : [...KEY_NAMES, 'rsa']);
+  if (isObject(rawShares) && Object.hasOwn(rawShares, 'beacon') && group.beacon === undefined) {
+    throw new ConfigError('SINTRA_KEY_SHARES.beacon', 'the group has no beacon key (group.json has no keys.beacon)');
+  }
+  const shares = object(rawShares, 'SINTRA_KEY_SHARES', [...KEY_NAMES, ...(group.rsa === undefined ? [] : ['rsa']), ...(group.beacon === undefined ? [] : ['beacon'])]);
   const linkSecret = hexBytes(o['SINTRA_LINK_SECRET'], 'SINTRA_LINK_SECRET', LINK_KEY_BYTES);
   let rsa: ThresholdRsaKeyShare | undefined;
   if (group.rsa !== undefined) {
@@ -557,6 +647,7 @@ export function parseReplicaSecrets(json: unknown, group: Group): ReplicaSecrets
     quorum: parseShares(shares['quorum'], 'SINTRA_KEY_SHARES.quorum', index, group.quorum.scheme),
     encryption: parseShares(shares['encryption'], 'SINTRA_KEY_SHARES.encryption', index, group.encryption.scheme),
     ...(rsa === undefined ? {} : { rsa }),
+    ...(group.beacon === undefined ? {} : { beacon: parseShares(shares['beacon'], 'SINTRA_KEY_SHARES.beacon', index, group.beacon.key.scheme) }),
     linkSecret,
   };
 }
@@ -584,6 +675,17 @@ export function verifyReplicaSecrets(group: Group, secrets: ReplicaSecrets): voi
     }
   } else if (secrets.rsa !== undefined) {
     throw new ConfigError('SINTRA_KEY_SHARES.rsa', 'the group has no RSA key (group.json has no keys.rsa)');
+  }
+  if (group.beacon !== undefined) {
+    const share = secrets.beacon;
+    if (share === undefined) throw new ConfigError('SINTRA_KEY_SHARES.beacon', 'missing (the group has keys.beacon)');
+    const rows = group.beacon.key.scheme.rowsOf(secrets.index);
+    if (share.replica !== secrets.index || share.values.length !== rows.length) throw new ConfigError('SINTRA_KEY_SHARES.beacon', `expected ${rows.length} values of replica ${secrets.index}`);
+    rows.forEach((row, i) => {
+      if (!G2.BASE.multiply(share.values[i]!).equals(group.beacon!.key.rowKeys[row]!)) throw new ConfigError(`SINTRA_KEY_SHARES.beacon[${i}]`, `does not match keys.beacon.rowKeys[${row}]`);
+    });
+  } else if (secrets.beacon !== undefined) {
+    throw new ConfigError('SINTRA_KEY_SHARES.beacon', 'the group has no beacon key (group.json has no keys.beacon)');
   }
   if (!bytesEqual(x25519.getPublicKey(secrets.linkSecret), replica.linkKey)) {
     throw new ConfigError('SINTRA_LINK_SECRET', `does not match replicas[${secrets.index}].linkKey`);

@@ -48,3 +48,19 @@ export function testRsaGroup(n = 4, t = Math.floor((n - 1) / 3), seed = 'test-rs
   }
   return g;
 }
+
+/** Genesis of the test beacon chains: 2026-01-01T00:00:00Z, 3-second rounds. */
+export const TEST_BEACON_GENESIS = 1767225600;
+
+/** A test group with a randomness beacon key (keys.beacon; genesis TEST_BEACON_GENESIS unless given). */
+export function testBeaconGroup(n = 4, t = Math.floor((n - 1) / 3), seed = 'test-beacon-group', beacon: { period: number; genesisTime: number } = { period: 3, genesisTime: TEST_BEACON_GENESIS }): TestGroup {
+  const key = `beacon/${n}/${t}/${seed}/${beacon.period}/${beacon.genesisTime}`;
+  let g = cache.get(key);
+  if (!g) {
+    const out = deal(thresholdStructure(n, t), seededRandom(seed), { testOnly: true, beacon });
+    const group = parseGroup(JSON.parse(JSON.stringify(out.group)));
+    g = { group, secrets: out.secrets.map((s) => parseReplicaSecrets(s, group)) };
+    cache.set(key, g);
+  }
+  return g;
+}
