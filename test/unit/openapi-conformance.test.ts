@@ -13,7 +13,9 @@ import { encryptRequest } from '../../shared/client/encrypt.ts';
 import { toHex, utf8ToBytes } from '../../shared/crypto/bytes.ts';
 import { seededRandom } from '../../shared/crypto/random.ts';
 import { requestId } from '../../shared/replica/engine.ts';
-import { testRsaGroup } from '../helpers/group.ts';
+import { testBeaconGroup, testRsaGroup } from '../helpers/group.ts';
+import { BeaconService } from '../../workers/core/beacon.ts';
+import { MemoryBeaconStore } from '../../workers/core/beacon-store.ts';
 import { hostCluster } from '../helpers/host-cluster.ts';
 import { replicaApp } from '../../workers/core/app.ts';
 import { ReplicaHost } from '../../workers/core/host.ts';
@@ -128,6 +130,34 @@ describe('real answers match the OpenAPI document', () => {
       const { key, validate } = schemas.response('GET', path, res.status, type);
       expect(res.status).toBe(200);
       expect(validate(await res.text()), key).toBe(true);
+      seen.add(key);
+    }
+
+    // The beacon needs a group dealt with --beacon: without one every beacon route is 404 no-beacon.
+    for (const path of ['/chains', '/info', '/health', '/public/latest', '/public/1', `/${'0'.repeat(64)}/info`, `/${'0'.repeat(64)}/public/latest`, `/${'0'.repeat(64)}/public/1`, '/v1/beacon/shares/1']) {
+      expect((await call(0, 'GET', path)).body.error.code).toBe('no-beacon');
+    }
+    const bg = testBeaconGroup(4, 1, 'conformance-beacon', { period: 3, genesisTime: 1000 });
+    const beaconNow = () => 1_000_000 + 3000 * 4; // round 5 is due
+    const beaconApps: ReturnType<typeof replicaApp>[] = [];
+    bg.secrets.forEach((s, i) => {
+      const h = new ReplicaHost(bg.group, s, new MemoryStore(), { post: async () => ({ status: 503, body: null }) }, beaconNow, { bootstrap: true });
+      const get = async (to: number, path: string) => {
+        const res = await beaconApps[to]!.request(path);
+        return { status: res.status, body: (await res.json()) as unknown };
+      };
+      const beacon = new BeaconService({ group: bg.group, me: i, replicaId: s.id, share: s.beacon!, store: new MemoryBeaconStore(), get, now: beaconNow });
+      beaconApps.push(replicaApp(h, { now: beaconNow, afterChange: () => undefined, beacon }));
+    });
+    const chain = Buffer.from(bg.group.beacon!.chainHash).toString('hex');
+    const beaconPaths = ['/v1/beacon/shares/2', '/chains', '/health', '/info', '/public/latest', '/public/2', `/${chain}/info`, `/${chain}/public/latest`, `/${chain}/public/3`, '/public/9', `/${'ab'.repeat(32)}/info`, '/public/x'];
+    for (const path of beaconPaths) {
+      const res = await beaconApps[1]!.request(path);
+      const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim();
+      const { key, validate } = schemas.response('GET', path, res.status, type);
+      const body = (await res.json()) as unknown;
+      expect(validate(body), `${key}: ${JSON.stringify(validate.errors)}`).toBe(true);
+      expect(res.status < 400, path).toBe(!['/public/9', `/${'ab'.repeat(32)}/info`, '/public/x'].includes(path));
       seen.add(key);
     }
 

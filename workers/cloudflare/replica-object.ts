@@ -19,6 +19,8 @@ import { corsOriginsFromEnv } from '../core/cors.ts';
 import { hostEnvOptions, ReplicaHost } from '../core/host.ts';
 import type { PeerTransport } from '../core/host.ts';
 import { SqlStore } from '../core/sql-store.ts';
+import { beaconServiceFor } from '../core/beacon.ts';
+import { SqlBeaconStore } from '../core/beacon-store.ts';
 import { accessLogOption, logLine } from '../core/log.ts';
 
 export interface ReplicaEnv {
@@ -90,7 +92,8 @@ export class ReplicaObject extends DurableObject<ReplicaEnv> {
         group,
       );
       const store = new SqlStore(ctx.storage);
-      this.host = new ReplicaHost(group, secrets, store, peerTransport(env, group.replicas.length), () => Date.now(), {
+      const transport = peerTransport(env, group.replicas.length);
+      this.host = new ReplicaHost(group, secrets, store, transport, () => Date.now(), {
         log: (line) => console.log(line),
         ...hostEnvOptions(env),
       });
@@ -106,6 +109,7 @@ export class ReplicaObject extends DurableObject<ReplicaEnv> {
         // Cloudflare's edge sets it (a client cannot), and the Worker passes the request on unchanged.
         clientAddress: (c) => c.req.header('cf-connecting-ip'),
         accessLog: accessLogOption(env.SINTRA_ACCESS_LOG),
+        beacon: beaconServiceFor(group, secrets, new SqlBeaconStore(ctx.storage), transport.get, () => Date.now(), (line) => console.log(line)),
       });
       const host = this.host;
       void ctx.blockConcurrencyWhile(async () => {

@@ -24,6 +24,8 @@ import { caRoutes } from './ca-routes.ts';
 import { notaryRoutes } from './notary-routes.ts';
 import { tileRoutes } from './tile-routes.ts';
 import { pkiRoutes } from './pki-routes.ts';
+import { beaconRoutes } from './beacon-routes.ts';
+import type { BeaconService } from './beacon.ts';
 import { IMMUTABLE, openApiDocument, registerRoutes } from './openapi.ts';
 import type { RouteBody, RouteSpec } from './openapi.ts';
 import { coded, component } from './schema.ts';
@@ -82,6 +84,8 @@ export interface AppOptions {
   readonly log?: (line: string) => void;
   /** One `http` log line per request (SINTRA_ACCESS_LOG=1). */
   readonly accessLog?: boolean;
+  /** The randomness beacon (beacon.ts), when the group has keys.beacon; its routes answer 404 no-beacon without it. */
+  readonly beacon?: BeaconService;
 }
 
 /** The version the OpenAPI document states (package.json's, kept in step by hand at release). */
@@ -615,6 +619,8 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
         return c.json(r.body, r.status as 200);
       },
     },
+    // Last: drand's /{chainhash}/info must not shadow /v1/info (Hono tries routes in this order).
+    ...beaconRoutes(options.beacon ?? null, options.now),
   ];
   let doc: Record<string, unknown> | null = null;
   const document = () =>

@@ -20,6 +20,7 @@
  *   meta         hash    name -> value
  *   commits      string  number of commits ever (INCR in every transaction)
  *   conflict     string  set once a conflict was detected: every later load refuses to start
+ *   beacon       hash    "<round>" -> base64 beacon signature (RedisBeaconStore: outside the commits, see beacon-store.ts)
  *
  * Why `commits`: MULTI/EXEC is atomic but not conditional (WATCH needs a connection, REST has none). Two
  * processes on one replica's state (two concurrent Lambda instances; a timed-out commit of ours that lands
@@ -56,6 +57,7 @@ import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import type { InboxState, LoadedState, ReplicaStore, StoredEntry, StoredOutboxMessage, WriteBatch } from '../core/store.ts';
 import { StoreConflictError, StoreNotDurableError } from './store-errors.ts';
 import { logLine } from '../core/log.ts';
+import type { BeaconStore } from '../core/beacon-store.ts';
 
 const b64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
 const unb64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
@@ -182,6 +184,11 @@ export class RedisStore implements ReplicaStore {
       commits: key('commits'),
       conflict: key('conflict'),
     };
+  }
+
+  /** The beacon rounds, in the hash `<prefix>:beacon` (workers/core/beacon-store.ts). */
+  beacons(): BeaconStore {
+    return new RedisBeaconStore(this.redis, `${this.prefix}:beacon`);
   }
 
   /** Every key of this replica (tests, and an operator wiping a replica that is being re-dealt). */
@@ -458,5 +465,31 @@ export class RedisStore implements ReplicaStore {
     const checkpoints = pairs(r[1]!.result, 'checkpoints').map(([f, v]) => checkpointFromJson(Number(f), v));
     checkpoints.sort((a, b) => a.epoch - b.epoch);
     return { entries, checkpoints };
+  }
+}
+
+/**
+ * Beacon rounds in one hash. Not part of the engine's transactions or its `commits` counter: a round is a
+ * verified unique value (a lost or repeated write changes nothing a peer could see), see beacon-store.ts.
+ */
+export class RedisBeaconStore implements BeaconStore {
+  constructor(
+    private readonly redis: Redis,
+    readonly key: string,
+  ) {}
+
+  async get(round: number): Promise<Uint8Array | null> {
+    const v = (await this.redis.hget(this.key, String(round))) as unknown;
+    return typeof v === 'string' ? unb64(v) : null;
+  }
+
+  async put(round: number, signature: Uint8Array): Promise<void> {
+    await this.redis.hset(this.key, { [String(round)]: b64(signature) });
+  }
+
+  async latest(): Promise<number | null> {
+    const fields = (await this.redis.hkeys(this.key)) as unknown;
+    if (!Array.isArray(fields) || fields.length === 0) return null;
+    return Math.max(...fields.map(Number).filter(Number.isSafeInteger));
   }
 }

@@ -29,11 +29,16 @@ import type { LoadedState, ReplicaStore, StoredEntry, WriteBatch } from '../core
 import type { NodeKey } from '../../shared/log/merkle-nodes.ts';
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import { StoreConflictError, StoreNotDurableError } from './store-errors.ts';
+import { beaconServiceFor } from '../core/beacon.ts';
+import { MemoryBeaconStore } from '../core/beacon-store.ts';
+import type { BeaconStore } from '../core/beacon-store.ts';
 
 /** A store as the Node replica uses it: `ping` checks reachability cheaply, `close` releases it. */
 export interface NodeStore extends ReplicaStore {
   ping?(): Promise<void>;
   close?(): Promise<void>;
+  /** Where beacon rounds are kept (workers/core/beacon-store.ts); in memory when the store has no place. */
+  beacons?(): BeaconStore;
 }
 
 const POST_TIMEOUT_MS = 15_000;
@@ -177,6 +182,7 @@ export class NodeReplica {
       clientAddress: nodeClientAddress,
       log: this.log,
       ...(o.accessLog ? { accessLog: true } : {}),
+      beacon: beaconServiceFor(o.group, o.secrets, o.store.beacons?.() ?? new MemoryBeaconStore(), transport.get, this.now, this.log),
     });
     this.app = this.outerApp(inner);
   }

@@ -17,6 +17,7 @@ import Database from 'better-sqlite3';
 import { SqlStore } from '../core/sql-store.ts';
 import type { SqlBackend, SqlValue } from '../core/sql-store.ts';
 import { FolderLock } from './folder-lock.ts';
+import { SqlBeaconStore } from '../core/beacon-store.ts';
 
 export const DATABASE_FILE = 'state.db';
 
@@ -76,6 +77,12 @@ export class SqliteStore extends SqlStore {
     }
     return new SqliteStore(dir, db, lock);
   }
+
+  /** The beacon rounds, in a table of the same database (workers/core/beacon-store.ts). */
+  beacons(): SqlBeaconStore {
+    return (this.beaconStore ??= new SqlBeaconStore(backend(this.db)));
+  }
+  private beaconStore: SqlBeaconStore | undefined;
 
   async ping(): Promise<void> {
     if (this.closed) throw new Error(`the store in ${this.dir} is closed`);
