@@ -280,16 +280,28 @@ describe('certification authority on the local cluster', () => {
     expect((await sintra('ca', 'register', 'bob', '--key', key, '--valid-for', '0', ...cl)).code).toBe(2);
   }, 60_000);
 
-  it('as a process (node infra/bin/sintra.mjs): lookup exits 3 for a revoked and an absent name; keygen onto an existing file is one clear line', async () => {
+  it('as a process (node infra/bin/sintra.mjs): lookup exits 3 for a revoked and an absent name, needs --group or --trust-served-group (which warns); keygen onto an existing file is one clear line', async () => {
     // After the CLI test above: bob is revoked, and replica 2's checkpoint covers it.
     const key = join(dataDir, 'bob.key');
     const keyText = readFileSync(key, 'utf8');
     const pinned = ['--cluster', cluster.urls[2]!, '--group', cluster.groupPath];
-    const [revoked, absent, keygen] = await Promise.all([
+    const [revoked, absent, keygen, unpinned, served] = await Promise.all([
       runSintra(['ca', 'lookup', 'bob', ...pinned]),
       runSintra(['ca', 'lookup', 'nobody-here', ...pinned, '--json']),
       runSintra(['ca', 'keygen', '--out', key]),
+      runSintra(['ca', 'lookup', 'bob', '--cluster', cluster.urls[2]!]),
+      runSintra(['ca', 'lookup', 'bob', '--cluster', cluster.urls[2]!, '--trust-served-group']),
     ]);
+    // A statement is only as good as the key it is checked with: no group choice is a usage error (exit 2);
+    // the served key is taken only when asked, with what that means and that one replica is not a kernel.
+    expect(unpinned.code).toBe(2);
+    expect(unpinned.out).toBe('');
+    expect(lines(unpinned.err)).toHaveLength(1);
+    expect(unpinned.err).toMatch(/give --group group\.json .* or --trust-served-group/);
+    expect(served.code, served.err).toBe(3);
+    expect(served.err).toMatch(/^warning: --trust-served-group: trusting group [0-9a-f]{16}\.\.\. as served by http:\/\/127\.0\.0\.1:\d+; a Byzantine replica can serve a key of its own/m);
+    expect(served.err).toMatch(/^warning: the replicas reached \(r3\) are not a kernel of the group/m);
+    expect(served.out).toMatch(/^bob: revoked/m);
     expect(revoked.code, revoked.err).toBe(3);
     expect(revoked.out).toMatch(/^bob: revoked, serial \d+, key [0-9a-f]{64}, revoked at log index \d+; checkpoint size \d+, epoch \d+$/m);
     expect(revoked.err).not.toMatch(/^error/m);

@@ -214,6 +214,37 @@ describe('notary on the local cluster', () => {
     expect(JSON.parse(v.out)).toMatchObject({ valid: true, digest });
   }, 90_000);
 
+  it('CLI as a process: no group choice is a usage error before anything is sent; --trust-served-group to one replica warns twice; --out is kept unless --force', async () => {
+    const file = join(dataDir, 'process-evidence.txt');
+    writeFileSync(file, 'stamped by a process\n');
+    const digest = toHex(sha256(readFileSync(file)));
+    const kept = join(dataDir, 'kept.stamp.json');
+    writeFileSync(kept, '{"kept": true}\n');
+    const pinned = ['--cluster', cluster.urls[0]!, '--cluster', cluster.urls[1]!, '--group', cluster.groupPath];
+    const [unpinned, served, refused] = await Promise.all([
+      runSintra(['stamp', file, '--cluster', cluster.urls[0]!, '--cluster', cluster.urls[1]!]),
+      runSintra(['stamp', file, '--cluster', cluster.urls[3]!, '--trust-served-group', '--json']),
+      runSintra(['stamp', file, ...pinned, '--out', kept]),
+    ]);
+    // Neither --group nor --trust-served-group: exit 2, one line saying both, before anything is sent.
+    expect(unpinned.code).toBe(2);
+    expect(unpinned.out).toBe('');
+    expect(lines(unpinned.err)).toHaveLength(1);
+    expect(unpinned.err).toMatch(/^error: stamp needs the group's key: give --group group\.json .* or --trust-served-group/);
+    // The served key, from one replica: what it means, and that one replica is not a kernel.
+    expect(served.code, served.err).toBe(0);
+    expect(served.err).toMatch(/^warning: --trust-served-group: trusting group [0-9a-f]{16}\.\.\. as served by http:\/\/127\.0\.0\.1:\d+; a Byzantine replica can serve a key of its own\. Pin it with --group group\.json\.$/m);
+    expect(served.err).toMatch(/^warning: the replicas reached \(r4\) are not a kernel of the group \(t \+ 1 = 2 replicas of this threshold group\)/m);
+    expect(JSON.parse(served.out)).toMatchObject({ digest });
+    // Evidence is never overwritten without --force (checked before the stamp is sent); with it, it is.
+    expect(refused.code).toBe(1);
+    expect(lines(refused.err)).toEqual([`error: ${kept} exists (it may be evidence you keep); give --force to overwrite it, or another --out`]);
+    expect(readFileSync(kept, 'utf8')).toBe('{"kept": true}\n');
+    const forced = await runSintra(['stamp', file, ...pinned, '--out', kept, '--force']);
+    expect(forced.code, forced.err).toBe(0);
+    expect(verifyStampReceipt(group, JSON.parse(readFileSync(kept, 'utf8')), digest).ok).toBe(true);
+  }, 120_000);
+
   it('CLI: --encrypt --json, group from /v1/info (--trust-served-group); without a group choice: usage error', async () => {
     const file = join(dataDir, 'sealed.bin');
     writeFileSync(file, new Uint8Array([1, 2, 3, 4, 5]));

@@ -75,6 +75,14 @@ describe('sintra start --json (its own process)', () => {
     expect(second.stdout.trim().split('\n')).toHaveLength(1);
     expect(JSON.parse(second.stdout)).toMatchObject({ ready: true });
     expect(second.stderr).toMatch(/replayed \d+ journal events/);
+    // The replicas' own log lines are JSON objects (workers/core/log.ts), one per line: each replica says it replayed its journal.
+    const replayed = second.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { ts: string; level: string; replica?: string; event: string; msg: string; events?: number })
+      .filter((e) => e.event === 'journal-replayed');
+    expect(replayed.map((e) => e.replica).sort()).toEqual(['r1', 'r2', 'r3', 'r4']);
+    for (const e of replayed) expect(e).toMatchObject({ ts: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), level: 'info', events: expect.any(Number), msg: expect.stringMatching(/^replayed \d+ journal events/) });
   }, 240_000);
 });
 

@@ -79,16 +79,25 @@ describe('sintra submit --wait and sintra verify on the local cluster', () => {
     expect((await sintra('verify', out, '--group', cluster.groupPath)).out).toContain('"a second request"');
   }, 120_000);
 
-  it('as a process (node infra/bin/sintra.mjs): --out onto an existing file is refused before submitting; one --url without --group gets the kernel warning', async () => {
+  it('as a process (node infra/bin/sintra.mjs): --out onto an existing file is refused before submitting; --wait without a group choice is a usage error; one --url without --group gets the kernel warning', async () => {
     const out = join(dataDir, 'kept-receipt.json');
     writeFileSync(out, '{"evidence": "kept"}\n');
     const refusedText = 'refused as a process';
     const plainText = 'one url, no group, as a process';
     // Concurrently: each process starts tsx and loads the CLI (about 2 s on a loaded 2-core machine).
-    const [refused, plain] = await Promise.all([
+    const unpinnedText = 'wait without a group, as a process';
+    const [refused, plain, unpinned] = await Promise.all([
       runSintra(['submit', '--url', cluster.urls[0]!, '--url', cluster.urls[2]!, '--group', cluster.groupPath, '--wait', '--out', out, refusedText]),
       runSintra(['submit', '--url', cluster.urls[1]!, plainText]),
+      runSintra(['submit', '--url', cluster.urls[0]!, '--url', cluster.urls[1]!, '--wait', unpinnedText]),
     ]);
+    // --wait verifies a receipt: with neither --group nor --trust-served-group it is a usage error, sent nowhere.
+    expect(unpinned.code).toBe(2);
+    expect(unpinned.out).toBe('');
+    expect(lines(unpinned.err)).toHaveLength(1);
+    expect(unpinned.err).toMatch(/^error: --wait needs the group's key: give --group group\.json .* or --trust-served-group/);
+    const unpinnedId = bytesToHex(sha256(utf8ToBytes(unpinnedText)));
+    for (const url of cluster.urls) expect((await getJson(url, `/v1/requests/${unpinnedId}`)).status).toBe(404);
     expect(refused.code, refused.err).toBe(1);
     expect(refused.out).toBe('');
     expect(lines(refused.err)).toEqual([`error: ${out} exists (it may be evidence you keep); give --force to overwrite it, or another --out`]);

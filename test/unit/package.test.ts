@@ -7,7 +7,7 @@
  * them. test/integration/pack-install.test.ts packs and installs the package for real.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -65,11 +65,27 @@ describe('package contents and references', () => {
     expect(check(project)).toEqual([]);
   });
 
-  it('workers/core: route modules import the leaf http.ts, never app.ts (the composition root)', () => {
-    for (const f of ['ca-routes.ts', 'notary-routes.ts', 'http.ts', 'openapi.ts', 'cors.ts', 'health.ts', 'prometheus.ts', 'admission.ts']) {
-      const text = readFileSync(resolve(ROOT, 'workers/core', f), 'utf8');
-      expect(text, f).not.toMatch(/from '\.\/app\.ts'/);
+  it('workers/core: route modules import the leaf http.ts, never app.ts (the composition root); no import cycle among its modules', () => {
+    const dir = resolve(ROOT, 'workers/core');
+    const modules = readdirSync(dir).filter((f) => f.endsWith('.ts'));
+    for (const f of ['ca-routes.ts', 'notary-routes.ts', 'tile-routes.ts', 'http.ts', 'openapi.ts', 'cors.ts']) expect(modules).toContain(f);
+    // Every module but app.ts itself (new route families included, not only a list of today's).
+    const imports = new Map<string, string[]>();
+    for (const f of modules) {
+      const text = readFileSync(resolve(dir, f), 'utf8');
+      if (f !== 'app.ts') expect(text, f).not.toMatch(/from '\.\/app\.ts'/);
+      // Value imports among workers/core's own modules (a type-only import leaves no runtime edge).
+      imports.set(f, [...text.matchAll(/^import (?!type )[^;]*?from '\.\/([^']+\.ts)'/gm)].map((m) => m[1]!).filter((t) => modules.includes(t)));
     }
+    const state = new Map<string, 'open' | 'done'>();
+    const visit = (f: string, path: string[]): void => {
+      if (state.get(f) === 'done') return;
+      expect(state.get(f), `import cycle: ${[...path, f].join(' -> ')}`).not.toBe('open');
+      state.set(f, 'open');
+      for (const t of imports.get(f) ?? []) visit(t, [...path, f]);
+      state.set(f, 'done');
+    };
+    for (const f of modules) visit(f, []);
   });
 
   it('no tracked file points at documents outside the repository', () => {
