@@ -5,7 +5,9 @@ import { bitLength } from '../../shared/crypto/modular.ts';
 import { pemToDer } from '../../shared/crypto/pem.ts';
 import { ThresholdRsaError, thresholdRsaParameters } from '../../shared/crypto/threshold-rsa.ts';
 import { X509Error, checkCertificateLabel } from '../../shared/crypto/x509.ts';
+import { BEACON_MAX_GENESIS, BEACON_MAX_PERIOD, parseGroup } from '../../shared/config/group.ts';
 import type { GroupFile, RsaKeyFile } from '../../shared/config/group.ts';
+import type { BeaconDealOptions } from '../../shared/config/deal.ts';
 import type { StructureDescription } from '../../shared/quorum/quorum-system.ts';
 import type { AdversarySpec } from '../../shared/quorum/structure-file.ts';
 import { DealerError, ROOT_CA_FILE, TEST_KEYS_WARNING, TSA_FILE, dealToDir, loadStructure, seedRandom, structureFromThreshold, systemRandom } from '../dealer/dealer.ts';
@@ -32,6 +34,10 @@ export interface DealOptions {
   certYears?: number;
   certStart?: string;
   certName?: string;
+  beacon?: boolean;
+  beaconPeriod?: number;
+  beaconGenesis?: string;
+  beaconId?: string;
 }
 
 export class UsageError extends Error {
@@ -86,8 +92,55 @@ function publicSummary(group: GroupFile) {
       quorum: { groupKey: k.quorum.groupKey, fingerprint: fingerprint(k.quorum.groupKey), rows: k.quorum.rowKeys.length },
       encryption: { publicKey: k.encryption.publicKey, fingerprint: fingerprint(k.encryption.publicKey), rows: k.encryption.rowKeys.length },
       ...(k.rsa === undefined ? {} : { rsa: rsaSummary(k.rsa) }),
+      ...(k.beacon === undefined
+        ? {}
+        : {
+            beacon: {
+              groupKey: k.beacon.groupKey,
+              fingerprint: fingerprint(k.beacon.groupKey),
+              rows: k.beacon.rowKeys.length,
+              chainHash: toHex(parseGroup(group).beacon!.chainHash),
+              period: k.beacon.period,
+              genesisTime: k.beacon.genesisTime,
+              beaconId: k.beacon.beaconId,
+            },
+          }),
     },
   };
+}
+
+const BEACON_OPTIONS = [
+  ['beaconPeriod', '--beacon-period'],
+  ['beaconGenesis', '--beacon-genesis'],
+  ['beaconId', '--beacon-id'],
+] as const;
+
+/** The beacon part of `sintra deal` (docs/beacon.md), checked before any work. */
+function beaconOptions(opts: DealOptions): BeaconDealOptions | undefined {
+  if (!opts.beacon) {
+    const stray = BEACON_OPTIONS.filter(([k]) => opts[k] !== undefined).map(([, flag]) => flag);
+    if (stray.length > 0) throw new UsageError(`${stray.join(', ')} ${stray.length === 1 ? 'goes' : 'go'} with --beacon`);
+    return undefined;
+  }
+  const period = opts.beaconPeriod ?? 3;
+  if (!Number.isSafeInteger(period) || period < 1 || period > BEACON_MAX_PERIOD) throw new UsageError(`--beacon-period must be an integer in 1..${BEACON_MAX_PERIOD}`);
+  let genesisTime = Math.floor(Date.now() / 1000);
+  const g = opts.beaconGenesis;
+  if (g !== undefined) {
+    if (/^[0-9]{1,12}$/.test(g)) genesisTime = Number(g);
+    else {
+      const m = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}:\d{2}Z)?$/.test(g) ? new Date(g.length === 10 ? `${g}T00:00:00Z` : g) : null;
+      if (m === null || Number.isNaN(m.getTime()) || m.toISOString().slice(0, 10) !== g.slice(0, 10)) {
+        throw new UsageError(`--beacon-genesis must be Unix seconds or a UTC date (2026-01-01) or time (2026-01-01T12:00:00Z), got ${JSON.stringify(g)}`);
+      }
+      genesisTime = m.getTime() / 1000;
+    }
+    if (genesisTime > BEACON_MAX_GENESIS) throw new UsageError('--beacon-genesis must be before the year 10000');
+  }
+  if (opts.beaconId !== undefined && !/^[a-z0-9][a-z0-9_-]{0,63}$/.test(opts.beaconId)) {
+    throw new UsageError('--beacon-id must be 1-64 of a-z, 0-9, _ and -, starting with a letter or digit');
+  }
+  return { period, genesisTime, ...(opts.beaconId === undefined ? {} : { beaconId: opts.beaconId }) };
 }
 
 const RSA_OPTIONS = [
@@ -149,6 +202,7 @@ export async function dealCommand(opts: DealOptions, io: Io): Promise<number> {
   const rng = opts.seed === undefined ? systemRandom : seedRandom(opts.seed);
   const parsed = threshold ? structureFromThreshold(opts.n!, opts.t!) : await loadStructure(opts.structure!);
   const rsa = await rsaOptions(opts, parsed.structure, opts.seed !== undefined);
+  const beacon = beaconOptions(opts);
   if (opts.seed !== undefined) io.err(`${TEST_KEYS_WARNING}\n`);
   if (rsa !== undefined && rsa.notAfter.getTime() <= Date.now()) io.err(`warning: the certificates expire at ${rsa.notAfter.toISOString()}, which has passed (--cert-start, --cert-years)\n`);
   if (rsa?.primes !== undefined) io.err(`note: ${opts.rsaPrimes} holds the group's whole RSA private key (its primes); destroy it once the deal is done\n`);
@@ -160,6 +214,7 @@ export async function dealCommand(opts: DealOptions, io: Io): Promise<number> {
     testOnly: opts.seed !== undefined,
     onProgress: (m) => io.err(`deal: ${m}\n`),
     ...(rsa === undefined ? {} : { rsa }),
+    ...(beacon === undefined ? {} : { beacon }),
   });
   const g = result.group;
   const summary = publicSummary(g);
@@ -201,6 +256,12 @@ export async function dealCommand(opts: DealOptions, io: Io): Promise<number> {
           `  RSA key:        ${rsaKey.bits} bits, e = ${rsaKey.e}; any ${rsaKey.threshold} of ${rsaKey.players} replicas sign${r.primesMs === undefined ? '' : ` (safe primes: ${(r.primesMs / 1000).toFixed(1)} s)`}`,
           `  certificates:   root CA and TSA, valid ${r.certificates.notBefore.toISOString().replace('.000', '')} to ${r.certificates.notAfter.toISOString().replace('.000', '')}`,
           `  root CA SHA-256 fingerprint: ${rsaKey.rootCertificateSha256}`,
+        ]),
+    ...(summary.keys.beacon === undefined
+      ? []
+      : [
+          `  beacon key:     ${summary.keys.beacon.fingerprint} (${summary.keys.beacon.rows} rows); drand chain ${summary.keys.beacon.chainHash}`,
+          `  beacon rounds:  every ${summary.keys.beacon.period} s from ${new Date(summary.keys.beacon.genesisTime * 1000).toISOString().replace('.000', '')} (round 1), beacon id ${summary.keys.beacon.beaconId}`,
         ]),
     `  took:           ${((Date.now() - started) / 1000).toFixed(1)} s`,
     `wrote:`,

@@ -14,6 +14,7 @@ import type { DeployConfigOptions } from '../deploy/command.ts';
 import type { DealOptions, Io, VerifyCommandOptions } from './deal.ts';
 import { registerNodeReplicaCommand } from './node-replica.ts';
 import { collect, integer } from './options.ts';
+import { registerBeaconCommand } from './beacon.ts';
 import { registerStampCommand } from './stamp.ts';
 import { registerCaCommand } from './ca.ts';
 import type { StartOptions } from './start.ts';
@@ -89,6 +90,10 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     .option('--cert-years <years>', 'with --rsa: the certificates are valid this many years (default 10)', integer('--cert-years', 1, 100))
     .option('--cert-start <time>', 'with --rsa: start of validity, UTC (2026-01-01 or 2026-01-01T12:00:00Z; default now)')
     .option('--cert-name <name>', 'with --rsa: start of the common names (default: 16 hex digits of the group id)')
+    .option('--beacon', 'also deal a randomness beacon key (drand bls-unchained-g1-rfc9380; docs/beacon.md)')
+    .option('--beacon-period <seconds>', 'with --beacon: seconds between rounds (default 3)', integer('--beacon-period', 1, 4294967295))
+    .option('--beacon-genesis <time>', 'with --beacon: when round 1 is due, Unix seconds or UTC (2026-01-01T12:00:00Z; default now)')
+    .option('--beacon-id <id>', 'with --beacon: the drand beacon id (default sintra- and 16 hex digits of the group id)')
     .addHelpText(
       'after',
       [
@@ -220,6 +225,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
   registerNodeReplicaCommand(program, io, setCode);
   registerStampCommand(program, io, setCode);
   registerCaCommand(program, io, setCode);
+  registerBeaconCommand(program, io, setCode);
 
   program
     .command('deploy-config')

@@ -48,6 +48,8 @@ export interface LocalClusterOptions {
    * origins; unset, the replicas' default `*`. Checked before anything is dealt (CorsConfigError).
    */
   readonly corsOrigins?: string;
+  /** Seconds between rounds of the randomness beacon dealt with new keys (default 3; docs/beacon.md). */
+  readonly beaconPeriod?: number;
 }
 
 export interface LocalCluster {
@@ -120,7 +122,9 @@ async function ensureKeys(o: LocalClusterOptions, keysDir: string): Promise<{ de
   if (existsSync(join(keysDir, GROUP_FILE))) return { dealt: false };
   const parsed = o.structure ? await loadStructure(o.structure) : structureFromThreshold(o.n ?? 4, Math.floor(((o.n ?? 4) - 1) / 3));
   o.log?.(`dealing keys for ${parsed.replicas.length} replicas into ${keysDir}`);
-  await dealToDir(parsed, { out: keysDir, rng: systemRandom, testOnly: false, onProgress: (m) => o.log?.(`  ${m}`) });
+  // The local cluster serves a randomness beacon whose round 1 is due now (docs/beacon.md).
+  const beacon = { period: o.beaconPeriod ?? 3, genesisTime: Math.floor(Date.now() / 1000) };
+  await dealToDir(parsed, { out: keysDir, rng: systemRandom, testOnly: false, beacon, onProgress: (m) => o.log?.(`  ${m}`) });
   return { dealt: true };
 }
 

@@ -15,7 +15,7 @@ import { checkGroupCertificates } from '../../shared/crypto/x509.ts';
 import type { GroupCertificateInfo } from '../../shared/crypto/x509.ts';
 import type { RandomBytes } from '../../shared/crypto/random.ts';
 import { deal } from '../../shared/config/deal.ts';
-import type { DealOutput } from '../../shared/config/deal.ts';
+import type { BeaconDealOptions, DealOutput } from '../../shared/config/deal.ts';
 import { parseGroup, parseReplicaSecrets } from '../../shared/config/group.ts';
 import type { Group, ReplicaSecrets } from '../../shared/config/group.ts';
 import { StructureError } from '../../shared/quorum/quorum-system.ts';
@@ -114,6 +114,8 @@ export interface DealToDirOptions {
   readonly testOnly: boolean;
   readonly onProgress?: (message: string) => void;
   readonly rsa?: DealToDirRsa;
+  /** Also a randomness beacon key (docs/beacon.md). */
+  readonly beacon?: BeaconDealOptions;
 }
 
 export interface DealResult extends DealOutput {
@@ -158,6 +160,7 @@ export async function dealToDir(parsed: ParsedStructure, opts: DealToDirOptions)
   const out = deal(parsed, opts.rng, {
     testOnly: opts.testOnly,
     onProgress: progress,
+    ...(opts.beacon === undefined ? {} : { beacon: opts.beacon }),
     ...(opts.rsa === undefined || primes === undefined
       ? {}
       : { rsa: { ...primes, notBefore: opts.rsa.notBefore, notAfter: opts.rsa.notAfter, ...(opts.rsa.label === undefined ? {} : { label: opts.rsa.label }) } }),

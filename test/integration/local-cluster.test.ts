@@ -75,6 +75,9 @@ describe('local cluster (4 Durable Object replicas in Miniflare, HTTP on loopbac
 
   it('serves the checkpoint, consistency proofs, info, health and metrics', async () => {
     const group = parseGroup(JSON.parse(readFileSync(cluster.groupPath, 'utf8')));
+    // sintra start deals a randomness beacon with new keys (docs/beacon.md; tested in beacon-cluster.test.ts).
+    expect(group.beacon?.period).toBe(3);
+    expect((await get(3, '/chains')).json).toEqual([Buffer.from(group.beacon!.chainHash).toString('hex')]);
     const cp = await get(0, '/v1/log/checkpoint');
     expect(cp.status).toBe(200);
     const c = checkpointFromJson(cp.json);
