@@ -134,7 +134,7 @@ export function certificateSerial(rng: RandomBytes): Uint8Array {
   return out;
 }
 
-function checkSerial(serial: Uint8Array, what: string): Uint8Array {
+export function checkSerial(serial: Uint8Array, what: string): Uint8Array {
   if (!(serial instanceof Uint8Array) || serial.length < 1 || serial.length > 20) refuse('bad-length', `${what} serial: 1-20 bytes (RFC 5280 section 4.1.2.2)`);
   if (serial[0]! >= 0x80 || (serial.length > 1 && serial[0] === 0 && serial[1]! < 0x80) || (serial.length === 1 && serial[0] === 0)) {
     refuse('non-canonical', `${what} serial: must be a positive integer in its shortest DER form`);
@@ -150,7 +150,7 @@ function checkTime(d: Date, what: string): Date {
 }
 
 /** A non-negative integer as DER INTEGER contents: big-endian, shortest, a 00 byte before a set top bit. */
-function integerContents(x: bigint): Uint8Array {
+export function integerContents(x: bigint): Uint8Array {
   const len = Math.max(1, byteLength(x));
   const b = bigintToBytes(x, len);
   if (b[0]! < 0x80) return b;
@@ -176,7 +176,7 @@ function extension(extnID: string, critical: boolean, value: unknown): Extension
 }
 
 /** RFC 7093 section 2, method 1: the leftmost 160 bits of SHA-256 of the subjectPublicKey BIT STRING's value. */
-function keyIdentifier(spki: SubjectPublicKeyInfo): Uint8Array {
+export function keyIdentifier(spki: SubjectPublicKeyInfo): Uint8Array {
   return sha256(new Uint8Array(spki.subjectPublicKey)).slice(0, 20);
 }
 
