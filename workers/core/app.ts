@@ -55,7 +55,7 @@ import { corsMiddleware } from './cors.ts';
 import { HealthCheck } from './health.ts';
 import type { CorsOrigins } from './cors.ts';
 import { PROMETHEUS_CONTENT_TYPE, RouteLatencies, prometheusText } from './prometheus.ts';
-import { routePath } from 'hono/route';
+import { matchedRoutes } from 'hono/route';
 import { NO_ADMISSION_CONFIG, principalOf } from './admission.ts';
 import type { AdmissionConfig, ApiKey } from './admission.ts';
 
@@ -199,15 +199,20 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
   const log = options.log ?? ((line: string) => console.log(line));
   const health = new HealthCheck(host.group.quorumSystem, host.me, host.group.replicas.map((r) => r.id), options.healthStallMs);
   // Refusals answered before reading the body (too large by content-length, wrong type, unknown route).
+  /**
+   * The route pattern a request was for: the first specific route that matched, in registration order,
+   * which is the one that answers (the last match is not: `/{chainhash}/info` also matches `/v1/info`).
+   */
+  const routeOf = (c: Context): string => matchedRoutes(c).find((r) => r.path !== '*' && r.path !== '/*')?.path ?? '*';
   app.use(async (c, next) => {
     const started = options.now();
     await next();
     await drainBody(c.req.raw, 2 * MAX_FRAME_BYTES);
     // On Workers the clock advances only with I/O: a handler that did none measures 0.
     const ms = Math.max(0, options.now() - started);
-    latencies.observe(c.req.method, routePath(c, -1), c.res.status, ms / 1000);
+    latencies.observe(c.req.method, routeOf(c), c.res.status, ms / 1000);
     if (options.accessLog) {
-      const route = routePath(c, -1);
+      const route = routeOf(c);
       log(logLine('info', host.secrets.id, 'http', `${c.req.method} ${route} ${c.res.status} ${ms} ms`, { method: c.req.method, route, status: c.res.status, ms }));
     }
   });
@@ -241,7 +246,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
   };
 
   app.onError((err, c) => {
-    log(logLine('error', host.secrets.id, 'internal-error', err instanceof Error ? err.message : String(err), { route: routePath(c, -1), stack: err instanceof Error ? (err.stack ?? null) : null }));
+    log(logLine('error', host.secrets.id, 'internal-error', err instanceof Error ? err.message : String(err), { route: routeOf(c), stack: err instanceof Error ? (err.stack ?? null) : null }));
     return fail(c, 500, 'internal', 'internal error; the request may be retried');
   });
   app.notFound((c) => fail(c, 404, 'not-found', `no route ${c.req.method} ${new URL(c.req.url).pathname}`));
