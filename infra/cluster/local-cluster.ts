@@ -50,6 +50,8 @@ export interface LocalClusterOptions {
   readonly corsOrigins?: string;
   /** Seconds between rounds of the randomness beacon dealt with new keys (default 3; docs/beacon.md). */
   readonly beaconPeriod?: number;
+  /** SINTRA_HEALTH_STALL_SECONDS of every replica (workers/core/health.ts; default 60). */
+  readonly healthStallSeconds?: number;
 }
 
 export interface LocalCluster {
@@ -233,7 +235,7 @@ async function prepareLocked(o: LocalClusterOptions, dataDir: string, keysDir: s
 export async function replicaWorkerOptions(
   setup: ClusterSetup,
   index: number,
-  o: Pick<LocalClusterOptions, 'clientRate' | 'memoryBudgetMb' | 'corsOrigins'>,
+  o: Pick<LocalClusterOptions, 'clientRate' | 'memoryBudgetMb' | 'corsOrigins' | 'healthStallSeconds'>,
   extra: { readonly bindings?: Record<string, string>; readonly serviceBindings?: Record<string, string> } = {},
 ): Promise<WorkerOptions> {
   const r = setup.group.replicas[index]!;
@@ -250,6 +252,7 @@ export async function replicaWorkerOptions(
       ...(o.clientRate ? { SINTRA_CLIENT_RATE: String(o.clientRate) } : {}),
       ...(o.memoryBudgetMb ? { SINTRA_MEMORY_BUDGET_MB: String(o.memoryBudgetMb) } : {}),
       ...(o.corsOrigins !== undefined ? { SINTRA_CORS_ORIGINS: o.corsOrigins } : {}),
+      ...(o.healthStallSeconds !== undefined ? { SINTRA_HEALTH_STALL_SECONDS: String(o.healthStallSeconds) } : {}),
       // A new group (keys dealt by this start): empty storage starts the log. Never for keys that ran before.
       ...(setup.dealt ? { SINTRA_BOOTSTRAP: '1' } : {}),
       ...extra.bindings,

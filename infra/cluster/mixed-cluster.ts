@@ -72,6 +72,12 @@ export interface MixedCluster {
    * replica whose storage was wiped as an operator should, so that it rejoins instead of starting a new log.
    */
   start(i: number, options?: { readonly bootstrap?: boolean }): Promise<void>;
+  /**
+   * Freezes Node replica i (SIGSTOP) or thaws it (SIGCONT): its port still accepts connections but nothing
+   * answers, a peer that is reachable and silent (the case a timeout-free health check must still see).
+   */
+  pause(i: number): void;
+  resume(i: number): void;
   /** Where replica i keeps its state when it is in a folder (a Node file store, a separate Worker's Durable Object), else null. */
   stateDir(i: number): string | null;
   /** The last lines Node replica i wrote to stderr, or (separateWorkers) Worker replica i's runtime wrote. */
@@ -151,6 +157,7 @@ export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCl
     if (o.clientRate) env['SINTRA_CLIENT_RATE'] = String(o.clientRate);
     if (o.memoryBudgetMb) env['SINTRA_MEMORY_BUDGET_MB'] = String(o.memoryBudgetMb);
     if (o.corsOrigins !== undefined) env['SINTRA_CORS_ORIGINS'] = o.corsOrigins;
+    if (o.healthStallSeconds !== undefined) env['SINTRA_HEALTH_STALL_SECONDS'] = String(o.healthStallSeconds);
     if (bootstrap) env['SINTRA_BOOTSTRAP'] = '1';
     else delete env['SINTRA_BOOTSTRAP'];
     // SINTRA_NODE_ARGS: extra flags for the Node replica processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`
@@ -192,6 +199,7 @@ export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCl
     if (!np) return;
     if (np.proc.exitCode === null && np.proc.signalCode === null) {
       np.proc.kill(signal);
+      if (signal !== 'SIGKILL') np.proc.kill('SIGCONT'); // a paused replica handles its signal only once thawed
       const hard = setTimeout(() => np.proc.kill('SIGKILL'), 10_000);
       await np.exited;
       clearTimeout(hard);
@@ -303,6 +311,16 @@ export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCl
       if (!o.separateWorkers) throw new Error(`replica ${i} runs in the shared Miniflare instance; start the cluster with separateWorkers to start it alone`);
       if (instances[i]) return;
       await launchWorker(i, options?.bootstrap ?? setup.dealt);
+    },
+    pause: (i) => {
+      const np = nodes[i];
+      if (!np) throw new Error(`replica ${i} is not a running Node replica`);
+      np.proc.kill('SIGSTOP');
+    },
+    resume: (i) => {
+      const np = nodes[i];
+      if (!np) throw new Error(`replica ${i} is not a running Node replica`);
+      np.proc.kill('SIGCONT');
     },
     stateDir: (i) => {
       if (isNode.has(i)) return storeOf(i).kind === 'file' ? join(setup.dataDir, 'node', setup.group.replicas[i]!.id) : null;

@@ -22,6 +22,7 @@ import { SqlStore } from '../core/sql-store.ts';
 import { beaconServiceFor } from '../core/beacon.ts';
 import { SqlBeaconStore } from '../core/beacon-store.ts';
 import { accessLogOption, logLine } from '../core/log.ts';
+import { healthStallOption } from '../core/health.ts';
 
 export interface ReplicaEnv {
   readonly REPLICA: DurableObjectNamespace;
@@ -45,6 +46,8 @@ export interface ReplicaEnv {
   readonly SINTRA_MEMORY_BUDGET_MB?: string;
   /** `1` on a new group's first start only: empty storage starts a new log (see workers/core/host.ts). */
   readonly SINTRA_BOOTSTRAP?: string;
+  /** Seconds work may wait without a new checkpoint before /v1/health answers 503 stalled (default 60). */
+  readonly SINTRA_HEALTH_STALL_SECONDS?: string;
   readonly [binding: string]: unknown;
 }
 
@@ -109,6 +112,7 @@ export class ReplicaObject extends DurableObject<ReplicaEnv> {
         // Cloudflare's edge sets it (a client cannot), and the Worker passes the request on unchanged.
         clientAddress: (c) => c.req.header('cf-connecting-ip'),
         accessLog: accessLogOption(env.SINTRA_ACCESS_LOG),
+        ...healthStallOption(env.SINTRA_HEALTH_STALL_SECONDS),
         beacon: beaconServiceFor(group, secrets, new SqlBeaconStore(ctx.storage), transport.get, () => Date.now(), (line) => console.log(line)),
       });
       const host = this.host;

@@ -8,10 +8,23 @@
  *   checkpoint has not grown for `stallMs` (default 60 s). Progress is observed when health is asked,
  *   so a stall shows once health has been polled across that window.
  */
+import { ConfigError } from '../../shared/config/group.ts';
 import type { QuorumSystem } from '../../shared/quorum/quorum-system.ts';
 import type { HostCoreMetrics } from '../../shared/replica/host-core.ts';
 
 export const DEFAULT_HEALTH_STALL_MS = 60_000;
+
+/**
+ * SINTRA_HEALTH_STALL_SECONDS (every adapter): how long work may wait without a new checkpoint before
+ * health answers 503 `stalled` (default 60). Shorter suits a load balancer that should move clients fast;
+ * longer, a group under heavy load whose epochs take long.
+ */
+export function healthStallOption(value: unknown): { healthStallMs?: number } {
+  if (value === undefined || value === '') return {};
+  const s = typeof value === 'string' ? Number(value) : NaN;
+  if (!Number.isFinite(s) || s < 1 || s > 86_400) throw new ConfigError('SINTRA_HEALTH_STALL_SECONDS', `expected a number of seconds from 1 to 86400, got ${JSON.stringify(value)}`);
+  return { healthStallMs: Math.round(s * 1000) };
+}
 
 export type HealthVerdict = { readonly ok: true } | { readonly ok: false; readonly code: 'not-bootstrapped' | 'lost-state' | 'peers-unreachable' | 'stalled'; readonly message: string };
 

@@ -21,6 +21,7 @@ import type { APIGatewayProxyResult, LambdaContext, LambdaEvent } from 'hono/aws
 import { ConfigError } from '../../shared/config/group.ts';
 import { errorBody } from '../core/http.ts';
 import { accessLogOption } from '../core/log.ts';
+import { healthStallOption } from '../core/health.ts';
 import { admission, clientRate, corsOrigins, loadGroup, loadSecrets, openStore, parsePeers, storeSpecFromEnv } from './config.ts';
 import type { Env } from './config.ts';
 import type { RedisStore } from './redis-store.ts';
@@ -80,6 +81,7 @@ export function createLambdaHandlers(env: Env, log: (line: string) => void = (li
         host: hostEnvOptions(env),
         postTimeoutMs: positive(env, 'SINTRA_POST_TIMEOUT_MS', 10_000),
         accessLog: accessLogOption(env['SINTRA_ACCESS_LOG']),
+        ...healthStallOption(env['SINTRA_HEALTH_STALL_SECONDS']),
         log,
       });
       return { replica, http: handle(replica.app), store };

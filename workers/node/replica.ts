@@ -136,6 +136,8 @@ export interface NodeReplicaOptions {
   readonly log?: (line: string) => void;
   /** One `http` log line per request (SINTRA_ACCESS_LOG=1). */
   readonly accessLog?: boolean;
+  /** SINTRA_HEALTH_STALL_SECONDS, in ms (workers/core/health.ts; default 60 s). */
+  readonly healthStallMs?: number;
   /** Replaces the HTTP transport (tests). */
   readonly transport?: PeerTransport;
 }
@@ -182,6 +184,7 @@ export class NodeReplica {
       clientAddress: nodeClientAddress,
       log: this.log,
       ...(o.accessLog ? { accessLog: true } : {}),
+      ...(o.healthStallMs !== undefined ? { healthStallMs: o.healthStallMs } : {}),
       beacon: beaconServiceFor(o.group, o.secrets, o.store.beacons?.() ?? new MemoryBeaconStore(), transport.get, this.now, this.log),
     });
     this.app = this.outerApp(inner);
