@@ -246,6 +246,15 @@ describe("README's local cluster, notary and CA commands, as written, against `s
     expect(readFileSync(join(work, 'alice.statement.json'), 'utf8')).toBe(statement);
   }, 240_000);
 
+  it('beacon get: a round and the latest, each verified against the pinned group (exit 0)', async () => {
+    const lines = shellLines('## Public randomness: `npx sintra beacon get`');
+    expect(lines).toHaveLength(2);
+    for (const line of lines) ok(await sh(line, work, base));
+    const latest = await sh(lines[1]!, work, base);
+    ok(latest);
+    expect(JSON.parse(latest.out)).toMatchObject({ round: expect.any(Number), randomness: expect.stringMatching(/^[0-9a-f]{64}$/) });
+  }, 120_000);
+
   it('npx sintra --help (Other commands)', async () => {
     const help = shellLines('## Other commands').find((l) => l === 'npx sintra --help')!;
     const r = await sh(help, work, base);
