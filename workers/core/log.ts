@@ -6,7 +6,8 @@
  *   {"ts":"2026-12-06T21:00:00.000Z","level":"info","replica":"r1","event":"journal-replayed","msg":"replayed 12 journal events in 40 ms","events":12,"ms":40}
  *
  * Events: journal-replayed, storage-failed, storage-recovered, storage-not-loaded, flush-failed,
- * internal-error, ca-statement-failed, config-error, redis-durability, http (one per request, only with
+ * internal-error, ca-statement-failed, config-error, redis-durability, state-transfer, state-transfer-refused,
+ * state-transfer-failed, rejoin-reports, beacon-fault, http (one per request, only with
  * SINTRA_ACCESS_LOG=1: method, route, status, ms); from Node replicas listening, stopping (reason),
  * start-failed, stop-failed. docs/operations.md lists them.
  */
