@@ -159,7 +159,8 @@ export function keyBit(key: Uint8Array, d: number): number {
   return (key[d >> 3]! >> (7 - (d & 7))) & 1;
 }
 
-function firstDifferingBit(a: Uint8Array, b: Uint8Array, from: number): number {
+/** The first depth >= from where the paths of two keys part, or -1 if the keys are equal. */
+export function firstDifferingBit(a: Uint8Array, b: Uint8Array, from: number): number {
   for (let d = from; d < SMT_DEPTH; d++) if (keyBit(a, d) !== keyBit(b, d)) return d;
   return -1;
 }
@@ -197,7 +198,7 @@ interface BranchNode {
 type TreeNode = LeafNode | BranchNode;
 
 /** Hash of the single-key subtree of height `to` from its hash `h` at height `from`. */
-function lift(key: Uint8Array, h: Uint8Array, from: number, to: number): Uint8Array {
+export function lift(key: Uint8Array, h: Uint8Array, from: number, to: number): Uint8Array {
   let x = h;
   for (let hh = from + 1; hh <= to; hh++) {
     x = keyBit(key, SMT_DEPTH - hh) === 1 ? smtNodeHash(EMPTY[hh - 1]!, x) : smtNodeHash(x, EMPTY[hh - 1]!);
@@ -281,6 +282,18 @@ export interface SparseProof {
   readonly bitmap: Uint8Array;
   /** The non-empty siblings, in order of increasing depth. */
   readonly siblings: readonly Uint8Array[];
+}
+
+/** The compressed proof of the siblings by depth (null: the empty subtree of that depth). */
+export function proofFromSiblings(sib: readonly (Uint8Array | null)[]): SparseProof {
+  const bitmap = new Uint8Array(SMT_BITMAP_BYTES);
+  const siblings: Uint8Array[] = [];
+  sib.forEach((s, i) => {
+    if (s === null) return;
+    bitmap[i >> 3]! |= 0x80 >> (i & 7);
+    siblings.push(s.slice());
+  });
+  return { bitmap, siblings };
 }
 
 export class SparseProofError extends Error {
@@ -450,14 +463,7 @@ export class SparseMerkleTree {
       n = right ? n.right : n.left;
       d++;
     }
-    const bitmap = new Uint8Array(SMT_BITMAP_BYTES);
-    const siblings: Uint8Array[] = [];
-    sib.forEach((s, i) => {
-      if (s === null) return;
-      bitmap[i >> 3]! |= 0x80 >> (i & 7);
-      siblings.push(s.slice());
-    });
-    return { bitmap, siblings };
+    return proofFromSiblings(sib);
   }
 
   /** All (key, value) pairs in key order. */

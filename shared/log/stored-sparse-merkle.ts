@@ -28,7 +28,7 @@
  * always one leaf node, lifted).
  */
 import { bytesEqual, toHex } from '../crypto/bytes.ts';
-import { emptyHash, keyBit, smtLeafHash, smtNodeHash, SMT_BITMAP_BYTES, SMT_DEPTH, SMT_HASH_BYTES, SMT_KEY_BYTES } from './sparse-merkle.ts';
+import { emptyHash, firstDifferingBit, keyBit, lift, proofFromSiblings, smtLeafHash, smtNodeHash, SMT_DEPTH, SMT_HASH_BYTES, SMT_KEY_BYTES } from './sparse-merkle.ts';
 import type { SparseProof } from './sparse-merkle.ts';
 
 const EMPTY: readonly Uint8Array[] = Array.from({ length: SMT_DEPTH + 1 }, (_, h) => emptyHash(h));
@@ -129,17 +129,6 @@ function checkKey(key: Uint8Array): void {
   if (!(key instanceof Uint8Array) || key.length !== SMT_KEY_BYTES) throw new RangeError('sparse Merkle key must be 32 bytes');
 }
 
-function lift(key: Uint8Array, h: Uint8Array, from: number, to: number): Uint8Array {
-  let x = h;
-  for (let hh = from + 1; hh <= to; hh++) x = keyBit(key, SMT_DEPTH - hh) === 1 ? smtNodeHash(EMPTY[hh - 1]!, x) : smtNodeHash(x, EMPTY[hh - 1]!);
-  return x;
-}
-
-function firstDifferingBit(a: Uint8Array, b: Uint8Array, from: number): number {
-  for (let d = from; d < SMT_DEPTH; d++) if (keyBit(a, d) !== keyBit(b, d)) return d;
-  return -1;
-}
-
 /** Reads nodes through the source, and through the records an update in progress wrote. */
 class Reader {
   constructor(
@@ -189,14 +178,7 @@ export function smtProve(source: SmtNodeSource, root: SmtNodeRef | null, key: Ui
     sib[d] = other ? other.hash : null;
     ref = right ? n.right : n.left;
   }
-  const bitmap = new Uint8Array(SMT_BITMAP_BYTES);
-  const siblings: Uint8Array[] = [];
-  sib.forEach((s, i) => {
-    if (s === null) return;
-    bitmap[i >> 3]! |= 0x80 >> (i & 7);
-    siblings.push(s.slice());
-  });
-  return { bitmap, siblings };
+  return proofFromSiblings(sib);
 }
 
 /**
