@@ -20,7 +20,7 @@
  *
  * Pure: no clock, no randomness. ASN.1 from @peculiar/asn1-x509 / asn1-schema.
  */
-import { AsnConvert, AsnIntegerArrayBufferConverter, AsnProp, AsnPropTypes, AsnType, AsnTypeTypes } from '@peculiar/asn1-schema';
+import { AsnIntegerArrayBufferConverter, AsnProp, AsnPropTypes, AsnType, AsnTypeTypes } from '@peculiar/asn1-schema';
 import {
   AuthorityKeyIdentifier,
   CRLReason,
@@ -36,12 +36,11 @@ import {
   id_ce_cRLReasons,
 } from '@peculiar/asn1-x509';
 import type { Extension } from '@peculiar/asn1-x509';
-import { bytesEqual } from './bytes.ts';
 import type { CryptoErrorCode } from './errors.ts';
 import { derToPem } from './pem.ts';
 import type { RsaPublicKey } from './rsa.ts';
 import { sha256 } from './sha256.ts';
-import { MAX_SERIAL, X509Error, ab, checkTbsSignature, checkTime, der, extension, resolveIssuer, serialContents, sha256WithRsa } from './x509-issue.ts';
+import { MAX_SERIAL, X509Error, ab, checkTbsSignature, checkTime, der, extension, parseDer, resolveIssuer, serialContents, sha256WithRsa } from './x509-issue.ts';
 import type { CertificateIssuer, PreparedTbs } from './x509-issue.ts';
 import { integerContents } from './x509.ts';
 
@@ -161,15 +160,7 @@ export function prepareCrl(params: CrlParams): PreparedTbs {
  */
 export function assembleCrl(tbsDer: Uint8Array, signature: Uint8Array, issuerKey?: RsaPublicKey): Uint8Array {
   if (!(tbsDer instanceof Uint8Array) || tbsDer.length === 0) refuse('bad-encoding', 'CRL: no TBSCertList');
-  let tbsCertList: TBSCertList;
-  let again: Uint8Array;
-  try {
-    tbsCertList = AsnConvert.parse(tbsDer, TBSCertList);
-    again = der(tbsCertList);
-  } catch (e) {
-    refuse('bad-encoding', `TBSCertList: malformed (${e instanceof Error ? e.message : String(e)})`);
-  }
-  if (!bytesEqual(again, tbsDer)) refuse('non-canonical', 'TBSCertList: not in DER (the distinguished encoding)');
+  const tbsCertList = parseDer(tbsDer, TBSCertList, 'TBSCertList');
   if (tbsCertList.version !== Version.v2) refuse('bad-encoding', 'TBSCertList: must be v2');
   if (!tbsCertList.signature.isEqual(sha256WithRsa())) refuse('bad-encoding', 'TBSCertList: its signature algorithm must be sha256WithRSAEncryption');
   checkTbsSignature(tbsDer, signature, issuerKey, 'CRL');

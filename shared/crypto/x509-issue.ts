@@ -153,7 +153,8 @@ export function serialContents(serial: Uint8Array | bigint, what: string): Uint8
   return checkSerial(serial, what).slice();
 }
 
-function parseDer<T>(value: Uint8Array, type: new () => T, what: string): T {
+/** `value` parsed as `type`, refused unless it is exactly the DER of what was parsed. */
+export function parseDer<T>(value: Uint8Array, type: new () => T, what: string): T {
   let parsed: T;
   let again: Uint8Array;
   try {
