@@ -111,6 +111,20 @@ async function checkLayout(o: MixedClusterOptions, setup: ClusterSetup): Promise
   return { nodeIndices, storeOf };
 }
 
+/** Keeps the last 50 lines of a replica's output in `tail` (logTail), each also handed to `each`. */
+function keepTail(stream: Readable, tail: string[], each?: (line: string) => void): void {
+  let rest = '';
+  stream.setEncoding('utf8').on('data', (d: string) => {
+    const lines = (rest + d).split('\n');
+    rest = lines.pop()!;
+    for (const line of lines) {
+      tail.push(line);
+      if (tail.length > 50) tail.shift();
+      each?.(line);
+    }
+  });
+}
+
 interface NodeProcess {
   proc: ChildProcess;
   exited: Promise<void>;
@@ -166,17 +180,7 @@ export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCl
     const proc = spawn(process.execPath, [...nodeArgs, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     const np: NodeProcess = { proc, exited: new Promise<void>((r) => proc.once('exit', () => r())), tail: tails[i]! };
     nodes[i] = np;
-    let errText = '';
-    proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      errText += d;
-      const lines = errText.split('\n');
-      errText = lines.pop()!;
-      for (const line of lines) {
-        np.tail.push(line);
-        if (np.tail.length > 50) np.tail.shift();
-        o.log?.(`[${id}] ${line}`);
-      }
-    });
+    keepTail(proc.stderr!, np.tail, (line) => o.log?.(`[${id}] ${line}`));
     await new Promise<void>((resolve, reject) => {
       let out = '';
       const timer = setTimeout(() => reject(new Error(`Node replica ${id} did not start within 60 s: ${np.tail.join(' | ')}`)), 60_000);
@@ -218,16 +222,8 @@ export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCl
     // Its output goes on our stderr (as debugLog's) and into its log tail, as a Node replica's does.
     const tail = tails[i]!;
     const collect = (stream: Readable) => {
-      let rest = '';
-      stream.setEncoding('utf8').on('data', (d: string) => {
-        process.stderr.write(d);
-        const lines = (rest + d).split('\n');
-        rest = lines.pop()!;
-        for (const line of lines) {
-          tail.push(line);
-          if (tail.length > 50) tail.shift();
-        }
-      });
+      keepTail(stream, tail);
+      stream.on('data', (d: string) => process.stderr.write(d));
     };
     const one = new Miniflare({
       workers: [worker],
