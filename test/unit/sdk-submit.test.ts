@@ -167,7 +167,8 @@ describe('SintraClient.submit on four in-memory replicas', () => {
     const ok = await sdk.submit('the second request');
     expect(new TextDecoder().decode(receiptEntry(ok.receipt))).toBe('the second request');
     expect(['http://r2', 'http://r3']).toContain(ok.from);
-    expect(ok.liars).toEqual([
+    // The replicas are asked concurrently: liars are listed in the order their answers came.
+    expect([...ok.liars].sort((a, b) => a.url.localeCompare(b.url))).toEqual([
       { url: 'http://r0', reason: expect.stringMatching(/^a malformed receipt/) },
       { url: 'http://r1', reason: expect.stringMatching(/^a receipt that does not verify \(.*signature/) },
     ]);
@@ -176,7 +177,8 @@ describe('SintraClient.submit on four in-memory replicas', () => {
     lying = { 0: 'other', 1: 'other', 2: 'other', 3: 'other' };
     const fooled = clusterClient(c, fetch);
     const e = await submitError(fooled.submit('the third request'), 'unverified');
-    expect(e.message).toMatch(/^no replica served a receipt that verifies for request [0-9a-f]{64} \(http:\/\/r0: a receipt of another entry/);
+    expect(e.message).toMatch(/^no replica served a receipt that verifies for request [0-9a-f]{64} \(http:\/\/r[0-3]: a receipt of another entry/);
+    expect(e.message).toMatch(/http:\/\/r0: a receipt of another entry/);
     expect(fooled.liarList().map((l) => l.url).sort()).toEqual(URLS);
   }, 180_000);
 });
