@@ -17,15 +17,55 @@
  * that certificate has changed. Serials are assigned 1, 2, 3, ... in log order. Validity is in log
  * positions (logical time), never a clock.
  *
- * Commitment: the records live in a sparse Merkle tree keyed by SHA-256(name) (shared/log/sparse-merkle.ts)
- * and the app digest is SHA-256(frame('sintra-edge/ca-state@1', tree root, u64(serials issued))). The
- * engine binds every app's digest into the signed checkpoint (computeStateDigest, shared/app/state.ts), so a directory
- * statement = signed checkpoint + app digests + the tree root and issued count + the sparse proof for the
- * name, checkable offline with group.json alone (verifyDirectoryStatement).
+ * Commitment: the records live in a sparse Merkle tree keyed by SHA-256(name) (shared/log/sparse-merkle.ts
+ * defines the hashes and proofs) and the app digest is SHA-256(frame('sintra-edge/ca-state@1', tree root,
+ * u64(serials issued))). The engine binds every app's digest into the signed checkpoint (computeStateDigest,
+ * shared/app/state.ts), so a directory statement = signed checkpoint + app digests + the tree root and
+ * issued count + the sparse proof for the name, checkable offline with group.json alone
+ * (verifyDirectoryStatement).
  *
- * Versions: the state after each epoch that changed it is retained (the last `retain` of them, default 8)
- * so that a replica answers from the state of its latest *signed* checkpoint even when its live state is
- * an epoch or two ahead.
+ * State in the replica's storage (shared/app/types.ts AppState; this object holds none). The tree is the
+ * stored sparse Merkle tree of shared/log/stored-sparse-merkle.ts (same roots and proofs as the in-memory
+ * tree), each node under its own key; the version of a node is the epoch whose request wrote it:
+ *   n/<smtStorageKey>            a tree node (80 hex: u64(version) ‖ hash), encodeSmtNode's bytes
+ *   s/<epoch, 16 hex>/<i, hex>   chunk i (0, 1, ...) of the storage keys of nodes of versions older than
+ *                                `epoch` that the requests of `epoch` replaced: 40 bytes each,
+ *                                u64(version) ‖ hash, appended in order; none empty; a new chunk is
+ *                                started when the last one holds `staleChunkKeys` (default 1024) keys
+ *   head                         canonical JSON, exactly (no whitespace, this field order):
+ *     {"v":1,"root":R,"issued":I,"epoch":E,"versions":[[e,R,i],...],"stale":[[e,c],...]}
+ *     R: null (the empty tree) or a root's smtStorageKey (80 lower-case hex); I: serials issued; E: epoch
+ *     of the last accepted request (-1: none); versions: the retained versions, epochs strictly
+ *     increasing, each [epoch, root, issued] (before the first one is recorded: [[-1,null,0]], the empty
+ *     state); stale: the epochs that have s/ chunks, strictly increasing, each [epoch, chunk count].
+ *     An absent head is {"v":1,"root":null,"issued":0,"epoch":-1,"versions":[[-1,null,0]],"stale":[]}.
+ * Decoding is strict (re-encoding must give the same bytes); a malformed head, chunk, node or record is
+ * corrupt storage and throws CaStorageError (SmtStorageError, SmtNodeMissing for the tree), never an
+ * error response.
+ *
+ * Execution: one accepted request is one smtUpdate at version = its epoch, after all its reads (head, the
+ * name's path, the epoch's open stale chunk), so a run cut short by AppStateMissing (the executor loads
+ * the key and runs the entry again from scratch) has written nothing that counts. A request at an epoch
+ * before the CA's last change or not after its latest retained version (an engine bug) is refused as
+ * 'internal'.
+ *
+ * Versions and pruning (the Jellyfish Merkle tree's rule, Gao et al., "Jellyfish Merkle Tree", Diem 2021,
+ * section 3, cited in stored-sparse-merkle.ts: the version is in the node key and replaced nodes are
+ * indexed by the version that replaced them). endEpoch(e) records version e = (e, root, issued) when the
+ * state differs from the latest retained version, keeps the last `retain` (default 8) versions, and then
+ * deletes every stale chunk of an epoch s <= the oldest retained epoch, with the nodes it lists. Why that
+ * is safe: a node of version v made stale by a request of epoch s was in the live tree from epoch v until
+ * then (a node, once replaced, is never referenced again: a node rewritten later is a new key of a newer
+ * version), so the versions that reference it are exactly those with v <= epoch < s; once every retained
+ * epoch is >= s, none does. A replaced node of the request's own epoch (written earlier in the same epoch)
+ * is in no recorded version (those are all of earlier epochs), so it is deleted at once. Storage: the live
+ * tree plus the nodes the retained versions still reference, plus the s/ chunks listing the latter.
+ *
+ * Reads (record, lookup, statement, digest) only read: they may throw AppStateMissing, and the caller
+ * loads the key and asks again. lookup(name, epoch) answers from the state after all entries of epochs
+ * <= epoch: the live state when the last change is at or before `epoch`, else the retained version with the
+ * largest epoch <= `epoch`, or null when that state is no longer retained. So a replica answers from the
+ * state of its latest *signed* checkpoint even when its live state is an epoch or two ahead.
  */
 import { sha256 } from '../crypto/sha256.ts';
 import { ed25519 } from '@noble/curves/ed25519.js';
@@ -34,7 +74,9 @@ import { parseGroup } from '../config/group.ts';
 import type { Group } from '../config/group.ts';
 import { checkpointFromJson, checkpointToJson, verifyCheckpoint } from '../log/checkpoint.ts';
 import type { CheckpointJson, SignedCheckpoint } from '../log/checkpoint.ts';
-import { RetainedVersions, SparseMerkleTree, decodeSparseProof, encodeSparseProof, smtKey, verifySparseProof } from '../log/sparse-merkle.ts';
+import { decodeSparseProof, encodeSparseProof, smtKey, verifySparseProof } from '../log/sparse-merkle.ts';
+import { SmtNodeMissing, SmtStorageError, smtGet, smtProve, smtRootHash, smtStorageKey, smtUpdate } from '../log/stored-sparse-merkle.ts';
+import type { SmtNodeRef, SmtNodeSource } from '../log/stored-sparse-merkle.ts';
 import {
   CA_APP_NAME,
   CA_ENTRY_PREFIX,
@@ -49,10 +91,11 @@ import {
   requestMessage,
   verifyEd25519,
 } from './ca-codec.ts';
-import type { CaErrorCode, CaOp, CaRequest, CaResponse, CertificateRecord } from './ca-codec.ts';
+import type { CaErrorCode, CaOp, CaRequest, CertificateRecord } from './ca-codec.ts';
 import { computeStateDigest } from './state.ts';
 import type { AppDigest } from './state.ts';
-import type { AppPosition, ReplicatedApp } from './types.ts';
+import { AppStateMissing } from './types.ts';
+import type { AppPosition, AppState, ReplicatedApp } from './types.ts';
 
 export * from './ca-codec.ts';
 export { computeStateDigest } from './state.ts';
@@ -62,6 +105,13 @@ export const CA_STATE_VERSION = 'sintra-edge/ca-state@1';
 export const CA_STATEMENT_FORMAT = 'sintra-edge/ca-statement@1';
 export const DEFAULT_MAX_VALIDITY = 1_000_000;
 export const DEFAULT_RETAINED_VERSIONS = 8;
+/** The CA's state keys (see the module comment). */
+export const CA_HEAD_KEY = 'head';
+export const CA_NODE_PREFIX = 'n/';
+export const CA_STALE_PREFIX = 's/';
+/** Stale node keys per s/ chunk (40 bytes each), by default. */
+export const CA_STALE_CHUNK_KEYS = 1024;
+const STALE_KEY_BYTES = 40;
 
 function u64(n: number): Uint8Array {
   const b = new Uint8Array(8);
@@ -76,10 +126,9 @@ export function caDigest(root: Uint8Array, issued: number): Uint8Array {
   return sha256(frame(CA_STATE_VERSION, root, u64(issued)));
 }
 
-interface CaState {
-  readonly tree: SparseMerkleTree;
-  /** Serials issued so far (the last serial issued; the next one is issued + 1). */
-  readonly issued: number;
+/** The CA's stored state is not what this module writes (corrupt storage): thrown, never an answer. */
+export class CaStorageError extends Error {
+  override readonly name = 'CaStorageError';
 }
 
 export interface CertificateAuthorityOptions {
@@ -89,12 +138,14 @@ export interface CertificateAuthorityOptions {
   readonly maxValidity?: number;
   /** How many past state versions (epochs that changed the state) to keep answerable (default 8). */
   readonly retain?: number;
+  /** Storage layout only (no effect on answers or digests): stale node keys per s/ chunk (default 1024). */
+  readonly staleChunkKeys?: number;
 }
 
-/** A directory answer from one retained version: the record (or null) and the sparse proof. */
+/** A directory answer from one version: the record (or null) and the sparse proof. */
 export interface DirectoryAnswer {
   readonly name: string;
-  /** The epoch asked for (the state after all entries of epochs <= epoch). */
+  /** The epoch asked for (the state after all entries of epochs <= epoch); for the live state, the epoch of its last change (-1: none). */
   readonly epoch: number;
   readonly record: CertificateRecord | null;
   /** Encoded sparse Merkle proof (shared/log/sparse-merkle.ts) for SHA-256(name). */
@@ -105,73 +156,254 @@ export interface DirectoryAnswer {
   readonly digest: Uint8Array;
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Stored state: head, stale chunks, node source
+
+interface Version {
+  readonly epoch: number;
+  readonly root: SmtNodeRef | null;
+  readonly issued: number;
+}
+
+interface Head {
+  readonly root: SmtNodeRef | null;
+  readonly issued: number;
+  /** Epoch of the last accepted request (-1: none). */
+  readonly epoch: number;
+  /** Retained versions, epochs strictly increasing, never empty. */
+  readonly versions: readonly Version[];
+  /** Epochs with s/ chunks and their chunk counts, epochs strictly increasing. */
+  readonly stale: readonly (readonly [number, number])[];
+}
+
+const EMPTY_HEAD: Head = { root: null, issued: 0, epoch: -1, versions: [{ epoch: -1, root: null, issued: 0 }], stale: [] };
+const REF = /^[0-9a-f]{80}$/;
+
+function refToJson(r: SmtNodeRef | null): string | null {
+  return r === null ? null : smtStorageKey(r);
+}
+
+function refFromJson(j: unknown): SmtNodeRef | null {
+  if (j === null) return null;
+  if (typeof j !== 'string' || !REF.test(j)) throw new CaStorageError('CA head: a root is not a node key');
+  const version = versionOfKey(j);
+  if (!Number.isSafeInteger(version)) throw new CaStorageError('CA head: root version out of range');
+  return { version, hash: fromHex(j.slice(16), 32) };
+}
+
+/** The version in a node's storage key (u64 in its first 16 hex digits). */
+function versionOfKey(storageKey: string): number {
+  return parseInt(storageKey.slice(0, 16), 16);
+}
+
+function encodeHead(h: Head): Uint8Array {
+  return new TextEncoder().encode(
+    JSON.stringify({
+      v: 1,
+      root: refToJson(h.root),
+      issued: h.issued,
+      epoch: h.epoch,
+      versions: h.versions.map((v) => [v.epoch, refToJson(v.root), v.issued]),
+      stale: h.stale.map(([e, c]) => [e, c]),
+    }),
+  );
+}
+
+function decodeHead(b: Uint8Array): Head {
+  const bad = (what: string): never => {
+    throw new CaStorageError(`CA head: ${what}`);
+  };
+  let o: unknown;
+  try {
+    o = JSON.parse(decodeUtf8(b));
+  } catch {
+    return bad('not JSON');
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) return bad('not an object');
+  const j = o as Record<string, unknown>;
+  const int = (x: unknown, min: number): number => (Number.isSafeInteger(x) && (x as number) >= min ? (x as number) : bad('not a valid integer'));
+  if (j['v'] !== 1) bad('unknown version');
+  const versionsIn = j['versions'];
+  const staleIn = j['stale'];
+  if (!Array.isArray(versionsIn) || versionsIn.length === 0 || !Array.isArray(staleIn)) return bad('versions or stale malformed');
+  const versions = versionsIn.map((v: unknown): Version => {
+    if (!Array.isArray(v) || v.length !== 3) return bad('a version is malformed');
+    return { epoch: int(v[0], -1), root: refFromJson(v[1]), issued: int(v[2], 0) };
+  });
+  const stale = staleIn.map((s: unknown): readonly [number, number] => {
+    if (!Array.isArray(s) || s.length !== 2) return bad('a stale entry is malformed');
+    return [int(s[0], 0), int(s[1], 1)];
+  });
+  for (let i = 1; i < versions.length; i++) if (versions[i]!.epoch <= versions[i - 1]!.epoch) bad('versions out of order');
+  for (let i = 1; i < stale.length; i++) if (stale[i]![0] <= stale[i - 1]![0]) bad('stale epochs out of order');
+  const h: Head = { root: refFromJson(j['root']), issued: int(j['issued'], 0), epoch: int(j['epoch'], -1), versions, stale };
+  if (!bytesEqual(encodeHead(h), b)) bad('not canonical');
+  return h;
+}
+
+function readHead(state: AppState): Head {
+  const b = state.get(CA_HEAD_KEY);
+  return b === undefined ? EMPTY_HEAD : decodeHead(b);
+}
+
+function epochHex(epoch: number): string {
+  return epoch.toString(16).padStart(16, '0');
+}
+
+function staleChunkKey(epoch: number, chunk: number): string {
+  return `${CA_STALE_PREFIX}${epochHex(epoch)}/${chunk.toString(16)}`;
+}
+
+/** The node keys a stale chunk lists. */
+function decodeStaleChunk(key: string, b: Uint8Array | undefined): string[] {
+  if (b === undefined || b.length === 0 || b.length % STALE_KEY_BYTES !== 0) {
+    throw new CaStorageError(`CA stale chunk ${key}: ${b === undefined ? 'absent' : `${b.length} bytes`}`);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < b.length; i += STALE_KEY_BYTES) out.push(toHex(b.subarray(i, i + STALE_KEY_BYTES)));
+  return out;
+}
+
+/** The tree's nodes in the state: a node not loaded throws AppStateMissing through the tree code. */
+function nodeSource(state: AppState): SmtNodeSource {
+  return { get: (storageKey) => state.get(CA_NODE_PREFIX + storageKey) };
+}
+
+function decodeStoredRecord(b: Uint8Array): CertificateRecord {
+  try {
+    return decodeRecord(b);
+  } catch (e) {
+    throw new CaStorageError(`CA record: ${e instanceof Error ? e.message : 'malformed'}`);
+  }
+}
+
+const STORAGE_FAULTS = new Set(['AppStateMissing', 'SmtNodeMissing', 'SmtStorageError', 'CaStorageError']);
+
+/** Not an answer to the request: a key to load (AppStateMissing) or corrupt storage. Passed through. */
+function isStorageFault(e: unknown): boolean {
+  return e instanceof AppStateMissing || e instanceof SmtNodeMissing || e instanceof SmtStorageError || e instanceof CaStorageError || (e instanceof Error && STORAGE_FAULTS.has(e.name));
+}
+
+/** What an accepted request changes, computed from reads only. */
+interface Plan {
+  readonly head: Head;
+  readonly key: Uint8Array;
+  readonly certificate: CertificateRecord;
+  readonly issued: number;
+  /** The epoch's open stale chunk: its index and bytes (null: the epoch has no chunk yet). */
+  readonly chunk: { readonly index: number; readonly bytes: Uint8Array } | null;
+}
+
 export class CertificateAuthority implements ReplicatedApp {
   readonly name = CA_APP_NAME;
   private readonly groupId: Uint8Array;
   private readonly maxValidity: number;
-  private state: CaState = { tree: SparseMerkleTree.empty(), issued: 0 };
-  private history: RetainedVersions<CaState>;
-  private lastEpoch = -1;
+  private readonly retain: number;
+  private readonly chunkBytes: number;
 
   constructor(opts: CertificateAuthorityOptions) {
     if (!(opts.groupId instanceof Uint8Array) || opts.groupId.length !== 32) throw new RangeError('groupId must be 32 bytes');
     this.groupId = opts.groupId.slice();
     this.maxValidity = opts.maxValidity ?? DEFAULT_MAX_VALIDITY;
     if (!Number.isSafeInteger(this.maxValidity) || this.maxValidity < 1) throw new RangeError('maxValidity must be a positive integer');
-    this.history = new RetainedVersions<CaState>(opts.retain ?? DEFAULT_RETAINED_VERSIONS);
-    this.history.put(-1, this.state);
+    this.retain = opts.retain ?? DEFAULT_RETAINED_VERSIONS;
+    if (!Number.isSafeInteger(this.retain) || this.retain < 1) throw new RangeError('retain must be a positive integer');
+    const chunkKeys = opts.staleChunkKeys ?? CA_STALE_CHUNK_KEYS;
+    if (!Number.isSafeInteger(chunkKeys) || chunkKeys < 1 || chunkKeys > 1 << 16) throw new RangeError('staleChunkKeys must be an integer from 1 to 65536');
+    this.chunkBytes = chunkKeys * STALE_KEY_BYTES;
   }
 
-  apply(entry: Uint8Array, at: AppPosition): Uint8Array | null {
+  reads(entry: Uint8Array): readonly string[] {
+    return isCaEntry(entry) ? [CA_HEAD_KEY] : [];
+  }
+
+  apply(entry: Uint8Array, at: AppPosition, state: AppState): Uint8Array | null {
     if (!isCaEntry(entry)) return null;
     // The engine always passes a valid position; anything else still gets a (deterministic) answer.
     const index = typeof at === 'object' && at !== null && Number.isSafeInteger(at.index) ? at.index : -1;
     let op: CaOp | null = null;
-    let response: CaResponse;
+    let plan: Plan;
     try {
       const req = decodeCaRequest(entry);
       op = req.op;
-      const { next, certificate } = this.transition(this.state, req, at);
-      this.commit(next, at.epoch);
-      response = { app: 'ca', op, ok: true, index, certificate };
+      plan = this.plan(req, at, state);
     } catch (e) {
+      if (isStorageFault(e)) throw e;
       const code: CaErrorCode = e instanceof CaRequestError ? e.code : 'internal';
       const message = e instanceof CaRequestError ? e.message : 'internal error';
       if (e instanceof CaRequestError && e.op) op = e.op;
-      response = { app: 'ca', op, ok: false, index, error: { code, message } };
+      return encodeResponse({ app: 'ca', op, ok: false, index, error: { code, message } });
     }
-    if (index >= 0 && Number.isSafeInteger(at.epoch) && at.epoch > this.lastEpoch) this.lastEpoch = at.epoch;
-    return encodeResponse(response);
+    // Outside the try: a failure here is the storage's, never an error response.
+    this.commit(state, plan, at.epoch);
+    return encodeResponse({ app: 'ca', op: op!, ok: true, index, certificate: plan.certificate });
   }
 
-  digest(): Uint8Array {
-    return caDigest(this.state.tree.root, this.state.issued);
+  /**
+   * Records version `epoch` if the state changed since the latest retained version, keeps the last
+   * `retain` versions, and deletes the stale nodes no retained version references (module comment).
+   */
+  endEpoch(epoch: number, state: AppState): void {
+    if (!Number.isSafeInteger(epoch)) throw new RangeError('epoch must be a safe integer');
+    const h = readHead(state);
+    const versions = [...h.versions];
+    let changed = false;
+    const last = versions[versions.length - 1]!;
+    if (epoch > last.epoch && h.epoch <= epoch && (h.issued !== last.issued || !bytesEqual(smtRootHash(h.root), smtRootHash(last.root)))) {
+      versions.push({ epoch, root: h.root, issued: h.issued });
+      changed = true;
+    }
+    if (versions.length > this.retain) {
+      versions.splice(0, versions.length - this.retain);
+      changed = true;
+    }
+    const oldest = versions[0]!.epoch;
+    let stale = h.stale;
+    const prunable = stale.filter(([e]) => e <= oldest);
+    if (prunable.length > 0) {
+      // All reads first, then the deletions.
+      const chunks: [string, string[]][] = [];
+      for (const [e, count] of prunable) {
+        for (let i = 0; i < count; i++) {
+          const k = staleChunkKey(e, i);
+          chunks.push([k, decodeStaleChunk(k, state.get(k))]);
+        }
+      }
+      for (const [k, nodes] of chunks) {
+        for (const n of nodes) state.delete(CA_NODE_PREFIX + n);
+        state.delete(k);
+      }
+      stale = stale.filter(([e]) => e > oldest);
+      changed = true;
+    }
+    if (changed) state.put(CA_HEAD_KEY, encodeHead({ ...h, versions, stale }));
+  }
+
+  digest(state: AppState): Uint8Array {
+    const h = readHead(state);
+    return caDigest(smtRootHash(h.root), h.issued);
   }
 
   /** Root of the live directory tree. */
-  get root(): Uint8Array {
-    return this.state.tree.root;
+  root(state: AppState): Uint8Array {
+    return smtRootHash(readHead(state).root);
   }
 
   /** Serials issued so far. */
-  get issued(): number {
-    return this.state.issued;
-  }
-
-  /** Number of names in the directory (active and revoked). */
-  get size(): number {
-    return this.state.tree.size;
-  }
-
-  /** The live record of a name (null: not registered). */
-  record(name: string): CertificateRecord | null {
-    const v = this.state.tree.get(smtKey(name));
-    return v ? decodeRecord(v) : null;
+  issued(state: AppState): number {
+    return readHead(state).issued;
   }
 
   /** Epochs whose end state is retained (each answers for itself and later epochs up to the next one). */
-  versions(): number[] {
-    return this.history.versions();
+  versions(state: AppState): number[] {
+    return readHead(state).versions.map((v) => v.epoch);
+  }
+
+  /** The live record of a name (null: not registered). */
+  record(state: AppState, name: string): CertificateRecord | null {
+    if (typeof name !== 'string') throw new TypeError('name must be a string');
+    const v = smtGet(nodeSource(state), readHead(state).root, smtKey(name));
+    return v ? decodeStoredRecord(v) : null;
   }
 
   /**
@@ -179,26 +411,24 @@ export class CertificateAuthority implements ReplicatedApp {
    * live state). The caller passes the epoch of a checkpoint the engine made, i.e. one whose entries have
    * all been applied. Null when that state is no longer retained.
    */
-  lookup(name: string, epoch?: number): DirectoryAnswer | null {
+  lookup(state: AppState, name: string, epoch?: number): DirectoryAnswer | null {
     if (typeof name !== 'string') throw new TypeError('name must be a string');
-    let st: CaState | undefined;
-    if (epoch === undefined) st = this.state;
-    else {
-      if (!Number.isSafeInteger(epoch)) throw new RangeError('epoch must be a safe integer');
-      st = this.history.at(epoch);
-    }
-    if (!st) return null;
+    if (epoch !== undefined && !Number.isSafeInteger(epoch)) throw new RangeError('epoch must be a safe integer');
+    const h = readHead(state);
+    const v = versionAt(h, epoch);
+    if (!v) return null;
+    const src = nodeSource(state);
     const key = smtKey(name);
-    const value = st.tree.get(key);
-    const root = st.tree.root;
+    const value = smtGet(src, v.root, key);
+    const root = smtRootHash(v.root);
     return {
       name,
-      epoch: epoch ?? this.lastEpoch,
-      record: value ? decodeRecord(value) : null,
-      proof: encodeSparseProof(st.tree.prove(key)),
+      epoch: epoch ?? h.epoch,
+      record: value ? decodeStoredRecord(value) : null,
+      proof: encodeSparseProof(smtProve(src, v.root, key)),
       root,
-      issued: st.issued,
-      digest: caDigest(root, st.issued),
+      issued: v.issued,
+      digest: caDigest(root, v.issued),
     };
   }
 
@@ -206,65 +436,80 @@ export class CertificateAuthority implements ReplicatedApp {
    * The statement for `name` under a signed checkpoint, from the state of the checkpoint's epoch: what a
    * directory route serves. `apps` are the digests of every app that the engine bound into that checkpoint
    * (in its order). Null when that state is no longer retained; throws if the digests do not match the
-   * checkpoint (see directoryStatement).
+   * checkpoint (see directoryStatement), and AppStateMissing for a key to load first.
    */
-  statement(name: string, checkpoint: SignedCheckpoint, apps: readonly AppDigest[]): DirectoryStatementJson | null {
-    const answer = this.lookup(name, checkpoint.epoch);
+  statement(state: AppState, name: string, checkpoint: SignedCheckpoint, apps: readonly AppDigest[]): DirectoryStatementJson | null {
+    const answer = this.lookup(state, name, checkpoint.epoch);
     return answer ? directoryStatement(this.groupId, answer, checkpoint, apps) : null;
-  }
-
-  /**
-   * The whole live state as canonical JSON (records in key order), for storage snapshots.
-   * Restoring it with `CertificateAuthority.restore` gives the same digest; retained past versions are not
-   * part of a snapshot.
-   */
-  exportState(): Uint8Array {
-    const records = [...this.state.tree.entries()].map(([, v]) => JSON.parse(decodeUtf8(v)) as unknown);
-    return new TextEncoder().encode(JSON.stringify({ format: 'sintra-edge/ca-snapshot@1', epoch: this.lastEpoch, issued: this.state.issued, records }));
-  }
-
-  static restore(snapshot: Uint8Array, opts: CertificateAuthorityOptions): CertificateAuthority {
-    const o = JSON.parse(decodeUtf8(snapshot)) as Record<string, unknown>;
-    if (o['format'] !== 'sintra-edge/ca-snapshot@1') throw new RangeError('not a CA snapshot');
-    const issued = o['issued'];
-    const epoch = o['epoch'];
-    const records = o['records'];
-    if (!Number.isSafeInteger(issued) || (issued as number) < 0 || !Number.isSafeInteger(epoch) || !Array.isArray(records)) throw new RangeError('malformed CA snapshot');
-    let tree = SparseMerkleTree.empty();
-    for (const r of records) {
-      const rec = recordFromJson(r);
-      if (rec.serial > (issued as number)) throw new RangeError('malformed CA snapshot: serial beyond issued');
-      tree = tree.set(smtKey(rec.name), encodeRecord(rec));
-    }
-    if (tree.size !== records.length) throw new RangeError('malformed CA snapshot: duplicate names');
-    const ca = new CertificateAuthority(opts);
-    ca.state = { tree, issued: issued as number };
-    ca.lastEpoch = epoch as number;
-    // Only the snapshot's own state is known: earlier epochs are unanswerable, not empty.
-    ca.history = new RetainedVersions<CaState>(opts.retain ?? DEFAULT_RETAINED_VERSIONS);
-    ca.history.put(epoch as number, ca.state);
-    return ca;
   }
 
   // -------------------------------------------------------------------------------------------------------
 
-  private commit(next: CaState, epoch: number): void {
-    this.state = next;
-    // Epochs only grow in a log; a non-monotone position (a caller bug) must not break apply.
-    const v = Number.isSafeInteger(epoch) ? Math.max(epoch, this.history.versions().at(-1) ?? -1) : (this.history.versions().at(-1) ?? -1);
-    this.history.put(v, next);
-  }
-
-  private transition(st: CaState, req: CaRequest, at: AppPosition): { next: CaState; certificate: CertificateRecord } {
+  /** Every read and check of a request, no writes: the accepted change, or a CaRequestError. */
+  private plan(req: CaRequest, at: AppPosition, state: AppState): Plan {
     const fail = (code: CaErrorCode, message: string): never => {
       throw new CaRequestError(code, message, req.op);
     };
     if (typeof at !== 'object' || at === null || !Number.isSafeInteger(at.index) || at.index < 0 || !Number.isSafeInteger(at.epoch)) {
       fail('internal', 'bad log position');
     }
+    const head = readHead(state);
+    // Epochs only grow in a log, and a recorded version is final: anything else is a caller bug.
+    if (at.epoch < head.epoch || at.epoch <= head.versions[head.versions.length - 1]!.epoch) fail('internal', 'bad log position: epoch before the CA state');
     const key = smtKey(req.name);
-    const currentBytes = st.tree.get(key);
-    const current = currentBytes ? decodeRecord(currentBytes) : null;
+    const currentBytes = smtGet(nodeSource(state), head.root, key);
+    const current = currentBytes ? decodeStoredRecord(currentBytes) : null;
+    // The epoch's open stale chunk is read now, so that a load of it does not repeat the signature checks.
+    const open = head.stale[head.stale.length - 1];
+    let chunk: Plan['chunk'] = null;
+    if (open && open[0] === at.epoch) {
+      const k = staleChunkKey(at.epoch, open[1] - 1);
+      const bytes = state.get(k);
+      decodeStaleChunk(k, bytes);
+      chunk = { index: open[1] - 1, bytes: bytes! };
+    }
+    const { certificate, issued } = this.transition(current, head.issued, req, at);
+    return { head, key, certificate, issued, chunk };
+  }
+
+  /** Writes an accepted change: one tree update at version `epoch`, its nodes, stale keys and head. */
+  private commit(state: AppState, plan: Plan, epoch: number): void {
+    const { head, chunk } = plan;
+    const upd = smtUpdate(nodeSource(state), head.root, epoch, [[plan.key, encodeRecord(plan.certificate)]]);
+    for (const [k, v] of upd.put) state.put(CA_NODE_PREFIX + k, v);
+    const older: string[] = [];
+    for (const k of upd.stale) {
+      // Written earlier in this epoch: no recorded version has it.
+      if (versionOfKey(k) === epoch) state.delete(CA_NODE_PREFIX + k);
+      else older.push(k);
+    }
+    let stale = head.stale;
+    if (older.length > 0) {
+      let index = chunk ? chunk.index : 0;
+      let bytes = chunk ? chunk.bytes : new Uint8Array(0);
+      let i = 0;
+      while (i < older.length) {
+        if (bytes.length >= this.chunkBytes) {
+          index++;
+          bytes = new Uint8Array(0);
+        }
+        const n = Math.min(older.length - i, (this.chunkBytes - bytes.length) / STALE_KEY_BYTES);
+        const next = new Uint8Array(bytes.length + n * STALE_KEY_BYTES);
+        next.set(bytes);
+        for (let j = 0; j < n; j++) next.set(fromHex(older[i + j]!, STALE_KEY_BYTES), bytes.length + j * STALE_KEY_BYTES);
+        bytes = next;
+        i += n;
+        state.put(staleChunkKey(epoch, index), bytes);
+      }
+      stale = chunk ? [...stale.slice(0, -1), [epoch, index + 1]] : [...stale, [epoch, index + 1]];
+    }
+    state.put(CA_HEAD_KEY, encodeHead({ ...head, root: upd.root, issued: plan.issued, epoch, stale }));
+  }
+
+  private transition(current: CertificateRecord | null, issued: number, req: CaRequest, at: AppPosition): { certificate: CertificateRecord; issued: number } {
+    const fail = (code: CaErrorCode, message: string): never => {
+      throw new CaRequestError(code, message, req.op);
+    };
     const msg = requestMessage(this.groupId, req);
     const validity = (validFor: number): { notBefore: number; notAfter: number } => {
       if (validFor > this.maxValidity) fail('bad-validity', `validFor must be at most ${this.maxValidity}`);
@@ -272,7 +517,7 @@ export class CertificateAuthority implements ReplicatedApp {
       if (!Number.isSafeInteger(notAfter)) fail('bad-validity', 'validity overflows');
       return { notBefore: at.index, notAfter };
     };
-    const serial = st.issued + 1;
+    const serial = issued + 1;
     let certificate: CertificateRecord;
     if (req.op === 'register') {
       if (current) fail('name-taken', `${req.name} is already registered`);
@@ -285,10 +530,7 @@ export class CertificateAuthority implements ReplicatedApp {
       if (current.status === 'revoked') fail('revoked', `${req.name} is revoked`);
       if (req.serial !== current.serial) fail('stale-serial', `the current serial of ${req.name} is ${current.serial}`);
       if (!verifyEd25519(req.sig, msg, current.key)) fail('bad-signature', `sig is not a signature of the ${req.op} message by the key of ${req.name}`);
-      if (req.op === 'revoke') {
-        certificate = { ...current, status: 'revoked', revokedAt: at.index };
-        return { next: { tree: st.tree.set(key, encodeRecord(certificate)), issued: st.issued }, certificate };
-      }
+      if (req.op === 'revoke') return { certificate: { ...current, status: 'revoked', revokedAt: at.index }, issued };
       if (req.op === 'renew') {
         certificate = { ...current, serial, ...validity(req.validFor) };
       } else {
@@ -299,8 +541,15 @@ export class CertificateAuthority implements ReplicatedApp {
         certificate = { ...current, key: req.newKey, serial, ...v };
       }
     }
-    return { next: { tree: st.tree.set(key, encodeRecord(certificate)), issued: serial }, certificate };
+    return { certificate, issued: serial };
   }
+}
+
+/** The version that answers for the state after all entries of epochs <= `epoch` (undefined: live). */
+function versionAt(h: Head, epoch: number | undefined): Version | null {
+  if (epoch === undefined || epoch >= h.epoch) return { epoch: h.epoch, root: h.root, issued: h.issued };
+  for (let i = h.versions.length - 1; i >= 0; i--) if (h.versions[i]!.epoch <= epoch) return h.versions[i]!;
+  return null;
 }
 
 function isCaEntry(entry: Uint8Array): boolean {

@@ -16,14 +16,16 @@
  * The optional nonce (up to 64 bytes) lets a client make its entry unique (for instance to tell its own
  * registration from someone else's of the same public document); it is recorded, not interpreted.
  *
- * State: digest -> first registration (log index, epoch, nonce), and log index -> stamp entry. Registering
- * a digest again is answered with the first registration. The state digest is a hash chain over the
- * stamp entries in log order: it commits to the whole state, costs O(1) per entry, and is recomputed by
- * re-applying the log after a restart (the state is a function of the log).
+ * State (in the replica's storage, shared/app/types.ts AppState), exact bytes:
+ *   d/<digest hex>  -> the digest's first registration: u64(index) ‖ u64(epoch) ‖ nonce bytes (0 to 64)
+ *   head            -> the chain (32 bytes); absent before the first stamp
+ * The stamp at a log index is the log entry itself (with `first` true iff the registration of its digest
+ * is at that index), so nothing per index is kept. The state digest is a hash chain over the stamp entries
+ * in log order: it commits to the whole state and costs O(1) per entry.
  */
 import { sha256 } from '../crypto/sha256.ts';
-import { frame, fromHex, utf8ToBytes } from '../crypto/bytes.ts';
-import type { AppPosition, ReplicatedApp } from './types.ts';
+import { frame, fromHex, toHex, utf8ToBytes } from '../crypto/bytes.ts';
+import type { AppPosition, AppState, ReplicatedApp } from './types.ts';
 
 export const NOTARY_APP = 'notary';
 const ENTRY_PREFIX = '{"app":"notary",';
@@ -115,41 +117,68 @@ export interface StampAtIndex {
   readonly first: boolean;
 }
 
+const HEAD = 'head';
+const INITIAL_CHAIN = sha256(frame(CHAIN_VERSION));
+
+function registrationKey(digest: string): string {
+  return `d/${digest}`;
+}
+
+function encodeRegistration(index: number, epoch: number, nonce: string | undefined): Uint8Array {
+  const n = nonce !== undefined ? fromHex(nonce) : new Uint8Array(0);
+  const out = new Uint8Array(16 + n.length);
+  out.set(u64(index), 0);
+  out.set(u64(epoch), 8);
+  out.set(n, 16);
+  return out;
+}
+
+function decodeRegistration(digest: string, b: Uint8Array): Registration {
+  if (b.length < 16 || b.length > 16 + 64) throw new RangeError(`stored registration of ${digest} has ${b.length} bytes`);
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const index = Number(v.getBigUint64(0));
+  const epoch = Number(v.getBigUint64(8));
+  return { digest, index, epoch, ...(b.length > 16 ? { nonce: toHex(b.subarray(16)) } : {}) };
+}
+
 export class NotaryApp implements ReplicatedApp {
   readonly name = NOTARY_APP;
-  private readonly byDigest = new Map<string, Registration>();
-  private readonly byIndex = new Map<number, StampAtIndex>();
-  private chain = sha256(frame(CHAIN_VERSION));
 
-  apply(entry: Uint8Array, at: AppPosition): Uint8Array | null {
+  reads(entry: Uint8Array): readonly string[] {
+    const p = parseStampEntry(entry);
+    return p?.ok ? [registrationKey(p.request.digest), HEAD] : [];
+  }
+
+  apply(entry: Uint8Array, at: AppPosition, state: AppState): Uint8Array | null {
     const p = parseStampEntry(entry);
     if (p === null) return null;
     if (!p.ok) return response({ app: NOTARY_APP, ok: false, error: p.error });
     const { digest, nonce } = p.request;
-    const earlier = this.byDigest.get(digest);
+    const earlier = this.lookup(state, digest);
+    const chain = this.digest(state);
     const first = earlier === undefined;
     const reg: Registration = earlier ?? { digest, index: at.index, epoch: at.epoch, ...(nonce !== undefined ? { nonce } : {}) };
-    if (first) this.byDigest.set(digest, reg);
-    this.byIndex.set(at.index, { digest, ...(nonce !== undefined ? { nonce } : {}), first });
-    this.chain = sha256(frame(CHAIN_VERSION, this.chain, u64(at.index), u64(at.epoch), fromHex(digest), nonce !== undefined ? fromHex(nonce) : new Uint8Array(0), first ? '1' : '0'));
+    if (first) state.put(registrationKey(digest), encodeRegistration(at.index, at.epoch, nonce));
+    state.put(HEAD, sha256(frame(CHAIN_VERSION, chain, u64(at.index), u64(at.epoch), fromHex(digest), nonce !== undefined ? fromHex(nonce) : new Uint8Array(0), first ? '1' : '0')));
     return response({ app: NOTARY_APP, ok: true, digest, index: reg.index, epoch: reg.epoch, first });
   }
 
-  digest(): Uint8Array {
-    return this.chain;
+  digest(state: AppState): Uint8Array {
+    return state.get(HEAD) ?? INITIAL_CHAIN;
   }
 
   /** The first registration of a digest (hex), if any. */
-  lookup(digest: string): Registration | undefined {
-    return this.byDigest.get(digest);
+  lookup(state: AppState, digest: string): Registration | undefined {
+    const b = state.get(registrationKey(digest));
+    return b ? decodeRegistration(digest, b) : undefined;
   }
 
-  /** The stamp entry at log index `index`, if that entry is one. */
-  atIndex(index: number): StampAtIndex | undefined {
-    return this.byIndex.get(index);
-  }
-
-  get registrations(): number {
-    return this.byDigest.size;
+  /** The stamp that log entry `entry` at index `index` is, if it is one (`first`: it registered its digest). */
+  atIndex(state: AppState, index: number, entry: Uint8Array): StampAtIndex | undefined {
+    const p = parseStampEntry(entry);
+    if (!p?.ok) return undefined;
+    const reg = this.lookup(state, p.request.digest);
+    if (!reg) return undefined;
+    return { digest: p.request.digest, ...(p.request.nonce !== undefined ? { nonce: p.request.nonce } : {}), first: reg.index === index };
   }
 }

@@ -10,7 +10,7 @@
  */
 import { sha256 } from '../crypto/sha256.ts';
 import { frame } from '../crypto/bytes.ts';
-import type { ReplicatedApp } from './types.ts';
+import type { AppState, ReplicatedApp } from './types.ts';
 
 export const STATE_DIGEST_VERSION = 'sintra-edge/state@1';
 
@@ -31,9 +31,9 @@ export function computeStateDigest(root: Uint8Array, apps: readonly AppDigest[])
   return sha256(frame(...parts));
 }
 
-/** The current digests of `apps`, in order (what computeStateDigest takes). */
-export function appDigests(apps: readonly ReplicatedApp[]): AppDigest[] {
-  return apps.map((a) => ({ name: a.name, digest: a.digest() }));
+/** The digests of `apps` over their states, in order (what computeStateDigest takes). */
+export function appDigests(apps: readonly ReplicatedApp[], stateOf: (name: string) => AppState): AppDigest[] {
+  return apps.map((a) => ({ name: a.name, digest: a.digest(stateOf(a.name)) }));
 }
 
 /** Two applications with one name would make statements ambiguous: refused when an engine is built. */

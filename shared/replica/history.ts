@@ -23,6 +23,11 @@ export interface HistoryReader {
   checkpointCovering(index: number): Promise<SignedCheckpoint | null>;
   /** The earliest signed checkpoint of exactly `size` entries. */
   checkpointAt(size: number): Promise<SignedCheckpoint | null>;
+  /**
+   * The values stored under `keys` in application `app`'s state (shared/app/types.ts AppState; keys
+   * without a value are absent from the map). One read for all keys.
+   */
+  readAppState(app: string, keys: readonly string[]): Promise<Map<string, Uint8Array>>;
 }
 
 /**

@@ -34,6 +34,8 @@ import type { EngineEvent, EngineMetrics, EngineOptions, EngineStep, SubmitRefus
 import { contextFromConfig, decryptorFromConfig } from './from-config.ts';
 import { decodeEvent, encodeEvent } from './journal.ts';
 import { emptyBatch } from './storage.ts';
+import { AppValueCache, cacheWrites, Execution } from './execution.ts';
+import type { AppKey, LoadedValue } from './execution.ts';
 import type { InboxState, LoadedState, MutableWriteBatch, StoredEntry, WriteBatch } from './storage.ts';
 import { decodeTransport, encodeMessage, encodeTransport, MAX_MESSAGE_BYTES, TransportError } from './transport.ts';
 import { invariant } from '../invariant/index.ts';
@@ -151,7 +153,7 @@ export interface OutgoingFrame {
  * 6: atomic broadcast de-duplicates within an epoch only (the log across epochs), so a journal written under
  * 5 could replay differently; outboxes are trimmed behind signed checkpoints (state transfer).
  */
-export const STORAGE_FORMAT = '6';
+export const STORAGE_FORMAT = '7';
 
 /** Faults a peer may cause before its frames wait, and how many each delivered epoch gives back. */
 export const FAULT_BUDGET = 256;
@@ -287,6 +289,9 @@ export interface HostCoreMetrics {
   readonly compactions: number;
   /** Outbox messages dropped since load: of epochs a signed checkpoint covers, for a peer that far behind. */
   readonly trimmedMessages: number;
+  /** Epochs executed since load (execution.ts), and epochs delivered that wait for it. */
+  readonly executions: number;
+  readonly awaitingExecution: number;
   /** Requests this replica took that are not in the log yet (remembered to answer `pending`). */
   readonly submitted: number;
 }
@@ -339,17 +344,23 @@ export class HostCore {
   private flushFrom = 0;
   readonly replayedEvents: number;
   readonly opts: ResolvedHostCoreOptions;
+  private readonly keepResponsesOf: readonly string[];
+  /** The execution of the first awaiting epoch, while its entries and keys are being loaded. */
+  private execution: Execution | null = null;
+  /** Application values known to be in storage (reads and committed writes), bounded. */
+  private readonly appCache = new AppValueCache();
+  private executions = 0;
 
   /**
-   * Loads a replica from what storage holds (`log`: the stored log, needed only when there is a snapshot
-   * and the replica runs applications, whose state is re-applied from it) and replays its journal. Throws StorageFormatError for storage of another release.
-   * `decryptor`: pass the same one across loads (it caches ciphertext verdicts, 8 ms each).
+   * Loads a replica from what storage holds (the snapshot, the journal after it, outboxes and link state:
+   * nothing of the log's or the applications' history) and replays its journal. Throws StorageFormatError
+   * for storage of another release. `decryptor`: pass the same one across loads (it caches ciphertext
+   * verdicts, 8 ms each).
    */
   constructor(
     readonly group: Group,
     readonly secrets: ReplicaSecrets,
     state: LoadedState,
-    log: { readonly entries: readonly StoredEntry[] } | null,
     options: HostCoreOptions = {},
     decryptor: ThresholdDecryptor = decryptorFromConfig(group, secrets),
   ) {
@@ -376,9 +387,10 @@ export class HostCore {
     const ctx = this.opts.context ?? contextFromConfig(group, secrets);
     // The CA's responses are kept so clients can read the answer to their ordered request (ca-routes.ts).
     const engineOptions: EngineOptions = { keepResponsesOf: ['ca'], ...this.opts.engine, apps: this.appFactory() };
+    this.keepResponsesOf = engineOptions.keepResponsesOf ?? [];
     let engine: ReplicaEngine;
     if (state.snapshot) {
-      engine = ReplicaEngine.restore(ctx, engineOptions, state.snapshot, log?.entries ?? null, decryptor);
+      engine = ReplicaEngine.restore(ctx, engineOptions, state.snapshot, decryptor);
     } else {
       engine = new ReplicaEngine(ctx, engineOptions, decryptor);
     }
@@ -547,6 +559,60 @@ export class HostCore {
   /** Whether this replica took the request (by id) since it was loaded or in its journal, and it is not in the log yet. */
   wasSubmitted(id: string): boolean {
     return this.submitted.has(id);
+  }
+
+  // ---- execution (execution.ts)
+
+  /**
+   * The execution stage, one step: what the adapter must read for the first epoch awaiting execution (its
+   * entries, then application keys), or the commit that records it executed (the applications' state
+   * changes, the journaled `executed` event and the checkpoint share it releases, in one write), or null
+   * when no epoch waits. The adapter calls it again with what it read, and after each written commit,
+   * until null. Reads go to storage as it is: only executions change application state, one at a time.
+   */
+  execute(input: { readonly entries?: readonly StoredEntry[]; readonly values?: readonly LoadedValue[] } = {}):
+    | { readonly need: 'entries'; readonly start: number; readonly end: number }
+    | { readonly need: 'keys'; readonly keys: readonly AppKey[] }
+    | { readonly commit: PendingCommit }
+    | null {
+    const job = this.engine.awaitingExecution[0];
+    if (!job) {
+      this.execution = null;
+      return null;
+    }
+    if (!this.execution || this.execution.epoch !== job.epoch) {
+      const count = job.size - job.first;
+      if (count > 0 && !input.entries) return { need: 'entries', start: job.first, end: job.size };
+      const entries = count > 0 ? input.entries! : [];
+      // Storage holds the epoch's entries (its delivery was written before its execution): anything else is lost storage.
+      invariant(
+        entries.length === count && entries.every((e, k) => e.index === job.first + k && e.epoch === job.epoch),
+        () => `replica ${this.me}: storage holds ${entries.length} entries of epoch ${job.epoch} at ${job.first}, its log ${count}`,
+      );
+      this.execution = new Execution(this.engine.apps, job.epoch, entries, this.keepResponsesOf, this.appCache);
+      const prefetch = this.execution.prefetch();
+      if (prefetch.length > 0) return { need: 'keys', keys: prefetch };
+    }
+    const execution = this.execution;
+    if (input.values) execution.supply(input.values);
+    const r = execution.run();
+    if ('missing' in r) return { need: 'keys', keys: [r.missing] };
+    const event: EngineEvent = { kind: 'executed', epoch: r.done.epoch, digests: r.done.digests };
+    const step = this.engine.handle(event);
+    const batch = emptyBatch();
+    batch.journal.push(encodeEvent(event));
+    batch.app.push(...r.done.writes);
+    const commit = this.commitOf(batch, [step], () => {
+      cacheWrites(this.appCache, r.done.writes);
+      this.executions++;
+      if (this.execution === execution) this.execution = null;
+    });
+    return { commit };
+  }
+
+  /** Epochs delivered and not executed yet. */
+  get awaitingExecution(): number {
+    return this.engine.awaitingExecution.length;
   }
 
   // ---- state transfer
@@ -1211,6 +1277,8 @@ export class HostCore {
       journalEvents: this.journalLength,
       compactions: this.compactions,
       trimmedMessages: this.trimmedMessages,
+      executions: this.executions,
+      awaitingExecution: this.engine.awaitingExecution.length,
       submitted: this.submitted.size,
     };
   }

@@ -21,6 +21,16 @@ export interface InboxState {
   readonly above: readonly number[];
 }
 
+/**
+ * A write to an application's key-value state (shared/app/types.ts AppState): `value` null deletes the key.
+ * A batch's writes apply in order (the last one to a key wins).
+ */
+export interface AppStateWrite {
+  readonly app: string;
+  readonly key: string;
+  readonly value: Uint8Array | null;
+}
+
 export interface WriteBatch {
   readonly journal: readonly Uint8Array[];
   readonly outbox: readonly StoredOutboxMessage[];
@@ -38,6 +48,8 @@ export interface WriteBatch {
   readonly inbox: ReadonlyMap<number, InboxState>;
   /** Small named values (format, next outbox id per peer, link states). */
   readonly meta: ReadonlyMap<string, string>;
+  /** Applications' state changes made by executing an epoch (shared/replica/execution.ts). */
+  readonly app: readonly AppStateWrite[];
   /**
    * Compaction: the engine's state after this batch's event. The store replaces its snapshot with it and
    * deletes the whole journal (the batch's own `journal` is then empty: the snapshot includes it).
@@ -73,15 +85,16 @@ export type MutableWriteBatch = {
   checkpoints: SignedCheckpoint[];
   inbox: Map<number, InboxState>;
   meta: Map<string, string>;
+  app: AppStateWrite[];
   snapshot?: Uint8Array;
 };
 
 export function emptyBatch(): MutableWriteBatch {
-  return { journal: [], outbox: [], outboxDelete: [], log: [], nodes: [], checkpoints: [], inbox: new Map(), meta: new Map() };
+  return { journal: [], outbox: [], outboxDelete: [], log: [], nodes: [], checkpoints: [], inbox: new Map(), meta: new Map(), app: [] };
 }
 
 export function isEmptyBatch(b: WriteBatch): boolean {
-  return b.journal.length + b.outbox.length + b.outboxDelete.length + b.log.length + b.nodes.length + b.checkpoints.length + b.inbox.size + b.meta.size === 0 && !b.snapshot;
+  return b.journal.length + b.outbox.length + b.outboxDelete.length + b.log.length + b.nodes.length + b.checkpoints.length + b.inbox.size + b.meta.size + b.app.length === 0 && !b.snapshot;
 }
 
 /**
@@ -101,6 +114,8 @@ export class MemoryStorage {
   readonly nodes = new Map<string, Uint8Array>();
   /** Signed checkpoints in epoch order (sizes never decrease along it). */
   readonly checkpoints: SignedCheckpoint[] = [];
+  /** Application state: app name -> key -> value. */
+  readonly appState = new Map<string, Map<string, Uint8Array>>();
   snapshot: Uint8Array | null = null;
 
   load(): LoadedState {
@@ -133,6 +148,25 @@ export class MemoryStorage {
     }
     for (const [p, s] of b.inbox) this.inbox.set(p, s);
     for (const [k, v] of b.meta) this.meta.set(k, v);
+    for (const w of b.app) {
+      let m = this.appState.get(w.app);
+      if (!m) this.appState.set(w.app, (m = new Map()));
+      if (w.value === null) m.delete(w.key);
+      else m.set(w.key, w.value);
+    }
+  }
+
+  /** The values stored under `keys` of application `app` (keys without a value are absent). */
+  readAppState(app: string, keys: readonly string[]): Map<string, Uint8Array> {
+    const out = new Map<string, Uint8Array>();
+    const m = this.appState.get(app);
+    if (m) {
+      for (const k of keys) {
+        const v = m.get(k);
+        if (v) out.set(k, v);
+      }
+    }
+    return out;
   }
 
   entries(start: number, end: number): StoredEntry[] {
@@ -184,6 +218,7 @@ export class MemoryStorage {
     for (const m of this.outbox.values()) n += m.bytes.length;
     for (const e of this.log) n += e ? e.entry.length : 0;
     n += this.nodes.size * 32;
+    for (const m of this.appState.values()) for (const [k, v] of m) n += k.length + v.length;
     return n;
   }
 
@@ -197,6 +232,7 @@ export class MemoryStorage {
     for (const [k, v] of this.ids) c.ids.set(k, v);
     for (const [k, v] of this.nodes) c.nodes.set(k, v);
     c.checkpoints.push(...this.checkpoints);
+    for (const [app, m] of this.appState) c.appState.set(app, new Map(m));
     c.snapshot = this.snapshot;
     return c;
   }

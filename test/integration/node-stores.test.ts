@@ -2,9 +2,9 @@
  * The Node replica's stores against the ReplicaStore contract that MemoryStore defines (workers/core/store.ts):
  * RedisStore through the real @upstash/redis client, the Upstash-REST bridge and a real redis-server, and
  * SqliteStore on a temp folder. Then what only one backend has: a transaction broken before EXEC leaves
- * nothing; a second writer or a partly applied EXEC stops the replica for good; Redis unreachable fails
- * commits quickly and loses nothing; a SQLite writer killed after its commits loses none of them; the
- * folder lock. And Redis durability: a server without appendonly yes +
+ * nothing (application state included); a second writer or a partly applied EXEC stops the replica for good;
+ * Redis unreachable fails commits quickly and loses nothing; a SQLite commit the database aborts leaves
+ * nothing; a SQLite writer killed after its commits loses none of them; the folder lock. And Redis durability: a server without appendonly yes +
  * appendfsync always is refused at start and at every load, one that does not answer CONFIG is warned
  * about (refused with SINTRA_REDIS_DURABILITY=require), and storage that went back in time (a server
  * restarted without persistence) stops the replica for good.
@@ -17,7 +17,8 @@ import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import type { LogAppend } from '../../shared/replica/engine.ts';
 import { MemoryStore, emptyBatch } from '../../workers/core/store.ts';
 import type { ReplicaStore, WriteBatch } from '../../workers/core/store.ts';
-import { SqliteStore } from '../../workers/node/sqlite-store.ts';
+import { DATABASE_FILE, SqliteStore } from '../../workers/node/sqlite-store.ts';
+import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { deal } from '../../shared/config/deal.ts';
@@ -160,6 +161,64 @@ function contract(name: string, backend: () => Backend): void {
       }
     });
 
+    it('application state: written with its batch, the last write to a key wins, null deletes, apps apart, after a reopen', async () => {
+      const b = backend();
+      let s = await b.make();
+      await s.load();
+      const digest = `d/${'ab'.repeat(32)}`;
+      const long = `~r/${'9'.repeat(197)}`; // the longest key, 200 characters
+      await s.commit(
+        batch({
+          journal: [bytes(1)],
+          app: [
+            { app: 'notary', key: 'head', value: bytes(1) },
+            { app: 'notary', key: digest, value: ALL_BYTES },
+            { app: 'ca', key: 'head', value: bytes(9, 9) },
+            { app: 'notary', key: 'head', value: bytes(3) },
+            { app: 'notary', key: 'gone', value: bytes(2) },
+            { app: 'notary', key: 'gone', value: null },
+            { app: 'notary', key: 'back', value: null },
+            { app: 'notary', key: 'back', value: bytes(4) },
+            { app: 'notary', key: 'empty', value: new Uint8Array(0) },
+            { app: 'ca', key: long, value: bytes(0xff, 0) },
+          ],
+        }),
+      );
+      await s.commit(batch({ app: [{ app: 'ca', key: 'head', value: null }, { app: 'notary', key: digest, value: bytes(5) }, { app: 'notary', key: 'never', value: null }] }));
+      for (const reopen of [false, true]) {
+        if (reopen) s = await b.reopen(s);
+        await s.load();
+        const keys = ['head', digest, 'gone', 'back', 'empty', 'never', long];
+        expect(await s.readAppState('notary', keys)).toEqual(
+          new Map([
+            ['head', bytes(3)],
+            [digest, bytes(5)],
+            ['back', bytes(4)],
+            ['empty', new Uint8Array(0)],
+          ]),
+        );
+        expect(await s.readAppState('ca', keys)).toEqual(new Map([[long, bytes(0xff, 0)]]));
+        expect(await s.readAppState('other', keys)).toEqual(new Map());
+        expect(await s.readAppState('notary', [])).toEqual(new Map());
+        expect((await s.load()).journal).toEqual([bytes(1)]);
+      }
+    });
+
+    it('readAppState of 2,000 keys, half of them stored, returns exactly the stored ones', async () => {
+      const s = await backend().make();
+      await s.load();
+      const key = (i: number) => `n/${i.toString(16).padStart(80, '0')}`;
+      const value = (i: number) => bytes(i & 0xff, i >> 8, 7);
+      const stored = Array.from({ length: 1000 }, (_, j) => 2 * j + 1);
+      await s.commit(batch({ app: stored.map((i) => ({ app: 'notary', key: key(i), value: value(i) })) }));
+      // The same keys in another application must not show.
+      await s.commit(batch({ app: [0, 2, 4].map((i) => ({ app: 'ca', key: key(i), value: bytes(1) })) }));
+      const asked = Array.from({ length: 2000 }, (_, i) => key(i)).reverse();
+      const got = await s.readAppState('notary', asked);
+      expect(got.size).toBe(1000);
+      expect(got).toEqual(new Map(stored.map((i) => [key(i), value(i)])));
+    });
+
     it('an empty batch is a valid commit and changes nothing', async () => {
       const s = await backend().make();
       await s.load();
@@ -206,6 +265,31 @@ describe.skipIf(!HAVE_REDIS)('RedisStore (real redis-server behind the Upstash R
     const keys = (await client().keys('sintra:*')) as string[];
     expect(keys.length).toBeGreaterThan(0);
     expect(keys.every((k) => k.startsWith('sintra:{g:r1}:'))).toBe(true);
+  });
+
+  it('application state: a transaction broken before EXEC leaves none of its writes; reads are one request', async () => {
+    const s = fresh();
+    await s.load();
+    await s.commit(batch({ journal: [bytes(1)], app: [{ app: 'notary', key: 'head', value: bytes(1) }, { app: 'notary', key: 'old', value: bytes(2) }] }));
+    // incr, rpush, notary's HSET and HDEL queued; then the connection drops (ca's HSET and EXEC never sent).
+    bridge.breakNextTransaction(4);
+    const app = [
+      { app: 'notary', key: 'head', value: bytes(2) },
+      { app: 'notary', key: 'new', value: bytes(3) },
+      { app: 'notary', key: 'old', value: null },
+      { app: 'ca', key: 'head', value: bytes(4) },
+    ];
+    await expect(s.commit(batch({ journal: [bytes(2)], app }))).rejects.toThrow();
+    const t = fresh(s.prefix);
+    expect((await t.load()).journal).toEqual([bytes(1)]);
+    expect(await t.readAppState('notary', ['head', 'new', 'old'])).toEqual(new Map([['head', bytes(1)], ['old', bytes(2)]]));
+    expect(await t.readAppState('ca', ['head'])).toEqual(new Map());
+    await t.commit(batch({ journal: [bytes(3)], app }));
+    const before = bridge.requests;
+    expect(await t.readAppState('notary', [...Array.from({ length: 3000 }, (_, i) => `k${i}`), 'head', 'new', 'old'])).toEqual(new Map([['head', bytes(2)], ['new', bytes(3)]]));
+    expect(bridge.requests - before).toBe(1);
+    expect(t.keys(['notary', 'ca'])).toEqual(expect.arrayContaining([`${s.prefix}:app:notary`, `${s.prefix}:app:ca`]));
+    expect(((await client().keys(`${s.prefix}:app:*`)) as string[]).sort()).toEqual([`${s.prefix}:app:ca`, `${s.prefix}:app:notary`]);
   });
 
   it('a transaction broken before EXEC (connection lost mid-way) leaves nothing, and the next commit works', async () => {
@@ -421,7 +505,7 @@ describe('SqliteStore (the Durable Object\'s SQL store on a SQLite file, WAL + s
 const s = await SqliteStore.open(${JSON.stringify(dir)});
 await s.load();
 for (let i = 0; i < 40; i++) {
-  await s.commit({ journal: [new Uint8Array([i])], outbox: [], outboxDelete: [], log: [{ index: i, id: String(i).padStart(64, '0'), epoch: 1, entry: new Uint8Array([i, 7]) }], nodes: [{ level: 0, index: i, hash: new Uint8Array(32).fill(i) }], checkpoints: [], inbox: new Map(), meta: new Map([['k', String(i)]]) });
+  await s.commit({ journal: [new Uint8Array([i])], outbox: [], outboxDelete: [], log: [{ index: i, id: String(i).padStart(64, '0'), epoch: 1, entry: new Uint8Array([i, 7]) }], nodes: [{ level: 0, index: i, hash: new Uint8Array(32).fill(i) }], checkpoints: [], inbox: new Map(), meta: new Map([['k', String(i)]]), app: [{ app: 'notary', key: 'head', value: new Uint8Array([i]) }] });
 }
 process.stdout.write('committed\\n');
 setInterval(() => undefined, 1000);
@@ -443,6 +527,7 @@ setInterval(() => undefined, 1000);
     expect(l.meta.get('k')).toBe('39');
     expect((await s.entries(0, 100)).length).toBe(40);
     expect((await s.indexOfIds([String(39).padStart(64, '0')])).get(String(39).padStart(64, '0'))).toBe(39);
+    expect(await s.readAppState('notary', ['head'])).toEqual(new Map([['head', bytes(39)]]));
     await s.close();
   }, 60_000);
 
@@ -456,6 +541,34 @@ setInterval(() => undefined, 1000);
     writeFileSync(join(dir, 'LOCK'), '2147483646\n'); // no such process
     const u = await SqliteStore.open(dir);
     await u.close();
+  });
+
+  it('a commit that fails after its application writes (the database aborts it) leaves none of them, nor the rest of its batch', async () => {
+    const dir = join(root, 'app-abort');
+    const s = await SqliteStore.open(dir);
+    await s.load();
+    await s.commit(batch({ journal: [bytes(1)], app: [{ app: 'notary', key: 'head', value: bytes(1) }, { app: 'notary', key: 'old', value: bytes(2) }] }));
+    // A second connection adds a trigger that aborts the transaction at the batch's last write.
+    const other = new Database(join(dir, DATABASE_FILE));
+    other.exec("CREATE TRIGGER boom BEFORE INSERT ON app_state WHEN NEW.k = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END");
+    const app = [
+      { app: 'notary', key: 'head', value: bytes(2) },
+      { app: 'notary', key: 'new', value: bytes(3) },
+      { app: 'notary', key: 'old', value: null },
+      { app: 'ca', key: 'head', value: bytes(4) },
+    ];
+    await expect(s.commit(batch({ journal: [bytes(2)], log: [entry(0)], meta: new Map([['k', 'v']]), app: [...app, { app: 'ca', key: 'boom', value: bytes(5) }] }))).rejects.toThrow(/boom/);
+    other.exec('DROP TRIGGER boom');
+    other.close();
+    const l = await s.load();
+    expect(l.journal).toEqual([bytes(1)]);
+    expect(l.meta.size).toBe(0);
+    expect(await s.entries(0, 1)).toEqual([]);
+    expect(await s.readAppState('notary', ['head', 'new', 'old'])).toEqual(new Map([['head', bytes(1)], ['old', bytes(2)]]));
+    expect(await s.readAppState('ca', ['head', 'boom'])).toEqual(new Map());
+    await s.commit(batch({ journal: [bytes(3)], app }));
+    expect(await s.readAppState('notary', ['head', 'new', 'old'])).toEqual(new Map([['head', bytes(2)], ['new', bytes(3)]]));
+    await s.close();
   });
 
   it('values over 1 MB are stored in parts and read back exactly', async () => {

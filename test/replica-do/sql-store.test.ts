@@ -1,7 +1,9 @@
 /**
  * SqlStore inside workerd against real Durable Object SQLite: values over the 2 MB limit (a snapshot, a
  * journal event, an outbox message) are spilled in parts and read back exactly; replacing the snapshot
- * or acknowledging the message drops the parts; the commit stays one transaction.
+ * or acknowledging the message drops the parts; the commit stays one transaction. Application state: in
+ * the commit's transaction (a commit the database aborts leaves none of it), and a read of thousands of keys
+ * within the Durable Object's limit of 100 bound parameters per statement.
  */
 import { env, runInDurableObject } from 'cloudflare:test';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -87,6 +89,44 @@ describe('SqlStore (workerd SQLite): history queries', () => {
       expect(await store.checkpointCovering(3)).toBeNull();
       expect((await store.checkpointAt(2))?.epoch).toBe(4);
       expect(await store.checkpointAt(0)).toBeNull();
+    });
+  });
+});
+
+describe('SqlStore (workerd SQLite): application state', () => {
+  it('written in the commit\'s transaction (an aborted commit leaves none of it); 2,000 keys read within the 100-parameter limit', async () => {
+    await runInDurableObject(e.REPLICA.get(e.REPLICA.idFromName('sql-store-app')), async (_obj, state) => {
+      const store = new SqlStore(state.storage);
+      const hex = (m: Map<string, Uint8Array>) => new Map([...m].map(([k, v]) => [k, toHex(v)]));
+      const key = (i: number) => `n/${i.toString(16).padStart(80, '0')}`;
+      const b1 = emptyBatch();
+      b1.journal.push(new Uint8Array([1]));
+      for (let i = 1; i < 2000; i += 2) b1.app.push({ app: 'notary', key: key(i), value: new Uint8Array([i & 0xff, i >> 8]) });
+      b1.app.push({ app: 'notary', key: 'head', value: new Uint8Array([1]) }, { app: 'notary', key: 'head', value: new Uint8Array([0xff, 2]) }, { app: 'notary', key: 'empty', value: new Uint8Array(0) });
+      b1.app.push({ app: 'ca', key: key(0), value: new Uint8Array([7]) }, { app: 'ca', key: 'gone', value: new Uint8Array([7]) }, { app: 'ca', key: 'gone', value: null });
+      await store.commit(b1);
+      // More keys than one statement may bind (Durable Object SQLite: 100 parameters) and than SQLite's default limit.
+      const got = await store.readAppState('notary', [...Array.from({ length: 2000 }, (_, i) => key(i)), 'head', 'empty', 'gone']);
+      expect(got.size).toBe(1002);
+      expect(toHex(got.get(key(1999))!)).toBe('cf07');
+      expect(got.has(key(0))).toBe(false);
+      expect(toHex(got.get('head')!)).toBe('ff02');
+      expect(got.get('empty')!.length).toBe(0);
+      expect(hex(await store.readAppState('ca', [key(0), key(1), 'gone']))).toEqual(new Map([[key(0), '07']]));
+
+      // The database aborts the commit at its last write: nothing of the batch stays, app writes included.
+      state.storage.sql.exec("CREATE TRIGGER app_boom BEFORE INSERT ON app_state WHEN NEW.k = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END");
+      const b2 = emptyBatch();
+      b2.journal.push(new Uint8Array([2]));
+      b2.meta.set('k', 'v');
+      b2.app.push({ app: 'notary', key: 'head', value: new Uint8Array([3]) }, { app: 'notary', key: key(1), value: null }, { app: 'ca', key: 'new', value: new Uint8Array([4]) }, { app: 'ca', key: 'boom', value: new Uint8Array([5]) });
+      await expect(store.commit(b2)).rejects.toThrow(/boom/);
+      state.storage.sql.exec('DROP TRIGGER app_boom');
+      const loaded = await store.load();
+      expect(loaded.journal.map(toHex)).toEqual(['01']);
+      expect(loaded.meta.size).toBe(0);
+      expect(hex(await store.readAppState('notary', ['head', key(1)]))).toEqual(new Map([['head', 'ff02'], [key(1), '0100']]));
+      expect(hex(await store.readAppState('ca', ['new', 'boom']))).toEqual(new Map());
     });
   });
 });

@@ -7,10 +7,14 @@ import { combineShares, signShare } from '../../shared/crypto/threshold-bls.ts';
 import { checkpointPayload, checkpointTag } from '../../shared/log/checkpoint.ts';
 import type { Checkpoint, SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import { leafHash, rootOf } from '../../shared/log/merkle.ts';
-import { smtKey, verifySparseProof } from '../../shared/log/sparse-merkle.ts';
+import { SparseMerkleTree, encodeSparseProof, smtKey, verifySparseProof } from '../../shared/log/sparse-merkle.ts';
+import { SmtNodeMissing, decodeSmtNode, smtStorageKey } from '../../shared/log/stored-sparse-merkle.ts';
+import type { SmtNodeRef } from '../../shared/log/stored-sparse-merkle.ts';
 import {
   CA_ENTRY_PREFIX,
+  CaStorageError,
   CertificateAuthority,
+  DEFAULT_RETAINED_VERSIONS,
   caDigest,
   computeStateDigest,
   decodeCaRequest,
@@ -25,8 +29,10 @@ import {
   rotateRequest,
   verifyDirectoryStatement,
 } from '../../shared/app/ca.ts';
-import type { CaRequest, CaResponse, CertificateRecord, DirectoryStatementJson } from '../../shared/app/ca.ts';
-import type { AppPosition } from '../../shared/app/types.ts';
+import type { CaRequest, CaResponse, CertificateRecord, DirectoryAnswer, DirectoryStatementJson } from '../../shared/app/ca.ts';
+import type { AppDigest } from '../../shared/app/state.ts';
+import { AppStateMissing, MapAppState } from '../../shared/app/types.ts';
+import type { AppPosition, AppState } from '../../shared/app/types.ts';
 import { testGroup } from '../helpers/group.ts';
 
 const { group, secrets } = testGroup(4);
@@ -37,16 +43,96 @@ const ALICE2 = sk('alice-2');
 const BOB = sk('bob');
 const MALLORY = sk('mallory');
 
-/** Feeds entries in order, like the engine: index = position, epoch given. */
-class Feeder {
+/**
+ * Drives the CA like the replica's executor (shared/app/types.ts): entries in log order at index =
+ * position, `endEpoch` after the last entry of every epoch (entries or not, in order), each run on a
+ * scratch overlay over the stored map that is committed only when the run completes. `lazy`: a run starts
+ * with only the keys `reads()` names loaded (nothing carried over from earlier entries); a read of another
+ * key throws AppStateMissing, and the run is discarded, the key loaded, and the same entry run again.
+ */
+class Executor {
+  readonly store = new Map<string, Uint8Array>();
   index = 0;
-  constructor(readonly ca: CertificateAuthority) {}
+  /** The next epoch to end. */
+  nextEpoch = 0;
+  /** Runs discarded for a key load (lazy only). */
+  reruns = 0;
+
+  constructor(
+    readonly ca: CertificateAuthority,
+    readonly lazy = false,
+  ) {}
+
+  private run<T>(hint: readonly string[], fn: (s: AppState) => T, write: boolean): T {
+    const loaded = new Set<string>(hint);
+    for (;;) {
+      const overlay = new Map<string, Uint8Array | null>();
+      const view: AppState = {
+        get: (k) => {
+          if (overlay.has(k)) return overlay.get(k) ?? undefined;
+          if (this.lazy && !loaded.has(k)) throw new AppStateMissing(k);
+          return this.store.get(k);
+        },
+        put: (k, v) => {
+          if (!write) throw new Error(`a read wrote ${k}`);
+          if (!/^[\x20-\x7e]{1,200}$/.test(k) || k.startsWith('~')) throw new Error(`bad state key ${JSON.stringify(k)}`);
+          overlay.set(k, v.slice());
+        },
+        delete: (k) => {
+          if (!write) throw new Error(`a read deleted ${k}`);
+          overlay.set(k, null);
+        },
+      };
+      try {
+        const out = fn(view);
+        for (const [k, v] of overlay) {
+          if (v === null) this.store.delete(k);
+          else this.store.set(k, v);
+        }
+        return out;
+      } catch (e) {
+        if (!(e instanceof AppStateMissing) || !this.lazy) throw e;
+        expect(loaded.has(e.key)).toBe(false);
+        loaded.add(e.key);
+        this.reruns++;
+      }
+    }
+  }
+
+  /** Ends every epoch before `epoch` not ended yet. */
+  endBefore(epoch: number): void {
+    while (this.nextEpoch < epoch) {
+      const e = this.nextEpoch++;
+      this.run(['head'], (s) => this.ca.endEpoch(e, s), true);
+    }
+  }
+
+  end(epoch: number): void {
+    this.endBefore(epoch + 1);
+  }
+
+  applyRaw(entry: Uint8Array, at: AppPosition): Uint8Array | null {
+    return this.run(this.ca.reads(entry), (s) => this.ca.apply(entry, at, s), true);
+  }
+
   apply(entry: Uint8Array | CaRequest, epoch: number): CaResponse | null {
     const bytes = entry instanceof Uint8Array ? entry : encodeCaRequest(entry);
-    const at: AppPosition = { index: this.index++, epoch };
-    const out = this.ca.apply(bytes, at);
+    this.endBefore(epoch);
+    const out = this.applyRaw(bytes, { index: this.index++, epoch });
     return out === null ? null : decodeResponse(out);
   }
+
+  read<T>(fn: (s: AppState) => T): T {
+    return this.run([], fn, false);
+  }
+
+  digest = (): Uint8Array => this.read((s) => this.ca.digest(s));
+  root = (): Uint8Array => this.read((s) => this.ca.root(s));
+  issued = (): number => this.read((s) => this.ca.issued(s));
+  versions = (): number[] => this.read((s) => this.ca.versions(s));
+  record = (name: string): CertificateRecord | null => this.read((s) => this.ca.record(s, name));
+  lookup = (name: string, epoch?: number): DirectoryAnswer | null => this.read((s) => this.ca.lookup(s, name, epoch));
+  statement = (name: string, cp: SignedCheckpoint, apps: readonly AppDigest[]): DirectoryStatementJson | null => this.read((s) => this.ca.statement(s, name, cp, apps));
 }
 
 function okCert(r: CaResponse | null): CertificateRecord {
@@ -61,22 +147,139 @@ function errCode(r: CaResponse | null): string {
   return r!.error.code;
 }
 
+/** The stored head (canonical JSON, documented in ca.ts). */
+interface HeadJson {
+  v: 1;
+  root: string | null;
+  issued: number;
+  epoch: number;
+  versions: [number, string | null, number][];
+  stale: [number, number][];
+}
+
+function headOf(store: Map<string, Uint8Array>): HeadJson {
+  const b = store.get('head');
+  if (!b) return { v: 1, root: null, issued: 0, epoch: -1, versions: [[-1, null, 0]], stale: [] };
+  return JSON.parse(new TextDecoder().decode(b)) as HeadJson;
+}
+
+const refOf = (k: string): SmtNodeRef => ({ version: parseInt(k.slice(0, 16), 16), hash: fromHex(k.slice(16)) });
+
+/** Storage keys of the nodes reachable from `root` (throws if one is absent). */
+function reachable(store: Map<string, Uint8Array>, root: string | null, into = new Set<string>()): Set<string> {
+  const walk = (ref: SmtNodeRef | null): void => {
+    if (ref === null) return;
+    const k = smtStorageKey(ref);
+    if (into.has(k)) return;
+    const b = store.get('n/' + k);
+    if (!b) throw new Error(`node ${k} is not stored`);
+    into.add(k);
+    const n = decodeSmtNode(b);
+    if (n.kind === 'branch') {
+      walk(n.left);
+      walk(n.right);
+    }
+  };
+  walk(root === null ? null : refOf(root));
+  return into;
+}
+
+const keysWith = (store: Map<string, Uint8Array>, prefix: string): string[] => [...store.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+
+/**
+ * The storage invariant after an epoch ends: the stored nodes are exactly those the retained versions
+ * reference (the live state is the latest of them), and stale chunks exist exactly for the epochs the head
+ * lists, all newer than the oldest retained version.
+ */
+function expectNoGarbage(store: Map<string, Uint8Array>): void {
+  const h = headOf(store);
+  const live = new Set<string>();
+  for (const [, root] of h.versions) reachable(store, root, live);
+  reachable(store, h.root, live);
+  expect(new Set(keysWith(store, 'n/'))).toEqual(live);
+  const oldest = h.versions[0]![0];
+  for (const [e] of h.stale) expect(e).toBeGreaterThan(oldest);
+  const chunks = h.stale.flatMap(([e, c]) => Array.from({ length: c }, (_, i) => `${e.toString(16).padStart(16, '0')}/${i.toString(16)}`));
+  expect(keysWith(store, 's/').sort()).toEqual(chunks.sort());
+}
+
+/** A small deterministic PRNG (mulberry32). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const KEYS = Array.from({ length: 5 }, (_, i) => sk(`k${i}`));
+
+/**
+ * A random workload: per epoch 0..3 requests (some epochs none), mostly valid register / renew / rotate /
+ * revoke over `names`, some stale or wrongly signed. Each request comes with whether it must be accepted.
+ */
+function workload(seed: number, epochs: number, names: readonly string[]): { epoch: number; entry: Uint8Array; ok: boolean }[] {
+  const rnd = prng(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const model = new Map<string, { key: number; serial: number; revoked: boolean }>();
+  let issued = 0;
+  const out: { epoch: number; entry: Uint8Array; ok: boolean }[] = [];
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    const count = Math.floor(rnd() * 4);
+    for (let i = 0; i < count; i++) {
+      const name = pick(names);
+      const m = model.get(name);
+      const r = rnd();
+      let req: CaRequest;
+      let ok = true;
+      if (!m) {
+        const key = Math.floor(rnd() * KEYS.length);
+        req = registerRequest(gid, name, KEYS[key]!, 1 + Math.floor(rnd() * 100));
+        if (r < 0.1) {
+          req = { ...req, pop: registerRequest(gid, name, KEYS[(key + 1) % KEYS.length]!, req.validFor).pop };
+          ok = false;
+        } else model.set(name, { key, serial: ++issued, revoked: false });
+      } else if (m.revoked || r < 0.1) {
+        req = renewRequest(gid, name, m.serial + (m.revoked ? 0 : 1), KEYS[m.key]!, 10);
+        ok = false;
+      } else if (r < 0.55) {
+        req = renewRequest(gid, name, m.serial, KEYS[m.key]!, 1 + Math.floor(rnd() * 100));
+        m.serial = ++issued;
+      } else if (r < 0.9) {
+        const key = (m.key + 1 + Math.floor(rnd() * (KEYS.length - 1))) % KEYS.length;
+        req = rotateRequest(gid, name, m.serial, KEYS[m.key]!, KEYS[key]!, 1 + Math.floor(rnd() * 100));
+        m.key = key;
+        m.serial = ++issued;
+      } else {
+        req = revokeRequest(gid, name, m.serial, KEYS[m.key]!);
+        m.revoked = true;
+      }
+      out.push({ epoch, entry: encodeCaRequest(req), ok });
+    }
+  }
+  return out;
+}
+
+const encodeSparseProofOf = (tree: SparseMerkleTree, name: string): Uint8Array => encodeSparseProof(tree.prove(smtKey(name)));
+
 describe('certification authority: state machine', () => {
   it('registers, refuses duplicates, and only lets the key holder renew, rotate and revoke', () => {
-    const ca = new CertificateAuthority({ groupId: gid, maxValidity: 1000 });
-    const f = new Feeder(ca);
-    const empty = toHex(ca.digest());
+    const f = new Executor(new CertificateAuthority({ groupId: gid, maxValidity: 1000 }));
+    const empty = toHex(f.digest());
 
     const c1 = okCert(f.apply(registerRequest(gid, 'alice', ALICE, 100), 0));
     expect(c1).toEqual({ v: 1, name: 'alice', key: toHex(ed25519PublicKey(ALICE)), serial: 1, notBefore: 0, notAfter: 100, status: 'active', revokedAt: null });
-    expect(ca.record('alice')).toEqual(c1);
-    expect(toHex(ca.digest())).not.toBe(empty);
-    expect(toHex(ca.digest())).toBe(toHex(caDigest(ca.root, 1)));
+    expect(f.record('alice')).toEqual(c1);
+    expect(toHex(f.digest())).not.toBe(empty);
+    expect(toHex(f.digest())).toBe(toHex(caDigest(f.root(), 1)));
 
     const unchanged = (r: CaResponse | null, code: string): void => {
-      const before = toHex(ca.digest());
+      const before = toHex(f.digest());
       expect(errCode(r)).toBe(code);
-      expect(toHex(ca.digest())).toBe(before);
+      expect(toHex(f.digest())).toBe(before);
     };
     // Duplicate name, even with another key and a valid PoP.
     unchanged(f.apply(registerRequest(gid, 'alice', BOB, 100), 0), 'name-taken');
@@ -122,18 +325,19 @@ describe('certification authority: state machine', () => {
     const ridx = f.index;
     const c5 = okCert(f.apply(revokeRequest(gid, 'alice', 4, ALICE2), 3));
     expect(c5).toEqual({ ...c4, status: 'revoked', revokedAt: ridx });
-    expect(ca.issued).toBe(4);
+    expect(f.issued()).toBe(4);
     unchanged(f.apply(renewRequest(gid, 'alice', 4, ALICE2, 10), 3), 'revoked');
     unchanged(f.apply(revokeRequest(gid, 'alice', 4, ALICE2), 3), 'revoked');
     unchanged(f.apply(registerRequest(gid, 'alice', ALICE2, 10), 3), 'name-taken');
-    expect(ca.size).toBe(2);
+    expect(f.record('alice')).toEqual(c5);
+    expect(f.record('bob')).toEqual(c2);
+    expect(f.record('carol')).toBeNull();
   });
 
   it('answers malformed requests with errors that change nothing, and ignores other entries', () => {
-    const ca = new CertificateAuthority({ groupId: gid, maxValidity: 1000 });
-    const f = new Feeder(ca);
+    const f = new Executor(new CertificateAuthority({ groupId: gid, maxValidity: 1000 }));
     okCert(f.apply(registerRequest(gid, 'alice', ALICE, 100), 0));
-    const digest = toHex(ca.digest());
+    const digest = toHex(f.digest());
     const good = new TextDecoder().decode(encodeCaRequest(registerRequest(gid, 'bob', BOB, 100)));
     const obj = JSON.parse(good) as Record<string, unknown>;
     const cases: [string | Uint8Array, string][] = [
@@ -166,20 +370,20 @@ describe('certification authority: state machine', () => {
       const bytes = typeof entry === 'string' ? utf8ToBytes(entry) : entry;
       const r = f.apply(bytes, 1);
       expect(errCode(r), typeof entry === 'string' ? entry.slice(0, 120) : 'bytes').toBe(code);
-      expect(toHex(ca.digest())).toBe(digest);
+      expect(toHex(f.digest())).toBe(digest);
     }
     // Not for the CA at all.
     for (const e of ['hello', '{"text":"x"}', '{"app":"notary","v":1}', ' {"app":"ca","v":1}', '{"v":1,"app":"ca"}', '']) {
       expect(f.apply(utf8ToBytes(e), 1)).toBeNull();
     }
-    expect(toHex(ca.digest())).toBe(digest);
+    expect(toHex(f.digest())).toBe(digest);
     // A bad position (an engine bug) still gets an error answer, never an exception.
     const entry = encodeCaRequest(registerRequest(gid, 'bob', BOB, 10));
     for (const at of [{ index: -1, epoch: 0 }, { index: 1.5, epoch: 0 }, { index: 3, epoch: Number.NaN }, null, undefined]) {
-      const out = ca.apply(entry, at as unknown as AppPosition);
+      const out = f.applyRaw(entry, at as unknown as AppPosition);
       expect(decodeResponse(out!)).toMatchObject({ ok: false, error: { code: 'internal' } });
     }
-    expect(toHex(ca.digest())).toBe(digest);
+    expect(toHex(f.digest())).toBe(digest);
     // Clients cannot even encode a malformed request.
     expect(() => encodeCaRequest(registerRequest(gid, 'Not A Name', BOB, 10))).toThrow(/name/);
     expect(() => encodeCaRequest({ ...registerRequest(gid, 'bob', BOB, 10), validFor: 0 })).toThrow(/validFor/);
@@ -189,20 +393,22 @@ describe('certification authority: state machine', () => {
 
   it('never throws, whatever follows the CA prefix', () => {
     const ca = new CertificateAuthority({ groupId: gid });
-    const before = toHex(ca.digest());
+    const state = new MapAppState();
+    const before = toHex(ca.digest(state));
     fc.assert(
       fc.property(fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.json().map((j) => utf8ToBytes(j))), fc.nat(), (tail, index) => {
         const entry = concatBytes(utf8ToBytes(CA_ENTRY_PREFIX), tail);
-        const out = ca.apply(entry, { index, epoch: 0 });
+        const out = ca.apply(entry, { index, epoch: 0 }, state);
         expect(out).not.toBeNull();
         expect(decodeResponse(out!).ok).toBe(false);
       }),
       { numRuns: 300 },
     );
-    expect(toHex(ca.digest())).toBe(before);
+    expect(toHex(ca.digest(state))).toBe(before);
+    expect(state.map.size).toBe(0);
   });
 
-  it('is deterministic: two instances fed the same entries give the same responses and digests', () => {
+  it('is deterministic: two replicas fed the same entries give the same responses, digests and stored state, the lazy one too', () => {
     const keys = [ALICE, ALICE2, BOB, MALLORY];
     const names = ['alice', 'bob', 'carol'];
     const arbReq = fc.record({
@@ -215,8 +421,9 @@ describe('certification authority: state machine', () => {
     });
     fc.assert(
       fc.property(fc.array(arbReq, { minLength: 1, maxLength: 12 }), (reqs) => {
-        const a = new CertificateAuthority({ groupId: gid });
-        const b = new CertificateAuthority({ groupId: gid });
+        // b loads its state lazily (AppStateMissing and re-runs), like a replica reading its storage.
+        const a = new Executor(new CertificateAuthority({ groupId: gid }));
+        const b = new Executor(new CertificateAuthority({ groupId: gid }), true);
         reqs.forEach((q, i) => {
           const entry =
             q.kind === 0
@@ -228,22 +435,22 @@ describe('certification authority: state machine', () => {
                   : q.kind === 3
                     ? encodeCaRequest(rotateRequest(gid, q.name, q.serial, keys[q.k1]!, keys[q.k2]!, q.validFor))
                     : utf8ToBytes(`${CA_ENTRY_PREFIX}"v":1,"op":"renew","name":"${q.name}"}`);
-          const at = { index: i, epoch: Math.floor(i / 3) };
-          const ra = a.apply(entry, at);
-          const rb = b.apply(entry, at);
-          expect(toHex(ra!)).toBe(toHex(rb!));
+          const ra = a.apply(entry, Math.floor(i / 3));
+          const rb = b.apply(entry, Math.floor(i / 3));
+          expect(rb).toEqual(ra);
           expect(toHex(a.digest())).toBe(toHex(b.digest()));
         });
         // Serials are 1..issued, in order, and the digest commits to the tree root.
-        expect(toHex(a.digest())).toBe(toHex(caDigest(a.root, a.issued)));
-        // A snapshot restores to the same digest and records.
-        const c = CertificateAuthority.restore(a.exportState(), { groupId: gid });
-        expect(toHex(c.digest())).toBe(toHex(a.digest()));
-        for (const n of names) expect(c.record(n)).toEqual(a.record(n));
+        expect(toHex(a.digest())).toBe(toHex(caDigest(a.root(), a.issued())));
         const last = Math.floor((reqs.length - 1) / 3);
-        expect(toHex(c.lookup('alice', last)!.root)).toBe(toHex(a.root));
-        expect(c.lookup('alice', -2)).toBeNull();
-        if (a.versions()[0]! >= 0) expect(c.lookup('alice', a.versions()[0]! - 1)).toBeNull();
+        a.end(last);
+        b.end(last);
+        // Byte-identical storage, the same records and answers.
+        expect(b.store).toEqual(a.store);
+        for (const n of names) expect(b.record(n)).toEqual(a.record(n));
+        expect(toHex(a.lookup('alice', last)!.root)).toBe(toHex(a.root()));
+        expect(b.lookup('alice', last)).toEqual(a.lookup('alice', last));
+        expect(a.lookup('alice', -2)).toBeNull();
       }),
       { numRuns: 25 },
     );
@@ -252,16 +459,16 @@ describe('certification authority: state machine', () => {
 
 describe('certification authority: directory proofs and retained versions', () => {
   it('proves presence and absence against the current and retained past versions', () => {
-    const ca = new CertificateAuthority({ groupId: gid, retain: 3 });
-    const f = new Feeder(ca);
+    const f = new Executor(new CertificateAuthority({ groupId: gid, retain: 3 }));
     okCert(f.apply(registerRequest(gid, 'alice', ALICE, 100), 1)); // epoch 1: alice
     okCert(f.apply(registerRequest(gid, 'bob', BOB, 100), 2)); // epoch 2: bob
     expect(f.apply(utf8ToBytes('not for the ca'), 3)).toBeNull(); // epoch 3: nothing for the CA
     okCert(f.apply(rotateRequest(gid, 'alice', 1, ALICE, ALICE2, 100), 4)); // epoch 4: alice rotates
-    expect(ca.versions()).toEqual([1, 2, 4]);
+    // Before epoch 4 ends, the versions are those of the epochs that ended (-1: the empty initial state)...
+    expect(f.versions()).toEqual([-1, 1, 2]);
 
     const check = (name: string, epoch: number | undefined, key: Uint8Array | null): void => {
-      const a = ca.lookup(name, epoch)!;
+      const a = f.lookup(name, epoch)!;
       expect(a).not.toBeNull();
       expect(toHex(a.digest)).toBe(toHex(caDigest(a.root, a.issued)));
       if (key === null) {
@@ -274,6 +481,11 @@ describe('certification authority: directory proofs and retained versions', () =
       }
     };
     check('alice', undefined, ALICE2);
+    // ...and the state after epoch 4 (all its entries applied) is the live one.
+    check('alice', 4, ALICE2);
+    check('alice', 3, ALICE);
+    f.end(4);
+    expect(f.versions()).toEqual([1, 2, 4]);
     check('alice', 4, ALICE2);
     check('alice', 3, ALICE);
     check('alice', 1, ALICE);
@@ -282,20 +494,27 @@ describe('certification authority: directory proofs and retained versions', () =
     check('carol', 2, null);
     check('carol', undefined, null);
     // The state at epoch 3 is the state after epoch 2 (nothing changed in 3).
-    expect(toHex(ca.lookup('x', 3)!.root)).toBe(toHex(ca.lookup('x', 2)!.root));
+    expect(toHex(f.lookup('x', 3)!.root)).toBe(toHex(f.lookup('x', 2)!.root));
     // One more change: epoch 1 is dropped (retain = 3), epoch 0 and older were never answerable.
     okCert(f.apply(renewRequest(gid, 'bob', 2, BOB, 10), 5));
-    expect(ca.versions()).toEqual([2, 4, 5]);
-    expect(ca.lookup('alice', 1)).toBeNull();
-    expect(ca.lookup('alice', 0)).toBeNull();
+    f.end(5);
+    expect(f.versions()).toEqual([2, 4, 5]);
+    expect(f.lookup('alice', 1)).toBeNull();
+    expect(f.lookup('alice', 0)).toBeNull();
     check('alice', 2, ALICE);
+    // An entry of an epoch that ended with a recorded version, or older (an engine bug), is refused.
+    const carol = encodeCaRequest(registerRequest(gid, 'carol', sk('carol'), 10));
+    const digest = toHex(f.digest());
+    for (const epoch of [5, 4, 0]) expect(decodeResponse(f.applyRaw(carol, { index: 99, epoch })!)).toMatchObject({ ok: false, op: 'register', error: { code: 'internal' } });
+    expect(toHex(f.digest())).toBe(digest);
+    okCert(f.apply(carol, 6));
   });
 });
 
 describe('certification authority: statements verified offline with group.json', () => {
   // A small log: notary-ish entries and CA entries; the "engine" signs one checkpoint per epoch with the
   // state digest over (log root, [notary, ca]).
-  const ca = new CertificateAuthority({ groupId: gid });
+  const x = new Executor(new CertificateAuthority({ groupId: gid }));
   const log: Uint8Array[] = [];
   const notaryDigest = sha256(utf8ToBytes('some other app state'));
   const checkpoints = new Map<number, { cp: SignedCheckpoint; apps: { name: string; digest: Uint8Array }[] }>();
@@ -310,13 +529,14 @@ describe('certification authority: statements verified offline with group.json',
 
   function epoch(e: number, entries: Uint8Array[]): void {
     for (const entry of entries) {
-      ca.apply(entry, { index: log.length, epoch: e });
+      x.apply(entry, e);
       log.push(entry);
     }
+    x.end(e);
     const root = rootOf(log.map(leafHash));
     const apps = [
       { name: 'notary', digest: notaryDigest },
-      { name: 'ca', digest: ca.digest() },
+      { name: 'ca', digest: x.digest() },
     ];
     checkpoints.set(e, { cp: sign({ size: log.length, root, epoch: e, stateDigest: computeStateDigest(root, apps) }), apps });
   }
@@ -327,7 +547,7 @@ describe('certification authority: statements verified offline with group.json',
 
   const statement = (name: string, e: number): DirectoryStatementJson => {
     const { cp, apps } = checkpoints.get(e)!;
-    return directoryStatement(gid, ca.lookup(name, e)!, cp, apps);
+    return directoryStatement(gid, x.lookup(name, e)!, cp, apps);
   };
   const roundTrip = (s: DirectoryStatementJson): Record<string, unknown> => JSON.parse(JSON.stringify(s)) as Record<string, unknown>;
 
@@ -344,7 +564,7 @@ describe('certification authority: statements verified offline with group.json',
     expect(verifyDirectoryStatement(group, roundTrip(statement('nobody', 2)))).toMatchObject({ ok: true, status: 'absent' });
     // The CA's own statement helper gives the same statement; JSON text is accepted too.
     const { cp, apps } = checkpoints.get(1)!;
-    expect(ca.statement('bob', cp, apps)).toEqual(statement('bob', 1));
+    expect(x.statement('bob', cp, apps)).toEqual(statement('bob', 1));
     expect(verifyDirectoryStatement(group, JSON.stringify(statement('bob', 1)))).toMatchObject({ ok: true, status: 'revoked' });
     expect(verifyDirectoryStatement(group, '{not json')).toMatchObject({ ok: false, reason: 'statement: not JSON' });
     // group.json as plain JSON works too.
@@ -404,7 +624,246 @@ describe('certification authority: statements verified offline with group.json',
 
   it('refuses to build a statement whose app digests do not match the checkpoint', () => {
     const { cp, apps } = checkpoints.get(2)!;
-    expect(() => directoryStatement(gid, ca.lookup('alice', 1)!, cp, apps)).toThrow(/CA digest/);
-    expect(() => directoryStatement(gid, ca.lookup('alice', 2)!, cp, [apps[1]!])).toThrow(/state digest/);
+    expect(() => directoryStatement(gid, x.lookup('alice', 1)!, cp, apps)).toThrow(/CA digest/);
+    expect(() => directoryStatement(gid, x.lookup('alice', 2)!, cp, [apps[1]!])).toThrow(/state digest/);
+  });
+});
+
+describe('certification authority: state in storage', () => {
+  const NAMES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'mallory', 'oscar'];
+
+  /** The epoch of the oldest retained version after `changed` (epochs that changed the state, in order). */
+  const oldestRetained = (changed: readonly number[], retain = DEFAULT_RETAINED_VERSIONS): number => (changed.length >= retain ? changed[changed.length - retain]! : -1);
+
+  for (const staleChunkKeys of [undefined, 2]) {
+    it(`has the in-memory sparse Merkle tree's roots and answers exactly the retained versions${staleChunkKeys ? ' (stale chunks of 2 keys)' : ''}`, () => {
+      const x = new Executor(new CertificateAuthority({ groupId: gid, ...(staleChunkKeys ? { staleChunkKeys } : {}) }));
+      let tree = SparseMerkleTree.empty();
+      let issued = 0;
+      const atEnd = new Map<number, { tree: SparseMerkleTree; issued: number }>([[-1, { tree, issued }]]);
+      const changed: number[] = [];
+      const work = workload(7, 90, NAMES);
+      const epochs = 90;
+      let w = 0;
+      for (let e = 0; e < epochs; e++) {
+        for (; w < work.length && work[w]!.epoch === e; w++) {
+          const r = x.apply(work[w]!.entry, e);
+          expect(r!.ok, JSON.stringify(r)).toBe(work[w]!.ok);
+          if (r!.ok) {
+            tree = tree.set(smtKey(r!.certificate.name), encodeRecord(r!.certificate));
+            issued = Math.max(issued, r!.certificate.serial);
+            if (changed.at(-1) !== e) changed.push(e);
+          }
+          expect(toHex(x.root())).toBe(toHex(tree.root));
+          expect(x.issued()).toBe(issued);
+          expect(toHex(x.digest())).toBe(toHex(caDigest(tree.root, issued)));
+        }
+        x.end(e);
+        atEnd.set(e, { tree, issued });
+        expectNoGarbage(x.store);
+        const oldest = oldestRetained(changed);
+        expect(x.versions()).toEqual([...(oldest === -1 ? [-1] : []), ...changed.slice(-DEFAULT_RETAINED_VERSIONS)].slice(-DEFAULT_RETAINED_VERSIONS));
+        if (e % 10 !== 9 && e !== epochs - 1) continue;
+        // Every epoch so far: answered from the version of that epoch iff it is retained.
+        for (let q = -1; q <= e; q++) {
+          for (const name of ['alice', 'carol', 'judy', 'nobody']) {
+            const a = x.lookup(name, q);
+            if (q < oldest) {
+              expect(a, `epoch ${q} is older than the retained versions`).toBeNull();
+              continue;
+            }
+            const want = atEnd.get(q)!;
+            expect(toHex(a!.root)).toBe(toHex(want.tree.root));
+            expect(a!.issued).toBe(want.issued);
+            const value = want.tree.get(smtKey(name));
+            expect(a!.record === null ? null : toHex(encodeRecord(a!.record))).toBe(value === null ? null : toHex(value));
+            expect(verifySparseProof(want.tree.root, smtKey(name), value, a!.proof)).toBe(true);
+            expect(toHex(a!.proof)).toBe(toHex(encodeSparseProofOf(want.tree, name)));
+          }
+        }
+      }
+      expect(changed.length).toBeGreaterThan(DEFAULT_RETAINED_VERSIONS + 20);
+      if (staleChunkKeys) expect(headOf(x.store).stale.some(([, c]) => c > 1)).toBe(true);
+    });
+  }
+
+  it('gives statements that verify for the last 8 epochs that changed the state and null before them', () => {
+    const x = new Executor(new CertificateAuthority({ groupId: gid }));
+    const log: Uint8Array[] = [];
+    const notary = sha256(utf8ToBytes('the notary'));
+    const signed: { cp: SignedCheckpoint; apps: AppDigest[]; alice: CertificateRecord | null }[] = [];
+    const sign = (c: Checkpoint): SignedCheckpoint => {
+      const d = domain(gid, 'checkpoint');
+      const payload = checkpointPayload(c);
+      const tag = checkpointTag(c.epoch);
+      return { ...c, signature: combineShares(group.kernel, d, tag, payload, secrets.map((s) => signShare(s.kernel, d, tag, payload))).bytes };
+    };
+    const changed: number[] = [];
+    let serial = 0;
+    let alice: CertificateRecord | null = null;
+    for (let e = 0; e < 14; e++) {
+      const entries: Uint8Array[] = [utf8ToBytes(`note ${e}`)];
+      // alice registers at epoch 0 and renews in every epoch not divisible by 3 (epochs 3, 6, 9, 12 change nothing).
+      if (e === 0) entries.push(encodeCaRequest(registerRequest(gid, 'alice', ALICE, 1000)));
+      else if (e % 3 !== 0) entries.push(encodeCaRequest(renewRequest(gid, 'alice', serial, ALICE, 1000)));
+      for (const entry of entries) {
+        const r = x.apply(entry, e);
+        log.push(entry);
+        if (r) {
+          alice = okCert(r);
+          serial = alice.serial;
+          changed.push(e);
+        }
+      }
+      x.end(e);
+      const root = rootOf(log.map(leafHash));
+      const apps = [
+        { name: 'notary', digest: notary },
+        { name: 'ca', digest: x.digest() },
+      ];
+      signed.push({ cp: sign({ size: log.length, root, epoch: e, stateDigest: computeStateDigest(root, apps) }), apps, alice });
+    }
+    const oldest = oldestRetained(changed);
+    expect(oldest).toBe(changed[changed.length - 8]);
+    expect(oldest).toBeGreaterThan(0);
+    for (const [e, { cp, apps, alice: want }] of signed.entries()) {
+      const st = x.statement('alice', cp, apps);
+      if (e < oldest) {
+        expect(st, `epoch ${e}`).toBeNull();
+        expect(x.statement('nobody', cp, apps)).toBeNull();
+        continue;
+      }
+      const v = verifyDirectoryStatement(group, JSON.parse(JSON.stringify(st)));
+      expect(v, `epoch ${e}`).toMatchObject({ ok: true, present: true, epoch: e, record: want });
+      expect(verifyDirectoryStatement(group, x.statement('nobody', cp, apps))).toMatchObject({ ok: true, status: 'absent' });
+    }
+  });
+
+  it('keeps only the nodes the retained versions need: 200 epochs of renewals of 4 names', () => {
+    const names = ['alice', 'bob', 'carol', 'dave'];
+    const x = new Executor(new CertificateAuthority({ groupId: gid }));
+    const serials = new Map<string, number>();
+    names.forEach((n, i) => serials.set(n, okCert(x.apply(registerRequest(gid, n, KEYS[i]!, 1000), 0)).serial));
+    x.end(0);
+    const rnd = prng(3);
+    let maxNodes = 0;
+    for (let e = 1; e <= 200; e++) {
+      for (const n of names.filter(() => rnd() < 0.4)) serials.set(n, okCert(x.apply(renewRequest(gid, n, serials.get(n)!, KEYS[names.indexOf(n)]!, 1000), e)).serial);
+      x.end(e);
+      expectNoGarbage(x.store);
+      maxNodes = Math.max(maxNodes, keysWith(x.store, 'n/').length);
+    }
+    const h = headOf(x.store);
+    const liveNodes = reachable(x.store, h.root).size;
+    // The live tree plus, per retained version, at most the nodes its changes copied.
+    expect(maxNodes).toBeLessThanOrEqual(liveNodes * (DEFAULT_RETAINED_VERSIONS + 1));
+    expect(keysWith(x.store, 'n/').length).toBeLessThan(80);
+    expect(keysWith(x.store, 's/').length).toBeLessThanOrEqual(DEFAULT_RETAINED_VERSIONS);
+    expect(x.store.size).toBeLessThan(100);
+  });
+
+  it('runs an entry again from scratch when a key is not loaded yet: the same answers and storage as a loaded replica', () => {
+    const eager = new Executor(new CertificateAuthority({ groupId: gid, retain: 3, staleChunkKeys: 3 }));
+    const lazy = new Executor(new CertificateAuthority({ groupId: gid, retain: 3, staleChunkKeys: 3 }), true);
+    const work = workload(11, 40, NAMES);
+    for (const { epoch, entry } of work) {
+      const a = eager.apply(entry, epoch);
+      const b = lazy.apply(entry, epoch);
+      expect(b).toEqual(a);
+      expect(toHex(lazy.digest())).toBe(toHex(eager.digest()));
+    }
+    eager.end(40);
+    lazy.end(40);
+    expect(lazy.store).toEqual(eager.store);
+    expect(lazy.reruns).toBeGreaterThan(work.length);
+    for (const e of [-1, 20, 33, 36, 38, 40]) for (const n of NAMES.slice(0, 4)) expect(lazy.lookup(n, e)).toEqual(eager.lookup(n, e));
+
+    // AppStateMissing always passes through, from every method.
+    const ca = new CertificateAuthority({ groupId: gid });
+    const missing: AppState = {
+      get: (k) => {
+        throw new AppStateMissing(k);
+      },
+      put: () => {},
+      delete: () => {},
+    };
+    const entry = encodeCaRequest(registerRequest(gid, 'alice', ALICE, 10));
+    expect(ca.reads(entry)).toEqual(['head']);
+    expect(ca.reads(utf8ToBytes('not for the ca'))).toEqual([]);
+    expect(() => ca.apply(entry, { index: 0, epoch: 0 }, missing)).toThrow(AppStateMissing);
+    expect(() => ca.endEpoch(0, missing)).toThrow(AppStateMissing);
+    expect(() => ca.digest(missing)).toThrow(AppStateMissing);
+    expect(() => ca.lookup(missing, 'alice', 0)).toThrow(AppStateMissing);
+    // Only the head loaded: the tree's nodes are the next keys asked for.
+    const partial = new Map(eager.store);
+    const onlyHead: AppState = {
+      get: (k) => {
+        if (k !== 'head') throw new AppStateMissing(k);
+        return partial.get(k);
+      },
+      put: () => {},
+      delete: () => {},
+    };
+    expect(() => eager.ca.apply(encodeCaRequest(renewRequest(gid, 'alice', 1, ALICE, 10)), { index: 999, epoch: 41 }, onlyHead)).toThrow(/^application state key n\//);
+  });
+
+  it('throws on corrupt storage instead of answering', () => {
+    const x = new Executor(new CertificateAuthority({ groupId: gid }));
+    const c1 = okCert(x.apply(registerRequest(gid, 'alice', ALICE, 100), 0));
+    okCert(x.apply(registerRequest(gid, 'bob', BOB, 100), 0));
+    x.end(0);
+    const renew = encodeCaRequest(renewRequest(gid, 'alice', c1.serial, ALICE, 10));
+    // A node that storage lost.
+    const lost = new Map(x.store);
+    for (const k of keysWith(lost, 'n/')) lost.delete('n/' + k);
+    expect(() => x.ca.apply(renew, { index: 2, epoch: 1 }, new MapAppState(lost))).toThrow(SmtNodeMissing);
+    // A head that is not the canonical encoding.
+    for (const bad of ['{}', 'not json', new TextDecoder().decode(x.store.get('head')!).replace('"v":1,', '"v":1, ')]) {
+      const broken = new Map(x.store).set('head', utf8ToBytes(bad));
+      expect(() => x.ca.apply(renew, { index: 2, epoch: 1 }, new MapAppState(broken))).toThrow(CaStorageError);
+      expect(() => x.ca.digest(new MapAppState(broken))).toThrow(CaStorageError);
+    }
+    // Storage untouched by those attempts; the real request still goes through.
+    expect(okCert(x.apply(renew, 1)).serial).toBe(3);
+  });
+
+  it('stores the documented head', () => {
+    const x = new Executor(new CertificateAuthority({ groupId: gid, retain: 2 }));
+    expect(x.store.size).toBe(0);
+    x.end(3);
+    // Epochs without changes write nothing.
+    expect(x.store.size).toBe(0);
+    okCert(x.apply(registerRequest(gid, 'alice', ALICE, 100), 4));
+    const h = headOf(x.store);
+    expect(Object.keys(h)).toEqual(['v', 'root', 'issued', 'epoch', 'versions', 'stale']);
+    expect(h).toMatchObject({ v: 1, issued: 1, epoch: 4, versions: [[-1, null, 0]], stale: [] });
+    expect(h.root).toMatch(/^0{15}4[0-9a-f]{64}$/);
+    expect(toHex(fromHex(h.root!.slice(16)))).toBe(toHex(x.root()));
+    x.end(4);
+    expect(headOf(x.store).versions).toEqual([
+      [-1, null, 0],
+      [4, h.root, 1],
+    ]);
+    // bob's insertion replaces alice's single-key root node of version 4: listed as stale by epoch 6.
+    const aliceRoot = h.root!;
+    okCert(x.apply(registerRequest(gid, 'bob', BOB, 100), 6));
+    x.end(6);
+    expect(headOf(x.store).versions.map((v) => v[0])).toEqual([4, 6]);
+    expect(headOf(x.store).stale).toEqual([[6, 1]]);
+    expect(toHex(x.store.get('s/0000000000000006/0')!)).toBe(aliceRoot);
+    expect(x.store.has('n/' + aliceRoot)).toBe(true);
+    // Two renewals in epoch 7: the second replaces nodes the first wrote (deleted at once) and none older.
+    okCert(x.apply(renewRequest(gid, 'bob', 2, BOB, 100), 7));
+    const stale7 = x.store.get('s/0000000000000007/0')!.length;
+    okCert(x.apply(renewRequest(gid, 'bob', 3, BOB, 100), 7));
+    expect(x.store.get('s/0000000000000007/0')!.length).toBe(stale7);
+    expect(x.store.has('n/' + aliceRoot)).toBe(true);
+    // Version 4 is dropped when 7 is recorded (retain = 2): what only it used is deleted.
+    x.end(7);
+    expect(headOf(x.store).versions.map((v) => v[0])).toEqual([6, 7]);
+    expect(headOf(x.store).stale).toEqual([[7, 1]]);
+    expect(keysWith(x.store, 's/')).toEqual(['0000000000000007/0']);
+    expect(x.store.has('n/' + aliceRoot)).toBe(false);
+    expectNoGarbage(x.store);
   });
 });

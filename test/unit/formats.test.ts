@@ -52,6 +52,7 @@ import {
 import type { AppDigest } from '../../shared/app/ca.ts';
 import { NotaryApp, encodeStampEntry } from '../../shared/app/notary.ts';
 import { STATE_DIGEST_VERSION, computeStateDigest } from '../../shared/app/state.ts';
+import { MapAppState } from '../../shared/app/types.ts';
 import { encryptRequest } from '../../shared/client/encrypt.ts';
 import { verifyStampReceipt } from '../../shared/client/sdk.ts';
 import { encodeMessage } from '../../shared/codec/message-codec.ts';
@@ -107,6 +108,8 @@ interface Fixture {
   readonly checkpoints: { cp: SignedCheckpoint; apps: AppDigest[] }[];
   readonly log: MerkleLog;
   readonly ca: CertificateAuthority;
+  /** The CA's state after the last epoch. */
+  readonly caState: MapAppState;
 }
 
 function signCheckpoint(c: Checkpoint): SignedCheckpoint {
@@ -120,6 +123,7 @@ function signCheckpoint(c: Checkpoint): SignedCheckpoint {
 function buildFixture(): Fixture {
   const apps = standardApps(group);
   const ca = apps.find((a) => a.name === 'ca') as CertificateAuthority;
+  const states = new Map(apps.map((a) => [a.name, new MapAppState()]));
   const epochs: Uint8Array[][] = [
     [
       utf8ToBytes('hello'),
@@ -142,17 +146,18 @@ function buildFixture(): Fixture {
     for (const entry of list) {
       const at = { index: entries.length, epoch };
       for (const app of apps) {
-        const r = app.apply(entry, at);
+        const r = app.apply(entry, at, states.get(app.name)!);
         if (r !== null) responses.push(new TextDecoder().decode(r));
       }
       entries.push(entry);
       log.append(leafHash(entry));
     }
+    for (const app of apps) app.endEpoch?.(epoch, states.get(app.name)!);
     const root = log.root();
-    const digests = appDigests(apps);
+    const digests = appDigests(apps, (name) => states.get(name)!);
     checkpoints.push({ cp: signCheckpoint({ size: log.size, root, epoch, stateDigest: computeStateDigest(root, digests) }), apps: digests });
   });
-  return { entries, responses, checkpoints, log, ca };
+  return { entries, responses, checkpoints, log, ca, caState: states.get('ca')! };
 }
 
 const fx = buildFixture();
@@ -181,7 +186,6 @@ function codeVectors(): Map<string, Vector> {
     ['ca-state', CA_STATE_VERSION],
     ['ca-statement-format', CA_STATEMENT_FORMAT],
     ['ca-request', CA_SIGNING_TAG],
-    ['ca-snapshot-format', 'sintra-edge/ca-snapshot@1'],
     ['bound-message', 'sintra-edge/v1'],
     ['hash-to-scalar-prefix', 'sintra-edge/v1/h2s/'],
     ['coin-value', 'sintra-edge/v1/coin-value'],
@@ -227,19 +231,19 @@ function codeVectors(): Map<string, Vector> {
   v.set('consistency-proof', jsonBlock({ first: 3, second: 8, proof: fx.log.consistencyProof(3, 8).map(toHex) }));
 
   // Notary and CA.
-  v.set('notary-chain-initial', hexBlock(new NotaryApp().digest()));
+  v.set('notary-chain-initial', hexBlock(new NotaryApp().digest(new MapAppState())));
   const alice0 = registerRequest(gid, 'alice', KEYS.alice, 1000);
   v.set('ca-message-register', hexBlock(registerMessage(gid, 'alice', fromHex(alice0.key), 1000)));
   v.set('ca-message-renew', hexBlock(renewMessage(gid, 'alice', 1, 100)));
   v.set('ca-message-rotate', hexBlock(rotateMessage(gid, 'alice', 3, ed25519PublicKey(KEYS['alice-2']), 100)));
   v.set('ca-message-revoke', hexBlock(revokeMessage(gid, 'carol', 5)));
-  const aliceRecord = fx.ca.record('alice')!;
+  const aliceRecord = fx.ca.record(fx.caState, 'alice')!;
   v.set('ca-record-alice', textBlock(new TextDecoder().decode(encodeRecord(aliceRecord))));
   v.set('smt-key-alice', hexBlock(smtKey('alice')));
   v.set('smt-empty-leaf', hexBlock(emptyHash(0)));
   v.set('smt-empty-root', hexBlock(EMPTY_SMT_ROOT));
   for (const name of ['alice', 'bob', 'carol', 'dave']) {
-    v.set(`statement-${name}`, jsonBlock(fx.ca.statement(name, cp1, fx.checkpoints[1]!.apps)));
+    v.set(`statement-${name}`, jsonBlock(fx.ca.statement(fx.caState, name, cp1, fx.checkpoints[1]!.apps)));
   }
 
   // TDH2.
@@ -910,10 +914,10 @@ describe('the reference verifiers accept the document vectors and reject what th
     // refused, not shown as "absent" while `alice` exists.
     const cp1 = fx.checkpoints[1]!;
     for (const bad of ['Alice', '\u0430lice', '', 'a\u0000', 'a'.repeat(129), '-alice', 'alice ']) {
-      const st = fx.ca.statement(bad, cp1.cp, cp1.apps);
+      const st = fx.ca.statement(fx.caState, bad, cp1.cp, cp1.apps);
       if (st) expect(verifyDirectoryStatement(group, st), JSON.stringify(bad)).toMatchObject({ ok: false, reason: expect.stringMatching(/^name: /) });
     }
-    expect(fx.ca.statement('Alice', cp1.cp, cp1.apps)).not.toBeNull();
+    expect(fx.ca.statement(fx.caState, 'Alice', cp1.cp, cp1.apps)).not.toBeNull();
   });
 
   it('group.json, CA entries, ciphertexts and link frames', () => {
@@ -925,7 +929,7 @@ describe('the reference verifiers accept the document vectors and reject what th
 
     const line = docBlock('log-entries', 'text').split('\n')[2]!;
     const ca = new CertificateAuthority({ groupId: gid });
-    const answer = (text: string) => JSON.parse(new TextDecoder().decode(ca.apply(utf8ToBytes(text), { index: 0, epoch: 0 })!)) as { ok: boolean; error?: { code: string } };
+    const answer = (text: string) => JSON.parse(new TextDecoder().decode(ca.apply(utf8ToBytes(text), { index: 0, epoch: 0 }, new MapAppState())!)) as { ok: boolean; error?: { code: string } };
     expect(answer(line.replace('"v":1,', '"v":1, ')).error?.code).toBe('non-canonical');
     expect(answer(line.replace('"v":1', '"v":2')).error?.code).toBe('unsupported-version');
     expect(answer(line).ok).toBe(true);

@@ -1,6 +1,6 @@
 /**
- * Applications through ReplicaHost (workers/core/host.ts): the notary's state survives a restart (journal
- * replay) and a restart from a snapshot (compaction), so a restarted replica answers exactly as before, and
+ * Applications through ReplicaHost (workers/core/host.ts): the notary's state (in storage) survives a restart
+ * (journal replay) and a restart from a snapshot (compaction), so a restarted replica answers exactly as before, and
  * the default application list is the same on every replica (their checkpoints combine).
  */
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -17,10 +17,12 @@ function cluster(n: number, compactAfter?: number) {
 
 const digestOf = (s: string) => toHex(sha256(utf8ToBytes(s)));
 
+const lookup = (h: ReplicaHost, digest: string) => h.readApp('notary', (state, app) => (app as NotaryApp).lookup(state, digest) ?? null);
+
 async function answers(h: ReplicaHost, digests: string[]) {
   await h.init();
-  const notary = h.app<NotaryApp>('notary')!;
-  return { state: toHex(notary.digest()), regs: digests.map((d) => notary.lookup(d) ?? null), cp: toHex(h.latestCheckpoint()!.stateDigest) };
+  const regs = await Promise.all(digests.map((d) => lookup(h, d)));
+  return { state: toHex((await h.readApp('notary', (state, app) => app.digest(state)))!), regs, cp: toHex(h.latestCheckpoint()!.stateDigest) };
 }
 
 describe('ReplicaHost with the standard applications', () => {
@@ -45,8 +47,8 @@ describe('ReplicaHost with the standard applications', () => {
       // and the restarted group keeps certifying: a new stamp after the restart
       await c.hosts[2]!.submit(encodeStampEntry({ digest: digestOf('d') }));
       await c.settle();
-      for (const h of c.hosts) expect(h.app<NotaryApp>('notary')!.lookup(digestOf('d'))).toBeDefined();
-      const r = await c.hosts[1]!.receiptAt(c.hosts[1]!.app<NotaryApp>('notary')!.lookup(digestOf('d'))!.index);
+      for (const h of c.hosts) expect(await lookup(h, digestOf('d'))).not.toBeNull();
+      const r = await c.hosts[1]!.receiptAt((await lookup(c.hosts[1]!, digestOf('d')))!.index);
       expect(r).not.toBeNull();
     }, 120_000);
   }

@@ -18,7 +18,7 @@ describe('HostCore: links', () => {
   it('a frame the peer refuses for good is split until the refused message is found and dropped', () => {
     const { group, secrets } = testGroup(4);
     const storage = new MemoryStorage();
-    const core = new HostCore(group, secrets[0]!, storage.load(), null, { apps: () => [], bootstrap: true });
+    const core = new HostCore(group, secrets[0]!, storage.load(), { apps: () => [], bootstrap: true });
     const write = (c: { batch: Parameters<MemoryStorage['commit']>[0]; apply(): void } | null) => {
       if (!c) return;
       storage.commit(c.batch);
@@ -27,7 +27,7 @@ describe('HostCore: links', () => {
     // Our proposal for peer 1, then peer 1's proposal arrives and our echo for it queues up too.
     write(core.submit([{ bytes: utf8ToBytes('one'), encrypted: false }]).commit);
     const storage1 = new MemoryStorage();
-    const peer1 = new HostCore(group, secrets[1]!, storage1.load(), null, { apps: () => [], bootstrap: true });
+    const peer1 = new HostCore(group, secrets[1]!, storage1.load(), { apps: () => [], bootstrap: true });
     const c1 = peer1.submit([{ bytes: utf8ToBytes('two'), encrypted: false }]).commit!;
     storage1.commit(c1.batch);
     c1.apply();
@@ -54,14 +54,14 @@ describe('HostCore: links', () => {
     write(core.frameAnswered(f3, { status: 200, body: { accepted: f3.ids, deferred: [] } }, 0));
     expect(core.outgoingFrame(1, 0)?.ids ?? []).toEqual(f1.ids.slice(2));
     // The drop is durable: a reloaded core does not resend the dropped message.
-    const reloaded = new HostCore(group, secrets[0]!, storage.load(), null, { apps: () => [], bootstrap: true });
+    const reloaded = new HostCore(group, secrets[0]!, storage.load(), { apps: () => [], bootstrap: true });
     expect(reloaded.outboxSizes()[1]).toBe(waiting - 2);
   });
 
   it('a refused frame is not a resynchronization: the next frame reuses its sequence number', () => {
     const { group, secrets } = testGroup(4);
     const storage = new MemoryStorage();
-    const core = new HostCore(group, secrets[0]!, storage.load(), null, { apps: () => [], bootstrap: true });
+    const core = new HostCore(group, secrets[0]!, storage.load(), { apps: () => [], bootstrap: true });
     const c = core.submit([{ bytes: utf8ToBytes('one'), encrypted: false }]).commit!;
     storage.commit(c.batch);
     c.apply();
@@ -135,7 +135,7 @@ describe('HostCore: a peer that keeps causing faults waits', () => {
   it(`after ${256} faults its frames are refused with 429 (not taken: the seq stays fresh)`, () => {
     const { group, secrets } = testGroup(4);
     const storage = new MemoryStorage();
-    const core = new HostCore(group, secrets[0]!, storage.load(), null, { apps: () => [], bootstrap: true });
+    const core = new HostCore(group, secrets[0]!, storage.load(), { apps: () => [], bootstrap: true });
     const link = linkPeers(group, secrets[3]!)[0]!;
     let sender = LinkSender.create(link.outgoing);
     let id = 1;
@@ -167,7 +167,7 @@ function coreCluster(opts: { bootstrap?: boolean } = { bootstrap: true }) {
   const { group, secrets } = testGroup(4);
   const storages = secrets.map(() => new MemoryStorage());
   const make = (i: number, bootstrap = opts.bootstrap) =>
-    new HostCore(group, secrets[i]!, storages[i]!.load(), storages[i]!.snapshot ? storages[i]!.loadLog() : null, { apps: () => [], bootstrap, engine: { ab: { keepEpochs: 1, serveEpochs: 2 } } });
+    new HostCore(group, secrets[i]!, storages[i]!.load(), { apps: () => [], bootstrap, engine: { ab: { keepEpochs: 1, serveEpochs: 2 } } });
   const cores = secrets.map((_, i) => make(i));
   const write = (i: number, c: PendingCommit | null) => {
     if (!c) return;

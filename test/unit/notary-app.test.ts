@@ -1,8 +1,8 @@
 /**
  * The notary state machine (shared/app/notary.ts), the state digest (shared/app/state.ts) and the engine
- * feeding applications (shared/replica/engine.ts): canonical entries only, first registration wins,
- * lookups by digest and index, identical digests on every replica, state rebuilt from the log on restore,
- * and checkpoints signing sha256(frame('sintra-edge/state@1', root, name, digest)).
+ * with the execution stage (shared/replica/execution.ts): canonical entries only, first registration wins,
+ * lookups by digest and index, identical digests on every replica, state in storage (nothing to rebuild
+ * on restore), and checkpoints signing sha256(frame('sintra-edge/state@1', root, name, digest)).
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
@@ -13,7 +13,8 @@ import { frame, toHex, utf8ToBytes } from '../../shared/crypto/bytes.ts';
 import { verifyCheckpoint } from '../../shared/log/checkpoint.ts';
 import type { Message } from '../../shared/protocols/messages.ts';
 import { ReplicaEngine, requestId } from '../../shared/replica/engine.ts';
-import type { LogRecord } from '../../shared/replica/engine.ts';
+import { MapAppState } from '../../shared/app/types.ts';
+import { executeAwaiting, MemoryStorage, recordStep } from '../helpers/history.ts';
 import { contextFromConfig } from '../../shared/replica/from-config.ts';
 import { Rng } from '../../infra/sim/rng.ts';
 import { testGroup } from '../helpers/group.ts';
@@ -21,6 +22,21 @@ import { testGroup } from '../helpers/group.ts';
 const D1 = toHex(sha256(utf8ToBytes('document one')));
 const D2 = toHex(sha256(utf8ToBytes('document two')));
 const text = (b: Uint8Array | null) => (b === null ? null : JSON.parse(new TextDecoder().decode(b)));
+
+/** The notary with its state in a map (what storage holds for it). */
+class Notary {
+  readonly app = new NotaryApp();
+  readonly state = new MapAppState();
+  apply(entry: Uint8Array, at: { index: number; epoch: number }) {
+    return this.app.apply(entry, at, this.state);
+  }
+  digest() {
+    return this.app.digest(this.state);
+  }
+  lookup(d: string) {
+    return this.app.lookup(this.state, d);
+  }
+}
 
 describe('notary entries', () => {
   it('has exactly one encoding per (digest, nonce)', () => {
@@ -46,7 +62,7 @@ describe('notary entries', () => {
       '{"app":"notary",',
       '{"app":"notary",[]}',
     ];
-    const app = new NotaryApp();
+    const app = new Notary();
     const before = toHex(app.digest());
     for (const s of bad) {
       const p = parseStampEntry(utf8ToBytes(s));
@@ -63,16 +79,19 @@ describe('notary entries', () => {
 
 describe('NotaryApp', () => {
   it('keeps the first registration; lookups by digest and by index', () => {
-    const a = new NotaryApp();
+    const a = new Notary();
     expect(text(a.apply(encodeStampEntry({ digest: D1 }), { index: 3, epoch: 1 }))).toEqual({ app: 'notary', ok: true, digest: D1, index: 3, epoch: 1, first: true });
     expect(text(a.apply(encodeStampEntry({ digest: D1, nonce: '01' }), { index: 7, epoch: 2 }))).toEqual({ app: 'notary', ok: true, digest: D1, index: 3, epoch: 1, first: false });
     a.apply(encodeStampEntry({ digest: D2, nonce: 'beef' }), { index: 8, epoch: 2 });
     expect(a.lookup(D1)).toEqual({ digest: D1, index: 3, epoch: 1 });
     expect(a.lookup(D2)).toEqual({ digest: D2, index: 8, epoch: 2, nonce: 'beef' });
     expect(a.lookup(toHex(new Uint8Array(32)))).toBeUndefined();
-    expect(a.atIndex(7)).toEqual({ digest: D1, nonce: '01', first: false });
-    expect(a.atIndex(4)).toBeUndefined();
-    expect(a.registrations).toBe(2);
+    expect(a.app.atIndex(a.state, 7, encodeStampEntry({ digest: D1, nonce: '01' }))).toEqual({ digest: D1, nonce: '01', first: false });
+    expect(a.app.atIndex(a.state, 3, encodeStampEntry({ digest: D1 }))).toEqual({ digest: D1, first: true });
+    expect(a.app.atIndex(a.state, 4, utf8ToBytes('hello'))).toBeUndefined();
+    // Exactly: one registration per digest (u64 index, u64 epoch, nonce) and the chain head.
+    expect([...a.state.map.keys()].sort()).toEqual([`d/${D1}`, `d/${D2}`, 'head']);
+    expect(toHex(a.state.get(`d/${D2}`)!)).toBe('0000000000000008' + '0000000000000002' + 'beef');
   });
 
   it('digest is a function of the applied sequence (same sequence, same digest; any change, another)', () => {
@@ -82,14 +101,14 @@ describe('NotaryApp', () => {
       [encodeStampEntry({ digest: D2 }), 2, 1],
     ];
     const run = (s: typeof seq) => {
-      const a = new NotaryApp();
+      const a = new Notary();
       for (const [e, index, epoch] of s) a.apply(e, { index, epoch });
       return toHex(a.digest());
     };
     expect(run(seq)).toBe(run(seq));
     expect(run(seq)).not.toBe(run([seq[0]!, seq[2]!].map(([e], i) => [e, i, 0] as [Uint8Array, number, number])));
     expect(run(seq)).not.toBe(run([seq[2]!, seq[1]!, seq[0]!]));
-    expect(new NotaryApp().digest()).toHaveLength(32);
+    expect(new Notary().digest()).toHaveLength(32);
   });
 });
 
@@ -106,12 +125,18 @@ describe('state digest', () => {
 describe('ReplicaEngine with applications (n = 4, real keys)', () => {
   const { group, secrets } = testGroup(4);
   const engines = secrets.map((s) => new ReplicaEngine(contextFromConfig(group, s), { apps: () => standardApps(group) }));
-  const stored: LogRecord[][] = engines.map(() => []);
+  const stores = engines.map(() => new MemoryStorage());
   const queue: { from: number; to: number; msg: Message }[] = [];
   const rng = new Rng(11);
   const push = (at: number, step: ReturnType<ReplicaEngine['handle']>) => {
     for (const o of step.outgoing) queue.push({ from: at, to: o.to, msg: o.msg });
-    for (const a of step.appended) stored[at]!.push({ id: a.id, epoch: a.epoch, entry: a.entry });
+    recordStep(stores[at]!, step);
+    for (const x of executeAwaiting(engines[at]!, stores[at]!)) for (const o of x.outgoing) queue.push({ from: at, to: o.to, msg: o.msg });
+  };
+  const notaryOf = (i: number) => {
+    const n = new Notary();
+    for (const [k, v] of stores[i]!.appState.get('notary') ?? []) n.state.put(k, v);
+    return n;
   };
   const run = () => {
     while (queue.length > 0) {
@@ -127,7 +152,7 @@ describe('ReplicaEngine with applications (n = 4, real keys)', () => {
     entries.forEach((e, i) => push(i % 4, engines[i % 4]!.handle({ kind: 'submit', request: e })));
     run();
     for (const e of engines) expect(e.log.size).toBe(4);
-    const notaries = engines.map((e) => e.app<NotaryApp>('notary')!);
+    const notaries = engines.map((_, i) => notaryOf(i));
     expect(new Set(notaries.map((n) => toHex(n.digest()))).size).toBe(1);
     const first = notaries[0]!.lookup(D1)!;
     // The first of the two D1 entries in the total order is the registration; the other repeats it.
@@ -135,28 +160,39 @@ describe('ReplicaEngine with applications (n = 4, real keys)', () => {
     const i2 = engines[0]!.recentIndexOf(requestId(entries[2]!))!;
     expect(first.index).toBe(Math.min(i0, i2));
     expect(first.nonce).toBe(i0 < i2 ? undefined : 'aa');
-    expect(notaries[1]!.atIndex(Math.max(i0, i2))).toMatchObject({ digest: D1, first: false });
-    for (const e of engines) {
+    const later = Math.max(i0, i2);
+    expect(notaries[1]!.app.atIndex(notaries[1]!.state, later, entries[later === i0 ? 0 : 2]!)).toMatchObject({ digest: D1, first: false });
+    for (const [i, e] of engines.entries()) {
       const c = e.latestCheckpoint!;
       expect(c.size).toBe(4);
       expect(verifyCheckpoint(group.kernel.groupKey, group.groupId, c)).toBe(true);
-      expect(toHex(c.stateDigest)).toBe(toHex(computeStateDigest(c.root, [{ name: 'notary', digest: e.app('notary')!.digest() }, { name: 'ca', digest: e.app('ca')!.digest() }])));
+      const ca = new MapAppState(stores[i]!.appState.get('ca') ?? new Map());
+      expect(toHex(c.stateDigest)).toBe(toHex(computeStateDigest(c.root, [{ name: 'notary', digest: notaries[i]!.digest() }, { name: 'ca', digest: e.app('ca')!.digest(ca) }])));
       expect(toHex(c.stateDigest)).not.toBe(toHex(c.root));
     }
   }, 120_000);
 
-  it('a restored engine rebuilds the application state from the stored log', () => {
+  it('a restored engine reads nothing of the log: the digests of its checkpoints come with the snapshot', () => {
     const e = engines[1]!;
-    const restored = ReplicaEngine.restore(contextFromConfig(group, secrets[1]!), { apps: () => standardApps(group) }, e.snapshot(), stored[1]!);
-    const n = restored.app<NotaryApp>('notary')!;
-    expect(toHex(n.digest())).toBe(toHex(e.app('notary')!.digest()));
-    expect(n.lookup(D2)).toEqual(e.app<NotaryApp>('notary')!.lookup(D2));
-    expect(toHex(restored.stateDigest())).toBe(toHex(e.latestCheckpoint!.stateDigest));
+    const restored = ReplicaEngine.restore(contextFromConfig(group, secrets[1]!), { apps: () => standardApps(group) }, e.snapshot());
+    const cp = e.latestCheckpoint!;
+    expect(toHex(computeStateDigest(cp.root, restored.appDigestsAt(cp.epoch)!))).toBe(toHex(cp.stateDigest));
+    expect(restored.awaitingExecution).toEqual([]);
   });
 
-  it('an engine without applications signs the root as before', () => {
-    const plain = new ReplicaEngine(contextFromConfig(group, secrets[0]!));
-    expect(plain.apps).toEqual([]);
-    expect(toHex(plain.stateDigest())).toBe(toHex(plain.log.root()));
-  });
+  it('an engine without applications signs the root as before, without waiting for execution', () => {
+    const plain = secrets.map((x) => new ReplicaEngine(contextFromConfig(group, x)));
+    const q: { from: number; to: number; msg: Message }[] = [];
+    for (const o of plain[0]!.handle({ kind: 'submit', request: utf8ToBytes('x') }).outgoing) q.push({ from: 0, to: o.to, msg: o.msg });
+    while (q.length > 0) {
+      const m = q.splice(rng.int(q.length), 1)[0]!;
+      const s = plain[m.to]!.handle({ kind: 'peer', from: m.from, msg: m.msg });
+      if (s.deferred) q.push(m);
+      else for (const o of s.outgoing) q.push({ from: m.to, to: o.to, msg: o.msg });
+    }
+    expect(plain[0]!.apps).toEqual([]);
+    expect(plain[0]!.awaitingExecution).toEqual([]);
+    const cp = plain[0]!.latestCheckpoint!;
+    expect(toHex(cp.stateDigest)).toBe(toHex(cp.root));
+  }, 120_000);
 });

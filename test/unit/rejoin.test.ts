@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { fromHex, toHex, utf8ToBytes } from '../../shared/crypto/bytes.ts';
 import { linkPeers } from '../../shared/link/keys.ts';
-import { HostCore } from '../../shared/replica/host-core.ts';
+import { HostCore, STORAGE_FORMAT } from '../../shared/replica/host-core.ts';
 import type { PendingCommit } from '../../shared/replica/host-core.ts';
 import { makeRejoinReport, parseRejoinReport, passiveBound, REJOIN_REPORT_INFO, rejoinReportAuthentic, rejoinReportMacInput, REPORT_CHECKPOINT_LAG } from '../../shared/replica/rejoin.ts';
 import { MemoryStorage } from '../../shared/replica/storage.ts';
@@ -19,10 +19,10 @@ function lostCore(i: number) {
   const { group, secrets } = testGroup(4);
   const storage = new MemoryStorage();
   const b = emptyBatch();
-  b.meta.set('format', '6');
+  b.meta.set('format', STORAGE_FORMAT);
   b.meta.set('lost-state', JSON.stringify([[0, 'test'], [1, 'test']]));
   storage.commit(b);
-  return { group, secrets, storage, core: new HostCore(group, secrets[i]!, storage.load(), null, { bootstrap: true }) };
+  return { group, secrets, storage, core: new HostCore(group, secrets[i]!, storage.load(), { bootstrap: true }) };
 }
 
 describe('rejoin reports', () => {
@@ -86,7 +86,7 @@ describe('a rejoining replica counts reports', () => {
     expect(core.passiveUntil).toBe(5 + 2 * 8 + 1);
     expect(core.metrics().rejoin).toEqual({ reports: { 0: 3, 1: 5 }, passiveUntil: 22 });
     // Kept across a restart; the answers say how long it stays passive.
-    const again = new HostCore(group, secrets[3]!, storage.load(), null, { bootstrap: true });
+    const again = new HostCore(group, secrets[3]!, storage.load(), { bootstrap: true });
     expect(again.passiveUntil).toBe(22);
     const r = again.submit([{ bytes: utf8ToBytes('x'), encrypted: false }]).results[0]!;
     expect(r.ok ? null : r.error.message).toMatch(/passive until the group signs a checkpoint of epoch 22/);
@@ -94,7 +94,7 @@ describe('a rejoining replica counts reports', () => {
 
   it('an active replica reports; a lost one does not', () => {
     const { group, secrets } = testGroup(4);
-    const active = new HostCore(group, secrets[0]!, new MemoryStorage().load(), null, { bootstrap: true });
+    const active = new HostCore(group, secrets[0]!, new MemoryStorage().load(), { bootstrap: true });
     const r = active.rejoinReportFor(3, NONCE);
     expect(r.ok).toBe(true);
     expect(active.rejoinReportFor(0, NONCE).ok).toBe(false);

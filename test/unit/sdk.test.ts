@@ -18,7 +18,7 @@ import { ReplicaEngine, requestId } from '../../shared/replica/engine.ts';
 import { contextFromConfig } from '../../shared/replica/from-config.ts';
 import { Rng } from '../../infra/sim/rng.ts';
 import { testGroup } from '../helpers/group.ts';
-import { MemoryStorage, receiptFrom, recordStep } from '../helpers/history.ts';
+import { executeAwaiting, MemoryStorage, receiptFrom, recordStep } from '../helpers/history.ts';
 
 const { group, secrets } = testGroup(4);
 const DIGEST = toHex(sha256(utf8ToBytes('a document')));
@@ -28,15 +28,20 @@ function certifiedReceipt(): ReceiptJson {
   const engines = secrets.map((s) => new ReplicaEngine(contextFromConfig(group, s), { apps: () => standardApps(group) }));
   const queue: { from: number; to: number; msg: Message }[] = [];
   const rng = new Rng(3);
-  const store = new MemoryStorage();
+  const stores = engines.map(() => new MemoryStorage());
+  const store = stores[1]!;
   const entry = encodeStampEntry({ digest: DIGEST });
   for (const o of engines[0]!.handle({ kind: 'submit', request: entry }).outgoing) queue.push({ from: 0, to: o.to, msg: o.msg });
   while (queue.length > 0) {
     const m = queue.splice(rng.int(queue.length), 1)[0]!;
     const s = engines[m.to]!.handle({ kind: 'peer', from: m.from, msg: m.msg });
-    if (m.to === 1) recordStep(store, s);
-    if (s.deferred) queue.push(m);
-    else for (const o of s.outgoing) queue.push({ from: m.to, to: o.to, msg: o.msg });
+    if (s.deferred) {
+      queue.push(m);
+      continue;
+    }
+    recordStep(stores[m.to]!, s);
+    // Each replica executes what it delivered (the notary), which releases its checkpoint share.
+    for (const x of [s, ...executeAwaiting(engines[m.to]!, stores[m.to]!)]) for (const o of x.outgoing) queue.push({ from: m.to, to: o.to, msg: o.msg });
   }
   return receiptToJson(group.groupId, receiptFrom(store, store.indexOfId(requestId(entry))!)!);
 }

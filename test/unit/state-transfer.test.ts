@@ -13,18 +13,23 @@ import { MemoryStorage } from '../../shared/replica/storage.ts';
 import type { StoredEntry } from '../../shared/replica/storage.ts';
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import { testGroup } from '../helpers/group.ts';
+import { executeCore } from '../helpers/history.ts';
+import { decodeEvent } from '../../shared/replica/journal.ts';
+import { computeStateDigest } from '../../shared/app/state.ts';
+import { encodeStampEntry } from '../../shared/app/notary.ts';
 
 function cluster() {
   const { group, secrets } = testGroup(4);
   const storages = secrets.map(() => new MemoryStorage());
   const options = { bootstrap: true, transferAfterEpochs: 2, transferStallMs: 1000, engine: { ab: { keepEpochs: 1, serveEpochs: 2 } } };
-  const make = (i: number) => new HostCore(group, secrets[i]!, storages[i]!.load(), storages[i]!.snapshot ? storages[i]!.loadLog() : null, options);
+  const make = (i: number) => new HostCore(group, secrets[i]!, storages[i]!.load(), options);
   const cores = secrets.map((_, i) => make(i));
   const down = new Set<number>();
   const write = (i: number, c: PendingCommit | null) => {
     if (!c) return;
     storages[i]!.commit(c.batch);
     c.apply();
+    executeCore(cores[i]!, storages[i]!);
   };
   const pump = () => {
     for (let moved = true, k = 0; moved && k < 1000; k++) {
@@ -44,7 +49,8 @@ function cluster() {
       }
     }
   };
-  const submit = (i: number, text: string) => write(i, cores[i]!.submit([{ bytes: utf8ToBytes(text), encrypted: false }]).commit);
+  // Notary stamps, so the transferred entries change application state (executed after the transfer).
+  const submit = (i: number, text: string) => write(i, cores[i]!.submit([{ bytes: encodeStampEntry({ digest: toHex(sha256(utf8ToBytes(text))) }), encrypted: false }]).commit);
   const bundle = (from: number, size: number) => {
     const s = storages[from]!;
     const checkpoint = s.checkpoints[s.checkpoints.length - 1]!;
@@ -120,8 +126,12 @@ describe('state transfer', () => {
     expect(me.engine.log.size).toBe(9);
     expect(toHex(me.engine.log.root())).toBe(toHex(c.cores[0]!.engine.log.root()));
     expect(c.storages[3]!.log.map((e) => e.id)).toEqual(c.storages[0]!.log.map((e) => e.id));
-    // One write: entries, the checkpoint and a snapshot in place of the journal.
-    expect(c.storages[3]!.journal).toEqual([]);
+    // One write: entries, the checkpoint and a snapshot in place of the journal; then one write per
+    // transferred epoch executed (the notary and CA apply the entries; the last one's digests must give
+    // the signed state digest), journaled as `executed` events.
+    expect(c.storages[3]!.journal.map((b) => decodeEvent(b).kind)).toEqual(c.storages[3]!.journal.map(() => 'executed'));
+    expect(me.engine.awaitingExecution).toEqual([]);
+    expect(toHex(computeStateDigest(good.checkpoint.root, me.engine.appDigestsAt(good.checkpoint.epoch)!))).toBe(toHex(good.checkpoint.stateDigest));
     expect(c.storages[3]!.checkpoints.at(-1)?.epoch).toBe(good.checkpoint.epoch);
     // Not again: it is not behind any more.
     expect(me.wantsTransfer(good.checkpoint, 0)).toBe(false);

@@ -15,7 +15,8 @@
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { CA_APP_NAME, CaRequestError, decodeResponse, encodeCaRequest, requestMessage, verifyEd25519 } from '../../shared/app/ca.ts';
-import type { CaRequest, CertificateAuthority } from '../../shared/app/ca.ts';
+import type { AppDigest, CaRequest, CertificateAuthority, CertificateRecord, DirectoryStatementJson } from '../../shared/app/ca.ts';
+import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import { requestId } from '../../shared/replica/engine.ts';
 import { checkpointToJson, receiptToJson } from '../../shared/log/checkpoint.ts';
 import type { ReplicaHost } from './host.ts';
@@ -111,24 +112,30 @@ const DIRECTORY_STATEMENT_SCHEMA = component(
   ),
 );
 
-async function caOf(c: Context, host: ReplicaHost): Promise<CertificateAuthority | Response> {
+/** The CA's state in this replica's storage, for queries (host.readApp). */
+interface CaView {
+  /** The live record of a name (null: not registered). */
+  record(name: string): Promise<CertificateRecord | null>;
+  statement(name: string, checkpoint: SignedCheckpoint, digests: readonly AppDigest[]): Promise<DirectoryStatementJson | null>;
+}
+
+async function caOf(c: Context, host: ReplicaHost): Promise<CaView | Response> {
   if (!host.appNames().includes(CA_APP_NAME)) return fail(c, 404, 'no-app', 'this replica does not run the certification authority');
   // Before the first event (or after a failed write) the host loads or rebuilds its engine lazily.
-  let ca = host.app<CertificateAuthority>(CA_APP_NAME);
-  if (!ca) {
-    await host.init();
-    ca = host.app<CertificateAuthority>(CA_APP_NAME);
-  }
-  return ca ?? fail(c, 503, 'unavailable', 'the replica is reloading its state; retry');
+  if (!host.loaded) await host.init();
+  return {
+    record: async (name) => (await host.readApp(CA_APP_NAME, (state, app) => (app as CertificateAuthority).record(state, name))) ?? null,
+    statement: async (name, checkpoint, digests) => (await host.readApp(CA_APP_NAME, (state, app) => (app as CertificateAuthority).statement(state, name, checkpoint, digests))) ?? null,
+  };
 }
 
 /**
  * A refusal that no later state can cure, from this replica's live state (see the module comment), or
  * null to order the request.
  */
-function finalRefusal(ca: CertificateAuthority, groupId: Uint8Array, req: CaRequest): { status: number; code: string; message: string } | null {
+async function finalRefusal(ca: CaView, groupId: Uint8Array, req: CaRequest): Promise<{ status: number; code: string; message: string } | null> {
   const msg = requestMessage(groupId, req);
-  const current = ca.record(req.name);
+  const current = await ca.record(req.name);
   if (req.op === 'register') {
     if (!verifyEd25519(req.pop, msg, req.key)) return { status: 400, code: 'bad-signature', message: 'pop is not a signature of the register message by key' };
     if (current) return { status: 409, code: 'name-taken', message: `${req.name} is already registered (names are never issued twice)` };
@@ -186,7 +193,7 @@ export function caRoutes(host: ReplicaHost, deps: CaRouteDeps): RouteSpec[] {
         const req = o as unknown as CaRequest;
         const ca = await caOf(c, host);
         if (ca instanceof Response) return ca;
-        const refusal = finalRefusal(ca, host.group.groupId, req);
+        const refusal = await finalRefusal(ca, host.group.groupId, req);
         // A request already ordered is answered with its position even if the state has moved on.
         const known = await host.status(requestId(entry));
         if (refusal && !(known && 'index' in known)) return fail(c, refusal.status, refusal.code, refusal.message);
@@ -236,6 +243,8 @@ export function caRoutes(host: ReplicaHost, deps: CaRouteDeps): RouteSpec[] {
         const s = await host.status(id);
         if (!s) return fail(c, 404, 'unknown-request', `request ${id} is neither pending here nor in the log`);
         if (!('index' in s)) return c.json({ id, status: s.status });
+        // Ordered, and its epoch not executed yet (execution follows delivery within moments): no answer yet.
+        if (s.index >= (host.executedSize() ?? 0)) return c.json({ id, status: 'pending' });
         const bytes = await host.responseAt(s.index, CA_APP_NAME);
         if (!bytes) return fail(c, 404, 'not-ca-request', `log entry ${s.index} is not a CA request`);
         const receipt = s.status === 'certified' ? await host.receiptAt(s.index) : null;
@@ -274,9 +283,9 @@ export function caRoutes(host: ReplicaHost, deps: CaRouteDeps): RouteSpec[] {
         const cp = host.latestCheckpoint();
         if (!cp) return fail(c, 409, 'not-certified', 'no checkpoint has been signed yet');
         const digests = host.appDigestsAt(cp.epoch);
-        let statement: ReturnType<CertificateAuthority['statement']> = null;
+        let statement: DirectoryStatementJson | null = null;
         try {
-          statement = digests ? ca.statement(name, cp, digests) : null;
+          statement = digests ? await ca.statement(name, cp, digests) : null;
         } catch (e) {
           // Digests that do not give the signed state digest would be a bug here; the client could not verify.
           console.error(logLine('error', host.secrets.id, 'ca-statement-failed', `CA statement at epoch ${cp.epoch}: ${e instanceof Error ? e.message : String(e)}`, { epoch: cp.epoch }));

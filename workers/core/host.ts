@@ -18,7 +18,9 @@ import { decryptorFromConfig } from '../../shared/replica/from-config.ts';
 import { HostCore } from '../../shared/replica/host-core.ts';
 import type { FrameResponse, HostCoreMetrics, HostCoreOptions, OutgoingFrame, PendingCommit, RequestStatus, SubmitResult } from '../../shared/replica/host-core.ts';
 import { standardApps } from '../../shared/app/index.ts';
-import type { ReplicatedApp } from '../../shared/app/types.ts';
+import { AppStateMissing } from '../../shared/app/types.ts';
+import type { AppState, ReplicatedApp } from '../../shared/app/types.ts';
+import { responseKey } from '../../shared/replica/execution.ts';
 import type { AppDigest } from '../../shared/app/state.ts';
 import { useNativeSha256 } from './native-sha256.ts';
 import { logLine } from './log.ts';
@@ -50,6 +52,7 @@ export class ReplicaHost {
   private chain: Promise<unknown> = Promise.resolve();
   private stale = true;
   private names: string[] | undefined;
+  private apps: readonly ReplicatedApp[] | undefined;
   /** A state transfer is being fetched (one at a time), and the peer asked last (round robin). */
   private transferring = false;
   private probePeer: number;
@@ -89,16 +92,16 @@ export class ReplicaHost {
     if (!this.stale && this.core) return this.core;
     const t0 = this.now();
     const state = await this.store.load();
-    // The log is read back only to re-apply it to the applications (the engine keeps no history).
-    const log = state.snapshot && this.appNames().length > 0 ? await this.store.loadLog() : null;
     // Built once: it caches ciphertext verdicts (8 ms each).
     this.decryptor ??= decryptorFromConfig(this.group, this.secrets);
-    const core = new HostCore(this.group, this.secrets, state, log, this.options, this.decryptor);
+    const core = new HostCore(this.group, this.secrets, state, this.options, this.decryptor);
     this.core = core;
     this.stale = false;
     this.noteCheckpoint(core);
     const ms = Math.round(this.now() - t0);
     if (state.journal.length > 0) this.options.log?.(logLine('info', this.secrets.id, 'journal-replayed', `replayed ${state.journal.length} journal events in ${ms} ms`, { events: state.journal.length, ms }));
+    // Epochs delivered before a crash and not executed then.
+    await this.executeAwaiting(core);
     return core;
   }
 
@@ -119,9 +122,84 @@ export class ReplicaHost {
   /** Writes a core's pending effects, then lets them take effect (a failure leaves the host stale). */
   private async write(c: PendingCommit | null): Promise<void> {
     if (!c) return;
+    await this.commit(c);
+    // What the event delivered is executed before the next event (one write per executed epoch).
+    if (this.core) await this.executeAwaiting(this.core);
+  }
+
+  private async commit(c: PendingCommit): Promise<void> {
     await this.store.commit(c.batch);
     c.apply();
     if (c.batch.checkpoints.length > 0 && this.core) this.noteCheckpoint(this.core);
+  }
+
+  /**
+   * The execution stage (HostCore.execute): reads what the first awaiting epoch needs (its entries, then
+   * application keys, one storage read per request of the core), writes its commit, and goes on until no
+   * epoch waits.
+   */
+  private async executeAwaiting(core: HostCore): Promise<void> {
+    let input: Parameters<HostCore['execute']>[0] = {};
+    for (;;) {
+      const r = core.execute(input);
+      if (r === null) return;
+      if ('commit' in r) {
+        await this.commit(r.commit);
+        input = {};
+      } else if (r.need === 'entries') {
+        input = { entries: await this.store.entries(r.start, r.end) };
+      } else {
+        input = { values: await this.readKeys(r.keys) };
+      }
+    }
+  }
+
+  private async readKeys(keys: readonly { readonly app: string; readonly key: string }[]): Promise<{ app: string; key: string; value: Uint8Array | null }[]> {
+    const byApp = new Map<string, string[]>();
+    for (const k of keys) {
+      let list = byApp.get(k.app);
+      if (!list) byApp.set(k.app, (list = []));
+      list.push(k.key);
+    }
+    const out: { app: string; key: string; value: Uint8Array | null }[] = [];
+    for (const [app, list] of byApp) {
+      const got = await this.store.readAppState(app, list);
+      for (const key of list) out.push({ app, key, value: got.get(key) ?? null });
+    }
+    return out;
+  }
+
+  /**
+   * Runs `f` against application `name`'s state in storage (a query: routes read the notary's and the CA's
+   * state through this): a read of a key not loaded yet stops `f`, the key is read, and `f` runs again
+   * (execution.ts). Null when the replica does not run the application.
+   */
+  async readApp<T>(name: string, f: (state: AppState, app: ReplicatedApp) => T): Promise<T | null> {
+    const app = (this.apps ??= (this.options.apps ?? this.options.engine?.apps ?? (() => standardApps(this.group)))()).find((a) => a.name === name);
+    if (!app) return null;
+    const loaded = new Map<string, Uint8Array | null>();
+    const state: AppState = {
+      get: (key) => {
+        const v = loaded.get(key);
+        if (v === undefined) throw new AppStateMissing(key);
+        return v ?? undefined;
+      },
+      put: () => {
+        throw new Error('a query does not write application state');
+      },
+      delete: () => {
+        throw new Error('a query does not write application state');
+      },
+    };
+    for (let round = 0; ; round++) {
+      try {
+        return f(state, app);
+      } catch (e) {
+        if (!(e instanceof AppStateMissing) || round >= 1000) throw e;
+        const got = await this.store.readAppState(name, [e.key]);
+        loaded.set(e.key, got.get(e.key) ?? null);
+      }
+    }
   }
 
   /** When this host first saw its latest signed checkpoint (since load: a load counts as seeing it). */
@@ -185,10 +263,6 @@ export class ReplicaHost {
     return at === undefined ? null : this.receiptAt(at.index);
   }
 
-  /** A replicated application's current state (null while the host is rebuilding). */
-  app<A extends ReplicatedApp = ReplicatedApp>(name: string): A | null {
-    return this.current?.engine.app<A>(name) ?? null;
-  }
 
   /** Names of the applications this replica runs, in digest order. */
   appNames(): string[] {
@@ -203,8 +277,8 @@ export class ReplicaHost {
 
   /** An app's kept response to the log entry at `index` (the CA's; see EngineOptions.keepResponsesOf). */
   async responseAt(index: number, app: string): Promise<Uint8Array | undefined> {
-    const [e] = await this.store.entries(index, index + 1);
-    return e?.responses?.[app];
+    const key = responseKey(index);
+    return (await this.store.readAppState(app, [key])).get(key);
   }
 
   /** Log index of a delivered request (by its id), if known. */
@@ -220,10 +294,21 @@ export class ReplicaHost {
   }
 
   async epochOf(index: number): Promise<number | undefined> {
+    return (await this.entryAt(index))?.epoch;
+  }
+
+  /** The log entry at `index`, if this replica's log has it. */
+  async entryAt(index: number): Promise<StoredEntry | undefined> {
     const core = this.current;
     if (!core || index >= core.engine.log.size) return undefined;
     const [e] = await this.store.entries(index, index + 1);
-    return e?.epoch;
+    return e;
+  }
+
+  /** Log entries below this have been applied to the applications (execution.ts); null while rebuilding. */
+  executedSize(): number | null {
+    const core = this.current;
+    return core ? (core.engine.awaitingExecution[0]?.first ?? core.engine.log.size) : null;
   }
 
   latestCheckpoint(): SignedCheckpoint | null {

@@ -10,7 +10,7 @@
  * whose receipt verifies).
  */
 import type { Context, MiddlewareHandler } from 'hono';
-import { NOTARY_APP, encodeStampEntry } from '../../shared/app/notary.ts';
+import { NOTARY_APP, encodeStampEntry, parseStampEntry } from '../../shared/app/notary.ts';
 import type { NotaryApp, Registration } from '../../shared/app/notary.ts';
 import { requestId } from '../../shared/replica/engine.ts';
 import { checkpointToJson, receiptToJson } from '../../shared/log/checkpoint.ts';
@@ -53,17 +53,18 @@ const STAMP_SUBMITTED_SCHEMA = exact(
   ['digest', 'index', 'encrypted'],
 );
 
-async function notaryOf(c: Context, host: ReplicaHost): Promise<NotaryApp | Response> {
+/** The notary's state in this replica's storage, for queries (null: not run here, answered 404). */
+interface NotaryView {
+  lookup(digest: string): Promise<Registration | undefined>;
+}
+
+async function notaryOf(c: Context, host: ReplicaHost): Promise<NotaryView | Response> {
   if (!host.appNames().includes(NOTARY_APP)) return fail(c, 404, 'no-app', 'this replica does not run the notary application');
   // Before the first event (or after a failed write) the host loads or rebuilds its engine lazily.
-  let n = host.app<NotaryApp>(NOTARY_APP);
-  if (!n) {
-    await host.init();
-    n = host.app<NotaryApp>(NOTARY_APP);
-  }
-  if (n) return n;
-  if (host.appNames().includes(NOTARY_APP)) return fail(c, 503, 'unavailable', 'the replica is reloading its state; retry');
-  return fail(c, 404, 'no-app', 'this replica does not run the notary application');
+  if (!host.loaded) await host.init();
+  return {
+    lookup: async (digest) => (await host.readApp(NOTARY_APP, (state, app) => (app as NotaryApp).lookup(state, digest))) ?? undefined,
+  };
 }
 
 /** A registration with its certification status and, once certified, its receipt (JSON). */
@@ -126,7 +127,7 @@ export function notaryRoutes(host: ReplicaHost, deps: NotaryRouteDeps): RouteSpe
         }
         const digest = o.digest!;
         const nonce = o.nonce;
-        const first = notary.lookup(digest);
+        const first = await notary.lookup(digest);
         if (first) return c.json(await registrationView(host, first), 200);
         const entry = encodeStampEntry({ digest, ...(nonce !== undefined ? { nonce } : {}) });
         const r = await host.submit(entry);
@@ -147,7 +148,7 @@ export function notaryRoutes(host: ReplicaHost, deps: NotaryRouteDeps): RouteSpe
         const digest = input.str('digest')!;
         const notary = await notaryOf(c, host);
         if (notary instanceof Response) return notary;
-        const reg = notary.lookup(digest);
+        const reg = await notary.lookup(digest);
         if (!reg) return fail(c, 404, 'unknown-stamp', `digest ${digest} is not registered in this replica's log (yet)`);
         return c.json(await registrationView(host, reg));
       },
@@ -183,17 +184,20 @@ export function notaryRoutes(host: ReplicaHost, deps: NotaryRouteDeps): RouteSpe
         const index = input.int('index')!;
         const notary = await notaryOf(c, host);
         if (notary instanceof Response) return notary;
-        const at = notary.atIndex(index);
-        if (!at) return fail(c, 404, 'no-stamp', `log entry ${index} is not a notary stamp (or not in this replica's log yet)`);
+        const entry = await host.entryAt(index);
+        const stamp = entry ? parseStampEntry(entry.entry) : null;
+        // Its registration exists once the entry is executed (the first stamp of a digest writes it).
+        const reg = stamp?.ok ? await notary.lookup(stamp.request.digest) : undefined;
+        if (!entry || !stamp?.ok || !reg || reg.index > index) return fail(c, 404, 'no-stamp', `log entry ${index} is not a notary stamp (or not in this replica's log yet)`);
+        const at = { digest: stamp.request.digest, nonce: stamp.request.nonce, first: reg.index === index };
         const receipt = await host.receiptAt(index);
-        const reg = notary.lookup(at.digest)!;
         return c.json({
           index,
           digest: at.digest,
           ...(at.nonce !== undefined ? { nonce: at.nonce } : {}),
           first: at.first,
           registration: { index: reg.index, epoch: reg.epoch, ...(reg.nonce !== undefined ? { nonce: reg.nonce } : {}) },
-          epoch: await host.epochOf(index),
+          epoch: entry.epoch,
           status: receipt ? 'certified' : 'ordered',
           receipt: receipt ? receiptToJson(host.group.groupId, receipt) : null,
         });

@@ -2,15 +2,18 @@
  * ReplicaStore on SQLite, written once for both runtimes that have a synchronous SQLite: a SQLite-backed
  * Durable Object (ctx.storage.sql, workers/cloudflare) and a Node replica's data folder (better-sqlite3,
  * workers/node/sqlite-store.ts); each passes its database as a SqlBackend. Every commit is one
- * transactionSync, so an event's journal entry, outbox messages, log entries, checkpoints and link state
- * become durable together or not at all (persist before send, docs/design.md section 8); the Durable Object's
- * output gate additionally holds responses and outgoing fetches until the write is confirmed.
+ * transactionSync, so an event's journal entry, outbox messages, log entries, checkpoints, link state and
+ * the applications' state changes become durable together or not at all (persist before send,
+ * docs/design.md section 8); the Durable Object's output gate additionally holds responses and outgoing
+ * fetches until the write is confirmed.
  *
  * Durable Object SQLite refuses any value over 2 MB (SQLITE_TOOBIG), and a snapshot (atomic broadcast's
  * queue and kept batches) or a message carrying a whole batch can be bigger. Such values are spilled: their
  * bytes go to the `spill` table in parts of SPILL_PART bytes under a key, in the same transaction, and the
  * row holds a reference (0xFF + the key). No journal event (first byte 1-3), wire message (codec version 1)
- * or snapshot (JSON, '{') starts with 0xFF, so a reference is never mistaken for a value.
+ * or snapshot (JSON, '{') starts with 0xFF, so a reference is never mistaken for a value. Application state
+ * (`app_state`) is never spilled, so its values may start with any byte: they are one key's record, far
+ * below the limit (one over 2 MB would fail its whole commit, never half of it).
  */
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import { nodeKey } from '../../shared/log/merkle-nodes.ts';
@@ -44,7 +47,12 @@ const SCHEMA = [
   'CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)',
   'CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), state BLOB NOT NULL)',
   'CREATE TABLE IF NOT EXISTS spill (key TEXT NOT NULL, seq INTEGER NOT NULL, part BLOB NOT NULL, PRIMARY KEY (key, seq))',
+  // The applications' key-value state (shared/app/types.ts AppState); small rows, so clustered by key.
+  'CREATE TABLE IF NOT EXISTS app_state (app TEXT NOT NULL, k TEXT NOT NULL, v BLOB NOT NULL, PRIMARY KEY (app, k)) WITHOUT ROWID',
 ];
+
+/** Keys per readAppState statement: Durable Object SQLite binds at most 100 parameters, one is the app. */
+const APP_READ_CHUNK = 99;
 
 /** Values above this are spilled (the limit is 2 MB per value and row). */
 export const SPILL_THRESHOLD = 1024 * 1024;
@@ -149,6 +157,10 @@ export class SqlStore implements ReplicaStore {
         this.sql.exec('INSERT OR REPLACE INTO inbox (peer, floor, above) VALUES (?, ?, ?)', peer, s.floor, JSON.stringify(s.above));
       }
       for (const [k, v] of b.meta) this.sql.exec('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)', k, v);
+      for (const w of b.app) {
+        if (w.value === null) this.sql.exec('DELETE FROM app_state WHERE app = ? AND k = ?', w.app, w.key);
+        else this.sql.exec('INSERT OR REPLACE INTO app_state (app, k, v) VALUES (?, ?, ?)', w.app, w.key, blob(w.value));
+      }
     });
   }
 
@@ -189,6 +201,16 @@ export class SqlStore implements ReplicaStore {
     for (const k of keys) {
       const r = this.sql.exec('SELECT hash FROM nodes WHERE level = ? AND idx = ?', k.level, k.index).toArray()[0];
       if (r) out.set(nodeKey(k.level, k.index), bytes(r['hash']));
+    }
+    return out;
+  }
+
+  async readAppState(app: string, keys: readonly string[]): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    for (let i = 0; i < keys.length; i += APP_READ_CHUNK) {
+      const chunk = keys.slice(i, i + APP_READ_CHUNK);
+      const rows = this.sql.exec(`SELECT k, v FROM app_state WHERE app = ? AND k IN (${chunk.map(() => '?').join(', ')})`, app, ...chunk).toArray();
+      for (const r of rows) out.set(String(r['k']), bytes(r['v']));
     }
     return out;
   }

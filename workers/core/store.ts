@@ -84,4 +84,8 @@ export class MemoryStore implements ReplicaStore {
   async checkpointAt(size: number): Promise<SignedCheckpoint | null> {
     return this.storage.checkpointAt(size);
   }
+
+  async readAppState(app: string, keys: readonly string[]): Promise<Map<string, Uint8Array>> {
+    return this.storage.readAppState(app, keys);
+  }
 }

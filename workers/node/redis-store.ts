@@ -2,9 +2,10 @@
  * ReplicaStore on Redis through @upstash/redis (REST), for Node replicas and AWS Lambda (issue 5).
  *
  * Persist before send (docs/design.md section 8): every commit is ONE MULTI/EXEC (`redis.multi()`, Upstash's
- * /multi-exec), never a pipeline, so an event's journal entry, outbox messages, log entries, checkpoints
- * and link state are applied together or not at all: a transaction whose request never reaches EXEC is
- * discarded by Redis. Loads are one MULTI/EXEC of reads, so they see one consistent state.
+ * /multi-exec), never a pipeline, so an event's journal entry, outbox messages, log entries, checkpoints,
+ * link state and the applications' state changes are applied together or not at all: a transaction whose
+ * request never reaches EXEC is discarded by Redis. Loads are one MULTI/EXEC of reads, so they see one
+ * consistent state.
  *
  * Keys (one replica = one prefix `sintra:{<group id hex>:<replica id>}`; the braces keep all of a replica's
  * keys in one cluster slot, which MULTI needs on a clustered Redis):
@@ -18,6 +19,7 @@
  *   sizes        zset    checkpoint epoch (16 digits, so equal sizes order by epoch) scored by its size
  *   inbox        hash    "<peer>" -> JSON {floor, above}
  *   meta         hash    name -> value
+ *   app:<name>   hash    application <name>'s state (shared/app/types.ts AppState): key -> base64 value
  *   commits      string  number of commits ever (INCR in every transaction)
  *   conflict     string  set once a conflict was detected: every later load refuses to start
  *   beacon       hash    "<round>" -> base64 beacon signature (RedisBeaconStore: outside the commits, see beacon-store.ts)
@@ -191,9 +193,17 @@ export class RedisStore implements ReplicaStore {
     return new RedisBeaconStore(this.redis, `${this.prefix}:beacon`);
   }
 
-  /** Every key of this replica (tests, and an operator wiping a replica that is being re-dealt). */
-  keys(): string[] {
-    return Object.values(this.k);
+  /**
+   * Every key of this replica (tests, and an operator wiping a replica that is being re-dealt), with the
+   * state hash of each of `apps` (the store does not know which applications have written).
+   */
+  keys(apps: readonly string[] = []): string[] {
+    return [...Object.values(this.k), ...apps.map((a) => this.appKey(a))];
+  }
+
+  /** The hash of application `app`'s state. */
+  appKey(app: string): string {
+    return `${this.prefix}:app:${app}`;
   }
 
   private async exec(build: (tx: ReturnType<Redis['multi']>) => void): Promise<TxResult[]> {
@@ -377,6 +387,19 @@ export class RedisStore implements ReplicaStore {
       }
       if (b.inbox.size > 0) tx.hset(this.k.inbox, Object.fromEntries([...b.inbox].map(([p, s]) => [String(p), JSON.stringify({ floor: s.floor, above: s.above })])));
       if (b.meta.size > 0) tx.hset(this.k.meta, Object.fromEntries(b.meta));
+      // Only a key's last write in the batch counts: one HSET and one HDEL per application.
+      const app = new Map<string, Map<string, Uint8Array | null>>();
+      for (const w of b.app) {
+        let m = app.get(w.app);
+        if (!m) app.set(w.app, (m = new Map()));
+        m.set(w.key, w.value);
+      }
+      for (const [name, m] of app) {
+        const set = [...m].filter((e): e is [string, Uint8Array] => e[1] !== null);
+        const dropped = [...m].filter(([, v]) => v === null).map(([k]) => k);
+        if (set.length > 0) tx.hset(this.appKey(name), Object.fromEntries(set.map(([k, v]) => [k, b64(v)])));
+        if (dropped.length > 0) tx.hdel(this.appKey(name), ...dropped);
+      }
     });
     const failed = r.findIndex((x) => x.error);
     if (failed >= 0) return this.stop(`command ${failed + 1} of a commit failed inside EXEC (${r[failed]!.error}); the transaction was partly applied`);
@@ -423,6 +446,13 @@ export class RedisStore implements ReplicaStore {
       const v = list[i];
       if (typeof v === 'string') out.set(f, v);
     });
+    return out;
+  }
+
+  async readAppState(app: string, keys: readonly string[]): Promise<Map<string, Uint8Array>> {
+    if (this.conflict) return this.stop(this.conflict.reason);
+    const out = new Map<string, Uint8Array>();
+    for (const [k, v] of await this.hmget(this.appKey(app), keys)) out.set(k, unb64(v));
     return out;
   }
 

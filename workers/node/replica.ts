@@ -108,6 +108,9 @@ class StorageMonitor implements ReplicaStore {
   checkpointAt(size: number): Promise<SignedCheckpoint | null> {
     return this.watch(() => this.inner.checkpointAt(size));
   }
+  readAppState(app: string, keys: readonly string[]): Promise<Map<string, Uint8Array>> {
+    return this.watch(() => this.inner.readAppState(app, keys));
+  }
   probe(): Promise<void> {
     return this.watch(async () => {
       if (this.inner.ping) await this.inner.ping();

@@ -18,6 +18,7 @@ import type { SimGroup } from './group.ts';
 import type { HonestNode } from './nodes.ts';
 import type { SimRequest } from './simulation.ts';
 import { decodeFrame } from '../../../shared/link/frame.ts';
+import { computeStateDigest } from '../../../shared/app/state.ts';
 import { parseInstanceTag } from '../../../shared/protocols/instance-tag.ts';
 import { decodeTransport } from '../../../shared/replica/transport.ts';
 
@@ -119,6 +120,17 @@ export function checkRun(x: RunFacts): { safety: string[]; liveness: string | nu
       if (seen && seen.root !== root) safety.push(`two signed checkpoints for size ${c.size}: root ${seen.root.slice(0, 16)} (replica ${seen.replica}) and ${root.slice(0, 16)} (replica ${h.index})`);
       else if (!seen) rootOfSize.set(c.size, { root, replica: h.index });
       if (c.size < rootAt.length && rootAt[c.size] !== root) safety.push(`replica ${h.index}: signed checkpoint for size ${c.size} (epoch ${c.epoch}) is not the root of the agreed log`);
+    }
+  }
+  // Execution: the applications' digests an honest replica computed for an epoch give the state digest the
+  // group signed for it (a replica whose execution diverged would otherwise go unnoticed while t others sign).
+  for (const h of x.honest) {
+    if (!h.core || h.rolledBack) continue;
+    for (const c of h.storage.checkpoints) {
+      const digests = h.core.engine.appDigestsAt(c.epoch);
+      if (digests && toHex(computeStateDigest(c.root, digests)) !== toHex(c.stateDigest)) {
+        safety.push(`replica ${h.index}: its applications' digests for epoch ${c.epoch} do not give the signed state digest`);
+      }
     }
   }
   // Faults: an honest replica never accuses another honest one (a rolled-back replica is faulty).

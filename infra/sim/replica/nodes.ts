@@ -108,7 +108,7 @@ export class HonestNode {
     if (this.core) return this.core;
     try {
       const state = this.storage.load();
-      this.core = new HostCore(this.sim.group, this.secrets, state, state.snapshot ? this.storage.loadLog() : null, {
+      this.core = new HostCore(this.sim.group, this.secrets, state, {
         ...this.options,
         // Every replica of a simulated group starts as a new group (a restart has storage already).
         bootstrap: true,
@@ -121,7 +121,39 @@ export class HonestNode {
       this.hooks.threw(this, 'load', e);
       return null;
     }
+    // Epochs delivered before a crash and not executed then (as the adapters do after a load).
+    this.executeAwaiting();
     return this.core;
+  }
+
+  /**
+   * The execution stage as the adapters run it after every written commit (workers/core/host.ts
+   * executeAwaiting): reads from storage what the core asks for, writes each execution's commit with
+   * the adversary's fault for it (a crash between an epoch's delivery and its execution, or during it).
+   */
+  private executeAwaiting(): void {
+    let input: Parameters<HostCore['execute']>[0] = {};
+    for (;;) {
+      const core = this.core;
+      if (!core) return;
+      let r: ReturnType<HostCore['execute']>;
+      try {
+        r = core.execute(input);
+      } catch (e) {
+        this.hooks.threw(this, 'execute', e);
+        this.core = null;
+        return;
+      }
+      if (r === null) return;
+      if ('commit' in r) {
+        if (this.write(r.commit) !== 'written') return;
+        input = {};
+      } else if (r.need === 'entries') {
+        input = { entries: this.storage.entries(r.start, r.end) };
+      } else {
+        input = { values: r.keys.map((k) => ({ ...k, value: this.storage.readAppState(k.app, [k.key]).get(k.key) ?? null })) };
+      }
+    }
   }
 
   /**
@@ -153,8 +185,14 @@ export class HonestNode {
     this.ensureCore();
   }
 
-  /** Writes a pending commit the way an adapter does, with the adversary's fault for it. */
+  /** Writes a pending commit the way an adapter does, with the adversary's fault for it, then executes what it delivered. */
   commit(c: PendingCommit | null): CommitOutcome {
+    const outcome = this.write(c);
+    if (outcome === 'written' && c) this.executeAwaiting();
+    return outcome;
+  }
+
+  private write(c: PendingCommit | null): CommitOutcome {
     if (!c) return 'written';
     const fault = this.hooks.commitFault(this);
     if (fault === 'crash-before') {

@@ -21,6 +21,7 @@
  */
 import { sha256 } from '../../../shared/crypto/sha256.ts';
 import { toHex, utf8ToBytes } from '../../../shared/crypto/bytes.ts';
+import { encodeStampEntry } from '../../../shared/app/notary.ts';
 import type { ParsedStructure } from '../../../shared/quorum/structure-file.ts';
 import type { Fault } from '../../../shared/protocols/step.ts';
 import type { EngineOptions } from '../../../shared/replica/engine.ts';
@@ -317,8 +318,11 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
   const requests: SimRequest[] = [];
   for (let k = 0; k < requestCount; k++) {
     const size = 1 + clientRng.int(maxBytes);
-    const plain = new Uint8Array(size);
+    let plain: Uint8Array = new Uint8Array(size);
     plain.set(utf8ToBytes(`r${o.seed}/${k}/`).subarray(0, size));
+    // Every third request is a notary stamp (executed against the notary's state in storage), and some
+    // stamp a digest stamped before (its first registration stands).
+    if (k % 3 === 1) plain = encodeStampEntry({ digest: toHex(sha256(utf8ToBytes(`d${o.seed}/${k % 7}`))), nonce: k.toString(16).padStart(4, '0') });
     const encrypted = clientRng.chance(o.encrypted ?? 0.2);
     const bytes = encrypted ? sim.encrypt(utf8ToBytes(`client-${k % 3}`), plain) : plain;
     const targets: number[] = [];
