@@ -180,6 +180,8 @@ describe('engine memory bounds', () => {
     const body = (await last!.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe('memory-full');
     expect(body.error.message).toMatch(/memory budget/);
+    // It drains as the group orders: the client is told when to come back.
+    expect(last!.headers.get('retry-after')).toBe('1');
 
     expect(memoryBudgetOption(undefined)).toEqual({});
     expect(memoryBudgetOption('96')).toEqual({ engine: { memoryBudgetBytes: 96 * 2 ** 20 } });

@@ -41,6 +41,9 @@ export function errorBody(code: string, message: string): { error: { code: strin
 }
 
 export function fail(c: Context, status: number, code: ErrorCode | string, message: string): Response {
+  // Every 503 is a state that passes (a full queue drains as epochs are ordered, storage comes back, a
+  // rejoining replica catches up): say when to try again, sooner for the ones that drain by themselves.
+  if (status === 503 && !c.res.headers.has('retry-after')) c.header('retry-after', code === 'overloaded' || code === 'memory-full' ? '1' : '5');
   return c.json(errorBody(code, message), status as 400);
 }
 
