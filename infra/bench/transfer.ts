@@ -6,10 +6,12 @@
  * their checkpoints (bounded outboxes), so replica 3 comes back by state transfer: it asks a peer over the
  * public log routes (Hono apps called in process: JSON and base64 as on the wire, no sockets) and takes the
  * entries in chunks. Measured: the transfer's wall time and rate, the outbox bytes the others held for
- * replica 3, and the time a replica with that log takes to load (restore the snapshot, replay the journal,
- * re-apply the log to the applications), with and without applications.
+ * replica 3, and the time a replica with that log takes to load (restore the snapshot, replay the journal;
+ * nothing of the log or the applications' state is read). Requests are plain (100 random bytes) or notary
+ * stamps of random digests (`notary`: each one a registration in the notary's state in storage, executed by
+ * every replica, and by replica 3 after its transfer).
  *
- *   node --import tsx infra/bench/transfer.ts [total=100000] [perRound=1000]
+ *   node --import tsx infra/bench/transfer.ts [total=100000] [perRound=1000] [plain|notary]
  *
  * One JSON line per measurement on stdout, progress on stderr.
  */
@@ -25,9 +27,13 @@ import { replicaApp } from '../../workers/core/app.ts';
 import { ReplicaHost } from '../../workers/core/host.ts';
 import type { HostOptions, PeerTransport } from '../../workers/core/host.ts';
 import { SqliteStore } from '../../workers/node/sqlite-store.ts';
+import { encodeStampEntry } from '../../shared/app/notary.ts';
 
 const total = Number(process.argv[2] ?? 100_000);
 const perRound = Number(process.argv[3] ?? 1000);
+const kind = process.argv[4] ?? 'plain';
+if (kind !== 'plain' && kind !== 'notary') throw new Error(`kind must be plain or notary, not ${kind}`);
+const request = (): Uint8Array => (kind === 'notary' ? encodeStampEntry({ digest: randomBytes(32).toString('hex') }) : new Uint8Array(randomBytes(100)));
 
 const dealt = deal(thresholdStructure(4, 1), seededRandom('bench-transfer'), { testOnly: true });
 const group = parseGroup(JSON.parse(JSON.stringify(dealt.group)));
@@ -78,7 +84,7 @@ let maxOutbox = 0;
 while (submitted < total) {
   for (let i = 0; i < 3 && submitted < total; i++) {
     const k = Math.min(perRound, total - submitted);
-    await hosts[i]!.submitMany(Array.from({ length: k }, () => ({ bytes: new Uint8Array(randomBytes(100)), encrypted: false })));
+    await hosts[i]!.submitMany(Array.from({ length: k }, () => ({ bytes: request(), encrypted: false })));
     submitted += k;
   }
   await settle();
@@ -87,7 +93,7 @@ while (submitted < total) {
 }
 const size = hosts[0]!.logSize;
 const trimmed = hosts[0]!.metrics().trimmedMessages;
-console.log(JSON.stringify({ what: 'ordered-without-3', entries: size, epochs: hosts[0]!.metrics().engine.epoch, seconds: Math.round((performance.now() - t0) / 1000), outboxMessagesFor3Max: maxOutbox, trimmedByReplica0: trimmed }));
+console.log(JSON.stringify({ what: 'ordered-without-3', kind, entries: size, epochs: hosts[0]!.metrics().engine.epoch, seconds: Math.round((performance.now() - t0) / 1000), outboxMessagesFor3Max: maxOutbox, trimmedByReplica0: trimmed }));
 
 // Replica 3 comes back: it sees the gaps in the peers' frames, asks a peer and transfers.
 down.delete(3);
@@ -100,17 +106,17 @@ const transferMs = performance.now() - t1;
 if (hosts[3]!.logSize !== size) throw new Error(`replica 3 has ${hosts[3]!.logSize} entries of ${size}`);
 // `transferred`: entries taken by state transfer (the rest came as protocol messages from the outboxes).
 console.log(
-  JSON.stringify({ what: 'catch-up', entries: size, transferred, transfers: chunks, ms: Math.round(transferMs), entriesPerSecond: Math.round(size / (transferMs / 1000)), entryMBPerSecond: Math.round(((size * 100) / 2 ** 20 / (transferMs / 1000)) * 10) / 10 }),
+  JSON.stringify({ what: 'catch-up', kind, entries: size, transferred, transfers: chunks, ms: Math.round(transferMs), entriesPerSecond: Math.round(size / (transferMs / 1000)), entryMBPerSecond: Math.round(((size * 100) / 2 ** 20 / (transferMs / 1000)) * 10) / 10 }),
 );
 
-// Restart times: a new host on replica 0's storage (its own folder), with and without applications.
+// Restart time: a new host on replica 0's storage (its own folder), as a process restart does.
 for (const s of stores) await s.close();
-for (const apps of [true, false]) {
+{
   const t = performance.now();
   const store = await SqliteStore.open(dirs[0]!);
-  const h = new ReplicaHost(sim.group, sim.secrets[0]!, store, transport(0), () => clock, { ...options(), ...(apps ? {} : { apps: () => [] }) });
+  const h = new ReplicaHost(sim.group, sim.secrets[0]!, store, transport(0), () => clock, options());
   await h.init();
-  console.log(JSON.stringify({ what: 'restart', apps, entries: h.logSize, ms: Math.round(performance.now() - t), replayedEvents: h.metrics().replayedEvents }));
+  console.log(JSON.stringify({ what: 'restart', kind, entries: h.logSize, ms: Math.round(performance.now() - t), replayedEvents: h.metrics().replayedEvents }));
   await store.close();
 }
 for (const d of dirs) rmSync(d, { recursive: true, force: true });
