@@ -5,9 +5,11 @@
  * per epoch) to SQLite on a file (the Node store; the Durable Object's tables are the same) and to a real
  * redis-server through the Upstash REST bridge, then bytes per entry are read off the backend (SQLite's
  * page count; Redis's used_memory) and a receipt's reads (one entry, one checkpoint, its proof's nodes)
- * are timed at that size.
+ * are timed at that size. With `notary`, every entry is a notary stamp (107 bytes) and each commit also
+ * holds what executing it writes to the notary's state (a registration under d/<digest> and the chain
+ * head): the cost of an entry an application takes.
  *
- *   npx tsx infra/bench/storage.ts [total=100000] [bytes=100] [perEpoch=1000] [backends=sqlite,redis]
+ *   npx tsx infra/bench/storage.ts [total=100000] [bytes=100] [perEpoch=1000] [backends=sqlite,redis] [plain|notary]
  *
  * Prints one JSON line per backend and a table on stderr.
  */
@@ -28,11 +30,14 @@ import { RedisStore, redisClient } from '../../workers/node/redis-store.ts';
 import { SqliteStore } from '../../workers/node/sqlite-store.ts';
 import { startRedis } from '../../test/helpers/redis.ts';
 import { startUpstashBridge } from '../../test/helpers/upstash-bridge.ts';
+import { encodeStampEntry } from '../../shared/app/notary.ts';
 
 const total = Number(process.argv[2] ?? 100_000);
 const bytes = Number(process.argv[3] ?? 100);
 const perEpoch = Number(process.argv[4] ?? 1000);
 const backends = (process.argv[5] ?? 'sqlite,redis').split(',');
+const kind = process.argv[6] ?? 'plain';
+if (kind !== 'plain' && kind !== 'notary') throw new Error(`kind must be plain or notary, not ${kind}`);
 
 /** Fills `store` like a replica would; returns the frontier (the engine's view) at the end. */
 async function fill(store: ReplicaStore, label: string): Promise<MerkleFrontier> {
@@ -41,10 +46,13 @@ async function fill(store: ReplicaStore, label: string): Promise<MerkleFrontier>
   for (let epoch = 0; f.size < total; epoch++) {
     const b = emptyBatch();
     for (let k = 0; k < perEpoch && f.size < total; k++) {
-      const entry = new Uint8Array(randomBytes(bytes));
+      const digest = randomBytes(32).toString('hex');
+      const entry = kind === 'notary' ? encodeStampEntry({ digest }) : new Uint8Array(randomBytes(bytes));
       const a = f.append(leafHash(entry));
       b.log.push({ index: a.index, id: toHex(sha256(entry)), epoch, entry });
       b.nodes.push(...a.nodes);
+      // What the notary's execution writes for a first registration (notary.ts: u64 index, u64 epoch).
+      if (kind === 'notary') b.app.push({ app: 'notary', key: `d/${digest}`, value: new Uint8Array(16) }, { app: 'notary', key: 'head', value: new Uint8Array(randomBytes(32)) });
     }
     b.checkpoints.push({ epoch, size: f.size, root: f.root(), stateDigest: f.root(), signature: new Uint8Array(48).fill(epoch & 0xff) });
     await store.commit(b);
@@ -74,7 +82,7 @@ if (backends.includes('sqlite')) {
   const f = await fill(store, 'sqlite');
   const writeS = (performance.now() - t0) / 1000;
   const size = (await store.sizeBytes())!;
-  results.push({ backend: 'sqlite (Node file; Durable Object tables)', total, entry_bytes: bytes, bytes_per_entry: Math.round(size / total), mb_per_million: Math.round((size / total) * 1e6 / 2 ** 20), write_entries_per_s: Math.round(total / writeS), receipt_reads_ms: Math.round((await receiptMs(store, f)) * 100) / 100 });
+  results.push({ backend: 'sqlite (Node file; Durable Object tables)', kind, total, entry_bytes: bytes, bytes_per_entry: Math.round(size / total), mb_per_million: Math.round((size / total) * 1e6 / 2 ** 20), write_entries_per_s: Math.round(total / writeS), receipt_reads_ms: Math.round((await receiptMs(store, f)) * 100) / 100 });
   await store.close();
   rmSync(dir, { recursive: true, force: true });
 }
@@ -89,7 +97,7 @@ if (backends.includes('redis')) {
   const f = await fill(store, 'redis');
   const writeS = (performance.now() - t0) / 1000;
   const size = used() - before;
-  results.push({ backend: 'redis (used_memory)', total, entry_bytes: bytes, bytes_per_entry: Math.round(size / total), mb_per_million: Math.round((size / total) * 1e6 / 2 ** 20), write_entries_per_s: Math.round(total / writeS), receipt_reads_ms: Math.round((await receiptMs(store, f)) * 100) / 100 });
+  results.push({ backend: 'redis (used_memory)', kind, total, entry_bytes: bytes, bytes_per_entry: Math.round(size / total), mb_per_million: Math.round((size / total) * 1e6 / 2 ** 20), write_entries_per_s: Math.round(total / writeS), receipt_reads_ms: Math.round((await receiptMs(store, f)) * 100) / 100 });
   await bridge.close();
   await redis.stop();
 }

@@ -38,7 +38,7 @@ import { invariant } from '../invariant/index.ts';
 import { bytesEqual, toHex } from '../crypto/bytes.ts';
 import type { ProtocolContext } from '../protocols/context.ts';
 import { DEFAULT_AB_CONFIG } from '../protocols/ab.ts';
-import type { AbConfig, AtomicBroadcast } from '../protocols/ab.ts';
+import type { AbConfig, AbSnapshot, AtomicBroadcast } from '../protocols/ab.ts';
 import { CheckpointCertifier } from '../protocols/checkpoint.ts';
 import type { ThresholdDecryptor } from '../protocols/crypto-suite.ts';
 import { ENVELOPE_BYTES, ENVELOPE_CIPHERTEXT, ENVELOPE_PLAIN, SecureCausalBroadcast, envelope } from '../protocols/scab.ts';
@@ -346,42 +346,104 @@ export class ReplicaEngine {
   }
 
   /**
-   * The engine's state as bytes (compaction): the ordering layer (atomic broadcast: its inter-epoch state
-   * and the live epochs' inputs and messages, from which their instances are rebuilt; decryption: the
-   * ordered epochs still being decrypted), the checkpoint certifier, counters, the Merkle tree's right
-   * edge, the window of recent ids and the latest signed checkpoint. The log itself is not included:
-   * storage keeps it (and restore() re-applies it to the applications).
+   * The engine's state for compaction, in two kinds of pieces: `main`, what changes from event to event (the
+   * ordering layer's live epochs as the events their instances were given, the pending queue, the ordered
+   * epochs being decrypted, the certifier, counters, the Merkle tree's right edge, the latest signed
+   * checkpoint, the epochs awaiting execution, recent digests), and `parts`, what never changes once made,
+   * one per epoch (SNAPSHOT_PART_KINDS: the agreed batches kept for laggards, atomic broadcast's
+   * de-duplication lists and the log's recent ids). A store keeps each part once under its key, so a
+   * compaction writes the parts of the epochs since the last one: `parts` holds only those whose key is not
+   * in `stored`, `keys` every part the state has now (the store deletes the others). The log and the
+   * applications' state are not included: storage keeps them.
    */
-  snapshot(): Uint8Array {
-    return encodeState({
-      v: 5,
-      scab: this.scab.snapshot(),
+  snapshotState(stored: ReadonlySet<string> = new Set()): { readonly main: Uint8Array; readonly parts: Map<string, Uint8Array>; readonly keys: ReadonlySet<string> } {
+    const scab = this.scab.snapshot();
+    const ab = scab.ab;
+    const keys = new Set<string>();
+    const parts = new Map<string, Uint8Array>();
+    const part = (key: string, value: () => unknown): void => {
+      keys.add(key);
+      if (!stored.has(key)) parts.set(key, encodeState(value()));
+    };
+    for (const [e, out] of ab.finished) part(`ab-finished/${e}`, () => out);
+    // Atomic broadcast's window holds one list per delivered epoch, the newest for epoch ab.epoch - 1.
+    const firstListEpoch = ab.epoch - ab.deliveredByEpoch.length;
+    ab.deliveredByEpoch.forEach((list, k) => part(`ab-delivered/${firstListEpoch + k}`, () => list));
+    for (const [e, ids] of this.recentByEpoch) part(`recent/${e}`, () => ids.map((id) => [id, this.recentIds.get(id)!]));
+    const { finished: _f, delivered: _d, deliveredByEpoch: _l, ...abMain } = ab;
+    const main = encodeState({
+      v: 6,
+      scab: { ...scab, ab: abMain },
       certifier: this.certifier.snapshot(),
       faults: this.faultCounts,
       outcomes: this.outcomesByEpoch.map(([e, ids]) => [e, ids.map((id) => [id, this.outcomes.get(id) ?? null])]),
       events: this.events,
       logSize: this.frontier.size,
       frontier: this.frontier.toJSON(),
-      recent: this.recentByEpoch.map(([e, ids]) => [e, ids.map((id) => [id, this.recentIds.get(id)!])]),
+      parts: [...keys],
       latest: this.latest ? { ...this.latest } : null,
       digests: this.digestLog.map((r) => [r.epoch, r.digests.map((d) => [d.name, d.digest])]),
       digestsKnownTo: this.digestsKnownTo,
       awaiting: this.awaiting.map((j) => ({ ...j, ...(j.expect ? { expect: j.expect } : {}) })),
     });
+    return { main, parts, keys };
   }
 
-  /** An engine in exactly the state snapshot() captured (nothing of the stored history is read). */
-  static restore(ctx: ProtocolContext, options: EngineOptions, snapshot: Uint8Array, decryptor?: ThresholdDecryptor): ReplicaEngine {
-    const s = decodeState(snapshot) as Record<string, unknown>;
-    if (s['v'] !== 5) throw new SnapshotError(`snapshot version ${String(s['v'])} is not the current 5 (made by another release)`);
+  /** The whole state as one byte string (snapshotState's main and every part): for tests and tools. */
+  snapshot(): Uint8Array {
+    const { main, parts } = this.snapshotState();
+    return encodeState({ main, parts });
+  }
+
+  /**
+   * An engine in exactly the state captured: `snapshot` is snapshotState's `main` with `parts` the stored
+   * parts, or snapshot()'s single byte string without them. Nothing of the stored history is read.
+   */
+  static restore(ctx: ProtocolContext, options: EngineOptions, snapshot: Uint8Array, decryptor?: ThresholdDecryptor, parts?: ReadonlyMap<string, Uint8Array>): ReplicaEngine {
+    let mainBytes = snapshot;
+    let partBytes = parts;
+    if (!partBytes) {
+      const whole = decodeState(snapshot) as { main?: unknown; parts?: unknown };
+      if (!(whole.main instanceof Uint8Array) || !(whole.parts instanceof Map)) throw new SnapshotError('not a snapshot of this release (expected its main state and parts)');
+      mainBytes = whole.main;
+      partBytes = whole.parts as Map<string, Uint8Array>;
+    }
+    const s = decodeState(mainBytes) as Record<string, unknown>;
+    if (s['v'] !== 6) throw new SnapshotError(`snapshot version ${String(s['v'])} is not the current 6 (made by another release)`);
+    const partOf = (key: string): unknown => {
+      const b = partBytes!.get(key);
+      if (!b) throw new SnapshotError(`snapshot part ${key} is missing from storage`);
+      return decodeState(b);
+    };
+    const keys = s['parts'] as string[];
+    const scabMain = s['scab'] as unknown as ScabSnapshot;
+    const finished = new Map<number, unknown>();
+    const delivered: [number, string[]][] = [];
+    const recent: [number, [string, number][]][] = [];
+    for (const key of keys) {
+      const [kind, ep] = key.split('/') as [string, string];
+      const epoch = Number(ep);
+      if (kind === 'ab-finished') finished.set(epoch, partOf(key));
+      else if (kind === 'ab-delivered') delivered.push([epoch, partOf(key) as string[]]);
+      else if (kind === 'recent') recent.push([epoch, partOf(key) as [string, number][]]);
+      else throw new SnapshotError(`snapshot part ${key} is of no known kind`);
+    }
+    delivered.sort((x, y) => x[0] - y[0]);
+    recent.sort((x, y) => x[0] - y[0]);
+    const abMain = scabMain.ab;
+    invariant(delivered.every(([ep], k) => ep === abMain.epoch - delivered.length + k), () => 'snapshot: the de-duplication lists are not the epochs before the current one');
+    // The map from digest to its newest epoch, rebuilt from the lists in epoch order.
+    const deliveredMap = new Map<string, number>();
+    for (const [ep, list] of delivered) for (const d of list) deliveredMap.set(d, ep);
+    const ab = { ...abMain, finished, delivered: deliveredMap, deliveredByEpoch: delivered.map(([, list]) => list) } as unknown as AbSnapshot;
     const e = new ReplicaEngine(ctx, options, decryptor);
-    e.scab = SecureCausalBroadcast.restore(ctx, e.decryptor, e.scabOptions, s['scab'] as unknown as ScabSnapshot);
+    e.scab = SecureCausalBroadcast.restore(ctx, e.decryptor, e.scabOptions, { ...scabMain, ab });
     e.deliveredEpoch = e.scab.nextEpoch - 1;
     e.certifier = CheckpointCertifier.restore(ctx, s['certifier'] as unknown as CertifierState);
     e.frontier = MerkleFrontier.fromJSON(s['frontier'] as { size: number; edge: string[] });
     const logSize = s['logSize'] as number;
     invariant(e.frontier.size === logSize, () => `snapshot: frontier of ${e.frontier.size} for a log of ${logSize}`);
-    for (const [epoch, pairs] of s['recent'] as [number, [string, number][]][]) {
+    for (const [epoch, pairs] of recent) {
       e.recentByEpoch.push([epoch, pairs.map(([id]) => id)]);
       for (const [id, index] of pairs) e.recentIds.set(id, index);
     }

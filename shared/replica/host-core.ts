@@ -152,6 +152,8 @@ export interface OutgoingFrame {
  * tree's right edge (engine snapshot version 4).
  * 6: atomic broadcast de-duplicates within an epoch only (the log across epochs), so a journal written under
  * 5 could replay differently; outboxes are trimmed behind signed checkpoints (state transfer).
+ * 7: application state in storage and executed after ordering ('executed' journal events, app_state);
+ * snapshots in a main part and per-epoch parts (engine snapshot version 6).
  */
 export const STORAGE_FORMAT = '7';
 
@@ -311,6 +313,8 @@ export class HostCore {
   private journalLength: number;
   private journalBytes: number;
   private snapshotBytes: number;
+  /** Keys of the snapshot parts storage holds (engine.ts snapshotState). */
+  private storedParts: Set<string>;
   private compactions = 0;
   /** Outbox messages dropped since load (trimOutboxes). */
   private trimmedMessages = 0;
@@ -390,13 +394,14 @@ export class HostCore {
     this.keepResponsesOf = engineOptions.keepResponsesOf ?? [];
     let engine: ReplicaEngine;
     if (state.snapshot) {
-      engine = ReplicaEngine.restore(ctx, engineOptions, state.snapshot, decryptor);
+      engine = ReplicaEngine.restore(ctx, engineOptions, state.snapshot, decryptor, state.snapshotParts);
     } else {
       engine = new ReplicaEngine(ctx, engineOptions, decryptor);
     }
     this.journalLength = state.journal.length;
     this.journalBytes = state.journal.reduce((s, b) => s + b.length, 0);
     this.snapshotBytes = state.snapshot?.length ?? 0;
+    this.storedParts = new Set(state.snapshotParts.keys());
     for (const b of state.journal) {
       const event = decodeEvent(b);
       if (event.kind === 'submit') this.submitted.add(requestId(event.request));
@@ -981,7 +986,8 @@ export class HostCore {
     if (!this.formatWritten) batch.meta.set('format', STORAGE_FORMAT);
     const trimmed = this.trimOutboxes(steps);
     batch.outboxDelete.push(...trimmed);
-    const written = snapshot ? { ...batch, journal: [], snapshot: this.engine.snapshot() } : this.maybeCompact(batch, steps);
+    const written = snapshot ? this.withSnapshot(batch) : this.maybeCompact(batch, steps);
+    const partKeys = written.snapshot ? this.nextParts : null;
     return {
       batch: written,
       apply: () => {
@@ -997,6 +1003,7 @@ export class HostCore {
           this.journalLength = 0;
           this.journalBytes = 0;
           this.snapshotBytes = written.snapshot.length;
+          this.storedParts = new Set(partKeys!);
           this.compactions++;
         } else {
           this.journalLength += written.journal.length;
@@ -1040,7 +1047,20 @@ export class HostCore {
     const delivered = steps.some((s) => s.appended.length > 0 || s.checkpoints.length > 0);
     if (!delivered || this.journalLength + batch.journal.length < this.opts.compactAfter) return batch;
     if (this.journalBytes + batch.journal.reduce((s, b) => s + b.length, 0) < this.snapshotBytes / 2) return batch;
-    return { ...batch, journal: [], snapshot: this.engine.snapshot() };
+    return this.withSnapshot(batch);
+  }
+
+  /** The keys of the parts of the last snapshot made (stored once its batch is written). */
+  private nextParts: ReadonlySet<string> = new Set();
+
+  /**
+   * The batch with the engine's snapshot in place of its journal: the main state, the parts storage does not
+   * hold yet, and the deletion of the parts the state no longer has (engine.ts snapshotState).
+   */
+  private withSnapshot(batch: MutableWriteBatch): MutableWriteBatch {
+    const s = this.engine.snapshotState(this.storedParts);
+    this.nextParts = s.keys;
+    return { ...batch, journal: [], snapshot: s.main, snapshotParts: { put: s.parts, delete: [...this.storedParts].filter((k) => !s.keys.has(k)) } };
   }
 
   // ---- peers: outgoing

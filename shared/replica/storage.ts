@@ -55,11 +55,25 @@ export interface WriteBatch {
    * deletes the whole journal (the batch's own `journal` is then empty: the snapshot includes it).
    */
   readonly snapshot?: Uint8Array;
+  /**
+   * With a snapshot: the parts of the engine's state that do not change once made (one per epoch: the
+   * agreed batches kept for laggards, the de-duplication windows), each stored once under its key and
+   * deleted when it leaves the state, so a compaction writes what changed since the last one. `put` adds
+   * parts, `delete` removes stored ones; both apply with the snapshot, atomically.
+   */
+  readonly snapshotParts?: SnapshotParts;
+}
+
+export interface SnapshotParts {
+  readonly put: ReadonlyMap<string, Uint8Array>;
+  readonly delete: readonly string[];
 }
 
 export interface LoadedState {
   /** The latest snapshot, if any; the journal holds the events after it. */
   readonly snapshot: Uint8Array | null;
+  /** The stored snapshot parts (WriteBatch.snapshotParts), by key. */
+  readonly snapshotParts: ReadonlyMap<string, Uint8Array>;
   /** Journal entries in order. */
   readonly journal: readonly Uint8Array[];
   readonly outbox: readonly StoredOutboxMessage[];
@@ -87,6 +101,7 @@ export type MutableWriteBatch = {
   meta: Map<string, string>;
   app: AppStateWrite[];
   snapshot?: Uint8Array;
+  snapshotParts?: SnapshotParts;
 };
 
 export function emptyBatch(): MutableWriteBatch {
@@ -117,10 +132,12 @@ export class MemoryStorage {
   /** Application state: app name -> key -> value. */
   readonly appState = new Map<string, Map<string, Uint8Array>>();
   snapshot: Uint8Array | null = null;
+  readonly snapshotParts = new Map<string, Uint8Array>();
 
   load(): LoadedState {
     return {
       snapshot: this.snapshot,
+      snapshotParts: new Map(this.snapshotParts),
       journal: [...this.journal],
       outbox: [...this.outbox.values()].sort((a, b) => a.peer - b.peer || a.id - b.id),
       inbox: new Map(this.inbox),
@@ -132,6 +149,8 @@ export class MemoryStorage {
     if (b.snapshot) {
       this.snapshot = b.snapshot;
       this.journal = [];
+      for (const k of b.snapshotParts?.delete ?? []) this.snapshotParts.delete(k);
+      for (const [k, v] of b.snapshotParts?.put ?? []) this.snapshotParts.set(k, v);
     }
     this.journal.push(...b.journal);
     for (const m of b.outbox) this.outbox.set(`${m.peer}/${m.id}`, m);
@@ -214,6 +233,7 @@ export class MemoryStorage {
   /** Bytes of everything stored (journal, snapshot, outbox, log), roughly: for the simulator's bounds. */
   sizeBytes(): number {
     let n = this.snapshot?.length ?? 0;
+    for (const v of this.snapshotParts.values()) n += v.length;
     for (const j of this.journal) n += j.length;
     for (const m of this.outbox.values()) n += m.bytes.length;
     for (const e of this.log) n += e ? e.entry.length : 0;
@@ -234,6 +254,7 @@ export class MemoryStorage {
     c.checkpoints.push(...this.checkpoints);
     for (const [app, m] of this.appState) c.appState.set(app, new Map(m));
     c.snapshot = this.snapshot;
+    for (const [k, v] of this.snapshotParts) c.snapshotParts.set(k, v);
     return c;
   }
 }

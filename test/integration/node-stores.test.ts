@@ -2,13 +2,14 @@
  * The Node replica's stores against the ReplicaStore contract that MemoryStore defines (workers/core/store.ts):
  * RedisStore through the real @upstash/redis client, the Upstash-REST bridge and a real redis-server, and
  * SqliteStore on a temp folder. Then what only one backend has: a transaction broken before EXEC leaves
- * nothing (application state included); a second writer or a partly applied EXEC stops the replica for good;
+ * nothing (application state included, and a snapshot with its parts); a second writer or a partly applied EXEC stops the replica for good;
  * Redis unreachable fails commits quickly and loses nothing; a SQLite commit the database aborts leaves
- * nothing; a SQLite writer killed after its commits loses none of them; the folder lock. And Redis durability: a server without appendonly yes +
+ * nothing (nor changes the snapshot parts or their spilled rows, which go when a part is deleted); a SQLite writer killed after its commits loses none of them; the folder lock. And Redis durability: a server without appendonly yes +
  * appendfsync always is refused at start and at every load, one that does not answer CONFIG is warned
  * about (refused with SINTRA_REDIS_DURABILITY=require), and storage that went back in time (a server
  * restarted without persistence) stops the replica for good.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +37,13 @@ import type { UpstashBridge } from '../helpers/upstash-bridge.ts';
 
 const bytes = (...xs: number[]) => new Uint8Array(xs);
 const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, i) => i);
+/** A snapshot part over 2 MB (an epoch's kept batch): over Durable Object SQLite's limit per value. */
+const BIG_PART = Uint8Array.from({ length: 2 * 1024 * 1024 + 3 }, (_, i) => (i * 7 + 0x5b) & 0xff);
+/**
+ * Values by length and digest: toEqual on megabyte arrays blocks the event loop for seconds (and with it the
+ * in-process Upstash bridge, whose idle connections then time out under the client).
+ */
+const digests = (m: ReadonlyMap<string, Uint8Array>) => new Map([...m].map(([k, v]) => [k, `${v.length}:${createHash('sha256').update(v).digest('hex')}`]));
 
 function batch(parts: Partial<WriteBatch>): WriteBatch {
   return { ...emptyBatch(), ...parts };
@@ -56,7 +64,7 @@ function contract(name: string, backend: () => Backend): void {
     it('starts empty', async () => {
       const s = await backend().make();
       const l = await s.load();
-      expect(l).toEqual({ snapshot: null, journal: [], outbox: [], inbox: new Map(), meta: new Map() });
+      expect(l).toEqual({ snapshot: null, snapshotParts: new Map(), journal: [], outbox: [], inbox: new Map(), meta: new Map() });
       expect(await s.entries(0, 10)).toEqual([]);
       expect(await s.loadLog()).toEqual({ entries: [], checkpoints: [] });
     });
@@ -127,6 +135,67 @@ function contract(name: string, backend: () => Backend): void {
       expect(l.snapshot).toEqual(ALL_BYTES);
       expect(l.journal).toEqual([]);
       expect((await s.loadLog()).entries.map((e) => e.index)).toEqual([0, 1]);
+    });
+
+    it('snapshot parts: written with their snapshot; a later snapshot deletes and puts (replacing a key); binary and 2 MB values intact; after a reopen', async () => {
+      const b = backend();
+      let s = await b.make();
+      await s.load();
+      const mark = Uint8Array.from(ALL_BYTES).reverse(); // starts with 0xFF, the SQL store's reference mark
+      await s.commit(
+        batch({
+          snapshot: bytes(1),
+          journal: [],
+          snapshotParts: {
+            put: new Map([
+              ['ab-finished/1', ALL_BYTES],
+              ['ab-finished/2', BIG_PART],
+              ['recent/1', mark],
+              ['recent/2', new Uint8Array(0)],
+            ]),
+            delete: [],
+          },
+        }),
+      );
+      await s.commit(batch({ journal: [bytes(9)] }));
+      s = await b.reopen(s);
+      let l = await s.load();
+      expect(l.snapshot).toEqual(bytes(1));
+      expect(l.journal).toEqual([bytes(9)]);
+      expect(digests(l.snapshotParts)).toEqual(
+        digests(new Map([
+          ['ab-finished/1', ALL_BYTES],
+          ['ab-finished/2', BIG_PART],
+          ['recent/1', mark],
+          ['recent/2', new Uint8Array(0)],
+        ])),
+      );
+      // Deleted (and one never stored), replaced, added; the others stay as they were.
+      await s.commit(
+        batch({
+          snapshot: bytes(2),
+          journal: [],
+          snapshotParts: { put: new Map([['recent/1', bytes(7)], ['ab-delivered/3', bytes(3)]]), delete: ['ab-finished/2', 'recent/2', 'recent/99'] },
+        }),
+      );
+      const want = new Map([
+        ['ab-finished/1', ALL_BYTES],
+        ['recent/1', bytes(7)],
+        ['ab-delivered/3', bytes(3)],
+      ]);
+      for (const reopen of [false, true]) {
+        if (reopen) s = await b.reopen(s);
+        l = await s.load();
+        expect(l.snapshot).toEqual(bytes(2));
+        expect(l.journal).toEqual([]);
+        expect(digests(l.snapshotParts)).toEqual(digests(want));
+      }
+      // A key both deleted and put in one batch ends up put; a snapshot without parts leaves them.
+      await s.commit(batch({ snapshot: bytes(3), journal: [], snapshotParts: { put: new Map([['recent/1', bytes(8)]]), delete: ['recent/1', 'ab-delivered/3'] } }));
+      await s.commit(batch({ snapshot: bytes(4), journal: [] }));
+      l = await s.load();
+      expect(l.snapshot).toEqual(bytes(4));
+      expect(l.snapshotParts).toEqual(new Map([['ab-finished/1', ALL_BYTES], ['recent/1', bytes(8)]]));
     });
 
     it('history queries: first index of an id, Merkle nodes, kept responses, checkpoints by size, after a reopen', async () => {
@@ -305,6 +374,28 @@ describe.skipIf(!HAVE_REDIS)('RedisStore (real redis-server behind the Upstash R
     expect(await s.entries(0, 1)).toEqual([]);
     await s.commit(batch({ journal: [bytes(3)] }));
     expect((await fresh(s.prefix).load()).journal).toEqual([bytes(1), bytes(3)]);
+  });
+
+  it('snapshot parts: a snapshot commit broken before EXEC changes neither the snapshot nor its parts; they are in the hash <prefix>:snapparts', async () => {
+    const s = fresh();
+    await s.load();
+    await s.commit(batch({ snapshot: bytes(1), journal: [], snapshotParts: { put: new Map([['ab-finished/1', bytes(1)], ['recent/1', bytes(2)]]), delete: [] } }));
+    await s.commit(batch({ journal: [bytes(5)] }));
+    // incr, set snapshot, del journal, HDEL and HSET of the parts queued; then the connection drops (no EXEC).
+    bridge.breakNextTransaction(5);
+    const parts = { put: new Map([['recent/1', bytes(9)], ['ab-finished/2', bytes(3)]]), delete: ['ab-finished/1'] };
+    await expect(s.commit(batch({ snapshot: bytes(2), journal: [], snapshotParts: parts, meta: new Map([['k', 'v']]) }))).rejects.toThrow();
+    const t = fresh(s.prefix);
+    let l = await t.load();
+    expect(l.snapshot).toEqual(bytes(1));
+    expect(l.journal).toEqual([bytes(5)]);
+    expect(l.snapshotParts).toEqual(new Map([['ab-finished/1', bytes(1)], ['recent/1', bytes(2)]]));
+    await t.commit(batch({ snapshot: bytes(2), journal: [], snapshotParts: parts }));
+    l = await fresh(s.prefix).load();
+    expect(l.snapshot).toEqual(bytes(2));
+    expect(l.snapshotParts).toEqual(new Map([['recent/1', bytes(9)], ['ab-finished/2', bytes(3)]]));
+    expect(t.keys()).toContain(`${s.prefix}:snapparts`);
+    expect(await client().hkeys(`${s.prefix}:snapparts`)).toEqual(expect.arrayContaining(['recent/1', 'ab-finished/2']));
   });
 
   it('a second writer on the same state stops both for good (no message of the conflicting commit is released)', async () => {
@@ -569,6 +660,38 @@ setInterval(() => undefined, 1000);
     await s.commit(batch({ journal: [bytes(3)], app }));
     expect(await s.readAppState('notary', ['head', 'new', 'old'])).toEqual(new Map([['head', bytes(2)], ['new', bytes(3)]]));
     await s.close();
+  });
+
+  it('snapshot parts: one over 2 MB is spilled and its spill rows go when it is deleted or replaced; an aborted commit changes neither the snapshot nor the parts', async () => {
+    const dir = join(root, 'snapshot-parts');
+    const s = await SqliteStore.open(dir);
+    await s.load();
+    const other = new Database(join(dir, DATABASE_FILE));
+    const spillRows = () => Number((other.prepare('SELECT count(*) AS c FROM spill').get() as { c: number }).c);
+    const big = (seed: number) => Uint8Array.from({ length: 2 * 1024 * 1024 + 1 }, (_, i) => (i + seed) & 0x7f);
+    await s.commit(batch({ snapshot: bytes(1), journal: [], snapshotParts: { put: new Map([['ab-finished/1', big(1)], ['ab-finished/2', big(2)], ['recent/1', bytes(1)]]), delete: [] } }));
+    expect(spillRows()).toBe(6); // two parts of 2 MB + 1 byte, in 1 MB parts
+    // The database aborts the next snapshot commit at its last write: the snapshot, the parts and their spill rows stay.
+    other.exec("CREATE TRIGGER boom BEFORE INSERT ON app_state WHEN NEW.k = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END");
+    const next = { put: new Map([['ab-finished/2', bytes(2)], ['recent/2', big(3)]]), delete: ['ab-finished/1', 'recent/1'] };
+    await expect(s.commit(batch({ snapshot: bytes(2), journal: [], snapshotParts: next, app: [{ app: 'ca', key: 'boom', value: bytes(5) }] }))).rejects.toThrow(/boom/);
+    other.exec('DROP TRIGGER boom');
+    let l = await s.load();
+    expect(l.snapshot).toEqual(bytes(1));
+    expect(digests(l.snapshotParts)).toEqual(digests(new Map([['ab-finished/1', big(1)], ['ab-finished/2', big(2)], ['recent/1', bytes(1)]])));
+    expect(spillRows()).toBe(6);
+    // Deleting one spilled part and replacing the other by a small value drops their spill rows; a new big part spills.
+    await s.commit(batch({ snapshot: bytes(2), journal: [], snapshotParts: next }));
+    expect(spillRows()).toBe(3); // only recent/2's
+    await s.commit(batch({ snapshot: bytes(3), journal: [], snapshotParts: { put: new Map(), delete: ['recent/2'] } }));
+    expect(spillRows()).toBe(0);
+    other.close();
+    await s.close();
+    const t = await SqliteStore.open(dir);
+    l = await t.load();
+    expect(l.snapshot).toEqual(bytes(3));
+    expect(l.snapshotParts).toEqual(new Map([['ab-finished/2', bytes(2)]]));
+    await t.close();
   });
 
   it('values over 1 MB are stored in parts and read back exactly', async () => {

@@ -1,7 +1,9 @@
 /**
  * SqlStore inside workerd against real Durable Object SQLite: values over the 2 MB limit (a snapshot, a
  * journal event, an outbox message) are spilled in parts and read back exactly; replacing the snapshot
- * or acknowledging the message drops the parts; the commit stays one transaction. Application state: in
+ * or acknowledging the message drops the parts; the commit stays one transaction. Snapshot parts: written
+ * with the snapshot, spilled when big, their spill rows dropped when deleted or replaced, untouched by an
+ * aborted commit. Application state: in
  * the commit's transaction (a commit the database aborts leaves none of it), and a read of thousands of keys
  * within the Durable Object's limit of 100 bound parameters per statement.
  */
@@ -56,6 +58,45 @@ describe('SqlStore (workerd SQLite): values over the 2 MB limit', () => {
       await store.commit({ ...emptyBatch(), snapshot: next });
       expect(d((await store.load()).snapshot)).toBe(d(next));
       expect(parts()).toBe(2);
+    });
+  });
+});
+
+describe('SqlStore (workerd SQLite): snapshot parts', () => {
+  it('written with the snapshot; a part over 2 MB is spilled, its spill rows go when it is deleted or replaced; an aborted commit changes neither snapshot nor parts; they survive a new store object', async () => {
+    await runInDurableObject(e.REPLICA.get(e.REPLICA.idFromName('sql-store-parts')), async (_obj, state) => {
+      let store = new SqlStore(state.storage);
+      const spillRows = () => Number(state.storage.sql.exec('SELECT count(*) AS c FROM spill').one()['c']);
+      const digests = (m: ReadonlyMap<string, Uint8Array>) => new Map([...m].map(([k, v]) => [k, d(v)]));
+      const kept1 = big(2 * 1024 * 1024 + 1, 0x5b);
+      const kept2 = big(3 * 1024 * 1024, 0x22);
+      const mark = new Uint8Array([0xff, 1, 2]); // starts with the reference mark: spilled whatever its size
+      await store.commit({ ...emptyBatch(), snapshot: new Uint8Array([1]), snapshotParts: { put: new Map([['ab-finished/1', kept1], ['ab-finished/2', kept2], ['recent/1', mark], ['recent/2', new Uint8Array([7])]]), delete: [] } });
+      let loaded = await store.load();
+      expect(digests(loaded.snapshotParts)).toEqual(digests(new Map([['ab-finished/1', kept1], ['ab-finished/2', kept2], ['recent/1', mark], ['recent/2', new Uint8Array([7])]])));
+      expect(spillRows()).toBe(3 + 3 + 1);
+
+      // The database aborts the next snapshot commit at its last write: snapshot, parts and spill rows stay.
+      state.storage.sql.exec("CREATE TRIGGER parts_boom BEFORE INSERT ON app_state WHEN NEW.k = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END");
+      const next = { put: new Map([['ab-finished/2', new Uint8Array([2])], ['ab-finished/3', big(SPILL_THRESHOLD + 1, 3)]]), delete: ['ab-finished/1', 'recent/1'] };
+      const aborted = { ...emptyBatch(), snapshot: new Uint8Array([2]), snapshotParts: next };
+      aborted.app.push({ app: 'ca', key: 'boom', value: new Uint8Array([5]) });
+      await expect(store.commit(aborted)).rejects.toThrow(/boom/);
+      state.storage.sql.exec('DROP TRIGGER parts_boom');
+      loaded = await store.load();
+      expect(d(loaded.snapshot)).toBe(d(new Uint8Array([1])));
+      expect(digests(loaded.snapshotParts)).toEqual(digests(new Map([['ab-finished/1', kept1], ['ab-finished/2', kept2], ['recent/1', mark], ['recent/2', new Uint8Array([7])]])));
+      expect(spillRows()).toBe(7);
+
+      // Deleted and replaced parts drop their spill rows; the new big part spills.
+      await store.commit({ ...emptyBatch(), snapshot: new Uint8Array([2]), snapshotParts: next });
+      expect(spillRows()).toBe(2);
+      await store.commit({ ...emptyBatch(), snapshot: new Uint8Array([3]), snapshotParts: { put: new Map(), delete: ['ab-finished/3'] } });
+      expect(spillRows()).toBe(0);
+      store = new SqlStore(state.storage);
+      loaded = await store.load();
+      expect(d(loaded.snapshot)).toBe(d(new Uint8Array([3])));
+      expect(digests(loaded.snapshotParts)).toEqual(digests(new Map([['ab-finished/2', new Uint8Array([2])], ['recent/2', new Uint8Array([7])]])));
     });
   });
 });

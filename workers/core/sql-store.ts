@@ -7,13 +7,20 @@
  * docs/design.md section 8); the Durable Object's output gate additionally holds responses and outgoing
  * fetches until the write is confirmed.
  *
+ * A snapshot is the engine's main state (table `snapshot`, one row) and its parts (WriteBatch.snapshotParts:
+ * table `snapshot_parts`, one row per key, each written once and deleted when it leaves the state); a
+ * snapshot commit replaces the first, puts and deletes the second and empties the journal, all in its one
+ * transaction.
+ *
  * Durable Object SQLite refuses any value over 2 MB (SQLITE_TOOBIG), and a snapshot (atomic broadcast's
- * queue and kept batches) or a message carrying a whole batch can be bigger. Such values are spilled: their
- * bytes go to the `spill` table in parts of SPILL_PART bytes under a key, in the same transaction, and the
- * row holds a reference (0xFF + the key). No journal event (first byte 1-3), wire message (codec version 1)
- * or snapshot (JSON, '{') starts with 0xFF, so a reference is never mistaken for a value. Application state
- * (`app_state`) is never spilled, so its values may start with any byte: they are one key's record, far
- * below the limit (one over 2 MB would fail its whole commit, never half of it).
+ * queue), a snapshot part (an epoch's kept batch) or a message carrying a whole batch can be bigger. Such
+ * values are spilled: their bytes go to the `spill` table in parts of SPILL_PART bytes under a key, in the
+ * same transaction, and the row holds a reference (0xFF + the key); replacing or deleting the row deletes
+ * its spilled parts. No journal event (first byte 1-4), wire message (codec version 1), snapshot or snapshot
+ * part (UTF-8 JSON) starts with 0xFF, and a value that did would be spilled whatever its size, so a
+ * reference is never mistaken for a value. Application state (`app_state`) is never spilled, so its values
+ * may start with any byte: they are one key's record, far below the limit (one over 2 MB would fail its
+ * whole commit, never half of it).
  */
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import { nodeKey } from '../../shared/log/merkle-nodes.ts';
@@ -46,6 +53,8 @@ const SCHEMA = [
   'CREATE TABLE IF NOT EXISTS inbox (peer INTEGER PRIMARY KEY, floor INTEGER NOT NULL, above TEXT NOT NULL)',
   'CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)',
   'CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), state BLOB NOT NULL)',
+  // The snapshot's parts (WriteBatch.snapshotParts), by key; values spilled like the snapshot's.
+  'CREATE TABLE IF NOT EXISTS snapshot_parts (k TEXT PRIMARY KEY, v BLOB NOT NULL)',
   'CREATE TABLE IF NOT EXISTS spill (key TEXT NOT NULL, seq INTEGER NOT NULL, part BLOB NOT NULL, PRIMARY KEY (key, seq))',
   // The applications' key-value state (shared/app/types.ts AppState); small rows, so clustered by key.
   'CREATE TABLE IF NOT EXISTS app_state (app TEXT NOT NULL, k TEXT NOT NULL, v BLOB NOT NULL, PRIMARY KEY (app, k)) WITHOUT ROWID',
@@ -97,12 +106,17 @@ export class SqlStore implements ReplicaStore {
     const meta = new Map<string, string>();
     for (const r of this.sql.exec('SELECT k, v FROM meta').toArray()) meta.set(String(r['k']), String(r['v']));
     const snap = this.sql.exec('SELECT state FROM snapshot WHERE id = 1').toArray()[0];
-    return { snapshot: snap ? this.unspill(bytes(snap['state'])) : null, journal, outbox, inbox, meta };
+    const snapshotParts = new Map<string, Uint8Array>();
+    for (const r of this.sql.exec('SELECT k, v FROM snapshot_parts').toArray()) snapshotParts.set(String(r['k']), this.unspill(bytes(r['v'])));
+    return { snapshot: snap ? this.unspill(bytes(snap['state'])) : null, snapshotParts, journal, outbox, inbox, meta };
   }
 
-  /** The value itself, or a reference to its spilled parts (inside the caller's transaction). */
+  /**
+   * The value itself, or a reference to its spilled parts (inside the caller's transaction): for a value
+   * over the threshold, and for one that starts with the reference mark (so it cannot be taken for one).
+   */
   private spill(prefix: string, v: Uint8Array): ArrayBuffer {
-    if (v.length <= SPILL_THRESHOLD) return blob(v);
+    if (v.length <= SPILL_THRESHOLD && v[0] !== SPILL_MARK) return blob(v);
     const key = `${prefix}/${this.boot}/${++this.spills}`;
     for (let off = 0, seq = 0; off < v.length; off += SPILL_PART, seq++) {
       this.sql.exec('INSERT INTO spill (key, seq, part) VALUES (?, ?, ?)', key, seq, blob(v.subarray(off, off + SPILL_PART)));
@@ -138,6 +152,16 @@ export class SqlStore implements ReplicaStore {
         this.sql.exec("DELETE FROM spill WHERE key LIKE 'j/%'");
         this.sql.exec('INSERT OR REPLACE INTO snapshot (id, state) VALUES (1, ?)', this.spill('s', b.snapshot));
         this.sql.exec('DELETE FROM journal');
+        // Deletions first, then puts (a key in both ends up put); a replaced or deleted part's spill goes too.
+        const parts = b.snapshotParts;
+        for (const k of parts?.delete ?? []) {
+          this.dropSpill(this.sql.exec('SELECT v FROM snapshot_parts WHERE k = ?', k).toArray()[0]?.['v']);
+          this.sql.exec('DELETE FROM snapshot_parts WHERE k = ?', k);
+        }
+        for (const [k, v] of parts?.put ?? []) {
+          this.dropSpill(this.sql.exec('SELECT v FROM snapshot_parts WHERE k = ?', k).toArray()[0]?.['v']);
+          this.sql.exec('INSERT OR REPLACE INTO snapshot_parts (k, v) VALUES (?, ?)', k, this.spill('p', v));
+        }
       }
       for (const e of b.journal) this.sql.exec('INSERT INTO journal (event) VALUES (?)', this.spill('j', e));
       for (const m of b.outbox) this.sql.exec('INSERT INTO outbox (peer, id, msg) VALUES (?, ?, ?)', m.peer, m.id, this.spill('o', m.bytes));

@@ -11,6 +11,8 @@
  * keys in one cluster slot, which MULTI needs on a clustered Redis):
  *   journal      list    base64 events, in order (RPUSH)
  *   snapshot     string  base64 engine snapshot; a snapshot commit sets it and DELs journal in the same EXEC
+ *   snapparts    hash    the snapshot's parts (WriteBatch.snapshotParts): key -> base64 value; a snapshot
+ *                        commit HDELs the deleted ones and HSETs the new ones in the same EXEC
  *   outbox       hash    "<peer>/<id>" -> base64 message
  *   log          hash    "<index>" -> JSON {id, epoch, entry(base64), responses?: {app: base64}}  (idempotent by index)
  *   ids          hash    request id -> "<index>" of its first entry (HSETNX)
@@ -157,7 +159,7 @@ interface TxResult {
 }
 
 export class RedisStore implements ReplicaStore {
-  private readonly k: Record<'journal' | 'snapshot' | 'outbox' | 'log' | 'ids' | 'nodes' | 'checkpoints' | 'sizes' | 'inbox' | 'meta' | 'commits' | 'conflict', string>;
+  private readonly k: Record<'journal' | 'snapshot' | 'snapparts' | 'outbox' | 'log' | 'ids' | 'nodes' | 'checkpoints' | 'sizes' | 'inbox' | 'meta' | 'commits' | 'conflict', string>;
   /** Commits seen (the `commits` counter as of our last load or commit); null before the first load. */
   private seen: number | null = null;
   /** Set when a conflict was detected; `recorded` once it is in storage too. */
@@ -175,6 +177,7 @@ export class RedisStore implements ReplicaStore {
     this.k = {
       journal: key('journal'),
       snapshot: key('snapshot'),
+      snapparts: key('snapparts'),
       outbox: key('outbox'),
       log: key('log'),
       ids: key('ids'),
@@ -330,8 +333,9 @@ export class RedisStore implements ReplicaStore {
       tx.hgetall(this.k.outbox);
       tx.hgetall(this.k.inbox);
       tx.hgetall(this.k.meta);
+      tx.hgetall(this.k.snapparts);
     });
-    const [conflict, commits, snapshot, journal, outbox, inbox, meta] = r.map((x) => x.result);
+    const [conflict, commits, snapshot, journal, outbox, inbox, meta, snapparts] = r.map((x) => x.result);
     // The marker first: a state marked inconsistent may also fail to parse.
     if (typeof conflict === 'string') {
       this.conflict = { reason: `this replica's state was marked inconsistent: ${conflict} (see docs/operations.md, Node replicas)`, recorded: true };
@@ -351,6 +355,7 @@ export class RedisStore implements ReplicaStore {
     for (const [f, v] of pairs(inbox, 'inbox')) inboxMap.set(Number(f), JSON.parse(v) as InboxState);
     return {
       snapshot: typeof snapshot === 'string' ? unb64(snapshot) : null,
+      snapshotParts: new Map(pairs(snapparts, 'snapshot parts').map(([k, v]) => [k, unb64(v)])),
       journal: strings(journal, 'journal').map(unb64),
       outbox: out,
       inbox: inboxMap,
@@ -369,6 +374,10 @@ export class RedisStore implements ReplicaStore {
       if (b.snapshot) {
         tx.set(this.k.snapshot, b64(b.snapshot));
         tx.del(this.k.journal);
+        // Deletions first, then puts (a key in both ends up put).
+        const parts = b.snapshotParts;
+        if (parts && parts.delete.length > 0) tx.hdel(this.k.snapparts, ...parts.delete);
+        if (parts && parts.put.size > 0) tx.hset(this.k.snapparts, Object.fromEntries([...parts.put].map(([k, v]) => [k, b64(v)])));
       }
       if (b.journal.length > 0) tx.rpush(this.k.journal, ...b.journal.map(b64));
       if (b.outbox.length > 0) tx.hset(this.k.outbox, Object.fromEntries(b.outbox.map((m) => [`${m.peer}/${m.id}`, b64(m.bytes)])));

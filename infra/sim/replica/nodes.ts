@@ -25,6 +25,8 @@ import type { Behaviour } from '../byzantine.ts';
 import type { Rng } from '../rng.ts';
 import type { Fuzzer } from './fuzz.ts';
 import type { SimGroup } from './group.ts';
+import { invariant } from '../../../shared/invariant/index.ts';
+import { bytesEqual } from '../../../shared/crypto/bytes.ts';
 
 /** A POST's answer as the sender sees it: an HTTP response, or a transport error (refused, reset). */
 export type PostAnswer = { readonly status: number; readonly body: unknown } | { readonly error: string };
@@ -209,6 +211,7 @@ export class HonestNode {
       return 'failed';
     }
     this.storage.commit(c.batch);
+    if (c.batch.snapshot) this.checkSnapshotParts();
     this.hooks.wrote?.(this, c.batch);
     if (this.rollsBack && !this.rolledBack && ++this.commits % 10 === 0) {
       this.past.push(this.storage.clone());
@@ -221,6 +224,19 @@ export class HonestNode {
     c.apply();
     this.observeMemory();
     return 'written';
+  }
+
+  /**
+   * Compaction writes only the snapshot parts storage does not hold, trusting that a part never changes once
+   * made (engine.ts snapshotState): the stored parts must be exactly those a full snapshot makes now.
+   */
+  private checkSnapshotParts(): void {
+    const core = this.core;
+    if (!core) return;
+    const full = core.engine.snapshotState();
+    const stored = this.storage.snapshotParts;
+    invariant(stored.size === full.keys.size && [...full.keys].every((k) => stored.has(k)), () => `replica ${this.index}: stored snapshot parts ${[...stored.keys()].join(',')} are not the engine's ${[...full.keys].join(',')}`);
+    for (const [k, v] of full.parts) invariant(bytesEqual(stored.get(k)!, v), () => `replica ${this.index}: snapshot part ${k} changed after it was stored`);
   }
 
   private observeMemory(): void {
