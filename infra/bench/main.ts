@@ -2,8 +2,10 @@
  * `npm run bench [-- options]`: the benchmark harness of issue 7 (docs/benchmarks.md).
  *
  *   --quick                 whole run under a minute: in-process n=4, baseline, http n=4, short windows
- *   --json                  print ONE JSON document to stdout ({"machine": {...}, "results": [...]})
- *   --modes a,b,c           any of in-process, http, baseline (default: all three)
+ *                           (memory, restart, storage: 20000, 10000, 10000 entries, SQLite only)
+ *   --json                  print ONE JSON document to stdout ({"machine": {...}, "results": [...], "scale": [...]})
+ *   --modes a,b,c           any of in-process, http, baseline, memory, restart, storage (default: the first
+ *                           three; the others take minutes each, much longer on a busy machine)
  *   --n 4,7,10,16           replica counts for in-process (default 4,7,10,16; --quick: 4)
  *   --http-n 4              replica counts for the local HTTP cluster (default 4)
  *   --cluster miniflare     which local HTTP clusters: miniflare (npm start: all replicas in one workerd),
@@ -21,6 +23,22 @@
  *   --post-batch K          requests per POST for http and baseline (default 1; above 1: POST /v1/requests/batch)
  *   --max-outstanding M     accepted-but-uncertified requests per client process before it waits (default 4000)
  *   --overload              add the flood phase to http mode (default on in full runs, off in --quick)
+ *
+ * Measurements against log length (scale.ts: each runs a script of this folder as a child process; its JSON
+ * lines go to the document's "scale" field; a list of kinds or backends runs each):
+ *   memory                  memory-hosts.ts: heap per replica against log length, four replica hosts on
+ *                           SQLite with simulator crypto, and replica 0's load time at the end
+ *   --memory-total N        log entries (default 1000000; --quick 20000)
+ *   --memory-every N        entries between measurements (default a tenth of the total)
+ *   --memory-kind K         plain, notary or ca requests (default plain)
+ *   restart                 transfer.ts: state-transfer rate and restart time with real threshold crypto
+ *   --restart-total N       log entries (default 100000; --quick 10000)
+ *   --restart-kind K        plain or notary (default plain)
+ *   storage                 storage.ts: bytes per log entry and receipt reads per backend
+ *   --storage-total N       log entries (default 100000; --quick 10000)
+ *   --storage-backends B    sqlite, redis (default sqlite,redis; --quick sqlite; redis needs redis-server)
+ *   --storage-kind K        plain or notary (default plain)
+ *
  *   --out DIR               where the results JSON goes (default bench-results/)
  *
  * Every run also writes the JSON document to DIR/<timestamp>.json. Progress goes to stderr.
@@ -36,6 +54,8 @@ import { HTTP_CLUSTERS, runHttpChild } from './http.ts';
 import type { HttpCluster, HttpResult } from './http.ts';
 import { runInProcessChild } from './inprocess.ts';
 import type { InProcessOptions, InProcessResult } from './inprocess.ts';
+import { SCALE_MODES, scaleOptions, scaleRuns, scaleTable } from './scale.ts';
+import type { ScaleResult } from './scale.ts';
 import { loadavg, machineInfo, pad, round3 } from './stats.ts';
 import type { MachineInfo } from './stats.ts';
 
@@ -47,8 +67,18 @@ export interface BenchDocument {
   /** The code measured: commit, and files under shared/ and workers/ that differ from it (work in progress). */
   code?: { commit: string; modified: string[] };
   results: BenchResult[];
+  /** Measurements against log length: the memory, restart and storage modes (scale.ts), when run. */
+  scale?: ScaleResult[];
   /** Runs that failed (the others still count). */
-  errors?: { mode: string; n: number; error: string }[];
+  errors?: BenchError[];
+}
+
+export interface BenchError {
+  mode: string;
+  n: number;
+  /** Which run of the mode, where n does not say it (scale modes: "notary, 20000 entries"). */
+  config?: string;
+  error: string;
 }
 
 function codeVersion(): { commit: string; modified: string[] } | undefined {
@@ -83,12 +113,23 @@ export async function main(argv: string[]): Promise<BenchDocument> {
       concurrency: { type: 'string' },
       'max-outstanding': { type: 'string' },
       overload: { type: 'boolean' },
+      'memory-total': { type: 'string' },
+      'memory-every': { type: 'string' },
+      'memory-kind': { type: 'string' },
+      'restart-total': { type: 'string' },
+      'restart-kind': { type: 'string' },
+      'storage-total': { type: 'string' },
+      'storage-backends': { type: 'string' },
+      'storage-kind': { type: 'string' },
       out: { type: 'string', default: 'bench-results' },
     },
   });
   const quick = values.quick!;
   const modes = new Set(values.modes!.split(',').map((m) => m.trim()));
-  for (const m of modes) if (!['in-process', 'http', 'baseline'].includes(m)) throw new Error(`unknown mode ${m} (in-process, http, baseline)`);
+  const allModes: readonly string[] = ['in-process', 'http', 'baseline', ...SCALE_MODES];
+  for (const m of modes) if (!allModes.includes(m)) throw new Error(`unknown mode ${m} (${allModes.join(', ')})`);
+  // Parsed (and checked) before anything runs, also when no scale mode is selected.
+  const scale = scaleOptions(values, quick);
   const ns = list(values.n).length > 0 ? list(values.n) : quick ? [4] : [4, 7, 10, 16];
   const httpNs = list(values['http-n']);
   const clusters = values.cluster!.split(',').map((c) => c.trim()) as HttpCluster[];
@@ -106,8 +147,9 @@ export async function main(argv: string[]): Promise<BenchDocument> {
   const code = codeVersion();
   const machine = { ...machineInfo(), note: 'shared machine: other jobs were running; see loadavg_start/loadavg_end and each in-process cpu_utilization' };
   const results: BenchResult[] = [];
-  const errors: { mode: string; n: number; error: string }[] = [];
-  const doc: BenchDocument = { machine, command: `npm run bench -- ${argv.join(' ')}`.trim(), ...(code ? { code } : {}), results, errors };
+  const errors: BenchError[] = [];
+  const scaleResults: ScaleResult[] = [];
+  const doc: BenchDocument = { machine, command: `npm run bench -- ${argv.join(' ')}`.trim(), ...(code ? { code } : {}), results, scale: scaleResults, errors };
   mkdirSync(values.out!, { recursive: true });
   const file = join(values.out!, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   /** Written after every run, so an interrupted run keeps what it measured. */
@@ -115,13 +157,13 @@ export async function main(argv: string[]): Promise<BenchDocument> {
     machine.loadavg_end = loadavg();
     writeFileSync(file, JSON.stringify(doc, null, 2) + '\n');
   };
-  const attempt = async <T>(mode: string, n: number, f: () => Promise<T>): Promise<T | null> => {
+  const attempt = async <T>(mode: string, n: number, f: () => Promise<T>, config?: string): Promise<T | null> => {
     try {
       return await f();
     } catch (e) {
       const error = e instanceof Error ? e.message : String(e);
-      log(`  !! ${mode} n=${n} failed: ${error}`);
-      errors.push({ mode, n, error: error.slice(0, 2000) });
+      log(`  !! ${mode} n=${n}${config ? ` (${config})` : ''} failed: ${error}`);
+      errors.push({ mode, n, ...(config ? { config } : {}), error: error.slice(0, 2000) });
       return null;
     } finally {
       save();
@@ -222,6 +264,17 @@ export async function main(argv: string[]): Promise<BenchDocument> {
     }
   }
 
+  // Memory, restart and storage: one child process per kind (and backend); n is the replicas they run (storage: none).
+  for (const run of scaleRuns(modes, scale)) {
+    log(`[${elapsed()}] ${run.mode}: ${run.config} (${run.command})`);
+    const r = await attempt(run.mode, run.mode === 'storage' ? 1 : 4, () => run.run(log), run.config);
+    if (r) {
+      scaleResults.push(r);
+      save();
+    }
+  }
+
+  if (scaleResults.length === 0) delete doc.scale;
   if (errors.length === 0) delete doc.errors;
   save();
   log(`[${elapsed()}] results written to ${file}`);
@@ -236,9 +289,8 @@ export function table(doc: BenchDocument): string {
   const lines = [
     `machine: ${m.cpus} x ${m.cpu_model}, ${m.memory_gb} GB, node ${m.node}; load average ${m.loadavg_start.join(' ')} -> ${(m.loadavg_end ?? []).join(' ')}`,
     ...(doc.code ? [`code: ${doc.code.commit}${doc.code.modified.length ? ` + uncommitted changes in ${doc.code.modified.join(', ')}` : ''}`] : []),
-    '',
-    [pad('mode', 10), pad('n', 3), pad('load', 14), pad('req/s', 8), pad('p50 ms', 9), pad('p90 ms', 9), pad('p99 ms', 9), pad('cpu ms/req', 10), pad('msgs/req', 9), pad('bytes/req', 9), pad('epoch ms', 9), pad('req/epoch', 9), pad('heap MB', 8), '  notes'].join(' '),
   ];
+  if (doc.results.length > 0) lines.push('', [pad('mode', 10), pad('n', 3), pad('load', 14), pad('req/s', 8), pad('p50 ms', 9), pad('p90 ms', 9), pad('p99 ms', 9), pad('cpu ms/req', 10), pad('msgs/req', 9), pad('bytes/req', 9), pad('epoch ms', 9), pad('req/epoch', 9), pad('heap MB', 8), '  notes'].join(' '));
   for (const r of doc.results) {
     let load: string;
     let notes = '';
@@ -278,7 +330,9 @@ export function table(doc: BenchDocument): string {
       [pad(r.mode, 10), pad(r.n, 3), pad(load, 14), pad(r.throughput_rps, 8), pad(r.latency_ms.p50, 9), pad(r.latency_ms.p90, 9), pad(r.latency_ms.p99, 9), pad(cpu, 10), pad(msgs, 9), pad(bytes, 9), pad(epoch, 9), pad(batch, 9), pad(heap, 8), '  ' + notes].join(' '),
     );
   }
-  for (const e of doc.errors ?? []) lines.push(`FAILED ${e.mode} n=${e.n}: ${e.error.split('\n')[0]}`);
+  if (doc.scale?.length) lines.push('', scaleTable(doc.scale));
+  if (doc.errors?.length) lines.push('');
+  for (const e of doc.errors ?? []) lines.push(`FAILED ${e.mode} n=${e.n}${e.config ? ` (${e.config})` : ''}: ${e.error.split('\n')[0]}`);
   return lines.join('\n');
 }
 

@@ -21,7 +21,7 @@ import { MemoryStorage } from '../../shared/replica/storage.ts';
 export interface ReplicaStore extends HistoryReader {
   load(): Promise<LoadedState>;
   commit(batch: WriteBatch): Promise<void>;
-  /** The whole log and every signed checkpoint (re-applying the log to the applications after a snapshot). */
+  /** The whole log and every signed checkpoint, in memory (tests and tools: a replica never loads it). */
   loadLog(): Promise<{ entries: StoredEntry[]; checkpoints: SignedCheckpoint[] }>;
   /** Bytes used, if the backend can tell (metrics). */
   sizeBytes?(): Promise<number | null>;
