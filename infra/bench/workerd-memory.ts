@@ -20,6 +20,9 @@
  *   as a fourth argument to run workerd without the inspector (RSS only);
  * - its /v1/metrics: engine.memory.estimatedBytes (what the memory budget checks), logSize, pending;
  * - its Durable Object's files in the data folder (DATA/do/<replica id>: SQLite database and WAL).
+ * At most 20 POSTs' worth of stamps are uncertified at any time (as the loadgen's maxOutstanding), so that
+ * the samples measure the log rather than a queue of everything submitted. At the end, with the inspector,
+ * a heap snapshot of replica 0 counts what getHeapUsage leaves out (ArrayBuffer backing stores).
  * The replicas run with the HTTP benchmark's memory budget and client rate (http.ts), so no refusal is a
  * budget's or a rate limit's: the point is to see whether what workerd holds grows with the log.
  *
@@ -51,6 +54,12 @@ if (heapMode !== 'heap' && heapMode !== 'noheap') throw new Error(`fourth argume
 const N = 4;
 /** Batches under way at once (each one POSTed to a kernel: two replicas here). */
 const IN_FLIGHT = 4;
+/**
+ * Stamps submitted and not yet certified, at most (the loadgen's maxOutstanding): the replicas take a batch
+ * in one storage write, far faster than they order, so without it every stamp would be pending at once and
+ * each sample would measure the queue rather than the log.
+ */
+const MAX_AHEAD = 20 * perPost;
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -164,6 +173,8 @@ function folderBytes(dir: string, into = { db: 0, wal: 0, other: 0 }): { db: num
 
 interface Cdp {
   send(method: string, params?: object): Promise<unknown>;
+  /** Calls `f` with the params of every event `method`. */
+  on(method: string, f: (params: Record<string, unknown>) => void): void;
   close(): void;
 }
 
@@ -184,6 +195,7 @@ function cdp(wsUrl: string): Promise<Cdp> {
       let frags: Buffer[] = [];
       let next = 0;
       const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+      const listeners = new Map<string, (params: Record<string, unknown>) => void>();
       const failAll = (e: Error) => {
         for (const w of waiting.values()) w.reject(e);
         waiting.clear();
@@ -217,8 +229,9 @@ function cdp(wsUrl: string): Promise<Cdp> {
           if (op === 9 || op === 10) continue; // ping, pong
           frags.push(payload);
           if (!fin) continue;
-          const msg = JSON.parse(Buffer.concat(frags).toString('utf8')) as { id?: number; result?: unknown; error?: unknown };
+          const msg = JSON.parse(Buffer.concat(frags).toString('utf8')) as { id?: number; method?: string; params?: Record<string, unknown>; result?: unknown; error?: unknown };
           frags = [];
+          if (msg.method !== undefined) listeners.get(msg.method)?.(msg.params ?? {});
           const w = msg.id !== undefined ? waiting.get(msg.id) : undefined;
           if (!w) continue; // an event
           waiting.delete(msg.id!);
@@ -236,7 +249,7 @@ function cdp(wsUrl: string): Promise<Cdp> {
           for (let j = 0; j < data.length; j++) data[j]! ^= mask[j & 3]!;
           socket.write(Buffer.concat([hdr, mask, data]));
         });
-      resolve({ send, close: () => socket.end() });
+      resolve({ send, on: (method, f) => void listeners.set(method, f), close: () => socket.end() });
     });
     req.end();
   });
@@ -274,20 +287,58 @@ async function checkpointSize(url: string): Promise<number> {
 async function heapAfterGc(inspector: string, url: string): Promise<{ heap: { usedSize: number; totalSize: number; embedderHeapUsedSize?: number; backingStorageSize?: number }; metrics: Metrics }> {
   const s = await cdp(inspector);
   try {
-    let collected = false;
-    const gc = within(s.send('HeapProfiler.collectGarbage'), 60_000, 'HeapProfiler.collectGarbage').finally(() => {
-      collected = true;
-    });
-    gc.catch(() => undefined);
+    const gc = s.send('HeapProfiler.collectGarbage');
     const m = await metrics(url);
-    // An idle isolate may not have run since the command arrived: ask it something until the GC is done.
-    while (!collected) {
-      await Promise.race([gc.catch(() => undefined), sleep(500)]);
-      if (!collected) await fetch(`${url}/v1/health`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.arrayBuffer()).catch(() => undefined);
-    }
-    await gc;
+    await nudged(gc, url, 'HeapProfiler.collectGarbage');
     const heap = (await within(s.send('Runtime.getHeapUsage'), 60_000, 'Runtime.getHeapUsage')) as { usedSize: number; totalSize: number; embedderHeapUsedSize?: number; backingStorageSize?: number };
     return { heap, metrics: m };
+  } finally {
+    s.close();
+  }
+}
+
+/** Awaits an inspector command, sending the replica requests meanwhile so that its isolate runs. */
+async function nudged<T>(p: Promise<T>, url: string, what: string, ms = 60_000): Promise<T> {
+  let done = false;
+  const q = within(p, ms, what).finally(() => {
+    done = true;
+  });
+  q.catch(() => undefined);
+  while (!done) {
+    await Promise.race([q.catch(() => undefined), sleep(500)]);
+    if (!done) await fetch(`${url}/v1/health`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.arrayBuffer()).catch(() => undefined);
+  }
+  return q;
+}
+
+/**
+ * A heap snapshot of the isolate (HeapProfiler.takeHeapSnapshot), summed by node type: unlike
+ * Runtime.getHeapUsage it also counts what lives outside the V8 heap, ArrayBuffer backing stores (nodes
+ * "system / JSArrayBufferData"), as memory.ts counts heapUsed + arrayBuffers on Node.
+ */
+async function heapSnapshot(inspector: string, url: string): Promise<{ total_mb: number; array_buffer_data_mb: number; by_type_mb: Record<string, number> }> {
+  const s = await cdp(inspector);
+  try {
+    const chunks: string[] = [];
+    s.on('HeapProfiler.addHeapSnapshotChunk', (p) => void chunks.push(String(p['chunk'])));
+    await nudged(s.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false }), url, 'HeapProfiler.takeHeapSnapshot', 300_000);
+    const snap = JSON.parse(chunks.join('')) as { snapshot: { meta: { node_fields: string[]; node_types: unknown[] } }; nodes: number[]; strings: string[] };
+    const fields = snap.snapshot.meta.node_fields;
+    const types = snap.snapshot.meta.node_types[0] as string[];
+    const [fType, fName, fSize] = ['type', 'name', 'self_size'].map((f) => fields.indexOf(f)) as [number, number, number];
+    const byType: Record<string, number> = {};
+    let totalBytes = 0;
+    let arrayBufferData = 0;
+    for (let k = 0; k < snap.nodes.length; k += fields.length) {
+      const size = snap.nodes[k + fSize]!;
+      const type = types[snap.nodes[k + fType]!] ?? '?';
+      totalBytes += size;
+      byType[type] = (byType[type] ?? 0) + size;
+      if (snap.strings[snap.nodes[k + fName]!] === 'system / JSArrayBufferData') arrayBufferData += size;
+    }
+    const by_type_mb: Record<string, number> = {};
+    for (const [t, b] of Object.entries(byType).sort((a, b) => b[1] - a[1])) if (b >= MB / 10) by_type_mb[t] = round1(b / MB);
+    return { total_mb: round1(totalBytes / MB), array_buffer_data_mb: round1(arrayBufferData / MB), by_type_mb };
   } finally {
     s.close();
   }
@@ -464,6 +515,7 @@ try {
   let batchNo = 0;
   const sender = async (): Promise<void> => {
     while (made < total) {
+      while (made - certified >= MAX_AHEAD) await sleep(100);
       const k = Math.min(perPost, total - made);
       made += k;
       const items = Array.from({ length: k }, () => Buffer.from(encodeStampEntry({ digest: randomBytes(32).toString('hex') })).toString('base64'));
@@ -485,6 +537,15 @@ try {
   // Let the replicas settle (in-flight peer messages, last checkpoints), then the final sample.
   await sleep(5000);
   const last = await sample('idle');
+  let snapshot: Awaited<ReturnType<typeof heapSnapshot>> | null = null;
+  if (runtimes[0]!.inspector) {
+    try {
+      snapshot = await heapSnapshot(runtimes[0]!.inspector, urls[0]!);
+      console.log(JSON.stringify({ label: 'snapshot', replica: 0, certified, ...snapshot }));
+    } catch (e) {
+      log(`replica 0: no heap snapshot (${String(e)})`);
+    }
+  }
 
   // The table: one row per sample, each column replica 0/1/2/3.
   const per = (s: Sample, f: (r: ReplicaSample) => number | null) => s.replicas.map((r) => f(r) ?? '-').join('/');
@@ -503,7 +564,10 @@ try {
   log(cols.map(([h, w]) => pad(h, w)).join(' '));
   for (const s of samples) log(cols.map(([, w, f]) => pad(f(s), w)).join(' '));
   log('');
-  log(`rate: ${Math.round(certified / doneS)} certified entries/s (${total} stamps, ${perPost} per POST, ${IN_FLIGHT} batches in flight, each to a kernel of ${kernelFrom(0).length})`);
+  log(`rate: ${Math.round(certified / doneS)} certified entries/s (${total} stamps, ${perPost} per POST, ${IN_FLIGHT} batches in flight, each to a kernel of ${kernelFrom(0).length}, at most ${MAX_AHEAD} uncertified)`);
+  if (snapshot) {
+    log(`replica 0's heap snapshot at idle: ${snapshot.total_mb} MB in all, of which ArrayBuffer data ${snapshot.array_buffer_data_mb} MB (by node type: ${Object.entries(snapshot.by_type_mb).map(([t, m]) => `${t} ${m}`).join(', ')}); estimate ${last.replicas[0]!.estimate_mb} MB`);
+  }
   log(`POST statuses: ${JSON.stringify(statusCounts)}; items refused inside 200s: ${JSON.stringify(refusals)}`);
   const first = samples[0]!;
   log(
