@@ -249,7 +249,7 @@ function cdp(wsUrl: string): Promise<Cdp> {
           for (let j = 0; j < data.length; j++) data[j]! ^= mask[j & 3]!;
           socket.write(Buffer.concat([hdr, mask, data]));
         });
-      resolve({ send, on: (method, f) => void listeners.set(method, f), close: () => socket.end() });
+      resolve({ send, on: (method, f) => void listeners.set(method, f), close: () => socket.destroy() });
     });
     req.end();
   });
@@ -580,6 +580,10 @@ try {
       .join('; ')}`,
   );
 } finally {
+  const d0 = performance.now();
   await c.dispose().catch((e: unknown) => log(`dispose: ${String(e)}`));
   rmSync(work, { recursive: true, force: true });
+  log(`replicas stopped and ${work} removed in ${((performance.now() - d0) / 1000).toFixed(1)} s`);
 }
+// Keep-alive sockets to the stopped replicas must not hold the process.
+process.exit(0);
