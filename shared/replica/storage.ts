@@ -175,6 +175,11 @@ export class MemoryStorage {
     }
   }
 
+  /** Each key's stored value, null when it has none (what HostCore.execute asks to be read). */
+  readAppKeys(keys: readonly { readonly app: string; readonly key: string }[]): { app: string; key: string; value: Uint8Array | null }[] {
+    return keys.map((k) => ({ app: k.app, key: k.key, value: this.appState.get(k.app)?.get(k.key) ?? null }));
+  }
+
   /** The values stored under `keys` of application `app` (keys without a value are absent). */
   readAppState(app: string, keys: readonly string[]): Map<string, Uint8Array> {
     const out = new Map<string, Uint8Array>();

@@ -39,7 +39,7 @@ export function executeAwaiting(engine: ReplicaEngine, storage: MemoryStorage, k
   const steps: EngineStep[] = [];
   for (let job = engine.awaitingExecution[0]; job; job = engine.awaitingExecution[0]) {
     const x = new Execution(engine.apps, job.epoch, storage.entries(job.first, job.size), keepResponsesOf);
-    const load = (keys: readonly AppKey[]) => x.supply(keys.map((k) => ({ ...k, value: storage.readAppState(k.app, [k.key]).get(k.key) ?? null })));
+    const load = (keys: readonly AppKey[]) => x.supply(storage.readAppKeys(keys));
     load(x.prefetch());
     let r = x.run();
     while ('missing' in r) {
@@ -70,7 +70,7 @@ export function executeCore(core: HostCore, storage: MemoryStorage): void {
     } else if (r.need === 'entries') {
       input = { entries: storage.entries(r.start, r.end) };
     } else {
-      input = { values: r.keys.map((k) => ({ ...k, value: storage.readAppState(k.app, [k.key]).get(k.key) ?? null })) };
+      input = { values: storage.readAppKeys(r.keys) };
     }
   }
 }

@@ -175,7 +175,7 @@ export class ReplicaHost {
    * (execution.ts). Null when the replica does not run the application.
    */
   async readApp<T>(name: string, f: (state: AppState, app: ReplicatedApp) => T): Promise<T | null> {
-    const app = (this.apps ??= (this.options.apps ?? this.options.engine?.apps ?? (() => standardApps(this.group)))()).find((a) => a.name === name);
+    const app = this.appList().find((a) => a.name === name);
     if (!app) return null;
     const loaded = new Map<string, Uint8Array | null>();
     const state: AppState = {
@@ -264,9 +264,14 @@ export class ReplicaHost {
   }
 
 
+  /** The applications this replica runs (instances hold no state, so one list serves every query). */
+  private appList(): readonly ReplicatedApp[] {
+    return (this.apps ??= (this.options.apps ?? this.options.engine?.apps ?? (() => standardApps(this.group)))());
+  }
+
   /** Names of the applications this replica runs, in digest order. */
   appNames(): string[] {
-    this.names ??= (this.options.apps ?? this.options.engine?.apps ?? (() => standardApps(this.group)))().map((a) => a.name);
+    this.names ??= this.appList().map((a) => a.name);
     return [...this.names];
   }
 

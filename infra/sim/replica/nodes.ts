@@ -153,7 +153,7 @@ export class HonestNode {
       } else if (r.need === 'entries') {
         input = { entries: this.storage.entries(r.start, r.end) };
       } else {
-        input = { values: r.keys.map((k) => ({ ...k, value: this.storage.readAppState(k.app, [k.key]).get(k.key) ?? null })) };
+        input = { values: this.storage.readAppKeys(r.keys) };
       }
     }
   }
