@@ -64,11 +64,6 @@ export interface LogAppend {
   readonly id: string;
   readonly epoch: number;
   readonly entry: Uint8Array;
-  /**
-   * Answers of the applications named in EngineOptions.keepResponsesOf that took the entry (docs/design.md
-   * section 11), by application name: storage keeps them with the entry.
-   */
-  readonly responses?: Readonly<Record<string, Uint8Array>>;
 }
 
 /** What became of an encrypted request (by the hex SHA-256 of its ciphertext). */

@@ -86,8 +86,6 @@ export interface StoredEntry {
   readonly id: string;
   readonly epoch: number;
   readonly entry: Uint8Array;
-  /** Kept application answers to this entry, by application name. */
-  readonly responses?: Readonly<Record<string, Uint8Array>>;
 }
 
 export type MutableWriteBatch = {
@@ -156,7 +154,7 @@ export class MemoryStorage {
     for (const m of b.outbox) this.outbox.set(`${m.peer}/${m.id}`, m);
     for (const d of b.outboxDelete) for (const id of d.ids) this.outbox.delete(`${d.peer}/${id}`);
     for (const e of b.log) {
-      this.log[e.index] = { index: e.index, id: e.id, epoch: e.epoch, entry: e.entry, ...(e.responses ? { responses: e.responses } : {}) };
+      this.log[e.index] = { index: e.index, id: e.id, epoch: e.epoch, entry: e.entry };
       if (!this.ids.has(e.id)) this.ids.set(e.id, e.index);
     }
     for (const n of b.nodes) this.nodes.set(nodeKey(n.level, n.index), n.hash);

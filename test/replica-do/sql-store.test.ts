@@ -102,14 +102,14 @@ describe('SqlStore (workerd SQLite): snapshot parts', () => {
 });
 
 describe('SqlStore (workerd SQLite): history queries', () => {
-  it('first index of an id, Merkle nodes, kept responses, checkpoints by size (equal sizes: the earliest epoch)', async () => {
+  it('first index of an id, Merkle nodes, entries, checkpoints by size (equal sizes: the earliest epoch)', async () => {
     await runInDurableObject(e.REPLICA.get(e.REPLICA.idFromName('sql-store-history')), async (_obj, state) => {
       const store = new SqlStore(state.storage);
       const id = (k: number) => String(k).padStart(64, '0');
       const node = (level: number, index: number) => ({ level, index, hash: new Uint8Array(32).fill(16 * level + index) });
       const cp = (epoch: number, size: number) => ({ epoch, size, root: new Uint8Array(32).fill(epoch), stateDigest: new Uint8Array(32).fill(7), signature: new Uint8Array(48).fill(epoch + 1) });
       const b = emptyBatch();
-      b.log.push({ index: 0, id: id(0), epoch: 1, entry: new Uint8Array([1]) }, { index: 1, id: id(1), epoch: 1, entry: new Uint8Array([2]), responses: { ca: new Uint8Array([9, 8]) } });
+      b.log.push({ index: 0, id: id(0), epoch: 1, entry: new Uint8Array([1]) }, { index: 1, id: id(1), epoch: 1, entry: new Uint8Array([2]) });
       b.nodes.push(node(0, 0), node(0, 1), node(1, 0));
       b.checkpoints.push(cp(3, 1));
       await store.commit(b);
@@ -122,8 +122,7 @@ describe('SqlStore (workerd SQLite): history queries', () => {
       expect([...got.keys()].sort()).toEqual(['0/1', '1/0']);
       expect(toHex(got.get('1/0')!)).toBe(toHex(node(1, 0).hash));
       const entries = await store.entries(0, 3);
-      expect(entries[0]!.responses).toBeUndefined();
-      expect([...entries[1]!.responses!['ca']!]).toEqual([9, 8]);
+      expect(entries.map((x) => [x.index, x.epoch, [...x.entry]])).toEqual([[0, 1, [1]], [1, 1, [2]], [2, 5, [1]]]);
       expect((await store.checkpointCovering(0))?.epoch).toBe(3);
       expect((await store.checkpointCovering(1))?.epoch).toBe(4);
       expect((await store.checkpointCovering(2))?.epoch).toBe(12);

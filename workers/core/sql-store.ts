@@ -25,7 +25,6 @@
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import { nodeKey } from '../../shared/log/merkle-nodes.ts';
 import type { NodeKey } from '../../shared/log/merkle-nodes.ts';
-import { fromHex, toHex } from '../../shared/crypto/bytes.ts';
 import type { InboxState, LoadedState, ReplicaStore, StoredEntry, StoredOutboxMessage, WriteBatch } from './store.ts';
 
 /** A column value as both runtimes return it (BLOBs: ArrayBuffer in workerd, Buffer in Node). */
@@ -43,8 +42,9 @@ export interface SqlBackend {
 const SCHEMA = [
   'CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, event BLOB NOT NULL)',
   'CREATE TABLE IF NOT EXISTS outbox (peer INTEGER NOT NULL, id INTEGER NOT NULL, msg BLOB NOT NULL, PRIMARY KEY (peer, id))',
-  // responses: the kept application answers to the entry, JSON {app: hex}, or NULL.
-  'CREATE TABLE IF NOT EXISTS log (idx INTEGER PRIMARY KEY, rid TEXT NOT NULL, epoch INTEGER NOT NULL, entry BLOB NOT NULL, responses TEXT)',
+  // Older format-7 databases have a last column `responses`, always NULL (kept answers live in the
+  // application's state: shared/replica/execution.ts responseKey); nothing reads or writes it.
+  'CREATE TABLE IF NOT EXISTS log (idx INTEGER PRIMARY KEY, rid TEXT NOT NULL, epoch INTEGER NOT NULL, entry BLOB NOT NULL)',
   'CREATE INDEX IF NOT EXISTS log_rid ON log (rid, idx)',
   // Merkle nodes (shared/log/merkle-nodes.ts): the perfect subtree of 2^level leaves at idx.
   'CREATE TABLE IF NOT EXISTS nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx))',
@@ -171,10 +171,7 @@ export class SqlStore implements ReplicaStore {
           this.sql.exec('DELETE FROM outbox WHERE peer = ? AND id = ?', d.peer, id);
         }
       }
-      for (const e of b.log) {
-        const responses = e.responses ? JSON.stringify(Object.fromEntries(Object.entries(e.responses).map(([k, v]) => [k, toHex(v)]))) : null;
-        this.sql.exec('INSERT INTO log (idx, rid, epoch, entry, responses) VALUES (?, ?, ?, ?, ?)', e.index, e.id, e.epoch, blob(e.entry), responses);
-      }
+      for (const e of b.log) this.sql.exec('INSERT INTO log (idx, rid, epoch, entry) VALUES (?, ?, ?, ?)', e.index, e.id, e.epoch, blob(e.entry));
       for (const n of b.nodes) this.sql.exec('INSERT OR REPLACE INTO nodes (level, idx, hash) VALUES (?, ?, ?)', n.level, n.index, blob(n.hash));
       for (const c of b.checkpoints) this.putCheckpoint(c);
       for (const [peer, s] of b.inbox) {
@@ -201,13 +198,9 @@ export class SqlStore implements ReplicaStore {
 
   async entries(start: number, end: number): Promise<StoredEntry[]> {
     return this.sql
-      .exec('SELECT idx, rid, epoch, entry, responses FROM log WHERE idx >= ? AND idx < ? ORDER BY idx', start, end)
+      .exec('SELECT idx, rid, epoch, entry FROM log WHERE idx >= ? AND idx < ? ORDER BY idx', start, end)
       .toArray()
-      .map((r) => {
-        const resp = r['responses'];
-        const responses = typeof resp === 'string' ? Object.fromEntries(Object.entries(JSON.parse(resp) as Record<string, string>).map(([k, v]) => [k, fromHex(v)])) : undefined;
-        return { index: Number(r['idx']), id: String(r['rid']), epoch: Number(r['epoch']), entry: bytes(r['entry']), ...(responses ? { responses } : {}) };
-      });
+      .map((r) => ({ index: Number(r['idx']), id: String(r['rid']), epoch: Number(r['epoch']), entry: bytes(r['entry']) }));
   }
 
   async indexOfIds(ids: readonly string[]): Promise<Map<string, number>> {

@@ -135,14 +135,12 @@ function strings(list: unknown, what: string): string[] {
 }
 
 function entryFromJson(index: number, s: string): StoredEntry {
-  const o = JSON.parse(s) as { id: string; epoch: number; entry: string; responses?: Record<string, string> };
-  const responses = o.responses ? Object.fromEntries(Object.entries(o.responses).map(([k, v]) => [k, unb64(v)])) : undefined;
-  return { index, id: o.id, epoch: o.epoch, entry: unb64(o.entry), ...(responses ? { responses } : {}) };
+  const o = JSON.parse(s) as { id: string; epoch: number; entry: string };
+  return { index, id: o.id, epoch: o.epoch, entry: unb64(o.entry) };
 }
 
 function entryToJson(e: LogAppend): string {
-  const responses = e.responses ? Object.fromEntries(Object.entries(e.responses).map(([k, v]) => [k, b64(v)])) : undefined;
-  return JSON.stringify({ id: e.id, epoch: e.epoch, entry: b64(e.entry), ...(responses ? { responses } : {}) });
+  return JSON.stringify({ id: e.id, epoch: e.epoch, entry: b64(e.entry) });
 }
 
 /** A checkpoint's member in the `sizes` zset: its epoch, fixed width so that equal scores order by epoch. */
