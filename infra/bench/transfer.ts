@@ -13,9 +13,11 @@
  *
  *   node --import tsx infra/bench/transfer.ts [total=100000] [perRound=1000] [plain|notary]
  *
+ * SINTRA_BENCH_PROFILE=FILE writes a V8 CPU profile of the catch-up (open it in Chrome DevTools).
+ *
  * One JSON line per measurement on stdout, progress on stderr.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -28,6 +30,23 @@ import { ReplicaHost } from '../../workers/core/host.ts';
 import type { HostOptions, PeerTransport } from '../../workers/core/host.ts';
 import { SqliteStore } from '../../workers/node/sqlite-store.ts';
 import { encodeStampEntry } from '../../shared/app/notary.ts';
+import { Session } from 'node:inspector/promises';
+
+/** A V8 CPU profile of this process (SINTRA_BENCH_PROFILE=file.cpuprofile: the catch-up only, for DevTools). */
+async function startProfile(): Promise<{ stopInto(path: string): Promise<void> }> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stopInto(path: string) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(path, JSON.stringify(profile));
+      session.disconnect();
+      process.stderr.write(`  CPU profile of the catch-up written to ${path}\n`);
+    },
+  };
+}
 
 const total = Number(process.argv[2] ?? 100_000);
 const perRound = Number(process.argv[3] ?? 1000);
@@ -97,12 +116,14 @@ console.log(JSON.stringify({ what: 'ordered-without-3', kind, entries: size, epo
 
 // Replica 3 comes back: it sees the gaps in the peers' frames, asks a peer and transfers.
 down.delete(3);
+const profile = process.env['SINTRA_BENCH_PROFILE'] ? await startProfile() : null;
 const t1 = performance.now();
 for (let k = 0; k < 100_000 && hosts[3]!.logSize < size; k++) {
   clock += 1000;
   await Promise.all(hosts.map((h) => h.flush()));
 }
 const transferMs = performance.now() - t1;
+if (profile) await profile.stopInto(process.env['SINTRA_BENCH_PROFILE']!);
 if (hosts[3]!.logSize !== size) throw new Error(`replica 3 has ${hosts[3]!.logSize} entries of ${size}`);
 // `transferred`: entries taken by state transfer (the rest came as protocol messages from the outboxes).
 console.log(
