@@ -13,7 +13,8 @@
  * At the start and after every `every` certified entries (replica 0's signed checkpoint), and once more
  * when the load is certified and the replicas idle, each replica is sampled:
  * - its workerd process (found by the port it serves on, among this process's children): VmRSS, RssAnon
- *   and RssFile from /proc/<pid>/status;
+ *   and RssFile from /proc/<pid>/status, and RssAnon split by /proc/<pid>/smaps into what lies inside V8's
+ *   reservations (mappings of 1 GiB or more) and the rest (anonSplitMb);
  * - the V8 heap of its isolate as workerd's inspector reports it (Runtime.getHeapUsage after
  *   HeapProfiler.collectGarbage): workerd is started through a wrapper (MINIFLARE_WORKERD_PATH) that adds
  *   `--inspector-addr=127.0.0.1:0`, and the inspector's port is found the same way as the pid. Pass `noheap`
@@ -144,6 +145,47 @@ function procStatusMb(pid: number): { rss: number; anon: number; file: number; h
     const s = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? NaN) / 1024;
     return { rss: round1(kb('VmRSS')), anon: round1(kb('RssAnon')), file: round1(kb('RssFile')), hwm: round1(kb('VmHWM')) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Where a workerd's anonymous memory lies (/proc/<pid>/smaps): resident bytes inside runs of adjacent
+ * anonymous mappings spanning at least 1 GiB of address space, which only V8 reserves (its pointer-compression
+ * cage and sandbox, holding the JavaScript heap and, with the sandbox, ArrayBuffer backing stores; committing
+ * pages splits a reservation into many mappings, hence the runs), and resident bytes of all other anonymous
+ * mappings (the allocator's heap, tcmalloc here: SQLite's page cache, the runtime's buffers, and whatever V8
+ * allocates outside its reservations), MB.
+ */
+function anonSplitMb(pid: number): { v8Reserved: number; other: number } | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+    const runs: { start: bigint; end: bigint; kb: number }[] = [];
+    let current: { start: bigint; end: bigint; kb: number } | null = null;
+    let anonymous = false;
+    for (const line of text.split('\n')) {
+      const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+      if (head) {
+        const start = BigInt(`0x${head[1]}`);
+        const end = BigInt(`0x${head[2]}`);
+        const name = head[4] ?? '';
+        anonymous = head[3] === '0' && (name === '' || name.startsWith('[anon'));
+        if (!anonymous) current = null;
+        else if (current && current.end === start) current.end = end;
+        else runs.push((current = { start, end, kb: 0 }));
+        continue;
+      }
+      const rss = /^Rss:\s+(\d+) kB/.exec(line);
+      if (rss && anonymous && current) current.kb += Number(rss[1]);
+    }
+    let v8Reserved = 0;
+    let other = 0;
+    for (const r of runs) {
+      if (r.end - r.start >= 2n ** 30n) v8Reserved += r.kb;
+      else other += r.kb;
+    }
+    return { v8Reserved: round1(v8Reserved / 1024), other: round1(other / 1024) };
   } catch {
     return null;
   }
@@ -351,9 +393,13 @@ interface ReplicaSample {
   rss_anon_mb: number | null;
   rss_file_mb: number | null;
   rss_hwm_mb: number | null;
+  anon_v8_reserved_mb: number | null;
+  anon_other_mb: number | null;
   heap_used_mb: number | null;
   heap_total_mb: number | null;
   heap_embedder_mb: number | null;
+  /** ArrayBuffer backing stores as V8 counts them (Runtime.getHeapUsage's backingStorageSize), if reported. */
+  heap_backing_mb: number | null;
   estimate_mb: number | null;
   log_size: number;
   pending: number;
@@ -411,7 +457,8 @@ try {
     const replicas = await Promise.all(
       runtimes.map(async (rt, i): Promise<ReplicaSample> => {
         const mem = procStatusMb(rt.pid);
-        let heap: { usedSize: number; totalSize: number; embedderHeapUsedSize?: number } | null = null;
+        const split = anonSplitMb(rt.pid);
+        let heap: { usedSize: number; totalSize: number; embedderHeapUsedSize?: number; backingStorageSize?: number } | null = null;
         let m: Metrics;
         if (rt.inspector) {
           try {
@@ -432,9 +479,12 @@ try {
           rss_anon_mb: mem?.anon ?? null,
           rss_file_mb: mem?.file ?? null,
           rss_hwm_mb: mem?.hwm ?? null,
+          anon_v8_reserved_mb: split?.v8Reserved ?? null,
+          anon_other_mb: split?.other ?? null,
           heap_used_mb: heap ? round1(heap.usedSize / MB) : null,
           heap_total_mb: heap ? round1(heap.totalSize / MB) : null,
           heap_embedder_mb: heap?.embedderHeapUsedSize !== undefined ? round1(heap.embedderHeapUsedSize / MB) : null,
+          heap_backing_mb: heap?.backingStorageSize !== undefined ? round1(heap.backingStorageSize / MB) : null,
           estimate_mb: est !== undefined ? round1(est / MB) : null,
           log_size: m.engine.logSize,
           pending: m.engine.pending,
@@ -554,8 +604,11 @@ try {
     ['t s', 6, (s) => s.elapsed_s],
     ['workerd RSS MB', 23, (s) => per(s, (r) => r.rss_mb)],
     ['RssAnon MB', 19, (s) => per(s, (r) => r.rss_anon_mb)],
+    ['anon in V8 MB', 19, (s) => per(s, (r) => r.anon_v8_reserved_mb)],
+    ['anon other MB', 19, (s) => per(s, (r) => r.anon_other_mb)],
     ['V8 heap used MB', 19, (s) => per(s, (r) => r.heap_used_mb)],
     ['heap total MB', 19, (s) => per(s, (r) => r.heap_total_mb)],
+    ['ArrayBuffers MB', 19, (s) => per(s, (r) => r.heap_backing_mb)],
     ['estimate MB', 19, (s) => per(s, (r) => r.estimate_mb)],
     ['pending', 15, (s) => per(s, (r) => r.pending)],
     ['db+wal MB', 23, (s) => per(s, (r) => round1(r.db_mb + r.wal_mb))],
