@@ -67,6 +67,9 @@ function startsWithPrefix(entry: Uint8Array): boolean {
   return true;
 }
 
+/** One decoder for every parse (decode() without `stream` keeps no state between calls). */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 export type ParsedStamp = { readonly ok: true; readonly request: StampRequest } | { readonly ok: false; readonly error: string };
 
 /**
@@ -78,7 +81,7 @@ export function parseStampEntry(entry: Uint8Array): ParsedStamp | null {
   let text: string;
   let o: unknown;
   try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(entry);
+    text = STRICT_UTF8.decode(entry);
     o = JSON.parse(text);
   } catch {
     return { ok: false, error: 'malformed: not UTF-8 JSON' };
@@ -143,14 +146,23 @@ function decodeRegistration(digest: string, b: Uint8Array): Registration {
 
 export class NotaryApp implements ReplicatedApp {
   readonly name = NOTARY_APP;
+  /** Entries parsed by reads() (the execution stage's prefetch), so that apply() does not parse them again. */
+  private readonly parsed = new WeakMap<Uint8Array, ParsedStamp | null>();
+
+  private parse(entry: Uint8Array): ParsedStamp | null {
+    if (this.parsed.has(entry)) return this.parsed.get(entry)!;
+    const p = parseStampEntry(entry);
+    this.parsed.set(entry, p);
+    return p;
+  }
 
   reads(entry: Uint8Array): readonly string[] {
-    const p = parseStampEntry(entry);
+    const p = this.parse(entry);
     return p?.ok ? [registrationKey(p.request.digest), HEAD] : [];
   }
 
   apply(entry: Uint8Array, at: AppPosition, state: AppState): Uint8Array | null {
-    const p = parseStampEntry(entry);
+    const p = this.parse(entry);
     if (p === null) return null;
     if (!p.ok) return response({ app: NOTARY_APP, ok: false, error: p.error });
     const { digest, nonce } = p.request;

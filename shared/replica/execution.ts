@@ -57,6 +57,11 @@ export function responseKey(index: number): string {
  */
 const CACHE_ITEM_BYTES = 330;
 
+/** One string for an application's key (the maps of values below). */
+export function appValueKey(app: string, key: string): string {
+  return `${app}\u0000${key}`;
+}
+
 /** Values known to be in storage now, bounded: loaded reads and committed writes (LRU by bytes). */
 export class AppValueCache {
   private readonly map = new Map<string, Uint8Array | null>();
@@ -64,12 +69,9 @@ export class AppValueCache {
 
   constructor(readonly budgetBytes = 4 * 1024 * 1024) {}
 
-  private static key(app: string, key: string): string {
-    return `${app}\u0000${key}`;
-  }
 
   get(app: string, key: string): Uint8Array | null | undefined {
-    const k = AppValueCache.key(app, key);
+    const k = appValueKey(app, key);
     const v = this.map.get(k);
     if (v === undefined) return undefined;
     this.map.delete(k); // most recently used last
@@ -78,7 +80,7 @@ export class AppValueCache {
   }
 
   set(app: string, key: string, value: Uint8Array | null): void {
-    const k = AppValueCache.key(app, key);
+    const k = appValueKey(app, key);
     const old = this.map.get(k);
     if (old !== undefined) this.bytes -= k.length + (old?.length ?? 0) + CACHE_ITEM_BYTES;
     this.map.delete(k);
@@ -155,6 +157,8 @@ export class Execution {
     private readonly entries: readonly ExecutedEntry[],
     private readonly keepResponsesOf: readonly string[],
     private readonly cache: AppValueCache | null = null,
+    /** Writes of earlier epochs executed and not in storage yet (HostCore.execute), by appValueKey: they win over storage. */
+    private readonly unwritten: ReadonlyMap<string, AppStateWrite> | null = null,
   ) {
     entries.forEach((e, k) => invariant(e.epoch === epoch && (k === 0 || e.index === entries[k - 1]!.index + 1), () => `execution of epoch ${epoch}: entry ${e.index} of epoch ${e.epoch} out of place`));
     for (const a of apps) this.loaded.set(a.name, new Map());
@@ -164,6 +168,11 @@ export class Execution {
   private valueOf(app: string, key: string): Uint8Array | null | undefined {
     const v = this.loaded.get(app)!.get(key);
     if (v !== undefined) return v;
+    const w = this.unwritten?.get(appValueKey(app, key));
+    if (w) {
+      this.loaded.get(app)!.set(key, w.value);
+      return w.value;
+    }
     const c = this.cache?.get(app, key);
     if (c !== undefined) this.loaded.get(app)!.set(key, c);
     return c;

@@ -34,9 +34,10 @@ import type { EngineEvent, EngineMetrics, EngineOptions, EngineStep, SubmitRefus
 import { contextFromConfig, decryptorFromConfig } from './from-config.ts';
 import { decodeEvent, encodeEvent } from './journal.ts';
 import { emptyBatch } from './storage.ts';
-import { AppValueCache, cacheWrites, Execution } from './execution.ts';
+import { AppValueCache, appValueKey, cacheWrites, Execution } from './execution.ts';
+import type { ExecutionResult } from './execution.ts';
 import type { AppKey, LoadedValue } from './execution.ts';
-import type { InboxState, LoadedState, MutableWriteBatch, StoredEntry, WriteBatch } from './storage.ts';
+import type { AppStateWrite, InboxState, LoadedState, MutableWriteBatch, StoredEntry, WriteBatch } from './storage.ts';
 import { decodeTransport, encodeMessage, encodeTransport, MAX_MESSAGE_BYTES, TransportError } from './transport.ts';
 import { invariant } from '../invariant/index.ts';
 import { peekTag } from '../codec/message-codec.ts';
@@ -158,6 +159,14 @@ export interface OutgoingFrame {
 export const STORAGE_FORMAT = '7';
 
 /** Faults a peer may cause before its frames wait, and how many each delivered epoch gives back. */
+/**
+ * At most this many epochs, and about this many application writes, go into one write of the execution
+ * stage when several epochs wait (execute()); their writes are held in memory until then (some 400 bytes
+ * each for a notary stamp, so about 7 MB at most).
+ */
+export const EXECUTED_PER_COMMIT = 32;
+export const WRITES_PER_COMMIT = 16_384;
+
 export const FAULT_BUDGET = 256;
 export const FAULT_REFILL = 64;
 /**
@@ -349,8 +358,10 @@ export class HostCore {
   readonly replayedEvents: number;
   readonly opts: ResolvedHostCoreOptions;
   private readonly keepResponsesOf: readonly string[];
-  /** The execution of the first awaiting epoch, while its entries and keys are being loaded. */
+  /** The execution of the next awaiting epoch, while its entries and keys are being loaded. */
   private execution: Execution | null = null;
+  /** Epochs executed and not committed yet (execute()), with their writes by application and key. */
+  private executed: { readonly results: ExecutionResult[]; readonly writes: Map<string, AppStateWrite> } | null = null;
   /** Application values known to be in storage (reads and committed writes), bounded. */
   private readonly appCache = new AppValueCache();
   private executions = 0;
@@ -569,50 +580,84 @@ export class HostCore {
   // ---- execution (execution.ts)
 
   /**
-   * The execution stage, one step: what the adapter must read for the first epoch awaiting execution (its
-   * entries, then application keys), or the commit that records it executed (the applications' state
-   * changes, the journaled `executed` event and the checkpoint share it releases, in one write), or null
+   * The execution stage, one step: what the adapter must read for the next epoch awaiting execution (its
+   * entries, then application keys), or the commit that records epochs executed (the applications' state
+   * changes, the journaled `executed` events and the checkpoint shares they release, in one write), or null
    * when no epoch waits. The adapter calls it again with what it read, and after each written commit,
-   * until null. Reads go to storage as it is: only executions change application state, one at a time.
+   * until null. Reads go to storage as it is plus the writes of epochs executed and not written yet.
+   *
+   * When several epochs wait (a catch-up, a load after a crash) up to EXECUTED_PER_COMMIT of them, with at
+   * most WRITES_PER_COMMIT application writes in all, go into one commit: a random insert into a large
+   * SQLite index cost 60 us at 1,500 per transaction and 38 us at 24,000 (1,000,000 rows). The engine sees
+   * their `executed` events only when the commit is formed, so nothing but this stage's own memory changes
+   * while the reads of the next epochs go on.
    */
   execute(input: { readonly entries?: readonly StoredEntry[]; readonly values?: readonly LoadedValue[] } = {}):
     | { readonly need: 'entries'; readonly start: number; readonly end: number }
     | { readonly need: 'keys'; readonly keys: readonly AppKey[] }
     | { readonly commit: PendingCommit }
     | null {
-    const job = this.engine.awaitingExecution[0];
-    if (!job) {
+    const awaiting = this.engine.awaitingExecution;
+    const done = this.executed;
+    // What was executed ahead must still be the front of the queue (a transfer or rollback may replace it).
+    if (done && !done.results.every((r, k) => awaiting[k]?.epoch === r.epoch)) {
+      this.executed = null;
       this.execution = null;
-      return null;
+      return this.execute();
     }
-    if (!this.execution || this.execution.epoch !== job.epoch) {
-      const count = job.size - job.first;
-      if (count > 0 && !input.entries) return { need: 'entries', start: job.first, end: job.size };
-      const entries = count > 0 ? input.entries! : [];
-      // Storage holds the epoch's entries (its delivery was written before its execution): anything else is lost storage.
-      invariant(
-        entries.length === count && entries.every((e, k) => e.index === job.first + k && e.epoch === job.epoch),
-        () => `replica ${this.me}: storage holds ${entries.length} entries of epoch ${job.epoch} at ${job.first}, its log ${count}`,
-      );
-      this.execution = new Execution(this.engine.apps, job.epoch, entries, this.keepResponsesOf, this.appCache);
-      const prefetch = this.execution.prefetch();
-      if (prefetch.length > 0) return { need: 'keys', keys: prefetch };
+    let given = input;
+    for (;;) {
+      const count = this.executed?.results.length ?? 0;
+      const job = awaiting[count];
+      const full = this.executed !== null && (count >= EXECUTED_PER_COMMIT || this.executed.writes.size >= WRITES_PER_COMMIT);
+      if (!job || full) {
+        this.execution = null;
+        return this.executed ? { commit: this.commitExecuted() } : null;
+      }
+      if (!this.execution || this.execution.epoch !== job.epoch) {
+        const size = job.size - job.first;
+        if (size > 0 && !given.entries) return { need: 'entries', start: job.first, end: job.size };
+        const entries = size > 0 ? given.entries! : [];
+        given = {};
+        // Storage holds the epoch's entries (its delivery was written before its execution): anything else is lost storage.
+        invariant(
+          entries.length === size && entries.every((e, k) => e.index === job.first + k && e.epoch === job.epoch),
+          () => `replica ${this.me}: storage holds ${entries.length} entries of epoch ${job.epoch} at ${job.first}, its log ${size}`,
+        );
+        this.execution = new Execution(this.engine.apps, job.epoch, entries, this.keepResponsesOf, this.appCache, this.executed?.writes ?? null);
+        const prefetch = this.execution.prefetch();
+        if (prefetch.length > 0) return { need: 'keys', keys: prefetch };
+      }
+      const execution = this.execution;
+      if (given.values) execution.supply(given.values);
+      given = {};
+      const r = execution.run();
+      if ('missing' in r) return { need: 'keys', keys: [r.missing] };
+      if (!this.executed) this.executed = { results: [], writes: new Map() };
+      this.executed.results.push(r.done);
+      for (const w of r.done.writes) this.executed.writes.set(appValueKey(w.app, w.key), w);
+      this.execution = null;
     }
-    const execution = this.execution;
-    if (input.values) execution.supply(input.values);
-    const r = execution.run();
-    if ('missing' in r) return { need: 'keys', keys: [r.missing] };
-    const event: EngineEvent = { kind: 'executed', epoch: r.done.epoch, digests: r.done.digests };
-    const step = this.engine.handle(event);
+  }
+
+  /** The commit of the epochs executed ahead: their events reach the engine now, in order. */
+  private commitExecuted(): PendingCommit {
+    const { results, writes } = this.executed!;
+    this.executed = null;
     const batch = emptyBatch();
-    batch.journal.push(encodeEvent(event));
-    batch.app.push(...r.done.writes);
-    const commit = this.commitOf(batch, [step], () => {
-      cacheWrites(this.appCache, r.done.writes);
-      this.executions++;
-      if (this.execution === execution) this.execution = null;
+    const steps: EngineStep[] = [];
+    for (const r of results) {
+      const event: EngineEvent = { kind: 'executed', epoch: r.epoch, digests: r.digests };
+      steps.push(this.engine.handle(event));
+      batch.journal.push(encodeEvent(event));
+    }
+    // A key written by several of the epochs is written once, with its last value.
+    const last = [...writes.values()];
+    batch.app.push(...last);
+    return this.commitOf(batch, steps, () => {
+      cacheWrites(this.appCache, last);
+      this.executions += results.length;
     });
-    return { commit };
   }
 
   /** Epochs delivered and not executed yet. */

@@ -159,6 +159,50 @@ describe('state transfer', () => {
     expect(toHex(again.engine.log.root())).toBe(roots[0]);
   });
 
+  it('executes the transferred epochs in few writes, each epoch seeing what the earlier ones wrote and did not write yet', () => {
+    const c = cluster();
+    c.submit(0, 'before');
+    c.pump();
+    c.down.add(3);
+    // The same digest stamped again (another nonce) in a later epoch: the first registration stands, which
+    // the later epoch can only know from the earlier one's writes.
+    const digest = toHex(sha256(utf8ToBytes('twice')));
+    const stamp = (i: number, nonce: string) => c.write(i, c.cores[i]!.submit([{ bytes: encodeStampEntry({ digest, nonce }), encrypted: false }]).commit);
+    stamp(0, '01');
+    c.pump();
+    for (let k = 0; k < 6; k++) {
+      c.submit(k % 3, `between ${k}`);
+      c.pump();
+    }
+    stamp(1, '02');
+    c.pump();
+    const me = c.cores[3]!;
+    c.down.delete(3);
+    c.pump();
+    const good = c.bundle(0, me.engine.log.size);
+    const r = me.transfer(good.checkpoint, good.records);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const storage = c.storages[3]!;
+    let writes = 0;
+    const commit = storage.commit.bind(storage);
+    storage.commit = (b) => {
+      writes++;
+      commit(b);
+    };
+    c.write(3, r.commit);
+    // The transfer, then every transferred epoch executed in one more write (there are fewer than EXECUTED_PER_COMMIT).
+    const executed = storage.journal.filter((b) => decodeEvent(b).kind === 'executed').length;
+    expect(executed).toBeGreaterThan(3);
+    expect(writes).toBe(2);
+    expect(me.engine.awaitingExecution).toEqual([]);
+    expect(toHex(computeStateDigest(good.checkpoint.root, me.engine.appDigestsAt(good.checkpoint.epoch)!))).toBe(toHex(good.checkpoint.stateDigest));
+    const key = `d/${digest}`;
+    const first = c.storages[0]!.appState.get('notary')!.get(key)!;
+    expect(toHex(storage.appState.get('notary')!.get(key)!)).toBe(toHex(first));
+    expect(toHex(first.subarray(16))).toBe('01');
+  });
+
   it('a replica one epoch behind and stuck takes a transfer once it delivered nothing for transferStallMs', () => {
     const c = cluster();
     c.submit(0, 'one');
