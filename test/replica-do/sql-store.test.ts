@@ -133,6 +133,24 @@ describe('SqlStore (workerd SQLite): history queries', () => {
   });
 });
 
+describe('SqlStore (workerd SQLite): big batches', () => {
+  it('1,000 entries and 1,000 Merkle nodes in one commit (many rows per statement, within the 100-parameter limit) read back exactly', async () => {
+    await runInDurableObject(e.REPLICA.get(e.REPLICA.idFromName('sql-store-big-batch')), async (_obj, state) => {
+      const store = new SqlStore(state.storage);
+      const id = (k: number) => String(k).padStart(64, '0');
+      const b = emptyBatch();
+      for (let i = 0; i < 1000; i++) b.log.push({ index: i, id: id(i), epoch: 1 + (i >> 7), entry: new Uint8Array([i & 0xff, i >> 8, 7]) });
+      for (let i = 0; i < 1000; i++) b.nodes.push({ level: i % 3, index: i, hash: new Uint8Array(32).fill(i & 0xff) });
+      await store.commit(b);
+      const entries = await store.entries(0, 1000);
+      expect(entries.map((x) => `${x.index}/${x.id}/${x.epoch}/${toHex(x.entry)}`)).toEqual(b.log.map((x) => `${x.index}/${x.id}/${x.epoch}/${toHex(x.entry)}`));
+      const nodes = await store.readNodes([{ level: 0, index: 0 }, { level: 2, index: 998 }, { level: 1, index: 999 }]);
+      expect([...nodes.keys()].sort()).toEqual(['0/0', '2/998']);
+      expect(toHex(nodes.get('2/998')!)).toBe(toHex(new Uint8Array(32).fill(998 & 0xff)));
+    });
+  });
+});
+
 describe('SqlStore (workerd SQLite): application state', () => {
   it('written in the commit\'s transaction (an aborted commit leaves none of it); 2,000 keys read within the 100-parameter limit', async () => {
     await runInDurableObject(e.REPLICA.get(e.REPLICA.idFromName('sql-store-app')), async (_obj, state) => {
