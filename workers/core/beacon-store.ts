@@ -24,7 +24,8 @@ export class MemoryBeaconStore implements BeaconStore {
   readonly rounds = new Map<number, Uint8Array>();
 
   async get(round: number): Promise<Uint8Array | null> {
-    return this.rounds.get(round) ?? null;
+    // A copy, as the other stores give: a caller that changes what it read must not change the round.
+    return this.rounds.get(round)?.slice() ?? null;
   }
 
   async put(round: number, signature: Uint8Array): Promise<void> {
