@@ -7,11 +7,14 @@
  * folder's lock; starting again with the same --data resumes the same group and log. A folder another
  * start holds, or a busy port, is refused with one line before anything is dealt.
  */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { fromHex, toHex } from '../../shared/crypto/bytes.ts';
 import { parseGroup } from '../../shared/config/group.ts';
 import { startLocalCluster, waitUntilReady } from '../cluster/local-cluster.ts';
+import { GROUP_FILE } from '../dealer/dealer.ts';
 import { startMixedCluster } from '../cluster/mixed-cluster.ts';
 import { CorsConfigError, corsOriginsFromEnv } from '../../workers/core/cors.ts';
 import type { Io } from './deal.ts';
@@ -29,6 +32,8 @@ export interface StartOptions {
   memoryBudgetMb?: number;
   /** SINTRA_CORS_ORIGINS of every replica: browser origins allowed on the client and read routes. */
   corsOrigins?: string;
+  /** Seconds between the beacon's rounds when keys are dealt (keys dealt before keep their chain). */
+  beaconPeriod?: number;
   /** Tests: resolves to stop the cluster instead of waiting for a signal. */
   stop?: Promise<void>;
   onReady?: (urls: readonly string[]) => void;
@@ -46,9 +51,10 @@ export async function startCommand(opts: StartOptions, io: Io): Promise<number> 
     }
   }
   const dataDir = opts.data ?? '.sintra';
+  if (opts.beaconPeriod !== undefined) await checkBeaconPeriod(dataDir, opts.beaconPeriod);
   const t0 = Date.now();
   const log = (line: string) => io.err(`${line}\n`);
-  const clusterOptions = { dataDir, n: opts.n, structure: opts.structure, basePort: opts.port ?? 8787, log, memoryBudgetMb: opts.memoryBudgetMb, corsOrigins: opts.corsOrigins };
+  const clusterOptions = { dataDir, n: opts.n, structure: opts.structure, basePort: opts.port ?? 8787, log, memoryBudgetMb: opts.memoryBudgetMb, corsOrigins: opts.corsOrigins, beaconPeriod: opts.beaconPeriod };
   const cluster = opts.mixed ? await startMixedCluster(clusterOptions) : await startLocalCluster(clusterOptions);
   try {
     log(`waiting for ${cluster.urls.length} replicas (each replays its journal on start)`);
@@ -95,4 +101,22 @@ export async function startCommand(opts: StartOptions, io: Io): Promise<number> 
     await cluster.dispose();
   }
   return 0;
+}
+
+/**
+ * A beacon's period is part of its chain (drand's chain hash covers it), so it is chosen when the keys are
+ * dealt: with keys in DATA already, --beacon-period must name the period they were dealt with.
+ */
+async function checkBeaconPeriod(dataDir: string, period: number): Promise<void> {
+  const groupPath = join(dataDir, 'keys', GROUP_FILE);
+  if (!existsSync(groupPath)) return;
+  let dealt: number | undefined;
+  try {
+    dealt = parseGroup(JSON.parse(await readFile(groupPath, 'utf8'))).beacon?.period;
+  } catch {
+    return; // the cluster's start reports a broken group.json
+  }
+  if (dealt === period) return;
+  const what = dealt === undefined ? 'without a beacon' : `with a beacon period of ${dealt} s`;
+  throw new UsageError(`--beacon-period ${period}: the keys in ${join(dataDir, 'keys')} were dealt ${what}, and a chain's period cannot change; start without --beacon-period, or with a new --data folder`);
 }

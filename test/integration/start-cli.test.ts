@@ -4,7 +4,9 @@
  * goes to stderr), and a SIGTERM stops it (exit code 143, 128 + SIGTERM, as Miniflare's exit hook ends the
  * process after stopping workerd) with the folder's lock released. `--cors-origins LIST` reaches every
  * Durable Object replica (SINTRA_CORS_ORIGINS): the HTTP conventions hold with CORS for the listed origins
- * only; a value that is not a list of origins is a usage error before anything is dealt.
+ * only; a value that is not a list of origins is a usage error before anything is dealt. `--beacon-period`
+ * sets the beacon's period of new keys (drand's /info shows it); another period than the dealt keys' is a
+ * usage error.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -49,7 +51,9 @@ describe('sintra start --json (its own process)', () => {
         id = ((await res.json()) as { id: string }).id;
       }
       await waitFor(async () => ((await (await fetch(`${urls[1]}/v1/requests/${id}`)).json()) as { status: string }).status === 'certified' || null, 'certified', 60_000, 200);
-    });
+      // Dealt with --beacon-period 7: drand's info route says so.
+      expect(((await (await fetch(`${urls[2]}/info`)).json()) as { period: number }).period).toBe(7);
+    }, ['--beacon-period', '7']);
     expect(first.code).toBe(143);
     expect(first.stdout.trim().split('\n')).toHaveLength(1);
     expect(JSON.parse(first.stdout)).toMatchObject({ ready: true });
@@ -84,6 +88,19 @@ describe('sintra start --json (its own process)', () => {
     expect(replayed.map((e) => e.replica).sort()).toEqual(['r1', 'r2', 'r3', 'r4']);
     for (const e of replayed) expect(e).toMatchObject({ ts: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), level: 'info', events: expect.any(Number), msg: expect.stringMatching(/^replayed \d+ journal events/) });
   }, 240_000);
+});
+
+describe('sintra start --beacon-period', () => {
+  it('another period than the keys in DATA were dealt with: one line, exit 2, nothing started', async () => {
+    const port = await freePortRange(4);
+    await waitFor(async () => (existsSync(join(dir, 'keys', 'group.json')) ? true : null), 'keys dealt by the first test', 240_000, 500);
+    const r = await runSintra(['start', '--data', dir, '--port', String(port), '--beacon-period', '5'], { cwd: ROOT, timeoutMs: 60_000 });
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(lines(r.err)).toHaveLength(1);
+    expect(r.err).toContain('--beacon-period 5: the keys in');
+    expect(r.err).toContain('were dealt with a beacon period of 7 s');
+  });
 });
 
 describe('sintra start --cors-origins', () => {
