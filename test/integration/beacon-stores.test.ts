@@ -9,15 +9,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryBeaconStore } from '../../workers/core/beacon-store.ts';
 import type { BeaconStore } from '../../workers/core/beacon-store.ts';
 import { SqliteStore } from '../../workers/node/sqlite-store.ts';
 import { RedisStore, redisClient } from '../../workers/node/redis-store.ts';
-import { HAVE_REDIS, startRedis } from '../helpers/redis.ts';
-import type { TestRedis } from '../helpers/redis.ts';
-import { startUpstashBridge } from '../helpers/upstash-bridge.ts';
-import type { UpstashBridge } from '../helpers/upstash-bridge.ts';
+import { HAVE_REDIS } from '../helpers/redis.ts';
+import { useRedisBehindBridge } from '../helpers/redis-bridge.ts';
 
 /** A 48-byte signature with every byte depending on round and position. */
 const sig = (round: number) => Uint8Array.from({ length: 48 }, (_, i) => (round * 31 + i * 7) & 0xff);
@@ -108,18 +106,9 @@ describe('SQLite (a Node data folder)', () => {
 });
 
 describe.skipIf(!HAVE_REDIS)('Redis (real redis-server behind the Upstash REST bridge)', () => {
-  let redis: TestRedis;
-  let bridge: UpstashBridge;
+  const servers = useRedisBehindBridge();
   const run = `${process.pid}-${Date.now()}`;
-  beforeAll(async () => {
-    redis = await startRedis();
-    bridge = await startUpstashBridge(redis.port);
-  });
-  afterAll(async () => {
-    await bridge?.close();
-    await redis?.stop();
-  });
-  const store = (name: string) => new RedisStore(redisClient({ url: bridge.url, token: bridge.token, timeoutMs: 3000 }), `test:{beacon-${run}-${name}}`).beacons();
+  const store = (name: string) => new RedisStore(redisClient({ url: servers.bridge.url, token: servers.bridge.token, timeoutMs: 3000 }), `test:{beacon-${run}-${name}}`).beacons();
   contract('RedisStore.beacons()', () => ({
     make: async (name) => store(name),
     reopen: async (name) => store(name),

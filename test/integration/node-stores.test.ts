@@ -31,6 +31,7 @@ import { openStore } from '../../workers/node/config.ts';
 import { RedisStore, redisClient } from '../../workers/node/redis-store.ts';
 import { StoreConflictError, StoreLockedError, StoreNotDurableError } from '../../workers/node/store-errors.ts';
 import { HAVE_REDIS, REDIS_SKIP_MESSAGE, startRedis } from '../helpers/redis.ts';
+import { useRedisBehindBridge } from '../helpers/redis-bridge.ts';
 import type { TestRedis } from '../helpers/redis.ts';
 import { startUpstashBridge } from '../helpers/upstash-bridge.ts';
 import type { UpstashBridge } from '../helpers/upstash-bridge.ts';
@@ -303,20 +304,10 @@ contract('MemoryStore (reference)', () => ({
 }));
 
 describe.skipIf(!HAVE_REDIS)('RedisStore (real redis-server behind the Upstash REST bridge)', () => {
-  let redis: TestRedis;
-  let bridge: UpstashBridge;
+  const servers = useRedisBehindBridge();
   let counter = 0;
-  const client = () => redisClient({ url: bridge.url, token: bridge.token, timeoutMs: 3000 });
+  const client = () => redisClient({ url: servers.bridge.url, token: servers.bridge.token, timeoutMs: 3000 });
   const fresh = (prefix = `test:{store-${process.pid}-${counter++}}`) => new RedisStore(client(), prefix);
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    bridge = await startUpstashBridge(redis.port);
-  });
-  afterAll(async () => {
-    await bridge?.close();
-    await redis?.stop();
-  });
 
   contract('RedisStore', () => ({
     make: async () => fresh(),
@@ -340,7 +331,7 @@ describe.skipIf(!HAVE_REDIS)('RedisStore (real redis-server behind the Upstash R
     await s.load();
     await s.commit(batch({ journal: [bytes(1)], app: [{ app: 'notary', key: 'head', value: bytes(1) }, { app: 'notary', key: 'old', value: bytes(2) }] }));
     // incr, rpush, notary's HSET and HDEL queued; then the connection drops (ca's HSET and EXEC never sent).
-    bridge.breakNextTransaction(4);
+    servers.bridge.breakNextTransaction(4);
     const app = [
       { app: 'notary', key: 'head', value: bytes(2) },
       { app: 'notary', key: 'new', value: bytes(3) },
@@ -353,9 +344,9 @@ describe.skipIf(!HAVE_REDIS)('RedisStore (real redis-server behind the Upstash R
     expect(await t.readAppState('notary', ['head', 'new', 'old'])).toEqual(new Map([['head', bytes(1)], ['old', bytes(2)]]));
     expect(await t.readAppState('ca', ['head'])).toEqual(new Map());
     await t.commit(batch({ journal: [bytes(3)], app }));
-    const before = bridge.requests;
+    const before = servers.bridge.requests;
     expect(await t.readAppState('notary', [...Array.from({ length: 3000 }, (_, i) => `k${i}`), 'head', 'new', 'old'])).toEqual(new Map([['head', bytes(2)], ['new', bytes(3)]]));
-    expect(bridge.requests - before).toBe(1);
+    expect(servers.bridge.requests - before).toBe(1);
     expect(t.keys(['notary', 'ca'])).toEqual(expect.arrayContaining([`${s.prefix}:app:notary`, `${s.prefix}:app:ca`]));
     expect(((await client().keys(`${s.prefix}:app:*`)) as string[]).sort()).toEqual([`${s.prefix}:app:ca`, `${s.prefix}:app:notary`]);
   });
@@ -364,7 +355,7 @@ describe.skipIf(!HAVE_REDIS)('RedisStore (real redis-server behind the Upstash R
     const s = fresh();
     await s.load();
     await s.commit(batch({ journal: [bytes(1)], outbox: [{ peer: 1, id: 1, bytes: bytes(1) }] }));
-    bridge.breakNextTransaction(3);
+    servers.bridge.breakNextTransaction(3);
     await expect(s.commit(batch({ journal: [bytes(2)], outbox: [{ peer: 1, id: 2, bytes: bytes(2) }], log: [entry(0)], meta: new Map([['k', 'v']]) }))).rejects.toThrow();
     const l = await fresh(s.prefix).load();
     expect(l.journal).toEqual([bytes(1)]);
@@ -381,7 +372,7 @@ describe.skipIf(!HAVE_REDIS)('RedisStore (real redis-server behind the Upstash R
     await s.commit(batch({ snapshot: bytes(1), journal: [], snapshotParts: { put: new Map([['ab-finished/1', bytes(1)], ['recent/1', bytes(2)]]), delete: [] } }));
     await s.commit(batch({ journal: [bytes(5)] }));
     // incr, set snapshot, del journal, HDEL and HSET of the parts queued; then the connection drops (no EXEC).
-    bridge.breakNextTransaction(5);
+    servers.bridge.breakNextTransaction(5);
     const parts = { put: new Map([['recent/1', bytes(9)], ['ab-finished/2', bytes(3)]]), delete: ['ab-finished/1'] };
     await expect(s.commit(batch({ snapshot: bytes(2), journal: [], snapshotParts: parts, meta: new Map([['k', 'v']]) }))).rejects.toThrow();
     const t = fresh(s.prefix);
@@ -422,12 +413,12 @@ describe.skipIf(!HAVE_REDIS)('RedisStore (real redis-server behind the Upstash R
     const s = fresh();
     await s.load();
     await s.commit(batch({ journal: [bytes(1)], log: [entry(0)] }));
-    await bridge.stop();
+    await servers.bridge.stop();
     const t0 = Date.now();
     await expect(s.commit(batch({ journal: [bytes(2)] }))).rejects.toThrow();
     await expect(s.load()).rejects.toThrow();
     expect(Date.now() - t0).toBeLessThan(2000);
-    await bridge.start();
+    await servers.bridge.start();
     const l = await s.load();
     expect(l.journal).toEqual([bytes(1)]);
     await s.commit(batch({ journal: [bytes(3)] }));
