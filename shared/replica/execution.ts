@@ -69,7 +69,6 @@ export class AppValueCache {
 
   constructor(readonly budgetBytes = 4 * 1024 * 1024) {}
 
-
   get(app: string, key: string): Uint8Array | null | undefined {
     const k = appValueKey(app, key);
     const v = this.map.get(k);

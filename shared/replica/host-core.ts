@@ -158,7 +158,6 @@ export interface OutgoingFrame {
  */
 export const STORAGE_FORMAT = '7';
 
-/** Faults a peer may cause before its frames wait, and how many each delivered epoch gives back. */
 /**
  * At most this many epochs, and about this many application writes, go into one write of the execution
  * stage when several epochs wait (execute()); their writes are held in memory until then (some 400 bytes
@@ -167,6 +166,7 @@ export const STORAGE_FORMAT = '7';
 export const EXECUTED_PER_COMMIT = 32;
 export const WRITES_PER_COMMIT = 16_384;
 
+/** Faults a peer may cause before its frames wait, and how many each delivered epoch gives back. */
 export const FAULT_BUDGET = 256;
 export const FAULT_REFILL = 64;
 /**

@@ -60,10 +60,10 @@ const SCHEMA = [
   'CREATE TABLE IF NOT EXISTS app_state (app TEXT NOT NULL, k TEXT NOT NULL, v BLOB NOT NULL, PRIMARY KEY (app, k)) WITHOUT ROWID',
 ];
 
-/** Keys per readAppState statement: Durable Object SQLite binds at most 100 parameters, one is the app. */
-const APP_READ_CHUNK = 99;
 /** Bound parameters per statement, at most (a Durable Object's SQL API allows 100). */
 const MAX_BINDINGS = 100;
+/** Keys per readAppState statement: one parameter is the app. */
+const APP_READ_CHUNK = MAX_BINDINGS - 1;
 
 type Binding = ArrayBuffer | string | number | null;
 
