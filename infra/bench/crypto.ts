@@ -3,7 +3,8 @@
  * (median of several runs): share sign, share verify, combine (Lagrange in the exponent, optimistic
  * path), robust combine with one bad share, group verify; for t = 1, 2, 5, 10 (n = 3t + 1); TDH2; and
  * threshold RSA (Shoup) with a 2048-bit key from the fixed safe primes of test/fixtures/threshold-rsa-primes.json,
- * for l = 4, k = 2 and l = 7, k = 3.
+ * for l = 4, k = 2 and l = 7, k = 3; and consistent-broadcast echo certificates (a quorum's Ed25519
+ * signatures) on noble and on node:crypto.
  */
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
@@ -25,6 +26,10 @@ import * as tdh2 from '../../shared/crypto/tdh2.ts';
 import * as trsa from '../../shared/crypto/threshold-rsa.ts';
 import { rsaVerifyDigest } from '../../shared/crypto/rsa.ts';
 import { sha256 } from '../../shared/crypto/sha256.ts';
+import { ed25519PublicKey, resetEd25519 } from '../../shared/crypto/ed25519.ts';
+import { ed25519Signatures } from '../../shared/protocols/crypto-suite.ts';
+import { signatureSetSigner } from '../../shared/protocols/signature-set.ts';
+import { NATIVE_ED25519, useNativeEd25519 } from '../../workers/core/native-ed25519.ts';
 
 export interface CryptoBenchRow {
   readonly group: string;
@@ -93,6 +98,28 @@ export function runCryptoBench(opts: { quick: boolean; log: (s: string) => void 
     row('G2 fresh point: encodeG2', time(runs, (i) => encodeG2(p2[i + 1]![1])));
     const enc = p1.map(([p]) => encodeG1(p));
     row('G1 decode (checked)', time(runs, (i) => decodeG1(enc[i + 1]!)));
+  }
+  for (const backend of ['noble', NATIVE_ED25519]) {
+    // Consistent-broadcast proofs as echo signature sets (shared/protocols/signature-set.ts): one echo,
+    // checking one echo, and making and checking a whole certificate of n - t signatures.
+    if (backend === NATIVE_ED25519) useNativeEd25519();
+    for (const t of opts.quick ? [1, 5] : [1, 2, 5, 10]) {
+      const n = 3 * t + 1;
+      opts.log(`echo certificates (Ed25519, ${backend}), t = ${t}, n = ${n} ...`);
+      const row = (op: string, ms: number) => rows.push({ group: `echo-ed25519-${backend}`, op, t, n, ms, runs });
+      const seeds = Array.from({ length: n }, (_, i) => sha256(new TextEncoder().encode(`echo ${i}`)));
+      const publicKeys = seeds.map(ed25519PublicKey);
+      const signers = seeds.map((seed) => signatureSetSigner(shamirScheme(n, n - t), gid, ed25519Signatures({ publicKeys, seed })));
+      const digest = sha256(new TextEncoder().encode('batch'));
+      row('echo sign', time(runs, (i) => signers[0]!.sign('cbc', `ab/${i}/cbc/0`, digest)));
+      const echo = signers[1]!.sign('cbc', 'tag', digest);
+      row('echo verify', time(runs, () => signers[0]!.verifyShare('cbc', 'tag', digest, 1, echo)));
+      const echoes = new Map(signers.slice(0, n - t).map((s, i) => [i, s.sign('cbc', 'tag', digest)] as const));
+      row(`combine ${n - t} echoes (each verified)`, time(runs, () => signers[0]!.combine('cbc', 'tag', digest, echoes)));
+      const certificate = signers[0]!.combine('cbc', 'tag', digest, echoes).signature;
+      row('certificate verify', time(runs, () => signers[2]!.verify('cbc', 'tag', digest, certificate)));
+    }
+    resetEd25519();
   }
   for (const t of opts.quick ? [1] : [1, 5]) {
     const n = 3 * t + 1;

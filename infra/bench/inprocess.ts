@@ -34,6 +34,7 @@ import { thresholdStructure } from '../../shared/quorum/structure-file.ts';
 import { DEFAULT_AB_CONFIG } from '../../shared/protocols/ab.ts';
 import { ReplicaEngine } from '../../shared/replica/engine.ts';
 import { resetSha256, sha256Backend } from '../../shared/crypto/sha256.ts';
+import { useNativeEd25519 } from '../../workers/core/native-ed25519.ts';
 import { useNativeSha256 } from '../../workers/core/native-sha256.ts';
 import type { EngineStep } from '../../shared/replica/engine.ts';
 import { DEFAULT_MAX_VALUE_BYTES } from '../../shared/replica/from-config.ts';
@@ -246,6 +247,7 @@ export function runInProcess(opts: InProcessOptions): InProcessResult {
   // As a deployed replica does (workers/core/host.ts): SHA-256 from node:crypto (opts.nobleSha256 keeps noble).
   if (opts.nobleSha256) resetSha256();
   else useNativeSha256();
+  useNativeEd25519();
   const n = opts.n;
   const t = opts.t ?? Math.floor((n - 1) / 3);
   const wire = opts.wire ?? true;
@@ -261,7 +263,14 @@ export function runInProcess(opts: InProcessOptions): InProcessResult {
 
   const counter = new CryptoCounter();
   const engines = secrets.map((s) => {
-    const real = realCrypto({ groupId: group.groupId, kernel: group.kernel, quorum: group.quorum, kernelShare: s.kernel, quorumShare: s.quorum });
+    const real = realCrypto({
+      groupId: group.groupId,
+      kernel: group.kernel,
+      quorum: group.quorum,
+      kernelShare: s.kernel,
+      quorumShare: s.quorum,
+      ...(group.echo && s.echo ? { echo: { publicKeys: group.echo, seed: s.echo } } : {}),
+    });
     const crypto: CryptoSuite = { ...real, kernel: counter.wrap('kernel', real.kernel), quorum: counter.wrap('quorum', real.quorum) };
     const ctx: ProtocolContext = { me: s.index, n, quorum: group.quorumSystem, crypto, maxValueBytes: DEFAULT_MAX_VALUE_BYTES };
     return new ReplicaEngine(ctx, { ab: { maxBatch, maxPending }, memoryBudgetBytes: (opts.memoryBudgetMb ?? 2 ** 20) * 2 ** 20 });

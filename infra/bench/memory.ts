@@ -13,6 +13,7 @@ import { decodeMessage, encodeMessage } from '../../shared/codec/message-codec.t
 import type { Message } from '../../shared/protocols/messages.ts';
 import { ReplicaEngine } from '../../shared/replica/engine.ts';
 import { contextFromConfig } from '../../shared/replica/from-config.ts';
+import { useNativeEd25519 } from '../../workers/core/native-ed25519.ts';
 import { useNativeSha256 } from '../../workers/core/native-sha256.ts';
 import { dealtGroup } from './inprocess.ts';
 import { round1 } from './stats.ts';
@@ -30,6 +31,7 @@ const total = Number(process.argv[2] ?? 60_000);
 const maxBatch = Number(process.argv[3] ?? 4096);
 const n = Number(process.argv[4] ?? 4);
 useNativeSha256();
+useNativeEd25519();
 const { group, secrets } = dealtGroup(n, Math.floor((n - 1) / 3), 'memory-calibration');
 const before = retained();
 const engines = secrets.map((s) => new ReplicaEngine(contextFromConfig(group, s), { ab: { maxBatch }, memoryBudgetBytes: 2 ** 40 }));

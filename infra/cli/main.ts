@@ -26,6 +26,7 @@ import { verifyReceiptCommand } from './verify.ts';
 import type { VerifyReceiptOptions } from './verify.ts';
 import { consistencyCommand, registerExportCommand, registerMonitorCommand, verifyArchiveCommand } from './monitor.ts';
 import type { ConsistencyCommandOptions } from './monitor.ts';
+import { useNativeEd25519 } from '../../workers/core/native-ed25519.ts';
 import { useNativeSha256 } from '../../workers/core/native-sha256.ts';
 
 export type { Io };
@@ -128,7 +129,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     .option('--seeds <count>', 'number of runs (seeds)', integer('--seeds', 1, 100_000_000))
     .option('--seed-start <seed>', 'first seed (default 1)', integer('--seed-start', 0, 0xffffffff))
     .option('--byzantine <kind>', "corrupted replicas' behaviour, 'assorted', 'none' or 'all' (rotates by seed; default)")
-    .option('--crypto <mode>', 'insecure (fast stand-in, default) or real (threshold BLS and TDH2)')
+    .option('--crypto <mode>', 'insecure (fast stand-in, default), real (threshold BLS, TDH2, Ed25519 echoes) or real-bls (threshold BLS echoes)')
     .option('--corrupt <list>', 'exactly these replicas are corrupted, e.g. 0,1 (may exceed the structure: negative controls)')
     .option('--faulty <count>', 'corrupt only this many of a maximal corruptible set', integer('--faulty', 0, 1000))
     .option('--gst <step>', 'step (with --replica: virtual ms) at which the network turns fair (default: seeded)', integer('--gst', 0, 1_000_000_000))
@@ -245,6 +246,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
 }
 
 export async function main(argv: readonly string[] = process.argv, io: Io = processIo): Promise<number> {
+  useNativeEd25519();
   useNativeSha256(); // the simulator, the dealer and the clients hash as a replica does (same outputs, faster)
   let code = 0;
   const program = buildProgram(io, (c) => (code = c));

@@ -163,7 +163,7 @@ export async function simulateCommand(opts: SimulateOptions, io: Io): Promise<nu
   if (opts.protocol === undefined) throw new UsageError("required option '--protocol <name>' not specified");
   if (opts.seeds === undefined) throw new UsageError("required option '--seeds <count>' not specified");
   const crypto = opts.crypto ?? 'insecure';
-  if (crypto !== 'insecure' && crypto !== 'real') throw new UsageError(`--crypto must be insecure or real, got "${crypto}"`);
+  if (crypto !== 'insecure' && crypto !== 'real' && crypto !== 'real-bls') throw new UsageError(`--crypto must be insecure, real or real-bls, got "${crypto}"`);
   const params = paramsOf(opts);
   const structure = chooseStructure(opts);
   const scenario = scenarioFor(opts.protocol, structure, params);

@@ -14,7 +14,10 @@ import { quorumSystemFrom } from '../../shared/quorum/quorum-system.ts';
 import type { QuorumSystem, StructureDescription } from '../../shared/quorum/quorum-system.ts';
 import { DEFAULT_KEY_SEED, dealGroup, simGroupId, structureKey } from './dealer.ts';
 
-export type CryptoMode = 'real' | 'insecure';
+/** 'real': BLS12-381, TDH2 and Ed25519 echo keys, as `sintra deal` makes; 'real-bls': consistent broadcast
+ *  with the quorum key's threshold BLS certificates instead (groups dealt before echo keys); 'insecure':
+ *  the fast hash-based test suite. */
+export type CryptoMode = 'real' | 'real-bls' | 'insecure';
 
 export interface ClusterOptions {
   readonly structure: StructureDescription;
@@ -63,14 +66,22 @@ export function makeCluster(o: ClusterOptions): Cluster {
   let contexts: ProtocolContext[];
   let decryptors: ThresholdDecryptor[];
   let encryptFn: Cluster['encrypt'];
-  if (o.crypto === 'real') {
+  if (o.crypto === 'real' || o.crypto === 'real-bls') {
+    const withEcho = o.crypto === 'real';
     const g = dealGroup(quorum.description, o.keySeed ?? DEFAULT_KEY_SEED);
     contexts = Array.from({ length: n }, (_, me) => ({
       me,
       n,
       quorum,
       maxValueBytes,
-      crypto: realCrypto({ groupId: g.groupId, kernel: g.kernel.pk, quorum: g.quorum.pk, kernelShare: g.kernel.shares[me]!, quorumShare: g.quorum.shares[me]! }),
+      crypto: realCrypto({
+        groupId: g.groupId,
+        kernel: g.kernel.pk,
+        quorum: g.quorum.pk,
+        kernelShare: g.kernel.shares[me]!,
+        quorumShare: g.quorum.shares[me]!,
+        ...(withEcho ? { echo: { publicKeys: g.echo.publicKeys, seed: g.echo.seeds[me]! } } : {}),
+      }),
     }));
     decryptors = Array.from({ length: n }, (_, me) => realDecryptor(g.groupId, g.encryption.pk, g.encryption.shares[me]!));
     encryptFn = (label, plaintext, rng, undecryptable) => {

@@ -11,6 +11,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { frame } from '../../shared/crypto/bytes.ts';
+import { ed25519PublicKey } from '../../shared/crypto/ed25519.ts';
 import { randomScalar } from '../../shared/crypto/field.ts';
 import type { SharingScheme } from '../../shared/crypto/lsss.ts';
 import { seededRandom } from '../../shared/crypto/random.ts';
@@ -37,6 +38,8 @@ export interface DealtGroup {
   readonly quorum: DealtKey;
   /** TDH2 key shared like the kernel key (a kernel of decryption shares decrypts). */
   readonly encryption: DealtEncryptionKey;
+  /** Ed25519 echo keys, one per replica (consistent-broadcast certificates: signature-set.ts). */
+  readonly echo: { readonly seeds: readonly Uint8Array[]; readonly publicKeys: readonly Uint8Array[] };
 }
 
 export function structureKey(s: StructureDescription): string {
@@ -67,6 +70,11 @@ export function dealEncryptionKey(scheme: SharingScheme, seed: string): DealtEnc
   return dealShared(scheme, seed, tdh2PublicKeyFromShares);
 }
 
+function dealEchoKeys(n: number, seed: string): DealtGroup['echo'] {
+  const seeds = Array.from({ length: n }, (_, i) => sha256(frame(seed, String(i))));
+  return { seeds, publicKeys: seeds.map(ed25519PublicKey) };
+}
+
 const cache = new Map<string, DealtGroup>();
 
 /** Deals (or returns the cached dealing of) the kernel and quorum keys for a structure. */
@@ -79,6 +87,7 @@ export function dealGroup(structure: StructureDescription, keySeed: string = DEF
       kernel: dealKey(kernelScheme(structure), `${keySeed}/kernel/${structureKey(structure)}`),
       quorum: dealKey(quorumScheme(structure), `${keySeed}/quorum/${structureKey(structure)}`),
       encryption: dealEncryptionKey(kernelScheme(structure), `${keySeed}/encryption/${structureKey(structure)}`),
+      echo: dealEchoKeys(structure.n, `${keySeed}/echo/${structureKey(structure)}`),
     };
     cache.set(k, g);
   }

@@ -116,7 +116,7 @@ export function replayCommand(protocol: string, n: number, seed: number, byzanti
   if (x.structureFile) cmd += ` --structure ${x.structureFile}`;
   else if (s && s.type === 'general') cmd += ' --structure <structure.json>';
   else if (s && s.type === 'threshold' && s.t !== Math.floor((n - 1) / 3)) cmd += ` --t ${s.t}`;
-  if (x.crypto === 'real') cmd += ' --crypto real';
+  if (x.crypto === 'real' || x.crypto === 'real-bls') cmd += ` --crypto ${x.crypto}`;
   if (x.corrupt) cmd += ` --corrupt ${x.corrupt.join(',')}`;
   if (x.faulty !== undefined) cmd += ` --faulty ${x.faulty}`;
   if (x.gstStep !== undefined) cmd += ` --gst ${x.gstStep}`;

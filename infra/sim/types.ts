@@ -160,7 +160,7 @@ export interface NetworkProfile {
 
 export interface SimOptions {
   readonly seed: number;
-  readonly crypto?: 'real' | 'insecure';
+  readonly crypto?: 'real' | 'real-bls' | 'insecure';
   /**
    * A behaviour for every corrupted replica ('silent', 'crash-restart', 'equivocate', 'garbage', 'replay',
    * 'bad-shares', 'vote-both', 'mixed', or a scenario's own), 'assorted' (a random one per replica) or 'none'.

@@ -13,6 +13,10 @@
  * key of its own over the kernel scheme, with the chain's period and genesis time (the caller's clock, an
  * argument here). Its randomness is drawn last of all, after the RSA key's, so every other key is the same
  * with or without it.
+ *
+ * Echo keys (`echo`, on by default): one Ed25519 key pair per replica for consistent-broadcast echoes
+ * (shared/protocols/signature-set.ts), each derived from the replica's link secret (group.ts, echoSeed):
+ * no randomness is drawn for them, so every other key is the same with or without them.
  */
 import { x25519 } from '@noble/curves/ed25519.js';
 import { bigintToBytes, toHex } from '../crypto/bytes.ts';
@@ -29,8 +33,9 @@ import type { ThresholdRsaDealing } from '../crypto/threshold-rsa.ts';
 import { certificateSerial, checkCertificateLabel, defaultCertificateLabel, issueGroupCertificates } from '../crypto/x509.ts';
 import type { GroupCertificates } from '../crypto/x509.ts';
 import type { ParsedStructure } from '../quorum/structure-file.ts';
-import { GROUP_FORMAT, LINK_KEY_BYTES } from './group.ts';
-import type { BeaconKeyFile, GroupFile, KeySharesFile, RsaKeyFile, SecretsFile } from './group.ts';
+import { ECHO_SCHEME, GROUP_FORMAT, LINK_KEY_BYTES, echoSeed } from './group.ts';
+import type { BeaconKeyFile, EchoKeyFile, GroupFile, KeySharesFile, RsaKeyFile, SecretsFile } from './group.ts';
+import { ed25519PublicKey } from '../crypto/ed25519.ts';
 import { BEACON_SCHEME_ID } from '../crypto/beacon.ts';
 
 export interface RsaDealOptions {
@@ -67,6 +72,11 @@ export interface DealOptions {
   readonly rsa?: RsaDealOptions;
   /** Also deal a randomness beacon key (checked by parseGroup like the rest). */
   readonly beacon?: BeaconDealOptions;
+  /**
+   * Write Ed25519 echo keys (default true). false makes a group as dealt before they existed, whose
+   * consistent broadcast uses the quorum key's threshold BLS signatures (kept for such groups and tests).
+   */
+  readonly echo?: boolean;
 }
 
 export interface DealOutput {
@@ -172,6 +182,9 @@ export function deal(parsed: ParsedStructure, rng: RandomBytes, opts: DealOption
     };
   }
 
+  const echo: EchoKeyFile | undefined =
+    opts.echo === false ? undefined : { scheme: ECHO_SCHEME, publicKeys: linkSecrets.map((secret) => toHex(ed25519PublicKey(echoSeed(groupIdBytes, secret)))) };
+
   const group: GroupFile = {
     format: GROUP_FORMAT,
     groupId,
@@ -190,6 +203,7 @@ export function deal(parsed: ParsedStructure, rng: RandomBytes, opts: DealOption
       encryption: encryptionKey,
       ...(rsa === undefined ? {} : { rsa: rsa.file }),
       ...(beacon === undefined ? {} : { beacon: beacon.file }),
+      ...(echo === undefined ? {} : { echo }),
     },
   };
 

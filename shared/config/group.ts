@@ -20,6 +20,11 @@
  * The randomness beacon key (`keys.beacon`, shared/crypto/beacon.ts, docs/beacon.md) is optional in the
  * same way: its own threshold BLS key over the kernel scheme, with the chain's period, genesis time, scheme
  * id and beacon id; each secrets file then carries SINTRA_KEY_SHARES.beacon.
+ *
+ * The echo keys (`keys.echo`: one Ed25519 public key per replica, shared/protocols/signature-set.ts) are
+ * optional too: with them, consistent-broadcast certificates are a quorum's Ed25519 signatures, each
+ * replica's seed derived from its link secret (echoSeed); without them (groups dealt before they existed)
+ * the quorum key's threshold BLS signatures, as before.
  */
 import { x25519 } from '@noble/curves/ed25519.js';
 import { BEACON_SCHEME_ID, chainHash } from '../crypto/beacon.ts';
@@ -27,6 +32,8 @@ import { bytesEqual, frame, fromHex, toHex, u32be } from '../crypto/bytes.ts';
 import { G1, G2, decodeG1, decodeG2, decodeScalar, msmG1, msmG2 } from '../crypto/curve.ts';
 import type { G1Point, G2Point } from '../crypto/curve.ts';
 import { GROUP_ID_BYTES } from '../crypto/domain.ts';
+import { ED25519_PUBLIC_KEY_BYTES, ed25519PublicKey, isEd25519PublicKey } from '../crypto/ed25519.ts';
+import { sha256 } from '../crypto/sha256.ts';
 import { CryptoError } from '../crypto/errors.ts';
 import { add, hashToScalar, mul, sub } from '../crypto/field.ts';
 import type { ConsistencyEquation, SchemeDescription, SharingScheme } from '../crypto/lsss.ts';
@@ -114,6 +121,19 @@ export interface BeaconKeyFile {
   readonly genesisTime: number;
 }
 
+/**
+ * `keys.echo`: every replica's own Ed25519 key for consistent-broadcast echoes, whose certificates are a
+ * quorum's signatures (shared/protocols/signature-set.ts). Absent in groups dealt before it existed: they
+ * keep threshold BLS certificates of the quorum key.
+ */
+export interface EchoKeyFile {
+  readonly scheme: typeof ECHO_SCHEME;
+  /** One 32-byte Ed25519 public key (hex) per replica, in index order. */
+  readonly publicKeys: readonly string[];
+}
+
+export const ECHO_SCHEME = 'ed25519';
+
 export interface GroupFile {
   readonly format: typeof GROUP_FORMAT;
   readonly groupId: string;
@@ -129,6 +149,8 @@ export interface GroupFile {
     readonly rsa?: RsaKeyFile;
     /** Absent for a group without a randomness beacon (`sintra deal` without --beacon). */
     readonly beacon?: BeaconKeyFile;
+    /** Absent for a group dealt before echo keys existed (consistent broadcast then uses keys.quorum). */
+    readonly echo?: EchoKeyFile;
   };
 }
 
@@ -195,6 +217,8 @@ export interface Group {
   readonly rsa?: GroupRsaKey;
   /** The randomness beacon key and chain; absent for a group without one. */
   readonly beacon?: GroupBeacon;
+  /** The replicas' Ed25519 echo keys, by index; absent for a group dealt before them. */
+  readonly echo?: readonly Uint8Array[];
 }
 
 export interface GroupBeacon {
@@ -226,6 +250,8 @@ export interface ReplicaSecrets {
   readonly rsa?: ThresholdRsaKeyShare;
   /** Present iff the group has a randomness beacon key. */
   readonly beacon?: KeyShare;
+  /** The Ed25519 echo key's seed (derived from the link secret: echoSeed); present iff the group has echo keys. */
+  readonly echo?: Uint8Array;
   readonly linkSecret: Uint8Array;
 }
 
@@ -498,12 +524,14 @@ export function parseGroup(input: unknown): Group {
   const quorumS = quorumScheme(parsed.structure);
   const hasRsa = isObject(root['keys']) && Object.hasOwn(root['keys'], 'rsa');
   const hasBeacon = isObject(root['keys']) && Object.hasOwn(root['keys'], 'beacon');
-  const keys = object(root['keys'], 'keys', [...KEY_NAMES, ...(hasRsa ? ['rsa'] : []), ...(hasBeacon ? ['beacon'] : [])]);
+  const hasEcho = isObject(root['keys']) && Object.hasOwn(root['keys'], 'echo');
+  const keys = object(root['keys'], 'keys', [...KEY_NAMES, ...(hasRsa ? ['rsa'] : []), ...(hasBeacon ? ['beacon'] : []), ...(hasEcho ? ['echo'] : [])]);
   const kernel = parseThresholdKey(keys['kernel'], 'keys.kernel', kernelS);
   const quorum = parseThresholdKey(keys['quorum'], 'keys.quorum', quorumS);
   const encryption = parseEncryptionKey(keys['encryption'], 'keys.encryption', kernelS);
   const rsa = hasRsa ? parseRsaKey(keys['rsa'], 'keys.rsa', parsed.structure, testOnly) : undefined;
   const beacon = hasBeacon ? parseBeaconKey(keys['beacon'], 'keys.beacon', kernelS, groupId) : undefined;
+  const echo = hasEcho ? parseEchoKeys(keys['echo'], 'keys.echo', replicas.length) : undefined;
 
   return {
     file: json as unknown as GroupFile,
@@ -517,7 +545,35 @@ export function parseGroup(input: unknown): Group {
     encryption,
     ...(rsa === undefined ? {} : { rsa }),
     ...(beacon === undefined ? {} : { beacon }),
+    ...(echo === undefined ? {} : { echo }),
   };
+}
+
+/**
+ * A replica's Ed25519 echo seed, derived from its link secret (a uniformly random 32-byte secret that only
+ * it holds) under a label of its own: no new secret in the secrets files, and no randomness drawn at
+ * dealing, so every other key of a deal is the same with or without echo keys.
+ */
+export function echoSeed(groupId: Uint8Array, linkSecret: Uint8Array): Uint8Array {
+  return sha256(frame(ECHO_SEED_LABEL, groupId, linkSecret));
+}
+
+export const ECHO_SEED_LABEL = 'sintra-edge/echo-key/v1';
+
+function parseEchoKeys(raw: unknown, path: string, n: number): Uint8Array[] {
+  const o = object(raw, path, ['scheme', 'publicKeys']);
+  if (o['scheme'] !== ECHO_SCHEME) throw new ConfigError(join(path, 'scheme'), `expected "${ECHO_SCHEME}"`);
+  const keys = array(o['publicKeys'], join(path, 'publicKeys'));
+  if (keys.length !== n) throw new ConfigError(join(path, 'publicKeys'), `expected ${n} keys (one per replica), got ${keys.length}`);
+  const seen = new Set<string>();
+  return keys.map((k, i) => {
+    const p = join(join(path, 'publicKeys'), i);
+    const key = hexBytes(k, p, ED25519_PUBLIC_KEY_BYTES);
+    if (!isEd25519PublicKey(key)) throw new ConfigError(p, 'not an Ed25519 public key (not canonical, not on the curve, or of small order)');
+    if (seen.has(k as string)) throw new ConfigError(p, 'the same key as another replica');
+    seen.add(k as string);
+    return key;
+  });
 }
 
 const MINUS_ONE = sub(0n, 1n);
@@ -648,6 +704,7 @@ export function parseReplicaSecrets(json: unknown, group: Group): ReplicaSecrets
     encryption: parseShares(shares['encryption'], 'SINTRA_KEY_SHARES.encryption', index, group.encryption.scheme),
     ...(rsa === undefined ? {} : { rsa }),
     ...(group.beacon === undefined ? {} : { beacon: parseShares(shares['beacon'], 'SINTRA_KEY_SHARES.beacon', index, group.beacon.key.scheme) }),
+    ...(group.echo === undefined ? {} : { echo: echoSeed(group.groupId, linkSecret) }),
     linkSecret,
   };
 }
@@ -689,5 +746,14 @@ export function verifyReplicaSecrets(group: Group, secrets: ReplicaSecrets): voi
   }
   if (!bytesEqual(x25519.getPublicKey(secrets.linkSecret), replica.linkKey)) {
     throw new ConfigError('SINTRA_LINK_SECRET', `does not match replicas[${secrets.index}].linkKey`);
+  }
+  if (group.echo !== undefined) {
+    const seed = echoSeed(group.groupId, secrets.linkSecret);
+    if (secrets.echo === undefined || !bytesEqual(secrets.echo, seed)) throw new ConfigError('SINTRA_LINK_SECRET', 'the echo seed is not the one derived from it');
+    if (!bytesEqual(ed25519PublicKey(seed), group.echo[secrets.index]!)) {
+      throw new ConfigError(`keys.echo.publicKeys[${secrets.index}]`, 'is not the echo key derived from the replica\'s link secret');
+    }
+  } else if (secrets.echo !== undefined) {
+    throw new ConfigError('SINTRA_LINK_SECRET', 'an echo seed, but the group has no echo keys (group.json has no keys.echo)');
   }
 }

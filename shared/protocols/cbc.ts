@@ -1,10 +1,12 @@
 /**
- * Consistent broadcast with a transferable proof: Reiter's echo broadcast (ACM CCS 1994) with a threshold
- * signature, as "verifiable consistent broadcast" in Cachin-Kursawe-Petzold-Shoup, "Secure and Efficient
- * Asynchronous Broadcast Protocols", CRYPTO 2001, section 2.3.
- *   sender: SEND(v) to all; replicas answer each sender once, and only for externally valid v, with a
- *   share of the quorum-key signature on (tag, SHA-256(v)); the sender combines a quorum of shares into
- *   the proof and sends FINAL(v, proof) to all; anyone delivers (v, proof) on a FINAL whose proof verifies.
+ * Consistent broadcast with a transferable proof: Reiter's echo broadcast (ACM CCS 1994), as "verifiable
+ * consistent broadcast" in Cachin-Kursawe-Petzold-Shoup, "Secure and Efficient Asynchronous Broadcast
+ * Protocols", CRYPTO 2001, section 2.3.
+ *   sender: SEND(v) to all; replicas answer each sender once, and only for externally valid v, with an
+ *   echo on (tag, SHA-256(v)) from `crypto.quorum`: the replica's Ed25519 signature (signature-set.ts) or,
+ *   in groups without echo keys, its share of the quorum-key threshold signature; the sender combines a
+ *   quorum of echoes into the proof and sends FINAL(v, proof) to all; anyone delivers (v, proof) on a
+ *   FINAL whose proof verifies.
  * Consistency: two proofs for one tag need two quorums of signers, which share an honest replica (Q3),
  * who signs once. The proof lets any replica convince any other (used by common subset and atomic
  * broadcast). Byzantine senders may deliver to some replicas only; `cbc-want` lets a replica that learned

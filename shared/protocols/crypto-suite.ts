@@ -3,7 +3,8 @@
  * runs with real BLS12-381 / TDH2 keys (`realCrypto`) or, for large simulation soaks only, with a fast
  * hash-based stand-in (`insecureTestCrypto`) that checks the same share/qualification rules but whose
  * "signatures" anyone could compute. Shares and signatures are opaque bytes here; the real suite decodes
- * them strictly and treats any decoding error as an invalid share.
+ * them strictly and treats any decoding error as an invalid share. The `quorum` signer of a group with
+ * echo keys is not a threshold key but a set of single replicas' Ed25519 signatures (signature-set.ts).
  */
 import { sha256 } from '../crypto/sha256.ts';
 import { bytesEqual, frame, toHex, u32be } from '../crypto/bytes.ts';
@@ -24,6 +25,9 @@ import {
 import type { KeyShare, SignatureShare, ThresholdPublicKey } from '../crypto/threshold-bls.ts';
 import { combineDecryption, decodeCiphertext, decodeDecryptionShare, decryptionShare, encodeDecryptionShare, verifyCiphertext, verifyDecryptionShare } from '../crypto/tdh2.ts';
 import type { Tdh2Ciphertext, Tdh2DecryptionShare, Tdh2PublicKey } from '../crypto/tdh2.ts';
+import { ED25519_SIGNATURE_BYTES, ed25519Signer, ed25519Verifier } from '../crypto/ed25519.ts';
+import { signatureSetSigner } from './signature-set.ts';
+import type { ReplicaSignatures } from './signature-set.ts';
 
 /** One threshold signing key as seen by one replica. */
 export interface ThresholdSigner {
@@ -59,7 +63,7 @@ export interface CryptoSuite {
   readonly name: 'real' | 'insecure-test';
   /** Kernel key (t + 1): coin, checkpoints, statements. */
   readonly kernel: ThresholdSigner;
-  /** Quorum key (n - t): consistent-broadcast signatures. */
+  /** Consistent-broadcast certificates (quorum scheme): echo signature sets, or the quorum threshold key. */
   readonly quorum: ThresholdSigner;
   /** The coin value carried by a combined coin signature. */
   coinValue(signature: Uint8Array): Uint8Array;
@@ -114,19 +118,42 @@ function cacheKey(b: Uint8Array): string {
   return toHex(b.length > 64 ? sha256(b) : b);
 }
 
+/** Every replica's Ed25519 echo key (group.json keys.echo) and this replica's own seed. */
+export interface EchoKeys {
+  readonly publicKeys: readonly Uint8Array[];
+  readonly seed: Uint8Array;
+}
+
 export interface RealCryptoKeys {
   readonly groupId: Uint8Array;
   readonly kernel: ThresholdPublicKey;
   readonly quorum: ThresholdPublicKey;
   readonly kernelShare: KeyShare;
   readonly quorumShare: KeyShare;
+  /**
+   * With echo keys, consistent-broadcast certificates are sets of a quorum's Ed25519 signatures
+   * (signature-set.ts); without them (groups dealt before keys.echo existed), threshold BLS signatures of
+   * the quorum key. A group keeps its kind for life: stored certificates are checked the same way later.
+   */
+  readonly echo?: EchoKeys;
+}
+
+/** Ed25519 signatures of single replicas, on the backend installed when the suite is made (ed25519.ts). */
+export function ed25519Signatures(echo: EchoKeys): ReplicaSignatures {
+  const sign = ed25519Signer(echo.seed);
+  const verifiers = echo.publicKeys.map((pk) => ed25519Verifier(pk));
+  return {
+    signatureBytes: ED25519_SIGNATURE_BYTES,
+    sign,
+    verify: (signer, message, signature) => verifiers[signer]?.(message, signature) ?? false,
+  };
 }
 
 export function realCrypto(k: RealCryptoKeys): CryptoSuite {
   return {
     name: 'real',
     kernel: realSigner(k.groupId, k.kernel, k.kernelShare),
-    quorum: realSigner(k.groupId, k.quorum, k.quorumShare),
+    quorum: k.echo ? signatureSetSigner(k.quorum.scheme, k.groupId, ed25519Signatures(k.echo)) : realSigner(k.groupId, k.quorum, k.quorumShare),
     coinValue: coinValueFromSignature,
   };
 }
@@ -158,7 +185,15 @@ export function insecureTestCrypto(groupId: Uint8Array, me: number, kernel: Shar
       verify: (purpose, tag, payload, signature) => bytesEqual(signature, sigOf(purpose, tag, payload)),
     };
   };
-  return { name: 'insecure-test', kernel: signer('kernel', kernel), quorum: signer('quorum', quorum), coinValue: (s) => sha256(frame('coin', s)) };
+  // Echo "signatures" anyone can compute, in the certificate format of the real echo keys, so that the
+  // simulator's fuzzed certificates go through the same decoding and qualification checks.
+  const echoOf = (who: number, message: Uint8Array) => sha256(frame('insecure-test-echo', groupId, u32be(who), message));
+  const echoes: ReplicaSignatures = {
+    signatureBytes: 32,
+    sign: (message) => echoOf(me, message),
+    verify: (who, message, signature) => bytesEqual(signature, echoOf(who, message)),
+  };
+  return { name: 'insecure-test', kernel: signer('kernel', kernel), quorum: signatureSetSigner(quorum, groupId, echoes), coinValue: (s) => sha256(frame('coin', s)) };
 }
 
 /**

@@ -22,7 +22,14 @@ export function contextFromConfig(group: Group, secrets: ReplicaSecrets, maxValu
     n: group.replicas.length,
     quorum: group.quorumSystem,
     maxValueBytes,
-    crypto: realCrypto({ groupId: group.groupId, kernel: group.kernel, quorum: group.quorum, kernelShare: secrets.kernel, quorumShare: secrets.quorum }),
+    crypto: realCrypto({
+      groupId: group.groupId,
+      kernel: group.kernel,
+      quorum: group.quorum,
+      kernelShare: secrets.kernel,
+      quorumShare: secrets.quorum,
+      ...(group.echo && secrets.echo ? { echo: { publicKeys: group.echo, seed: secrets.echo } } : {}),
+    }),
   };
 }
 

@@ -10,6 +10,9 @@ import type { ProtocolContext } from '../../shared/protocols/context.ts';
 import type { Message } from '../../shared/protocols/messages.ts';
 import type { Fault, Protocol, Step } from '../../shared/protocols/step.ts';
 import { dealTestKey } from './keys.ts';
+import { frame } from '../../shared/crypto/bytes.ts';
+import { ed25519PublicKey } from '../../shared/crypto/ed25519.ts';
+import { sha256 } from '../../shared/crypto/sha256.ts';
 
 export interface InFlight {
   readonly from: number;
@@ -17,18 +20,31 @@ export interface InFlight {
   readonly msg: Message;
 }
 
-export function contexts(q: QuorumSystem, crypto: 'real' | 'insecure' = 'insecure'): ProtocolContext[] {
+/** 'real': threshold BLS and Ed25519 echo keys (as dealt now); 'real-bls': threshold BLS echoes too. */
+export function contexts(q: QuorumSystem, crypto: 'real' | 'real-bls' | 'insecure' = 'insecure'): ProtocolContext[] {
   const groupId = new Uint8Array(32).fill(9);
   const ks = kernelScheme(q.description);
   const qs = quorumScheme(q.description);
-  const K = crypto === 'real' ? dealTestKey(ks, 'net-kernel') : null;
-  const Q = crypto === 'real' ? dealTestKey(qs, 'net-quorum') : null;
+  const K = crypto !== 'insecure' ? dealTestKey(ks, 'net-kernel') : null;
+  const Q = crypto !== 'insecure' ? dealTestKey(qs, 'net-quorum') : null;
+  const seeds = Array.from({ length: q.n }, (_, i) => sha256(frame('net-echo', String(i))));
+  const publicKeys = seeds.map(ed25519PublicKey);
   return Array.from({ length: q.n }, (_, me) => ({
     me,
     n: q.n,
     quorum: q,
     maxValueBytes: 1 << 20,
-    crypto: K && Q ? realCrypto({ groupId, kernel: K.pk, quorum: Q.pk, kernelShare: K.shares[me]!, quorumShare: Q.shares[me]! }) : insecureTestCrypto(groupId, me, ks, qs),
+    crypto:
+      K && Q
+        ? realCrypto({
+            groupId,
+            kernel: K.pk,
+            quorum: Q.pk,
+            kernelShare: K.shares[me]!,
+            quorumShare: Q.shares[me]!,
+            ...(crypto === 'real' ? { echo: { publicKeys, seed: seeds[me]! } } : {}),
+          })
+        : insecureTestCrypto(groupId, me, ks, qs),
   }));
 }
 

@@ -46,8 +46,12 @@ describe('cbc simulation', () => {
     expect(delivered.every((r) => r.metrics['delivered'] === checked(r))).toBe(true);
   });
 
-  it('n = 4 with real threshold crypto: 10 seeds clean', () => {
+  it('n = 4 with real crypto (Ed25519 echo certificates): 10 seeds clean', () => {
     expectClean(runSimulation({ protocol: 'cbc', n: 4, seeds: 10, seedStart: 77, byzantine: 'all', crypto: 'real' }));
+  });
+
+  it('n = 4 with real crypto and threshold BLS certificates (groups dealt before echo keys): 10 seeds clean', () => {
+    expectClean(runSimulation({ protocol: 'cbc', n: 4, seeds: 10, seedStart: 77, byzantine: 'all', crypto: 'real-bls' }));
   });
 
   it('16-replica grid, 7 corrupted (one location + one OS): 20 seeds clean', () => {

@@ -56,7 +56,7 @@ import { MapAppState } from '../../shared/app/types.ts';
 import { encryptRequest } from '../../shared/client/encrypt.ts';
 import { verifyStampReceipt } from '../../shared/client/sdk.ts';
 import { encodeMessage } from '../../shared/codec/message-codec.ts';
-import { GROUP_FORMAT, parseGroup } from '../../shared/config/group.ts';
+import { ECHO_SEED_LABEL, GROUP_FORMAT, parseGroup } from '../../shared/config/group.ts';
 import { fromHex, toHex, utf8ToBytes } from '../../shared/crypto/bytes.ts';
 import { decodeG1, decodeG2, encodeG1 } from '../../shared/crypto/curve.ts';
 import { PURPOSES, boundMessage, domain, dstFor } from '../../shared/crypto/domain.ts';
@@ -192,6 +192,7 @@ function codeVectors(): Map<string, Vector> {
     ['tdh2-gbar-message', 'sintra-edge/v1/tdh2/second-generator'],
     ['tdh2-dem-key', 'sintra-edge/v1/tdh2/dem-key'],
     ['link-key-info', LINK_KEY_INFO],
+    ['echo-key', ECHO_SEED_LABEL],
     ['threshold-rsa-proof', THRESHOLD_RSA_PROOF_DOMAIN],
     ['tsa-policy', TSA_POLICY_DOMAIN],
     ...PURPOSES.map((p): [string, string] => [`dst-${p}`, dstFor(p)]),
@@ -429,6 +430,7 @@ describe('docs/formats.md names every domain string of shared/, and no other', (
     expect(str('ca-statement-format')).toBe(CA_STATEMENT_FORMAT);
     expect(str('ca-request')).toBe(CA_SIGNING_TAG);
     expect(str('link-key-info')).toBe(LINK_KEY_INFO);
+    expect(str('echo-key')).toBe(ECHO_SEED_LABEL);
     expect(str('tsa-policy')).toBe(TSA_POLICY_DOMAIN);
     for (const p of PURPOSES) expect(str(`dst-${p}`)).toBe(dstFor(p));
   });
@@ -480,7 +482,7 @@ interface GroupJ {
   format: string;
   groupId: string;
   replicas: { index: number; linkKey: string }[];
-  keys: { kernel: { groupKey: string; rowKeys: string[] }; encryption: { publicKey: string } };
+  keys: { kernel: { groupKey: string; rowKeys: string[] }; encryption: { publicKey: string }; echo: { publicKeys: string[] } };
 }
 
 const groupJ = (): GroupJ => docJson<GroupJ>('group-json');
@@ -812,6 +814,9 @@ describe('by hand: a verifier written from docs/formats.md alone', () => {
     const pk0 = H.bytes(g.replicas[0]!.linkKey);
     const pk1 = H.bytes(g.replicas[1]!.linkKey);
     expect(H.hex(x25519.getPublicKey(secret0))).toBe(H.hex(pk0));
+    // The echo key (section 4c): seed = SHA-256(frame(echo-key string, group id, link secret)), RFC 8032 public key.
+    const echoSeed0 = nobleSha256(H.frame(str('echo-key'), gidRaw, secret0));
+    expect(H.hex(ed25519.getPublicKey(echoSeed0))).toBe(g.keys.echo.publicKeys[0]);
     const shared = x25519.getSharedSecret(secret0, pk1);
     const key01 = hkdf(nobleSha256, shared, gidRaw, H.frame(str('link-key-info'), gidRaw, H.u16(0), H.u16(1), pk0, pk1), 32);
     expect(H.hex(key01)).toBe(H.hex(docHex('link-key-0-1')));

@@ -8,9 +8,10 @@ import { seededRandom } from '../../shared/crypto/random.ts';
 import { combineShares, signShare, verifySignature } from '../../shared/crypto/threshold-bls.ts';
 import { deal } from '../../shared/config/deal.ts';
 import type { DealOutput } from '../../shared/config/deal.ts';
-import { ConfigError, GROUP_FORMAT, parseGroup, parseReplicaSecrets, verifyGroupKeys, verifyReplicaSecrets } from '../../shared/config/group.ts';
+import { ConfigError, GROUP_FORMAT, echoSeed, parseGroup, parseReplicaSecrets, verifyGroupKeys, verifyReplicaSecrets } from '../../shared/config/group.ts';
 import type { Group, GroupFile, ReplicaSecrets, SecretsFile } from '../../shared/config/group.ts';
 import { thresholdStructure } from '../../shared/quorum/index.ts';
+import { ed25519Signatures } from '../../shared/protocols/crypto-suite.ts';
 import { grid } from '../helpers/structures.ts';
 
 type Mutable<T> = { -readonly [K in keyof T]: Mutable<T[K]> };
@@ -77,6 +78,30 @@ describe('deal and parse: threshold n = 4, t = 1', () => {
     const shares = JSON.parse(out.secrets[2]!.SINTRA_KEY_SHARES);
     expect(Object.keys(shares)).toEqual(['kernel', 'quorum', 'encryption']);
     for (const v of [...shares.kernel, ...shares.quorum, ...shares.encryption]) expect(v).toMatch(/^[0-9a-f]{64}$/);
+    expect(g.keys.echo!.scheme).toBe('ed25519');
+    expect(g.keys.echo!.publicKeys).toHaveLength(4);
+    for (const k of g.keys.echo!.publicKeys) expect(k).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('echo keys come from the link secrets: without them the deal is otherwise the same, and the group has no echo seeds', () => {
+    const plain = deal(thresholdStructure(4, 1), seededRandom('group-config/t41'), { testOnly: true, echo: false });
+    const { echo: _echo, ...keys } = out.group.keys;
+    expect(plain.group.keys).toEqual(keys);
+    expect(plain.secrets).toEqual(out.secrets);
+    const g = parseGroup(clone(plain.group));
+    expect(g.echo).toBeUndefined();
+    const s = secretsOf(plain, g);
+    expect(s[0]!.echo).toBeUndefined();
+    verifyReplicaSecrets(g, s[0]!);
+    expect(problem(() => verifyReplicaSecrets(g, secrets[0]!))).toBe('SINTRA_LINK_SECRET: an echo seed, but the group has no echo keys (group.json has no keys.echo)');
+    expect(secrets[0]!.echo).toEqual(echoSeed(group.groupId, secrets[0]!.linkSecret));
+  });
+
+  it('each replica signs echoes with its own key, and verifies the others\'', () => {
+    const sigs = secrets.map((s) => ed25519Signatures({ publicKeys: group.echo!, seed: s.echo! }));
+    const sig = sigs[2]!.sign(MSG);
+    expect(sigs.every((v) => v.verify(2, MSG, sig))).toBe(true);
+    expect(sigs[0]!.verify(1, MSG, sig)).toBe(false);
   });
 
   it('is deterministic in the seed, and group.json holds no secret', () => {
@@ -152,6 +177,19 @@ describe('deal and parse: threshold n = 4, t = 1', () => {
       expect(bad((g) => g.keys.quorum.rowKeys.push(g.keys.quorum.rowKeys[0]!))).toMatch(/^keys\.quorum\.rowKeys: expected 4 row keys/);
     });
 
+    it('echo keys: scheme, count, small order, not canonical, duplicates, unknown fields', () => {
+      expect(bad((g) => ((g.keys.echo as { scheme: string }).scheme = 'ed448'))).toBe('keys.echo.scheme: expected "ed25519"');
+      expect(bad((g) => (g.keys.echo!.publicKeys as string[]).pop())).toBe('keys.echo.publicKeys: expected 4 keys (one per replica), got 3');
+      const smallOrder = 'Ed25519 public key (not canonical, not on the curve, or of small order)';
+      expect(bad((g) => ((g.keys.echo!.publicKeys as string[])[1] = `01${'00'.repeat(31)}`))).toBe(`keys.echo.publicKeys[1]: not an ${smallOrder}`);
+      expect(bad((g) => ((g.keys.echo!.publicKeys as string[])[2] = '00'.repeat(32)))).toBe(`keys.echo.publicKeys[2]: not an ${smallOrder}`);
+      // y = 2^255 - 18 (p + 1): the non-canonical encoding of y = 1.
+      expect(bad((g) => ((g.keys.echo!.publicKeys as string[])[0] = `ee${'ff'.repeat(30)}7f`))).toBe(`keys.echo.publicKeys[0]: not an ${smallOrder}`);
+      expect(bad((g) => ((g.keys.echo!.publicKeys as string[])[3] = g.keys.echo!.publicKeys[0]!))).toBe('keys.echo.publicKeys[3]: the same key as another replica');
+      expect(bad((g) => ((g.keys.echo as Record<string, unknown>)['seed'] = '00'))).toBe('keys.echo: unknown field "seed"');
+      expect(bad((g) => ((g.keys.echo!.publicKeys as string[])[0] = g.keys.echo!.publicKeys[0]!.slice(2)))).toMatch(/^keys\.echo\.publicKeys\[0\]: expected 32 bytes/);
+    });
+
     it('tampered row keys: valid points that are not a sharing of the group key', () => {
       expect(bad((g) => ([g.keys.kernel.rowKeys[1], g.keys.kernel.rowKeys[2]] = [g.keys.kernel.rowKeys[2]!, g.keys.kernel.rowKeys[1]!]))).toMatch(
         /^keys\.kernel\.rowKeys: rows \[[0-9,]+\] are inconsistent with the shamir scheme and groupKey$/,
@@ -194,6 +232,14 @@ describe('deal and parse: threshold n = 4, t = 1', () => {
       expect(bad(0, (s) => delete (s as Partial<Mutable<SecretsFile>>).SINTRA_LINK_SECRET)).toBe('SINTRA_LINK_SECRET: missing');
       expect(bad(0, (s) => ((s as Record<string, string>)['SINTRA_EXTRA'] = 'x'))).toBe('unknown field "SINTRA_EXTRA"');
       expect(bad(0, (s) => ((s as { SINTRA_REPLICA_INDEX: unknown }).SINTRA_REPLICA_INDEX = 0))).toBe('SINTRA_REPLICA_INDEX: expected a string');
+    });
+
+    it('echo keys that are not the ones the link secrets derive are refused', () => {
+      const swapped = clone(out.group);
+      (swapped.keys.echo!.publicKeys as string[]).reverse();
+      const g = parseGroup(swapped);
+      expect(problem(() => verifyReplicaSecrets(g, parseReplicaSecrets(clone(out.secrets[0]!), g)))).toBe("keys.echo.publicKeys[0]: is not the echo key derived from the replica's link secret");
+      expect(problem(() => verifyReplicaSecrets(group, { ...secrets[1]!, echo: secrets[2]!.echo! }))).toBe('SINTRA_LINK_SECRET: the echo seed is not the one derived from it');
     });
   });
 });

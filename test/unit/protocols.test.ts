@@ -62,8 +62,8 @@ describe('reliable broadcast', () => {
 });
 
 describe('consistent broadcast', () => {
-  it('delivers a value with a transferable proof (real BLS)', () => {
-    const ctx = contexts(threshold(4, 1)[0]!.quorum, 'real');
+  it.each(['real', 'real-bls'] as const)('delivers a value with a transferable proof (%s crypto)', (mode) => {
+    const ctx = contexts(threshold(4, 1)[0]!.quorum, mode);
     const net = new TestNet(ctx.map((c) => new ConsistentBroadcast(c, 'cbc/0', 0)), 3);
     net.input(0, A);
     net.run();

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseStructureFile, thresholdStructure } from '../../../shared/quorum/structure-file.ts';
 import type { ParsedStructure } from '../../../shared/quorum/structure-file.ts';
+import { useNativeEd25519 } from '../../../workers/core/native-ed25519.ts';
 import { useNativeSha256 } from '../../../workers/core/native-sha256.ts';
 import { REPLICA_BEHAVIOURS, simulateReplicas } from './simulation.ts';
 import type { ReplicaRunResult, ReplicaSimOptions } from './simulation.ts';
@@ -109,6 +110,7 @@ export function paramArgs(params: Readonly<Record<string, unknown>> | undefined)
 export function runReplicaSimulation(o: RunReplicaSimulationOptions): ReplicaSimulationSummary {
   // Frames are MAC'd and requests hashed: the runtime's SHA-256 and HMAC, as in the replicas themselves.
   useNativeSha256();
+  useNativeEd25519();
   const structure = loadParsedStructure(o.structure, o.n, o.t);
   const fromParams = optionsFromParams(o.params ?? {});
   const details: ReplicaRunResult[] = [];
