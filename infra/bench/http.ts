@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseGroup } from '../../shared/config/group.ts';
 import { startLocalCluster, waitUntilReady } from '../cluster/local-cluster.ts';
 import { startMixedCluster } from '../cluster/mixed-cluster.ts';
+import { startSeparateCluster } from '../cluster/separate-cluster.ts';
 import { checkReceipts, loadFields } from './baseline.ts';
 import { loadClients } from './baseline.ts';
 import type { HttpLikeResult, LoadOptions } from './baseline.ts';
@@ -26,11 +27,13 @@ import type { Percentiles } from './stats.ts';
 
 /**
  * Which local cluster: 'miniflare' (`npm start`: every replica a Durable Object in ONE workerd process),
- * 'mixed' (`npm start -- --mixed`: the first half in workerd, the rest Node replicas, one process each) or
- * 'node' (every replica a Node replica in its own process, as separate machines would run them).
+ * 'separate' (`npm start -- --separate`: every replica a Durable Object in its own workerd process, peers
+ * over loopback HTTP: infra/cluster/separate-cluster.ts), 'mixed' (`npm start -- --mixed`: the first half
+ * in workerd, the rest Node replicas, one process each) or 'node' (every replica a Node replica in its own
+ * process, as separate machines would run them).
  */
-export type HttpCluster = 'miniflare' | 'mixed' | 'node';
-export const HTTP_CLUSTERS: readonly HttpCluster[] = ['miniflare', 'mixed', 'node'];
+export type HttpCluster = 'miniflare' | 'separate' | 'mixed' | 'node';
+export const HTTP_CLUSTERS: readonly HttpCluster[] = ['miniflare', 'separate', 'mixed', 'node'];
 
 export interface HttpOptions extends LoadOptions {
   readonly n: number;
@@ -146,6 +149,7 @@ function startCluster(kind: HttpCluster, dataDir: string, n: number, basePort: n
   // Every load-generating process connects from 127.0.0.1, which replicas rate-limit as one client.
   const common = { dataDir, n, basePort, log, memoryBudgetMb: BENCH_MEMORY_BUDGET_MB, clientRate: BENCH_CLIENT_RATE };
   if (kind === 'miniflare') return startLocalCluster(common);
+  if (kind === 'separate') return startSeparateCluster(common);
   return startMixedCluster({ ...common, ...(kind === 'node' ? { nodeIndices: Array.from({ length: n }, (_, i) => i) } : {}) });
 }
 
