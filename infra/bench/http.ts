@@ -17,7 +17,6 @@ import { fileURLToPath } from 'node:url';
 import { parseGroup } from '../../shared/config/group.ts';
 import { startLocalCluster, waitUntilReady } from '../cluster/local-cluster.ts';
 import { startMixedCluster } from '../cluster/mixed-cluster.ts';
-import { startSeparateCluster } from '../cluster/separate-cluster.ts';
 import { checkReceipts, loadFields } from './baseline.ts';
 import { loadClients } from './baseline.ts';
 import type { HttpLikeResult, LoadOptions } from './baseline.ts';
@@ -149,7 +148,7 @@ function startCluster(kind: HttpCluster, dataDir: string, n: number, basePort: n
   // Every load-generating process connects from 127.0.0.1, which replicas rate-limit as one client.
   const common = { dataDir, n, basePort, log, memoryBudgetMb: BENCH_MEMORY_BUDGET_MB, clientRate: BENCH_CLIENT_RATE };
   if (kind === 'miniflare') return startLocalCluster(common);
-  if (kind === 'separate') return startSeparateCluster(common);
+  if (kind === 'separate') return startMixedCluster({ ...common, nodeIndices: [], separateWorkers: true });
   return startMixedCluster({ ...common, ...(kind === 'node' ? { nodeIndices: Array.from({ length: n }, (_, i) => i) } : {}) });
 }
 

@@ -28,6 +28,8 @@ export interface StartOptions {
   json?: boolean;
   /** Half the replicas in Miniflare, half as Node replicas with a local file store (workers/node). */
   mixed?: boolean;
+  /** Each Worker replica in a Miniflare instance (a workerd process) of its own, peers over HTTP. */
+  separate?: boolean;
   /** SINTRA_MEMORY_BUDGET_MB of every replica. */
   memoryBudgetMb?: number;
   /** SINTRA_CORS_ORIGINS of every replica: browser origins allowed on the client and read routes. */
@@ -55,7 +57,12 @@ export async function startCommand(opts: StartOptions, io: Io): Promise<number> 
   const t0 = Date.now();
   const log = (line: string) => io.err(`${line}\n`);
   const clusterOptions = { dataDir, n: opts.n, structure: opts.structure, basePort: opts.port ?? 8787, log, memoryBudgetMb: opts.memoryBudgetMb, corsOrigins: opts.corsOrigins, beaconPeriod: opts.beaconPeriod };
-  const cluster = opts.mixed ? await startMixedCluster(clusterOptions) : await startLocalCluster(clusterOptions);
+  // --separate: the mixed cluster's layout with no Node replica and each Worker in its own workerd, so the
+  // replicas use every core instead of sharing one thread (docs/benchmarks.md).
+  const cluster =
+    opts.mixed || opts.separate
+      ? await startMixedCluster({ ...clusterOptions, ...(opts.mixed ? {} : { nodeIndices: [] }), ...(opts.separate ? { separateWorkers: true } : {}) })
+      : await startLocalCluster(clusterOptions);
   try {
     log(`waiting for ${cluster.urls.length} replicas (each replays its journal on start)`);
     await waitUntilReady(cluster.urls);
@@ -68,7 +75,8 @@ export async function startCommand(opts: StartOptions, io: Io): Promise<number> 
       log('');
       log(`${cluster.dealt ? 'new group' : 'resumed group'} ${cluster.group.groupId.slice(0, 16)}... (${cluster.urls.length} replicas, ${Date.now() - t0} ms)`);
       cluster.urls.forEach((u, i) => log(`  replica ${cluster.group.replicas[i]!.id}: ${u}`));
-      if ('nodeIndices' in cluster) log(`Node replicas (file store under ${join(dataDir, 'node')}): ${cluster.nodeIndices.map((i) => cluster.group.replicas[i]!.id).join(', ')}; the others run in Miniflare`);
+      if ('nodeIndices' in cluster && cluster.nodeIndices.length > 0) log(`Node replicas (file store under ${join(dataDir, 'node')}): ${cluster.nodeIndices.map((i) => cluster.group.replicas[i]!.id).join(', ')}; the others run in Miniflare`);
+      if (opts.separate) log('each Worker replica runs in a workerd process of its own');
       log(`group key (kernel, BLS12-381 G2): ${key.slice(0, 32)}...  fingerprint ${toHex(sha256(fromHex(key)).subarray(0, 8))}`);
       log(`group.json: ${groupPath}`);
       log('');

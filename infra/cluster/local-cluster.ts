@@ -143,7 +143,11 @@ export async function claimDataLayout(
   const file = join(dataDir, 'layout.json');
   type Layout = { mode: string; nodeIndices?: readonly number[]; separateWorkers?: true };
   const describe = (l: Layout) =>
-    l.mode === 'mixed' ? `--mixed${l.nodeIndices ? ` (Node replicas ${l.nodeIndices.join(', ')})` : ''}${l.separateWorkers ? ', a Miniflare instance per Worker replica' : ''}` : 'all replicas in Miniflare';
+    l.mode !== 'mixed'
+      ? 'all replicas in Miniflare'
+      : l.nodeIndices?.length === 0 && l.separateWorkers
+        ? '--separate (a Miniflare instance per replica)'
+        : `--mixed${l.nodeIndices ? ` (Node replicas ${l.nodeIndices.join(', ')})` : ''}${l.separateWorkers ? ', a Miniflare instance per Worker replica' : ''}`;
   const wanted: Layout =
     layout.mode === 'mixed'
       ? { mode: 'mixed', nodeIndices: [...layout.nodeIndices].sort((a, b) => a - b), ...(layout.separateWorkers ? { separateWorkers: true as const } : {}) }
@@ -214,9 +218,10 @@ async function prepareLocked(o: LocalClusterOptions, dataDir: string, keysDir: s
   const group = parseGroup(groupFile);
   // Keys that ran before must never start a new log (a second history under the same group key): with the
   // replicas' storage gone, refuse here, where the operator can still choose (restore, or deal a new group).
-  if (!dealt && !o.externalStorage && !existsSync(join(dataDir, 'state')) && !existsSync(join(dataDir, 'node'))) {
+  // state/: the Durable Objects of one Miniflare; do/: of one Miniflare per replica; node/: Node replicas.
+  if (!dealt && !o.externalStorage && !['state', 'do', 'node'].some((d) => existsSync(join(dataDir, d)))) {
     throw new Error(
-      `${keysDir} holds a group whose replicas' storage is not in ${dataDir} (no state/ or node/ folder): these keys may have signed a history before, and a new log under them would be a second one. Restore the storage, or deal a new group (remove ${keysDir}).`,
+      `${keysDir} holds a group whose replicas' storage is not in ${dataDir} (no state/, do/ or node/ folder): these keys may have signed a history before, and a new log under them would be a second one. Restore the storage, or deal a new group (remove ${keysDir}).`,
     );
   }
   if (!dealt && o.n !== undefined && o.n !== group.replicas.length) {

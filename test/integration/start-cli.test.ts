@@ -24,8 +24,8 @@ const dir = mkdtempSync(join(tmpdir(), 'sintra-start-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs `sintra start --json` until it is ready, lets `whileUp` act, then SIGTERMs it. */
-async function startOnce(port: number, whileUp: (urls: string[]) => Promise<void>, extra: readonly string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [join(ROOT, 'infra/bin/sintra.mjs'), 'start', '--json', '--data', dir, '--port', String(port), ...extra], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+async function startOnce(port: number, whileUp: (urls: string[]) => Promise<void>, extra: readonly string[] = [], data = dir): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'infra/bin/sintra.mjs'), 'start', '--json', '--data', data, '--port', String(port), ...extra], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -87,6 +87,40 @@ describe('sintra start --json (its own process)', () => {
       .filter((e) => e.event === 'journal-replayed');
     expect(replayed.map((e) => e.replica).sort()).toEqual(['r1', 'r2', 'r3', 'r4']);
     for (const e of replayed) expect(e).toMatchObject({ ts: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), level: 'info', events: expect.any(Number), msg: expect.stringMatching(/^replayed \d+ journal events/) });
+  }, 240_000);
+});
+
+describe('sintra start --separate', () => {
+  it('each replica in a workerd of its own: requests are certified; the folder keeps its layout', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'sintra-start-separate-'));
+    let id = '';
+    try {
+      const port = await freePortRange(4);
+      const r = await startOnce(
+        port,
+        async (urls) => {
+          const res = await fetch(`${urls[3]}/v1/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'separate' }) });
+          ({ id } = (await res.json()) as { id: string });
+          await waitFor(async () => ((await (await fetch(`${urls[0]}/v1/requests/${id}`)).json()) as { status: string }).status === 'certified' || null, 'certified', 60_000, 200);
+        },
+        ['--separate'],
+        data,
+      );
+      expect(r.code).toBe(143);
+      expect(JSON.parse(r.stdout)).toMatchObject({ ready: true });
+      // Four workerd processes, one per replica: their state is in a folder each.
+      expect(existsSync(join(data, 'do'))).toBe(true);
+      // Started again the same way: each replica resumes its own state (a folder without state/ once made this refuse).
+      const resumed = await startOnce(port, async (urls) => {
+        expect(((await (await fetch(`${urls[2]}/v1/requests/${id}`)).json()) as { status: string }).status).toBe('certified');
+      }, ['--separate'], data);
+      expect(resumed.code).toBe(143);
+      const again = await runSintra(['start', '--data', data, '--port', String(port)], { cwd: ROOT, timeoutMs: 60_000 });
+      expect(again.code).not.toBe(0);
+      expect(again.err).toContain('holds replicas started with --separate (a Miniflare instance per replica); starting them as all replicas in Miniflare');
+    } finally {
+      rmSync(data, { recursive: true, force: true });
+    }
   }, 240_000);
 });
 
