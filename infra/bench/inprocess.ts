@@ -82,6 +82,12 @@ export interface InProcessOptions {
   /** Give up draining after this long (ms, default 120 s). */
   readonly drainTimeoutMs?: number;
   readonly seed?: string;
+  /**
+   * WAN mode: replica i sits `wanMs[i % length]` ms from a common point, and a message from i to j arrives
+   * (wanMs[i] + wanMs[j]) / 2 ms after it was sent (0 to itself), in due-time order. The thread sleeps
+   * when nothing is due, so CPU figures stay the replicas' own. Default: no delay (a FIFO queue).
+   */
+  readonly wanMs?: readonly number[];
   readonly log?: (line: string) => void;
 }
 
@@ -140,6 +146,8 @@ export interface InProcessResult {
   rss_high_water_mb: number;
   max_aba_round: number;
   faults: number;
+  /** WAN mode's distances (InProcessOptions.wanMs), when it ran in that mode. */
+  wan_ms?: number[];
 }
 
 export interface DealtGroup {
@@ -279,6 +287,15 @@ export function runInProcess(opts: InProcessOptions): InProcessResult {
   // ---- network: one FIFO queue of envelopes (a ring that compacts itself)
   let queue: Envelope[] = [];
   let head = 0;
+  // WAN mode: envelopes wait in a min-heap by due time instead of the FIFO queue.
+  const wan = opts.wanMs && opts.wanMs.length > 0 ? opts.wanMs : null;
+  const delayMs = (from: number, to: number) => (from === to || !wan ? 0 : (wan[from % wan.length]! + wan[to % wan.length]!) / 2);
+  const delayed = new DueHeap<Envelope>();
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  const enqueue = (env: Envelope) => {
+    if (wan) delayed.push(performance.now() + delayMs(env.from, env.to), env);
+    else queue.push(env);
+  };
   let messages = 0;
   let bytes = 0;
   let faults = 0;
@@ -314,7 +331,7 @@ export function runInProcess(opts: InProcessOptions): InProcessResult {
       }
       messages++;
       bytes += size + TRANSPORT_HEADER_BYTES;
-      queue.push({ from: r, to: o.to, msg });
+      enqueue({ from: r, to: o.to, msg });
     }
     if (s.appended.length > 0) {
       for (const a of s.appended) {
@@ -429,6 +446,17 @@ export function runInProcess(opts: InProcessOptions): InProcessResult {
   for (;;) {
     feed();
     if (phase === 'drain' && (opts.drain === false || (done === submitted && fullyAppended === submitted))) break;
+    if (wan) {
+      // Move what is due into the FIFO queue; sleep until the next message or submission is due.
+      const now = performance.now();
+      while (delayed.size > 0 && delayed.peekDue() <= now) queue.push(delayed.pop()!);
+      if (head >= queue.length && delayed.size > 0) {
+        const nextSubmission = opts.load.kind === 'open' && submitting ? t0 + ((openSubmitted + 1) * 1000) / opts.load.rate : Infinity;
+        const wait = Math.min(delayed.peekDue(), nextSubmission) - now;
+        if (wait > 0.05) Atomics.wait(sleeper, 0, 0, wait);
+        continue;
+      }
+    }
     if (head >= queue.length) {
       if (opts.load.kind === 'open' && submitting) {
         // Idle until the next open-loop submission is due: this thread is the whole system.
@@ -447,8 +475,10 @@ export function runInProcess(opts: InProcessOptions): InProcessResult {
       head = 0;
     }
     const s = engines[env.to]!.receive(env.from, env.msg);
-    if (s.deferred) queue.push(env);
-    else absorb(env.to, s);
+    if (s.deferred) {
+      if (wan) delayed.push(performance.now() + 1, env);
+      else queue.push(env);
+    } else absorb(env.to, s);
     if (env.to === 0 && engines[0]!.ab.currentEpoch !== lastEpoch) {
       lastEpoch = engines[0]!.ab.currentEpoch;
       onEpochBoundary();
@@ -536,7 +566,61 @@ export function runInProcess(opts: InProcessOptions): InProcessResult {
     rss_high_water_mb: Math.round(rssMax / 2 ** 20),
     max_aba_round: Math.max(...engines.map((e) => e.ab.maxAbaRound)),
     faults,
+    ...(wan ? { wan_ms: [...wan] } : {}),
   };
+}
+
+/** A binary min-heap of items by due time (WAN mode's network). */
+class DueHeap<T> {
+  private readonly due: number[] = [];
+  private readonly items: T[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peekDue(): number {
+    return this.due[0]!;
+  }
+
+  push(due: number, item: T): void {
+    let i = this.items.length;
+    this.due.push(due);
+    this.items.push(item);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (this.due[p]! <= due) break;
+      this.due[i] = this.due[p]!;
+      this.items[i] = this.items[p]!;
+      i = p;
+    }
+    this.due[i] = due;
+    this.items[i] = item;
+  }
+
+  pop(): T | undefined {
+    const n = this.items.length;
+    if (n === 0) return undefined;
+    const top = this.items[0]!;
+    const lastDue = this.due.pop()!;
+    const last = this.items.pop()!;
+    if (n > 1) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= n - 1) break;
+        const r = l + 1;
+        const c = r < n - 1 && this.due[r]! < this.due[l]! ? r : l;
+        if (this.due[c]! >= lastDue) break;
+        this.due[i] = this.due[c]!;
+        this.items[i] = this.items[c]!;
+        i = c;
+      }
+      this.due[i] = lastDue;
+      this.items[i] = last;
+    }
+    return top;
+  }
 }
 
 /** Runs one in-process configuration in a fresh child process (clean heap: the high-water mark is its own). */
@@ -553,7 +637,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const seconds = Number(process.argv[4] ?? 10);
     const maxBatch = process.argv[5] ? Number(process.argv[5]) : undefined;
     const nobleSha256 = process.env['SINTRA_BENCH_NOBLE_SHA256'] === '1';
-    const r = runInProcess({ n, load: { kind: 'closed', inflight }, warmupMs: 2000, measureMs: seconds * 1000, nobleSha256, ...(maxBatch ? { maxBatch } : {}), log: (s) => console.error(s) });
+    // SINTRA_BENCH_WAN=15,40,75,110: WAN mode (InProcessOptions.wanMs); SINTRA_BENCH_RATE=R: open loop at R req/s.
+    const wanMs = process.env['SINTRA_BENCH_WAN']?.split(',').map(Number);
+    const rate = Number(process.env['SINTRA_BENCH_RATE'] ?? 0);
+    const load: Load = rate > 0 ? { kind: 'open', rate } : { kind: 'closed', inflight };
+    const r = runInProcess({ n, load, warmupMs: 2000, measureMs: seconds * 1000, nobleSha256, ...(maxBatch ? { maxBatch } : {}), ...(wanMs ? { wanMs } : {}), log: (s) => console.error(s) });
     console.log(JSON.stringify(r, null, 2));
   }
 }

@@ -1,26 +1,32 @@
 /**
  * `npm run bench [-- options]`: the benchmark harness of issue 7 (docs/benchmarks.md).
  *
- *   --quick                 whole run under a minute: in-process n=4, baseline, http n=4, short windows
+ *   --quick                 whole run under two minutes: in-process n=4 and 16, baseline and http n=4 with
+ *                           1 and 100 requests per POST, short windows
  *                           (memory, restart, storage: 20000, 10000, 10000 entries, SQLite only)
  *   --json                  print ONE JSON document to stdout ({"machine": {...}, "results": [...], "scale": [...]})
  *   --modes a,b,c           any of in-process, http, baseline, memory, restart, storage (default: the first
  *                           three; the others take minutes each, much longer on a busy machine)
- *   --n 4,7,10,16           replica counts for in-process (default 4,7,10,16; --quick: 4)
+ *   --n 4,7,10,16           replica counts for in-process (default 4,7,10,16; --quick: 4,16)
  *   --http-n 4              replica counts for the local HTTP cluster (default 4)
- *   --cluster miniflare     which local HTTP clusters: miniflare (npm start: all replicas in one workerd),
- *                           mixed (half workerd, half Node replica processes), node (one Node process per
- *                           replica); a list runs each (default miniflare)
+ *   --cluster separate      which local HTTP clusters: separate (npm start -- --separate: a workerd per
+ *                           replica), miniflare (npm start: all replicas in one workerd), mixed (half
+ *                           workerd, half Node replica processes), node (one Node process per replica);
+ *                           a list runs each (default separate)
  *   --inflight 256,...      closed-loop load sweep at n=4 in-process (default 512,1024,2048,4096,16384; none in --quick)
  *   --max-batch 1024        AbConfig.maxBatch for in-process runs (default: the engine's default)
  *   --batch-sweep 4096,...  more maxBatch values at n=4, 2n batches in flight (default 4096,16384; none in --quick)
- *   --suites a,b            in-process suites: n-sweep, load-sweep, batch-sweep, half-peak, overload
+ *   --suites a,b            in-process suites: n-sweep, load-sweep, batch-sweep, half-peak, overload, wan
  *                           (default all; --quick: n-sweep)
+ *   --wan 15,40,75,110      the wan suite: in-process n=4 with replica i that many ms from a common point
+ *                           (one-way delay i -> j: the mean of the two), open loop at --wan-rate req/s
+ *   --wan-rate R            (default 2000)
  *   --seconds S             measurement window per run (default in-process 10, baseline 15, http 40;
  *                           --quick 2, 4, 14); in-process windows also span whole epochs (at least 3, or 2)
  *   --clients 2             client processes for http and baseline
  *   --concurrency C         concurrent POSTs per client process (default 16 for http, 64 for baseline)
- *   --post-batch K          requests per POST for http and baseline (default 1; above 1: POST /v1/requests/batch)
+ *   --post-batch 1,100      requests per POST for http and baseline, a list runs each (default 1,100; above 1:
+ *                           POST /v1/requests/batch); each result says its requests_per_post
  *   --max-outstanding M     accepted-but-uncertified requests per client process before it waits (default 4000)
  *   --overload              add the flood phase to http mode (default on in full runs, off in --quick)
  *
@@ -102,14 +108,16 @@ export async function main(argv: string[]): Promise<BenchDocument> {
       modes: { type: 'string', default: 'in-process,baseline,http' },
       n: { type: 'string' },
       'http-n': { type: 'string', default: '4' },
-      cluster: { type: 'string', default: 'miniflare' },
+      cluster: { type: 'string', default: 'separate' },
       inflight: { type: 'string' },
       'max-batch': { type: 'string' },
       'batch-sweep': { type: 'string' },
       suites: { type: 'string' },
       seconds: { type: 'string' },
       clients: { type: 'string', default: '2' },
-      'post-batch': { type: 'string', default: '1' },
+      'post-batch': { type: 'string', default: '1,100' },
+      wan: { type: 'string', default: '15,40,75,110' },
+      'wan-rate': { type: 'string', default: '2000' },
       concurrency: { type: 'string' },
       'max-outstanding': { type: 'string' },
       overload: { type: 'boolean' },
@@ -130,7 +138,9 @@ export async function main(argv: string[]): Promise<BenchDocument> {
   for (const m of modes) if (!allModes.includes(m)) throw new Error(`unknown mode ${m} (${allModes.join(', ')})`);
   // Parsed (and checked) before anything runs, also when no scale mode is selected.
   const scale = scaleOptions(values, quick);
-  const ns = list(values.n).length > 0 ? list(values.n) : quick ? [4] : [4, 7, 10, 16];
+  const ns = list(values.n).length > 0 ? list(values.n) : quick ? [4, 16] : [4, 7, 10, 16];
+  const postBatches = list(values['post-batch']);
+  for (const b of postBatches) if (!Number.isInteger(b) || b < 1 || b > 1000) throw new Error(`--post-batch: ${b} is not a number of requests per POST from 1 to 1000`);
   const httpNs = list(values['http-n']);
   const clusters = values.cluster!.split(',').map((c) => c.trim()) as HttpCluster[];
   for (const c of clusters) if (!HTTP_CLUSTERS.includes(c)) throw new Error(`unknown cluster ${c} (${HTTP_CLUSTERS.join(', ')})`);
@@ -141,7 +151,11 @@ export async function main(argv: string[]): Promise<BenchDocument> {
   const clients = Number(values.clients);
   const maxOutstanding = Number(values['max-outstanding'] ?? 4000);
   const overload = values.overload ?? !quick;
-  const suites = new Set((values.suites ?? (quick ? 'n-sweep' : 'n-sweep,load-sweep,batch-sweep,half-peak,overload')).split(',').map((x) => x.trim()));
+  const suites = new Set((values.suites ?? (quick ? 'n-sweep' : 'n-sweep,load-sweep,batch-sweep,half-peak,overload,wan')).split(',').map((x) => x.trim()));
+  const wanMs = list(values.wan);
+  const wanRate = Number(values['wan-rate']);
+  if (wanMs.length === 0 || wanMs.some((d) => !(d >= 0 && d <= 10_000))) throw new Error(`--wan: one-way distances in ms from 0 to 10000, e.g. 15,40,75,110`);
+  if (!(wanRate > 0)) throw new Error(`--wan-rate: a positive number of requests per second`);
   const log = (line: string) => process.stderr.write(`${line}\n`);
 
   const code = codeVersion();
@@ -215,15 +229,18 @@ export async function main(argv: string[]): Promise<BenchDocument> {
     if (suites.has('overload')) {
       await one({ ...base(4), label: 'overload', maxPending: 5000, load: { kind: 'open', rate: 20_000 } });
     }
+    // Four regions: what the one-way delays add to latency (docs/benchmarks.md has the critical path).
+    if (suites.has('wan')) await one({ ...base(4), label: 'wan', wanMs, load: { kind: 'open', rate: wanRate } });
   }
 
-  let baseline: BaselineResult | null = null;
-  if (modes.has('baseline')) {
-    log(`[${elapsed()}] baseline (single server, one BLS key)`);
-    baseline = await attempt('baseline', 1, () => runBaseline({
+  // One baseline per batching, so each HTTP result has its ratio to the same batching.
+  const baselines = new Map<number, BaselineResult>();
+  if (modes.has('baseline')) for (const postBatch of postBatches) {
+    log(`[${elapsed()}] baseline (single server, one BLS key), ${postBatch} request(s) per POST`);
+    const baseline = await attempt('baseline', 1, () => runBaseline({
       clients,
       concurrency: values.concurrency ? Number(values.concurrency) : 64,
-      postBatch: Number(values['post-batch']),
+      postBatch,
       maxOutstanding,
       warmupMs: quick ? 1000 : 3000,
       durationMs: (seconds ?? (quick ? 4 : 15)) * 1000,
@@ -235,19 +252,20 @@ export async function main(argv: string[]): Promise<BenchDocument> {
     if (baseline) {
       log(`  -> ${baseline.throughput_rps} req/s certified, p50 ${baseline.latency_ms.p50} ms`);
       results.push(baseline);
+      baselines.set(postBatch, baseline);
       save();
     }
   }
 
   if (modes.has('http')) {
-    for (const cluster of clusters) for (const n of httpNs) {
-      log(`[${elapsed()}] http: local ${cluster} cluster, n=${n}`);
+    for (const cluster of clusters) for (const n of httpNs) for (const postBatch of postBatches) {
+      log(`[${elapsed()}] http: local ${cluster} cluster, n=${n}, ${postBatch} request(s) per POST`);
       const r: (HttpResult & { ratio_to_baseline?: number }) | null = await attempt('http', n, () => runHttpChild({
         n,
         cluster,
         clients,
         concurrency: values.concurrency ? Number(values.concurrency) : 16,
-        postBatch: Number(values['post-batch']),
+        postBatch,
         maxOutstanding,
         warmupMs: quick ? 2000 : 15_000,
         durationMs: (seconds ?? (quick ? 14 : 40)) * 1000,
@@ -257,6 +275,7 @@ export async function main(argv: string[]): Promise<BenchDocument> {
         overloadMs: overload ? 8000 : 0,
       }, log));
       if (!r) continue;
+      const baseline = baselines.get(postBatch);
       if (baseline && baseline.throughput_rps > 0) r.ratio_to_baseline = round3(r.throughput_rps / baseline.throughput_rps);
       log(`  -> ${r.throughput_rps} req/s certified, p50 ${r.latency_ms.p50} ms${r.ratio_to_baseline !== undefined ? `, ${r.ratio_to_baseline} of the baseline` : ''}`);
       results.push(r);
@@ -309,7 +328,7 @@ export function table(doc: BenchDocument): string {
       batch = String(r.mean_epoch_requests);
       heap = String(r.heap_high_water_mb);
       const c = r.crypto_per_epoch;
-      notes = `cpu util ${r.cpu_utilization}, ${r.requests_per_cpu_second} req/cpu-s, crypto/epoch sign ${c.sign} verifyShare ${c.verifyShare} combine ${c.combine} verify ${c.verify}${r.refused ? `, ${r.refused} refused (maxPending ${r.max_pending})` : ''}${r.heap_retained_mb_per_replica !== null && r.heap_retained_mb_per_replica !== undefined ? `, ${r.heap_retained_mb_per_replica} MB retained/replica` : ''}${r.all_delivered === false ? ', NOT ALL DELIVERED' : ''}`;
+      notes = `${r.wan_ms ? `WAN ${r.wan_ms.join('/')} ms, ` : ''}cpu util ${r.cpu_utilization}, ${r.requests_per_cpu_second} req/cpu-s, crypto/epoch sign ${c.sign} verifyShare ${c.verifyShare} combine ${c.combine} verify ${c.verify}${r.refused ? `, ${r.refused} refused (maxPending ${r.max_pending})` : ''}${r.heap_retained_mb_per_replica !== null && r.heap_retained_mb_per_replica !== undefined ? `, ${r.heap_retained_mb_per_replica} MB retained/replica` : ''}${r.all_delivered === false ? ', NOT ALL DELIVERED' : ''}`;
     } else {
       load = `${r.clients}x${r.concurrency_per_client}${r.requests_per_post > 1 ? `x${r.requests_per_post}` : ''} POSTs`;
       if (r.mode === 'http') notes = `${r.cluster ?? 'miniflare'} cluster, `;

@@ -50,6 +50,28 @@ describe('benchmark harness', () => {
     expect(table({ ...doc, command: 'test' })).toContain('in-process');
   }, 120_000);
 
+  it('WAN mode delays every message: a request takes at least the hops of its critical path, and all are delivered', () => {
+    // Every replica 100 ms from the others: an epoch needs at least SEND, ECHO, FINAL of consistent
+    // broadcast and the votes of one agreement round, then the checkpoint shares: well over 500 ms.
+    const r = runInProcess({
+      n: 4,
+      load: { kind: 'closed', inflight: 16 },
+      maxBatch: 16,
+      warmupMs: 0,
+      warmupEpochs: 1,
+      measureMs: 0,
+      minEpochs: 1,
+      drainTimeoutMs: 60_000,
+      wanMs: [100, 100, 100, 100],
+    });
+    expect(r.all_delivered).toBe(true);
+    expect(r.wan_ms).toEqual([100, 100, 100, 100]);
+    expect(r.latency_ms.p50).toBeGreaterThan(500);
+    expect(r.epoch_ms).toBeGreaterThan(400);
+    // Sleeping, not spinning, while nothing is due.
+    expect(r.cpu_utilization).toBeLessThan(0.8);
+  }, 120_000);
+
   it('percentiles are nearest-rank', () => {
     expect(percentiles([])).toEqual({ p50: 0, p90: 0, p99: 0 });
     const xs = Array.from({ length: 100 }, (_, i) => 100 - i);
