@@ -144,7 +144,7 @@ export function renderChart(c: ChartSpec): string {
   return o.join('\n') + '\n';
 }
 
-const inproc = (rs: BenchResult[]) => rs.filter((r): r is InProcessResult => r.mode === 'in-process');
+const inproc = (rs: BenchResult[]) => rs.filter((r): r is InProcessResult => r.mode === 'in-process' && !('threads' in r));
 
 function range(vals: number[], lo: number, hi: number): [number, number] {
   const v = vals.filter((x) => x > 0);

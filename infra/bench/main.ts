@@ -16,8 +16,10 @@
  *   --inflight 256,...      closed-loop load sweep at n=4 in-process (default 512,1024,2048,4096,16384; none in --quick)
  *   --max-batch 1024        AbConfig.maxBatch for in-process runs (default: the engine's default)
  *   --batch-sweep 4096,...  more maxBatch values at n=4, 2n batches in flight (default 4096,16384; none in --quick)
- *   --suites a,b            in-process suites: n-sweep, load-sweep, batch-sweep, half-peak, overload, wan
- *                           (default all; --quick: n-sweep)
+ *   --suites a,b            in-process suites: n-sweep, threads, load-sweep, batch-sweep, half-peak, overload,
+ *                           wan (default all; --quick: n-sweep at n=4 and threads)
+ *   --threads 2             worker threads of the threads suite (the n-sweep's loads on more cores:
+ *                           inprocess-threads.ts)
  *   --wan 15,40,75,110      the wan suite: in-process n=4 with replica i that many ms from a common point
  *                           (one-way delay i -> j: the mean of the two), open loop at --wan-rate req/s
  *   --wan-rate R            (default 2000)
@@ -60,12 +62,14 @@ import { HTTP_CLUSTERS, runHttpChild } from './http.ts';
 import type { HttpCluster, HttpResult } from './http.ts';
 import { runInProcessChild } from './inprocess.ts';
 import type { InProcessOptions, InProcessResult } from './inprocess.ts';
+import { runThreaded } from './inprocess-threads.ts';
+import type { ThreadedResult } from './inprocess-threads.ts';
 import { SCALE_MODES, scaleOptions, scaleRuns, scaleTable } from './scale.ts';
 import type { ScaleResult } from './scale.ts';
 import { loadavg, machineInfo, pad, round3 } from './stats.ts';
 import type { MachineInfo } from './stats.ts';
 
-export type BenchResult = InProcessResult | (HttpResult & { ratio_to_baseline?: number }) | BaselineResult;
+export type BenchResult = InProcessResult | ThreadedResult | (HttpResult & { ratio_to_baseline?: number }) | BaselineResult;
 
 export interface BenchDocument {
   machine: MachineInfo & { note: string };
@@ -117,6 +121,7 @@ export async function main(argv: string[]): Promise<BenchDocument> {
       clients: { type: 'string', default: '2' },
       'post-batch': { type: 'string', default: '1,100' },
       wan: { type: 'string', default: '15,40,75,110' },
+      threads: { type: 'string', default: '2' },
       'wan-rate': { type: 'string', default: '2000' },
       concurrency: { type: 'string' },
       'max-outstanding': { type: 'string' },
@@ -151,7 +156,11 @@ export async function main(argv: string[]): Promise<BenchDocument> {
   const clients = Number(values.clients);
   const maxOutstanding = Number(values['max-outstanding'] ?? 4000);
   const overload = values.overload ?? !quick;
-  const suites = new Set((values.suites ?? (quick ? 'n-sweep' : 'n-sweep,load-sweep,batch-sweep,half-peak,overload,wan')).split(',').map((x) => x.trim()));
+  const suites = new Set((values.suites ?? (quick ? 'n-sweep,threads' : 'n-sweep,threads,load-sweep,batch-sweep,half-peak,overload,wan')).split(',').map((x) => x.trim()));
+  const threads = Number(values.threads);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new Error('--threads: a number of worker threads from 1 to 64');
+  // Quick: the single-thread reference at n = 4; both n on the threads.
+  const singleNs = quick && list(values.n).length === 0 ? [4] : ns;
   const wanMs = list(values.wan);
   const wanRate = Number(values['wan-rate']);
   if (wanMs.length === 0 || wanMs.some((d) => !(d >= 0 && d <= 10_000))) throw new Error(`--wan: one-way distances in ms from 0 to 10000, e.g. 15,40,75,110`);
@@ -208,10 +217,22 @@ export async function main(argv: string[]): Promise<BenchDocument> {
         return r;
       });
     // Throughput vs n: two epochs' worth of requests in flight (2 n full batches), so every epoch is full.
-    if (suites.has('n-sweep')) for (const n of ns) await one({ ...base(n), label: 'n-sweep', load: { kind: 'closed', inflight: 2 * n * maxBatch } });
+    if (suites.has('n-sweep')) for (const n of singleNs) await one({ ...base(n), label: 'n-sweep', load: { kind: 'closed', inflight: 2 * n * maxBatch } });
+    // The same loads with the replicas spread over worker threads (both cores: inprocess-threads.ts).
+    if (suites.has('threads')) {
+      for (const n of ns) {
+        await attempt('in-process', n, async () => {
+          log(`[${elapsed()}] in-process n=${n} on ${threads} threads, ${2 * n * maxBatch} in flight, maxBatch ${maxBatch}`);
+          const r = await runThreaded({ n, threads, inflight: 2 * n * maxBatch, maxBatch, warmupMs: quick ? 3000 : 8000, measureMs: (seconds ?? (quick ? 4 : 15)) * 1000, log });
+          log(`  -> ${r.throughput_rps} req/s, p50 ${r.latency_ms.p50} ms, epoch ${r.epoch_ms} ms, cpu utilization ${r.cpu_utilization}`);
+          results.push(r);
+          return r;
+        }, `${threads} threads`);
+      }
+    }
     // Throughput vs latency at n = 4: closed-loop sweep (default maxBatch), bigger batches, then open loop
     // at half of the best throughput seen at n = 4, with that run's maxBatch.
-    const atFour = () => results.filter((r): r is InProcessResult => r.mode === 'in-process' && r.n === 4);
+    const atFour = () => results.filter((r): r is InProcessResult => r.mode === 'in-process' && !('threads' in r) && r.n === 4);
     for (const inflight of suites.has('load-sweep') ? sweep : []) {
       if (atFour().some((r) => r.max_batch === maxBatch && r.load.kind === 'closed' && r.load.inflight === inflight)) continue;
       await one({ ...base(4), label: 'load-sweep', load: { kind: 'closed', inflight } });
@@ -319,7 +340,15 @@ export function table(doc: BenchDocument): string {
     let epoch = '';
     let batch = '';
     let heap = '';
-    if (r.mode === 'in-process') {
+    if (r.mode === 'in-process' && 'threads' in r) {
+      load = `${r.load.inflight} in flight`;
+      cpu = r.cpu_ms_per_request;
+      msgs = String(r.messages_per_request);
+      bytes = String(r.bytes_per_request);
+      epoch = String(r.epoch_ms);
+      batch = String(r.mean_epoch_requests);
+      notes = `${r.threads} worker threads, cpu util ${r.cpu_utilization}, ${r.requests_per_cpu_second} req/cpu-s`;
+    } else if (r.mode === 'in-process') {
       load = r.load.kind === 'closed' ? `${r.load.inflight} in flight` : `${r.load.rate}/s open`;
       cpu = r.cpu_ms_per_request;
       msgs = String(r.messages_per_request);

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runInProcess } from '../../infra/bench/inprocess.ts';
+import { runThreaded } from '../../infra/bench/inprocess-threads.ts';
 import { table } from '../../infra/bench/main.ts';
 import type { BenchDocument } from '../../infra/bench/main.ts';
 import { parseMemory, parseRestart, parseStorage, scaleOptions, scaleRuns } from '../../infra/bench/scale.ts';
@@ -70,6 +71,17 @@ describe('benchmark harness', () => {
     expect(r.epoch_ms).toBeGreaterThan(400);
     // Sleeping, not spinning, while nothing is due.
     expect(r.cpu_utilization).toBeLessThan(0.8);
+  }, 120_000);
+
+  it('in-process on two worker threads: the replicas order and certify across threads', async () => {
+    const r = await runThreaded({ n: 4, threads: 2, inflight: 64, maxBatch: 16, warmupMs: 1500, measureMs: 1500 });
+    expect(r.threads).toBe(2);
+    expect(r.throughput_rps).toBeGreaterThan(0);
+    expect(r.epochs_in_window).toBeGreaterThan(0);
+    expect(r.latency_ms.p50).toBeGreaterThan(0);
+    // Messages cross threads as encoded bytes: about a real link's per-request bytes.
+    expect(r.bytes_per_request).toBeGreaterThan(250);
+    expect(r.cpu_ms_per_request).toBeGreaterThan(0);
   }, 120_000);
 
   it('percentiles are nearest-rank', () => {
