@@ -136,6 +136,7 @@ export const GARBAGE_SCHEMA: Partial<Record<BodyType, Readonly<Record<string, Fi
   'cbc-final': { value: 'bytes', signature: 'share' },
   'cbc-want': {},
   'cbc-have': {},
+  'cbc-proof': { signature: 'share' },
   'aba-bval': { round: 'round', value: 'bit' },
   'aba-aux': { round: 'round', value: 'bit' },
   'aba-conf': { round: 'round', values: 'bits3' },

@@ -128,7 +128,7 @@ interface BodySpec<K extends BodyType> {
  * Code 0 is never assigned. Grouped by protocol with room to grow:
  *
  *   0x10 rbc-send   0x11 rbc-echo   0x12 rbc-ready
- *   0x20 cbc-send   0x21 cbc-echo   0x22 cbc-final   0x23 cbc-want   0x24 cbc-have
+ *   0x20 cbc-send   0x21 cbc-echo   0x22 cbc-final   0x23 cbc-want   0x24 cbc-have   0x25 cbc-proof
  *   0x30 aba-bval   0x31 aba-aux    0x32 aba-conf    0x33 aba-coin   0x35 aba-term
  *   (0x34: retired, the round-less aba-term of storage formats <= 3)
  *   0x40 ab-requests
@@ -144,6 +144,7 @@ const SCHEMA = {
   'cbc-final': { code: 0x22, fields: [['value', 'bytes'], ['signature', 'bytes']] },
   'cbc-want': { code: 0x23, fields: [] },
   'cbc-have': { code: 0x24, fields: [] },
+  'cbc-proof': { code: 0x25, fields: [['signature', 'bytes']] },
   'aba-bval': { code: 0x30, fields: [['round', 'u32'], ['value', 'bit']] },
   'aba-aux': { code: 0x31, fields: [['round', 'u32'], ['value', 'bit']] },
   'aba-conf': { code: 0x32, fields: [['round', 'u32'], ['values', 'bits']] },

@@ -7,6 +7,9 @@
  *   in groups without echo keys, its share of the quorum-key threshold signature; the sender combines a
  *   quorum of echoes into the proof and sends FINAL(v, proof) to all; anyone delivers (v, proof) on a
  *   FINAL whose proof verifies.
+ * Each value travels once: the sender's FINAL to a replica whose echo is in the proof is a `cbc-proof`
+ * (the proof alone; that replica holds the value it echoed), a whole FINAL only to the others. Sending the
+ * value twice made every batch cross each link twice (bytes per request 2 (n - 1) x the request).
  * Consistency: two proofs for one tag need two quorums of signers, which share an honest replica (Q3),
  * who signs once. The proof lets any replica convince any other (used by common subset and atomic
  * broadcast). Byzantine senders may deliver to some replicas only; `cbc-want` lets a replica that learned
@@ -134,6 +137,22 @@ export class ConsistentBroadcast implements Protocol<Uint8Array, CbcOutput> {
         for (const p of this.wanted) this.answer(p, step);
         return step;
       }
+      case 'cbc-proof': {
+        if (this.result) return step.ignore();
+        if (from !== this.sender) return step.fault(from, this.tag, 'unexpected', 'PROOF from a replica that is not the sender');
+        if (!isBytes(b.signature)) return step.fault(from, this.tag, 'malformed', 'PROOF');
+        if (!this.echoed || !this.echoedDigest) {
+          // The sender counts our echo, but we hold no value (our state was lost since): ask for it, once.
+          if (this.askedFrom.has(from)) return step.ignore();
+          this.askedFrom.add(from);
+          return step.send(from, { tag: this.tag, body: { t: 'cbc-want' } });
+        }
+        if (!verifyCbcProof(this.ctx.crypto, this.tag, this.echoed, b.signature, this.echoedDigest)) return step.fault(from, this.tag, 'invalid-proof', 'PROOF does not verify for the value we echoed');
+        this.result = { value: this.echoed, signature: b.signature };
+        step.output(this.result);
+        for (const p of this.wanted) this.answer(p, step);
+        return step;
+      }
       case 'cbc-want': {
         if (this.answered.has(from)) return step.ignore();
         if (!this.result) {
@@ -175,12 +194,18 @@ export class ConsistentBroadcast implements Protocol<Uint8Array, CbcOutput> {
         step.fault(f, this.tag, 'invalid-share', 'ECHO signature share does not verify');
       }
       this.finalSent = true;
-      step.broadcast({ tag: this.tag, body: { t: 'cbc-final', value: this.proposal!, signature: c.signature } });
-      // combine() verified the signature; delivering now spares the pairing our own FINAL would cost.
+      // combine() verified the signature; delivering now spares the check our own FINAL would cost.
       if (!this.result && this.echoed && sameBytes(this.echoed, this.proposal!)) {
         this.result = { value: this.proposal!, signature: c.signature };
         step.output(this.result);
         for (const p of this.wanted) this.answer(p, step);
+      }
+      // The proof alone to the replicas whose valid echo it rests on (they hold the value), the value too
+      // to the others (and to ourselves if we have not delivered: our own SEND was not handled yet).
+      for (let j = 0; j < this.ctx.n; j++) {
+        if (j === this.ctx.me && this.result) continue;
+        const body = j !== this.ctx.me && this.shares.has(j) ? { t: 'cbc-proof' as const, signature: c.signature } : { t: 'cbc-final' as const, value: this.proposal!, signature: c.signature };
+        step.send(j, { tag: this.tag, body });
       }
     } catch (e) {
       if (!(e instanceof CryptoError)) throw e;

@@ -16,6 +16,8 @@ export type Body =
   | { readonly t: 'cbc-send'; readonly value: Uint8Array }
   | { readonly t: 'cbc-echo'; readonly share: Uint8Array }
   | { readonly t: 'cbc-final'; readonly value: Uint8Array; readonly signature: Uint8Array }
+  /** FINAL without the value, from the sender to a replica whose echo is in the proof (it holds the value). */
+  | { readonly t: 'cbc-proof'; readonly signature: Uint8Array }
   /** "I need this instance's delivered value": answered once per asker with cbc-final. */
   | { readonly t: 'cbc-want' }
   /** "I delivered this instance's value" (ask me with cbc-want if you lack it): see ab.ts, starting epochs. */

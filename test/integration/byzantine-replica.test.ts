@@ -79,6 +79,9 @@ class AttackingReplica extends ByzantineReplica {
       case 'cbc-final':
         this.count('invalid proof: cbc-final');
         return [{ tag: m.tag, body: { t: 'cbc-final', value: b.value, signature: flipByte(b.signature) } }, m];
+      case 'cbc-proof':
+        this.count('invalid proof: cbc-proof');
+        return [{ tag: m.tag, body: { t: 'cbc-proof', signature: flipByte(b.signature) } }, m];
       case 'aba-bval':
         this.count('both bits: aba-bval');
         return [m, { tag: m.tag, body: { t: 'aba-bval', round: b.round, value: b.value === 1 ? 0 : 1 } }];

@@ -133,7 +133,7 @@ describe('ab regression: a laggard catches up past garbage-collected epochs', ()
     const net = new TestNet<Uint8Array, AbDelivery>(abs, seed);
     const laggard = 2;
     const withheld = (m: { from: number; to: number; msg: { tag: string; body: { t: string } } }) =>
-      m.from === 3 && m.to === laggard && m.msg.tag === 'ab/0/cbc/3' && m.msg.body.t === 'cbc-final';
+      m.from === 3 && m.to === laggard && m.msg.tag === 'ab/0/cbc/3' && (m.msg.body.t === 'cbc-final' || m.msg.body.t === 'cbc-proof');
     net.input(3, Uint8Array.of(1, 3));
     for (let e = 0; e < 10; e++) {
       net.input(0, Uint8Array.of(10, e));

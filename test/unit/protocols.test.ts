@@ -74,6 +74,46 @@ describe('consistent broadcast', () => {
     expect(verifyCbcProof(ctx[2]!.crypto, 'cbc/0', B, outs[1]!.signature)).toBe(false);
   });
 
+  it('the value travels once: the proof alone to replicas whose echo it holds, the whole FINAL to the others', () => {
+    const ctx = threshold(4, 1);
+    const sender = new ConsistentBroadcast(ctx[0]!, 'cbc/0', 0);
+    const others = ctx.map((c) => new ConsistentBroadcast(c, 'cbc/0', 0));
+    sender.handleInput(A);
+    sender.handleMessage(0, { tag: 'cbc/0', body: { t: 'cbc-send', value: A } });
+    const echoes = new Map<number, Message>();
+    const echo = (i: number) => {
+      if (!echoes.has(i)) echoes.set(i, others[i]!.handleMessage(0, { tag: 'cbc/0', body: { t: 'cbc-send', value: A } }).messages[0]!.msg);
+      return echoes.get(i)!;
+    };
+    for (const i of [0, 1, 2]) sender.handleMessage(i, i === 0 ? { tag: 'cbc/0', body: { t: 'cbc-echo', share: ctx[0]!.crypto.quorum.sign('cbc', 'cbc/0', sha(A)) } } : echo(i));
+    // The sender echoed itself, so it has delivered; the proof went out with the echo of replica 2.
+    expect(sender.delivered?.value).toEqual(A);
+    const s = sender.handleMessage(3, { tag: 'cbc/0', body: { t: 'cbc-echo', share: new Uint8Array(1) } });
+    expect(s.messages).toEqual([]); // after FINAL: ignored
+    // Built again to see what the combination sent: replicas 1 and 2 (echoed) get the proof, 3 the value.
+    const sender2 = new ConsistentBroadcast(ctx[0]!, 'cbc/0', 0);
+    sender2.handleInput(A);
+    sender2.handleMessage(0, { tag: 'cbc/0', body: { t: 'cbc-send', value: A } });
+    sender2.handleMessage(0, { tag: 'cbc/0', body: { t: 'cbc-echo', share: ctx[0]!.crypto.quorum.sign('cbc', 'cbc/0', sha(A)) } });
+    sender2.handleMessage(1, echo(1));
+    const out = sender2.handleMessage(2, echo(2)).messages;
+    expect(out.map((m) => [m.to, m.msg.body.t])).toEqual([[1, 'cbc-proof'], [2, 'cbc-proof'], [3, 'cbc-final']]);
+    const proof = out[0]!.msg;
+    // Replica 1 delivers the value it echoed with the proof alone; a bad proof, or a proof from another
+    // replica than the sender, is a fault.
+    expect(others[1]!.handleMessage(0, proof).outputs).toEqual([{ value: A, signature: (proof.body as { signature: Uint8Array }).signature }]);
+    const bad = { tag: 'cbc/0', body: { t: 'cbc-proof' as const, signature: new Uint8Array(64) } };
+    expect(others[2]!.handleMessage(0, bad).faults[0]!.kind).toBe('invalid-proof');
+    expect(others[2]!.handleMessage(3, proof).faults[0]!.kind).toBe('unexpected');
+    // A replica that holds no value (its state lost since it echoed) asks the sender for it, once.
+    const fresh = new ConsistentBroadcast(ctx[3]!, 'cbc/0', 0);
+    expect(fresh.handleMessage(0, proof).messages).toEqual([{ to: 0, msg: { tag: 'cbc/0', body: { t: 'cbc-want' } } }]);
+    expect(fresh.handleMessage(0, proof).messages).toEqual([]);
+    const answer = sender2.handleMessage(3, { tag: 'cbc/0', body: { t: 'cbc-want' } });
+    expect(answer.messages.map((m) => m.msg.body.t)).toEqual(['cbc-final']);
+    expect(fresh.handleMessage(0, answer.messages[0]!.msg).outputs[0]?.value).toEqual(A);
+  });
+
   it('an equivocating sender gets at most one proof', () => {
     for (let seed = 1; seed <= 20; seed++) {
       const ctx = threshold(4, 1);
@@ -302,7 +342,7 @@ describe('common subset, validated agreement, atomic broadcast', () => {
     const held = (m: InFlight) =>
       tagOf(m) === formatSubsetTag('acs', { kind: 'cbc', proposer: 1 }) ||
       (m.from === 0 && m.to !== 3 && tagOf(m) === formatSubsetTag('acs', { kind: 'aba', proposer: 0 })) ||
-      (m.from === 0 && m.to === 1 && m.msg.body.t === 'cbc-final');
+      (m.from === 0 && m.to === 1 && (m.msg.body.t === 'cbc-final' || m.msg.body.t === 'cbc-proof'));
     for (let seed = 1; seed <= 10; seed++) {
       const ctx = threshold(4, 1);
       const net = new TestNet(ctx.map((c) => new CommonSubset(c, 'acs')), seed);

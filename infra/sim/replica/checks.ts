@@ -41,8 +41,8 @@ export interface RunFacts {
 }
 
 /**
- * The epochs a link frame's messages speak in: every message whose tag names an epoch, except cbc-final,
- * which only relays a certified value (the same whoever sends it). What a replica that rejoined after lost
+ * The epochs a link frame's messages speak in: every message whose tag names an epoch, except cbc-final
+ * and cbc-proof, which only relay a certified value (the same whoever sends it). What a replica that rejoined after lost
  * state must never say again for an epoch it spoke in before (shared/replica/rejoin.ts).
  */
 export function spokenEpochs(frame: Uint8Array, n: number): { readonly epoch: number; readonly what: string }[] {
@@ -51,7 +51,7 @@ export function spokenEpochs(frame: Uint8Array, n: number): { readonly epoch: nu
   const out: { epoch: number; what: string }[] = [];
   for (const { msg } of decodeTransport(d.frame.payload).items) {
     const id = parseInstanceTag(msg.tag, n);
-    if (id !== null && 'epoch' in id && msg.body.t !== 'cbc-final') out.push({ epoch: id.epoch, what: `${msg.body.t} for ${msg.tag}` });
+    if (id !== null && 'epoch' in id && msg.body.t !== 'cbc-final' && msg.body.t !== 'cbc-proof') out.push({ epoch: id.epoch, what: `${msg.body.t} for ${msg.tag}` });
   }
   return out;
 }

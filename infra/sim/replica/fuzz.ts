@@ -91,6 +91,7 @@ export class Fuzzer {
         { t: 'cbc-echo', share: share() },
         { t: 'cbc-final', value, signature: share() },
         { t: 'cbc-want' },
+        { t: 'cbc-proof', signature: share() },
       ];
       return { tag, body: rng.pick(bodies) };
     }

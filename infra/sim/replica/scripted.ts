@@ -37,6 +37,7 @@ export const abaSplit: BehaviourFactory = ({ me, n, rng }) => {
       const to = (j: number) => o.to === 'all' || o.to === j;
       switch (b.t) {
         case 'cbc-final':
+        case 'cbc-proof':
           return to(d) ? [{ to: d, msg: o.msg }] : [];
         case 'aba-bval':
           if (b.round > 0) return [];

@@ -570,7 +570,7 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
   /**
    * What a replica that may roll back says, by epoch: before it rejoins, the last epoch it spoke in (in any
    * life of its storage); after, it must never speak in such an epoch again (rejoin.ts: that is what the
-   * passive bound is for). A cbc-final only relays a certified value, the same whoever sends it.
+   * passive bound is for). A cbc-final or cbc-proof only relays a certified value, the same whoever sends it.
    */
   function watchSpeech(node: HonestNode, frame: Uint8Array): void {
     for (const { epoch, what } of spokenEpochs(frame, n)) {

@@ -131,7 +131,7 @@ export class CbcSplitSender<I, O> implements Protocol<I, O> {
       const b = m.msg.body;
       if (!this.isOwnCbc(m.msg.tag)) out.messages.push(m);
       else if (b.t === 'cbc-send' && !this.splits.has(m.msg.tag)) this.start(out, m.msg.tag, b.value);
-      else if (b.t !== 'cbc-send' && b.t !== 'cbc-echo' && b.t !== 'cbc-final') out.messages.push(m);
+      else if (b.t !== 'cbc-send' && b.t !== 'cbc-echo' && b.t !== 'cbc-final' && b.t !== 'cbc-proof') out.messages.push(m);
     }
     return out;
   }
