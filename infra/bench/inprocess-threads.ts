@@ -10,6 +10,7 @@
  * drain and no crypto accounting. CPU is the whole process's (every thread) over the window.
  *
  *   npx tsx infra/bench/inprocess-threads.ts N INFLIGHT SECONDS [MAX_BATCH] [THREADS]
+ *   (SINTRA_BENCH_RATE=R: open loop at R requests per second instead of INFLIGHT)
  */
 import { MessageChannel, Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
@@ -33,6 +34,8 @@ export interface ThreadedOptions {
   readonly n: number;
   readonly threads: number;
   readonly inflight: number;
+  /** Open loop instead: this many requests per second in all, spread evenly over the replicas. */
+  readonly rate?: number;
   readonly maxBatch?: number;
   readonly warmupMs: number;
   readonly measureMs: number;
@@ -47,7 +50,7 @@ export interface ThreadedResult {
   n: number;
   t: number;
   max_batch: number;
-  load: { kind: 'closed'; inflight: number };
+  load: { kind: 'closed'; inflight: number } | { kind: 'open'; rate: number };
   window_s: number;
   throughput_rps: number;
   latency_ms: Percentiles;
@@ -68,6 +71,8 @@ interface WorkerInit {
   readonly me: number;
   readonly maxBatch: number;
   readonly perReplicaInflight: number;
+  /** Open loop: requests per second per replica (0: closed loop). */
+  readonly perReplicaRate: number;
   readonly seed: string;
 }
 
@@ -90,7 +95,7 @@ export async function runThreaded(o: ThreadedOptions): Promise<ThreadedResult> {
   const seed = o.seed ?? `bench-${n}-${t}`;
   const log = o.log ?? (() => {});
   const workers = Array.from({ length: threads }, (_, me) => {
-    const init: WorkerInit = { n, t, threads, me, maxBatch, perReplicaInflight: Math.max(1, Math.floor(o.inflight / n)), seed };
+    const init: WorkerInit = { n, t, threads, me, maxBatch, perReplicaInflight: Math.max(1, Math.floor(o.inflight / n)), perReplicaRate: o.rate ? o.rate / n : 0, seed };
     // The thread runs this TypeScript file too, loaded through tsx by thread-boot.mjs.
     return new Worker(fileURLToPath(new URL('./thread-boot.mjs', import.meta.url)), { workerData: { ...init, entry: import.meta.url } });
   });
@@ -141,7 +146,7 @@ export async function runThreaded(o: ThreadedOptions): Promise<ThreadedResult> {
       n,
       t,
       max_batch: maxBatch,
-      load: { kind: 'closed', inflight: o.inflight },
+      load: o.rate ? { kind: 'open', rate: o.rate } : { kind: 'closed', inflight: o.inflight },
       window_s: round3(windowMs / 1000),
       throughput_rps: Math.round((ordered * 1000) / windowMs),
       latency_ms: percentiles(end.flatMap((c) => c.latencies)),
@@ -256,10 +261,13 @@ function runWorker(init: WorkerInit): void {
     }
   };
 
+  let startedAt = 0;
   const feed = (): void => {
+    const due = init.perReplicaRate > 0 ? Math.floor(((performance.now() - startedAt) * init.perReplicaRate) / 1000) : 0;
     for (const r of mine) {
       const e = engines.get(r)!;
-      while (inflight.get(r)! < init.perReplicaInflight) {
+      // Closed loop: keep perReplicaInflight outstanding; open loop: submit what the schedule says is due.
+      while (init.perReplicaRate > 0 ? counters.get(r)! < due : inflight.get(r)! < init.perReplicaInflight) {
         const k = counters.get(r)!;
         counters.set(r, k + 1);
         const seq = k * n + r;
@@ -268,7 +276,10 @@ function runWorker(init: WorkerInit): void {
         const v = new DataView(req.buffer);
         v.setUint32(12, Math.floor(seq / 2 ** 32));
         v.setUint32(16, seq >>> 0);
-        if (e.refusal(req)) break;
+        if (e.refusal(req)) {
+          if (init.perReplicaRate > 0) continue; // open loop: refused and dropped, as over HTTP (503)
+          break;
+        }
         submittedAt.get(r)!.set(seq, performance.now());
         inflight.set(r, inflight.get(r)! + 1);
         absorb(r, e.submit(req));
@@ -321,6 +332,7 @@ function runWorker(init: WorkerInit): void {
       if (ports.size === threads - 1) parentPort!.postMessage('ready');
     } else if (m.kind === 'go') {
       running = true;
+      startedAt = performance.now();
       void loop();
     } else if (m.kind === 'mark') {
       const e0 = engines.get(0);
@@ -343,6 +355,8 @@ if (!isMainThread && parentPort) {
   const seconds = Number(process.argv[4] ?? 10);
   const maxBatch = process.argv[5] ? Number(process.argv[5]) : undefined;
   const threads = Number(process.argv[6] ?? 2);
-  const r = await runThreaded({ n, threads, inflight, warmupMs: 4000, measureMs: seconds * 1000, ...(maxBatch ? { maxBatch } : {}), log: (s) => console.error(s) });
+  // SINTRA_BENCH_RATE=R: open loop at R requests per second in all.
+  const rate = Number(process.env['SINTRA_BENCH_RATE'] ?? 0);
+  const r = await runThreaded({ n, threads, inflight, ...(rate > 0 ? { rate } : {}), warmupMs: 4000, measureMs: seconds * 1000, ...(maxBatch ? { maxBatch } : {}), log: (s) => console.error(s) });
   console.log(JSON.stringify(r, null, 2));
 }

@@ -341,7 +341,7 @@ export function table(doc: BenchDocument): string {
     let batch = '';
     let heap = '';
     if (r.mode === 'in-process' && 'threads' in r) {
-      load = `${r.load.inflight} in flight`;
+      load = r.load.kind === 'closed' ? `${r.load.inflight} in flight` : `${r.load.rate}/s open`;
       cpu = r.cpu_ms_per_request;
       msgs = String(r.messages_per_request);
       bytes = String(r.bytes_per_request);

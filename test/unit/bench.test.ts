@@ -82,6 +82,11 @@ describe('benchmark harness', () => {
     // Messages cross threads as encoded bytes: about a real link's per-request bytes.
     expect(r.bytes_per_request).toBeGreaterThan(250);
     expect(r.cpu_ms_per_request).toBeGreaterThan(0);
+    // Open loop: about the offered rate is ordered (the group is far from its limit at 400 req/s).
+    const open = await runThreaded({ n: 4, threads: 2, inflight: 0, rate: 400, maxBatch: 64, warmupMs: 1500, measureMs: 2000 });
+    expect(open.load).toEqual({ kind: 'open', rate: 400 });
+    expect(open.throughput_rps).toBeGreaterThan(200);
+    expect(open.throughput_rps).toBeLessThan(800);
   }, 120_000);
 
   it('percentiles are nearest-rank', () => {
