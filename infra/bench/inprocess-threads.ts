@@ -17,14 +17,12 @@ import type { MessagePort } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { decodeMessage, encodeMessage } from '../../shared/codec/message-codec.ts';
 import { DEFAULT_AB_CONFIG } from '../../shared/protocols/ab.ts';
-import type { ProtocolContext } from '../../shared/protocols/context.ts';
-import { realCrypto } from '../../shared/protocols/crypto-suite.ts';
 import { ReplicaEngine } from '../../shared/replica/engine.ts';
 import type { EngineStep } from '../../shared/replica/engine.ts';
-import { DEFAULT_MAX_VALUE_BYTES } from '../../shared/replica/from-config.ts';
+import { contextFromConfig } from '../../shared/replica/from-config.ts';
 import { useNativeEd25519 } from '../../workers/core/native-ed25519.ts';
 import { useNativeSha256 } from '../../workers/core/native-sha256.ts';
-import { REQUEST_BYTES, dealtGroup } from './inprocess.ts';
+import { REQUEST_BYTES, dealtGroup, makeRequest, requestFiller, seqOf } from './inprocess.ts';
 import { percentiles, round1, round3 } from './stats.ts';
 import type { Percentiles } from './stats.ts';
 
@@ -102,7 +100,7 @@ export async function runThreaded(o: ThreadedOptions): Promise<ThreadedResult> {
   const waiting = workers.map(() => [] as ((v: Counters | 'ready') => void)[]);
   workers.forEach((w, k) => {
     w.on('message', (m: Counters | 'ready') => waiting[k]!.shift()?.(m));
-    w.on('error', (e) => log(`thread ${k}: ${e.message}`));
+    w.on('error', (e) => log(`thread ${k}: ${e.stack ?? e.message}`));
   });
   const ask = (k: number, msg: ToWorker, transfer: MessagePort[] = []): Promise<Counters | 'ready'> =>
     new Promise((resolve) => {
@@ -175,17 +173,7 @@ function runWorker(init: WorkerInit): void {
   const mine = Array.from({ length: n }, (_, i) => i).filter((i) => i % threads === me);
   const engines = new Map<number, ReplicaEngine>();
   for (const i of mine) {
-    const s = secrets[i]!;
-    const crypto = realCrypto({
-      groupId: group.groupId,
-      kernel: group.kernel,
-      quorum: group.quorum,
-      kernelShare: s.kernel,
-      quorumShare: s.quorum,
-      ...(group.echo && s.echo ? { echo: { publicKeys: group.echo, seed: s.echo } } : {}),
-    });
-    const ctx: ProtocolContext = { me: i, n, quorum: group.quorumSystem, crypto, maxValueBytes: DEFAULT_MAX_VALUE_BYTES };
-    engines.set(i, new ReplicaEngine(ctx, { ab: { maxBatch: init.maxBatch }, memoryBudgetBytes: 2 ** 40 }));
+    engines.set(i, new ReplicaEngine(contextFromConfig(group, secrets[i]!), { ab: { maxBatch: init.maxBatch }, memoryBudgetBytes: 2 ** 40 }));
   }
   const ports = new Map<number, MessagePort>();
   /** Local FIFO: [from, to, bytes]. */
@@ -204,9 +192,7 @@ function runWorker(init: WorkerInit): void {
   let inWindow = false;
   let running = false;
   const counters = new Map<number, number>(); // replica -> next local request number
-  const filler = new Uint8Array(REQUEST_BYTES);
-  filler.set(new TextEncoder().encode('sintra-bench'));
-  for (let i = 20; i < REQUEST_BYTES; i++) filler[i] = (i * 31 + 7) & 0xff;
+  const filler = requestFiller();
   for (const i of mine) {
     pendingIdx.set(i, []);
     pendingAt.set(i, []);
@@ -232,10 +218,8 @@ function runWorker(init: WorkerInit): void {
     }
     const sub = submittedAt.get(r)!;
     for (const a of s.appended) {
-      const e = a.entry;
-      if (e.length !== REQUEST_BYTES) continue;
-      const v = new DataView(e.buffer, e.byteOffset, e.byteLength);
-      const seq = v.getUint32(12) * 2 ** 32 + v.getUint32(16);
+      if (a.entry.length !== REQUEST_BYTES) continue;
+      const seq = seqOf(a.entry);
       const at = sub.get(seq);
       if (at === undefined) continue;
       sub.delete(seq);
@@ -271,11 +255,7 @@ function runWorker(init: WorkerInit): void {
         const k = counters.get(r)!;
         counters.set(r, k + 1);
         const seq = k * n + r;
-        const req = new Uint8Array(REQUEST_BYTES);
-        req.set(filler);
-        const v = new DataView(req.buffer);
-        v.setUint32(12, Math.floor(seq / 2 ** 32));
-        v.setUint32(16, seq >>> 0);
+        const req = makeRequest(seq, filler);
         if (e.refusal(req)) {
           if (init.perReplicaRate > 0) continue; // open loop: refused and dropped, as over HTTP (503)
           break;

@@ -27,7 +27,6 @@ import type { Group, ReplicaSecrets } from '../../shared/config/group.ts';
 import { seededRandom } from '../../shared/crypto/random.ts';
 import type { Purpose } from '../../shared/crypto/domain.ts';
 import type { ProtocolContext } from '../../shared/protocols/context.ts';
-import { realCrypto } from '../../shared/protocols/crypto-suite.ts';
 import type { CryptoSuite, ThresholdSigner } from '../../shared/protocols/crypto-suite.ts';
 import type { Message } from '../../shared/protocols/messages.ts';
 import { thresholdStructure } from '../../shared/quorum/structure-file.ts';
@@ -37,7 +36,7 @@ import { resetSha256, sha256Backend } from '../../shared/crypto/sha256.ts';
 import { useNativeEd25519 } from '../../workers/core/native-ed25519.ts';
 import { useNativeSha256 } from '../../workers/core/native-sha256.ts';
 import type { EngineStep } from '../../shared/replica/engine.ts';
-import { DEFAULT_MAX_VALUE_BYTES } from '../../shared/replica/from-config.ts';
+import { DEFAULT_MAX_VALUE_BYTES, contextFromConfig } from '../../shared/replica/from-config.ts';
 import { runInChild, serveChild } from './loadgen.ts';
 import { percentiles, round1, round3 } from './stats.ts';
 import type { Percentiles } from './stats.ts';
@@ -230,8 +229,16 @@ class Track {
   }
 }
 
+/** The fixed part of every benchmark request: 'sintra-bench', then deterministic filler. */
+export function requestFiller(): Uint8Array {
+  const filler = new Uint8Array(REQUEST_BYTES);
+  filler.set(new TextEncoder().encode('sintra-bench'));
+  for (let i = 20; i < REQUEST_BYTES; i++) filler[i] = (i * 31 + 7) & 0xff;
+  return filler;
+}
+
 /** A 250-byte request: 'sintra-bench' marker, 8-byte sequence number, deterministic filler. */
-function makeRequest(seq: number, filler: Uint8Array): Uint8Array {
+export function makeRequest(seq: number, filler: Uint8Array): Uint8Array {
   const r = new Uint8Array(REQUEST_BYTES);
   r.set(filler);
   const v = new DataView(r.buffer);
@@ -240,7 +247,7 @@ function makeRequest(seq: number, filler: Uint8Array): Uint8Array {
   return r;
 }
 
-function seqOf(entry: Uint8Array): number {
+export function seqOf(entry: Uint8Array): number {
   const v = new DataView(entry.buffer, entry.byteOffset, entry.byteLength);
   return v.getUint32(12) * 2 ** 32 + v.getUint32(16);
 }
@@ -271,14 +278,7 @@ export function runInProcess(opts: InProcessOptions): InProcessResult {
 
   const counter = new CryptoCounter();
   const engines = secrets.map((s) => {
-    const real = realCrypto({
-      groupId: group.groupId,
-      kernel: group.kernel,
-      quorum: group.quorum,
-      kernelShare: s.kernel,
-      quorumShare: s.quorum,
-      ...(group.echo && s.echo ? { echo: { publicKeys: group.echo, seed: s.echo } } : {}),
-    });
+    const real = contextFromConfig(group, s).crypto;
     const crypto: CryptoSuite = { ...real, kernel: counter.wrap('kernel', real.kernel), quorum: counter.wrap('quorum', real.quorum) };
     const ctx: ProtocolContext = { me: s.index, n, quorum: group.quorumSystem, crypto, maxValueBytes: DEFAULT_MAX_VALUE_BYTES };
     return new ReplicaEngine(ctx, { ab: { maxBatch, maxPending }, memoryBudgetBytes: (opts.memoryBudgetMb ?? 2 ** 20) * 2 ** 20 });
@@ -367,9 +367,7 @@ export function runInProcess(opts: InProcessOptions): InProcessResult {
     }
   };
 
-  const filler = new Uint8Array(REQUEST_BYTES);
-  filler.set(new TextEncoder().encode('sintra-bench'));
-  for (let i = 20; i < REQUEST_BYTES; i++) filler[i] = (i * 31 + 7) & 0xff;
+  const filler = requestFiller();
 
   const submitOne = (): boolean => {
     const seq = submitted;
