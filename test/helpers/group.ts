@@ -14,11 +14,12 @@ export interface TestGroup {
 
 const cache = new Map<string, TestGroup>();
 
-export function testGroup(n = 4, t = Math.floor((n - 1) / 3), seed = 'test-group'): TestGroup {
-  const key = `${n}/${t}/${seed}`;
+/** `echo: false`: a group as dealt before echo keys existed (threshold BLS consistent-broadcast proofs). */
+export function testGroup(n = 4, t = Math.floor((n - 1) / 3), seed = 'test-group', echo = true): TestGroup {
+  const key = `${n}/${t}/${seed}/${echo}`;
   let g = cache.get(key);
   if (!g) {
-    const out = deal(thresholdStructure(n, t), seededRandom(seed), { testOnly: true });
+    const out = deal(thresholdStructure(n, t), seededRandom(seed), { testOnly: true, echo });
     const group = parseGroup(JSON.parse(JSON.stringify(out.group)));
     g = { group, secrets: out.secrets.map((s) => parseReplicaSecrets(s, group)) };
     cache.set(key, g);

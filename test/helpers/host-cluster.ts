@@ -9,6 +9,7 @@ import { ReplicaHost } from '../../workers/core/host.ts';
 import type { HostOptions, PeerTransport } from '../../workers/core/host.ts';
 import { MemoryStore } from '../../workers/core/store.ts';
 import { testGroup } from './group.ts';
+import type { TestGroup } from './group.ts';
 
 export interface HostClusterOptions {
   readonly n?: number;
@@ -16,13 +17,15 @@ export interface HostClusterOptions {
   readonly compactAfter?: number;
   /** More host options for every host. */
   readonly host?: HostOptions;
+  /** The group (default testGroup(n)); e.g. one dealt without echo keys. */
+  readonly group?: TestGroup;
   /** How a frame reaches replica `to` (default: its host's receiveFrame, directly); e.g. through its HTTP app. */
   readonly post?: (to: number, frame: Uint8Array) => Promise<{ status: number; body: unknown }>;
 }
 
 export function hostCluster(o: HostClusterOptions = {}) {
   const n = o.n ?? 4;
-  const { group, secrets } = testGroup(n);
+  const { group, secrets } = o.group ?? testGroup(n);
   const stores = Array.from({ length: n }, () => new MemoryStore());
   let clock = 1_000_000;
   const hosts: ReplicaHost[] = [];
