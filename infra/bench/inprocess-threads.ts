@@ -22,11 +22,9 @@ import type { EngineStep } from '../../shared/replica/engine.ts';
 import { contextFromConfig } from '../../shared/replica/from-config.ts';
 import { useNativeEd25519 } from '../../workers/core/native-ed25519.ts';
 import { useNativeSha256 } from '../../workers/core/native-sha256.ts';
-import { REQUEST_BYTES, dealtGroup, makeRequest, requestFiller, seqOf } from './inprocess.ts';
+import { REQUEST_BYTES, TRANSPORT_HEADER_BYTES, dealtGroup, makeRequest, requestFiller, seqOf } from './inprocess.ts';
+import type { InProcessResult } from './inprocess.ts';
 import { percentiles, round1, round3 } from './stats.ts';
-import type { Percentiles } from './stats.ts';
-
-const TRANSPORT_HEADER_BYTES = 12;
 
 export interface ThreadedOptions {
   readonly n: number;
@@ -41,26 +39,12 @@ export interface ThreadedOptions {
   readonly log?: (line: string) => void;
 }
 
-export interface ThreadedResult {
-  mode: 'in-process';
-  label: 'threads';
-  threads: number;
-  n: number;
-  t: number;
-  max_batch: number;
-  load: { kind: 'closed'; inflight: number } | { kind: 'open'; rate: number };
-  window_s: number;
-  throughput_rps: number;
-  latency_ms: Percentiles;
-  epochs_in_window: number;
-  epoch_ms: number;
-  mean_epoch_requests: number;
-  cpu_ms_per_request: number;
-  cpu_utilization: number;
-  requests_per_cpu_second: number;
-  messages_per_request: number;
-  bytes_per_request: number;
-}
+/** The single-thread result's fields that mean the same here, and how many threads ran. */
+export type ThreadedResult = Pick<
+  InProcessResult,
+  | 'mode' | 'n' | 't' | 'max_batch' | 'load' | 'window_s' | 'throughput_rps' | 'latency_ms' | 'epochs_in_window' | 'epoch_ms'
+  | 'mean_epoch_requests' | 'cpu_ms_per_request' | 'cpu_utilization' | 'requests_per_cpu_second' | 'messages_per_request' | 'bytes_per_request'
+> & { label: 'threads'; threads: number };
 
 interface WorkerInit {
   readonly n: number;

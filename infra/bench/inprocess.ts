@@ -43,7 +43,7 @@ import type { Percentiles } from './stats.ts';
 
 export const REQUEST_BYTES = 250;
 /** Per-message overhead of the HTTP transport (shared/replica/transport.ts: u64 id + u32 length). */
-const TRANSPORT_HEADER_BYTES = 12;
+export const TRANSPORT_HEADER_BYTES = 12;
 
 export type Load = { readonly kind: 'closed'; readonly inflight: number } | { readonly kind: 'open'; readonly rate: number };
 

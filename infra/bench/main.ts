@@ -340,24 +340,19 @@ export function table(doc: BenchDocument): string {
     let epoch = '';
     let batch = '';
     let heap = '';
-    if (r.mode === 'in-process' && 'threads' in r) {
+    if (r.mode === 'in-process') {
       load = r.load.kind === 'closed' ? `${r.load.inflight} in flight` : `${r.load.rate}/s open`;
       cpu = r.cpu_ms_per_request;
       msgs = String(r.messages_per_request);
       bytes = String(r.bytes_per_request);
       epoch = String(r.epoch_ms);
       batch = String(r.mean_epoch_requests);
-      notes = `${r.threads} worker threads, cpu util ${r.cpu_utilization}, ${r.requests_per_cpu_second} req/cpu-s`;
-    } else if (r.mode === 'in-process') {
-      load = r.load.kind === 'closed' ? `${r.load.inflight} in flight` : `${r.load.rate}/s open`;
-      cpu = r.cpu_ms_per_request;
-      msgs = String(r.messages_per_request);
-      bytes = String(r.bytes_per_request);
-      epoch = String(r.epoch_ms);
-      batch = String(r.mean_epoch_requests);
-      heap = String(r.heap_high_water_mb);
-      const c = r.crypto_per_epoch;
-      notes = `${r.wan_ms ? `WAN ${r.wan_ms.join('/')} ms, ` : ''}cpu util ${r.cpu_utilization}, ${r.requests_per_cpu_second} req/cpu-s, crypto/epoch sign ${c.sign} verifyShare ${c.verifyShare} combine ${c.combine} verify ${c.verify}${r.refused ? `, ${r.refused} refused (maxPending ${r.max_pending})` : ''}${r.heap_retained_mb_per_replica !== null && r.heap_retained_mb_per_replica !== undefined ? `, ${r.heap_retained_mb_per_replica} MB retained/replica` : ''}${r.all_delivered === false ? ', NOT ALL DELIVERED' : ''}`;
+      if ('threads' in r) notes = `${r.threads} worker threads, cpu util ${r.cpu_utilization}, ${r.requests_per_cpu_second} req/cpu-s`;
+      else {
+        heap = String(r.heap_high_water_mb);
+        const c = r.crypto_per_epoch;
+        notes = `${r.wan_ms ? `WAN ${r.wan_ms.join('/')} ms, ` : ''}cpu util ${r.cpu_utilization}, ${r.requests_per_cpu_second} req/cpu-s, crypto/epoch sign ${c.sign} verifyShare ${c.verifyShare} combine ${c.combine} verify ${c.verify}${r.refused ? `, ${r.refused} refused (maxPending ${r.max_pending})` : ''}${r.heap_retained_mb_per_replica !== null && r.heap_retained_mb_per_replica !== undefined ? `, ${r.heap_retained_mb_per_replica} MB retained/replica` : ''}${r.all_delivered === false ? ', NOT ALL DELIVERED' : ''}`;
+      }
     } else {
       load = `${r.clients}x${r.concurrency_per_client}${r.requests_per_post > 1 ? `x${r.requests_per_post}` : ''} POSTs`;
       if (r.mode === 'http') notes = `${r.cluster ?? 'miniflare'} cluster, `;

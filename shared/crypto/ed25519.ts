@@ -19,7 +19,9 @@
  * checked in front of it, so a lax native check on S cannot matter.
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { bytesToNumberLE, numberToBytesLE } from '@noble/curves/utils.js';
 import { sha512 } from '@noble/hashes/sha2.js';
+import { bytesEqual, fromHex } from './bytes.ts';
 import { fail } from './errors.ts';
 
 export const ED25519_PUBLIC_KEY_BYTES = 32;
@@ -38,12 +40,6 @@ export interface Ed25519Backend {
   verifier(publicKey: Uint8Array): (message: Uint8Array, signature: Uint8Array) => boolean;
 }
 
-function littleEndian(b: Uint8Array): bigint {
-  let x = 0n;
-  for (let i = b.length - 1; i >= 0; i--) x = (x << 8n) | BigInt(b[i]!);
-  return x;
-}
-
 /** S (the signature's second half, little-endian) is below L: checked without a BigInt. */
 function scalarBelowOrder(signature: Uint8Array): boolean {
   // L = 0x1000...0 14def9de a2f79cd6 5812631a 5cf5d3ed (little-endian bytes below).
@@ -55,13 +51,15 @@ function scalarBelowOrder(signature: Uint8Array): boolean {
   return false; // S == L
 }
 
-const L_BYTES = Uint8Array.from({ length: 32 }, (_, i) => Number((L >> BigInt(8 * i)) & 0xffn));
+const L_BYTES = numberToBytesLE(L, 32);
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
-  return d === 0;
+/** k = SHA-512(R || A || M) mod L: the challenge of RFC 8032 section 5.1.6/5.1.7. */
+function challenge(R: Uint8Array, publicKey: Uint8Array, message: Uint8Array): bigint {
+  const input = new Uint8Array(64 + message.length);
+  input.set(R, 0);
+  input.set(publicKey, 32);
+  input.set(message, 64);
+  return bytesToNumberLE(sha512(input)) % L;
 }
 
 /** RFC 8032 section 5.1.7, cofactorless, with canonical S and R: the rule every backend must follow. */
@@ -75,14 +73,9 @@ export function referenceVerify(publicKey: Uint8Array, message: Uint8Array, sign
     return false;
   }
   const r = signature.subarray(0, 32);
-  const S = littleEndian(signature.subarray(32));
-  const input = new Uint8Array(64 + message.length);
-  input.set(r, 0);
-  input.set(publicKey, 32);
-  input.set(message, 64);
-  const k = littleEndian(sha512(input)) % L;
-  const check = ed25519.Point.BASE.multiplyUnsafe(S).subtract(A.multiplyUnsafe(k));
-  return sameBytes(check.toBytes(), r);
+  const S = bytesToNumberLE(signature.subarray(32));
+  const check = ed25519.Point.BASE.multiplyUnsafe(S).subtract(A.multiplyUnsafe(challenge(r, publicKey, message)));
+  return bytesEqual(check.toBytes(), r);
 }
 
 const nobleBackend: Ed25519Backend = {
@@ -118,7 +111,7 @@ export function isEd25519PublicKey(publicKey: Uint8Array): boolean {
   if (publicKey.length !== ED25519_PUBLIC_KEY_BYTES) return false;
   try {
     const A = ed25519.Point.fromBytes(publicKey, false);
-    return !A.isSmallOrder() && sameBytes(A.toBytes(), publicKey);
+    return !A.isSmallOrder() && bytesEqual(A.toBytes(), publicKey);
   } catch {
     return false;
   }
@@ -127,8 +120,6 @@ export function isEd25519PublicKey(publicKey: Uint8Array): boolean {
 export function ed25519Backend(): string {
   return backendName;
 }
-
-const hex = (h: string) => Uint8Array.from(h.match(/../g) ?? [], (x) => parseInt(x, 16));
 
 /** RFC 8032 section 7.1, tests 1-3: [seed, public key, message, signature]. */
 const RFC8032: readonly (readonly [string, string, string, string])[] = [
@@ -171,12 +162,12 @@ export function installEd25519(name: string, candidate: Ed25519Backend): void {
   };
   for (const [i, [seed, pub, msg, sig]] of RFC8032.entries()) {
     const what = `RFC 8032 test ${i + 1}`;
-    if (!sameBytes(attempt(what, () => candidate.publicKey(hex(seed))), hex(pub))) problem(`${what} (public key)`);
-    if (!sameBytes(attempt(what, () => candidate.signer(hex(seed))(hex(msg))), hex(sig))) problem(`${what} (signature)`);
-    if (!attempt(what, () => candidate.verifier(hex(pub))(hex(msg), hex(sig)))) problem(`${what} (verification)`);
+    if (!bytesEqual(attempt(what, () => candidate.publicKey(fromHex(seed))), fromHex(pub))) problem(`${what} (public key)`);
+    if (!bytesEqual(attempt(what, () => candidate.signer(fromHex(seed))(fromHex(msg))), fromHex(sig))) problem(`${what} (signature)`);
+    if (!attempt(what, () => candidate.verifier(fromHex(pub))(fromHex(msg), fromHex(sig)))) problem(`${what} (verification)`);
   }
   // A point of order 8 (RFC 8032's curve has torsion subgroup of order 8); R + T differs from R.
-  const torsion = ed25519.Point.fromBytes(hex('26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05'), false);
+  const torsion = ed25519.Point.fromBytes(fromHex('26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05'), false);
   // Expected verdicts are known without the reference (which costs about 1.3 ms per check): a flipped bit
   // changes R or S by less than L, so no equation holds. Eight keys keep the check near 20 ms at start-up.
   for (let k = 0; k < 8; k++) {
@@ -184,9 +175,9 @@ export function installEd25519(name: string, candidate: Ed25519Backend): void {
     const pub = nobleBackend.publicKey(seed);
     for (const m of [new Uint8Array(0), new Uint8Array(25 * k + 1).map((_, i) => (i * 31 + k) & 0xff)]) {
       const what = `key ${k}, a ${m.length}-byte message`;
-      if (!sameBytes(attempt(what, () => candidate.publicKey(seed)), pub)) problem(`${what} (public key)`);
+      if (!bytesEqual(attempt(what, () => candidate.publicKey(seed)), pub)) problem(`${what} (public key)`);
       const sig = nobleBackend.signer(seed)(m);
-      if (!sameBytes(attempt(what, () => candidate.signer(seed)(m)), sig)) problem(`${what} (signature)`);
+      if (!bytesEqual(attempt(what, () => candidate.signer(seed)(m)), sig)) problem(`${what} (signature)`);
       const verify = attempt(what, () => candidate.verifier(pub));
       const flipped = sig.slice();
       flipped[(k * 9) % 64]! ^= 1 << k % 8;
@@ -211,17 +202,12 @@ export function installEd25519(name: string, candidate: Ed25519Backend): void {
  */
 export function torsionSignature(seed: Uint8Array, message: Uint8Array, torsion: InstanceType<typeof ed25519.Point>, nonce: number): Uint8Array {
   const { scalar, pointBytes } = ed25519.utils.getExtendedPublicKey(seed);
-  const r = (littleEndian(sha512(Uint8Array.of(nonce, 0x72))) % (L - 1n)) + 1n;
+  const r = (bytesToNumberLE(sha512(Uint8Array.of(nonce, 0x72))) % (L - 1n)) + 1n;
   const R = ed25519.Point.BASE.multiply(r).add(torsion).toBytes();
-  const input = new Uint8Array(64 + message.length);
-  input.set(R, 0);
-  input.set(pointBytes, 32);
-  input.set(message, 64);
-  const k = littleEndian(sha512(input)) % L;
-  const S = (r + k * scalar) % L;
+  const S = (r + challenge(R, pointBytes, message) * scalar) % L;
   const out = new Uint8Array(64);
   out.set(R, 0);
-  for (let i = 0; i < 32; i++) out[32 + i] = Number((S >> BigInt(8 * i)) & 0xffn);
+  out.set(numberToBytesLE(S, 32), 32);
   return out;
 }
 

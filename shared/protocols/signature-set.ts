@@ -11,7 +11,7 @@
  * per epoch at n = 4, docs/benchmarks.md), an Ed25519 signature about 0.1 ms to verify natively. The
  * price is size: (n - t) x 66 bytes instead of 48 (198 B at n = 4, 726 B at n = 16).
  *
- * Certificate bytes (docs/formats.md, "Echo certificates"): k >= 1 entries, each
+ * Certificate bytes (docs/formats.md, section 4c): k >= 1 entries, each
  * u16 signer (big-endian) || signature (`signatureBytes`), signers strictly increasing and below n, the
  * set qualified. Nothing else is accepted, so a certificate has exactly one encoding per signer set.
  */
