@@ -92,7 +92,7 @@ import {
   verifyEd25519,
 } from './ca-codec.ts';
 import type { CaErrorCode, CaOp, CaRequest, CertificateRecord } from './ca-codec.ts';
-import { computeStateDigest } from './state.ts';
+import { appDigestsFromJson, computeStateDigest } from './state.ts';
 import type { AppDigest } from './state.ts';
 import { AppStateMissing } from './types.ts';
 import type { AppPosition, AppState, ReplicatedApp } from './types.ts';
@@ -696,19 +696,8 @@ function verifyStatement(groupIn: unknown, statement: unknown): DirectoryVerdict
     return no('ca.root: expected 32 bytes of hex');
   }
   const issued = c['issued'] as number;
-  const appsIn = s['apps'];
-  if (!Array.isArray(appsIn) || appsIn.length === 0 || appsIn.length > 64) return no('apps: expected a non-empty array');
-  const apps: AppDigest[] = [];
-  for (const [i, a] of appsIn.entries()) {
-    if (typeof a !== 'object' || a === null || Object.keys(a).length !== 2) return no(`apps[${i}]: expected {name, digest}`);
-    const { name: an, digest: ad } = a as Record<string, unknown>;
-    if (typeof an !== 'string' || an.length === 0 || typeof ad !== 'string') return no(`apps[${i}]: expected {name, digest}`);
-    try {
-      apps.push({ name: an, digest: fromHex(ad, 32) });
-    } catch {
-      return no(`apps[${i}].digest: expected 32 bytes of hex`);
-    }
-  }
+  const apps = appDigestsFromJson(s['apps']);
+  if (typeof apps === 'string') return no(apps);
   let checkpoint: SignedCheckpoint;
   try {
     checkpoint = checkpointFromJson(s['checkpoint']);
@@ -718,8 +707,6 @@ function verifyStatement(groupIn: unknown, statement: unknown): DirectoryVerdict
   // 1. The group signed this checkpoint.
   if (!verifyCheckpoint(group.kernel.groupKey, group.groupId, checkpoint)) return no('the checkpoint signature does not verify with the group key');
   // 2. The listed app digests (unique names) give its state digest.
-  const names = new Set(apps.map((a) => a.name));
-  if (names.size !== apps.length) return no('apps: an app is listed twice');
   if (!bytesEqual(computeStateDigest(checkpoint.root, apps), checkpoint.stateDigest)) return no('the app digests do not give the checkpoint state digest');
   // 3. The CA's digest is the one of this tree root and issued count.
   const caApp = apps.find((a) => a.name === CA_APP_NAME);

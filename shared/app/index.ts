@@ -6,6 +6,8 @@
  */
 import { CertificateAuthority } from './ca.ts';
 import { NotaryApp } from './notary.ts';
+import { SignerApp } from './signer.ts';
+import type { SignerPolicy } from './signer-policy.ts';
 import type { ReplicatedApp } from './types.ts';
 
 export type { AppPosition, ReplicatedApp } from './types.ts';
@@ -14,13 +16,19 @@ export type { AppDigest } from './state.ts';
 
 /** Names of the standard applications, in digest order. */
 export const STANDARD_APP_NAMES: readonly string[] = ['notary', 'ca'];
+/** With a signer policy in the group: the standard applications then the signing service. */
+export const SIGNER_APP_NAMES: readonly string[] = ['notary', 'ca', 'signer'];
 
 /**
  * A fresh instance of every standard application (state rebuilt from the log by the engine): the notary,
- * then the certification authority. The CA binds every request signature to the group id, so the list
- * needs the group (a parsed Group, or its 32-byte id).
+ * then the certification authority, then the signing service if the group has a signer policy
+ * (group.json `signer`; a group without one keeps the two and signs the same state digests as before).
+ * The CA and the signer bind request signatures to the group id, so the list needs the group (a parsed
+ * Group, or its 32-byte id).
  */
-export function standardApps(group: { readonly groupId: Uint8Array } | Uint8Array): ReplicatedApp[] {
+export function standardApps(group: { readonly groupId: Uint8Array; readonly signer?: { readonly policy: SignerPolicy } } | Uint8Array): ReplicatedApp[] {
   const groupId = group instanceof Uint8Array ? group : group.groupId;
-  return [new NotaryApp(), new CertificateAuthority({ groupId })];
+  const apps: ReplicatedApp[] = [new NotaryApp(), new CertificateAuthority({ groupId })];
+  if (!(group instanceof Uint8Array) && group.signer !== undefined) apps.push(new SignerApp({ groupId, policy: group.signer.policy }));
+  return apps;
 }

@@ -9,7 +9,7 @@
  * application keep signing exactly what they signed before.
  */
 import { sha256 } from '../crypto/sha256.ts';
-import { frame } from '../crypto/bytes.ts';
+import { frame, fromHex } from '../crypto/bytes.ts';
 import type { AppState, ReplicatedApp } from './types.ts';
 
 export const STATE_DIGEST_VERSION = 'sintra-edge/state@1';
@@ -44,4 +44,25 @@ export function checkAppNames(apps: readonly ReplicatedApp[]): void {
     if (seen.has(a.name)) throw new Error(`two applications are named ${a.name}`);
     seen.add(a.name);
   }
+}
+
+/**
+ * The `apps` list of a statement (JSON [{name, digest}], 1-64 entries, unique names) as app digests, or why
+ * it is not one. Statements of every application carry it; the verifier recomputes the state digest.
+ */
+export function appDigestsFromJson(appsIn: unknown): AppDigest[] | string {
+  if (!Array.isArray(appsIn) || appsIn.length === 0 || appsIn.length > 64) return 'apps: expected a non-empty array';
+  const apps: AppDigest[] = [];
+  for (const [i, a] of appsIn.entries()) {
+    if (typeof a !== 'object' || a === null || Object.keys(a).length !== 2) return `apps[${i}]: expected {name, digest}`;
+    const { name, digest } = a as Record<string, unknown>;
+    if (typeof name !== 'string' || name.length === 0 || typeof digest !== 'string') return `apps[${i}]: expected {name, digest}`;
+    try {
+      apps.push({ name, digest: fromHex(digest, 32) });
+    } catch {
+      return `apps[${i}].digest: expected 32 bytes of hex`;
+    }
+  }
+  if (new Set(apps.map((a) => a.name)).size !== apps.length) return 'apps: an app is listed twice';
+  return apps;
 }

@@ -18,6 +18,8 @@
  * (shared/protocols/signature-set.ts), each derived from the replica's link secret (group.ts, echoSeed):
  * no randomness is drawn for them, so every other key is the same with or without them.
  */
+import { parseSignerPolicy } from '../app/signer-policy.ts';
+import type { SignerPolicy } from '../app/signer-policy.ts';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { bigintToBytes, toHex } from '../crypto/bytes.ts';
 import { G1, G2, encodeG1, encodeG2, encodeScalar } from '../crypto/curve.ts';
@@ -77,6 +79,11 @@ export interface DealOptions {
    * consistent broadcast uses the quorum key's threshold BLS signatures (kept for such groups and tests).
    */
   readonly echo?: boolean;
+  /**
+   * The signing service's initial policy (shared/app/signer-policy.ts), written as group.json `signer`;
+   * absent: the group runs no signing service. No key or randomness: the signer uses the kernel key.
+   */
+  readonly signerPolicy?: SignerPolicy;
 }
 
 export interface DealOutput {
@@ -205,6 +212,7 @@ export function deal(parsed: ParsedStructure, rng: RandomBytes, opts: DealOption
       ...(beacon === undefined ? {} : { beacon: beacon.file }),
       ...(echo === undefined ? {} : { echo }),
     },
+    ...(opts.signerPolicy === undefined ? {} : { signer: { policy: JSON.parse(JSON.stringify(parseSignerPolicy(opts.signerPolicy))) } }),
   };
 
   const secrets = parsed.replicas.map((r, index): SecretsFile => {

@@ -28,6 +28,8 @@
  */
 import { x25519 } from '@noble/curves/ed25519.js';
 import { BEACON_SCHEME_ID, chainHash } from '../crypto/beacon.ts';
+import { SignerPolicyError, parseSignerPolicy } from '../app/signer-policy.ts';
+import type { SignerPolicy } from '../app/signer-policy.ts';
 import { bytesEqual, frame, fromHex, toHex, u32be } from '../crypto/bytes.ts';
 import { G1, G2, decodeG1, decodeG2, decodeScalar, msmG1, msmG2 } from '../crypto/curve.ts';
 import type { G1Point, G2Point } from '../crypto/curve.ts';
@@ -152,6 +154,8 @@ export interface GroupFile {
     /** Absent for a group dealt before echo keys existed (consistent broadcast then uses keys.quorum). */
     readonly echo?: EchoKeyFile;
   };
+  /** The signing service's initial policy (shared/app/signer-policy.ts); absent: the group runs no signer. */
+  readonly signer?: { readonly policy: unknown };
 }
 
 /** `DIR/<id>.secrets.json`: flat strings, the input of `wrangler secret bulk`. */
@@ -219,6 +223,8 @@ export interface Group {
   readonly beacon?: GroupBeacon;
   /** The replicas' Ed25519 echo keys, by index; absent for a group dealt before them. */
   readonly echo?: readonly Uint8Array[];
+  /** The signing service's initial policy (group.json `signer.policy`); absent: no signing service. */
+  readonly signer?: { readonly policy: SignerPolicy };
 }
 
 export interface GroupBeacon {
@@ -485,7 +491,7 @@ export function parseGroup(input: unknown): Group {
   if (json['format'] !== GROUP_FORMAT) {
     throw new ConfigError('format', `unknown format ${JSON.stringify(json['format'])} (expected "${GROUP_FORMAT}")`);
   }
-  const root = object(json, '', GROUP_FIELDS);
+  const root = object(json, '', [...GROUP_FIELDS, ...(Object.hasOwn(json, 'signer') ? ['signer'] : [])]);
   const groupId = hexBytes(root['groupId'], 'groupId', GROUP_ID_BYTES);
   const testOnly = root['testOnly'];
   if (typeof testOnly !== 'boolean') throw new ConfigError('testOnly', 'expected true or false');
@@ -532,6 +538,7 @@ export function parseGroup(input: unknown): Group {
   const rsa = hasRsa ? parseRsaKey(keys['rsa'], 'keys.rsa', parsed.structure, testOnly) : undefined;
   const beacon = hasBeacon ? parseBeaconKey(keys['beacon'], 'keys.beacon', kernelS, groupId) : undefined;
   const echo = hasEcho ? parseEchoKeys(keys['echo'], 'keys.echo', replicas.length) : undefined;
+  const signer = Object.hasOwn(root, 'signer') ? parseSignerSection(root['signer']) : undefined;
 
   return {
     file: json as unknown as GroupFile,
@@ -546,7 +553,19 @@ export function parseGroup(input: unknown): Group {
     ...(rsa === undefined ? {} : { rsa }),
     ...(beacon === undefined ? {} : { beacon }),
     ...(echo === undefined ? {} : { echo }),
+    ...(signer === undefined ? {} : { signer }),
   };
+}
+
+function parseSignerSection(raw: unknown): { readonly policy: SignerPolicy } {
+  const o = object(raw, 'signer', ['policy']);
+  if (!Object.hasOwn(o, 'policy')) throw new ConfigError('signer', 'missing field "policy"');
+  try {
+    return { policy: parseSignerPolicy(o['policy'], 'signer.policy') };
+  } catch (e) {
+    if (e instanceof SignerPolicyError) throw new ConfigError(e.path, e.message.slice(e.path.length + 2));
+    throw e;
+  }
 }
 
 /**

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { deal } from '../../shared/config/deal.ts';
 import { parseGroup, parseReplicaSecrets } from '../../shared/config/group.ts';
 import type { Group, ReplicaSecrets } from '../../shared/config/group.ts';
+import type { SignerPolicy } from '../../shared/app/signer-policy.ts';
 import { seededRandom } from '../../shared/crypto/random.ts';
 import { thresholdStructure } from '../../shared/quorum/structure-file.ts';
 
@@ -64,4 +65,14 @@ export function testBeaconGroup(n = 4, t = Math.floor((n - 1) / 3), seed = 'test
     cache.set(key, g);
   }
   return g;
+}
+
+/**
+ * A test group with a signing service (group.json `signer`) whose initial policy is `policy` (test keys:
+ * the caller's). The same kernel key and every other key as testGroup(n, t, seed).
+ */
+export function testSignerGroup(policy: SignerPolicy, n = 4, t = Math.floor((n - 1) / 3), seed = 'test-signer-group'): TestGroup {
+  const out = deal(thresholdStructure(n, t), seededRandom(seed), { testOnly: true, signerPolicy: policy });
+  const group = parseGroup(JSON.parse(JSON.stringify(out.group)));
+  return { group, secrets: out.secrets.map((s) => parseReplicaSecrets(s, group)) };
 }

@@ -18,6 +18,9 @@
  *   FORMATS_VECTORS_OUT=/tmp/vectors.md npx vitest run test/unit/formats.test.ts
  * writes every vector, as it should appear in the document, to that file.
  */
+import { POLICY_MESSAGE_LABEL, SIGNER_ENTRY_PREFIX, SIGNER_STATE_VERSION, SIGN_MESSAGE_LABEL } from '../../shared/app/signer.ts';
+import { POLICY_STATEMENT_FORMAT, SIGNATURE_FORMAT } from '../../shared/client/signer.ts';
+import { SIGN_DST_PREFIX, SIGN_DST_SUFFIX } from '../../shared/crypto/group-sign.ts';
 import { describe, expect, it } from 'vitest';
 import { TSA_POLICY_DOMAIN } from '../../shared/crypto/tsp-policy.ts';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -201,6 +204,14 @@ function codeVectors(): Map<string, Vector> {
     ['tdh2-label-tag', 'tdh2/label'],
     ['notary-entry-prefix', '{"app":"notary",'],
     ['ca-entry-prefix', CA_ENTRY_PREFIX],
+    ['signer-sign', SIGN_MESSAGE_LABEL],
+    ['signer-policy-sign', POLICY_MESSAGE_LABEL],
+    ['signer-state', SIGNER_STATE_VERSION],
+    ['signer-entry-prefix', SIGNER_ENTRY_PREFIX],
+    ['signature-format', SIGNATURE_FORMAT],
+    ['signer-statement', POLICY_STATEMENT_FORMAT],
+    ['dst-sign-prefix', SIGN_DST_PREFIX],
+    ['dst-sign-suffix', SIGN_DST_SUFFIX],
   ];
   const width = Math.max(...strings.map(([k]) => k.length)) + 2;
   v.set('strings', textBlock(strings.map(([k, s]) => k.padEnd(width) + s).join('\n')));

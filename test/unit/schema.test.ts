@@ -39,6 +39,11 @@ const BODY_EXAMPLES: Record<string, unknown[]> = {
     { request: revokeRequest(group.groupId, 'alice', 2, KEY) },
     { request: rotateRequest(group.groupId, 'alice', 3, KEY, new Uint8Array(32).fill(8), 50) },
   ],
+  signRequest: [
+    { client: 'ci', purpose: 'release', message: 'aGVsbG8=', sig: 'ab'.repeat(64) },
+    { client: 'web.1', purpose: 'token_v2', message: '', nonce: '00ff', sig: '01'.repeat(64) },
+  ],
+  signerPolicyChange: [{ policy: { version: 2, admins: {}, clients: {}, purposes: {} }, sigs: { alice: 'ab'.repeat(64) } }],
 };
 const PARAM_EXAMPLES: unknown[] = [0, 1, 17, HEX64, 'alice', '0'.repeat(32)];
 

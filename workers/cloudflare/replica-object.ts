@@ -20,6 +20,8 @@ import { hostEnvOptions, ReplicaHost } from '../core/host.ts';
 import type { PeerTransport } from '../core/host.ts';
 import { SqlStore } from '../core/sql-store.ts';
 import { beaconServiceFor } from '../core/beacon.ts';
+import { signServiceFor } from '../core/signer.ts';
+import { hostSignerLedger } from '../core/signer-routes.ts';
 import { SqlBeaconStore } from '../core/beacon-store.ts';
 import { accessLogOption, logLine } from '../core/log.ts';
 import { healthStallOption } from '../core/health.ts';
@@ -114,6 +116,7 @@ export class ReplicaObject extends DurableObject<ReplicaEnv> {
         accessLog: accessLogOption(env.SINTRA_ACCESS_LOG),
         ...healthStallOption(env.SINTRA_HEALTH_STALL_SECONDS),
         beacon: beaconServiceFor(group, secrets, new SqlBeaconStore(ctx.storage), transport.get, () => Date.now(), (line) => console.log(line)),
+        signer: signServiceFor(group, secrets, hostSignerLedger(this.host), transport.get, () => Date.now(), (line) => console.log(line)),
       });
       const host = this.host;
       void ctx.blockConcurrencyWhile(async () => {

@@ -24,6 +24,8 @@ import { caRoutes } from './ca-routes.ts';
 import { notaryRoutes } from './notary-routes.ts';
 import { tileRoutes } from './tile-routes.ts';
 import { pkiRoutes } from './pki-routes.ts';
+import { signerRoutes } from './signer-routes.ts';
+import type { SignService } from './signer.ts';
 import { beaconRoutes } from './beacon-routes.ts';
 import type { BeaconService } from './beacon.ts';
 import { IMMUTABLE, openApiDocument, registerRoutes } from './openapi.ts';
@@ -86,6 +88,8 @@ export interface AppOptions {
   readonly accessLog?: boolean;
   /** The randomness beacon (beacon.ts), when the group has keys.beacon; its routes answer 404 no-beacon without it. */
   readonly beacon?: BeaconService;
+  /** The signing service (signer.ts), when the group has a signer policy; its routes answer 503 without it. */
+  readonly signer?: SignService;
 }
 
 /** The version the OpenAPI document states (package.json's, kept in step by hand at release). */
@@ -392,6 +396,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
     ...notaryRoutes(host, { clientLimit, rateLimited, afterChange: options.afterChange }),
     ...caRoutes(host, { clientLimit, rateLimited, afterChange: options.afterChange }),
     ...pkiRoutes(host),
+    ...signerRoutes(host, { clientLimit, rateLimited, afterChange: options.afterChange, service: options.signer ?? null }),
     {
       method: 'get',
       path: '/v1/info',

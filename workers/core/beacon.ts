@@ -24,9 +24,10 @@ import type { KeyShare, SignatureShare } from '../../shared/crypto/threshold-bls
 import type { Group, GroupBeacon } from '../../shared/config/group.ts';
 import type { BeaconStore } from './beacon-store.ts';
 import { logLine } from './log.ts';
+import { gatherShares } from './share-gather.ts';
+import type { PeerGet } from './share-gather.ts';
 
-/** GET one of a peer's routes as JSON (the adapter's PeerTransport.get). */
-export type PeerGet = (to: number, path: string) => Promise<{ readonly status: number; readonly body: unknown }>;
+export type { PeerGet };
 
 export interface BeaconServiceOptions {
   readonly group: Group;
@@ -164,52 +165,21 @@ export class BeaconService {
     if (verifyBeaconShare(pk, round, own, h)) valid.set(this.o.me, own);
     else this.fault(this.o.me, round, 'own share does not verify against keys.beacon.rowKeys (wrong SINTRA_KEY_SHARES.beacon?)');
     const qualified = () => pk.scheme.isQualified(valid.keys());
-    const deadline = this.o.now() + (this.o.gatherTimeoutMs ?? 10_000);
-    const unreachable: string[] = [];
-
-    if (!qualified()) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((resolve) => {
-        let open = 0;
-        const finish = () => {
-          if (--open === 0 || qualified()) resolve();
-        };
-        const ask = async (peer: number): Promise<void> => {
-          for (;;) {
-            if (qualified()) return;
-            let a: { readonly status: number; readonly body: unknown };
-            try {
-              a = await this.o.get(peer, `/v1/beacon/shares/${round}`);
-            } catch (e) {
-              unreachable.push(`${peer}: ${e instanceof Error ? e.message : String(e)}`);
-              return;
-            }
-            if (a.status === 404 && (a.body as { error?: { code?: unknown } } | null)?.error?.code === 'round-not-due' && this.o.now() + RETRY_MS < deadline) {
-              await new Promise<void>((r) => setTimeout(r, RETRY_MS)); // its clock is behind ours: the round is due there soon
-              continue;
-            }
-            if (a.status !== 200) {
-              unreachable.push(`${peer}: HTTP ${a.status}`);
-              return;
-            }
-            const s = this.shareFrom(peer, round, a.body);
-            if (typeof s === 'string') return this.fault(peer, round, s);
-            if (!verifyBeaconShare(pk, round, s, h)) return this.fault(peer, round, `share of round ${round} does not verify against keys.beacon.rowKeys`);
-            valid.set(peer, s);
-            return;
-          }
-        };
-        for (const r of this.o.group.replicas) {
-          if (r.index === this.o.me) continue;
-          open++;
-          void ask(r.index).finally(finish);
-        }
-        if (open === 0) resolve();
-        // A peer that never answers (down behind an open port, or Byzantine and silent) holds nobody up.
-        timer = setTimeout(resolve, Math.max(0, deadline - this.o.now()));
-      });
-      if (timer !== undefined) clearTimeout(timer);
-    }
+    const unreachable = await gatherShares({
+      peers: this.o.group.replicas.map((r) => r.index).filter((i) => i !== this.o.me),
+      get: this.o.get,
+      path: `/v1/beacon/shares/${round}`,
+      qualified: (signers) => pk.scheme.isQualified(signers),
+      valid,
+      // Its clock is behind ours: the round is due there soon.
+      notYet: 'round-not-due',
+      parse: (peer, body) => this.shareFrom(peer, round, body),
+      check: (s) => (verifyBeaconShare(pk, round, s, h) ? null : `share of round ${round} does not verify against keys.beacon.rowKeys`),
+      fault: (peer, reason) => this.fault(peer, round, reason),
+      now: this.o.now,
+      deadline: this.o.now() + (this.o.gatherTimeoutMs ?? 10_000),
+      retryMs: RETRY_MS,
+    });
     if (!qualified()) {
       return {
         ok: false,

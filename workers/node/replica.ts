@@ -30,6 +30,8 @@ import type { NodeKey } from '../../shared/log/merkle-nodes.ts';
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import { StoreConflictError, StoreNotDurableError } from './store-errors.ts';
 import { beaconServiceFor } from '../core/beacon.ts';
+import { signServiceFor } from '../core/signer.ts';
+import { hostSignerLedger } from '../core/signer-routes.ts';
 import { MemoryBeaconStore } from '../core/beacon-store.ts';
 import type { BeaconStore } from '../core/beacon-store.ts';
 
@@ -189,6 +191,7 @@ export class NodeReplica {
       ...(o.accessLog ? { accessLog: true } : {}),
       ...(o.healthStallMs !== undefined ? { healthStallMs: o.healthStallMs } : {}),
       beacon: beaconServiceFor(o.group, o.secrets, o.store.beacons?.() ?? new MemoryBeaconStore(), transport.get, this.now, this.log),
+      signer: signServiceFor(o.group, o.secrets, hostSignerLedger(this.host), transport.get, this.now, this.log),
     });
     this.app = this.outerApp(inner);
   }

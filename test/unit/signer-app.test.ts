@@ -1,0 +1,181 @@
+import { describe, expect, it } from 'vitest';
+import { MapAppState } from '../../shared/app/types.ts';
+import { SignerApp, encodePolicyEntry, parseSignerEntry, policyMessageBytes, signRequest, signerDigest } from '../../shared/app/signer.ts';
+import { SignerPolicyError, decodeSignerPolicy, encodeSignerPolicy, parseSignerPolicy } from '../../shared/app/signer-policy.ts';
+import type { SignerPolicy } from '../../shared/app/signer-policy.ts';
+import { ed25519PublicKey, ed25519Signer } from '../../shared/crypto/ed25519.ts';
+import { toHex, utf8ToBytes } from '../../shared/crypto/bytes.ts';
+import { sha256 } from '../../shared/crypto/sha256.ts';
+
+const groupId = new Uint8Array(32).fill(7);
+const seed = (k: number): Uint8Array => new Uint8Array(32).fill(k);
+const pk = (k: number): string => toHex(ed25519PublicKey(seed(k)));
+const signer = (k: number) => ed25519Signer(seed(k));
+
+const POLICY: SignerPolicy = parseSignerPolicy({
+  version: 1,
+  admins: { threshold: 2, keys: { alice: pk(1), bob: pk(2), carol: pk(3) } },
+  clients: { ci: { publicKey: pk(10), rate: { count: 2, epochs: 10 } }, web: { publicKey: pk(11) } },
+  purposes: { release: { clients: ['ci'], maxMessageBytes: 64, prefixes: ['7265'] }, token: { clients: ['ci', 'web'], maxMessageBytes: 16 } },
+});
+
+function run(app: SignerApp, state: MapAppState, entry: Uint8Array, index: number, epoch: number): Record<string, unknown> {
+  const out = app.apply(entry, { index, epoch }, state);
+  expect(out).not.toBeNull();
+  return JSON.parse(new TextDecoder().decode(out!)) as Record<string, unknown>;
+}
+
+const sign = (client: string, k: number, purpose: string, message: string, nonce?: string): Uint8Array =>
+  signRequest(groupId, client, purpose, utf8ToBytes(message), signer(k), nonce);
+
+function policyChange(next: SignerPolicy, admins: [string, number][]): Uint8Array {
+  const m = policyMessageBytes(groupId, next);
+  return encodePolicyEntry({ policy: next, sigs: Object.fromEntries(admins.map(([n, k]) => [n, toHex(signer(k)(m))])) });
+}
+
+describe('signer policy', () => {
+  it('is canonical JSON with sorted keys, and decodes only its canonical form', () => {
+    const b = encodeSignerPolicy(POLICY);
+    const text = new TextDecoder().decode(b);
+    expect(text.startsWith('{"admins":{"keys":{"alice":')).toBe(true);
+    expect(decodeSignerPolicy(b)).toEqual(POLICY);
+    expect(() => decodeSignerPolicy(utf8ToBytes(text.replace('{"admins"', '{ "admins"')))).toThrow(/canonical/);
+  });
+
+  it('refuses bad policies with the path of the problem', () => {
+    const base = JSON.parse(new TextDecoder().decode(encodeSignerPolicy(POLICY))) as Record<string, any>;
+    const bad = (f: (p: Record<string, any>) => void): string => {
+      const p = structuredClone(base);
+      f(p);
+      try {
+        parseSignerPolicy(p);
+      } catch (e) {
+        expect(e).toBeInstanceOf(SignerPolicyError);
+        return (e as Error).message;
+      }
+      return 'accepted';
+    };
+    expect(bad((p) => (p.admins.threshold = 4))).toMatch(/policy\.admins\.threshold/);
+    expect(bad((p) => (p.admins.keys = {}))).toMatch(/at least one administrator/);
+    expect(bad((p) => (p.clients.ci.publicKey = '00'.repeat(32)))).toMatch(/policy\.clients\.ci\.publicKey/);
+    expect(bad((p) => (p.purposes.release.clients = ['nobody']))).toMatch(/not a client/);
+    expect(bad((p) => (p.purposes.token.clients = ['web', 'ci']))).toMatch(/sorted/);
+    expect(bad((p) => (p.purposes.release.maxMessageBytes = 1 << 20))).toMatch(/maxMessageBytes/);
+    expect(bad((p) => (p.purposes['Bad Name'] = { clients: [], maxMessageBytes: 1 }))).toMatch(/Bad Name/);
+    expect(bad((p) => (p.extra = 1))).toMatch(/unknown field/);
+    expect(bad((p) => (p.version = 0))).toMatch(/version/);
+    expect(bad(() => undefined)).toBe('accepted');
+  });
+});
+
+describe('signer application', () => {
+  it('accepts a request the policy allows and records its outcome', () => {
+    const app = new SignerApp({ groupId, policy: POLICY });
+    const state = new MapAppState();
+    const entry = sign('ci', 10, 'release', 'release v1.0');
+    const r = run(app, state, entry, 5, 1);
+    expect(r).toMatchObject({ app: 'signer', ok: true, op: 'sign', index: 5, epoch: 1, client: 'ci', purpose: 'release' });
+    const id = toHex(sha256(entry));
+    expect(r['id']).toBe(id);
+    expect(app.outcome(state, id)).toEqual({ client: 'ci', purpose: 'release', index: 5, epoch: 1, ok: true });
+    // The same bytes again: the first outcome, not counted again.
+    expect(run(app, state, entry, 9, 2)).toMatchObject({ ok: true, index: 5, epoch: 1, repeated: true });
+  });
+
+  it('refuses what the policy does not allow, and records why', () => {
+    const app = new SignerApp({ groupId, policy: POLICY });
+    const state = new MapAppState();
+    const cases: [Uint8Array, string][] = [
+      [sign('web', 11, 'release', 'release x'), 'not-allowed'],
+      [sign('ci', 10, 'release', 'nope'), 'bad-prefix'],
+      [sign('ci', 10, 'token', 'x'.repeat(17)), 'too-large'],
+      [sign('ci', 10, 'nothing', 'x'), 'unknown-purpose'],
+      [sign('eve', 12, 'token', 'x'), 'unknown-client'],
+      [sign('ci', 11, 'token', 'x'), 'bad-signature'],
+    ];
+    cases.forEach(([entry, code], i) => {
+      const r = run(app, state, entry, i, 0);
+      expect(r).toMatchObject({ ok: false, code });
+      expect(app.outcome(state, toHex(sha256(entry)))).toMatchObject({ ok: false, code });
+    });
+  });
+
+  it('limits a client to its rate over a window of epochs', () => {
+    const app = new SignerApp({ groupId, policy: POLICY });
+    const state = new MapAppState();
+    expect(run(app, state, sign('ci', 10, 'token', 'a'), 0, 3)['ok']).toBe(true);
+    expect(run(app, state, sign('ci', 10, 'token', 'b'), 1, 7)['ok']).toBe(true);
+    expect(run(app, state, sign('ci', 10, 'token', 'c'), 2, 12)).toMatchObject({ ok: false, code: 'rate' });
+    // Epoch 13: epoch 3 left the window of 10 (epochs 4..13).
+    expect(run(app, state, sign('ci', 10, 'token', 'd'), 3, 13)['ok']).toBe(true);
+    // web has no rate.
+    for (let i = 0; i < 5; i++) expect(run(app, state, sign('web', 11, 'token', `w${i}`), 10 + i, 13)['ok']).toBe(true);
+  });
+
+  it('changes the policy only with a threshold of administrators and the next version', () => {
+    const app = new SignerApp({ groupId, policy: POLICY });
+    const state = new MapAppState();
+    const next = parseSignerPolicy({ ...structuredClone(JSON.parse(new TextDecoder().decode(encodeSignerPolicy(POLICY)))), version: 2, purposes: { token: { clients: ['web'], maxMessageBytes: 16 } } });
+    const digest1 = app.digest(state);
+    expect(digest1).toEqual(signerDigest(encodeSignerPolicy(POLICY)));
+    expect(run(app, state, policyChange(next, [['alice', 1]]), 0, 4)).toMatchObject({ ok: false, code: 'not-enough-admins' });
+    expect(run(app, state, policyChange(next, [['alice', 1], ['mallory', 9]]), 1, 4)).toMatchObject({ ok: false, code: 'unknown-admin' });
+    expect(run(app, state, policyChange(next, [['alice', 1], ['bob', 3]]), 2, 4)).toMatchObject({ ok: false, code: 'bad-signature' });
+    expect(run(app, state, policyChange({ ...next, version: 3 }, [['alice', 1], ['bob', 2]]), 3, 4)).toMatchObject({ ok: false, code: 'bad-version' });
+    expect(app.digest(state)).toEqual(digest1);
+    expect(run(app, state, policyChange(next, [['alice', 1], ['bob', 2]]), 4, 5)).toMatchObject({ ok: true, op: 'policy', version: 2 });
+    expect(app.policy(state)).toEqual(next);
+    expect(app.digest(state)).toEqual(signerDigest(encodeSignerPolicy(next)));
+    // Now ci may not sign tokens, web still may.
+    expect(run(app, state, sign('ci', 10, 'token', 'a'), 5, 6)).toMatchObject({ ok: false, code: 'not-allowed' });
+    expect(run(app, state, sign('web', 11, 'token', 'a'), 6, 6)['ok']).toBe(true);
+    // The same change again is an old version.
+    expect(run(app, state, policyChange(next, [['alice', 1], ['carol', 3]]), 7, 6)).toMatchObject({ ok: false, code: 'bad-version' });
+    // History: version 1 in force through epoch 4, version 2 from the end of epoch 5.
+    expect(app.policyBytesAt(state, 4)).toEqual(encodeSignerPolicy(POLICY));
+    expect(app.policyBytesAt(state, 5)).toEqual(encodeSignerPolicy(next));
+    expect(app.policyBytesAt(state, 99)).toEqual(encodeSignerPolicy(next));
+  });
+
+  it('parses only canonical entries, and ignores entries of other applications', () => {
+    const entry = sign('ci', 10, 'token', 'hi', 'ab');
+    const p = parseSignerEntry(entry);
+    expect(p).toMatchObject({ ok: true, op: 'sign' });
+    const text = new TextDecoder().decode(entry);
+    expect(parseSignerEntry(utf8ToBytes(text.replace('"op":"sign"', '"op": "sign"')))).toMatchObject({ ok: false, code: 'malformed' });
+    expect(parseSignerEntry(utf8ToBytes(text.replace('"message":"aGk="', '"message":"aGl="')))).toMatchObject({ ok: false, code: 'bad-message' });
+    expect(parseSignerEntry(utf8ToBytes('{"app":"signer","op":"burn"}'))).toMatchObject({ ok: false });
+    expect(parseSignerEntry(utf8ToBytes('{"app":"signer",'))).toMatchObject({ ok: false, code: 'malformed' });
+    expect(parseSignerEntry(utf8ToBytes('{"app":"notary","op":"stamp"}'))).toBeNull();
+    const app = new SignerApp({ groupId, policy: POLICY });
+    expect(app.apply(utf8ToBytes('plain request'), { index: 0, epoch: 0 }, new MapAppState())).toBeNull();
+  });
+});
+
+describe('group.json signer section', () => {
+  it('is optional, parsed strictly with paths, and adds the signer to the standard applications', async () => {
+    const { testGroup, testSignerGroup } = await import('../helpers/group.ts');
+    const { parseGroup, ConfigError } = await import('../../shared/config/group.ts');
+    const { standardApps } = await import('../../shared/app/index.ts');
+    const g = testSignerGroup(POLICY).group;
+    expect(g.signer?.policy).toEqual(POLICY);
+    expect(standardApps(g).map((a) => a.name)).toEqual(['notary', 'ca', 'signer']);
+    expect(standardApps(testGroup(4).group).map((a) => a.name)).toEqual(['notary', 'ca']);
+    const file = JSON.parse(JSON.stringify(g.file)) as Record<string, any>;
+    const refusal = (f: (o: Record<string, any>) => void): string => {
+      const o = structuredClone(file);
+      f(o);
+      try {
+        parseGroup(o);
+        return 'accepted';
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        return (e as Error).message;
+      }
+    };
+    expect(refusal(() => undefined)).toBe('accepted');
+    expect(refusal((o) => (o.signer.policy.admins.threshold = 9))).toMatch(/signer\.policy\.admins\.threshold/);
+    expect(refusal((o) => (o.signer.extra = 1))).toMatch(/signer/);
+    expect(refusal((o) => (o.signer = {}))).toMatch(/policy/);
+  });
+});
