@@ -1,4 +1,7 @@
 /** `sintra deal` and `sintra deal verify`: option handling and output. Only public data is ever printed. */
+import { readFile } from 'node:fs/promises';
+import { SignerPolicyError, parseSignerPolicy } from '../../shared/app/signer-policy.ts';
+import type { SignerPolicy } from '../../shared/app/signer-policy.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { fromHex, toHex } from '../../shared/crypto/bytes.ts';
 import { bitLength } from '../../shared/crypto/modular.ts';
@@ -38,6 +41,8 @@ export interface DealOptions {
   beaconPeriod?: number;
   beaconGenesis?: string;
   beaconId?: string;
+  /** The signing service's initial policy (docs/signer.md): written as group.json `signer`. */
+  signerPolicy?: string;
 }
 
 export class UsageError extends Error {
@@ -193,6 +198,22 @@ async function rsaOptions(opts: DealOptions, structure: GroupFile['structure'], 
   return { bits, ...(primes === undefined ? {} : { primes }), notBefore, notAfter, ...(label === undefined ? {} : { label }) };
 }
 
+/** --signer-policy FILE, checked strictly before any work (the path of a problem in the message). */
+async function loadSignerPolicy(path: string): Promise<SignerPolicy> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw new DealerError(`--signer-policy ${path}: ${e instanceof SyntaxError ? 'not JSON' : e instanceof Error ? e.message : String(e)}`);
+  }
+  try {
+    return parseSignerPolicy(raw);
+  } catch (e) {
+    if (e instanceof SignerPolicyError) throw new DealerError(`--signer-policy ${path}: ${e.message}`);
+    throw e;
+  }
+}
+
 export async function dealCommand(opts: DealOptions, io: Io): Promise<number> {
   const threshold = opts.n !== undefined || opts.t !== undefined;
   if (threshold && opts.structure !== undefined) throw new UsageError('give either --n N --t T or --structure FILE, not both');
@@ -203,6 +224,7 @@ export async function dealCommand(opts: DealOptions, io: Io): Promise<number> {
   const parsed = threshold ? structureFromThreshold(opts.n!, opts.t!) : await loadStructure(opts.structure!);
   const rsa = await rsaOptions(opts, parsed.structure, opts.seed !== undefined);
   const beacon = beaconOptions(opts);
+  const signerPolicy = opts.signerPolicy === undefined ? undefined : await loadSignerPolicy(opts.signerPolicy);
   if (opts.seed !== undefined) io.err(`${TEST_KEYS_WARNING}\n`);
   if (rsa !== undefined && rsa.notAfter.getTime() <= Date.now()) io.err(`warning: the certificates expire at ${rsa.notAfter.toISOString()}, which has passed (--cert-start, --cert-years)\n`);
   if (rsa?.primes !== undefined) io.err(`note: ${opts.rsaPrimes} holds the group's whole RSA private key (its primes); destroy it once the deal is done\n`);
@@ -215,6 +237,7 @@ export async function dealCommand(opts: DealOptions, io: Io): Promise<number> {
     onProgress: (m) => io.err(`deal: ${m}\n`),
     ...(rsa === undefined ? {} : { rsa }),
     ...(beacon === undefined ? {} : { beacon }),
+    ...(signerPolicy === undefined ? {} : { signerPolicy }),
   });
   const g = result.group;
   const summary = publicSummary(g);
@@ -262,6 +285,11 @@ export async function dealCommand(opts: DealOptions, io: Io): Promise<number> {
       : [
           `  beacon key:     ${summary.keys.beacon.fingerprint} (${summary.keys.beacon.rows} rows); drand chain ${summary.keys.beacon.chainHash}`,
           `  beacon rounds:  every ${summary.keys.beacon.period} s from ${new Date(summary.keys.beacon.genesisTime * 1000).toISOString().replace('.000', '')} (round 1), beacon id ${summary.keys.beacon.beaconId}`,
+        ]),
+    ...(signerPolicy === undefined
+      ? []
+      : [
+          `  signer policy:  version ${signerPolicy.version}; ${Object.keys(signerPolicy.admins.keys).length} administrator(s), ${signerPolicy.admins.threshold} to change it; ${Object.keys(signerPolicy.clients).length} client(s); purposes ${Object.keys(signerPolicy.purposes).join(', ') || '(none)'}`,
         ]),
     `  took:           ${((Date.now() - started) / 1000).toFixed(1)} s`,
     `wrote:`,

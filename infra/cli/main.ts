@@ -15,6 +15,7 @@ import type { DealOptions, Io, VerifyCommandOptions } from './deal.ts';
 import { registerNodeReplicaCommand } from './node-replica.ts';
 import { collect, integer } from './options.ts';
 import { registerBeaconCommand } from './beacon.ts';
+import { registerSignCommands } from './sign.ts';
 import { registerStampCommand } from './stamp.ts';
 import { registerCaCommand } from './ca.ts';
 import type { StartOptions } from './start.ts';
@@ -95,6 +96,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     .option('--beacon-period <seconds>', 'with --beacon: seconds between rounds (default 3)', integer('--beacon-period', 1, 4294967295))
     .option('--beacon-genesis <time>', 'with --beacon: when round 1 is due, Unix seconds or UTC (2026-01-01T12:00:00Z; default now)')
     .option('--beacon-id <id>', 'with --beacon: the drand beacon id (default sintra- and 16 hex digits of the group id)')
+    .option('--signer-policy <file>', 'also run the signing service with this initial policy (docs/signer.md; sintra signer policy init)')
     .addHelpText(
       'after',
       [
@@ -229,6 +231,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
   registerStampCommand(program, io, setCode);
   registerCaCommand(program, io, setCode);
   registerBeaconCommand(program, io, setCode);
+  registerSignCommands(program, io, setCode);
 
   program
     .command('deploy-config')

@@ -9,11 +9,11 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { fromHex, toHex } from '../../shared/crypto/bytes.ts';
 import { parseGroup } from '../../shared/config/group.ts';
-import { startLocalCluster, waitUntilReady } from '../cluster/local-cluster.ts';
+import { SIGNER_DEMO_FILE, startLocalCluster, waitUntilReady } from '../cluster/local-cluster.ts';
 import { GROUP_FILE } from '../dealer/dealer.ts';
 import { startMixedCluster } from '../cluster/mixed-cluster.ts';
 import { CorsConfigError, corsOriginsFromEnv } from '../../workers/core/cors.ts';
@@ -90,6 +90,11 @@ export async function startCommand(opts: StartOptions, io: Io): Promise<number> 
       for (let i = 0; i < cluster.urls.length && !quorum.isKernel(kernel); i++) kernel.push(i);
       log(`  npx sintra submit ${kernel.map((i) => `--url ${cluster.urls[i]}`).join(' ')} --group ${groupPath} --wait --out receipt.json hello`);
       log(`  npx sintra verify receipt.json --group ${groupPath}      # offline, exit 0 only for a valid receipt`);
+      const demo = join(dirname(groupPath), SIGNER_DEMO_FILE);
+      if (cluster.group.signer !== undefined && existsSync(demo)) {
+        log(`  npx sintra sign --purpose demo --file ${groupPath} --credential ${demo} ${kernel.map((i) => `--cluster ${cluster.urls[i]}`).join(' ')} --group ${groupPath} --out sig.json`);
+        log(`  npx sintra sign --verify ${groupPath} sig.json --group ${groupPath}      # offline: the group's signature of the file`);
+      }
       log('Ctrl-C stops the cluster; starting again resumes it.');
       io.out(`ready ${cluster.urls.join(' ')}\n`);
     }

@@ -8,6 +8,8 @@
  * Keys: DATA/keys/group.json and <id>.secrets.json, dealt on first start (real randomness, not a seed) and
  * reused afterwards, so a restart resumes the same group and the same log.
  */
+import { MAX_SIGN_MESSAGE_BYTES, parseSignerPolicy } from '../../shared/app/signer-policy.ts';
+import { newCredential, writeCredential } from '../dealer/signer-credential.ts';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -52,6 +54,11 @@ export interface LocalClusterOptions {
   readonly beaconPeriod?: number;
   /** SINTRA_HEALTH_STALL_SECONDS of every replica (workers/core/health.ts; default 60). */
   readonly healthStallSeconds?: number;
+  /**
+   * The keys in DATA/keys were dealt for this start by the caller and never ran (tests that alter a
+   * replica's secrets before it starts): start them as a new group, as if this start had dealt them.
+   */
+  readonly newGroup?: true;
 }
 
 export interface LocalCluster {
@@ -100,6 +107,10 @@ export async function plannedReplicaCount(o: Pick<LocalClusterOptions, 'dataDir'
 
 export class PortBusyError extends Error {}
 
+/** The local cluster's signing-service credentials, in DATA/keys (mode 0600). */
+export const SIGNER_ADMIN_FILE = 'signer-admin.json';
+export const SIGNER_DEMO_FILE = 'signer-demo.json';
+
 /**
  * Throws PortBusyError naming the first of host:basePort..basePort+count-1 that cannot be bound (a cluster
  * would otherwise fail deep inside workerd, after dealing keys). Racy by nature; it catches the common case
@@ -121,12 +132,24 @@ export async function checkPortsFree(host: string, basePort: number, count: numb
 }
 
 async function ensureKeys(o: LocalClusterOptions, keysDir: string): Promise<{ dealt: boolean }> {
-  if (existsSync(join(keysDir, GROUP_FILE))) return { dealt: false };
+  if (existsSync(join(keysDir, GROUP_FILE))) return { dealt: o.newGroup === true };
   const parsed = o.structure ? await loadStructure(o.structure) : structureFromThreshold(o.n ?? 4, Math.floor(((o.n ?? 4) - 1) / 3));
   o.log?.(`dealing keys for ${parsed.replicas.length} replicas into ${keysDir}`);
   // The local cluster serves a randomness beacon whose round 1 is due now (docs/beacon.md).
   const beacon = { period: o.beaconPeriod ?? 3, genesisTime: Math.floor(Date.now() / 1000) };
-  await dealToDir(parsed, { out: keysDir, rng: systemRandom, testOnly: false, beacon, onProgress: (m) => o.log?.(`  ${m}`) });
+  // And a signing service (docs/signer.md): one administrator, one client `demo` that may sign anything up
+  // to 16 KiB for purpose `demo`; their credentials go beside the keys.
+  const admin = newCredential('admin');
+  const demo = newCredential('demo');
+  const signerPolicy = parseSignerPolicy({
+    version: 1,
+    admins: { threshold: 1, keys: { admin: admin.publicKey } },
+    clients: { demo: { publicKey: demo.publicKey } },
+    purposes: { demo: { clients: ['demo'], maxMessageBytes: MAX_SIGN_MESSAGE_BYTES } },
+  });
+  await dealToDir(parsed, { out: keysDir, rng: systemRandom, testOnly: false, beacon, signerPolicy, onProgress: (m) => o.log?.(`  ${m}`) });
+  await writeCredential(join(keysDir, SIGNER_ADMIN_FILE), admin);
+  await writeCredential(join(keysDir, SIGNER_DEMO_FILE), demo);
   return { dealt: true };
 }
 

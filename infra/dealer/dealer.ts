@@ -4,6 +4,7 @@
  * threshold RSA key from safe primes (rsa.ts) and its root CA and TSA certificates, written as root-ca.pem
  * and tsa.pem beside group.json (which carries the same PEM texts).
  */
+import type { SignerPolicy } from '../../shared/app/signer-policy.ts';
 import { readFile } from 'node:fs/promises';
 import { fromHex, toHex } from '../../shared/crypto/bytes.ts';
 import { pemToDer } from '../../shared/crypto/pem.ts';
@@ -116,6 +117,8 @@ export interface DealToDirOptions {
   readonly rsa?: DealToDirRsa;
   /** Also a randomness beacon key (docs/beacon.md). */
   readonly beacon?: BeaconDealOptions;
+  /** The signing service's initial policy (docs/signer.md), written as group.json `signer`. */
+  readonly signerPolicy?: SignerPolicy;
 }
 
 export interface DealResult extends DealOutput {
@@ -161,6 +164,7 @@ export async function dealToDir(parsed: ParsedStructure, opts: DealToDirOptions)
     testOnly: opts.testOnly,
     onProgress: progress,
     ...(opts.beacon === undefined ? {} : { beacon: opts.beacon }),
+    ...(opts.signerPolicy === undefined ? {} : { signerPolicy: opts.signerPolicy }),
     ...(opts.rsa === undefined || primes === undefined
       ? {}
       : { rsa: { ...primes, notBefore: opts.rsa.notBefore, notAfter: opts.rsa.notAfter, ...(opts.rsa.label === undefined ? {} : { label: opts.rsa.label }) } }),

@@ -24,8 +24,10 @@
  *   policy             the canonical bytes of the policy in force (absent: the group's initial policy)
  *   h/<version, 16 hex> u64(epoch from whose end it is in force; the epoch of the change) ‖ canonical bytes,
  *                      for every version after the initial one (statements about a checkpoint's epoch)
- *   r/<request id>     the outcome, canonical JSON: {"client","epoch","index","ok":true,"purpose"} or
- *                      {"client","code","epoch","index","message","ok":false,"purpose"}
+ *   r/<request id>     the outcome, canonical JSON: {"client","epoch","index","ok":true,"op":"sign","purpose"},
+ *                      {"client","code","epoch","index","message","ok":false,"op":"sign","purpose"}, or for a
+ *                      policy change {"epoch","index","ok":true,"op":"policy","version"} or
+ *                      {"code","epoch","index","message","ok":false,"op":"policy","version"}
  *   c/<client>         u64 epochs of the client's latest accepted signatures (at most its rate's count)
  * The state digest is SHA-256(frame('sintra-edge/signer-state@1', SHA-256(policy in force))). Why only the
  * policy: the outcomes are a function of the log, which the checkpoint's root commits to; the policy is
@@ -63,10 +65,12 @@ export interface PolicyRequest {
   readonly sigs: Readonly<Record<string, string>>;
 }
 
-/** A request's outcome, as recorded. */
+/** A request's outcome, as recorded (client and purpose for sign requests, version for policy changes). */
 export interface SignOutcome {
-  readonly client: string;
-  readonly purpose: string;
+  readonly op: 'sign' | 'policy';
+  readonly client?: string;
+  readonly purpose?: string;
+  readonly version?: number;
   readonly index: number;
   readonly epoch: number;
   readonly ok: boolean;
@@ -215,7 +219,7 @@ function encodeOutcome(o: SignOutcome): Uint8Array {
 
 function decodeOutcome(b: Uint8Array): SignOutcome {
   const o = JSON.parse(new TextDecoder().decode(b)) as SignOutcome;
-  if (typeof o !== 'object' || o === null || typeof o.ok !== 'boolean' || !Number.isSafeInteger(o.index) || !Number.isSafeInteger(o.epoch)) throw new RangeError('stored signer outcome is malformed');
+  if (typeof o !== 'object' || o === null || (o.op !== 'sign' && o.op !== 'policy') || typeof o.ok !== 'boolean' || !Number.isSafeInteger(o.index) || !Number.isSafeInteger(o.epoch)) throw new RangeError('stored signer outcome is malformed');
   return o;
 }
 
@@ -288,13 +292,13 @@ export class SignerApp implements ReplicatedApp {
       // The same bytes again (a replay, or a client's retry after the de-duplication window): the first
       // outcome stands and nothing is counted twice.
       const o = decodeOutcome(earlier);
-      return response({ app: SIGNER_APP, ok: o.ok, id, op: 'sign', index: o.index, epoch: o.epoch, repeated: true });
+      return response({ app: SIGNER_APP, ok: o.ok, id, op: o.op, index: o.index, epoch: o.epoch, repeated: true });
     }
     const policy = this.policy(state);
     if (p.op === 'policy') return this.applyPolicy(p.request, id, policy, at, state);
     const r = p.request;
     const refuse = (code: string, message: string): Uint8Array => {
-      state.put(outcomeKey(id), encodeOutcome({ client: r.client, purpose: r.purpose, index: at.index, epoch: at.epoch, ok: false, code, message }));
+      state.put(outcomeKey(id), encodeOutcome({ op: 'sign', client: r.client, purpose: r.purpose, index: at.index, epoch: at.epoch, ok: false, code, message }));
       return response({ app: SIGNER_APP, ok: false, id, op: 'sign', index: at.index, epoch: at.epoch, code, error: message });
     };
     const client = Object.hasOwn(policy.clients, r.client) ? policy.clients[r.client] : undefined;
@@ -313,7 +317,7 @@ export class SignerApp implements ReplicatedApp {
       kept.forEach((e, k) => b.set(u64(e), 8 * k));
       state.put(rateKey(r.client), b);
     }
-    state.put(outcomeKey(id), encodeOutcome({ client: r.client, purpose: r.purpose, index: at.index, epoch: at.epoch, ok: true }));
+    state.put(outcomeKey(id), encodeOutcome({ op: 'sign', client: r.client, purpose: r.purpose, index: at.index, epoch: at.epoch, ok: true }));
     return response({ app: SIGNER_APP, ok: true, id, op: 'sign', index: at.index, epoch: at.epoch, client: r.client, purpose: r.purpose });
   }
 
@@ -325,7 +329,11 @@ export class SignerApp implements ReplicatedApp {
   }
 
   private applyPolicy(r: PolicyRequest, id: string, current: SignerPolicy, at: AppPosition, state: AppState): Uint8Array {
-    const refuse = (code: string, message: string): Uint8Array => response({ app: SIGNER_APP, ok: false, id, op: 'policy', index: at.index, epoch: at.epoch, code, error: message });
+    const version = r.policy.version;
+    const refuse = (code: string, message: string): Uint8Array => {
+      state.put(outcomeKey(id), encodeOutcome({ op: 'policy', version, index: at.index, epoch: at.epoch, ok: false, code, message }));
+      return response({ app: SIGNER_APP, ok: false, id, op: 'policy', index: at.index, epoch: at.epoch, code, error: message });
+    };
     if (r.policy.version !== current.version + 1) return refuse('bad-version', `the policy in force is version ${current.version}; a change must be version ${current.version + 1}`);
     const message = policyMessageBytes(this.groupId, r.policy);
     let valid = 0;
@@ -342,6 +350,7 @@ export class SignerApp implements ReplicatedApp {
     h.set(u64(at.epoch), 0);
     h.set(bytes, 8);
     state.put(historyKey(r.policy.version), h);
+    state.put(outcomeKey(id), encodeOutcome({ op: 'policy', version, index: at.index, epoch: at.epoch, ok: true }));
     return response({ app: SIGNER_APP, ok: true, id, op: 'policy', index: at.index, epoch: at.epoch, version: r.policy.version });
   }
 
@@ -349,7 +358,7 @@ export class SignerApp implements ReplicatedApp {
     return signerDigest(this.policyBytes(state));
   }
 
-  /** The recorded outcome of a request (by id), if it was ordered and executed here. */
+  /** The recorded outcome of a request (sign or policy change, by id), if it was ordered and executed here. */
   outcome(state: AppState, id: string): SignOutcome | undefined {
     const b = state.get(outcomeKey(id));
     return b === undefined ? undefined : decodeOutcome(b);

@@ -139,11 +139,13 @@ describe("README's local cluster, notary and CA commands, as written, against `s
     expect(suggested).toEqual([
       `npx sintra submit --url http://127.0.0.1:${base} --url http://127.0.0.1:${base + 1} --group .sintra/keys/group.json --wait --out receipt.json hello`,
       'npx sintra verify receipt.json --group .sintra/keys/group.json      # offline, exit 0 only for a valid receipt',
+      `npx sintra sign --purpose demo --file .sintra/keys/group.json --credential .sintra/keys/signer-demo.json --cluster http://127.0.0.1:${base} --cluster http://127.0.0.1:${base + 1} --group .sintra/keys/group.json --out sig.json`,
+      "npx sintra sign --verify .sintra/keys/group.json sig.json --group .sintra/keys/group.json      # offline: the group's signature of the file",
     ]);
     // In a folder of its own (README's submit writes receipt.json in `work`, and never overwrites it).
     const own = tmp('sintra-readme-suggested-');
     for (const line of suggested) {
-      const r = await sh(line.replace(/\s+#\s.*$/, '').replaceAll('.sintra/keys/group.json', join(work, '.sintra/keys/group.json')), own, base);
+      const r = await sh(line.replace(/\s+#\s.*$/, '').replaceAll('.sintra/keys/', `${join(work, '.sintra/keys')}/`), own, base);
       ok(r);
       expect(r.err, line).not.toMatch(/warning/);
     }
@@ -255,11 +257,22 @@ describe("README's local cluster, notary and CA commands, as written, against `s
     expect(JSON.parse(latest.out)).toMatchObject({ round: expect.any(Number), randomness: expect.stringMatching(/^[0-9a-f]{64}$/) });
   }, 120_000);
 
+  it('sign a file under the policy sintra start dealt, verify it offline, read the policy; a credential', async () => {
+    writeFileSync(join(work, 'release.txt'), 'release 1.0.0 sha256=0f1e2d3c\n');
+    const lines = shellLines('## Sign with the group: `npx sintra sign`');
+    expect(lines.map((l) => l.split(' ').slice(1, 4).join(' '))).toEqual(['sintra sign --purpose', 'sintra sign --verify', 'sintra signer policy', 'sintra signer keygen']);
+    for (const line of lines) ok(await sh(line, work, base));
+    expect(existsSync(join(work, 'release.sig.json'))).toBe(true);
+    // Another file against the saved signature: exit 1.
+    const other = await sh(lines[1]!.replace('release.txt release.sig.json', 'contract.pdf release.sig.json'), work, base);
+    expect(other.code).toBe(1);
+  }, 120_000);
+
   it('npx sintra --help (Other commands)', async () => {
     const help = shellLines('## Other commands').find((l) => l === 'npx sintra --help')!;
     const r = await sh(help, work, base);
     ok(r);
-    for (const c of ['submit', 'verify', 'stamp', 'ca', 'monitor', 'export', 'start', 'deal']) expect(r.out).toContain(c);
+    for (const c of ['submit', 'verify', 'stamp', 'ca', 'monitor', 'export', 'start', 'deal', 'sign', 'signer']) expect(r.out).toContain(c);
   });
 
   it('sintra start kept running quietly on stdout', () => {

@@ -77,7 +77,7 @@ describe('signer application', () => {
     expect(r).toMatchObject({ app: 'signer', ok: true, op: 'sign', index: 5, epoch: 1, client: 'ci', purpose: 'release' });
     const id = toHex(sha256(entry));
     expect(r['id']).toBe(id);
-    expect(app.outcome(state, id)).toEqual({ client: 'ci', purpose: 'release', index: 5, epoch: 1, ok: true });
+    expect(app.outcome(state, id)).toEqual({ op: 'sign', client: 'ci', purpose: 'release', index: 5, epoch: 1, ok: true });
     // The same bytes again: the first outcome, not counted again.
     expect(run(app, state, entry, 9, 2)).toMatchObject({ ok: true, index: 5, epoch: 1, repeated: true });
   });

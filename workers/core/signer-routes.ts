@@ -6,6 +6,7 @@
  *
  *   POST /v1/sign                 a client's signed request: ordered, then checked against the policy
  *   GET  /v1/sign/{id}            the group's signature with the receipt of its log entry (sintra-edge/signature@1)
+ *   GET  /v1/sign/requests/{id}   the recorded outcome of a sign request or policy change
  *   GET  /v1/sign/shares/{id}     this replica's share, only for a request its state accepted (peers gather these)
  *   GET  /v1/sign/policy          the policy at the latest signed checkpoint, as a statement the SDK verifies
  *   POST /v1/sign/policy          a policy change signed by administrators: ordered, then checked
@@ -81,6 +82,24 @@ const POLICY_STATEMENT_SCHEMA = component(
     apps: { type: 'array', items: exact({ name: { type: 'string' }, digest: hex(32) }) },
     checkpoint: CHECKPOINT_SCHEMA,
   }),
+);
+const OUTCOME_SCHEMA = component(
+  'SignerOutcome',
+  exact(
+    {
+      id: REQUEST_ID,
+      op: { type: 'string', enum: ['sign', 'policy'] },
+      ok: { type: 'boolean' },
+      index: NAT,
+      epoch: NAT,
+      client: NAME,
+      purpose: NAME,
+      version: NAT,
+      code: { type: 'string', description: 'why it was refused (ok false)' },
+      message: { type: 'string' },
+    },
+    ['client', 'purpose', 'version', 'code', 'message'],
+  ),
 );
 const ID_PARAM = { name: 'id', in: 'path' as const, description: 'the request id (hex SHA-256 of the sign entry)', schema: coded({ ...REQUEST_ID }, 'bad-id', 'a request id is 64 lower-case hex digits') };
 
@@ -245,6 +264,27 @@ export function signerRoutes(host: ReplicaHost, deps: SignerRouteDeps): RouteSpe
         const version = (o.policy as { version: number }).version;
         if (version !== current.version + 1) return fail(c, 409, 'bad-version', `the policy in force here is version ${current.version}; a change must be version ${current.version + 1}`);
         return submit(c, entry);
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/sign/requests/{id}',
+      operationId: 'signerOutcome',
+      tag: 'signer',
+      summary: 'The recorded outcome of a sign request or policy change: accepted, or refused with the reason',
+      params: [ID_PARAM],
+      responses: {
+        '200': { description: 'the outcome as this replica executed it', schema: OUTCOME_SCHEMA },
+        '400': 'bad id',
+        '404': 'no-signer, or not-ordered: not executed here (yet)',
+      },
+      handler: async (c, input) => {
+        const off = await ready(c, host);
+        if (off) return off;
+        const id = input.str('id')!;
+        const o = await hostSignerLedger(host).outcome(id);
+        if (!o) return fail(c, 404, 'not-ordered', `request ${id} is not ordered and executed here (yet)`);
+        return c.json({ id, ...o });
       },
     },
     {

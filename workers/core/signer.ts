@@ -107,6 +107,7 @@ export class SignService {
     if (!ID.test(id)) return { ok: false, status: 404, code: 'not-ordered', message: 'a request id is 64 lower-case hex digits' };
     const outcome = await this.o.ledger.outcome(id);
     if (outcome === undefined) return { ok: false, status: 404, code: 'not-ordered', message: `request ${id} is not ordered and executed here (yet)` };
+    if (outcome.op !== 'sign') return { ok: false, status: 404, code: 'not-a-sign-request', message: `request ${id} is a policy change, not a sign request` };
     if (!outcome.ok) return { ok: false, status: 403, code: 'refused', message: `request ${id} was refused by the policy: ${outcome.code}: ${outcome.message}`, outcome };
     const entry = await this.o.ledger.entry(outcome.index);
     const p = entry === undefined ? null : parseSignerEntry(entry);
