@@ -8,6 +8,8 @@
  *   sintra signer policy get --cluster URL ... --group G [--out statement.json]
  *   sintra signer policy approve --policy new.json --credential ADMIN --group G --out approval.json
  *   sintra signer policy submit --policy new.json --approval A ... --cluster URL ... --group G
+ *   sintra signer audit --count K --round R --cluster URL ... --group G     (a round still to come)
+ *   sintra signer reveal AUDIT --cluster URL ... --group G                 (once the round is due)
  *
  * Requests and approvals are signed locally with the credential (its secret never leaves the machine);
  * every result printed is verified against the pinned group.json: a signature document with the receipt of
@@ -18,12 +20,14 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { policyMessageBytes, signRequest } from '../../shared/app/signer.ts';
+import { encodeAuditEntry, encodeRevealEntry, policyMessageBytes, signRequest } from '../../shared/app/signer.ts';
+import { roundTimeMs } from '../../shared/crypto/beacon.ts';
+import { checkBeaconJson } from '../../shared/client/beacon.ts';
 import { SignerPolicyError, encodeSignerPolicy, parseSignerPolicy } from '../../shared/app/signer-policy.ts';
 import type { SignerPolicy } from '../../shared/app/signer-policy.ts';
 import { verifyPolicyStatement, verifySignatureDocument } from '../../shared/client/signer.ts';
 import type { Group } from '../../shared/config/group.ts';
-import { fromHex, toHex } from '../../shared/crypto/bytes.ts';
+import { fromHex, toBase64, toHex } from '../../shared/crypto/bytes.ts';
 import { ed25519Signer, ed25519Verifier } from '../../shared/crypto/ed25519.ts';
 import { isPurpose } from '../../shared/crypto/group-sign.ts';
 import { sha256 } from '../../shared/crypto/sha256.ts';
@@ -333,6 +337,77 @@ async function policySubmit(opts: SignerOptions, io: Io): Promise<number> {
   }
 }
 
+/** Orders an entry through POST /v1/requests (the plain route: audits and reveals need no route of their own). */
+async function submitEntry(urls: readonly string[], entry: Uint8Array, log: (s: string) => void): Promise<string> {
+  return (await postFirst(urls, '/v1/requests', { data: toBase64(entry) }, log)).id;
+}
+
+/** Polls GET /v1/sign/requests/{id} until `done` accepts an outcome; throws on a refusal or at the deadline. */
+async function waitOutcome(urls: readonly string[], id: string, timeoutSeconds: number | undefined, io: Io, done: (o: any) => boolean): Promise<any> {
+  const deadline = Date.now() + (timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000;
+  for (;;) {
+    for (const url of urls) {
+      const r = await getJson(`${url}/v1/sign/requests/${id}`).catch(() => null);
+      if (r?.status !== 200) continue;
+      if (r.body?.ok !== true) throw new Error(`the group refused request ${id}: ${r.body?.code}: ${r.body?.message}`);
+      if (done(r.body)) return r.body;
+    }
+    if (Date.now() + POLL_MS > deadline) throw new Error(`request ${id} was not executed within ${timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS} s`);
+    io.err('.');
+    await sleep(POLL_MS);
+  }
+}
+
+async function audit(opts: SignerOptions & { count?: number; round?: number }, io: Io): Promise<number> {
+  if (opts.count === undefined || opts.round === undefined) throw new UsageError('give --count K and --round R (a beacon round that is not due yet)');
+  const urls = urlsOf(opts);
+  const group = await groupOf(opts);
+  const b = group.beacon;
+  if (b === undefined) throw new Error(`${opts.group} has no randomness beacon (keys.beacon): audits are bound to its rounds`);
+  const dueAt = roundTimeMs(opts.round, b.genesisTime, b.period);
+  // The sample is fair only if the round is unknown when the population is fixed (signer-audit.ts).
+  if (dueAt <= Date.now()) throw new Error(`round ${opts.round} was due at ${new Date(dueAt).toISOString()}: its randomness may be known; schedule a round still to come`);
+  const log = (s: string) => io.err(`${s}\n`);
+  const id = await submitEntry(urls, encodeAuditEntry({ count: opts.count, round: opts.round }), log);
+  const o = await waitOutcome(urls, id, opts.timeout, io, () => true);
+  if (opts.json) io.out(`${JSON.stringify({ audit: id, round: o.round, count: o.count, population: o.population, dueAt: new Date(dueAt).toISOString() })}\n`);
+  else io.out(`audit ${id}: ${o.count} of the ${o.population} signatures issued so far, drawn from beacon round ${o.round} (due ${new Date(dueAt).toISOString()}); reveal it then with: sintra signer reveal ${id}\n`);
+  return 0;
+}
+
+async function reveal(auditId: string | undefined, opts: SignerOptions, io: Io): Promise<number> {
+  if (auditId === undefined || !/^[0-9a-f]{64}$/.test(auditId)) throw new UsageError('give the AUDIT id (64 hex, printed by sintra signer audit)');
+  const urls = urlsOf(opts);
+  const group = await groupOf(opts);
+  const b = group.beacon;
+  if (b === undefined) throw new Error(`${opts.group} has no randomness beacon (keys.beacon)`);
+  const scheduled = await waitOutcome(urls, auditId, opts.timeout, io, () => true);
+  if (scheduled.op !== 'audit') throw new Error(`${auditId} is not an audit`);
+  let sample: string[] | undefined = scheduled.sample;
+  if (sample === undefined) {
+    const dueAt = roundTimeMs(scheduled.round, b.genesisTime, b.period);
+    if (dueAt > Date.now()) throw new Error(`round ${scheduled.round} is due at ${new Date(dueAt).toISOString()}; reveal after that`);
+    // The round, from the replicas, verified against the pinned beacon key before it is submitted.
+    let signature: string | undefined;
+    for (const url of urls) {
+      const r = await getJson(`${url}/${toHex(b.chainHash)}/public/${scheduled.round}`).catch(() => null);
+      const check = r?.status === 200 ? checkBeaconJson(b, r.body, scheduled.round) : null;
+      if (check?.ok) {
+        signature = toHex(check.signature);
+        break;
+      }
+    }
+    if (signature === undefined) throw new Error(`no replica served a verified beacon round ${scheduled.round}`);
+    const log = (s: string) => io.err(`${s}\n`);
+    const id = await submitEntry(urls, encodeRevealEntry({ audit: auditId, signature }), log);
+    await waitOutcome(urls, id, opts.timeout, io, () => true);
+    sample = (await waitOutcome(urls, auditId, opts.timeout, io, (o) => o.sample !== undefined)).sample as string[];
+  }
+  if (opts.json) io.out(`${JSON.stringify({ audit: auditId, round: scheduled.round, population: scheduled.population, sample })}\n`);
+  else io.out(`audit ${auditId}, beacon round ${scheduled.round}: ${sample!.length} of ${scheduled.population} signatures\n${sample!.map((x) => `  ${x}`).join('\n')}\n`);
+  return 0;
+}
+
 function run(f: (opts: SignerOptions, io: Io) => Promise<number>, io: Io) {
   return async (opts: SignerOptions): Promise<number> => {
     try {
@@ -387,6 +462,26 @@ export function registerSignCommands(program: Command, io: Io, setCode: (code: n
     .option('--out <file>', 'the credential file to write')
     .option('--json', 'print {out, name, publicKey} as JSON')
     .action(async (opts: SignerOptions) => setCode(await run(keygen, io)(opts)));
+
+  signer
+    .command('audit')
+    .description('schedule a random audit sample of the signatures issued so far, bound to a beacon round still to come')
+    .option('--count <k>', 'how many signatures to sample (1-256)', positive('--count', 256))
+    .option('--round <r>', 'the beacon round whose randomness draws the sample (not due yet)', positive('--round', Number.MAX_SAFE_INTEGER))
+    .option('--cluster <url>', "a replica's base URL (repeatable; asked in order)", collectUrl)
+    .option('--group <file>', "the group's public group.json")
+    .option('--timeout <seconds>', `give up after this long (default ${DEFAULT_TIMEOUT_SECONDS})`, seconds)
+    .option('--json', 'print the result as one JSON object')
+    .action(async (opts: SignerOptions & { count?: number; round?: number }) => setCode(await run((o) => audit(o, io), io)(opts)));
+  signer
+    .command('reveal')
+    .description("reveal an audit once its round is due: the round (verified against the group's beacon key) is ordered, and the replicas draw the sample")
+    .argument('[audit]', 'the audit id (from sintra signer audit)')
+    .option('--cluster <url>', "a replica's base URL (repeatable; asked in order)", collectUrl)
+    .option('--group <file>', "the group's public group.json")
+    .option('--timeout <seconds>', `give up after this long (default ${DEFAULT_TIMEOUT_SECONDS})`, seconds)
+    .option('--json', 'print the result as one JSON object')
+    .action(async (auditId: string | undefined, opts: SignerOptions) => setCode(await run((o) => reveal(auditId, o, io), io)(opts)));
 
   const policy = signer.command('policy').description('make, read and change the signing policy');
   policy

@@ -8,6 +8,7 @@ import { CertificateAuthority } from './ca.ts';
 import { NotaryApp } from './notary.ts';
 import { SignerApp } from './signer.ts';
 import type { SignerPolicy } from './signer-policy.ts';
+import type { G2Point } from '../crypto/curve.ts';
 import type { ReplicatedApp } from './types.ts';
 
 export type { AppPosition, ReplicatedApp } from './types.ts';
@@ -26,9 +27,11 @@ export const SIGNER_APP_NAMES: readonly string[] = ['notary', 'ca', 'signer'];
  * The CA and the signer bind request signatures to the group id, so the list needs the group (a parsed
  * Group, or its 32-byte id).
  */
-export function standardApps(group: { readonly groupId: Uint8Array; readonly signer?: { readonly policy: SignerPolicy } } | Uint8Array): ReplicatedApp[] {
+export function standardApps(
+  group: { readonly groupId: Uint8Array; readonly signer?: { readonly policy: SignerPolicy }; readonly beacon?: { readonly key: { readonly groupKey: G2Point } } } | Uint8Array,
+): ReplicatedApp[] {
   const groupId = group instanceof Uint8Array ? group : group.groupId;
   const apps: ReplicatedApp[] = [new NotaryApp(), new CertificateAuthority({ groupId })];
-  if (!(group instanceof Uint8Array) && group.signer !== undefined) apps.push(new SignerApp({ groupId, policy: group.signer.policy }));
+  if (!(group instanceof Uint8Array) && group.signer !== undefined) apps.push(new SignerApp({ groupId, policy: group.signer.policy, ...(group.beacon ? { beaconKey: group.beacon.key.groupKey } : {}) }));
   return apps;
 }

@@ -19,6 +19,8 @@
  *          frame('sintra-edge/signer/policy@1', group id, canonical bytes of the new policy);
  *     at least the threshold of the policy in force; the new policy's version is the current one's + 1
  *     (so an old change cannot be replayed).
+ *   {"app":"signer","count":K,"op":"audit","round":R} and {"app":"signer","audit":ID,"op":"reveal","signature":HEX}:
+ *     a random audit sample of the accepted sign requests, bound to a beacon round (signer-audit.ts).
  *
  * State (AppState), exact bytes:
  *   policy             the canonical bytes of the policy in force (absent: the group's initial policy)
@@ -29,6 +31,8 @@
  *                      policy change {"epoch","index","ok":true,"op":"policy","version"} or
  *                      {"code","epoch","index","message","ok":false,"op":"policy","version"}
  *   c/<client>         u64 epochs of the client's latest accepted signatures (at most its rate's count)
+ *   n                  u64 count of accepted sign requests; a/<ordinal, 16 hex> the request id (32 bytes)
+ *                      of each, in log order (the population of audit samples)
  * The state digest is SHA-256(frame('sintra-edge/signer-state@1', SHA-256(policy in force))). Why only the
  * policy: the outcomes are a function of the log, which the checkpoint's root commits to; the policy is
  * what a client asks the group to state (GET /v1/sign/policy), and it changes rarely, so a statement about
@@ -41,6 +45,9 @@ import { isPurpose } from '../crypto/group-sign.ts';
 import { NAME_PATTERN, SignerPolicyError, canonicalJson, decodeSignerPolicy, encodeSignerPolicy, parseSignerPolicy, policyRefusal } from './signer-policy.ts';
 import type { SignerPolicy } from './signer-policy.ts';
 import type { AppPosition, AppState, ReplicatedApp } from './types.ts';
+import { MAX_AUDIT_COUNT, auditFieldsError, auditSample, beaconRoundRandomness, ordinalKey, revealFieldsError } from './signer-audit.ts';
+import type { AuditRequest, RevealRequest } from './signer-audit.ts';
+import type { G2Point } from '../crypto/curve.ts';
 
 export const SIGNER_APP = 'signer';
 export const SIGNER_ENTRY_PREFIX = '{"app":"signer",';
@@ -65,12 +72,20 @@ export interface PolicyRequest {
   readonly sigs: Readonly<Record<string, string>>;
 }
 
-/** A request's outcome, as recorded (client and purpose for sign requests, version for policy changes). */
+/**
+ * A request's outcome, as recorded: client and purpose for sign requests, version for policy changes;
+ * count, round, population and (once revealed) the sampled request ids for audits; the audit for reveals.
+ */
 export interface SignOutcome {
-  readonly op: 'sign' | 'policy';
+  readonly op: 'sign' | 'policy' | 'audit' | 'reveal';
   readonly client?: string;
   readonly purpose?: string;
   readonly version?: number;
+  readonly count?: number;
+  readonly round?: number;
+  readonly population?: number;
+  readonly sample?: readonly string[];
+  readonly audit?: string;
   readonly index: number;
   readonly epoch: number;
   readonly ok: boolean;
@@ -130,6 +145,20 @@ export function encodePolicyEntry(r: PolicyRequest): Uint8Array {
   return new TextEncoder().encode(canonicalJson({ app: SIGNER_APP, op: 'policy', policy: policy as never, sigs }));
 }
 
+/** The canonical entry of an audit schedule (throws SignerRequestError for a malformed field). */
+export function encodeAuditEntry(r: AuditRequest): Uint8Array {
+  const bad = auditFieldsError(r);
+  if (bad !== null) throw new SignerRequestError('bad-audit', bad);
+  return new TextEncoder().encode(canonicalJson({ app: SIGNER_APP, count: r.count, op: 'audit', round: r.round }));
+}
+
+/** The canonical entry of an audit's reveal (throws SignerRequestError for a malformed field). */
+export function encodeRevealEntry(r: RevealRequest): Uint8Array {
+  const bad = revealFieldsError(r);
+  if (bad !== null) throw new SignerRequestError('bad-reveal', bad);
+  return new TextEncoder().encode(canonicalJson({ app: SIGNER_APP, audit: r.audit, op: 'reveal', signature: r.signature }));
+}
+
 /** Builds and signs a sign request with the client's Ed25519 signing function. */
 export function signRequest(groupId: Uint8Array, client: string, purpose: string, message: Uint8Array, sign: (m: Uint8Array) => Uint8Array, nonce?: string): Uint8Array {
   const fields = { client, purpose, message, ...(nonce !== undefined ? { nonce } : {}) };
@@ -140,6 +169,8 @@ export function signRequest(groupId: Uint8Array, client: string, purpose: string
 export type ParsedSignerEntry =
   | { readonly ok: true; readonly op: 'sign'; readonly request: SignRequest }
   | { readonly ok: true; readonly op: 'policy'; readonly request: PolicyRequest }
+  | { readonly ok: true; readonly op: 'audit'; readonly request: AuditRequest }
+  | { readonly ok: true; readonly op: 'reveal'; readonly request: RevealRequest }
   | { readonly ok: false; readonly code: string; readonly error: string };
 
 function startsWithPrefix(entry: Uint8Array): boolean {
@@ -182,8 +213,18 @@ export function parseSignerEntry(entry: Uint8Array): ParsedSignerEntry | null {
       const request: PolicyRequest = { policy: parseSignerPolicy(r['policy']), sigs: sigs as Record<string, string> };
       canonical = encodePolicyEntry(request);
       parsed = { ok: true, op: 'policy', request };
+    } else if (r['op'] === 'audit') {
+      if (Object.keys(r).some((k) => !['app', 'count', 'op', 'round'].includes(k))) return { ok: false, code: 'malformed', error: 'unknown field' };
+      const request: AuditRequest = { count: r['count'] as number, round: r['round'] as number };
+      canonical = encodeAuditEntry(request);
+      parsed = { ok: true, op: 'audit', request };
+    } else if (r['op'] === 'reveal') {
+      if (Object.keys(r).some((k) => !['app', 'audit', 'op', 'signature'].includes(k))) return { ok: false, code: 'malformed', error: 'unknown field' };
+      const request: RevealRequest = { audit: r['audit'] as string, signature: r['signature'] as string };
+      canonical = encodeRevealEntry(request);
+      parsed = { ok: true, op: 'reveal', request };
     } else {
-      return { ok: false, code: 'malformed', error: 'unknown op (only "sign" and "policy")' };
+      return { ok: false, code: 'malformed', error: 'unknown op (only "sign", "policy", "audit" and "reveal")' };
     }
   } catch (e) {
     if (e instanceof SignerRequestError) return { ok: false, code: e.code, error: e.message };
@@ -205,6 +246,8 @@ function readU64(b: Uint8Array, at: number): number {
 }
 
 const POLICY_KEY = 'policy';
+/** u64 count of accepted sign requests; `a/<ordinal>` holds each one's request id (signer-audit.ts). */
+const COUNT_KEY = 'n';
 const historyKey = (version: number): string => `h/${version.toString(16).padStart(16, '0')}`;
 const outcomeKey = (id: string): string => `r/${id}`;
 const rateKey = (client: string): string => `c/${client}`;
@@ -219,7 +262,7 @@ function encodeOutcome(o: SignOutcome): Uint8Array {
 
 function decodeOutcome(b: Uint8Array): SignOutcome {
   const o = JSON.parse(new TextDecoder().decode(b)) as SignOutcome;
-  if (typeof o !== 'object' || o === null || (o.op !== 'sign' && o.op !== 'policy') || typeof o.ok !== 'boolean' || !Number.isSafeInteger(o.index) || !Number.isSafeInteger(o.epoch)) throw new RangeError('stored signer outcome is malformed');
+  if (typeof o !== 'object' || o === null || !['sign', 'policy', 'audit', 'reveal'].includes(o.op) || typeof o.ok !== 'boolean' || !Number.isSafeInteger(o.index) || !Number.isSafeInteger(o.epoch)) throw new RangeError('stored signer outcome is malformed');
   return o;
 }
 
@@ -227,18 +270,22 @@ export interface SignerAppOptions {
   readonly groupId: Uint8Array;
   /** The group's initial policy (group.json `signer.policy`). */
   readonly policy: SignerPolicy;
+  /** The randomness beacon's group key (keys.beacon), for audit samples; absent: audits are refused. */
+  readonly beaconKey?: G2Point;
 }
 
 export class SignerApp implements ReplicatedApp {
   readonly name = SIGNER_APP;
   private readonly groupId: Uint8Array;
   private readonly initial: Uint8Array;
+  private readonly beaconKey: G2Point | undefined;
   private readonly parsed = new WeakMap<Uint8Array, ParsedSignerEntry | null>();
   /** Policy bytes -> parsed (the policy changes rarely; each apply would parse it again). */
   private cache: { bytes: Uint8Array; policy: SignerPolicy } | null = null;
 
   constructor(o: SignerAppOptions) {
     this.groupId = o.groupId;
+    this.beaconKey = o.beaconKey;
     this.initial = encodeSignerPolicy(parseSignerPolicy(o.policy));
   }
 
@@ -252,8 +299,9 @@ export class SignerApp implements ReplicatedApp {
   reads(entry: Uint8Array): readonly string[] {
     const p = this.parse(entry);
     if (!p?.ok) return [];
-    const keys = [POLICY_KEY, outcomeKey(toHex(sha256(entry)))];
+    const keys = [POLICY_KEY, outcomeKey(toHex(sha256(entry))), COUNT_KEY];
     if (p.op === 'sign') keys.push(rateKey(p.request.client));
+    if (p.op === 'reveal') keys.push(outcomeKey(p.request.audit));
     return keys;
   }
 
@@ -294,6 +342,8 @@ export class SignerApp implements ReplicatedApp {
       const o = decodeOutcome(earlier);
       return response({ app: SIGNER_APP, ok: o.ok, id, op: o.op, index: o.index, epoch: o.epoch, repeated: true });
     }
+    if (p.op === 'audit') return this.applyAudit(p.request, id, at, state);
+    if (p.op === 'reveal') return this.applyReveal(p.request, id, at, state);
     const policy = this.policy(state);
     if (p.op === 'policy') return this.applyPolicy(p.request, id, policy, at, state);
     const r = p.request;
@@ -318,7 +368,52 @@ export class SignerApp implements ReplicatedApp {
       state.put(rateKey(r.client), b);
     }
     state.put(outcomeKey(id), encodeOutcome({ op: 'sign', client: r.client, purpose: r.purpose, index: at.index, epoch: at.epoch, ok: true }));
+    // The accepted requests in log order, for audit samples.
+    const n = this.acceptedCount(state);
+    state.put(ordinalKey(n), fromHex(id, 32));
+    state.put(COUNT_KEY, u64(n + 1));
     return response({ app: SIGNER_APP, ok: true, id, op: 'sign', index: at.index, epoch: at.epoch, client: r.client, purpose: r.purpose });
+  }
+
+  /** How many sign requests were accepted so far (the population of an audit scheduled now). */
+  acceptedCount(state: AppState): number {
+    const b = state.get(COUNT_KEY);
+    if (b === undefined) return 0;
+    if (b.length !== 8) throw new RangeError(`stored accepted count has ${b.length} bytes`);
+    return readU64(b, 0);
+  }
+
+  private applyAudit(r: AuditRequest, id: string, at: AppPosition, state: AppState): Uint8Array {
+    const base = { op: 'audit' as const, count: r.count, round: r.round, index: at.index, epoch: at.epoch };
+    if (this.beaconKey === undefined) {
+      state.put(outcomeKey(id), encodeOutcome({ ...base, ok: false, code: 'no-beacon', message: 'the group has no randomness beacon (keys.beacon)' }));
+      return response({ app: SIGNER_APP, ok: false, id, op: 'audit', index: at.index, epoch: at.epoch, code: 'no-beacon', error: 'the group has no randomness beacon (keys.beacon)' });
+    }
+    const population = this.acceptedCount(state);
+    state.put(outcomeKey(id), encodeOutcome({ ...base, ok: true, population }));
+    return response({ app: SIGNER_APP, ok: true, id, op: 'audit', index: at.index, epoch: at.epoch, round: r.round, count: r.count, population });
+  }
+
+  private applyReveal(r: RevealRequest, id: string, at: AppPosition, state: AppState): Uint8Array {
+    const refuse = (code: string, message: string): Uint8Array => {
+      state.put(outcomeKey(id), encodeOutcome({ op: 'reveal', audit: r.audit, index: at.index, epoch: at.epoch, ok: false, code, message }));
+      return response({ app: SIGNER_APP, ok: false, id, op: 'reveal', index: at.index, epoch: at.epoch, code, error: message });
+    };
+    const stored = state.get(outcomeKey(r.audit));
+    const audit = stored === undefined ? undefined : decodeOutcome(stored);
+    if (audit === undefined || audit.op !== 'audit' || !audit.ok) return refuse('unknown-audit', `no audit ${r.audit} was scheduled`);
+    if (audit.sample !== undefined) return refuse('revealed', `audit ${r.audit} was revealed before`);
+    const randomness = beaconRoundRandomness(this.beaconKey!, audit.round!, r.signature);
+    if (randomness === null) return refuse('bad-signature', `signature is not the beacon's round ${audit.round}`);
+    const ordinals = auditSample(randomness, r.audit, audit.population!, Math.min(audit.count!, MAX_AUDIT_COUNT));
+    const sample = ordinals.map((o) => {
+      const b = state.get(ordinalKey(o));
+      if (b === undefined || b.length !== 32) throw new RangeError(`accepted request ${o} of ${audit.population} is not stored`);
+      return toHex(b);
+    });
+    state.put(outcomeKey(r.audit), encodeOutcome({ ...audit, sample }));
+    state.put(outcomeKey(id), encodeOutcome({ op: 'reveal', audit: r.audit, index: at.index, epoch: at.epoch, ok: true }));
+    return response({ app: SIGNER_APP, ok: true, id, op: 'reveal', index: at.index, epoch: at.epoch, audit: r.audit, sampled: sample.length });
   }
 
   private recentEpochs(state: AppState, client: string): number[] {

@@ -36,6 +36,16 @@ describe('randomness beacon on a mixed cluster (2 Durable Objects, 2 Node replic
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
+  it('every replica produces each round on its own timer (Durable Object alarms, Node timers), asked by nobody', async () => {
+    const produced = async (url: string) => Number(/^sintra_beacon_produced_round\{[^}]*\} (\d+)$/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? -1);
+    const first = await Promise.all(cluster.urls.map(produced));
+    expect(first.every((r) => r >= 0)).toBe(true);
+    // Three periods later every replica has produced newer rounds, though no client asked for any.
+    await sleep(3500);
+    const later = await Promise.all(cluster.urls.map(produced));
+    later.forEach((r, i) => expect(r, `replica ${i}`).toBeGreaterThan(first[i]!));
+  }, 60_000);
+
   it('drand-client verifies the same rounds from the Durable Object and the Node replicas', async () => {
     const b = group.beacon!;
     expect(b.period).toBe(1);

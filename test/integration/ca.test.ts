@@ -317,6 +317,6 @@ describe('certification authority on the local cluster', () => {
   it('serves the CA routes in its OpenAPI document', async () => {
     const r = await getJson(cluster.urls[0]!, '/v1/openapi.json');
     expect(Object.keys(r.json.paths)).toEqual(expect.arrayContaining(['/v1/ca/requests', '/v1/ca/requests/{id}', '/v1/ca/names/{name}']));
-    expect((await getJson(cluster.urls[0]!, '/v1/info')).json.apps).toEqual(['notary', 'ca']);
+    expect((await getJson(cluster.urls[0]!, '/v1/info')).json.apps).toEqual(['notary', 'ca', 'signer']);
   });
 });

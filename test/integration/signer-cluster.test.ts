@@ -29,7 +29,8 @@ import { newCredential, writeCredential } from '../../infra/dealer/signer-creden
 import { startLocalCluster } from '../../infra/cluster/local-cluster.ts';
 import { startMixedCluster } from '../../infra/cluster/mixed-cluster.ts';
 import { main } from '../../infra/cli/main.ts';
-import { getJson, http, waitFor } from '../helpers/http.ts';
+import { getJson, http, sleep, waitFor } from '../helpers/http.ts';
+import { roundAt } from '../../shared/crypto/beacon.ts';
 import { freePortRange } from '../helpers/ports.ts';
 
 let dataDir: string;
@@ -60,7 +61,7 @@ describe.each([
       clients: { ci: { publicKey: ci.publicKey }, web: { publicKey: web.publicKey } },
       purposes: { release: { clients: ['ci'], maxMessageBytes: 4096 } },
     });
-    await dealToDir(structureFromThreshold(4, 1), { out: keysDir, rng: systemRandom, testOnly: false, signerPolicy });
+    await dealToDir(structureFromThreshold(4, 1), { out: keysDir, rng: systemRandom, testOnly: false, signerPolicy, beacon: { period: 1, genesisTime: Math.floor(Date.now() / 1000) } });
     for (const [name, c] of [['admin.json', admin], ['ci.json', ci], ['web.json', web]] as const) await writeCredential(join(dataDir, name), c);
     writeFileSync(join(dataDir, 'release.txt'), 'release 1.0.0 sha256=0f1e2d\n');
     group = parseGroup(JSON.parse(readFileSync(join(keysDir, GROUP_FILE), 'utf8')));
@@ -124,6 +125,28 @@ describe.each([
       expect((await getJson(url, `/v1/sign/shares/${id}`)).status).toBe(403);
       expect((await getJson(url, `/v1/sign/${id}`)).status).toBe(403);
     }
+  }, 120_000);
+
+  it('an audit sample bound to a beacon round still to come, revealed once it is due, draws from the signatures issued', async () => {
+    const b = group.beacon!;
+    const round = roundAt(Date.now(), b.genesisTime, b.period) + 3;
+    const a = await cli(['signer', 'audit', '--count', '1', '--round', String(round), ...clusterArgs(), '--group', groupFile(), '--json']);
+    expect(a.code, a.err).toBe(0);
+    const { audit, population } = JSON.parse(a.out) as { audit: string; population: number };
+    expect(population).toBeGreaterThanOrEqual(1);
+    const early = await cli(['signer', 'reveal', audit, ...clusterArgs(), '--group', groupFile()]);
+    expect([early.code, early.err]).toEqual([1, expect.stringMatching(/is due at .*reveal after that/)]);
+    while (roundAt(Date.now(), b.genesisTime, b.period) < round) await sleep(200);
+    const r = await cli(['signer', 'reveal', audit, ...clusterArgs(), '--group', groupFile(), '--json']);
+    expect(r.code, r.err).toBe(0);
+    const { sample } = JSON.parse(r.out) as { sample: string[] };
+    expect(sample).toHaveLength(1);
+    // Every replica drew the same sample, and it is a signature the group issued.
+    for (const url of cluster.urls) expect((await getJson(url, `/v1/sign/requests/${audit}`)).json).toMatchObject({ op: 'audit', sample });
+    expect((await getJson(cluster.urls[0]!, `/v1/sign/requests/${sample[0]}`)).json).toMatchObject({ op: 'sign', ok: true });
+    // A round already due cannot be scheduled.
+    const late = await cli(['signer', 'audit', '--count', '1', '--round', '1', ...clusterArgs(), '--group', groupFile()]);
+    expect([late.code, late.err]).toEqual([1, expect.stringMatching(/was due at/)]);
   }, 120_000);
 
   it('a policy change approved by the administrator lets a new client sign', async () => {

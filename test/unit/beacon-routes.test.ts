@@ -109,6 +109,22 @@ describe('beacon routes on four in-memory replicas', () => {
     expect(r2.signature).toBe(toHex(expected.signature));
   });
 
+  it('produceDue (the timers): nothing before the genesis, then the round due now, stored, and when the next is due', async () => {
+    const c = beaconCluster();
+    expect(await c.services[0]!.produceDue()).toEqual({ round: 0, ok: true, nextAt: GENESIS * 1000 });
+    expect(c.asked()).toBe(0);
+    c.advance(1 + PERIOD * 1000); // round 2 due
+    const r = await c.services[1]!.produceDue();
+    expect(r).toEqual({ round: 2, ok: true, nextAt: (GENESIS + 2 * PERIOD) * 1000 });
+    expect(await c.stores[1]!.get(2)).not.toBeNull();
+    expect(await c.stores[1]!.get(1)).toBeNull(); // a round nobody produced in time waits to be asked for
+    expect(c.services[1]!.newestProduced).toBe(2);
+    // Again in the same period: stored, no peer asked.
+    const before = c.asked();
+    expect((await c.services[1]!.produceDue()).round).toBe(2);
+    expect(c.asked()).toBe(before);
+  });
+
   it('stores rounds: a produced round is served again without asking the peers; caching headers', async () => {
     const c = beaconCluster();
     c.advance(1 + PERIOD * 1000 * 2); // round 3 due

@@ -20,6 +20,7 @@
  */
 import { POLICY_MESSAGE_LABEL, SIGNER_ENTRY_PREFIX, SIGNER_STATE_VERSION, SIGN_MESSAGE_LABEL } from '../../shared/app/signer.ts';
 import { POLICY_STATEMENT_FORMAT, SIGNATURE_FORMAT } from '../../shared/client/signer.ts';
+import { AUDIT_LABEL } from '../../shared/app/signer-audit.ts';
 import { SIGN_DST_PREFIX, SIGN_DST_SUFFIX } from '../../shared/crypto/group-sign.ts';
 import { describe, expect, it } from 'vitest';
 import { TSA_POLICY_DOMAIN } from '../../shared/crypto/tsp-policy.ts';
@@ -210,6 +211,7 @@ function codeVectors(): Map<string, Vector> {
     ['signer-entry-prefix', SIGNER_ENTRY_PREFIX],
     ['signature-format', SIGNATURE_FORMAT],
     ['signer-statement', POLICY_STATEMENT_FORMAT],
+    ['signer-audit', AUDIT_LABEL],
     ['dst-sign-prefix', SIGN_DST_PREFIX],
     ['dst-sign-suffix', SIGN_DST_SUFFIX],
   ];

@@ -213,6 +213,8 @@ describe('real answers match the OpenAPI document', () => {
     await sc.settle();
     expect((await signerCall(1, 'POST', '/v1/sign', signBody)).status).toBe(200);
     expect((await signerCall(2, 'GET', `/v1/sign/shares/${signed.body.id}`)).status).toBe(200);
+    expect((await signerCall(1, 'GET', `/v1/sign/requests/${signed.body.id}`)).body).toMatchObject({ op: 'sign', ok: true });
+    expect((await signerCall(1, 'GET', `/v1/sign/requests/${'0'.repeat(64)}`)).status).toBe(404);
     expect((await signerCall(3, 'GET', `/v1/sign/${signed.body.id}`)).status).toBe(200);
     expect((await signerCall(3, 'GET', `/v1/sign/${'0'.repeat(64)}`)).status).toBe(404);
     expect((await signerCall(0, 'GET', '/v1/sign/policy')).status).toBe(200);

@@ -179,3 +179,65 @@ describe('group.json signer section', () => {
     expect(refusal((o) => (o.signer = {}))).toMatch(/policy/);
   });
 });
+
+describe('audit samples bound to a beacon round', () => {
+  it('fix the population at the audit, draw distinct accepted requests from the round at the reveal', async () => {
+    const { testBeaconGroup } = await import('../helpers/group.ts');
+    const { beaconShare, combineBeacon } = await import('../../shared/crypto/beacon.ts');
+    const { encodeAuditEntry, encodeRevealEntry } = await import('../../shared/app/signer.ts');
+    const { auditSample } = await import('../../shared/app/signer-audit.ts');
+    const bg = testBeaconGroup(4, 1, 'signer-audit');
+    const beaconKey = bg.group.beacon!.key.groupKey;
+    const round = (r: number) => toHex(combineBeacon(bg.group.beacon!.key, r, [beaconShare(bg.secrets[0]!.beacon!, r), beaconShare(bg.secrets[1]!.beacon!, r)]).signature);
+    const app = new SignerApp({ groupId, policy: POLICY, beaconKey });
+    const state = new MapAppState();
+    const accepted: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const e = sign('web', 11, 'token', `t${i}`);
+      expect(run(app, state, e, i, 1)['ok']).toBe(true);
+      accepted.push(toHex(sha256(e)));
+    }
+    run(app, state, sign('ci', 10, 'nothing', 'x'), 10, 1); // refused: not in the population
+    const audit = encodeAuditEntry({ count: 3, round: 5 });
+    const auditId = toHex(sha256(audit));
+    expect(run(app, state, audit, 11, 2)).toMatchObject({ ok: true, op: 'audit', population: 10, round: 5, count: 3 });
+    // Accepted after the audit: not in its population.
+    expect(run(app, state, sign('web', 11, 'token', 'late'), 12, 2)['ok']).toBe(true);
+    expect(run(app, state, encodeRevealEntry({ audit: auditId, signature: round(6) }), 13, 3)).toMatchObject({ ok: false, code: 'bad-signature' });
+    expect(run(app, state, encodeRevealEntry({ audit: toHex(new Uint8Array(32)), signature: round(5) }), 14, 3)).toMatchObject({ ok: false, code: 'unknown-audit' });
+    expect(run(app, state, encodeRevealEntry({ audit: auditId, signature: round(5) }), 15, 3)).toMatchObject({ ok: true, op: 'reveal', sampled: 3 });
+    const outcome = app.outcome(state, auditId)!;
+    expect(outcome.sample).toHaveLength(3);
+    expect(new Set(outcome.sample).size).toBe(3);
+    const { beaconRandomness } = await import('../../shared/crypto/beacon.ts');
+    const expected = auditSample(beaconRandomness(fromHexBytes(round(5))), auditId, 10, 3).map((o) => accepted[o]!);
+    expect(outcome.sample).toEqual(expected);
+    // Revealed once: a second reveal (another encoding cannot exist) is refused.
+    const again = encodeRevealEntry({ audit: auditId, signature: round(5) });
+    expect(app.apply(again, { index: 16, epoch: 4 }, state)).not.toBeNull();
+    expect(app.outcome(state, auditId)!.sample).toEqual(expected);
+    expect(run(app, state, encodeRevealEntry({ audit: auditId, signature: round(7) }), 17, 4)).toMatchObject({ ok: false, code: 'revealed' });
+    // Without a beacon key: refused.
+    const plain = new SignerApp({ groupId, policy: POLICY });
+    expect(run(plain, new MapAppState(), encodeAuditEntry({ count: 1, round: 1 }), 0, 0)).toMatchObject({ ok: false, code: 'no-beacon' });
+    expect(() => encodeAuditEntry({ count: 0, round: 1 })).toThrow(/count/);
+    expect(() => encodeAuditEntry({ count: 1, round: 0 })).toThrow(/round/);
+  });
+
+  it('auditSample draws distinct ordinals below the population, all of them when count = population', async () => {
+    const { auditSample } = await import('../../shared/app/signer-audit.ts');
+    const id = 'ab'.repeat(32);
+    for (const [n, k] of [[1, 1], [5, 5], [50, 7], [1000, 256], [3, 10]] as const) {
+      const s = auditSample(new Uint8Array(32).fill(n), id, n, k);
+      expect(s).toHaveLength(Math.min(n, k));
+      expect(new Set(s).size).toBe(s.length);
+      expect(s.every((x) => Number.isInteger(x) && x >= 0 && x < n)).toBe(true);
+      if (k >= n) expect([...s].sort((a, b) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i));
+    }
+    expect(auditSample(new Uint8Array(32), id, 100, 5)).not.toEqual(auditSample(new Uint8Array(32).fill(1), id, 100, 5));
+  });
+});
+
+function fromHexBytes(h: string): Uint8Array {
+  return Uint8Array.from(h.match(/../g)!.map((x) => parseInt(x, 16)));
+}

@@ -19,7 +19,8 @@ import { corsOriginsFromEnv } from '../core/cors.ts';
 import { hostEnvOptions, ReplicaHost } from '../core/host.ts';
 import type { PeerTransport } from '../core/host.ts';
 import { SqlStore } from '../core/sql-store.ts';
-import { beaconServiceFor } from '../core/beacon.ts';
+import { beaconServiceFor, beaconTimersOption } from '../core/beacon.ts';
+import type { BeaconService } from '../core/beacon.ts';
 import { signServiceFor } from '../core/signer.ts';
 import { hostSignerLedger } from '../core/signer-routes.ts';
 import { SqlBeaconStore } from '../core/beacon-store.ts';
@@ -50,6 +51,8 @@ export interface ReplicaEnv {
   readonly SINTRA_BOOTSTRAP?: string;
   /** Seconds work may wait without a new checkpoint before /v1/health answers 503 stalled (default 60). */
   readonly SINTRA_HEALTH_STALL_SECONDS?: string;
+  /** on (default) or off: produce each beacon round at its due time on an alarm (docs/beacon.md). */
+  readonly SINTRA_BEACON_TIMERS?: string;
   readonly [binding: string]: unknown;
 }
 
@@ -81,10 +84,14 @@ export class ReplicaObject extends DurableObject<ReplicaEnv> {
   private host: ReplicaHost | null = null;
   private app: Hono | null = null;
   private configError: string | null = null;
+  private beacon: BeaconService | undefined;
+  /** Produce beacon rounds at their due times on the alarm (SINTRA_BEACON_TIMERS, default on). */
+  private beaconTimers = true;
 
   constructor(ctx: DurableObjectState, env: ReplicaEnv) {
     super(ctx, env);
     try {
+      this.beaconTimers = beaconTimersOption(env.SINTRA_BEACON_TIMERS).beaconTimers !== false;
       const group = parseGroup(JSON.parse(env.SINTRA_GROUP));
       const secrets = parseReplicaSecrets(
         {
@@ -115,12 +122,14 @@ export class ReplicaObject extends DurableObject<ReplicaEnv> {
         clientAddress: (c) => c.req.header('cf-connecting-ip'),
         accessLog: accessLogOption(env.SINTRA_ACCESS_LOG),
         ...healthStallOption(env.SINTRA_HEALTH_STALL_SECONDS),
-        beacon: beaconServiceFor(group, secrets, new SqlBeaconStore(ctx.storage), transport.get, () => Date.now(), (line) => console.log(line)),
+        beacon: (this.beacon = beaconServiceFor(group, secrets, new SqlBeaconStore(ctx.storage), transport.get, () => Date.now(), (line) => console.log(line))),
         signer: signServiceFor(group, secrets, hostSignerLedger(this.host), transport.get, () => Date.now(), (line) => console.log(line)),
       });
       const host = this.host;
       void ctx.blockConcurrencyWhile(async () => {
         await host.init();
+        // A restarted object (eviction, deploy) resumes producing beacon rounds without waiting for a request.
+        if (this.beacon && this.beaconTimers) await this.armAlarm(this.beacon.dueAt(this.beacon.currentRound() + 1));
       });
     } catch (e) {
       this.configError = e instanceof Error ? e.message : String(e);
@@ -135,7 +144,24 @@ export class ReplicaObject extends DurableObject<ReplicaEnv> {
   }
 
   override async alarm(): Promise<void> {
-    await this.runFlush();
+    await Promise.all([this.runFlush(), this.runBeacon()]);
+  }
+
+  /**
+   * The beacon's part of the alarm: produce the round that fell due (docs/beacon.md, "Production") and wake
+   * again when the next one does. A failure (too few peers answered) is logged by the service; the next
+   * round is tried at its time, and the missed one is produced when asked for.
+   */
+  private async runBeacon(): Promise<void> {
+    const beacon = this.beacon;
+    if (!beacon || !this.beaconTimers || !this.host) return;
+    try {
+      const r = await beacon.produceDue();
+      await this.armAlarm(r.nextAt);
+    } catch (e) {
+      console.error(logLine('warn', this.host.secrets.id, 'beacon-timer-failed', `beacon production failed: ${e instanceof Error ? e.message : String(e)}`));
+      await this.armAlarm(Date.now() + beacon.chain.period * 1000);
+    }
   }
 
   /** Flush now (in the background of the current event) and arm the alarm for the next retry. */

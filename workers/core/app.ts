@@ -551,7 +551,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       summary: 'The same metrics, and HTTP latencies by route, in the Prometheus text exposition format',
       responses: { '200': { description: 'the Prometheus text exposition format 0.0.4', type: 'text/plain', schema: TEXT } },
       cache: 'no-store',
-      handler: (c) => c.body(prometheusText(host.metrics(), latencies, { checkpointAgeMs: host.checkpointAgeMs() }), 200, { 'content-type': PROMETHEUS_CONTENT_TYPE }),
+      handler: (c) => c.body(prometheusText(host.metrics(), latencies, { checkpointAgeMs: host.checkpointAgeMs(), ...(options.beacon ? { beaconProduced: options.beacon.newestProduced } : {}) }), 200, { 'content-type': PROMETHEUS_CONTENT_TYPE }),
     },
     {
       method: 'get',

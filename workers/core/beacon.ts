@@ -24,6 +24,7 @@ import type { KeyShare, SignatureShare } from '../../shared/crypto/threshold-bls
 import type { Group, GroupBeacon } from '../../shared/config/group.ts';
 import type { BeaconStore } from './beacon-store.ts';
 import { logLine } from './log.ts';
+import { ConfigError } from '../../shared/config/group.ts';
 import { gatherShares } from './share-gather.ts';
 import type { PeerGet } from './share-gather.ts';
 
@@ -88,6 +89,28 @@ export class BeaconService {
   /** When `round` is due (ms since the epoch). */
   dueAt(round: number): number {
     return roundTimeMs(round, this.chain.genesisTime, this.chain.period);
+  }
+
+  /** The newest round this replica produced (combined and stored) since it started, or 0 (metrics). */
+  get newestProduced(): number {
+    return this.produced;
+  }
+  private produced = 0;
+
+  /**
+   * For timers (Durable Object alarms, Node timers): produces the newest round due by this replica's
+   * clock unless it is stored (a round is never produced before it is due: currentRound), and says when
+   * the next one is due. Rounds nobody produced in time are produced when first asked for (round()).
+   */
+  async produceDue(): Promise<{ readonly round: number; readonly ok: boolean; readonly nextAt: number }> {
+    const r = this.currentRound();
+    let ok = true;
+    if (r >= 1) {
+      const a = await this.round(r);
+      ok = a.ok;
+      if (!a.ok) this.o.log?.(logLine('warn', this.o.replicaId, 'beacon-unavailable', a.message, { round: r }));
+    }
+    return { round: r, ok, nextAt: this.dueAt(r + 1) };
   }
 
   /** The recorded faults, oldest first (the last 256). */
@@ -192,6 +215,7 @@ export class BeaconService {
     // it once more under the group beacon key before it is stored.
     const b = combineBeacon(pk, round, [...valid.values()], h);
     await this.o.store.put(round, b.signature);
+    if (round > this.produced) this.produced = round;
     return { ok: true, round, signature: b.signature };
   }
 }
@@ -210,4 +234,15 @@ export function beaconServiceFor(
 ): BeaconService | undefined {
   if (group.beacon === undefined || secrets.beacon === undefined || get === undefined) return undefined;
   return new BeaconService({ group, me: secrets.index, replicaId: secrets.id, share: secrets.beacon, store, get, now, ...(log ? { log } : {}) });
+}
+
+/**
+ * SINTRA_BEACON_TIMERS: `on` (the default: each round is produced when it falls due, on a Durable Object
+ * alarm or a Node timer) or `off` (rounds are produced only when asked for: no wake-up every period, which
+ * an idle deployment may prefer, since each alarm is an invocation). Anything else is refused.
+ */
+export function beaconTimersOption(value: unknown): { beaconTimers?: boolean } {
+  if (value === undefined || value === '') return {};
+  if (value === 'on' || value === 'off') return { beaconTimers: value === 'on' };
+  throw new ConfigError('SINTRA_BEACON_TIMERS', `expected on or off, got ${JSON.stringify(value)}`);
 }

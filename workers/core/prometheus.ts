@@ -49,7 +49,7 @@ export class RouteLatencies {
 const MODES: readonly ReplicaMode[] = ['active', 'not-bootstrapped', 'lost-state'];
 
 /** The exposition text for one replica's metrics. */
-export function prometheusText(m: HostCoreMetrics, latencies?: RouteLatencies, extra: { readonly checkpointAgeMs?: number | null } = {}): string {
+export function prometheusText(m: HostCoreMetrics, latencies?: RouteLatencies, extra: { readonly checkpointAgeMs?: number | null; readonly beaconProduced?: number } = {}): string {
   const out: string[] = [];
   const metric = (name: string, type: 'gauge' | 'counter', help: string, samples: readonly (readonly [string, number])[]) => {
     out.push(`# HELP sintra_${name} ${help}`, `# TYPE sintra_${name} ${type}`);
@@ -69,6 +69,9 @@ export function prometheusText(m: HostCoreMetrics, latencies?: RouteLatencies, e
   metric('checkpoint_epoch', 'gauge', 'Epoch of the latest group-signed checkpoint (-1: none yet).', one(e.checkpoint?.epoch ?? -1));
   if (extra.checkpointAgeMs !== undefined && extra.checkpointAgeMs !== null) {
     metric('checkpoint_age_seconds', 'gauge', 'Seconds since this replica got its latest group-signed checkpoint (since its load, if that is later).', one(extra.checkpointAgeMs / 1000));
+  }
+  if (extra.beaconProduced !== undefined) {
+    metric('beacon_produced_round', 'gauge', 'Newest randomness beacon round this replica combined and stored since it started (0: none).', one(extra.beaconProduced));
   }
   metric('uncertified_entries', 'gauge', 'Log entries no signed checkpoint covers yet.', one(e.logSize - (e.checkpoint?.size ?? 0)));
   metric('memory_estimated_bytes', 'gauge', "The engine's estimate of the state it retains.", one(e.memory.estimatedBytes));

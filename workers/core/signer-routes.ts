@@ -88,17 +88,22 @@ const OUTCOME_SCHEMA = component(
   exact(
     {
       id: REQUEST_ID,
-      op: { type: 'string', enum: ['sign', 'policy'] },
+      op: { type: 'string', enum: ['sign', 'policy', 'audit', 'reveal'] },
       ok: { type: 'boolean' },
       index: NAT,
       epoch: NAT,
       client: NAME,
       purpose: NAME,
       version: NAT,
+      count: NAT,
+      round: NAT,
+      population: { ...NAT, description: 'audit: the accepted sign requests when it was scheduled' },
+      sample: { type: 'array', items: REQUEST_ID, description: 'audit, once revealed: the sampled sign requests' },
+      audit: { ...REQUEST_ID, description: 'reveal: the audit it reveals' },
       code: { type: 'string', description: 'why it was refused (ok false)' },
       message: { type: 'string' },
     },
-    ['client', 'purpose', 'version', 'code', 'message'],
+    ['client', 'purpose', 'version', 'count', 'round', 'population', 'sample', 'audit', 'code', 'message'],
   ),
 );
 const ID_PARAM = { name: 'id', in: 'path' as const, description: 'the request id (hex SHA-256 of the sign entry)', schema: coded({ ...REQUEST_ID }, 'bad-id', 'a request id is 64 lower-case hex digits') };
@@ -271,7 +276,7 @@ export function signerRoutes(host: ReplicaHost, deps: SignerRouteDeps): RouteSpe
       path: '/v1/sign/requests/{id}',
       operationId: 'signerOutcome',
       tag: 'signer',
-      summary: 'The recorded outcome of a sign request or policy change: accepted, or refused with the reason',
+      summary: 'The recorded outcome of a sign request, policy change, audit or reveal: accepted (an audit with its sample once revealed), or refused with the reason',
       params: [ID_PARAM],
       responses: {
         '200': { description: 'the outcome as this replica executed it', schema: OUTCOME_SCHEMA },

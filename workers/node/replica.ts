@@ -30,6 +30,7 @@ import type { NodeKey } from '../../shared/log/merkle-nodes.ts';
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import { StoreConflictError, StoreNotDurableError } from './store-errors.ts';
 import { beaconServiceFor } from '../core/beacon.ts';
+import type { BeaconService } from '../core/beacon.ts';
 import { signServiceFor } from '../core/signer.ts';
 import { hostSignerLedger } from '../core/signer-routes.ts';
 import { MemoryBeaconStore } from '../core/beacon-store.ts';
@@ -129,6 +130,11 @@ export interface NodeReplicaOptions {
   readonly peers: readonly (string | null)[];
   /** false on function platforms: no timers; retransmission comes from tick(). Default true. */
   readonly timers?: boolean;
+  /**
+   * Produce each randomness beacon round when it falls due, on a timer (docs/beacon.md, "Production");
+   * false: only when asked (SINTRA_BEACON_TIMERS=off). Default true; nothing without timers or a beacon.
+   */
+  readonly beaconTimers?: boolean;
   readonly clientRate?: number;
   /** API keys, SINTRA_REQUIRE_API_KEY and a trusted proxy header (workers/core/admission.ts). */
   readonly admission?: AdmissionConfig;
@@ -170,6 +176,8 @@ export class NodeReplica {
   private readonly flushes = new Set<Promise<void>>();
   private timer: ReturnType<typeof setTimeout> | null = null;
   private timerAt = 0;
+  private readonly beacon: BeaconService | undefined;
+  private beaconTimer: ReturnType<typeof setTimeout> | null = null;
   private flushFailures = 0;
   private closed = false;
 
@@ -190,7 +198,7 @@ export class NodeReplica {
       log: this.log,
       ...(o.accessLog ? { accessLog: true } : {}),
       ...(o.healthStallMs !== undefined ? { healthStallMs: o.healthStallMs } : {}),
-      beacon: beaconServiceFor(o.group, o.secrets, o.store.beacons?.() ?? new MemoryBeaconStore(), transport.get, this.now, this.log),
+      beacon: (this.beacon = beaconServiceFor(o.group, o.secrets, o.store.beacons?.() ?? new MemoryBeaconStore(), transport.get, this.now, this.log)),
       signer: signServiceFor(o.group, o.secrets, hostSignerLedger(this.host), transport.get, this.now, this.log),
     });
     this.app = this.outerApp(inner);
@@ -268,6 +276,26 @@ export class NodeReplica {
       this.log(logLine('warn', this.id, 'storage-not-loaded', `could not load storage yet: ${e instanceof Error ? e.message : String(e)}`));
     }
     this.scheduleFlush();
+    if (this.beacon) this.armBeacon(this.beacon.dueAt(this.beacon.currentRound() + 1));
+  }
+
+  /** The beacon's timer: at each round's due time, produce it (docs/beacon.md, "Production"). */
+  private armBeacon(at: number): void {
+    const beacon = this.beacon;
+    if (!beacon || this.closed || this.o.timers === false || this.o.beaconTimers === false) return;
+    if (this.beaconTimer) clearTimeout(this.beaconTimer);
+    this.beaconTimer = setTimeout(() => {
+      this.beaconTimer = null;
+      void this.track(
+        beacon.produceDue().then(
+          (r) => this.armBeacon(r.nextAt),
+          (e: unknown) => {
+            this.log(logLine('warn', this.id, 'beacon-timer-failed', `beacon production failed: ${e instanceof Error ? e.message : String(e)}`));
+            this.armBeacon(this.now() + beacon.chain.period * 1000);
+          },
+        ),
+      );
+    }, Math.max(0, at - this.now()));
   }
 
   /** Flushes now in the background; the flush arms the retry timer. */
@@ -342,6 +370,8 @@ export class NodeReplica {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    if (this.beaconTimer) clearTimeout(this.beaconTimer);
+    this.beaconTimer = null;
     await this.idle(5000);
     await this.o.store.close?.();
   }

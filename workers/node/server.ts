@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { accessLogOption, logLine } from '../core/log.ts';
 import { healthStallOption } from '../core/health.ts';
+import { beaconTimersOption } from '../core/beacon.ts';
 import { admission, clientRate, corsOrigins, loadGroup, loadSecrets, openStore, parsePeers, storeSpecFromEnv } from './config.ts';
 import type { Env, StoreSpec } from './config.ts';
 import { hostEnvOptions } from '../core/host.ts';
@@ -67,7 +68,7 @@ export async function startNodeReplica(r: NodeReplicaRun): Promise<ServedReplica
   const spec = r.store ?? storeSpecFromEnv(r.env);
   const store = await openStore(spec, group, secrets, log);
   try {
-    const replica = new NodeReplica({ group, secrets, store, peers, clientRate: clientRate(r.env), admission: admission(r.env), corsOrigins: corsOrigins(r.env), host: hostEnvOptions(r.env), accessLog: accessLogOption(r.env['SINTRA_ACCESS_LOG']), ...healthStallOption(r.env['SINTRA_HEALTH_STALL_SECONDS']), log });
+    const replica = new NodeReplica({ group, secrets, store, peers, clientRate: clientRate(r.env), admission: admission(r.env), corsOrigins: corsOrigins(r.env), host: hostEnvOptions(r.env), accessLog: accessLogOption(r.env['SINTRA_ACCESS_LOG']), ...healthStallOption(r.env['SINTRA_HEALTH_STALL_SECONDS']), ...beaconTimersOption(r.env['SINTRA_BEACON_TIMERS']), log });
     const served = await serveReplica(replica, { port: r.port, ...(r.hostname ? { hostname: r.hostname } : {}) });
     log(logLine('info', secrets.id, 'listening', `replica ${secrets.id} (index ${secrets.index}) on ${served.url}, state in ${spec.kind === 'file' ? spec.dir : `Redis at ${new URL(spec.url).host}`}`, { url: served.url, index: secrets.index }));
     return served;
