@@ -43,6 +43,9 @@ export interface DealOptions {
   beaconId?: string;
   /** The signing service's initial policy (docs/signer.md): written as group.json `signer`. */
   signerPolicy?: string;
+  /** Also the signing service's own threshold RSA key (keys.signerRsa). */
+  signerRsa?: boolean;
+  signerRsaPrimes?: string;
 }
 
 export class UsageError extends Error {
@@ -169,7 +172,8 @@ function parseCertStart(text: string): Date {
 /** The RSA part of `sintra deal`, checked before any work: usage, the structure, the primes file. */
 async function rsaOptions(opts: DealOptions, structure: GroupFile['structure'], testOnly: boolean): Promise<DealToDirRsa | undefined> {
   if (!opts.rsa) {
-    const stray = RSA_OPTIONS.filter(([k]) => opts[k] !== undefined).map(([, flag]) => flag);
+    // --rsa-bits also sizes the signing service's key (--signer-rsa).
+    const stray = RSA_OPTIONS.filter(([k]) => opts[k] !== undefined && !(k === 'rsaBits' && opts.signerRsa)).map(([, flag]) => flag);
     if (stray.length > 0) throw new UsageError(`${stray.join(', ')} ${stray.length === 1 ? 'goes' : 'go'} with --rsa`);
     return undefined;
   }
@@ -225,6 +229,18 @@ export async function dealCommand(opts: DealOptions, io: Io): Promise<number> {
   const rsa = await rsaOptions(opts, parsed.structure, opts.seed !== undefined);
   const beacon = beaconOptions(opts);
   const signerPolicy = opts.signerPolicy === undefined ? undefined : await loadSignerPolicy(opts.signerPolicy);
+  if (opts.signerRsa && signerPolicy === undefined) throw new UsageError('--signer-rsa goes with --signer-policy');
+  if (!opts.signerRsa && opts.signerRsaPrimes !== undefined) throw new UsageError('--signer-rsa-primes goes with --signer-rsa');
+  if (opts.signerRsa) {
+    try {
+      thresholdRsaParameters(parsed.structure);
+    } catch (e) {
+      if (e instanceof ThresholdRsaError) throw new DealerError(`--signer-rsa: ${e.message}`);
+      throw e;
+    }
+  }
+  const signerRsaPrimes = opts.signerRsaPrimes === undefined ? undefined : await loadSafePrimes(opts.signerRsaPrimes);
+  if (signerRsaPrimes === undefined && opts.signerRsa) checkModulusBits(opts.rsaBits ?? DEFAULT_RSA_BITS, opts.seed !== undefined);
   if (opts.seed !== undefined) io.err(`${TEST_KEYS_WARNING}\n`);
   if (rsa !== undefined && rsa.notAfter.getTime() <= Date.now()) io.err(`warning: the certificates expire at ${rsa.notAfter.toISOString()}, which has passed (--cert-start, --cert-years)\n`);
   if (rsa?.primes !== undefined) io.err(`note: ${opts.rsaPrimes} holds the group's whole RSA private key (its primes); destroy it once the deal is done\n`);
@@ -238,6 +254,7 @@ export async function dealCommand(opts: DealOptions, io: Io): Promise<number> {
     ...(rsa === undefined ? {} : { rsa }),
     ...(beacon === undefined ? {} : { beacon }),
     ...(signerPolicy === undefined ? {} : { signerPolicy }),
+    ...(opts.signerRsa ? { signerRsa: { bits: opts.rsaBits ?? DEFAULT_RSA_BITS, ...(signerRsaPrimes === undefined ? {} : { primes: signerRsaPrimes }) } } : {}),
   });
   const g = result.group;
   const summary = publicSummary(g);

@@ -97,6 +97,8 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     .option('--beacon-genesis <time>', 'with --beacon: when round 1 is due, Unix seconds or UTC (2026-01-01T12:00:00Z; default now)')
     .option('--beacon-id <id>', 'with --beacon: the drand beacon id (default sintra- and 16 hex digits of the group id)')
     .option('--signer-policy <file>', 'also run the signing service with this initial policy (docs/signer.md; sintra signer policy init)')
+    .option('--signer-rsa', 'with --signer-policy: also a threshold RSA key of its own for purposes with scheme rsa-pkcs1-sha256 (--rsa-bits sets its size)')
+    .option('--signer-rsa-primes <file>', 'with --signer-rsa: take its safe primes from {"p": hex, "q": hex} (tests)')
     .addHelpText(
       'after',
       [

@@ -38,8 +38,8 @@ export async function checkOutOption(opts: { readonly out?: string | undefined; 
   if (opts.out !== undefined) await checkOutFile(opts.out, opts.force);
 }
 
-/** Writes `text` to `path` whole; without force, fails if the file appeared meanwhile. */
-export async function writeOutFile(path: string, text: string, force: boolean | undefined): Promise<void> {
+/** Writes `text` (or bytes) to `path` whole; without force, fails if the file appeared meanwhile. */
+export async function writeOutFile(path: string, text: string | Uint8Array, force: boolean | undefined): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   try {
     await writeFile(tmp, text, { flag: 'wx' });

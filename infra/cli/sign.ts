@@ -35,7 +35,8 @@ import { CredentialError, newCredential, readCredential, writeCredential } from 
 import { UsageError } from './deal.ts';
 import type { Io } from './deal.ts';
 import { baseUrl, collectUrl, DEFAULT_TIMEOUT_SECONDS, nodeFetch, seconds } from './client.ts';
-import { checkOutOption, writeOutFile } from './out-file.ts';
+import { checkOutFile, checkOutOption, writeOutFile } from './out-file.ts';
+import { rsaPublicKeyPem } from '../../shared/crypto/x509.ts';
 import { collect } from './options.ts';
 import { fsReason, loadGroupFile } from './verify.ts';
 
@@ -51,6 +52,8 @@ export interface SignOptions {
   force?: boolean;
   nonce?: string;
   verify?: string;
+  /** Also write the raw signature bytes here (for openssl dgst -verify with an RSA purpose). */
+  signatureOut?: string;
   json?: boolean;
   timeout?: number;
 }
@@ -142,6 +145,7 @@ async function sign(opts: SignOptions, io: Io): Promise<number> {
   if (opts.out === undefined) throw new UsageError('give --out sig.json, where the verified signature document goes');
   if (opts.nonce !== undefined && !/^(?:[0-9a-f]{2}){1,64}$/.test(opts.nonce)) throw new UsageError('--nonce: 1 to 64 bytes of lower-case hex');
   await checkOutOption(opts);
+  if (opts.signatureOut !== undefined) await checkOutFile(opts.signatureOut, opts.force);
   const urls = urlsOf(opts);
   const group = await groupOf(opts);
   const credential = await readCredential(opts.credential);
@@ -173,9 +177,10 @@ async function sign(opts: SignOptions, io: Io): Promise<number> {
         continue;
       }
       await writeOutFile(opts.out, `${JSON.stringify(a.body, null, 2)}\n`, opts.force);
+      if (opts.signatureOut !== undefined) await writeOutFile(opts.signatureOut, fromHex(a.body.signature), opts.force);
       const out = { id, purpose: opts.purpose, client: credential.name, index: v.index, signature: a.body.signature, out: opts.out, verified: true };
       if (opts.json) io.out(`${JSON.stringify(out)}\n`);
-      else io.out(`signed: request ${id}, log index ${v.index}\nsignature ${out.signature}\nverified against ${opts.group} (purpose ${opts.purpose}); written to ${opts.out}\n`);
+      else io.out(`signed: request ${id}, log index ${v.index}\n${v.scheme} signature ${out.signature}\nverified against ${opts.group} (purpose ${opts.purpose}); written to ${opts.out}${opts.signatureOut ? ` and, raw, to ${opts.signatureOut}` : ''}\n`);
       return 0;
     }
     if (Date.now() + POLL_MS > deadline) throw new Error(`no verified signature with a receipt within ${opts.timeout ?? DEFAULT_TIMEOUT_SECONDS} s: ${seen.slice(-urls.length).join('; ')}`);
@@ -209,6 +214,18 @@ export async function signCommand(signatureFile: string | undefined, opts: SignO
     io.err(`error: ${e instanceof Error ? e.message : String(e)}\n`);
     return 1;
   }
+}
+
+/** The signing RSA key as PEM, derived offline from the pinned group.json (keys.signerRsa). */
+async function rsaKey(opts: SignerOptions, io: Io): Promise<number> {
+  const group = await groupOf(opts);
+  if (group.signerRsa === undefined) throw new Error(`${opts.group} has no signing RSA key (keys.signerRsa: sintra deal --signer-rsa)`);
+  const pem = rsaPublicKeyPem(group.signerRsa);
+  if (opts.out !== undefined) {
+    await writeOutFile(opts.out, pem, opts.force);
+    io.out(`wrote the signing RSA public key (${group.signerRsa.n.toString(2).length} bits) to ${opts.out}\n`);
+  } else io.out(pem);
+  return 0;
 }
 
 async function keygen(opts: SignerOptions, io: Io): Promise<number> {
@@ -439,6 +456,7 @@ export function registerSignCommands(program: Command, io: Io, setCode: (code: n
     .option('--group <file>', "the group's public group.json (pins the key the signature is verified with)")
     .option('--out <file>', 'where the verified signature document goes (never overwritten without --force)')
     .option('--force', 'overwrite the --out file if it exists')
+    .option('--signature-out <file>', 'also write the raw signature bytes (for openssl dgst -sha256 -verify with an RSA purpose)')
     .option('--nonce <hex>', 'make the request unique (1-64 bytes of hex), e.g. to sign one message twice')
     .option('--verify <file>', 'verify offline that SIGNATURE is the group\'s signature of FILE, with the receipt of its log entry')
     .option('--timeout <seconds>', `give up after this long (default ${DEFAULT_TIMEOUT_SECONDS})`, seconds)
@@ -482,6 +500,14 @@ export function registerSignCommands(program: Command, io: Io, setCode: (code: n
     .option('--timeout <seconds>', `give up after this long (default ${DEFAULT_TIMEOUT_SECONDS})`, seconds)
     .option('--json', 'print the result as one JSON object')
     .action(async (auditId: string | undefined, opts: SignerOptions) => setCode(await run((o) => reveal(auditId, o, io), io)(opts)));
+
+  signer
+    .command('rsa-key')
+    .description("the signing service's RSA public key as PEM, from the pinned group.json (offline), for openssl dgst -sha256 -verify")
+    .option('--group <file>', "the group's public group.json")
+    .option('--out <file>', 'write the PEM here instead of stdout')
+    .option('--force', 'overwrite the --out file if it exists')
+    .action(async (opts: SignerOptions) => setCode(await run(rsaKey, io)(opts)));
 
   const policy = signer.command('policy').description('make, read and change the signing policy');
   policy

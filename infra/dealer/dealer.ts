@@ -119,6 +119,8 @@ export interface DealToDirOptions {
   readonly beacon?: BeaconDealOptions;
   /** The signing service's initial policy (docs/signer.md), written as group.json `signer`. */
   readonly signerPolicy?: SignerPolicy;
+  /** The signing service's own threshold RSA key (keys.signerRsa): given primes, or generated of `bits`. */
+  readonly signerRsa?: { readonly bits: number; readonly primes?: SafePrimes };
 }
 
 export interface DealResult extends DealOutput {
@@ -159,8 +161,10 @@ export async function dealToDir(parsed: ParsedStructure, opts: DealToDirOptions)
     if (opts.rsa.primes !== undefined) primes = opts.rsa.primes;
     else ({ ms: primesMs, ...primes } = await generateSafePrimes(opts.rsa.bits, progress));
   }
+  const signerPrimes = opts.signerRsa === undefined ? undefined : (opts.signerRsa.primes ?? (await generateSafePrimes(opts.signerRsa.bits, progress)));
   progress(`dealing for ${parsed.replicas.length} replicas`);
   const out = deal(parsed, opts.rng, {
+    ...(signerPrimes === undefined ? {} : { signerRsa: { p: signerPrimes.p, q: signerPrimes.q } }),
     testOnly: opts.testOnly,
     onProgress: progress,
     ...(opts.beacon === undefined ? {} : { beacon: opts.beacon }),

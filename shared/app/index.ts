@@ -28,10 +28,10 @@ export const SIGNER_APP_NAMES: readonly string[] = ['notary', 'ca', 'signer'];
  * Group, or its 32-byte id).
  */
 export function standardApps(
-  group: { readonly groupId: Uint8Array; readonly signer?: { readonly policy: SignerPolicy }; readonly beacon?: { readonly key: { readonly groupKey: G2Point } } } | Uint8Array,
+  group: { readonly groupId: Uint8Array; readonly signer?: { readonly policy: SignerPolicy }; readonly beacon?: { readonly key: { readonly groupKey: G2Point } }; readonly signerRsa?: unknown } | Uint8Array,
 ): ReplicatedApp[] {
   const groupId = group instanceof Uint8Array ? group : group.groupId;
   const apps: ReplicatedApp[] = [new NotaryApp(), new CertificateAuthority({ groupId })];
-  if (!(group instanceof Uint8Array) && group.signer !== undefined) apps.push(new SignerApp({ groupId, policy: group.signer.policy, ...(group.beacon ? { beaconKey: group.beacon.key.groupKey } : {}) }));
+  if (!(group instanceof Uint8Array) && group.signer !== undefined) apps.push(new SignerApp({ groupId, policy: group.signer.policy, ...(group.beacon ? { beaconKey: group.beacon.key.groupKey } : {}), rsa: group.signerRsa !== undefined }));
   return apps;
 }

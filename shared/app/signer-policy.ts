@@ -13,7 +13,9 @@
  *                                                                  in any `epochs` consecutive epochs
  *     "purposes": {"release": {"clients": ["ci"],     0-256 purposes; who may sign it (sorted, unique)
  *                              "maxMessageBytes": 4096,            1..MAX_SIGN_MESSAGE_BYTES
- *                              "prefixes": ["<hex>", ...]}}        optional: the message starts with one
+ *                              "prefixes": ["<hex>", ...],         optional: the message starts with one
+ *                              "scheme": "rsa-pkcs1-sha256"}}      optional: signed with keys.signerRsa
+ *                                                                  (absent: BLS under the kernel key)
  *   }
  *
  * Names (administrators, clients) are 1-64 of a-z, 0-9, '.', '_', '-' (starting with a letter or digit);
@@ -45,9 +47,14 @@ export interface SignerClient {
   readonly rate?: SignerRate;
 }
 
+/** A purpose signed with the signing service's threshold RSA key (RSASSA-PKCS1-v1_5, SHA-256). */
+export const RSA_SIGN_SCHEME = 'rsa-pkcs1-sha256';
+
 export interface SignerPurpose {
   readonly clients: readonly string[];
   readonly maxMessageBytes: number;
+  /** Absent: BLS under the kernel key (group-sign.ts); RSA_SIGN_SCHEME: the keys.signerRsa key. */
+  readonly scheme?: typeof RSA_SIGN_SCHEME;
   /** Lower-case hex; when present the message must start with one of them. */
   readonly prefixes?: readonly string[];
 }
@@ -144,7 +151,9 @@ export function parseSignerPolicy(raw: unknown, path = 'policy'): SignerPolicy {
     return { publicKey: pk, rate: { count: integer(r['count'], `${p}.rate.count`, 1, MAX_RATE_COUNT), epochs: integer(r['epochs'], `${p}.rate.epochs`, 1, 1_000_000_000) } };
   });
   const purposes = map(o['purposes'], `${path}.purposes`, MAX_PURPOSES, (v, p): SignerPurpose => {
-    const u = object(v, p, ['clients', 'maxMessageBytes', 'prefixes'], ['clients', 'maxMessageBytes']);
+    const u = object(v, p, ['clients', 'maxMessageBytes', 'prefixes', 'scheme'], ['clients', 'maxMessageBytes']);
+    if (u['scheme'] !== undefined && u['scheme'] !== RSA_SIGN_SCHEME) throw new SignerPolicyError(`${p}.scheme`, `expected ${JSON.stringify(RSA_SIGN_SCHEME)} (or no scheme: BLS)`);
+    const scheme = u['scheme'] === undefined ? {} : { scheme: RSA_SIGN_SCHEME as typeof RSA_SIGN_SCHEME };
     const list = u['clients'];
     if (!Array.isArray(list) || list.length > MAX_CLIENTS) throw new SignerPolicyError(`${p}.clients`, `expected a list of at most ${MAX_CLIENTS} client names`);
     list.forEach((c, i) => {
@@ -152,13 +161,13 @@ export function parseSignerPolicy(raw: unknown, path = 'policy'): SignerPolicy {
       if (i > 0 && !((list[i - 1] as string) < c)) throw new SignerPolicyError(`${p}.clients`, 'names sorted and unique');
     });
     const maxMessageBytes = integer(u['maxMessageBytes'], `${p}.maxMessageBytes`, 1, MAX_SIGN_MESSAGE_BYTES);
-    if (u['prefixes'] === undefined) return { clients: list as string[], maxMessageBytes };
+    if (u['prefixes'] === undefined) return { clients: list as string[], maxMessageBytes, ...scheme };
     const pre = u['prefixes'];
     if (!Array.isArray(pre) || pre.length === 0 || pre.length > MAX_PREFIXES) throw new SignerPolicyError(`${p}.prefixes`, `expected 1 to ${MAX_PREFIXES} hex prefixes`);
     pre.forEach((x, i) => {
       if (typeof x !== 'string' || !/^(?:[0-9a-f]{2}){1,256}$/.test(x)) throw new SignerPolicyError(`${p}.prefixes[${i}]`, 'expected 1 to 256 bytes of lower-case hex');
     });
-    return { clients: list as string[], maxMessageBytes, prefixes: pre as string[] };
+    return { clients: list as string[], maxMessageBytes, prefixes: pre as string[], ...scheme };
   });
   for (const p of Object.keys(o['purposes'] as object)) if (!isPurpose(p)) throw new SignerPolicyError(`${path}.purposes.${p}`, 'not a purpose name');
   const policy: SignerPolicy = { version, admins: { threshold, keys }, clients, purposes };

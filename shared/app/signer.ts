@@ -42,7 +42,7 @@ import { bytesEqual, frame, fromBase64, fromHex, toBase64, toHex } from '../cryp
 import { sha256 } from '../crypto/sha256.ts';
 import { ed25519Verifier } from '../crypto/ed25519.ts';
 import { isPurpose } from '../crypto/group-sign.ts';
-import { NAME_PATTERN, SignerPolicyError, canonicalJson, decodeSignerPolicy, encodeSignerPolicy, parseSignerPolicy, policyRefusal } from './signer-policy.ts';
+import { NAME_PATTERN, RSA_SIGN_SCHEME, SignerPolicyError, canonicalJson, decodeSignerPolicy, encodeSignerPolicy, parseSignerPolicy, policyRefusal } from './signer-policy.ts';
 import type { SignerPolicy } from './signer-policy.ts';
 import type { AppPosition, AppState, ReplicatedApp } from './types.ts';
 import { MAX_AUDIT_COUNT, auditFieldsError, auditSample, beaconRoundRandomness, ordinalKey, revealFieldsError } from './signer-audit.ts';
@@ -86,6 +86,8 @@ export interface SignOutcome {
   readonly population?: number;
   readonly sample?: readonly string[];
   readonly audit?: string;
+  /** An accepted sign request of an RSA purpose: RSA_SIGN_SCHEME (absent: BLS), as the policy said then. */
+  readonly scheme?: typeof RSA_SIGN_SCHEME;
   readonly index: number;
   readonly epoch: number;
   readonly ok: boolean;
@@ -272,6 +274,8 @@ export interface SignerAppOptions {
   readonly policy: SignerPolicy;
   /** The randomness beacon's group key (keys.beacon), for audit samples; absent: audits are refused. */
   readonly beaconKey?: G2Point;
+  /** Whether the group has the signing RSA key (keys.signerRsa); without it, RSA purposes are refused. */
+  readonly rsa?: boolean;
 }
 
 export class SignerApp implements ReplicatedApp {
@@ -279,6 +283,7 @@ export class SignerApp implements ReplicatedApp {
   private readonly groupId: Uint8Array;
   private readonly initial: Uint8Array;
   private readonly beaconKey: G2Point | undefined;
+  private readonly rsa: boolean;
   private readonly parsed = new WeakMap<Uint8Array, ParsedSignerEntry | null>();
   /** Policy bytes -> parsed (the policy changes rarely; each apply would parse it again). */
   private cache: { bytes: Uint8Array; policy: SignerPolicy } | null = null;
@@ -286,6 +291,7 @@ export class SignerApp implements ReplicatedApp {
   constructor(o: SignerAppOptions) {
     this.groupId = o.groupId;
     this.beaconKey = o.beaconKey;
+    this.rsa = o.rsa === true;
     this.initial = encodeSignerPolicy(parseSignerPolicy(o.policy));
   }
 
@@ -367,7 +373,8 @@ export class SignerApp implements ReplicatedApp {
       kept.forEach((e, k) => b.set(u64(e), 8 * k));
       state.put(rateKey(r.client), b);
     }
-    state.put(outcomeKey(id), encodeOutcome({ op: 'sign', client: r.client, purpose: r.purpose, index: at.index, epoch: at.epoch, ok: true }));
+    const scheme = policy.purposes[r.purpose]!.scheme;
+    state.put(outcomeKey(id), encodeOutcome({ op: 'sign', client: r.client, purpose: r.purpose, index: at.index, epoch: at.epoch, ok: true, ...(scheme ? { scheme } : {}) }));
     // The accepted requests in log order, for audit samples.
     const n = this.acceptedCount(state);
     state.put(ordinalKey(n), fromHex(id, 32));
@@ -430,6 +437,8 @@ export class SignerApp implements ReplicatedApp {
       return response({ app: SIGNER_APP, ok: false, id, op: 'policy', index: at.index, epoch: at.epoch, code, error: message });
     };
     if (r.policy.version !== current.version + 1) return refuse('bad-version', `the policy in force is version ${current.version}; a change must be version ${current.version + 1}`);
+    const rsaPurpose = Object.entries(r.policy.purposes).find(([, p]) => p.scheme === RSA_SIGN_SCHEME)?.[0];
+    if (rsaPurpose !== undefined && !this.rsa) return refuse('no-rsa-key', `purpose ${rsaPurpose} is ${RSA_SIGN_SCHEME}, and the group has no signing RSA key (keys.signerRsa)`);
     const message = policyMessageBytes(this.groupId, r.policy);
     let valid = 0;
     for (const [admin, sig] of Object.entries(r.sigs)) {

@@ -2,10 +2,11 @@
  * Offline checks of what the signing service answers (docs/signer.md), with group.json alone:
  *
  * - A signature document (GET /v1/sign/{id}, `sintra sign --out`), format sintra-edge/signature@1:
- *     {"format","groupId","id","purpose","client","message" (base64),"signature" (hex, 48 bytes),
+ *     {"format","groupId","id","purpose","client","message" (base64),"scheme","signature" (hex),
  *      "dst","receipt" (the receipt of the request's log entry, or null before a checkpoint covers it)}
- *   valid when the signature verifies under the group key (keys.kernel.groupKey) with the purpose's DST
- *   over the message (shared/crypto/group-sign.ts), and, with a receipt, when the receipt verifies and its
+ *   valid when the signature verifies: scheme "bls", under the group key (keys.kernel.groupKey) with the
+ *   purpose's DST over the message (shared/crypto/group-sign.ts); scheme "rsa-pkcs1-sha256", as
+ *   RSASSA-PKCS1-v1_5 with SHA-256 under keys.signerRsa (dst null); and, with a receipt, when the receipt verifies and its
  *   entry is this very sign request (its SHA-256 is `id`; its client, purpose and message are these).
  * - A policy statement (GET /v1/sign/policy), format sintra-edge/signer-policy@1:
  *     {"format","groupId","policy" (the policy object),"apps" ([{name, digest}]),"checkpoint"}
@@ -17,7 +18,8 @@ import { bytesEqual, fromBase64, fromHex, toBase64, toHex } from '../crypto/byte
 import { sha256 } from '../crypto/sha256.ts';
 import { signingDst, verifyGroupSignature } from '../crypto/group-sign.ts';
 import { SIGNER_APP, parseSignerEntry, signerDigest } from '../app/signer.ts';
-import { encodeSignerPolicy, parseSignerPolicy } from '../app/signer-policy.ts';
+import { RSA_SIGN_SCHEME, encodeSignerPolicy, parseSignerPolicy } from '../app/signer-policy.ts';
+import { modulusBytes, rsaVerify } from '../crypto/rsa.ts';
 import type { SignerPolicy } from '../app/signer-policy.ts';
 import { appDigestsFromJson, computeStateDigest } from '../app/state.ts';
 import { checkpointFromJson, verifyCheckpoint } from '../log/checkpoint.ts';
@@ -35,19 +37,26 @@ export interface SignatureDocument {
   readonly purpose: string;
   readonly client: string;
   readonly message: string;
+  /** `bls` (the kernel key, the DST below) or `rsa-pkcs1-sha256` (keys.signerRsa; dst null). */
+  readonly scheme: SignatureScheme;
   readonly signature: string;
-  readonly dst: string;
+  readonly dst: string | null;
   readonly receipt: ReceiptJson | null;
 }
 
 export type SignatureVerdict =
-  | { readonly ok: true; readonly purpose: string; readonly client: string; readonly message: Uint8Array; readonly index: number | null; readonly logged: boolean }
+  | { readonly ok: true; readonly purpose: string; readonly client: string; readonly message: Uint8Array; readonly scheme: SignatureScheme; readonly index: number | null; readonly logged: boolean }
   | { readonly ok: false; readonly reason: string };
 
-const SIGNATURE_FIELDS = ['format', 'groupId', 'id', 'purpose', 'client', 'message', 'signature', 'dst', 'receipt'];
+const SIGNATURE_FIELDS = ['format', 'groupId', 'id', 'purpose', 'client', 'message', 'scheme', 'signature', 'dst', 'receipt'];
+
+export type SignatureScheme = 'bls' | typeof RSA_SIGN_SCHEME;
 
 /** The signature document of an accepted request (what GET /v1/sign/{id} serves). */
-export function signatureDocument(groupId: Uint8Array, d: { id: string; purpose: string; client: string; message: Uint8Array; signature: Uint8Array; receipt: ReceiptJson | null }): SignatureDocument {
+export function signatureDocument(
+  groupId: Uint8Array,
+  d: { id: string; purpose: string; client: string; message: Uint8Array; scheme: SignatureScheme; signature: Uint8Array; receipt: ReceiptJson | null },
+): SignatureDocument {
   return {
     format: SIGNATURE_FORMAT,
     groupId: toHex(groupId),
@@ -55,8 +64,9 @@ export function signatureDocument(groupId: Uint8Array, d: { id: string; purpose:
     purpose: d.purpose,
     client: d.client,
     message: toBase64(d.message),
+    scheme: d.scheme,
     signature: toHex(d.signature),
-    dst: signingDst(groupId, d.purpose),
+    dst: d.scheme === 'bls' ? signingDst(groupId, d.purpose) : null,
     receipt: d.receipt,
   };
 }
@@ -95,21 +105,27 @@ export function verifySignatureDocument(group: Group, doc: unknown, options: { r
     } catch (e) {
       return no(`purpose: ${e instanceof Error ? e.message : 'invalid'}`);
     }
-    if (d['dst'] !== dst) return no('dst: not the DST of this group and purpose');
+    const scheme = d['scheme'];
+    if (scheme !== 'bls' && scheme !== RSA_SIGN_SCHEME) return no(`scheme: expected "bls" or "${RSA_SIGN_SCHEME}"`);
+    if (d['dst'] !== (scheme === 'bls' ? dst : null)) return no(scheme === 'bls' ? 'dst: not the DST of this group and purpose' : 'dst: null for an RSA signature');
     const message = typeof d['message'] === 'string' ? fromBase64(d['message']) : null;
     if (message === null) return no('message: expected standard padded base64');
     if (options.message !== undefined && !bytesEqual(options.message, message)) return no('the document signs another message than the one given');
+    if (group.signer === undefined) return no('the group has no signing service (group.json has no signer)');
+    const rsaKey = group.signerRsa;
+    if (scheme === RSA_SIGN_SCHEME && rsaKey === undefined) return no('the group has no signing RSA key (keys.signerRsa)');
+    const length = scheme === 'bls' ? 48 : modulusBytes(rsaKey!.n);
     let signature: Uint8Array;
     try {
-      signature = fromHex(d['signature'] as string, 48);
+      signature = fromHex(d['signature'] as string, length);
     } catch {
-      return no('signature: expected 48 bytes of lower-case hex');
+      return no(`signature: expected ${length} bytes of lower-case hex`);
     }
-    if (group.signer === undefined) return no('the group has no signing service (group.json has no signer)');
-    if (!verifyGroupSignature(group.kernel.groupKey, group.groupId, purpose, message, signature)) return no('the signature does not verify under the group key for this purpose and message');
+    const valid = scheme === 'bls' ? verifyGroupSignature(group.kernel.groupKey, group.groupId, purpose, message, signature) : rsaVerify(rsaKey!, message, signature);
+    if (!valid) return no(`the signature does not verify under the group's ${scheme === 'bls' ? 'key for this purpose' : 'signing RSA key'} and message`);
     if (d['receipt'] === null) {
       if (options.requireReceipt) return no('no receipt: the log entry is not covered by a signed checkpoint yet');
-      return { ok: true, purpose, client, message, index: null, logged: false };
+      return { ok: true, purpose, client, message, scheme, index: null, logged: false };
     }
     const r = checkReceipt(d['receipt'], group);
     if (!r.ok) return no(`receipt: ${r.reason}`);
@@ -118,7 +134,7 @@ export function verifySignatureDocument(group: Group, doc: unknown, options: { r
     const p = parseSignerEntry(entry);
     if (p === null || !p.ok || p.op !== 'sign') return no('receipt: its entry is not a sign request');
     if (p.request.purpose !== purpose || p.request.client !== client || !bytesEqual(p.request.message, message)) return no('receipt: its entry is for another purpose, client or message');
-    return { ok: true, purpose, client, message, index: r.receipt.index, logged: true };
+    return { ok: true, purpose, client, message, scheme, index: r.receipt.index, logged: true };
   } catch (e) {
     return no(e instanceof Error ? e.message : 'malformed document');
   }

@@ -31,12 +31,12 @@ import { derToPem } from '../crypto/pem.ts';
 import type { RandomBytes } from '../crypto/random.ts';
 import { kernelScheme, quorumScheme } from '../crypto/schemes.ts';
 import { dealThresholdRsa, thresholdRsaParameters } from '../crypto/threshold-rsa.ts';
-import type { ThresholdRsaDealing } from '../crypto/threshold-rsa.ts';
+import type { ThresholdRsaDealing, ThresholdRsaPublicKey } from '../crypto/threshold-rsa.ts';
 import { certificateSerial, checkCertificateLabel, defaultCertificateLabel, issueGroupCertificates } from '../crypto/x509.ts';
 import type { GroupCertificates } from '../crypto/x509.ts';
 import type { ParsedStructure } from '../quorum/structure-file.ts';
 import { ECHO_SCHEME, GROUP_FORMAT, LINK_KEY_BYTES, echoSeed } from './group.ts';
-import type { BeaconKeyFile, EchoKeyFile, GroupFile, KeySharesFile, RsaKeyFile, SecretsFile } from './group.ts';
+import type { BeaconKeyFile, EchoKeyFile, GroupFile, KeySharesFile, RsaKeyFile, SecretsFile, SignerRsaKeyFile } from './group.ts';
 import { ed25519PublicKey } from '../crypto/ed25519.ts';
 import { BEACON_SCHEME_ID } from '../crypto/beacon.ts';
 
@@ -80,6 +80,11 @@ export interface DealOptions {
    */
   readonly echo?: boolean;
   /**
+   * The signing service's own threshold RSA key (keys.signerRsa) from these safe primes; needs
+   * `signerPolicy`. Its randomness is drawn after every other key's.
+   */
+  readonly signerRsa?: { readonly p: bigint; readonly q: bigint };
+  /**
    * The signing service's initial policy (shared/app/signer-policy.ts), written as group.json `signer`;
    * absent: the group runs no signing service. No key or randomness: the signer uses the kernel key.
    */
@@ -105,6 +110,13 @@ function share(scheme: SharingScheme, rng: RandomBytes): Dealt {
 const scalarHex = (x: bigint) => toHex(encodeScalar(x));
 const g2Hex = (x: bigint) => toHex(encodeG2(G2.BASE.multiply(x)));
 const g1Hex = (x: bigint) => toHex(encodeG1(G1.BASE.multiply(x)));
+
+/** A threshold RSA public key as group.json writes it: integers I2OSP to the modulus length, hex. */
+function rsaPublicFile(pk: ThresholdRsaPublicKey): SignerRsaKeyFile {
+  const K = byteLength(pk.n);
+  const intHex = (x: bigint) => toHex(bigintToBytes(x, K));
+  return { players: pk.players, threshold: pk.threshold, n: intHex(pk.n), e: Number(pk.e), v: intHex(pk.v), verificationKeys: pk.verificationKeys.map(intHex) };
+}
 
 export function deal(parsed: ParsedStructure, rng: RandomBytes, opts: DealOptions): DealOutput {
   const progress = opts.onProgress ?? (() => {});
@@ -152,24 +164,10 @@ export function deal(parsed: ParsedStructure, rng: RandomBytes, opts: DealOption
       );
     });
     const pk = dealing.publicKey;
-    const K = byteLength(pk.n);
-    const intHex = (x: bigint) => toHex(bigintToBytes(x, K));
-    rsa = {
-      dealing,
-      file: {
-        players: pk.players,
-        threshold: pk.threshold,
-        n: intHex(pk.n),
-        e: Number(pk.e),
-        v: intHex(pk.v),
-        verificationKeys: pk.verificationKeys.map(intHex),
-        rootCertificate: derToPem(certs!.root),
-        tsaCertificate: derToPem(certs!.tsa),
-      },
-    };
+    rsa = { dealing, file: { ...rsaPublicFile(pk), rootCertificate: derToPem(certs!.root), tsaCertificate: derToPem(certs!.tsa) } };
   }
 
-  // Last of all: the beacon key's randomness, so that no other key depends on whether it is dealt.
+  // After every other key but the signing RSA key: the beacon key's randomness, so that no other key depends on whether it is dealt.
   let beacon: { dealt: Dealt; file: BeaconKeyFile } | undefined;
   if (opts.beacon !== undefined) {
     progress(`beacon key: ${kernelS.owners.length} rows`);
@@ -187,6 +185,15 @@ export function deal(parsed: ParsedStructure, rng: RandomBytes, opts: DealOption
         genesisTime: b.genesisTime,
       },
     };
+  }
+
+  // After the beacon: the signing service's RSA key, so that no other key depends on whether it is dealt.
+  let signerRsa: { dealing: ThresholdRsaDealing; file: SignerRsaKeyFile } | undefined;
+  if (opts.signerRsa !== undefined) {
+    if (opts.signerPolicy === undefined) throw new Error('a signing RSA key needs a signer policy (signerPolicy)');
+    progress('signing RSA key: checking the primes, sharing the key');
+    const dealing = dealThresholdRsa({ p: opts.signerRsa.p, q: opts.signerRsa.q, group: parsed.structure, testOnly: opts.testOnly }, rng);
+    signerRsa = { dealing, file: rsaPublicFile(dealing.publicKey) };
   }
 
   const echo: EchoKeyFile | undefined =
@@ -211,6 +218,7 @@ export function deal(parsed: ParsedStructure, rng: RandomBytes, opts: DealOption
       ...(rsa === undefined ? {} : { rsa: rsa.file }),
       ...(beacon === undefined ? {} : { beacon: beacon.file }),
       ...(echo === undefined ? {} : { echo }),
+      ...(signerRsa === undefined ? {} : { signerRsa: signerRsa.file }),
     },
     ...(opts.signerPolicy === undefined ? {} : { signer: { policy: JSON.parse(JSON.stringify(parseSignerPolicy(opts.signerPolicy))) } }),
   };
@@ -223,6 +231,7 @@ export function deal(parsed: ParsedStructure, rng: RandomBytes, opts: DealOption
       encryption: values(encryption, kernelS),
       ...(rsa === undefined ? {} : { rsa: toHex(bigintToBytes(rsa.dealing.shares[index]!.s, byteLength(rsa.dealing.publicKey.n))) }),
       ...(beacon === undefined ? {} : { beacon: values(beacon.dealt, kernelS) }),
+      ...(signerRsa === undefined ? {} : { signerRsa: toHex(bigintToBytes(signerRsa.dealing.shares[index]!.s, byteLength(signerRsa.dealing.publicKey.n))) }),
     };
     return {
       SINTRA_GROUP_ID: groupId,

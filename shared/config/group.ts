@@ -28,7 +28,7 @@
  */
 import { x25519 } from '@noble/curves/ed25519.js';
 import { BEACON_SCHEME_ID, chainHash } from '../crypto/beacon.ts';
-import { SignerPolicyError, parseSignerPolicy } from '../app/signer-policy.ts';
+import { RSA_SIGN_SCHEME, SignerPolicyError, parseSignerPolicy } from '../app/signer-policy.ts';
 import type { SignerPolicy } from '../app/signer-policy.ts';
 import { bytesEqual, frame, fromHex, toHex, u32be } from '../crypto/bytes.ts';
 import { G1, G2, decodeG1, decodeG2, decodeScalar, msmG1, msmG2 } from '../crypto/curve.ts';
@@ -79,6 +79,13 @@ export interface EncryptionKeyFile {
   readonly publicKey: string;
   readonly rowKeys: readonly string[];
 }
+
+/**
+ * The signing service's threshold RSA key (docs/signer.md): the fields of keys.rsa without certificates.
+ * A key of its own, because an RSA PKCS #1 signature binds no purpose: signing callers' messages with the
+ * CA key would let a caller obtain a certificate signature.
+ */
+export type SignerRsaKeyFile = Omit<RsaKeyFile, 'rootCertificate' | 'tsaCertificate'>;
 
 /**
  * The threshold RSA key (Shoup; threshold structures only) and the dealer's two certificates for it. Every
@@ -153,6 +160,8 @@ export interface GroupFile {
     readonly beacon?: BeaconKeyFile;
     /** Absent for a group dealt before echo keys existed (consistent broadcast then uses keys.quorum). */
     readonly echo?: EchoKeyFile;
+    /** The signing service's own threshold RSA key (`sintra deal --signer-rsa`); absent: BLS only. */
+    readonly signerRsa?: SignerRsaKeyFile;
   };
   /** The signing service's initial policy (shared/app/signer-policy.ts); absent: the group runs no signer. */
   readonly signer?: { readonly policy: unknown };
@@ -185,6 +194,8 @@ export interface KeySharesFile {
   readonly rsa?: string;
   /** The replica's beacon key rows (32-byte hex scalars); present iff the group has keys.beacon. */
   readonly beacon?: readonly string[];
+  /** The replica's share of the signing service's RSA key, as `rsa`; present iff the group has keys.signerRsa. */
+  readonly signerRsa?: string;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -225,6 +236,8 @@ export interface Group {
   readonly echo?: readonly Uint8Array[];
   /** The signing service's initial policy (group.json `signer.policy`); absent: no signing service. */
   readonly signer?: { readonly policy: SignerPolicy };
+  /** The signing service's threshold RSA key (keys.signerRsa); absent: it signs with BLS only. */
+  readonly signerRsa?: ThresholdRsaPublicKey;
 }
 
 export interface GroupBeacon {
@@ -256,6 +269,8 @@ export interface ReplicaSecrets {
   readonly rsa?: ThresholdRsaKeyShare;
   /** Present iff the group has a randomness beacon key. */
   readonly beacon?: KeyShare;
+  /** Present iff the group has keys.signerRsa. */
+  readonly signerRsa?: ThresholdRsaKeyShare;
   /** The Ed25519 echo key's seed (derived from the link secret: echoSeed); present iff the group has echo keys. */
   readonly echo?: Uint8Array;
   readonly linkSecret: Uint8Array;
@@ -402,6 +417,7 @@ function parseEncryptionKey(raw: unknown, path: string, scheme: SharingScheme): 
 }
 
 const RSA_FIELDS = ['players', 'threshold', 'n', 'e', 'v', 'verificationKeys', 'rootCertificate', 'tsaCertificate'];
+const SIGNER_RSA_FIELDS = RSA_FIELDS.filter((f) => f !== 'rootCertificate' && f !== 'tsaCertificate');
 
 /** Lower-case hex of exactly `length` bytes as a bigint in 1..n-1 (or 0..n-1 with `zero`). */
 function rsaInteger(x: unknown, path: string, length: number, n: bigint, zero = false): bigint {
@@ -416,9 +432,9 @@ function certificatePem(x: unknown, path: string): string {
   return pem;
 }
 
-function parseRsaKey(raw: unknown, path: string, structure: StructureDescription, testOnly: boolean): GroupRsaKey {
+/** The public part of a threshold RSA key (keys.rsa, keys.signerRsa) from its checked object. */
+function parseRsaPublicKey(o: Obj, path: string, structure: StructureDescription, testOnly: boolean): ThresholdRsaPublicKey {
   const { players, threshold } = at(path, () => thresholdRsaParameters(structure)); // refuses general structures
-  const o = object(raw, path, RSA_FIELDS);
   if (o['players'] !== players) throw new ConfigError(join(path, 'players'), `expected ${players} (the number of replicas)`);
   if (o['threshold'] !== threshold) throw new ConfigError(join(path, 'threshold'), `expected ${threshold} (t + 1)`);
   const nPath = join(path, 'n');
@@ -442,8 +458,13 @@ function parseRsaKey(raw: unknown, path: string, structure: StructureDescription
   const verificationKeys = raws.map((x, i) => rsaInteger(x, join(keysPath, i), K, n));
   const publicKey: ThresholdRsaPublicKey = { n, e: BigInt(e), players, threshold, v, verificationKeys };
   at(path, () => checkThresholdRsaPublicKey(publicKey)); // e prime > l and < n, v in 2..n-2
+  return publicKey;
+}
+
+function parseRsaKey(raw: unknown, path: string, structure: StructureDescription, testOnly: boolean): GroupRsaKey {
+  const o = object(raw, path, RSA_FIELDS);
   return {
-    publicKey,
+    publicKey: parseRsaPublicKey(o, path, structure, testOnly),
     rootCertificate: certificatePem(o['rootCertificate'], join(path, 'rootCertificate')),
     tsaCertificate: certificatePem(o['tsaCertificate'], join(path, 'tsaCertificate')),
   };
@@ -531,7 +552,14 @@ export function parseGroup(input: unknown): Group {
   const hasRsa = isObject(root['keys']) && Object.hasOwn(root['keys'], 'rsa');
   const hasBeacon = isObject(root['keys']) && Object.hasOwn(root['keys'], 'beacon');
   const hasEcho = isObject(root['keys']) && Object.hasOwn(root['keys'], 'echo');
-  const keys = object(root['keys'], 'keys', [...KEY_NAMES, ...(hasRsa ? ['rsa'] : []), ...(hasBeacon ? ['beacon'] : []), ...(hasEcho ? ['echo'] : [])]);
+  const hasSignerRsa = isObject(root['keys']) && Object.hasOwn(root['keys'], 'signerRsa');
+  const keys = object(root['keys'], 'keys', [
+    ...KEY_NAMES,
+    ...(hasRsa ? ['rsa'] : []),
+    ...(hasBeacon ? ['beacon'] : []),
+    ...(hasEcho ? ['echo'] : []),
+    ...(hasSignerRsa ? ['signerRsa'] : []),
+  ]);
   const kernel = parseThresholdKey(keys['kernel'], 'keys.kernel', kernelS);
   const quorum = parseThresholdKey(keys['quorum'], 'keys.quorum', quorumS);
   const encryption = parseEncryptionKey(keys['encryption'], 'keys.encryption', kernelS);
@@ -539,6 +567,10 @@ export function parseGroup(input: unknown): Group {
   const beacon = hasBeacon ? parseBeaconKey(keys['beacon'], 'keys.beacon', kernelS, groupId) : undefined;
   const echo = hasEcho ? parseEchoKeys(keys['echo'], 'keys.echo', replicas.length) : undefined;
   const signer = Object.hasOwn(root, 'signer') ? parseSignerSection(root['signer']) : undefined;
+  const signerRsa = hasSignerRsa ? parseRsaPublicKey(object(keys['signerRsa'], 'keys.signerRsa', SIGNER_RSA_FIELDS), 'keys.signerRsa', parsed.structure, testOnly) : undefined;
+  if (signerRsa !== undefined && signer === undefined) throw new ConfigError('keys.signerRsa', 'the group has no signing service (no signer policy) to use it');
+  const rsaPurpose = signer === undefined ? undefined : Object.entries(signer.policy.purposes).find(([, p]) => p.scheme === RSA_SIGN_SCHEME)?.[0];
+  if (rsaPurpose !== undefined && signerRsa === undefined) throw new ConfigError(`signer.policy.purposes.${rsaPurpose}.scheme`, `${RSA_SIGN_SCHEME} needs the signing service's RSA key (keys.signerRsa: sintra deal --signer-rsa)`);
 
   return {
     file: json as unknown as GroupFile,
@@ -554,6 +586,7 @@ export function parseGroup(input: unknown): Group {
     ...(beacon === undefined ? {} : { beacon }),
     ...(echo === undefined ? {} : { echo }),
     ...(signer === undefined ? {} : { signer }),
+    ...(signerRsa === undefined ? {} : { signerRsa }),
   };
 }
 
@@ -708,13 +741,25 @@ export function parseReplicaSecrets(json: unknown, group: Group): ReplicaSecrets
   if (isObject(rawShares) && Object.hasOwn(rawShares, 'beacon') && group.beacon === undefined) {
     throw new ConfigError('SINTRA_KEY_SHARES.beacon', 'the group has no beacon key (group.json has no keys.beacon)');
   }
-  const shares = object(rawShares, 'SINTRA_KEY_SHARES', [...KEY_NAMES, ...(group.rsa === undefined ? [] : ['rsa']), ...(group.beacon === undefined ? [] : ['beacon'])]);
+  if (isObject(rawShares) && Object.hasOwn(rawShares, 'signerRsa') && group.signerRsa === undefined) {
+    throw new ConfigError('SINTRA_KEY_SHARES.signerRsa', 'the group has no signing RSA key (group.json has no keys.signerRsa)');
+  }
+  const shares = object(rawShares, 'SINTRA_KEY_SHARES', [
+    ...KEY_NAMES,
+    ...(group.rsa === undefined ? [] : ['rsa']),
+    ...(group.beacon === undefined ? [] : ['beacon']),
+    ...(group.signerRsa === undefined ? [] : ['signerRsa']),
+  ]);
   const linkSecret = hexBytes(o['SINTRA_LINK_SECRET'], 'SINTRA_LINK_SECRET', LINK_KEY_BYTES);
   let rsa: ThresholdRsaKeyShare | undefined;
   if (group.rsa !== undefined) {
     const { n } = group.rsa.publicKey;
     rsa = { signer: index, s: rsaInteger(shares['rsa'], 'SINTRA_KEY_SHARES.rsa', Math.ceil(bitLength(n) / 8), n, true) };
   }
+  const signerRsa =
+    group.signerRsa === undefined
+      ? undefined
+      : { signer: index, s: rsaInteger(shares['signerRsa'], 'SINTRA_KEY_SHARES.signerRsa', Math.ceil(bitLength(group.signerRsa.n) / 8), group.signerRsa.n, true) };
   return {
     index,
     id,
@@ -724,6 +769,7 @@ export function parseReplicaSecrets(json: unknown, group: Group): ReplicaSecrets
     ...(rsa === undefined ? {} : { rsa }),
     ...(group.beacon === undefined ? {} : { beacon: parseShares(shares['beacon'], 'SINTRA_KEY_SHARES.beacon', index, group.beacon.key.scheme) }),
     ...(group.echo === undefined ? {} : { echo: echoSeed(group.groupId, linkSecret) }),
+    ...(signerRsa === undefined ? {} : { signerRsa }),
     linkSecret,
   };
 }
@@ -751,6 +797,15 @@ export function verifyReplicaSecrets(group: Group, secrets: ReplicaSecrets): voi
     }
   } else if (secrets.rsa !== undefined) {
     throw new ConfigError('SINTRA_KEY_SHARES.rsa', 'the group has no RSA key (group.json has no keys.rsa)');
+  }
+  if (group.signerRsa !== undefined) {
+    const share = secrets.signerRsa;
+    if (share === undefined) throw new ConfigError('SINTRA_KEY_SHARES.signerRsa', 'missing (the group has keys.signerRsa)');
+    if (share.signer !== secrets.index || !checkKeyShare(group.signerRsa, share)) {
+      throw new ConfigError('SINTRA_KEY_SHARES.signerRsa', `does not match keys.signerRsa.verificationKeys[${secrets.index}]`);
+    }
+  } else if (secrets.signerRsa !== undefined) {
+    throw new ConfigError('SINTRA_KEY_SHARES.signerRsa', 'the group has no signing RSA key (group.json has no keys.signerRsa)');
   }
   if (group.beacon !== undefined) {
     const share = secrets.beacon;

@@ -20,6 +20,7 @@
  * label and compares them byte for byte: a certificate passes only if it is exactly what this profile
  * gives for the group's key and id, and its signature verifies under that key.
  */
+import { derToPem } from './pem.ts';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { RSAPublicKey, id_rsaEncryption, id_sha256WithRSAEncryption } from '@peculiar/asn1-rsa';
 import {
@@ -183,6 +184,11 @@ export function keyIdentifier(spki: SubjectPublicKeyInfo): Uint8Array {
 function publicKeyInfo(pk: RsaPublicKey): SubjectPublicKeyInfo {
   const key = new RSAPublicKey({ modulus: ab(integerContents(pk.n)), publicExponent: ab(integerContents(pk.e)) });
   return new SubjectPublicKeyInfo({ algorithm: new AlgorithmIdentifier({ algorithm: id_rsaEncryption, parameters: null }), subjectPublicKey: ab(der(key)) });
+}
+
+/** An RSA public key as a PEM `PUBLIC KEY` (SubjectPublicKeyInfo, RFC 5280), for openssl dgst -verify. */
+export function rsaPublicKeyPem(pk: RsaPublicKey): string {
+  return derToPem(der(publicKeyInfo(pk)), 'PUBLIC KEY');
 }
 
 interface Checked {

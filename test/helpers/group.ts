@@ -38,11 +38,9 @@ export function testRsaGroup(n = 4, t = Math.floor((n - 1) / 3), seed = 'test-rs
   const key = `rsa/${n}/${t}/${seed}/${pair}`;
   let g = cache.get(key);
   if (!g) {
-    const fixture = JSON.parse(readFileSync(FIXTURE_PATH, 'utf8')) as { modulus1024: { p: string; q: string }[] };
-    const pq = fixture.modulus1024[pair]!;
     const out = deal(thresholdStructure(n, t), seededRandom(seed), {
       testOnly: true,
-      rsa: { p: BigInt(`0x${pq.p}`), q: BigInt(`0x${pq.q}`), notBefore: new Date('2026-01-01T00:00:00Z'), notAfter: new Date('2036-01-01T00:00:00Z') },
+      rsa: { ...fixturePrimes(pair), notBefore: new Date('2026-01-01T00:00:00Z'), notAfter: new Date('2036-01-01T00:00:00Z') },
     });
     const group = parseGroup(JSON.parse(JSON.stringify(out.group)));
     g = { group, secrets: out.secrets.map((s) => parseReplicaSecrets(s, group)) };
@@ -71,8 +69,20 @@ export function testBeaconGroup(n = 4, t = Math.floor((n - 1) / 3), seed = 'test
  * A test group with a signing service (group.json `signer`) whose initial policy is `policy` (test keys:
  * the caller's). The same kernel key and every other key as testGroup(n, t, seed).
  */
-export function testSignerGroup(policy: SignerPolicy, n = 4, t = Math.floor((n - 1) / 3), seed = 'test-signer-group'): TestGroup {
-  const out = deal(thresholdStructure(n, t), seededRandom(seed), { testOnly: true, signerPolicy: policy });
+export function testSignerGroup(policy: SignerPolicy, n = 4, t = Math.floor((n - 1) / 3), seed = 'test-signer-group', o: { readonly rsa?: boolean; readonly beacon?: boolean } = {}): TestGroup {
+  const out = deal(thresholdStructure(n, t), seededRandom(seed), {
+    testOnly: true,
+    signerPolicy: policy,
+    ...(o.rsa ? { signerRsa: fixturePrimes(1) } : {}),
+    ...(o.beacon ? { beacon: { period: 3, genesisTime: TEST_BEACON_GENESIS } } : {}),
+  });
   const group = parseGroup(JSON.parse(JSON.stringify(out.group)));
   return { group, secrets: out.secrets.map((s) => parseReplicaSecrets(s, group)) };
+}
+
+/** Safe primes `pair` of the 1024-bit fixture (test/fixtures/threshold-rsa-primes.json). */
+export function fixturePrimes(pair: number): { p: bigint; q: bigint } {
+  const fixture = JSON.parse(readFileSync(FIXTURE_PATH, 'utf8')) as { modulus1024: { p: string; q: string }[] };
+  const pq = fixture.modulus1024[pair]!;
+  return { p: BigInt(`0x${pq.p}`), q: BigInt(`0x${pq.q}`) };
 }

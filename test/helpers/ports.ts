@@ -27,12 +27,15 @@ export async function freePorts(count: number): Promise<number[]> {
 
 /**
  * A base port such that base .. base + count - 1 are all free (replica i listens on base + i), picked
- * at random in 33000..58000: every integration test takes its range here, so parallel test files only
- * collide if two pick overlapping ranges between the check and the listen (a small race).
+ * at random in 20000..32000: every integration test takes its range here, so parallel test files only
+ * collide if two pick overlapping ranges between the check and the listen (a small race). Below Linux's
+ * ephemeral range (32768..60999): there, the source port of any outgoing connection (replicas fetch from
+ * each other all the time, beacon timers every second) could take a chosen port before its server
+ * listens, which failed full runs with "address already in use" (twice in three runs).
  */
 export async function freePortRange(count: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 33_000 + Math.floor(Math.random() * 25_000);
+    const base = 20_000 + Math.floor(Math.random() * 12_000);
     const servers = await Promise.all(Array.from({ length: count }, (_, i) => listen(base + i)));
     await close(servers);
     if (servers.every((s) => s)) return base;

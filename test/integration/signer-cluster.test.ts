@@ -11,6 +11,7 @@
  * Keys are dealt here (as `sintra start` deals them) so that replica 3's secrets can be corrupted before it
  * starts.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,9 +60,18 @@ describe.each([
       version: 1,
       admins: { threshold: 1, keys: { admin: admin.publicKey } },
       clients: { ci: { publicKey: ci.publicKey }, web: { publicKey: web.publicKey } },
-      purposes: { release: { clients: ['ci'], maxMessageBytes: 4096 } },
+      purposes: { release: { clients: ['ci'], maxMessageBytes: 4096 }, code: { clients: ['ci'], maxMessageBytes: 4096, scheme: 'rsa-pkcs1-sha256' } },
     });
-    await dealToDir(structureFromThreshold(4, 1), { out: keysDir, rng: systemRandom, testOnly: false, signerPolicy, beacon: { period: 1, genesisTime: Math.floor(Date.now() / 1000) } });
+    const fixture = JSON.parse(readFileSync(join(import.meta.dirname, '../fixtures/threshold-rsa-primes.json'), 'utf8')) as { modulus2048: { p: string; q: string } };
+    const primes = { p: BigInt(`0x${fixture.modulus2048.p}`), q: BigInt(`0x${fixture.modulus2048.q}`) };
+    await dealToDir(structureFromThreshold(4, 1), {
+      out: keysDir,
+      rng: systemRandom,
+      testOnly: false,
+      signerPolicy,
+      signerRsa: { bits: 2048, primes },
+      beacon: { period: 1, genesisTime: Math.floor(Date.now() / 1000) },
+    });
     for (const [name, c] of [['admin.json', admin], ['ci.json', ci], ['web.json', web]] as const) await writeCredential(join(dataDir, name), c);
     writeFileSync(join(dataDir, 'release.txt'), 'release 1.0.0 sha256=0f1e2d\n');
     group = parseGroup(JSON.parse(readFileSync(join(keysDir, GROUP_FILE), 'utf8')));
@@ -69,7 +79,8 @@ describe.each([
     const file = join(keysDir, secretsFileName(group.replicas[3]!.id));
     const secrets = JSON.parse(readFileSync(file, 'utf8')) as SecretsFile;
     const shares = JSON.parse(secrets.SINTRA_KEY_SHARES) as Record<string, unknown>;
-    writeFileSync(file, JSON.stringify({ ...secrets, SINTRA_KEY_SHARES: JSON.stringify({ ...shares, kernel: ['0'.repeat(63) + '7'] }) }));
+    // And its share of the signing RSA key: its RSA shares' proofs fail.
+    writeFileSync(file, JSON.stringify({ ...secrets, SINTRA_KEY_SHARES: JSON.stringify({ ...shares, kernel: ['0'.repeat(63) + '7'], signerRsa: '0'.repeat(511) + '7' }) }));
     cluster = mixed ? await startMixedCluster({ dataDir, basePort, newGroup: true, nodeIndices: [2, 3] }) : await startLocalCluster({ dataDir, basePort, newGroup: true });
     for (const url of cluster.urls) await waitFor(async () => ((await getJson(url, '/v1/info')).status === 200 ? true : null), `${url}/v1/info`, 120_000);
   }, 300_000);
@@ -113,6 +124,18 @@ describe.each([
     writeFileSync(altered, JSON.stringify({ ...doc, signature: doc.signature.slice(0, 40) + (doc.signature[40] === 'a' ? 'b' : 'a') + doc.signature.slice(41) }));
     expect((await cli(['sign', '--verify', join(dataDir, 'release.txt'), altered, '--group', groupFile()])).code).toBe(1);
   }, 180_000);
+
+  it('an RSA purpose: sintra sign writes the raw signature, openssl verifies it with the key sintra signer rsa-key derives', async () => {
+    const r = await cli(['sign', '--purpose', 'code', '--file', join(dataDir, 'release.txt'), '--credential', join(dataDir, 'ci.json'), ...clusterArgs(), '--group', groupFile(), '--out', join(dataDir, 'code.json'), '--signature-out', join(dataDir, 'code.sig')]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/rsa-pkcs1-sha256 signature/);
+    expect((await cli(['signer', 'rsa-key', '--group', groupFile(), '--out', join(dataDir, 'signer-rsa.pem')])).code).toBe(0);
+    // The same key every replica serves.
+    expect(await (await http(`${cluster.urls[3]}/v1/sign/rsa.pem`)).text()).toBe(readFileSync(join(dataDir, 'signer-rsa.pem'), 'utf8'));
+    const ok = execFileSync('openssl', ['dgst', '-sha256', '-verify', join(dataDir, 'signer-rsa.pem'), '-signature', join(dataDir, 'code.sig'), join(dataDir, 'release.txt')]).toString();
+    expect(ok).toMatch(/Verified OK/);
+    expect((await cli(['sign', '--verify', join(dataDir, 'release.txt'), join(dataDir, 'code.json'), '--group', groupFile()])).code).toBe(0);
+  }, 120_000);
 
   it('a refused request ordered around the signing route gets no share from any replica', async () => {
     const entry = signRequest(group.groupId, 'web', 'release', utf8ToBytes('not allowed'), ed25519Signer(web.secretKey));

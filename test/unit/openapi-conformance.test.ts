@@ -177,7 +177,7 @@ describe('real answers match the OpenAPI document', () => {
       clients: { ci: { publicKey: toHex(ed25519PublicKey(client)) } },
       purposes: { p: { clients: ['ci'], maxMessageBytes: 64 } },
     });
-    const sg = testSignerGroup(policy, 4, 1, 'conformance-signer');
+    const sg = testSignerGroup(policy, 4, 1, 'conformance-signer', { rsa: true });
     const sc = hostCluster({ group: sg });
     const services: SignService[] = sc.hosts.map(
       (_, i) =>
@@ -218,6 +218,10 @@ describe('real answers match the OpenAPI document', () => {
     expect((await signerCall(3, 'GET', `/v1/sign/${signed.body.id}`)).status).toBe(200);
     expect((await signerCall(3, 'GET', `/v1/sign/${'0'.repeat(64)}`)).status).toBe(404);
     expect((await signerCall(0, 'GET', '/v1/sign/policy')).status).toBe(200);
+    const pem = await sc.app(2, { signer: services[2]! }).request('/v1/sign/rsa.pem');
+    const pemKey = schemas.response('GET', '/v1/sign/rsa.pem', pem.status, (pem.headers.get('content-type') ?? '').split(';')[0]!.trim());
+    expect(pemKey.validate(await pem.text())).toBe(true);
+    seen.add(pemKey.key);
     const next = { ...JSON.parse(JSON.stringify(policy)), version: 2 };
     const change = { policy: next, sigs: { admin: toHex(ed25519Signer(admin)(policyMessageBytes(sg.group.groupId, parseSignerPolicy(next)))) } };
     // Signed by someone who is no administrator: ordered, refused by the application; the same bytes again are already in the log.

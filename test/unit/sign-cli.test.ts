@@ -65,6 +65,26 @@ describe('sintra signer and sign without a cluster', () => {
     expect(ed25519Verifier(fromHex(key))(policyMessageBytes(group.groupId, parseSignerPolicy({ ...policy, version: 2 })), fromHex(approval.sig))).toBe(true);
   }, 60_000);
 
+  it('deal --signer-rsa (given primes): keys.signerRsa and its shares; signer rsa-key derives its PEM offline', async () => {
+    const { fixturePrimes } = await import('../helpers/group.ts');
+    const { p, q } = fixturePrimes(1);
+    writeFileSync(at('primes.json'), JSON.stringify({ p: p.toString(16), q: q.toString(16) }));
+    const dealt = await cli('deal', '--n', '4', '--t', '1', '--seed', '02', '--signer-policy', at('policy.json'), '--signer-rsa', '--signer-rsa-primes', at('primes.json'), '--out', at('keys-rsa'));
+    expect(dealt.code, dealt.err).toBe(0);
+    const group = parseGroup(JSON.parse(readFileSync(at('keys-rsa/group.json'), 'utf8')));
+    expect(group.signerRsa?.n).toBe(p * q);
+    expect((await cli('deal', 'verify', at('keys-rsa'))).code).toBe(0);
+    const pem = await cli('signer', 'rsa-key', '--group', at('keys-rsa/group.json'));
+    expect(pem.out).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+    const { createPublicKey } = await import('node:crypto');
+    expect(createPublicKey(pem.out).asymmetricKeyDetails?.modulusLength).toBe(1024);
+    // Refusals: --signer-rsa without a policy, primes without --signer-rsa, a group without the key.
+    expect((await cli('deal', '--n', '4', '--t', '1', '--seed', '02', '--signer-rsa', '--out', at('x1'))).code).toBe(2);
+    expect((await cli('deal', '--n', '4', '--t', '1', '--seed', '02', '--signer-policy', at('policy.json'), '--signer-rsa-primes', at('primes.json'), '--out', at('x2'))).code).toBe(2);
+    const none = await cli('signer', 'rsa-key', '--group', at('keys/group.json'));
+    expect([none.code, none.err]).toEqual([1, expect.stringMatching(/has no signing RSA key/)]);
+  }, 60_000);
+
   it('usage errors exit 2, failures exit 1 with one line', async () => {
     const usage = await cli('sign', '--file', at('policy.json'));
     expect(usage.code).toBe(2);

@@ -241,3 +241,24 @@ describe('audit samples bound to a beacon round', () => {
 function fromHexBytes(h: string): Uint8Array {
   return Uint8Array.from(h.match(/../g)!.map((x) => parseInt(x, 16)));
 }
+
+describe('RSA purposes in the policy', () => {
+  it('parse, record the scheme on accepted requests, and need the signing RSA key', async () => {
+    const rsaPolicy = parseSignerPolicy({ ...JSON.parse(new TextDecoder().decode(encodeSignerPolicy(POLICY))), purposes: { code: { clients: ['ci'], maxMessageBytes: 64, scheme: 'rsa-pkcs1-sha256' } } });
+    expect(rsaPolicy.purposes['code']!.scheme).toBe('rsa-pkcs1-sha256');
+    expect(() => parseSignerPolicy({ ...rsaPolicy, purposes: { code: { clients: ['ci'], maxMessageBytes: 64, scheme: 'rsa-pss' } } })).toThrow(/policy\.purposes\.code\.scheme/);
+    const app = new SignerApp({ groupId, policy: rsaPolicy, rsa: true });
+    const state = new MapAppState();
+    const e = sign('ci', 10, 'code', 'x');
+    expect(run(app, state, e, 0, 0)['ok']).toBe(true);
+    expect(app.outcome(state, toHex(sha256(e)))).toMatchObject({ op: 'sign', ok: true, scheme: 'rsa-pkcs1-sha256' });
+    // A group without the key: a change that adds an RSA purpose is refused.
+    const plain = new SignerApp({ groupId, policy: POLICY });
+    const next = parseSignerPolicy({ ...rsaPolicy, version: 2 });
+    expect(run(plain, new MapAppState(), policyChange(next, [['alice', 1], ['bob', 2]]), 0, 0)).toMatchObject({ ok: false, code: 'no-rsa-key' });
+    // And group.json refuses such an initial policy without keys.signerRsa.
+    const { testSignerGroup } = await import('../helpers/group.ts');
+    expect(() => testSignerGroup(rsaPolicy, 4, 1, 'no-rsa-key')).toThrow(/signer\.policy\.purposes\.code\.scheme/);
+    expect(testSignerGroup(rsaPolicy, 4, 1, 'with-rsa-key', { rsa: true }).group.signerRsa).toBeDefined();
+  });
+});

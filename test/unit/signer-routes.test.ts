@@ -36,15 +36,16 @@ const { group } = G;
 
 type Tamper = (body: { id: string; replica: number; share: string }) => unknown;
 
-function cluster(byzantine: Map<number, Tamper> = new Map()) {
-  const c = hostCluster({ group: G });
+function cluster(byzantine: Map<number, Tamper> = new Map(), T = G) {
+  const c = hostCluster({ group: T });
   const services: SignService[] = c.hosts.map(
     (_, i) =>
       new SignService({
-        group,
+        group: T.group,
         me: i,
-        replicaId: G.secrets[i]!.id,
-        share: G.secrets[i]!.kernel,
+        replicaId: T.secrets[i]!.id,
+        share: T.secrets[i]!.kernel,
+        ...(T.secrets[i]!.signerRsa ? { rsaShare: T.secrets[i]!.signerRsa } : {}),
         ledger: { outcome: (id) => hostSignerLedger(c.hosts[i]!).outcome(id), entry: (index) => hostSignerLedger(c.hosts[i]!).entry(index) },
         now: () => Date.now(),
         gatherTimeoutMs: 2000,
@@ -211,4 +212,62 @@ describe('signing service on in-memory replicas', () => {
     expect([none.status, (await json(none)).error.code]).toEqual([404, 'no-signer']);
     expect(fromBase64(good['message']!)).toEqual(utf8ToBytes('m'));
   }, 60_000);
+});
+
+describe('RSA purposes: the signing service\'s own threshold RSA key', () => {
+  const RSA_POLICY: SignerPolicy = parseSignerPolicy({
+    ...JSON.parse(JSON.stringify(POLICY)),
+    purposes: { release: { clients: ['ci'], maxMessageBytes: 1024 }, code: { clients: ['ci'], maxMessageBytes: 1024, scheme: 'rsa-pkcs1-sha256' } },
+  });
+  const R = testSignerGroup(RSA_POLICY, 4, 1, 'signer-rsa', { rsa: true });
+
+  const rsaCluster = (byzantine: Map<number, Tamper> = new Map()) => cluster(byzantine, R);
+
+  it('signs with RSASSA-PKCS1-v1_5 SHA-256 that node:crypto and openssl verify with the served public key; bad shares are skipped', async () => {
+    const { createPublicKey, verify } = await import('node:crypto');
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const bad: Tamper = (b) => ({ ...b, share: b.share.slice(0, 30) + (b.share[30] === 'a' ? 'b' : 'a') + b.share.slice(31) });
+    const c = rsaCluster(new Map([[2, bad]]));
+    const entry = JSON.parse(new TextDecoder().decode(signRequest(R.group.groupId, 'ci', 'code', utf8ToBytes('app-1.0.tar.gz sha256=ab12'), signer(10)))) as Record<string, string>;
+    const { app: _a, op: _o, ...body } = entry;
+    const { id } = await json(post(c.app(0), '/v1/sign', body));
+    await c.settle();
+    await c.settle();
+    const pem = await (await c.app(1).request('/v1/sign/rsa.pem')).text();
+    expect(pem).toMatch(/^-----BEGIN PUBLIC KEY-----\n/);
+    const key = createPublicKey(pem);
+    const message = utf8ToBytes('app-1.0.tar.gz sha256=ab12');
+    const docs = [];
+    for (const i of [0, 1, 3]) {
+      const doc = await json(c.app(i).request(`/v1/sign/${id}`));
+      expect(doc).toMatchObject({ scheme: 'rsa-pkcs1-sha256', dst: null, purpose: 'code' });
+      expect(verifySignatureDocument(R.group, doc, { requireReceipt: true, message })).toMatchObject({ ok: true, scheme: 'rsa-pkcs1-sha256' });
+      expect(verify('sha256', message, key, fromHex(doc.signature))).toBe(true);
+      docs.push(doc);
+    }
+    expect(new Set(docs.map((d) => d.signature)).size).toBe(1);
+    expect(c.services.slice(0, 2).flatMap((s) => s.faults()).every((f) => f.replica === 2)).toBe(true);
+    expect(c.services[0]!.faults().length + c.services[1]!.faults().length + c.services[3]!.faults().length).toBeGreaterThan(0);
+    // openssl, as docs/signer.md says.
+    const dir = mkdtempSync(join(tmpdir(), 'signer-rsa-'));
+    try {
+      writeFileSync(join(dir, 'key.pem'), pem);
+      writeFileSync(join(dir, 'msg'), message);
+      writeFileSync(join(dir, 'sig'), fromHex(docs[0].signature));
+      expect(execFileSync('openssl', ['dgst', '-sha256', '-verify', join(dir, 'key.pem'), '-signature', join(dir, 'sig'), join(dir, 'msg')]).toString()).toMatch(/Verified OK/);
+      writeFileSync(join(dir, 'msg'), utf8ToBytes('app-1.0.tar.gz sha256=ab13'));
+      expect(() => execFileSync('openssl', ['dgst', '-sha256', '-verify', join(dir, 'key.pem'), '-signature', join(dir, 'sig'), join(dir, 'msg')], { stdio: 'pipe' })).toThrow();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // The BLS purpose of the same group still signs with BLS; a one-byte change of the RSA signature fails.
+    const flipped = docs[0].signature.slice(0, 8) + (docs[0].signature[8] === '0' ? '1' : '0') + docs[0].signature.slice(9);
+    expect(verifySignatureDocument(R.group, { ...docs[0], signature: flipped }).ok).toBe(false);
+    expect(verifySignatureDocument(R.group, { ...docs[0], scheme: 'bls' }).ok).toBe(false);
+    // A group without the key has no rsa.pem.
+    expect((await json(cluster().app(0).request('/v1/sign/rsa.pem'))).error.code).toBe('no-signer-rsa');
+  }, 120_000);
 });

@@ -9,25 +9,24 @@
  * Why no link MAC on these routes: a share is publicly verifiable, so one that verifies is the signer's
  * whatever path brought it, and one that does not is refused.
  */
-import type { SignatureShare } from '../../shared/crypto/threshold-bls.ts';
-
 /** GET one of a peer's routes as JSON (the adapter's PeerTransport.get). */
 export type PeerGet = (to: number, path: string) => Promise<{ readonly status: number; readonly body: unknown }>;
 
-export interface GatherOptions {
+/** T: a share as its scheme has it (threshold BLS, threshold RSA). */
+export interface GatherOptions<T> {
   readonly peers: readonly number[];
   readonly get: PeerGet;
   readonly path: string;
   /** Whether the valid shares so far (by signer) are a qualified set. */
   readonly qualified: (signers: Iterable<number>) => boolean;
   /** Shares already held (our own, verified), by signer. */
-  readonly valid: Map<number, SignatureShare>;
+  readonly valid: Map<number, T>;
   /** A 404 answer that means "ask again soon" (the error code of it), e.g. round-not-due. */
   readonly notYet: string;
   /** The answer's share, or why it is not one (JSON shape, wrong signer). */
-  readonly parse: (peer: number, body: unknown) => SignatureShare | string;
+  readonly parse: (peer: number, body: unknown) => T | string;
   /** Null for a share that verifies against its signer's verification key, else why not. */
-  readonly check: (share: SignatureShare) => string | null;
+  readonly check: (share: T) => string | null;
   readonly fault: (peer: number, reason: string) => void;
   readonly now: () => number;
   readonly deadline: number;
@@ -35,7 +34,7 @@ export interface GatherOptions {
 }
 
 /** Fills `o.valid`; returns the peers that gave no share and why (unreachable, HTTP errors). */
-export async function gatherShares(o: GatherOptions): Promise<string[]> {
+export async function gatherShares<T>(o: GatherOptions<T>): Promise<string[]> {
   const unreachable: string[] = [];
   const qualified = () => o.qualified(o.valid.keys());
   if (qualified()) return unreachable;

@@ -14,7 +14,8 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { SIGNER_APP, SignerRequestError, encodePolicyEntry, encodeSignEntry, signMessageBytes } from '../../shared/app/signer.ts';
 import type { SignerApp } from '../../shared/app/signer.ts';
-import { SignerPolicyError, decodeSignerPolicy, policyRefusal } from '../../shared/app/signer-policy.ts';
+import { RSA_SIGN_SCHEME, SignerPolicyError, decodeSignerPolicy, policyRefusal } from '../../shared/app/signer-policy.ts';
+import { rsaPublicKeyPem } from '../../shared/crypto/x509.ts';
 import type { SignerPolicy } from '../../shared/app/signer-policy.ts';
 import { fromHex, toHex } from '../../shared/crypto/bytes.ts';
 import { sha256 } from '../../shared/crypto/sha256.ts';
@@ -27,7 +28,7 @@ import type { RouteSpec } from './openapi.ts';
 import type { SignService, SignerLedger } from './signer.ts';
 import { coded, component } from './schema.ts';
 import type { Schema } from './schema.ts';
-import { BASE64, CHECKPOINT_SCHEMA, NAT, RECEIPT_SCHEMA, REPLICA_ID, REQUEST_ID, SUBMIT_STATUS, WRITE_ERRORS, exact, hex, nullable } from './api-schemas.ts';
+import { BASE64, CHECKPOINT_SCHEMA, NAT, RECEIPT_SCHEMA, REPLICA_ID, REQUEST_ID, SUBMIT_STATUS, TEXT, WRITE_ERRORS, exact, hex, nullable } from './api-schemas.ts';
 import { logLine } from './log.ts';
 
 export interface SignerRouteDeps {
@@ -67,8 +68,9 @@ const SIGNATURE_SCHEMA = component(
     purpose: NAME,
     client: NAME,
     message: BASE64,
-    signature: hex(48, 'BLS signature (compressed G1) under keys.kernel.groupKey'),
-    dst: { type: 'string', description: 'the RFC 9380 DST the message was hashed under' },
+    scheme: { type: 'string', enum: ['bls', RSA_SIGN_SCHEME] },
+    signature: { type: 'string', pattern: '^([0-9a-f]{2})+$', description: 'bls: 48 bytes (compressed G1) under keys.kernel.groupKey; rsa-pkcs1-sha256: the modulus length, under keys.signerRsa' },
+    dst: nullable({ type: 'string', description: 'bls: the RFC 9380 DST the message was hashed under' }),
     receipt: nullable(RECEIPT_SCHEMA),
   }),
 );
@@ -100,10 +102,11 @@ const OUTCOME_SCHEMA = component(
       population: { ...NAT, description: 'audit: the accepted sign requests when it was scheduled' },
       sample: { type: 'array', items: REQUEST_ID, description: 'audit, once revealed: the sampled sign requests' },
       audit: { ...REQUEST_ID, description: 'reveal: the audit it reveals' },
+      scheme: { type: 'string', const: RSA_SIGN_SCHEME, description: 'an accepted sign request of an RSA purpose' },
       code: { type: 'string', description: 'why it was refused (ok false)' },
       message: { type: 'string' },
     },
-    ['client', 'purpose', 'version', 'count', 'round', 'population', 'sample', 'audit', 'code', 'message'],
+    ['client', 'purpose', 'version', 'count', 'round', 'population', 'sample', 'audit', 'scheme', 'code', 'message'],
   ),
 );
 const ID_PARAM = { name: 'id', in: 'path' as const, description: 'the request id (hex SHA-256 of the sign entry)', schema: coded({ ...REQUEST_ID }, 'bad-id', 'a request id is 64 lower-case hex digits') };
@@ -273,6 +276,25 @@ export function signerRoutes(host: ReplicaHost, deps: SignerRouteDeps): RouteSpe
     },
     {
       method: 'get',
+      path: '/v1/sign/rsa.pem',
+      operationId: 'signerRsaKey',
+      tag: 'signer',
+      summary: "The signing service's RSA public key (PEM SubjectPublicKeyInfo, keys.signerRsa), for openssl dgst -sha256 -verify",
+      responses: {
+        '200': { description: 'the public key', type: 'application/x-pem-file', schema: TEXT },
+        '404': 'no-signer, or no-signer-rsa: the group has no signing RSA key',
+      },
+      cache: 'public, max-age=3600',
+      handler: async (c) => {
+        const off = await ready(c, host);
+        if (off) return off;
+        const pk = host.group.signerRsa;
+        if (pk === undefined) return fail(c, 404, 'no-signer-rsa', 'this group has no signing RSA key (sintra deal --signer-rsa)');
+        return c.body(rsaPublicKeyPem(pk), 200, { 'content-type': 'application/x-pem-file' });
+      },
+    },
+    {
+      method: 'get',
       path: '/v1/sign/requests/{id}',
       operationId: 'signerOutcome',
       tag: 'signer',
@@ -345,6 +367,7 @@ export function signerRoutes(host: ReplicaHost, deps: SignerRouteDeps): RouteSpe
           purpose: a.request.purpose,
           client: a.request.client,
           message: a.request.message,
+          scheme: a.request.scheme,
           signature: a.signature,
           receipt: receipt ? receiptToJson(host.group.groupId, receipt) : null,
         });

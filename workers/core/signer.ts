@@ -17,6 +17,16 @@ import type { G1Point } from '../../shared/crypto/curve.ts';
 import { decodeSignatureShare, encodeSignatureShare } from '../../shared/crypto/threshold-bls.ts';
 import type { KeyShare, SignatureShare } from '../../shared/crypto/threshold-bls.ts';
 import { parseSignerEntry } from '../../shared/app/signer.ts';
+import { RSA_SIGN_SCHEME } from '../../shared/app/signer-policy.ts';
+import { sha256 } from '../../shared/crypto/sha256.ts';
+import {
+  combineShares as rsaCombineShares,
+  decodeSignatureShare as decodeRsaSignatureShare,
+  encodeSignatureShare as encodeRsaSignatureShare,
+  signShare as rsaSignShare,
+  verifyShare as rsaVerifyShare,
+} from '../../shared/crypto/threshold-rsa.ts';
+import type { ThresholdRsaKeyShare, ThresholdRsaSignatureShare } from '../../shared/crypto/threshold-rsa.ts';
 import type { SignOutcome } from '../../shared/app/signer.ts';
 import type { Group } from '../../shared/config/group.ts';
 import { logLine } from './log.ts';
@@ -37,6 +47,10 @@ export interface SignServiceOptions {
   readonly replicaId: string;
   /** This replica's kernel key share (ReplicaSecrets.kernel). */
   readonly share: KeyShare;
+  /** This replica's share of the signing RSA key (ReplicaSecrets.signerRsa), when the group has one. */
+  readonly rsaShare?: ThresholdRsaKeyShare;
+  /** Randomness for the RSA shares' proofs (default crypto.getRandomValues). */
+  readonly randomBytes?: (n: number) => Uint8Array;
   readonly ledger: SignerLedger;
   readonly get: PeerGet;
   readonly now: () => number;
@@ -53,10 +67,11 @@ export interface SignShareJson {
   readonly share: string;
 }
 
-/** An accepted request: what was signed. */
+/** An accepted request: what was signed, and how (BLS under the kernel key, or the signing RSA key). */
 export interface SignedRequest {
   readonly id: string;
   readonly outcome: SignOutcome;
+  readonly scheme: 'bls' | typeof RSA_SIGN_SCHEME;
   readonly purpose: string;
   readonly client: string;
   readonly message: Uint8Array;
@@ -79,6 +94,9 @@ export interface SignFault {
   readonly at: number;
 }
 
+/** A peer's answer that is not a share of the request asked for (reason in the message). */
+class ShareRefused extends Error {}
+
 const KEPT_SIGNATURES = 4096;
 const KEPT_SHARES = 256;
 const FAULTS_KEPT = 256;
@@ -89,6 +107,7 @@ const ID = /^[0-9a-f]{64}$/;
 export class SignService {
   private readonly signatures = new Map<string, Uint8Array>();
   private readonly shares = new Map<string, SignatureShare>();
+  private readonly rsaShares = new Map<string, ThresholdRsaSignatureShare>();
   private readonly points = new Map<string, G1Point>();
   private readonly inflight = new Map<string, Promise<SignatureAnswer>>();
   private readonly faultLog: SignFault[] = [];
@@ -115,7 +134,11 @@ export class SignService {
     if (entry === undefined || p === null || !p.ok || p.op !== 'sign') {
       return { ok: false, status: 503, code: 'storage-unavailable', message: `the log entry ${outcome.index} of request ${id} cannot be read here` };
     }
-    return { ok: true, request: { id, outcome, purpose: p.request.purpose, client: p.request.client, message: p.request.message, entry } };
+    if (outcome.scheme === RSA_SIGN_SCHEME && (this.o.group.signerRsa === undefined || this.o.rsaShare === undefined)) {
+      return { ok: false, status: 503, code: 'storage-unavailable', message: `request ${id} is for an RSA purpose, and this replica has no signing RSA key share` };
+    }
+    const scheme = outcome.scheme === RSA_SIGN_SCHEME ? RSA_SIGN_SCHEME : 'bls';
+    return { ok: true, request: { id, outcome, scheme, purpose: p.request.purpose, client: p.request.client, message: p.request.message, entry } };
   }
 
   private pointOf(r: SignedRequest): G1Point {
@@ -145,7 +168,18 @@ export class SignService {
   async ownShare(id: string): Promise<{ readonly ok: true; readonly share: SignShareJson } | Extract<SignLookup, { ok: false }>> {
     const l = await this.lookup(id);
     if (!l.ok) return l;
-    return { ok: true, share: { id, replica: this.o.me, share: toHex(encodeSignatureShare(this.shareOf(l.request))) } };
+    const share = l.request.scheme === RSA_SIGN_SCHEME ? encodeRsaSignatureShare(this.o.group.signerRsa!, this.rsaShareOf(l.request)) : encodeSignatureShare(this.shareOf(l.request));
+    return { ok: true, share: { id, replica: this.o.me, share: toHex(share) } };
+  }
+
+  private rsaShareOf(r: SignedRequest): ThresholdRsaSignatureShare {
+    let s = this.rsaShares.get(r.id);
+    if (!s) {
+      const random = this.o.randomBytes ?? ((n: number) => crypto.getRandomValues(new Uint8Array(n)));
+      s = rsaSignShare(this.o.group.signerRsa!, this.o.rsaShare!, sha256(r.message), random);
+      this.remember(this.rsaShares, r.id, s, KEPT_SHARES);
+    }
+    return s;
   }
 
   /** The group's signature for request `id`: kept, or made now from a qualified set of shares. */
@@ -170,29 +204,82 @@ export class SignService {
   }
 
   private shareFrom(peer: number, id: string, body: unknown): SignatureShare | string {
-    if (typeof body !== 'object' || body === null) return 'answer is not a JSON object';
-    const o = body as Record<string, unknown>;
-    if (o['id'] !== id) return `answer is for request ${String(o['id'])}`;
-    if (o['replica'] !== peer) return `answer names replica ${String(o['replica'])}`;
-    const hex = o['share'];
-    if (typeof hex !== 'string' || !/^(?:[0-9a-f]{2})+$/.test(hex)) return 'share: expected lower-case hex';
     try {
-      const s = decodeSignatureShare(this.o.group.kernel.scheme, fromHex(hex));
+      const s = decodeSignatureShare(this.o.group.kernel.scheme, fromHex(this.shareHex(peer, id, body)));
       return s.signer === peer ? s : `share is signed as replica ${s.signer}`;
     } catch (e) {
+      if (e instanceof ShareRefused) return e.message;
       if (e instanceof CryptoError) return `share: ${e.message}`;
       throw e;
     }
   }
 
+  /** A peer's answer's share bytes (hex), or why they are not there. */
+  private shareHex(peer: number, id: string, body: unknown): string {
+    if (typeof body !== 'object' || body === null) throw new ShareRefused('answer is not a JSON object');
+    const o = body as Record<string, unknown>;
+    if (o['id'] !== id) throw new ShareRefused(`answer is for request ${String(o['id'])}`);
+    if (o['replica'] !== peer) throw new ShareRefused(`answer names replica ${String(o['replica'])}`);
+    const hex = o['share'];
+    if (typeof hex !== 'string' || !/^(?:[0-9a-f]{2})+$/.test(hex)) throw new ShareRefused('share: expected lower-case hex');
+    return hex;
+  }
+
+  /** The RSA path of produce(): Shoup's shares with their proofs, combined to RSASSA-PKCS1-v1_5. */
+  private async produceRsa(r: SignedRequest): Promise<SignatureAnswer> {
+    const pk = this.o.group.signerRsa!;
+    const digest = sha256(r.message);
+    const valid = new Map<number, ThresholdRsaSignatureShare>();
+    const own = this.rsaShareOf(r);
+    if (rsaVerifyShare(pk, digest, own)) valid.set(this.o.me, own);
+    else this.fault(this.o.me, r.id, 'own share does not verify against keys.signerRsa.verificationKeys (wrong SINTRA_KEY_SHARES.signerRsa?)');
+    const qualified = (signers: Iterable<number>) => [...signers].length >= pk.threshold;
+    const unreachable = await gatherShares<ThresholdRsaSignatureShare>({
+      peers: this.o.group.replicas.map((x) => x.index).filter((i) => i !== this.o.me),
+      get: this.o.get,
+      path: `/v1/sign/shares/${r.id}`,
+      qualified,
+      valid,
+      notYet: 'not-ordered',
+      parse: (peer, body) => {
+        try {
+          const s = decodeRsaSignatureShare(pk, fromHex(this.shareHex(peer, r.id, body)));
+          return s.signer === peer ? s : `share is signed as replica ${s.signer}`;
+        } catch (e) {
+          if (e instanceof ShareRefused || e instanceof CryptoError) return e instanceof ShareRefused ? e.message : `share: ${e.message}`;
+          throw e;
+        }
+      },
+      check: (s) => (rsaVerifyShare(pk, digest, s) ? null : `RSA share for request ${r.id} does not verify (its proof against keys.signerRsa.verificationKeys)`),
+      fault: (peer, reason) => this.fault(peer, r.id, reason),
+      now: this.o.now,
+      deadline: this.o.now() + (this.o.gatherTimeoutMs ?? 10_000),
+      retryMs: RETRY_MS,
+    });
+    if (!qualified(valid.keys())) return this.unavailable(r, valid.keys(), unreachable);
+    const c = rsaCombineShares(pk, digest, [...valid.values()]);
+    this.remember(this.signatures, r.id, c.signature, KEPT_SIGNATURES);
+    return { ok: true, request: r, signature: c.signature };
+  }
+
+  private unavailable(r: SignedRequest, signers: Iterable<number>, unreachable: readonly string[]): SignatureAnswer {
+    return {
+      ok: false,
+      status: 503,
+      code: 'signature-unavailable',
+      message: `request ${r.id}: valid shares from replicas [${[...signers].sort((a, b) => a - b).join(',')}] are not a qualified set${unreachable.length ? ` (no share from ${unreachable.join('; ')})` : ''}`,
+    };
+  }
+
   private async produce(r: SignedRequest): Promise<SignatureAnswer> {
+    if (r.scheme === RSA_SIGN_SCHEME) return this.produceRsa(r);
     const pk = this.o.group.kernel;
     const h = this.pointOf(r);
     const valid = new Map<number, SignatureShare>();
     const own = this.shareOf(r);
     if (verifyGroupSignShare(pk, h, own)) valid.set(this.o.me, own);
     else this.fault(this.o.me, r.id, 'own share does not verify against keys.kernel.rowKeys (wrong SINTRA_KEY_SHARES.kernel?)');
-    const unreachable = await gatherShares({
+    const unreachable = await gatherShares<SignatureShare>({
       peers: this.o.group.replicas.map((x) => x.index).filter((i) => i !== this.o.me),
       get: this.o.get,
       path: `/v1/sign/shares/${r.id}`,
@@ -207,14 +294,7 @@ export class SignService {
       deadline: this.o.now() + (this.o.gatherTimeoutMs ?? 10_000),
       retryMs: RETRY_MS,
     });
-    if (!pk.scheme.isQualified(valid.keys())) {
-      return {
-        ok: false,
-        status: 503,
-        code: 'signature-unavailable',
-        message: `request ${r.id}: valid shares from replicas [${[...valid.keys()].sort((a, b) => a - b).join(',')}] are not a qualified set${unreachable.length ? ` (no share from ${unreachable.join('; ')})` : ''}`,
-      };
-    }
+    if (!pk.scheme.isQualified(valid.keys())) return this.unavailable(r, valid.keys(), unreachable);
     // Every share in `valid` verified, so this is the unique signature; the combination checks it once
     // more under the group key.
     const c = combineGroupSignature(pk, h, [...valid.values()]);
@@ -229,12 +309,12 @@ export class SignService {
  */
 export function signServiceFor(
   group: Group,
-  secrets: { readonly index: number; readonly id: string; readonly kernel: KeyShare },
+  secrets: { readonly index: number; readonly id: string; readonly kernel: KeyShare; readonly signerRsa?: ThresholdRsaKeyShare },
   ledger: SignerLedger,
   get: PeerGet | undefined,
   now: () => number,
   log?: (line: string) => void,
 ): SignService | undefined {
   if (group.signer === undefined || get === undefined) return undefined;
-  return new SignService({ group, me: secrets.index, replicaId: secrets.id, share: secrets.kernel, ledger, get, now, ...(log ? { log } : {}) });
+  return new SignService({ group, me: secrets.index, replicaId: secrets.id, share: secrets.kernel, ...(secrets.signerRsa ? { rsaShare: secrets.signerRsa } : {}), ledger, get, now, ...(log ? { log } : {}) });
 }
