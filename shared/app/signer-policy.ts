@@ -15,6 +15,7 @@
  *                              "maxMessageBytes": 4096,            1..MAX_SIGN_MESSAGE_BYTES
  *                              "prefixes": ["<hex>", ...],         optional: the message starts with one
  *                              "scheme": "rsa-pkcs1-sha256"}}      optional: signed with keys.signerRsa
+ *                                                                  (or "rsa-pss-sha256")
  *                                                                  (absent: BLS under the kernel key)
  *   }
  *
@@ -49,12 +50,19 @@ export interface SignerClient {
 
 /** A purpose signed with the signing service's threshold RSA key (RSASSA-PKCS1-v1_5, SHA-256). */
 export const RSA_SIGN_SCHEME = 'rsa-pkcs1-sha256';
+/** Or with RSASSA-PSS (SHA-256, MGF1-SHA-256, a 32-byte salt derived from the request id: signerPssSalt). */
+export const RSA_PSS_SCHEME = 'rsa-pss-sha256';
+export type RsaScheme = typeof RSA_SIGN_SCHEME | typeof RSA_PSS_SCHEME;
+
+export function isRsaScheme(s: unknown): s is RsaScheme {
+  return s === RSA_SIGN_SCHEME || s === RSA_PSS_SCHEME;
+}
 
 export interface SignerPurpose {
   readonly clients: readonly string[];
   readonly maxMessageBytes: number;
-  /** Absent: BLS under the kernel key (group-sign.ts); RSA_SIGN_SCHEME: the keys.signerRsa key. */
-  readonly scheme?: typeof RSA_SIGN_SCHEME;
+  /** Absent: BLS under the kernel key (group-sign.ts); an RSA scheme: the keys.signerRsa key. */
+  readonly scheme?: RsaScheme;
   /** Lower-case hex; when present the message must start with one of them. */
   readonly prefixes?: readonly string[];
 }
@@ -152,8 +160,8 @@ export function parseSignerPolicy(raw: unknown, path = 'policy'): SignerPolicy {
   });
   const purposes = map(o['purposes'], `${path}.purposes`, MAX_PURPOSES, (v, p): SignerPurpose => {
     const u = object(v, p, ['clients', 'maxMessageBytes', 'prefixes', 'scheme'], ['clients', 'maxMessageBytes']);
-    if (u['scheme'] !== undefined && u['scheme'] !== RSA_SIGN_SCHEME) throw new SignerPolicyError(`${p}.scheme`, `expected ${JSON.stringify(RSA_SIGN_SCHEME)} (or no scheme: BLS)`);
-    const scheme = u['scheme'] === undefined ? {} : { scheme: RSA_SIGN_SCHEME as typeof RSA_SIGN_SCHEME };
+    if (u['scheme'] !== undefined && !isRsaScheme(u['scheme'])) throw new SignerPolicyError(`${p}.scheme`, `expected ${JSON.stringify(RSA_SIGN_SCHEME)} or ${JSON.stringify(RSA_PSS_SCHEME)} (or no scheme: BLS)`);
+    const scheme = u['scheme'] === undefined ? {} : { scheme: u['scheme'] as RsaScheme };
     const list = u['clients'];
     if (!Array.isArray(list) || list.length > MAX_CLIENTS) throw new SignerPolicyError(`${p}.clients`, `expected a list of at most ${MAX_CLIENTS} client names`);
     list.forEach((c, i) => {

@@ -42,8 +42,8 @@ import { bytesEqual, frame, fromBase64, fromHex, toBase64, toHex } from '../cryp
 import { sha256 } from '../crypto/sha256.ts';
 import { ed25519Verifier } from '../crypto/ed25519.ts';
 import { isPurpose } from '../crypto/group-sign.ts';
-import { NAME_PATTERN, RSA_SIGN_SCHEME, SignerPolicyError, canonicalJson, decodeSignerPolicy, encodeSignerPolicy, parseSignerPolicy, policyRefusal } from './signer-policy.ts';
-import type { SignerPolicy } from './signer-policy.ts';
+import { NAME_PATTERN, SignerPolicyError, isRsaScheme, canonicalJson, decodeSignerPolicy, encodeSignerPolicy, parseSignerPolicy, policyRefusal } from './signer-policy.ts';
+import type { RsaScheme, SignerPolicy } from './signer-policy.ts';
 import type { AppPosition, AppState, ReplicatedApp } from './types.ts';
 import { MAX_AUDIT_COUNT, auditFieldsError, auditSample, beaconRoundRandomness, ordinalKey, revealFieldsError } from './signer-audit.ts';
 import type { AuditRequest, RevealRequest } from './signer-audit.ts';
@@ -86,8 +86,8 @@ export interface SignOutcome {
   readonly population?: number;
   readonly sample?: readonly string[];
   readonly audit?: string;
-  /** An accepted sign request of an RSA purpose: RSA_SIGN_SCHEME (absent: BLS), as the policy said then. */
-  readonly scheme?: typeof RSA_SIGN_SCHEME;
+  /** An accepted sign request of an RSA purpose: its scheme (absent: BLS), as the policy said then. */
+  readonly scheme?: RsaScheme;
   readonly index: number;
   readonly epoch: number;
   readonly ok: boolean;
@@ -111,6 +111,16 @@ const SIG_HEX = /^[0-9a-f]{128}$/;
 /** The bytes a client signs for a sign request. */
 export function signMessageBytes(groupId: Uint8Array, client: string, purpose: string, message: Uint8Array, nonce?: string): Uint8Array {
   return frame(SIGN_MESSAGE_LABEL, groupId, client, purpose, message, nonce !== undefined ? fromHex(nonce) : new Uint8Array(0));
+}
+
+export const PSS_SALT_LABEL = 'sintra-edge/signer/pss-salt@1';
+
+/**
+ * The salt of an RSA-PSS signature on request `id` (64 hex): every replica's share must encode the same
+ * message representative, so the salt is derived, not drawn: SHA-256(frame(PSS_SALT_LABEL, id bytes)).
+ */
+export function signerPssSalt(id: string): Uint8Array {
+  return sha256(frame(PSS_SALT_LABEL, fromHex(id, 32)));
 }
 
 /** The bytes each administrator signs for a policy change. */
@@ -437,8 +447,8 @@ export class SignerApp implements ReplicatedApp {
       return response({ app: SIGNER_APP, ok: false, id, op: 'policy', index: at.index, epoch: at.epoch, code, error: message });
     };
     if (r.policy.version !== current.version + 1) return refuse('bad-version', `the policy in force is version ${current.version}; a change must be version ${current.version + 1}`);
-    const rsaPurpose = Object.entries(r.policy.purposes).find(([, p]) => p.scheme === RSA_SIGN_SCHEME)?.[0];
-    if (rsaPurpose !== undefined && !this.rsa) return refuse('no-rsa-key', `purpose ${rsaPurpose} is ${RSA_SIGN_SCHEME}, and the group has no signing RSA key (keys.signerRsa)`);
+    const rsaPurpose = Object.entries(r.policy.purposes).find(([, p]) => isRsaScheme(p.scheme))?.[0];
+    if (rsaPurpose !== undefined && !this.rsa) return refuse('no-rsa-key', `purpose ${rsaPurpose} is ${r.policy.purposes[rsaPurpose]!.scheme}, and the group has no signing RSA key (keys.signerRsa)`);
     const message = policyMessageBytes(this.groupId, r.policy);
     let valid = 0;
     for (const [admin, sig] of Object.entries(r.sigs)) {

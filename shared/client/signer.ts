@@ -18,8 +18,9 @@ import { bytesEqual, fromBase64, fromHex, toBase64, toHex } from '../crypto/byte
 import { sha256 } from '../crypto/sha256.ts';
 import { signingDst, verifyGroupSignature } from '../crypto/group-sign.ts';
 import { SIGNER_APP, parseSignerEntry, signerDigest } from '../app/signer.ts';
-import { RSA_SIGN_SCHEME, encodeSignerPolicy, parseSignerPolicy } from '../app/signer-policy.ts';
-import { modulusBytes, rsaVerify } from '../crypto/rsa.ts';
+import { RSA_PSS_SCHEME, RSA_SIGN_SCHEME, encodeSignerPolicy, isRsaScheme, parseSignerPolicy } from '../app/signer-policy.ts';
+import type { RsaScheme } from '../app/signer-policy.ts';
+import { modulusBytes, rsaPssVerify, rsaVerify } from '../crypto/rsa.ts';
 import type { SignerPolicy } from '../app/signer-policy.ts';
 import { appDigestsFromJson, computeStateDigest } from '../app/state.ts';
 import { checkpointFromJson, verifyCheckpoint } from '../log/checkpoint.ts';
@@ -50,7 +51,7 @@ export type SignatureVerdict =
 
 const SIGNATURE_FIELDS = ['format', 'groupId', 'id', 'purpose', 'client', 'message', 'scheme', 'signature', 'dst', 'receipt'];
 
-export type SignatureScheme = 'bls' | typeof RSA_SIGN_SCHEME;
+export type SignatureScheme = 'bls' | RsaScheme;
 
 /** The signature document of an accepted request (what GET /v1/sign/{id} serves). */
 export function signatureDocument(
@@ -106,14 +107,14 @@ export function verifySignatureDocument(group: Group, doc: unknown, options: { r
       return no(`purpose: ${e instanceof Error ? e.message : 'invalid'}`);
     }
     const scheme = d['scheme'];
-    if (scheme !== 'bls' && scheme !== RSA_SIGN_SCHEME) return no(`scheme: expected "bls" or "${RSA_SIGN_SCHEME}"`);
+    if (scheme !== 'bls' && !isRsaScheme(scheme)) return no(`scheme: expected "bls", "${RSA_SIGN_SCHEME}" or "${RSA_PSS_SCHEME}"`);
     if (d['dst'] !== (scheme === 'bls' ? dst : null)) return no(scheme === 'bls' ? 'dst: not the DST of this group and purpose' : 'dst: null for an RSA signature');
     const message = typeof d['message'] === 'string' ? fromBase64(d['message']) : null;
     if (message === null) return no('message: expected standard padded base64');
     if (options.message !== undefined && !bytesEqual(options.message, message)) return no('the document signs another message than the one given');
     if (group.signer === undefined) return no('the group has no signing service (group.json has no signer)');
     const rsaKey = group.signerRsa;
-    if (scheme === RSA_SIGN_SCHEME && rsaKey === undefined) return no('the group has no signing RSA key (keys.signerRsa)');
+    if (scheme !== 'bls' && rsaKey === undefined) return no('the group has no signing RSA key (keys.signerRsa)');
     const length = scheme === 'bls' ? 48 : modulusBytes(rsaKey!.n);
     let signature: Uint8Array;
     try {
@@ -121,7 +122,12 @@ export function verifySignatureDocument(group: Group, doc: unknown, options: { r
     } catch {
       return no(`signature: expected ${length} bytes of lower-case hex`);
     }
-    const valid = scheme === 'bls' ? verifyGroupSignature(group.kernel.groupKey, group.groupId, purpose, message, signature) : rsaVerify(rsaKey!, message, signature);
+    const valid =
+      scheme === 'bls'
+        ? verifyGroupSignature(group.kernel.groupKey, group.groupId, purpose, message, signature)
+        : scheme === RSA_PSS_SCHEME
+          ? rsaPssVerify(rsaKey!, message, signature)
+          : rsaVerify(rsaKey!, message, signature);
     if (!valid) return no(`the signature does not verify under the group's ${scheme === 'bls' ? 'key for this purpose' : 'signing RSA key'} and message`);
     if (d['receipt'] === null) {
       if (options.requireReceipt) return no('no receipt: the log entry is not covered by a signed checkpoint yet');

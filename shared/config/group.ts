@@ -28,7 +28,7 @@
  */
 import { x25519 } from '@noble/curves/ed25519.js';
 import { BEACON_SCHEME_ID, chainHash } from '../crypto/beacon.ts';
-import { RSA_SIGN_SCHEME, SignerPolicyError, parseSignerPolicy } from '../app/signer-policy.ts';
+import { SignerPolicyError, isRsaScheme, parseSignerPolicy } from '../app/signer-policy.ts';
 import type { SignerPolicy } from '../app/signer-policy.ts';
 import { bytesEqual, frame, fromHex, toHex, u32be } from '../crypto/bytes.ts';
 import { G1, G2, decodeG1, decodeG2, decodeScalar, msmG1, msmG2 } from '../crypto/curve.ts';
@@ -569,8 +569,8 @@ export function parseGroup(input: unknown): Group {
   const signer = Object.hasOwn(root, 'signer') ? parseSignerSection(root['signer']) : undefined;
   const signerRsa = hasSignerRsa ? parseRsaPublicKey(object(keys['signerRsa'], 'keys.signerRsa', SIGNER_RSA_FIELDS), 'keys.signerRsa', parsed.structure, testOnly) : undefined;
   if (signerRsa !== undefined && signer === undefined) throw new ConfigError('keys.signerRsa', 'the group has no signing service (no signer policy) to use it');
-  const rsaPurpose = signer === undefined ? undefined : Object.entries(signer.policy.purposes).find(([, p]) => p.scheme === RSA_SIGN_SCHEME)?.[0];
-  if (rsaPurpose !== undefined && signerRsa === undefined) throw new ConfigError(`signer.policy.purposes.${rsaPurpose}.scheme`, `${RSA_SIGN_SCHEME} needs the signing service's RSA key (keys.signerRsa: sintra deal --signer-rsa)`);
+  const rsaPurpose = signer === undefined ? undefined : Object.entries(signer.policy.purposes).find(([, p]) => isRsaScheme(p.scheme))?.[0];
+  if (rsaPurpose !== undefined && signerRsa === undefined) throw new ConfigError(`signer.policy.purposes.${rsaPurpose}.scheme`, `${signer!.policy.purposes[rsaPurpose]!.scheme} needs the signing service's RSA key (keys.signerRsa: sintra deal --signer-rsa)`);
 
   return {
     file: json as unknown as GroupFile,

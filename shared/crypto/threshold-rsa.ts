@@ -45,7 +45,7 @@ import { CryptoError } from './errors.ts';
 import type { CryptoErrorCode } from './errors.ts';
 import { bitLength, byteLength, egcd, isProbablePrime, mod, modInverse, modInverseOrNull, modPow } from './modular.ts';
 import type { RandomBytes } from './random.ts';
-import { RSA_MAX_MODULUS_BITS, RSA_MIN_MODULUS_BITS, SHA256_BYTES, i2osp, pkcs1v15Representative } from './rsa.ts';
+import { RSA_MAX_MODULUS_BITS, RSA_MIN_MODULUS_BITS, SHA256_BYTES, i2osp, pkcs1v15Representative, pssRepresentative } from './rsa.ts';
 import type { RsaPublicKey } from './rsa.ts';
 import type { StructureDescription } from '../quorum/quorum-system.ts';
 
@@ -275,6 +275,15 @@ export function checkKeyShare(pk: ThresholdRsaPublicKey, key: ThresholdRsaKeySha
   return modPow(pk.v, key.s, pk.n) === pk.verificationKeys[key.signer];
 }
 
+/**
+ * How a SHA-256 digest becomes the message representative x: EMSA-PKCS1-v1_5 (the default), or EMSA-PSS
+ * with `pssSalt` (RFC 8017 section 9.1; every signer must be given the same salt, so the caller derives it
+ * from what they all know). The combined signature is then RSASSA-PSS instead of RSASSA-PKCS1-v1_5.
+ */
+export interface RsaEncoding {
+  readonly pssSalt?: Uint8Array;
+}
+
 /** x for a SHA-256 digest, and x~ = x^(4 Delta). */
 interface MessageContext {
   readonly x: bigint;
@@ -282,9 +291,9 @@ interface MessageContext {
   readonly delta: bigint;
 }
 
-function messageContext(pk: ThresholdRsaPublicKey, digest: Uint8Array): MessageContext {
+function messageContext(pk: ThresholdRsaPublicKey, digest: Uint8Array, encoding: RsaEncoding = {}): MessageContext {
   if (!(digest instanceof Uint8Array) || digest.length !== SHA256_BYTES) refuse('bad-length', `threshold RSA: the message digest must be a ${SHA256_BYTES}-byte SHA-256 digest (a Uint8Array)`);
-  const x = pkcs1v15Representative(pk.n, digest);
+  const x = encoding.pssSalt === undefined ? pkcs1v15Representative(pk.n, digest) : pssRepresentative(pk.n, digest, encoding.pssSalt);
   const delta = factorial(pk.players);
   return { x, xTilde: modPow(x, 4n * delta, pk.n), delta };
 }
@@ -308,13 +317,13 @@ function challenge(pk: ThresholdRsaPublicKey, xTilde: bigint, vi: bigint, xi2: b
  * Signer `key.signer`'s share of the signature on `digest` (SHA-256 of the message), with its proof of
  * correctness (section 3.3). `rng` gives r (L(n) + 2 L1 bits).
  */
-export function signShare(pk: ThresholdRsaPublicKey, key: ThresholdRsaKeyShare, digest: Uint8Array, rng: RandomBytes): ThresholdRsaSignatureShare {
+export function signShare(pk: ThresholdRsaPublicKey, key: ThresholdRsaKeyShare, digest: Uint8Array, rng: RandomBytes, encoding?: RsaEncoding): ThresholdRsaSignatureShare {
   checkThresholdRsaPublicKey(pk);
   if (typeof key !== 'object' || key === null || !isIndex(key.signer, pk.players)) refuse('index-out-of-range', `threshold RSA key share: signer must be an integer in 0..${pk.players - 1}`);
   if (typeof key.s !== 'bigint' || key.s < 0n || key.s >= pk.n) refuse('scalar-out-of-range', 'threshold RSA key share: s must be a bigint in 0..n-1');
   if (typeof rng !== 'function') refuse('bad-encoding', 'threshold RSA: rng must be a RandomBytes function');
   const { n } = pk;
-  const ctx = messageContext(pk, digest);
+  const ctx = messageContext(pk, digest, encoding);
   const xi = modPow(ctx.x, 2n * ctx.delta * key.s, n);
   const rBits = bitLength(n) + 2 * CHALLENGE_BITS;
   const rBytes = rng(Math.ceil(rBits / 8));
@@ -349,9 +358,9 @@ function verifyWithContext(pk: ThresholdRsaPublicKey, ctx: MessageContext, s: Th
  * share that is malformed, from a signer outside 0..l-1, or whose proof fails; throws only for a bad
  * public key or digest (the caller's own inputs).
  */
-export function verifyShare(pk: ThresholdRsaPublicKey, digest: Uint8Array, share: ThresholdRsaSignatureShare): boolean {
+export function verifyShare(pk: ThresholdRsaPublicKey, digest: Uint8Array, share: ThresholdRsaSignatureShare, encoding?: RsaEncoding): boolean {
   checkThresholdRsaPublicKey(pk);
-  const ctx = messageContext(pk, digest);
+  const ctx = messageContext(pk, digest, encoding);
   return verifyWithContext(pk, ctx, share);
 }
 
@@ -408,10 +417,10 @@ export function combineShares(
   pk: ThresholdRsaPublicKey,
   digest: Uint8Array,
   shares: readonly ThresholdRsaSignatureShare[],
-  opts: { readonly checkAll?: boolean } = {},
+  opts: { readonly checkAll?: boolean; readonly encoding?: RsaEncoding } = {},
 ): ThresholdRsaSignature {
   checkThresholdRsaPublicKey(pk);
-  const ctx = messageContext(pk, digest);
+  const ctx = messageContext(pk, digest, opts.encoding);
   if (!Array.isArray(shares)) refuse('bad-encoding', 'threshold RSA: shares must be an array');
   const k = pk.threshold;
   const faulty = new Set<number>();

@@ -18,7 +18,7 @@
  *   FORMATS_VECTORS_OUT=/tmp/vectors.md npx vitest run test/unit/formats.test.ts
  * writes every vector, as it should appear in the document, to that file.
  */
-import { POLICY_MESSAGE_LABEL, SIGNER_ENTRY_PREFIX, SIGNER_STATE_VERSION, SIGN_MESSAGE_LABEL } from '../../shared/app/signer.ts';
+import { POLICY_MESSAGE_LABEL, PSS_SALT_LABEL, SIGNER_ENTRY_PREFIX, SIGNER_STATE_VERSION, SIGN_MESSAGE_LABEL } from '../../shared/app/signer.ts';
 import { POLICY_STATEMENT_FORMAT, SIGNATURE_FORMAT } from '../../shared/client/signer.ts';
 import { AUDIT_LABEL } from '../../shared/app/signer-audit.ts';
 import { SIGN_DST_PREFIX, SIGN_DST_SUFFIX } from '../../shared/crypto/group-sign.ts';
@@ -212,6 +212,7 @@ function codeVectors(): Map<string, Vector> {
     ['signature-format', SIGNATURE_FORMAT],
     ['signer-statement', POLICY_STATEMENT_FORMAT],
     ['signer-audit', AUDIT_LABEL],
+    ['signer-pss-salt', PSS_SALT_LABEL],
     ['dst-sign-prefix', SIGN_DST_PREFIX],
     ['dst-sign-suffix', SIGN_DST_SUFFIX],
   ];

@@ -217,7 +217,11 @@ describe('signing service on in-memory replicas', () => {
 describe('RSA purposes: the signing service\'s own threshold RSA key', () => {
   const RSA_POLICY: SignerPolicy = parseSignerPolicy({
     ...JSON.parse(JSON.stringify(POLICY)),
-    purposes: { release: { clients: ['ci'], maxMessageBytes: 1024 }, code: { clients: ['ci'], maxMessageBytes: 1024, scheme: 'rsa-pkcs1-sha256' } },
+    purposes: {
+      release: { clients: ['ci'], maxMessageBytes: 1024 },
+      code: { clients: ['ci'], maxMessageBytes: 1024, scheme: 'rsa-pkcs1-sha256' },
+      'code-pss': { clients: ['ci'], maxMessageBytes: 1024, scheme: 'rsa-pss-sha256' },
+    },
   });
   const R = testSignerGroup(RSA_POLICY, 4, 1, 'signer-rsa', { rsa: true });
 
@@ -263,6 +267,31 @@ describe('RSA purposes: the signing service\'s own threshold RSA key', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+    // RSA-PSS: the salt derived from the request id, so every replica's share encodes the same message.
+    const { constants } = await import('node:crypto');
+    const pssEntry = JSON.parse(new TextDecoder().decode(signRequest(R.group.groupId, 'ci', 'code-pss', message, signer(10)))) as Record<string, string>;
+    const { app: _pa, op: _po, ...pssBody } = pssEntry;
+    const pssId = (await json(post(c.app(3), '/v1/sign', pssBody))).id;
+    await c.settle();
+    const pssDocs = [];
+    for (const i of [0, 1, 3]) pssDocs.push(await json(c.app(i).request(`/v1/sign/${pssId}`)));
+    expect(new Set(pssDocs.map((d) => d.signature)).size).toBe(1);
+    expect(pssDocs[0]).toMatchObject({ scheme: 'rsa-pss-sha256' });
+    expect(verifySignatureDocument(R.group, pssDocs[0], { message })).toMatchObject({ ok: true, scheme: 'rsa-pss-sha256' });
+    expect(verify('sha256', message, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, fromHex(pssDocs[0].signature))).toBe(true);
+    expect(verify('sha256', message, key, fromHex(pssDocs[0].signature))).toBe(false);
+    const pssDir = mkdtempSync(join(tmpdir(), 'signer-pss-'));
+    try {
+      writeFileSync(join(pssDir, 'key.pem'), pem);
+      writeFileSync(join(pssDir, 'msg'), message);
+      writeFileSync(join(pssDir, 'sig'), fromHex(pssDocs[0].signature));
+      const args = ['dgst', '-sha256', '-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:32', '-verify', join(pssDir, 'key.pem'), '-signature', join(pssDir, 'sig'), join(pssDir, 'msg')];
+      expect(execFileSync('openssl', args).toString()).toMatch(/Verified OK/);
+    } finally {
+      rmSync(pssDir, { recursive: true, force: true });
+    }
+    // Claiming PKCS #1 v1.5 for the PSS signature does not verify.
+    expect(verifySignatureDocument(R.group, { ...pssDocs[0], scheme: 'rsa-pkcs1-sha256' }).ok).toBe(false);
     // The BLS purpose of the same group still signs with BLS; a one-byte change of the RSA signature fails.
     const flipped = docs[0].signature.slice(0, 8) + (docs[0].signature[8] === '0' ? '1' : '0') + docs[0].signature.slice(9);
     expect(verifySignatureDocument(R.group, { ...docs[0], signature: flipped }).ok).toBe(false);

@@ -14,7 +14,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { SIGNER_APP, SignerRequestError, encodePolicyEntry, encodeSignEntry, signMessageBytes } from '../../shared/app/signer.ts';
 import type { SignerApp } from '../../shared/app/signer.ts';
-import { RSA_SIGN_SCHEME, SignerPolicyError, decodeSignerPolicy, policyRefusal } from '../../shared/app/signer-policy.ts';
+import { RSA_PSS_SCHEME, RSA_SIGN_SCHEME, SignerPolicyError, decodeSignerPolicy, policyRefusal } from '../../shared/app/signer-policy.ts';
 import { rsaPublicKeyPem } from '../../shared/crypto/x509.ts';
 import type { SignerPolicy } from '../../shared/app/signer-policy.ts';
 import { fromHex, toHex } from '../../shared/crypto/bytes.ts';
@@ -68,7 +68,7 @@ const SIGNATURE_SCHEMA = component(
     purpose: NAME,
     client: NAME,
     message: BASE64,
-    scheme: { type: 'string', enum: ['bls', RSA_SIGN_SCHEME] },
+    scheme: { type: 'string', enum: ['bls', RSA_SIGN_SCHEME, RSA_PSS_SCHEME] },
     signature: { type: 'string', pattern: '^([0-9a-f]{2})+$', description: 'bls: 48 bytes (compressed G1) under keys.kernel.groupKey; rsa-pkcs1-sha256: the modulus length, under keys.signerRsa' },
     dst: nullable({ type: 'string', description: 'bls: the RFC 9380 DST the message was hashed under' }),
     receipt: nullable(RECEIPT_SCHEMA),
@@ -102,7 +102,7 @@ const OUTCOME_SCHEMA = component(
       population: { ...NAT, description: 'audit: the accepted sign requests when it was scheduled' },
       sample: { type: 'array', items: REQUEST_ID, description: 'audit, once revealed: the sampled sign requests' },
       audit: { ...REQUEST_ID, description: 'reveal: the audit it reveals' },
-      scheme: { type: 'string', const: RSA_SIGN_SCHEME, description: 'an accepted sign request of an RSA purpose' },
+      scheme: { type: 'string', enum: [RSA_SIGN_SCHEME, RSA_PSS_SCHEME], description: 'an accepted sign request of an RSA purpose' },
       code: { type: 'string', description: 'why it was refused (ok false)' },
       message: { type: 'string' },
     },

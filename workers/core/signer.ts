@@ -16,8 +16,9 @@ import { combineGroupSignature, groupSignShare, signingPoint, verifyGroupSignSha
 import type { G1Point } from '../../shared/crypto/curve.ts';
 import { decodeSignatureShare, encodeSignatureShare } from '../../shared/crypto/threshold-bls.ts';
 import type { KeyShare, SignatureShare } from '../../shared/crypto/threshold-bls.ts';
-import { parseSignerEntry } from '../../shared/app/signer.ts';
-import { RSA_SIGN_SCHEME } from '../../shared/app/signer-policy.ts';
+import { parseSignerEntry, signerPssSalt } from '../../shared/app/signer.ts';
+import { RSA_PSS_SCHEME, isRsaScheme } from '../../shared/app/signer-policy.ts';
+import type { RsaScheme } from '../../shared/app/signer-policy.ts';
 import { sha256 } from '../../shared/crypto/sha256.ts';
 import {
   combineShares as rsaCombineShares,
@@ -26,7 +27,7 @@ import {
   signShare as rsaSignShare,
   verifyShare as rsaVerifyShare,
 } from '../../shared/crypto/threshold-rsa.ts';
-import type { ThresholdRsaKeyShare, ThresholdRsaSignatureShare } from '../../shared/crypto/threshold-rsa.ts';
+import type { RsaEncoding, ThresholdRsaKeyShare, ThresholdRsaSignatureShare } from '../../shared/crypto/threshold-rsa.ts';
 import type { SignOutcome } from '../../shared/app/signer.ts';
 import type { Group } from '../../shared/config/group.ts';
 import { logLine } from './log.ts';
@@ -71,7 +72,7 @@ export interface SignShareJson {
 export interface SignedRequest {
   readonly id: string;
   readonly outcome: SignOutcome;
-  readonly scheme: 'bls' | typeof RSA_SIGN_SCHEME;
+  readonly scheme: 'bls' | RsaScheme;
   readonly purpose: string;
   readonly client: string;
   readonly message: Uint8Array;
@@ -134,10 +135,10 @@ export class SignService {
     if (entry === undefined || p === null || !p.ok || p.op !== 'sign') {
       return { ok: false, status: 503, code: 'storage-unavailable', message: `the log entry ${outcome.index} of request ${id} cannot be read here` };
     }
-    if (outcome.scheme === RSA_SIGN_SCHEME && (this.o.group.signerRsa === undefined || this.o.rsaShare === undefined)) {
+    if (isRsaScheme(outcome.scheme) && (this.o.group.signerRsa === undefined || this.o.rsaShare === undefined)) {
       return { ok: false, status: 503, code: 'storage-unavailable', message: `request ${id} is for an RSA purpose, and this replica has no signing RSA key share` };
     }
-    const scheme = outcome.scheme === RSA_SIGN_SCHEME ? RSA_SIGN_SCHEME : 'bls';
+    const scheme = isRsaScheme(outcome.scheme) ? outcome.scheme : 'bls';
     return { ok: true, request: { id, outcome, scheme, purpose: p.request.purpose, client: p.request.client, message: p.request.message, entry } };
   }
 
@@ -168,7 +169,7 @@ export class SignService {
   async ownShare(id: string): Promise<{ readonly ok: true; readonly share: SignShareJson } | Extract<SignLookup, { ok: false }>> {
     const l = await this.lookup(id);
     if (!l.ok) return l;
-    const share = l.request.scheme === RSA_SIGN_SCHEME ? encodeRsaSignatureShare(this.o.group.signerRsa!, this.rsaShareOf(l.request)) : encodeSignatureShare(this.shareOf(l.request));
+    const share = l.request.scheme !== 'bls' ? encodeRsaSignatureShare(this.o.group.signerRsa!, this.rsaShareOf(l.request)) : encodeSignatureShare(this.shareOf(l.request));
     return { ok: true, share: { id, replica: this.o.me, share: toHex(share) } };
   }
 
@@ -176,7 +177,7 @@ export class SignService {
     let s = this.rsaShares.get(r.id);
     if (!s) {
       const random = this.o.randomBytes ?? ((n: number) => crypto.getRandomValues(new Uint8Array(n)));
-      s = rsaSignShare(this.o.group.signerRsa!, this.o.rsaShare!, sha256(r.message), random);
+      s = rsaSignShare(this.o.group.signerRsa!, this.o.rsaShare!, sha256(r.message), random, this.encodingOf(r));
       this.remember(this.rsaShares, r.id, s, KEPT_SHARES);
     }
     return s;
@@ -225,13 +226,19 @@ export class SignService {
     return hex;
   }
 
-  /** The RSA path of produce(): Shoup's shares with their proofs, combined to RSASSA-PKCS1-v1_5. */
+  /** PKCS #1 v1.5, or PSS with the salt every replica derives from the request id. */
+  private encodingOf(r: SignedRequest): RsaEncoding {
+    return r.scheme === RSA_PSS_SCHEME ? { pssSalt: signerPssSalt(r.id) } : {};
+  }
+
+  /** The RSA path of produce(): Shoup's shares with their proofs, combined to RSASSA-PKCS1-v1_5 or PSS. */
   private async produceRsa(r: SignedRequest): Promise<SignatureAnswer> {
     const pk = this.o.group.signerRsa!;
     const digest = sha256(r.message);
     const valid = new Map<number, ThresholdRsaSignatureShare>();
     const own = this.rsaShareOf(r);
-    if (rsaVerifyShare(pk, digest, own)) valid.set(this.o.me, own);
+    const encoding = this.encodingOf(r);
+    if (rsaVerifyShare(pk, digest, own, encoding)) valid.set(this.o.me, own);
     else this.fault(this.o.me, r.id, 'own share does not verify against keys.signerRsa.verificationKeys (wrong SINTRA_KEY_SHARES.signerRsa?)');
     const qualified = (signers: Iterable<number>) => [...signers].length >= pk.threshold;
     const unreachable = await gatherShares<ThresholdRsaSignatureShare>({
@@ -250,14 +257,14 @@ export class SignService {
           throw e;
         }
       },
-      check: (s) => (rsaVerifyShare(pk, digest, s) ? null : `RSA share for request ${r.id} does not verify (its proof against keys.signerRsa.verificationKeys)`),
+      check: (s) => (rsaVerifyShare(pk, digest, s, encoding) ? null : `RSA share for request ${r.id} does not verify (its proof against keys.signerRsa.verificationKeys)`),
       fault: (peer, reason) => this.fault(peer, r.id, reason),
       now: this.o.now,
       deadline: this.o.now() + (this.o.gatherTimeoutMs ?? 10_000),
       retryMs: RETRY_MS,
     });
     if (!qualified(valid.keys())) return this.unavailable(r, valid.keys(), unreachable);
-    const c = rsaCombineShares(pk, digest, [...valid.values()]);
+    const c = rsaCombineShares(pk, digest, [...valid.values()], { encoding });
     this.remember(this.signatures, r.id, c.signature, KEPT_SIGNATURES);
     return { ok: true, request: r, signature: c.signature };
   }
@@ -272,7 +279,7 @@ export class SignService {
   }
 
   private async produce(r: SignedRequest): Promise<SignatureAnswer> {
-    if (r.scheme === RSA_SIGN_SCHEME) return this.produceRsa(r);
+    if (r.scheme !== 'bls') return this.produceRsa(r);
     const pk = this.o.group.kernel;
     const h = this.pointOf(r);
     const valid = new Map<number, SignatureShare>();
