@@ -22,4 +22,6 @@ export type { StampVerdict } from '../client/sdk.ts';
 export { verifyDirectoryStatement } from '../app/ca.ts';
 export type { CertificateRecord, DirectoryStatementJson, DirectoryVerdict } from '../app/ca.ts';
 export { verifyTileArchive } from '../client/tile-archive.ts';
+export { verifyPolicyStatement, verifySignatureDocument } from '../client/signer.ts';
+export type { PolicyStatementJson, PolicyVerdict, SignatureDocument, SignatureVerdict } from '../client/signer.ts';
 export type { ArchiveVerdict } from '../client/tile-archive.ts';
