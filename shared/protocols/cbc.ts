@@ -132,9 +132,7 @@ export class ConsistentBroadcast implements Protocol<Uint8Array, CbcOutput> {
         // A valid proof means a quorum echoed, so honest replicas checked validity; check again anyway
         // (cheap) so a predicate that depends on local state cannot be bypassed.
         if (!this.validate(b.value)) return step.fault(from, this.tag, 'invalid-value', 'FINAL value fails the validity predicate');
-        this.result = { value: b.value, signature: b.signature };
-        step.output(this.result);
-        for (const p of this.wanted) this.answer(p, step);
+        this.deliver(b.value, b.signature, step);
         return step;
       }
       case 'cbc-proof': {
@@ -148,9 +146,7 @@ export class ConsistentBroadcast implements Protocol<Uint8Array, CbcOutput> {
           return step.send(from, { tag: this.tag, body: { t: 'cbc-want' } });
         }
         if (!verifyCbcProof(this.ctx.crypto, this.tag, this.echoed, b.signature, this.echoedDigest)) return step.fault(from, this.tag, 'invalid-proof', 'PROOF does not verify for the value we echoed');
-        this.result = { value: this.echoed, signature: b.signature };
-        step.output(this.result);
-        for (const p of this.wanted) this.answer(p, step);
+        this.deliver(this.echoed, b.signature, step);
         return step;
       }
       case 'cbc-want': {
@@ -171,6 +167,13 @@ export class ConsistentBroadcast implements Protocol<Uint8Array, CbcOutput> {
       default:
         return step.fault(from, this.tag, 'unexpected', `message ${b.t} in consistent broadcast`);
     }
+  }
+
+  /** Delivers (value, proof) once: the output, and the answers to the replicas that asked for it meanwhile. */
+  private deliver(value: Uint8Array, signature: Uint8Array, step: Step<CbcOutput>): void {
+    this.result = { value, signature };
+    step.output(this.result);
+    for (const p of this.wanted) this.answer(p, step);
   }
 
   private answer(to: number, step: Step<CbcOutput>): void {
@@ -196,9 +199,7 @@ export class ConsistentBroadcast implements Protocol<Uint8Array, CbcOutput> {
       this.finalSent = true;
       // combine() verified the signature; delivering now spares the check our own FINAL would cost.
       if (!this.result && this.echoed && sameBytes(this.echoed, this.proposal!)) {
-        this.result = { value: this.proposal!, signature: c.signature };
-        step.output(this.result);
-        for (const p of this.wanted) this.answer(p, step);
+        this.deliver(this.proposal!, c.signature, step);
       }
       // The proof alone to the replicas whose valid echo it rests on (they hold the value), the value too
       // to the others (and to ourselves if we have not delivered: our own SEND was not handled yet).
