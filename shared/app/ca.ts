@@ -72,7 +72,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesEqual, frame, fromHex, toHex } from '../crypto/bytes.ts';
 import { parseGroup } from '../config/group.ts';
 import type { Group } from '../config/group.ts';
-import { checkpointFromJson, checkpointToJson, verifyCheckpoint } from '../log/checkpoint.ts';
+import { checkpointToJson } from '../log/checkpoint.ts';
 import type { CheckpointJson, SignedCheckpoint } from '../log/checkpoint.ts';
 import { decodeSparseProof, encodeSparseProof, smtKey, verifySparseProof } from '../log/sparse-merkle.ts';
 import { SmtNodeMissing, SmtStorageError, smtGet, smtProve, smtRootHash, smtStorageKey, smtUpdate } from '../log/stored-sparse-merkle.ts';
@@ -92,7 +92,7 @@ import {
   verifyEd25519,
 } from './ca-codec.ts';
 import type { CaErrorCode, CaOp, CaRequest, CertificateRecord } from './ca-codec.ts';
-import { appDigestsFromJson, computeStateDigest } from './state.ts';
+import { checkedAppDigest, computeStateDigest } from './state.ts';
 import type { AppDigest } from './state.ts';
 import { AppStateMissing } from './types.ts';
 import type { AppPosition, AppState, ReplicatedApp } from './types.ts';
@@ -696,22 +696,12 @@ function verifyStatement(groupIn: unknown, statement: unknown): DirectoryVerdict
     return no('ca.root: expected 32 bytes of hex');
   }
   const issued = c['issued'] as number;
-  const apps = appDigestsFromJson(s['apps']);
-  if (typeof apps === 'string') return no(apps);
-  let checkpoint: SignedCheckpoint;
-  try {
-    checkpoint = checkpointFromJson(s['checkpoint']);
-  } catch (e) {
-    return no(`checkpoint: ${e instanceof Error ? e.message : 'malformed'}`);
-  }
-  // 1. The group signed this checkpoint.
-  if (!verifyCheckpoint(group.kernel.groupKey, group.groupId, checkpoint)) return no('the checkpoint signature does not verify with the group key');
-  // 2. The listed app digests (unique names) give its state digest.
-  if (!bytesEqual(computeStateDigest(checkpoint.root, apps), checkpoint.stateDigest)) return no('the app digests do not give the checkpoint state digest');
+  // 1-2. The group signed the checkpoint, and the listed app digests give its state digest.
+  const stated = checkedAppDigest(group, s['apps'], s['checkpoint'], CA_APP_NAME);
+  if (typeof stated === 'string') return no(stated);
+  const { checkpoint } = stated;
   // 3. The CA's digest is the one of this tree root and issued count.
-  const caApp = apps.find((a) => a.name === CA_APP_NAME);
-  if (!caApp) return no('apps: no "ca" entry');
-  if (!bytesEqual(caApp.digest, caDigest(root, issued))) return no('the CA digest is not the one of ca.root and ca.issued');
+  if (!bytesEqual(stated.digest, caDigest(root, issued))) return no('the CA digest is not the one of ca.root and ca.issued');
   // 4. The record (or its absence) under that root.
   const value = record ? encodeRecord(record) : null;
   if (!verifySparseProof(root, smtKey(name), value, proof)) {

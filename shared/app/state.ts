@@ -9,7 +9,10 @@
  * application keep signing exactly what they signed before.
  */
 import { sha256 } from '../crypto/sha256.ts';
-import { frame, fromHex } from '../crypto/bytes.ts';
+import { bytesEqual, frame, fromHex } from '../crypto/bytes.ts';
+import type { G2Point } from '../crypto/curve.ts';
+import { checkpointFromJson, verifyCheckpoint } from '../log/checkpoint.ts';
+import type { SignedCheckpoint } from '../log/checkpoint.ts';
 import type { AppState, ReplicatedApp } from './types.ts';
 
 export const STATE_DIGEST_VERSION = 'sintra-edge/state@1';
@@ -65,4 +68,30 @@ export function appDigestsFromJson(appsIn: unknown): AppDigest[] | string {
   }
   if (new Set(apps.map((a) => a.name)).size !== apps.length) return 'apps: an app is listed twice';
   return apps;
+}
+
+/**
+ * What every application statement (the CA's directory statements, the signer's policy statements) checks
+ * first: the group signed the checkpoint, and the listed app digests give its state digest. Returns the
+ * checkpoint and the digest of application `app`, or why not (never throws).
+ */
+export function checkedAppDigest(
+  group: { readonly groupId: Uint8Array; readonly kernel: { readonly groupKey: G2Point } },
+  appsIn: unknown,
+  checkpointIn: unknown,
+  app: string,
+): { readonly checkpoint: SignedCheckpoint; readonly digest: Uint8Array } | string {
+  const apps = appDigestsFromJson(appsIn);
+  if (typeof apps === 'string') return apps;
+  let checkpoint: SignedCheckpoint;
+  try {
+    checkpoint = checkpointFromJson(checkpointIn);
+  } catch (e) {
+    return `checkpoint: ${e instanceof Error ? e.message : 'malformed'}`;
+  }
+  if (!verifyCheckpoint(group.kernel.groupKey, group.groupId, checkpoint)) return 'the checkpoint signature does not verify with the group key';
+  if (!bytesEqual(computeStateDigest(checkpoint.root, apps), checkpoint.stateDigest)) return 'the app digests do not give the checkpoint state digest';
+  const mine = apps.find((a) => a.name === app);
+  if (!mine) return `apps: no "${app}" entry`;
+  return { checkpoint, digest: mine.digest };
 }

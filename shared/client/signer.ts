@@ -22,8 +22,8 @@ import { RSA_PSS_SCHEME, RSA_SIGN_SCHEME, encodeSignerPolicy, isRsaScheme, parse
 import type { RsaScheme } from '../app/signer-policy.ts';
 import { modulusBytes, rsaPssVerify, rsaVerify } from '../crypto/rsa.ts';
 import type { SignerPolicy } from '../app/signer-policy.ts';
-import { appDigestsFromJson, computeStateDigest } from '../app/state.ts';
-import { checkpointFromJson, verifyCheckpoint } from '../log/checkpoint.ts';
+import { checkedAppDigest } from '../app/state.ts';
+
 import type { SignedCheckpoint, ReceiptJson } from '../log/checkpoint.ts';
 import { checkReceipt } from '../log/receipt-check.ts';
 import type { Group } from '../config/group.ts';
@@ -181,19 +181,10 @@ export function verifyPolicyStatement(group: Group, statement: unknown): PolicyV
     } catch (e) {
       return no(e instanceof Error ? e.message : 'policy: invalid');
     }
-    const apps = appDigestsFromJson(s['apps']);
-    if (typeof apps === 'string') return no(apps);
-    let checkpoint: SignedCheckpoint;
-    try {
-      checkpoint = checkpointFromJson(s['checkpoint']);
-    } catch (e) {
-      return no(`checkpoint: ${e instanceof Error ? e.message : 'malformed'}`);
-    }
-    if (!verifyCheckpoint(group.kernel.groupKey, group.groupId, checkpoint)) return no('the checkpoint signature does not verify with the group key');
-    if (!bytesEqual(computeStateDigest(checkpoint.root, apps), checkpoint.stateDigest)) return no('the app digests do not give the checkpoint state digest');
-    const mine = apps.find((a) => a.name === SIGNER_APP);
-    if (!mine) return no('apps: no "signer" entry');
-    if (!bytesEqual(mine.digest, signerDigest(encodeSignerPolicy(policy)))) return no("the signer's digest is not the one of this policy");
+    const stated = checkedAppDigest(group, s['apps'], s['checkpoint'], SIGNER_APP);
+    if (typeof stated === 'string') return no(stated);
+    const { checkpoint } = stated;
+    if (!bytesEqual(stated.digest, signerDigest(encodeSignerPolicy(policy)))) return no("the signer's digest is not the one of this policy");
     return { ok: true, policy, epoch: checkpoint.epoch, size: checkpoint.size, checkpoint };
   } catch (e) {
     return no(e instanceof Error ? e.message : 'malformed statement');

@@ -238,7 +238,7 @@ export function signerRoutes(host: ReplicaHost, deps: SignerRouteDeps): RouteSpe
       operationId: 'signerPolicyChange',
       tag: 'signer',
       summary: 'Change the signing policy: the new policy (version + 1) with the signatures of enough administrators of the policy in force',
-      description: 'Ordered like any request; the signing application checks the version and the administrator signatures at its place in the order. GET /v1/requests/{id} shows its answer.',
+      description: 'Ordered like any request; the signing application checks the version and the administrator signatures at its place in the order. GET /v1/sign/requests/{id} shows its outcome.',
       body: { 'application/json': POLICY_BODY },
       bodyHint: '{"policy": {...}, "sigs": {...}}',
       apiKey: true,
