@@ -157,6 +157,20 @@ export function encodePolicyEntry(r: PolicyRequest): Uint8Array {
   return new TextEncoder().encode(canonicalJson({ app: SIGNER_APP, op: 'policy', policy: policy as never, sigs }));
 }
 
+/**
+ * Why the policy refuses sign request `r` apart from rates: an unknown client, a signature that is not
+ * the client's, or policyRefusal's reasons; null if it accepts it. The application decides with it at the
+ * request's place in the order, the route before ordering (against the policy in force there).
+ */
+export function signRefusal(groupId: Uint8Array, policy: SignerPolicy, r: SignRequest): { readonly code: string; readonly message: string } | null {
+  const client = Object.hasOwn(policy.clients, r.client) ? policy.clients[r.client] : undefined;
+  if (client === undefined) return { code: 'unknown-client', message: `no client ${r.client} in policy version ${policy.version}` };
+  if (!ed25519Verifier(fromHex(client.publicKey))(signMessageBytes(groupId, r.client, r.purpose, r.message, r.nonce), fromHex(r.sig))) {
+    return { code: 'bad-signature', message: `sig is not client ${r.client}'s signature of this request` };
+  }
+  return policyRefusal(policy, r.client, r.purpose, r.message);
+}
+
 /** The canonical entry of an audit schedule (throws SignerRequestError for a malformed field). */
 export function encodeAuditEntry(r: AuditRequest): Uint8Array {
   const bad = auditFieldsError(r);
@@ -305,6 +319,14 @@ export class SignerApp implements ReplicatedApp {
     this.initial = encodeSignerPolicy(parseSignerPolicy(o.policy));
   }
 
+  /** The request id (hex SHA-256) of an entry, hashed once for reads() and apply(). */
+  private readonly ids = new WeakMap<Uint8Array, string>();
+  private idOf(entry: Uint8Array): string {
+    let id = this.ids.get(entry);
+    if (id === undefined) this.ids.set(entry, (id = toHex(sha256(entry))));
+    return id;
+  }
+
   private parse(entry: Uint8Array): ParsedSignerEntry | null {
     if (this.parsed.has(entry)) return this.parsed.get(entry)!;
     const p = parseSignerEntry(entry);
@@ -315,7 +337,7 @@ export class SignerApp implements ReplicatedApp {
   reads(entry: Uint8Array): readonly string[] {
     const p = this.parse(entry);
     if (!p?.ok) return [];
-    const keys = [POLICY_KEY, outcomeKey(toHex(sha256(entry))), COUNT_KEY];
+    const keys = [POLICY_KEY, outcomeKey(this.idOf(entry)), COUNT_KEY];
     if (p.op === 'sign') keys.push(rateKey(p.request.client));
     if (p.op === 'reveal') keys.push(outcomeKey(p.request.audit));
     return keys;
@@ -349,7 +371,7 @@ export class SignerApp implements ReplicatedApp {
   apply(entry: Uint8Array, at: AppPosition, state: AppState): Uint8Array | null {
     const p = this.parse(entry);
     if (p === null) return null;
-    const id = toHex(sha256(entry));
+    const id = this.idOf(entry);
     if (!p.ok) return response({ app: SIGNER_APP, ok: false, id, code: p.code, error: p.error });
     const earlier = state.get(outcomeKey(id));
     if (earlier !== undefined) {
@@ -367,13 +389,9 @@ export class SignerApp implements ReplicatedApp {
       state.put(outcomeKey(id), encodeOutcome({ op: 'sign', client: r.client, purpose: r.purpose, index: at.index, epoch: at.epoch, ok: false, code, message }));
       return response({ app: SIGNER_APP, ok: false, id, op: 'sign', index: at.index, epoch: at.epoch, code, error: message });
     };
-    const client = Object.hasOwn(policy.clients, r.client) ? policy.clients[r.client] : undefined;
-    if (client === undefined) return refuse('unknown-client', `no client ${r.client} in policy version ${policy.version}`);
-    if (!ed25519Verifier(fromHex(client.publicKey))(signMessageBytes(this.groupId, r.client, r.purpose, r.message, r.nonce), fromHex(r.sig))) {
-      return refuse('bad-signature', `sig is not client ${r.client}'s signature of this request`);
-    }
-    const why = policyRefusal(policy, r.client, r.purpose, r.message);
+    const why = signRefusal(this.groupId, policy, r);
     if (why !== null) return refuse(why.code, why.message);
+    const client = policy.clients[r.client]!;
     if (client.rate !== undefined) {
       const recent = this.recentEpochs(state, r.client);
       const inWindow = recent.filter((e) => e > at.epoch - client.rate!.epochs);

@@ -12,14 +12,13 @@
  *   POST /v1/sign/policy          a policy change signed by administrators: ordered, then checked
  */
 import type { Context, MiddlewareHandler } from 'hono';
-import { SIGNER_APP, SignerRequestError, encodePolicyEntry, encodeSignEntry, signMessageBytes } from '../../shared/app/signer.ts';
+import { SIGNER_APP, SignerRequestError, encodePolicyEntry, encodeSignEntry, signRefusal } from '../../shared/app/signer.ts';
 import type { SignerApp } from '../../shared/app/signer.ts';
-import { RSA_PSS_SCHEME, RSA_SIGN_SCHEME, SignerPolicyError, decodeSignerPolicy, policyRefusal } from '../../shared/app/signer-policy.ts';
+import { RSA_PSS_SCHEME, RSA_SIGN_SCHEME, SignerPolicyError, decodeSignerPolicy } from '../../shared/app/signer-policy.ts';
 import { rsaPublicKeyPem } from '../../shared/crypto/x509.ts';
 import type { SignerPolicy } from '../../shared/app/signer-policy.ts';
-import { fromHex, toHex } from '../../shared/crypto/bytes.ts';
+import { toHex } from '../../shared/crypto/bytes.ts';
 import { sha256 } from '../../shared/crypto/sha256.ts';
-import { ed25519Verifier } from '../../shared/crypto/ed25519.ts';
 import { checkpointToJson, receiptToJson } from '../../shared/log/checkpoint.ts';
 import { POLICY_STATEMENT_FORMAT, SIGNATURE_FORMAT, signatureDocument } from '../../shared/client/signer.ts';
 import type { ReplicaHost } from './host.ts';
@@ -184,12 +183,7 @@ export function signerRoutes(host: ReplicaHost, deps: SignerRouteDeps): RouteSpe
         // Refused by the policy in force here: not worth a place in the log. The application decides again
         // at the request's place in the order (the policy may change before it).
         const policy = await currentPolicy(host);
-        const client = Object.hasOwn(policy.clients, o.client) ? policy.clients[o.client] : undefined;
-        if (client === undefined) return fail(c, 403, 'refused', `unknown-client: no client ${o.client} in policy version ${policy.version}`);
-        if (!ed25519Verifier(fromHex(client.publicKey))(signMessageBytes(host.group.groupId, o.client, o.purpose, message, o.nonce), fromHex(o.sig))) {
-          return fail(c, 403, 'refused', `bad-signature: sig is not client ${o.client}'s signature of this request`);
-        }
-        const why = policyRefusal(policy, o.client, o.purpose, message);
+        const why = signRefusal(host.group.groupId, policy, { client: o.client, purpose: o.purpose, message, sig: o.sig, ...(o.nonce !== undefined ? { nonce: o.nonce } : {}) });
         if (why !== null) return fail(c, 403, 'refused', `${why.code}: ${why.message}`);
         return submit(c, entry);
       },
