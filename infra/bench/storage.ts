@@ -49,7 +49,7 @@ async function fill(store: ReplicaStore, label: string): Promise<MerkleFrontier>
       const digest = randomBytes(32).toString('hex');
       const entry = kind === 'notary' ? encodeStampEntry({ digest }) : new Uint8Array(randomBytes(bytes));
       const a = f.append(leafHash(entry));
-      b.log.push({ index: a.index, id: toHex(sha256(entry)), epoch, entry });
+      b.log.push({ index: a.index, id: toHex(sha256(entry)), epoch, time: 1_700_000_000_000 + epoch, entry });
       b.nodes.push(...a.nodes);
       // What the notary's execution writes for a first registration (notary.ts: u64 index, u64 epoch).
       if (kind === 'notary') b.app.push({ app: 'notary', key: `d/${digest}`, value: new Uint8Array(16) }, { app: 'notary', key: 'head', value: new Uint8Array(randomBytes(32)) });

@@ -54,6 +54,8 @@ export interface LocalClusterOptions {
   readonly beaconPeriod?: number;
   /** SINTRA_HEALTH_STALL_SECONDS of every replica (workers/core/health.ts; default 60). */
   readonly healthStallSeconds?: number;
+  /** SINTRA_CLOCK_OFFSET_MS by replica index: a replica whose clock is off (tests of agreed time). */
+  readonly clockOffsetMs?: Readonly<Record<number, number>>;
   /**
    * The keys in DATA/keys were dealt for this start by the caller and never ran (tests that alter a
    * replica's secrets before it starts): start them as a new group, as if this start had dealt them.
@@ -263,7 +265,7 @@ async function prepareLocked(o: LocalClusterOptions, dataDir: string, keysDir: s
 export async function replicaWorkerOptions(
   setup: ClusterSetup,
   index: number,
-  o: Pick<LocalClusterOptions, 'clientRate' | 'memoryBudgetMb' | 'corsOrigins' | 'healthStallSeconds'>,
+  o: Pick<LocalClusterOptions, 'clientRate' | 'memoryBudgetMb' | 'corsOrigins' | 'healthStallSeconds' | 'clockOffsetMs'>,
   extra: { readonly bindings?: Record<string, string>; readonly serviceBindings?: Record<string, string> } = {},
 ): Promise<WorkerOptions> {
   const r = setup.group.replicas[index]!;
@@ -281,6 +283,7 @@ export async function replicaWorkerOptions(
       ...(o.memoryBudgetMb ? { SINTRA_MEMORY_BUDGET_MB: String(o.memoryBudgetMb) } : {}),
       ...(o.corsOrigins !== undefined ? { SINTRA_CORS_ORIGINS: o.corsOrigins } : {}),
       ...(o.healthStallSeconds !== undefined ? { SINTRA_HEALTH_STALL_SECONDS: String(o.healthStallSeconds) } : {}),
+      ...(o.clockOffsetMs?.[index] !== undefined ? { SINTRA_CLOCK_OFFSET_MS: String(o.clockOffsetMs[index]) } : {}),
       // A new group (keys dealt by this start): empty storage starts the log. Never for keys that ran before.
       ...(setup.dealt ? { SINTRA_BOOTSTRAP: '1' } : {}),
       ...extra.bindings,

@@ -172,6 +172,8 @@ export async function startMixedCluster(o: MixedClusterOptions): Promise<MixedCl
     if (o.memoryBudgetMb) env['SINTRA_MEMORY_BUDGET_MB'] = String(o.memoryBudgetMb);
     if (o.corsOrigins !== undefined) env['SINTRA_CORS_ORIGINS'] = o.corsOrigins;
     if (o.healthStallSeconds !== undefined) env['SINTRA_HEALTH_STALL_SECONDS'] = String(o.healthStallSeconds);
+    if (o.clockOffsetMs?.[i] !== undefined) env['SINTRA_CLOCK_OFFSET_MS'] = String(o.clockOffsetMs[i]);
+    else delete env['SINTRA_CLOCK_OFFSET_MS'];
     if (bootstrap) env['SINTRA_BOOTSTRAP'] = '1';
     else delete env['SINTRA_BOOTSTRAP'];
     // SINTRA_NODE_ARGS: extra flags for the Node replica processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`

@@ -17,6 +17,11 @@ export interface AppPosition {
   readonly index: number;
   /** Atomic-broadcast epoch that delivered it. */
   readonly epoch: number;
+  /**
+   * The epoch's agreed time, ms since 1970-01-01T00:00:00Z (shared/protocols/agreed-time.ts): between two
+   * honest replicas' clock readings, never going back. The only wall-clock time an application may use.
+   */
+  readonly time: number;
 }
 
 /**

@@ -7,6 +7,8 @@
  *   <root, base64>
  *   epoch <epoch>                              extension lines
  *   state <state digest, base64>
+ *   time <agreed time>                         decimal ms since 1970 (checkpoint payload version 2 only)
+ *   times <time chain, base64>                 (version 2 only)
  *
  *   — sintra-edge/<group id> <base64(key ID || 48-byte BLS signature)>
  *
@@ -38,7 +40,8 @@ export function noteKeyId(groupId: Uint8Array, groupKey: G2Point): Uint8Array {
 }
 
 function noteText(groupId: Uint8Array, c: Omit<SignedCheckpoint, 'signature'>): string {
-  return `${checkpointOrigin(groupId)}\n${c.size}\n${toBase64(c.root)}\nepoch ${c.epoch}\nstate ${toBase64(c.stateDigest)}\n`;
+  const time = c.time !== undefined && c.timeChain !== undefined ? `time ${c.time}\ntimes ${toBase64(c.timeChain)}\n` : '';
+  return `${checkpointOrigin(groupId)}\n${c.size}\n${toBase64(c.root)}\nepoch ${c.epoch}\nstate ${toBase64(c.stateDigest)}\n${time}`;
 }
 
 /** The signed note of a checkpoint. */
@@ -59,8 +62,8 @@ export function verifyCheckpointNote(groupId: Uint8Array, groupKey: G2Point, not
   if (split < 0 || !note.endsWith('\n')) return { ok: false, reason: 'not a signed note (no blank line before the signatures, or no final newline)' };
   const text = note.slice(0, split + 1);
   const lines = text.slice(0, -1).split('\n');
-  if (lines.length !== 5) return { ok: false, reason: `a checkpoint of this group has 5 text lines, this has ${lines.length}` };
-  const [origin, sizeLine, rootLine, epochLine, stateLine] = lines as [string, string, string, string, string];
+  if (lines.length !== 5 && lines.length !== 7) return { ok: false, reason: `a checkpoint of this group has 7 text lines (5 before agreed time), this has ${lines.length}` };
+  const [origin, sizeLine, rootLine, epochLine, stateLine, timeLine, chainLine] = lines as [string, string, string, string, string, string?, string?];
   if (origin !== checkpointOrigin(groupId)) return { ok: false, reason: `origin ${JSON.stringify(origin.slice(0, 100))} is not this group's (${checkpointOrigin(groupId)})` };
   const size = /^(0|[1-9][0-9]*)$/.test(sizeLine) ? Number(sizeLine) : NaN;
   const epoch = /^epoch (0|[1-9][0-9]*)$/.test(epochLine) ? Number(epochLine.slice(6)) : NaN;
@@ -69,13 +72,20 @@ export function verifyCheckpointNote(groupId: Uint8Array, groupKey: G2Point, not
   if (!Number.isSafeInteger(size) || !Number.isSafeInteger(epoch) || root?.length !== 32 || stateDigest?.length !== 32) {
     return { ok: false, reason: 'the text is not a canonical checkpoint (size, base64 root, epoch and state lines)' };
   }
+  let timed: { time: number; timeChain: Uint8Array } | null = null;
+  if (timeLine !== undefined) {
+    const time = /^time (0|[1-9][0-9]*)$/.test(timeLine) ? Number(timeLine.slice(5)) : NaN;
+    const timeChain = chainLine?.startsWith('times ') ? fromBase64(chainLine.slice(6)) : null;
+    if (!Number.isSafeInteger(time) || timeChain?.length !== 32) return { ok: false, reason: 'the text is not a canonical checkpoint (time and times lines)' };
+    timed = { time, timeChain };
+  }
   const keyId = noteKeyId(groupId, groupKey);
   for (const line of note.slice(split + 2, -1).split('\n')) {
     const m = /^\u2014 (\S+) (\S+)$/.exec(line);
     if (!m) return { ok: false, reason: `not a signature line: ${JSON.stringify(line.slice(0, 100))}` };
     const sig = fromBase64(m[2]!);
     if (m[1] !== origin || !sig || sig.length < 4 || !bytesEqual(sig.subarray(0, 4), keyId)) continue; // another key: ignored
-    const checkpoint: SignedCheckpoint = { size, root, epoch, stateDigest, signature: sig.subarray(4) };
+    const checkpoint: SignedCheckpoint = { size, root, epoch, stateDigest, ...timed, signature: sig.subarray(4) };
     if (noteText(groupId, checkpoint) !== text) return { ok: false, reason: 'the text is not in canonical form' };
     return verifyCheckpoint(groupKey, groupId, checkpoint) ? { ok: true, checkpoint } : { ok: false, reason: "the group's signature does not verify" };
   }

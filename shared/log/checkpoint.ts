@@ -7,8 +7,15 @@
  *
  * The state digest is the replicated application's digest of its state after the epoch (for the plain
  * ordering service it is the log root itself), so two honest replicas can never sign different states.
+ *
+ * Payload version 2 (docs/formats.md section 6) adds the epoch's agreed time (shared/protocols/agreed-time.ts)
+ * and the time chain, a hash chain over the (epoch, time) of every epoch that appended entries: a replica
+ * that takes the log by state transfer checks the times of the epochs it executes against it (engine.ts
+ * transferTo) before any of them runs. Version 1 checkpoints (no time) still verify, for receipts kept
+ * from groups of earlier releases; replicas sign version 2 only.
  */
 import { bytesEqual, frame, fromHex, toHex } from '../crypto/bytes.ts';
+import { sha256 } from '../crypto/sha256.ts';
 import { domain } from '../crypto/domain.ts';
 import { verifySignature } from '../crypto/threshold-bls.ts';
 import type { G2Point } from '../crypto/curve.ts';
@@ -23,6 +30,12 @@ export interface Checkpoint {
   /** The atomic-broadcast epoch whose delivery produced this log head. */
   readonly epoch: number;
   readonly stateDigest: Uint8Array;
+  /**
+   * The epoch's agreed time, ms since 1970-01-01T00:00:00Z (UTC, leap seconds not counted), and the time
+   * chain after it (timeChainNext). Both present (payload version 2) or both absent (version 1).
+   */
+  readonly time?: number;
+  readonly timeChain?: Uint8Array;
 }
 
 export interface SignedCheckpoint extends Checkpoint {
@@ -30,7 +43,11 @@ export interface SignedCheckpoint extends Checkpoint {
   readonly signature: Uint8Array;
 }
 
-export const CHECKPOINT_PAYLOAD_VERSION = 'sintra-edge/checkpoint@1';
+export const CHECKPOINT_PAYLOAD_VERSION = 'sintra-edge/checkpoint@2';
+export const CHECKPOINT_PAYLOAD_VERSION_1 = 'sintra-edge/checkpoint@1';
+const TIME_CHAIN_DOMAIN = 'sintra-edge/time-chain@1';
+/** The time chain before any epoch appended an entry. */
+export const EMPTY_TIME_CHAIN: Uint8Array = new Uint8Array(32);
 
 /** The tag a checkpoint is signed under, `ckpt/<epoch>` (built by the one tag codec). */
 export { checkpointTag };
@@ -44,7 +61,16 @@ function u64(n: number): Uint8Array {
 
 /** The bytes the group signs for a checkpoint (the tag and group id are bound by the signing domain). */
 export function checkpointPayload(c: Checkpoint): Uint8Array {
-  return frame(CHECKPOINT_PAYLOAD_VERSION, u64(c.size), c.root, u64(c.epoch), c.stateDigest);
+  if (c.time === undefined || c.timeChain === undefined) return frame(CHECKPOINT_PAYLOAD_VERSION_1, u64(c.size), c.root, u64(c.epoch), c.stateDigest);
+  return frame(CHECKPOINT_PAYLOAD_VERSION, u64(c.size), c.root, u64(c.epoch), c.stateDigest, u64(c.time), c.timeChain);
+}
+
+/**
+ * The time chain after an epoch that appended entries: SHA-256 of frame('sintra-edge/time-chain@1',
+ * previous chain, u64 epoch, u64 time) (frame: bytes.ts, each part length-prefixed).
+ */
+export function timeChainNext(chain: Uint8Array, epoch: number, time: number): Uint8Array {
+  return sha256(frame(TIME_CHAIN_DOMAIN, chain, u64(epoch), u64(time)));
 }
 
 export function verifyCheckpoint(groupKey: G2Point, groupId: Uint8Array, c: SignedCheckpoint): boolean {
@@ -62,7 +88,9 @@ export function isCheckpointShape(c: SignedCheckpoint): boolean {
     c.root.length === 32 &&
     c.stateDigest instanceof Uint8Array &&
     c.stateDigest.length === 32 &&
-    c.signature instanceof Uint8Array
+    c.signature instanceof Uint8Array &&
+    ((c.time === undefined && c.timeChain === undefined) ||
+      (typeof c.time === 'number' && Number.isSafeInteger(c.time) && c.time >= 0 && c.timeChain instanceof Uint8Array && c.timeChain.length === 32))
   );
 }
 
@@ -72,11 +100,21 @@ export interface CheckpointJson {
   readonly root: string;
   readonly epoch: number;
   readonly stateDigest: string;
+  /** Version 2: the agreed time (ms since 1970, UTC) and the time chain (hex). */
+  readonly time?: number;
+  readonly timeChain?: string;
   readonly signature: string;
 }
 
 export function checkpointToJson(c: SignedCheckpoint): CheckpointJson {
-  return { size: c.size, root: toHex(c.root), epoch: c.epoch, stateDigest: toHex(c.stateDigest), signature: toHex(c.signature) };
+  return {
+    size: c.size,
+    root: toHex(c.root),
+    epoch: c.epoch,
+    stateDigest: toHex(c.stateDigest),
+    ...(c.time !== undefined && c.timeChain !== undefined ? { time: c.time, timeChain: toHex(c.timeChain) } : {}),
+    signature: toHex(c.signature),
+  };
 }
 
 export class ReceiptFormatError extends Error {
@@ -102,11 +140,14 @@ function hexField(o: Record<string, unknown>, k: string, len?: number): Uint8Arr
 export function checkpointFromJson(j: unknown): SignedCheckpoint {
   if (typeof j !== 'object' || j === null) throw new ReceiptFormatError('checkpoint: expected an object');
   const o = j as Record<string, unknown>;
+  const timed = o['time'] !== undefined || o['timeChain'] !== undefined;
   return {
     size: field(o, 'size', isNat, 'a non-negative integer'),
     root: hexField(o, 'root', 32),
     epoch: field(o, 'epoch', isNat, 'a non-negative integer'),
     stateDigest: hexField(o, 'stateDigest', 32),
+    // Both or neither (version 2 or 1): one without the other is malformed, not a version-1 checkpoint.
+    ...(timed ? { time: field(o, 'time', isNat, 'a non-negative integer (ms since 1970)'), timeChain: hexField(o, 'timeChain', 32) } : {}),
     signature: hexField(o, 'signature', 48),
   };
 }

@@ -23,6 +23,9 @@
  *   replica lagging further needs state transfer, which is not part of this core); pending requests are
  *   capped (submit() refuses beyond it, so the adapter can answer 503), and a peer's forwarded requests to
  *   1/n of that.
+ * - Agreed time: every proposal carries the proposer's clock reading (batch.ts; the host sets it with
+ *   setClock, as a journaled event), and each delivered epoch has the time agreed-time.ts computes from the
+ *   readings of its agreed proposals, so every honest replica delivers the same time with the epoch.
  * Epochs run one after another here; pipelining is left to the runtime (docs/protocols.md).
  */
 import { sha256 } from '../crypto/sha256.ts';
@@ -30,7 +33,8 @@ import type { ProtocolContext } from './context.ts';
 import { hexKey, isBytes } from './context.ts';
 import { CommonSubset } from './acs.ts';
 import type { SubsetOutput } from './acs.ts';
-import { decodeBatch, encodeBatch } from './batch.ts';
+import { decodeProposal, encodeBatch, PROPOSAL_HEADER_BYTES } from './batch.ts';
+import { agreedTime } from './agreed-time.ts';
 import { DEFAULT_LIMITS, decodeMessage, encodeMessage } from '../codec/message-codec.ts';
 import type { Message } from './messages.ts';
 import { abEpochTag, formatAbTag, isCanonicalTag, parseAbTag } from './instance-tag.ts';
@@ -79,8 +83,8 @@ const DEFAULT_SERVE_EPOCHS = 64;
 const DEFAULT_SERVE_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_DEDUP_REQUESTS = 100_000;
-/** batch.ts: u16 count before the u32-length-prefixed requests. */
-const BATCH_OVERHEAD = 2;
+/** batch.ts: the clock and the count before the u32-length-prefixed requests. */
+const BATCH_OVERHEAD = PROPOSAL_HEADER_BYTES;
 /** An ab-requests message in the wire codec: header and list count, then u32 length + bytes per request. */
 const FORWARD_OVERHEAD = 64;
 const FORWARD_ITEM_OVERHEAD = 4;
@@ -110,6 +114,8 @@ export interface AbDelivery {
   readonly proposers: readonly number[];
   /** Parallel to `requests`: their keys (keyOf), so layers above need not hash them again. */
   readonly keys?: readonly string[];
+  /** The epoch's agreed time (ms since 1970; agreed-time.ts): from the agreed proposals' clock readings. */
+  readonly time: number;
 }
 
 interface Pending {
@@ -137,6 +143,9 @@ export interface AbSnapshot {
   readonly instances: ReadonlyMap<number, readonly InstanceEvent[]>;
   /** silence(): epochs up to this one run no instance here (absent in older snapshots: -1). */
   readonly silentThrough?: number;
+  /** The clock reading the next proposal carries (setClock), and the last delivered epoch's agreed time. */
+  readonly clock: number;
+  readonly time: number;
 }
 
 export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
@@ -162,6 +171,10 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
   private readonly instanceLogs = new Map<number, LoggedEvent[]>();
   /** Highest ABA round reached in any epoch (metrics). */
   maxAbaRound = 0;
+  /** What our next proposal says the time is (setClock). */
+  private clock = 0;
+  /** The agreed time of the last delivered epoch (agreed-time.ts; 0 before the first). */
+  private time = 0;
 
   /**
    * `keyOf` names a request for de-duplication and isPending (default: hex SHA-256 of its bytes). A layer
@@ -211,6 +224,26 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
   private keepFinished(e: number, out: SubsetOutput): void {
     this.finished.set(e, out);
     for (const d of out.values()) this.finishedByteCount += d.value.length;
+  }
+
+  /**
+   * The runtime's clock (ms since 1970), for the proposals made from now on. Not a protocol input that
+   * anything waits for: the host sets it before each batch of events (and journals it, so a replay proposes
+   * the same bytes); a replica that never sets it proposes 0, which the agreed time outvotes.
+   */
+  setClock(ms: number): void {
+    invariant(Number.isSafeInteger(ms) && ms >= 0, () => `clock ${ms} is not a non-negative safe integer`);
+    this.clock = ms;
+  }
+
+  /** The clock reading the next proposal carries. */
+  get clockReading(): number {
+    return this.clock;
+  }
+
+  /** The agreed time of the last delivered epoch (0 before the first). */
+  get agreedTime(): number {
+    return this.time;
   }
 
   /** Whether a new request would be accepted now (for the adapter's 503). */
@@ -276,7 +309,7 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
 
   /** External validity of a proposal: a well-formed batch within the limits. */
   private batchValidator(): (v: Uint8Array) => boolean {
-    return (v) => decodeBatch(v, this.config.maxBatch, this.config.maxRequestBytes) !== null;
+    return (v) => decodeProposal(v, this.config.maxBatch, this.config.maxRequestBytes) !== null;
   }
 
   /** What epoch e's instance was given, in order: rebuilds it after a restore (snapshot()). */
@@ -308,6 +341,8 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
       deliveredByEpoch: this.deliveredByEpoch.map((x) => [...x]),
       maxAbaRound: this.maxAbaRound,
       silentThrough: this.silentThrough,
+      clock: this.clock,
+      time: this.time,
       instances: new Map(
         [...this.instances.keys()].map((e) => [e, (this.instanceLogs.get(e) ?? []).map((ev) => ('input' in ev ? ev : { from: ev.from, msg: encodeMessage(ev.msg) }))]),
       ),
@@ -332,6 +367,8 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
     a.deliveredByEpoch.push(...s.deliveredByEpoch.map((x) => [...x]));
     a.maxAbaRound = s.maxAbaRound;
     a.silentThrough = s.silentThrough ?? -1;
+    a.clock = s.clock;
+    a.time = s.time;
     for (const [e, events] of s.instances) {
       const inst = new CommonSubset(ctx, abEpochTag(tag, e), a.batchValidator());
       a.instances.set(e, inst);
@@ -359,10 +396,13 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
    * the queue does not propose them again; the window only keeps the queue clean, delivery does not read
    * it). Then this replica proposes in `next` if it has something to order.
    */
-  skipTo(next: number, ids: ReadonlyMap<number, readonly string[]>): Step<AbDelivery> {
+  skipTo(next: number, ids: ReadonlyMap<number, readonly string[]>, time: number): Step<AbDelivery> {
     const step = new Step<AbDelivery>();
     invariant(Number.isSafeInteger(next) && next >= 0, () => `skipTo(${next})`);
+    invariant(Number.isSafeInteger(time) && time >= 0, () => `skipTo: time ${time}`);
     if (next > this.epoch) {
+      // Epoch next - 1's agreed time, from its signed checkpoint: the next epoch's starts from it.
+      this.time = time;
       // Instances of skipped epochs stay until garbage collection drops them as usual: what we said there
       // (our own proposal, echoes, votes) must still be what we answer with if they get messages.
       // The window holds one list per epoch, the newest for epoch this.epoch - 1 (collectGarbage).
@@ -475,7 +515,7 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
       batch.push(p.request);
       bytes += 4 + p.request.length;
     }
-    const proposal = encodeBatch(batch);
+    const proposal = encodeBatch(batch, this.clock);
     this.logOf(e).push({ input: proposal });
     this.routeEpoch(step, e, inst.handleInput(proposal));
     if (evidence !== null) step.broadcast({ tag: formatAbTag(this.tag, { kind: 'cbc', epoch: e, proposer: evidence }), body: { t: 'cbc-have' } });
@@ -493,8 +533,12 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
       // ids of ciphertexts are not in the log, so it would decrypt a re-proposed old ciphertext that every
       // other honest replica skipped, and wait for their shares forever.
       const seen = new Set<string>();
+      const readings = new Map<number, number>();
       for (const j of proposers) {
-        for (const r of decodeBatch(out.get(j)!.value, this.config.maxBatch, this.config.maxRequestBytes) ?? []) {
+        // Agreed proposals passed the validator (batchValidator), so they decode.
+        const proposal = decodeProposal(out.get(j)!.value, this.config.maxBatch, this.config.maxRequestBytes)!;
+        readings.set(j, proposal.clock);
+        for (const r of proposal.requests) {
           const d = this.keyOf(r);
           if (seen.has(d)) continue;
           seen.add(d);
@@ -507,7 +551,8 @@ export class AtomicBroadcast implements Protocol<Uint8Array, AbDelivery> {
       }
       this.deliveredByEpoch.push(digests);
       this.maxAbaRound = Math.max(this.maxAbaRound, this.instances.get(e)?.maxAbaRound ?? 0);
-      step.output({ epoch: e, requests, proposers, keys: digests });
+      this.time = agreedTime(this.ctx.quorum, readings, this.time);
+      step.output({ epoch: e, requests, proposers, keys: digests, time: this.time });
       this.epoch = e + 1;
       this.collectGarbage();
       this.forwardStale(step);

@@ -24,6 +24,7 @@ import type { ProtocolContext } from './context.ts';
 import { ConsistentBroadcast } from './cbc.ts';
 import type { CbcOutput, Validator } from './cbc.ts';
 import { BinaryAgreement } from './aba.ts';
+import { proposesRequests } from './batch.ts';
 import type { Bit, Message } from './messages.ts';
 import { formatSubsetTag, isCanonicalTag, parseSubsetTag } from './instance-tag.ts';
 import { Step } from './step.ts';
@@ -85,7 +86,7 @@ export class CommonSubset implements Protocol<Uint8Array, SubsetOutput> {
   deliveredProposal(): number | null {
     for (let j = 0; j < this.ctx.n; j++) {
       const d = this.cbc[j]!.delivered;
-      if (d && d.value.length >= 2 && (d.value[0]! | d.value[1]!) !== 0) return j;
+      if (d && proposesRequests(d.value)) return j;
     }
     return null;
   }

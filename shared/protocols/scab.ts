@@ -63,6 +63,8 @@ type Item =
 interface EpochDecryption {
   /** The payloads atomic broadcast delivered for this epoch, as delivered (snapshots keep these). */
   readonly payloads: readonly Uint8Array[];
+  /** The epoch's agreed time (AbDelivery.time). */
+  readonly time: number;
   readonly items: readonly Item[];
   readonly ciphertexts: readonly Uint8Array[];
   /** shares[i] = signer -> share for ciphertexts[i]. */
@@ -111,7 +113,7 @@ export interface ScabSnapshot {
   readonly ab: AbSnapshot;
   readonly next: number;
   /** Epochs ordered but not yet delivered: their payloads and every share message accepted. */
-  readonly epochs: ReadonlyMap<number, { readonly payloads: readonly Uint8Array[]; readonly received: ReadonlyMap<number, SharesByFirst> }>;
+  readonly epochs: ReadonlyMap<number, { readonly payloads: readonly Uint8Array[]; readonly time: number; readonly received: ReadonlyMap<number, SharesByFirst> }>;
   readonly early: ReadonlyMap<number, ReadonlyMap<number, SharesByFirst>>;
 }
 
@@ -260,7 +262,7 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
     return {
       ab: this.ab.snapshot(),
       next: this.nextToDeliver,
-      epochs: new Map([...this.epochs].map(([e, ed]) => [e, { payloads: [...ed.payloads], received: copyParts(ed.received) }])),
+      epochs: new Map([...this.epochs].map(([e, ed]) => [e, { payloads: [...ed.payloads], time: ed.time, received: copyParts(ed.received) }])),
       early: new Map([...this.early].map(([e, m]) => [e, copyParts(m)])),
     };
   }
@@ -276,7 +278,7 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
     x.nextToDeliver = s.next;
     const scratch = new Step<ScabDelivery>();
     for (const [e, saved] of [...s.epochs].sort((a, b) => a[0] - b[0])) {
-      const ed = x.openEpoch(e, saved.payloads);
+      const ed = x.openEpoch(e, saved.payloads, saved.time);
       for (const [from, parts] of saved.received) for (const [first, shares] of parts) x.acceptShares(scratch, e, ed, from, first, shares);
     }
     for (const [e, m] of s.early) x.early.set(e, copyParts(m));
@@ -289,7 +291,7 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
    * atomic broadcast skips them too (`ids`: what they put in the log, by epoch), and epochs from `next` on
    * that we already ordered are delivered as soon as they are decrypted.
    */
-  skipTo(next: number, ids: ReadonlyMap<number, readonly string[]>): Step<ScabDelivery> {
+  skipTo(next: number, ids: ReadonlyMap<number, readonly string[]>, time: number): Step<ScabDelivery> {
     const step = new Step<ScabDelivery>();
     if (next <= this.nextToDeliver) return step;
     for (const [e, ed] of [...this.epochs]) {
@@ -299,7 +301,7 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
     }
     for (const e of [...this.early.keys()]) if (e < next) this.early.delete(e);
     this.nextToDeliver = next;
-    this.onAb(step, this.ab.skipTo(next, ids));
+    this.onAb(step, this.ab.skipTo(next, ids, time));
     this.deliverReady(step);
     return step;
   }
@@ -322,7 +324,7 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
   }
 
   /** Classifies an epoch's payloads once its order is fixed (no share is made before this). */
-  private openEpoch(e: number, payloads: readonly Uint8Array[], keys?: readonly string[]): EpochDecryption {
+  private openEpoch(e: number, payloads: readonly Uint8Array[], time: number, keys?: readonly string[]): EpochDecryption {
     const items: Item[] = [];
     const ciphertexts: Uint8Array[] = [];
     for (let k = 0; k < payloads.length; k++) {
@@ -336,6 +338,7 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
     }
     const ed: EpochDecryption = {
       payloads,
+      time,
       items,
       ciphertexts,
       shares: ciphertexts.map(() => new Map()),
@@ -354,7 +357,7 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
         const cts = this.mixed ? d.requests.filter((p) => p[0] !== ENVELOPE_PLAIN).map((p) => p.subarray(ENVELOPE_BYTES)) : d.requests;
         this.onOrdered(d.epoch, cts);
       }
-      const ed = this.openEpoch(d.epoch, d.requests, d.keys);
+      const ed = this.openEpoch(d.epoch, d.requests, d.time, d.keys);
       if (ed.ciphertexts.length > 0) {
         const tag = formatEpochTag(this.tag, d.epoch);
         const mine = ed.ciphertexts.map((c) => this.decryptor.share(c));
@@ -436,7 +439,7 @@ export class SecureCausalBroadcast implements Protocol<Uint8Array, ScabDelivery>
           }
         }
       }
-      step.output({ epoch: e, requests, proposers: [], sources, ids, skipped });
+      step.output({ epoch: e, requests, proposers: [], sources, ids, skipped, time: ed.time });
       this.epochs.delete(e);
       this.nextToDeliver = e + 1;
     }

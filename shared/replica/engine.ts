@@ -49,7 +49,7 @@ import { decodeState, encodeState } from './state-codec.ts';
 import type { Message } from '../protocols/messages.ts';
 import type { Fault, Step } from '../protocols/step.ts';
 import type { SignedCheckpoint } from '../log/checkpoint.ts';
-import { checkpointPayload, checkpointTag, isCheckpointShape } from '../log/checkpoint.ts';
+import { checkpointPayload, checkpointTag, EMPTY_TIME_CHAIN, isCheckpointShape, timeChainNext } from '../log/checkpoint.ts';
 import { leafHash } from '../log/merkle.ts';
 import { MerkleFrontier } from '../log/merkle-nodes.ts';
 import type { StoredNode } from '../log/merkle-nodes.ts';
@@ -63,6 +63,8 @@ export interface LogAppend {
   /** Hex SHA-256 of the request: the id clients use. */
   readonly id: string;
   readonly epoch: number;
+  /** The epoch's agreed time (ms since 1970): kept with each entry to serve state transfers (transferTo). */
+  readonly time: number;
   readonly entry: Uint8Array;
 }
 
@@ -109,6 +111,9 @@ export interface AwaitingExecution {
   certify: boolean;
   /** The group-signed state digest the execution must give (the checkpoint a state transfer took). */
   readonly expect?: Uint8Array;
+  /** The epoch's agreed time (AppPosition.time of its entries) and the time chain after it. */
+  readonly time: number;
+  readonly timeChain: Uint8Array;
 }
 
 export type EngineEvent =
@@ -117,7 +122,9 @@ export type EngineEvent =
   | { readonly kind: 'executed'; readonly epoch: number; readonly digests: readonly AppDigest[] }
   /** A TDH2 ciphertext (encoded) of a request, for secure causal atomic broadcast. */
   | { readonly kind: 'submit-encrypted'; readonly ciphertext: Uint8Array }
-  | { readonly kind: 'peer'; readonly from: number; readonly msg: Message };
+  | { readonly kind: 'peer'; readonly from: number; readonly msg: Message }
+  /** The runtime's clock (ms since 1970) for the proposals made from now on (AtomicBroadcast.setClock). */
+  | { readonly kind: 'clock'; readonly ms: number };
 
 /**
  * 'overloaded': the queue of pending requests is full (it drains as epochs are ordered). 'memory-full': the
@@ -199,6 +206,8 @@ export function requestId(request: Uint8Array): string {
 export interface LogRecord {
   readonly id: string;
   readonly epoch: number;
+  /** Its epoch's agreed time (ms since 1970). */
+  readonly time: number;
   readonly entry: Uint8Array;
 }
 
@@ -253,6 +262,8 @@ export class ReplicaEngine {
   private readonly selfQueue: Message[] = [];
   /** The last epoch delivered into the log (appended epochs only increase). */
   private deliveredEpoch = -1;
+  /** The time chain (checkpoint.ts timeChainNext) after the last delivered epoch. */
+  private timeChain: Uint8Array = EMPTY_TIME_CHAIN;
 
   constructor(
     readonly ctx: ProtocolContext,
@@ -325,7 +336,7 @@ export class ReplicaEngine {
       !job.expect || bytesEqual(stateDigest, job.expect),
       () => `replica ${this.me}: the applications' state after the transferred log differs from the signed state digest of epoch ${epoch} (another application list or version?)`,
     );
-    if (job.certify) this.absorbCertifier(out, this.certifier.handleInput({ size: job.size, root: job.root, epoch, stateDigest }));
+    if (job.certify) this.absorbCertifier(out, this.certifier.handleInput({ size: job.size, root: job.root, epoch, stateDigest, time: job.time, timeChain: job.timeChain }));
     this.handleOwnMessages(out);
     return out;
   }
@@ -367,7 +378,8 @@ export class ReplicaEngine {
     for (const [e, ids] of this.recentByEpoch) part(`recent/${e}`, () => ids.map((id) => [id, this.recentIds.get(id)!]));
     const { finished: _f, delivered: _d, deliveredByEpoch: _l, ...abMain } = ab;
     const main = encodeState({
-      v: 6,
+      v: 7,
+      timeChain: this.timeChain,
       scab: { ...scab, ab: abMain },
       certifier: this.certifier.snapshot(),
       faults: this.faultCounts,
@@ -404,7 +416,7 @@ export class ReplicaEngine {
       partBytes = whole.parts as Map<string, Uint8Array>;
     }
     const s = decodeState(mainBytes) as Record<string, unknown>;
-    if (s['v'] !== 6) throw new SnapshotError(`snapshot version ${String(s['v'])} is not the current 6 (made by another release)`);
+    if (s['v'] !== 7) throw new SnapshotError(`snapshot version ${String(s['v'])} is not the current 7 (made by another release)`);
     const partOf = (key: string): unknown => {
       const b = partBytes!.get(key);
       if (!b) throw new SnapshotError(`snapshot part ${key} is missing from storage`);
@@ -434,6 +446,7 @@ export class ReplicaEngine {
     const e = new ReplicaEngine(ctx, options, decryptor);
     e.scab = SecureCausalBroadcast.restore(ctx, e.decryptor, e.scabOptions, { ...scabMain, ab });
     e.deliveredEpoch = e.scab.nextEpoch - 1;
+    e.timeChain = s['timeChain'] as Uint8Array;
     e.certifier = CheckpointCertifier.restore(ctx, s['certifier'] as unknown as CertifierState);
     e.frontier = MerkleFrontier.fromJSON(s['frontier'] as { size: number; edge: string[] });
     const logSize = s['logSize'] as number;
@@ -501,7 +514,25 @@ export class ReplicaEngine {
     if (event.kind === 'submit') return this.submit(event.request);
     if (event.kind === 'submit-encrypted') return this.submitEncrypted(event.ciphertext);
     if (event.kind === 'executed') return this.executed(event.epoch, event.digests);
+    if (event.kind === 'clock') return this.setClock(event.ms);
     return this.receive(event.from, event.msg);
+  }
+
+  /**
+   * The runtime's clock for the proposals made from now on. An event like the others, journaled by the
+   * host, so that a replay proposes the same bytes (a different clock in a replayed proposal would be a
+   * second proposal for one tag).
+   */
+  setClock(ms: number): EngineStep {
+    // Not counted in `events`: the host takes a clock back that no other event of its batch followed
+    // (HostCore.clocked), which must leave the engine exactly as it was.
+    this.ab.setClock(ms);
+    return emptyStep();
+  }
+
+  /** The clock reading the next proposal carries (the last clock event's). */
+  get clockReading(): number {
+    return this.ab.clockReading;
   }
 
   submit(request: Uint8Array): EngineStep {
@@ -585,7 +616,7 @@ export class ReplicaEngine {
           out.nodes.push(...a.nodes);
           this.recentIds.set(id, index);
           appendedIds.push(id);
-          out.appended.push({ index, id, epoch: d.epoch, entry });
+          out.appended.push({ index, id, epoch: d.epoch, time: d.time, entry });
         }
         const source = d.sources[k];
         if (source) {
@@ -593,7 +624,10 @@ export class ReplicaEngine {
           resolved.push(source);
         }
       });
-      if (appendedIds.length > 0) this.rememberIds(d.epoch, appendedIds);
+      if (appendedIds.length > 0) {
+        this.rememberIds(d.epoch, appendedIds);
+        this.timeChain = timeChainNext(this.timeChain, d.epoch, d.time);
+      }
       for (const id of d.skipped) {
         this.outcomes.set(id, null);
         resolved.push(id);
@@ -605,8 +639,9 @@ export class ReplicaEngine {
       const size = this.frontier.size;
       const root = this.frontier.root();
       // With applications the certifier waits for the epoch's execution (executed()).
-      if (this.apps.length > 0) this.awaiting.push({ epoch: d.epoch, size, root, first, certify: true });
-      else this.absorbCertifier(out, this.certifier.handleInput({ size, root, epoch: d.epoch, stateDigest: root }));
+      const timeChain = this.timeChain;
+      if (this.apps.length > 0) this.awaiting.push({ epoch: d.epoch, size, root, first, certify: true, time: d.time, timeChain });
+      else this.absorbCertifier(out, this.certifier.handleInput({ size, root, epoch: d.epoch, stateDigest: root, time: d.time, timeChain }));
     }
   }
 
@@ -643,6 +678,7 @@ export class ReplicaEngine {
   ): { readonly ok: true; readonly step: EngineStep } | { readonly ok: false; readonly reason: string } {
     const refuse = (reason: string) => ({ ok: false as const, reason });
     if (!isCheckpointShape(checkpoint)) return refuse('not a checkpoint');
+    if (checkpoint.time === undefined || checkpoint.timeChain === undefined) return refuse('a checkpoint without agreed time (payload version 1, an earlier release)');
     const E = checkpoint.epoch;
     if (E <= this.deliveredEpoch) return refuse(`checkpoint of epoch ${E}, and this replica delivered epoch ${this.deliveredEpoch} already`);
     if (checkpoint.size < this.frontier.size) return refuse(`checkpoint of size ${checkpoint.size}, and this replica's log has ${this.frontier.size} entries`);
@@ -653,17 +689,33 @@ export class ReplicaEngine {
     const trial = MerkleFrontier.fromJSON(this.frontier.toJSON());
     const appended: ReturnType<MerkleFrontier['append']>[] = [];
     const epochRoots = new Map<number, Uint8Array>();
+    /** Per epoch of the bundle: its time and the time chain after it. */
+    const epochTimes = new Map<number, { time: number; chain: Uint8Array }>();
+    let chain = this.timeChain;
     let last = this.deliveredEpoch + 1;
+    let lastTime = this.ab.agreedTime;
     for (const [k, r] of records.entries()) {
       const at = this.frontier.size + k;
       if (!(r?.entry instanceof Uint8Array) || !Number.isSafeInteger(r.epoch) || r.epoch < last || r.epoch > E) return refuse(`entry ${at} is malformed or out of epoch order`);
       if (r.id !== requestId(r.entry)) return refuse(`entry ${at}'s id is not its SHA-256`);
+      const first = k === 0 || records[k - 1]!.epoch !== r.epoch;
+      // Times as the group agreed them: one per epoch, never going back, none past the checkpoint's.
+      if (!Number.isSafeInteger(r.time) || r.time < (first ? lastTime : records[k - 1]!.time) || r.time > checkpoint.time || (!first && r.time !== records[k - 1]!.time)) {
+        return refuse(`entry ${at}'s time ${String(r.time)} is not its epoch's (one per epoch, never going back, at most the checkpoint's ${checkpoint.time})`);
+      }
       last = r.epoch;
+      lastTime = r.time;
       appended.push(trial.append(leafHash(r.entry)));
-      // The root after each epoch's last entry: what that epoch's execution hashes its digests with.
-      if (this.apps.length > 0 && records[k + 1]?.epoch !== r.epoch) epochRoots.set(r.epoch, trial.root());
+      if (records[k + 1]?.epoch !== r.epoch) {
+        chain = timeChainNext(chain, r.epoch, r.time);
+        epochTimes.set(r.epoch, { time: r.time, chain });
+        // The root after each epoch's last entry: what that epoch's execution hashes its digests with.
+        if (this.apps.length > 0) epochRoots.set(r.epoch, trial.root());
+      }
     }
     if (!bytesEqual(trial.root(), checkpoint.root)) return refuse(`the entries do not extend this replica's log to the signed root of size ${checkpoint.size}`);
+    // Checked before anything runs: an application executes each epoch at its time (AppPosition.time).
+    if (!bytesEqual(chain, checkpoint.timeChain)) return refuse(`the entries' epoch times do not give the signed time chain of epoch ${E}`);
 
     const out = emptyStep();
     this.events++;
@@ -679,26 +731,28 @@ export class ReplicaEngine {
       let ids = byEpoch.get(r.epoch);
       if (!ids) byEpoch.set(r.epoch, (ids = []));
       ids.push(r.id);
-      out.appended.push({ index: a.index, id: r.id, epoch: r.epoch, entry: r.entry });
+      out.appended.push({ index: a.index, id: r.id, epoch: r.epoch, time: r.time, entry: r.entry });
       const next = records[k + 1];
       if (next === undefined || next.epoch !== r.epoch) {
         // As delivery does it, epoch by epoch: the same window; each epoch executes on its own.
         this.rememberIds(r.epoch, ids);
         // The checkpoint's own epoch is pushed below, with the signed digest to check.
         if (this.apps.length > 0 && r.epoch < E) {
-          this.awaiting.push({ epoch: r.epoch, size: a.index + 1, root: epochRoots.get(r.epoch)!, first: epochFirst, certify: false });
+          const t = epochTimes.get(r.epoch)!;
+          this.awaiting.push({ epoch: r.epoch, size: a.index + 1, root: epochRoots.get(r.epoch)!, first: epochFirst, certify: false, time: t.time, timeChain: t.chain });
           epochFirst = a.index + 1;
         }
       }
     });
-    if (this.apps.length > 0) this.awaiting.push({ epoch: E, size: checkpoint.size, root: checkpoint.root, first: epochFirst, certify: false, expect: checkpoint.stateDigest });
+    if (this.apps.length > 0) this.awaiting.push({ epoch: E, size: checkpoint.size, root: checkpoint.root, first: epochFirst, certify: false, expect: checkpoint.stateDigest, time: checkpoint.time, timeChain: checkpoint.timeChain });
     else invariant(bytesEqual(this.frontier.root(), checkpoint.stateDigest), () => `replica ${this.me}: the signed state digest of epoch ${E} is not the log root (the group runs applications, this replica none?)`);
     this.deliveredEpoch = E;
+    this.timeChain = checkpoint.timeChain;
     if (!this.latest || this.latest.epoch < E) this.latest = checkpoint;
     out.checkpoints.push(checkpoint);
     this.certifier.skipTo(E);
     if (options.silent) this.ab.silence(E);
-    this.absorbScab(out, this.scab.skipTo(E + 1, byEpoch));
+    this.absorbScab(out, this.scab.skipTo(E + 1, byEpoch, checkpoint.time));
     this.handleOwnMessages(out);
     return { ok: true, step: out };
   }

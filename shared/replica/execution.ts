@@ -153,6 +153,8 @@ export class Execution {
   constructor(
     private readonly apps: readonly ReplicatedApp[],
     readonly epoch: number,
+    /** The epoch's agreed time (AppPosition.time). */
+    readonly time: number,
     private readonly entries: readonly ExecutedEntry[],
     private readonly keepResponsesOf: readonly string[],
     private readonly cache: AppValueCache | null = null,
@@ -236,7 +238,7 @@ export class Execution {
         const missing = step(this.nextApp, (state) => {
           let r: Uint8Array | null;
           try {
-            r = a.apply(e.entry, { index: e.index, epoch: e.epoch }, state);
+            r = a.apply(e.entry, { index: e.index, epoch: e.epoch, time: this.time }, state);
           } catch (err) {
             if (err instanceof AppStateMissing) throw err;
             // A bug every honest replica hits identically (apply is deterministic): the entry counts as not

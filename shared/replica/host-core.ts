@@ -15,7 +15,9 @@
  * - A failed write leaves the in-memory state ahead of storage: the adapter must then drop this core and
  *   load a new one from storage (nothing of the failed event was sent or acknowledged).
  *
- * Time comes in as arguments (`now`, in ms), never from a clock.
+ * Time comes in as arguments (`now`, in ms), never from a clock. The events that may make a proposal
+ * (submit, receiveFrame, transfer) take the runtime's clock reading: it enters the engine as a journaled
+ * `clock` event before them (clocked), so the proposal's reading is replayed as it was sent.
  */
 import type { Group, ReplicaSecrets } from '../config/group.ts';
 import type { SignedCheckpoint } from '../log/checkpoint.ts';
@@ -155,8 +157,11 @@ export interface OutgoingFrame {
  * 5 could replay differently; outboxes are trimmed behind signed checkpoints (state transfer).
  * 7: application state in storage and executed after ordering ('executed' journal events, app_state);
  * snapshots in a main part and per-epoch parts (engine snapshot version 6).
+ * 8: agreed time: proposals carry the proposer's clock (a journal written under 7 would replay other
+ * bytes), the host journals its clock readings ('clock' events, 0x05), log entries and checkpoints keep
+ * the epoch's agreed time and the time chain (checkpoint payload version 2; engine snapshot version 7).
  */
-export const STORAGE_FORMAT = '7';
+export const STORAGE_FORMAT = '8';
 
 /**
  * At most this many epochs, and about this many application writes, go into one write of the execution
@@ -509,11 +514,14 @@ export class HostCore {
    */
   submit(
     items: readonly { readonly bytes: Uint8Array; readonly encrypted: boolean }[],
+    /** The runtime's clock (ms since 1970): what a proposal this makes says the time is. */
+    now: number,
     inLog: ReadonlyMap<string, number> = new Map(),
   ): { results: SubmitResult[]; commit: PendingCommit | null } {
     const stopped = this.modeError();
     if (stopped) return { results: items.map(() => ({ ok: false, error: stopped })), commit: null };
     const results: SubmitResult[] = [];
+    const clock = this.clocked(now);
     const events: EngineEvent[] = [];
     const steps: EngineStep[] = [];
     const ids: string[] = [];
@@ -552,18 +560,44 @@ export class HostCore {
         continue;
       }
       const event: EngineEvent = encrypted ? { kind: 'submit-encrypted', ciphertext: bytes } : { kind: 'submit', request: bytes };
+      clock.set();
       steps.push(this.engine.handle(event));
       events.push(event);
       ids.push(id);
       results.push({ ok: true, id, status: 'pending' });
     }
+    const clockEvent = clock.settle(events.length > 0);
     if (events.length === 0) return { results, commit: null };
     const batch = emptyBatch();
+    if (clockEvent) batch.journal.push(encodeEvent(clockEvent));
     for (const e of events) batch.journal.push(encodeEvent(e));
     const commit = this.commitOf(batch, steps, () => {
       for (const id of ids) this.submitted.add(id);
     });
     return { results, commit };
+  }
+
+  /**
+   * The runtime's clock for the events of one call: `set()` before the first event reaches the engine (a
+   * clock event, if the reading changed), then `settle(journaled)` once the call knows whether it writes
+   * any event. Journaled: the clock event goes first in the batch (a replay then proposes the same bytes).
+   * Not: the engine's clock goes back to what it was, so nothing changed that storage does not know of.
+   */
+  private clocked(now: number): { set(): void; settle(journaled: boolean): EngineEvent | null } {
+    invariant(Number.isSafeInteger(now) && now >= 0, () => `replica ${this.me}: clock ${now} is not a non-negative safe integer`);
+    const before = this.engine.clockReading;
+    let event: EngineEvent | null = null;
+    return {
+      set: () => {
+        if (event !== null || now === before) return;
+        event = { kind: 'clock', ms: now };
+        this.engine.handle(event);
+      },
+      settle: (journaled) => {
+        if (event !== null && !journaled) this.engine.setClock(before);
+        return journaled ? event : null;
+      },
+    };
   }
 
   /** Requests that reached the log (or, encrypted, an outcome) need no `pending` answer any more. */
@@ -624,7 +658,7 @@ export class HostCore {
           entries.length === size && entries.every((e, k) => e.index === job.first + k && e.epoch === job.epoch),
           () => `replica ${this.me}: storage holds ${entries.length} entries of epoch ${job.epoch} at ${job.first}, its log ${size}`,
         );
-        this.execution = new Execution(this.engine.apps, job.epoch, entries, this.keepResponsesOf, this.appCache, this.executed?.writes ?? null);
+        this.execution = new Execution(this.engine.apps, job.epoch, job.time, entries, this.keepResponsesOf, this.appCache, this.executed?.writes ?? null);
         const prefetch = this.execution.prefetch();
         if (prefetch.length > 0) return { need: 'keys', keys: prefetch };
       }
@@ -718,7 +752,12 @@ export class HostCore {
    * reason, and nothing changes). One write holds the entries, their Merkle nodes, the checkpoint and a
    * snapshot of the engine that replaces the journal: the transfer is not an event a replay could redo.
    */
-  transfer(checkpoint: SignedCheckpoint, records: readonly StoredEntry[]): { readonly ok: true; readonly commit: PendingCommit } | { readonly ok: false; readonly error: HostError } {
+  transfer(
+    checkpoint: SignedCheckpoint,
+    records: readonly StoredEntry[],
+    /** The runtime's clock: a proposal the transfer starts (the next epoch's) says this time. */
+    now: number,
+  ): { readonly ok: true; readonly commit: PendingCommit } | { readonly ok: false; readonly error: HostError } {
     const stopped = this.modeError();
     if (stopped && (this.mode !== 'lost-state' || this.passiveUntil_ === null)) return { ok: false, error: stopped };
     const size = this.engine.log.size;
@@ -728,7 +767,11 @@ export class HostCore {
     const activate = this.mode === 'lost-state' && isCheckpointShape(checkpoint) && checkpoint.epoch >= this.passiveUntil_!;
     // Rejoining: nothing of the covered epochs runs here again (what the lost state held of them, or what
     // the passive engine started, could say differently what was said before).
+    // The commit is a snapshot (no journal), which holds the clock with the rest of the engine's state.
+    const clock = this.clocked(now);
+    clock.set();
     const r = this.engine.transferTo(checkpoint, records, { silent: this.mode === 'lost-state' });
+    clock.settle(r.ok);
     if (!r.ok) return { ok: false, error: { status: 422, code: 'bad-transfer', message: r.reason } };
     if (!activate) return { ok: true, commit: this.commitOf(emptyBatch(), [r.step], () => {}, true) };
     // Past every epoch this replica may have spoken in: active again. What its outbox holds was made by the
@@ -828,7 +871,7 @@ export class HostCore {
    * One POST from a peer: authenticate, then apply every message not applied before. The response stands
    * once the commit (if any) is written.
    */
-  receiveFrame(frame: Uint8Array): { response: FrameResponse; commit: PendingCommit | null } {
+  receiveFrame(frame: Uint8Array, now: number): { response: FrameResponse; commit: PendingCommit | null } {
     const receivers = this.resyncedReceivers(frame);
     const v = checkFrame(frame, receivers);
     if (!v.ok) {
@@ -884,12 +927,14 @@ export class HostCore {
     const skipped = inbox.raise(low - 1);
     if (skipped > 0) this.gapSeen = true;
     let newIds = skipped >= 0 ? 1 : 0;
+    const clock = this.clocked(now);
     for (const { id, msg } of items) {
       if (inbox.has(id)) {
         accepted.push(id);
         continue;
       }
       const event: EngineEvent = { kind: 'peer', from, msg };
+      clock.set();
       const step = this.engine.handle(event);
       if (step.deferred) {
         deferred.push(id);
@@ -908,6 +953,8 @@ export class HostCore {
       batch.journal.push(encodeEvent(event));
       steps.push(step);
     }
+    const clockEvent = clock.settle(batch.journal.length > 0);
+    if (clockEvent) batch.journal.unshift(encodeEvent(clockEvent));
     const receiver = receivers[from]!.commit(v.seq);
     batch.meta.set(`link-rx/${from}`, JSON.stringify(receiver.toJSON()));
     if (newIds > 0) batch.inbox.set(from, inbox.state());

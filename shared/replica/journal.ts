@@ -5,6 +5,7 @@
  *   peer:   0x02 | u16 sender | one message in the wire codec (shared/codec)
  *   submit-encrypted: 0x03 | TDH2 ciphertext bytes
  *   executed: 0x04 | u64 epoch | u8 count | count x (u8 name length | name (ASCII) | digest (32))
+ *   clock:    0x05 | u64 ms since 1970 (at most 2^53 - 1)
  */
 import { decodeMessage, encodeMessage } from '../codec/message-codec.ts';
 import type { EngineEvent } from './engine.ts';
@@ -39,6 +40,13 @@ export function encodeEvent(e: EngineEvent): Uint8Array {
     out.set(e.request, 1);
     return out;
   }
+  if (e.kind === 'clock') {
+    if (!Number.isSafeInteger(e.ms) || e.ms < 0) throw new JournalError(`clock: ${e.ms} is not a non-negative safe integer`);
+    const out = new Uint8Array(9);
+    out[0] = 5;
+    new DataView(out.buffer).setBigUint64(1, BigInt(e.ms));
+    return out;
+  }
   if (e.kind === 'submit-encrypted') {
     const out = new Uint8Array(1 + e.ciphertext.length);
     out[0] = 3;
@@ -58,6 +66,11 @@ export function decodeEvent(b: Uint8Array): EngineEvent {
   if (b[0] === 1) return { kind: 'submit', request: b.slice(1) };
   if (b[0] === 3) return { kind: 'submit-encrypted', ciphertext: b.slice(1) };
   if (b[0] === 4 && b.length >= 10) return decodeExecuted(b);
+  if (b[0] === 5 && b.length === 9) {
+    const ms = new DataView(b.buffer, b.byteOffset + 1, 8).getBigUint64(0);
+    if (ms > BigInt(Number.MAX_SAFE_INTEGER)) throw new JournalError(`clock event past 2^53 - 1 ms`);
+    return { kind: 'clock', ms: Number(ms) };
+  }
   if (b[0] === 2 && b.length >= 3) return { kind: 'peer', from: (b[1]! << 8) | b[2]!, msg: decodeMessage(b.subarray(3)) };
   throw new JournalError(`journal entry of kind ${b[0]} and ${b.length} bytes`);
 }

@@ -85,6 +85,8 @@ export interface StoredEntry {
   readonly index: number;
   readonly id: string;
   readonly epoch: number;
+  /** Its epoch's agreed time (ms since 1970): served with the entry in state transfers. */
+  readonly time: number;
   readonly entry: Uint8Array;
 }
 
@@ -154,7 +156,7 @@ export class MemoryStorage {
     for (const m of b.outbox) this.outbox.set(`${m.peer}/${m.id}`, m);
     for (const d of b.outboxDelete) for (const id of d.ids) this.outbox.delete(`${d.peer}/${id}`);
     for (const e of b.log) {
-      this.log[e.index] = { index: e.index, id: e.id, epoch: e.epoch, entry: e.entry };
+      this.log[e.index] = { index: e.index, id: e.id, epoch: e.epoch, time: e.time, entry: e.entry };
       if (!this.ids.has(e.id)) this.ids.set(e.id, e.index);
     }
     for (const n of b.nodes) this.nodes.set(nodeKey(n.level, n.index), n.hash);

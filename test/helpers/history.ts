@@ -38,7 +38,7 @@ export { MemoryStorage };
 export function executeAwaiting(engine: ReplicaEngine, storage: MemoryStorage, keepResponsesOf: readonly string[] = []): EngineStep[] {
   const steps: EngineStep[] = [];
   for (let job = engine.awaitingExecution[0]; job; job = engine.awaitingExecution[0]) {
-    const x = new Execution(engine.apps, job.epoch, storage.entries(job.first, job.size), keepResponsesOf);
+    const x = new Execution(engine.apps, job.epoch, job.time, storage.entries(job.first, job.size), keepResponsesOf);
     const load = (keys: readonly AppKey[]) => x.supply(storage.readAppKeys(keys));
     load(x.prefetch());
     let r = x.run();

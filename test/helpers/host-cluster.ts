@@ -17,6 +17,10 @@ export interface HostClusterOptions {
   readonly compactAfter?: number;
   /** More host options for every host. */
   readonly host?: HostOptions;
+  /** And for host i alone (after `host`). */
+  readonly hostFor?: (i: number) => HostOptions;
+  /** The fake clock's start, ms since 1970 (default 1,000,000). */
+  readonly clockStart?: number;
   /** The group (default testGroup(n)); e.g. one dealt without echo keys. */
   readonly group?: TestGroup;
   /** How a frame reaches replica `to` (default: its host's receiveFrame, directly); e.g. through its HTTP app. */
@@ -27,7 +31,7 @@ export function hostCluster(o: HostClusterOptions = {}) {
   const n = o.n ?? 4;
   const { group, secrets } = o.group ?? testGroup(n);
   const stores = Array.from({ length: n }, () => new MemoryStore());
-  let clock = 1_000_000;
+  let clock = o.clockStart ?? 1_000_000;
   const hosts: ReplicaHost[] = [];
   /** Replicas cut off: nothing reaches them and nothing of theirs goes out (connection refused). */
   const down = new Set<number>();
@@ -52,6 +56,7 @@ export function hostCluster(o: HostClusterOptions = {}) {
       deferRetryMs: 10,
       ...(o.compactAfter ? { compactAfter: o.compactAfter } : {}),
       ...o.host,
+      ...o.hostFor?.(i),
     });
   };
   for (let i = 0; i < n; i++) hosts.push(make(i));

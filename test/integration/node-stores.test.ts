@@ -50,8 +50,16 @@ function batch(parts: Partial<WriteBatch>): WriteBatch {
   return { ...emptyBatch(), ...parts };
 }
 
-const entry = (index: number, epoch = 1): LogAppend => ({ index, id: `${index}`.padStart(64, '0'), epoch, entry: bytes(index, 0, 255, index) });
-const checkpoint = (epoch: number, size: number): SignedCheckpoint => ({ epoch, size, root: new Uint8Array(32).fill(epoch), stateDigest: new Uint8Array(32).fill(7), signature: new Uint8Array(48).fill(epoch + 1) });
+const entry = (index: number, epoch = 1): LogAppend => ({ index, id: `${index}`.padStart(64, '0'), epoch, time: 1_765_000_000_000 + epoch, entry: bytes(index, 0, 255, index) });
+const checkpoint = (epoch: number, size: number): SignedCheckpoint => ({
+  epoch,
+  size,
+  root: new Uint8Array(32).fill(epoch),
+  stateDigest: new Uint8Array(32).fill(7),
+  time: 1_765_000_000_000 + epoch,
+  timeChain: new Uint8Array(32).fill(epoch + 2),
+  signature: new Uint8Array(48).fill(epoch + 1),
+});
 
 interface Backend {
   make(): Promise<ReplicaStore>;
@@ -586,7 +594,7 @@ describe('SqliteStore (the Durable Object\'s SQL store on a SQLite file, WAL + s
 const s = await SqliteStore.open(${JSON.stringify(dir)});
 await s.load();
 for (let i = 0; i < 40; i++) {
-  await s.commit({ journal: [new Uint8Array([i])], outbox: [], outboxDelete: [], log: [{ index: i, id: String(i).padStart(64, '0'), epoch: 1, entry: new Uint8Array([i, 7]) }], nodes: [{ level: 0, index: i, hash: new Uint8Array(32).fill(i) }], checkpoints: [], inbox: new Map(), meta: new Map([['k', String(i)]]), app: [{ app: 'notary', key: 'head', value: new Uint8Array([i]) }] });
+  await s.commit({ journal: [new Uint8Array([i])], outbox: [], outboxDelete: [], log: [{ index: i, id: String(i).padStart(64, '0'), epoch: 1, time: 1, entry: new Uint8Array([i, 7]) }], nodes: [{ level: 0, index: i, hash: new Uint8Array(32).fill(i) }], checkpoints: [], inbox: new Map(), meta: new Map([['k', String(i)]]), app: [{ app: 'notary', key: 'head', value: new Uint8Array([i]) }] });
 }
 process.stdout.write('committed\\n');
 setInterval(() => undefined, 1000);

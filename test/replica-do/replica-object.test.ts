@@ -36,13 +36,14 @@ describe('replica Durable Object (workerd, SQLite storage)', () => {
       journal: state.storage.sql.exec('SELECT count(*) AS c FROM journal').one()['c'],
       outbox: state.storage.sql.exec('SELECT count(*) AS c FROM outbox').one()['c'],
     }));
-    expect(rows.journal).toBe(1);
+    // The clock reading the proposal carries (a 'clock' event), then the request.
+    expect(rows.journal).toBe(2);
     // Our CBC SEND of the proposal to each of the 3 peers is in the outbox (the peers are unreachable).
     expect(rows.outbox).toBeGreaterThanOrEqual(3);
     const before = await json(await SELF.fetch('http://replica/v1/metrics'));
     await abortAllDurableObjects();
     const after = await json(await SELF.fetch('http://replica/v1/metrics'));
-    expect(after.replayedEvents).toBe(1);
+    expect(after.replayedEvents).toBe(2);
     expect(after.engine).toEqual(before.engine);
     expect(after.outbox).toEqual(before.outbox);
     expect(await json(await SELF.fetch(`http://replica/v1/requests/${id}`))).toMatchObject({ status: 'pending' });

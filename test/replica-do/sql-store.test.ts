@@ -107,14 +107,14 @@ describe('SqlStore (workerd SQLite): history queries', () => {
       const store = new SqlStore(state.storage);
       const id = (k: number) => String(k).padStart(64, '0');
       const node = (level: number, index: number) => ({ level, index, hash: new Uint8Array(32).fill(16 * level + index) });
-      const cp = (epoch: number, size: number) => ({ epoch, size, root: new Uint8Array(32).fill(epoch), stateDigest: new Uint8Array(32).fill(7), signature: new Uint8Array(48).fill(epoch + 1) });
+      const cp = (epoch: number, size: number) => ({ epoch, size, root: new Uint8Array(32).fill(epoch), stateDigest: new Uint8Array(32).fill(7), time: 1_765_000_000_000 + epoch, timeChain: new Uint8Array(32).fill(epoch + 2), signature: new Uint8Array(48).fill(epoch + 1) });
       const b = emptyBatch();
-      b.log.push({ index: 0, id: id(0), epoch: 1, entry: new Uint8Array([1]) }, { index: 1, id: id(1), epoch: 1, entry: new Uint8Array([2]) });
+      b.log.push({ index: 0, id: id(0), epoch: 1, time: 11, entry: new Uint8Array([1]) }, { index: 1, id: id(1), epoch: 1, time: 11, entry: new Uint8Array([2]) });
       b.nodes.push(node(0, 0), node(0, 1), node(1, 0));
       b.checkpoints.push(cp(3, 1));
       await store.commit(b);
       const b2 = emptyBatch();
-      b2.log.push({ index: 2, id: id(0), epoch: 5, entry: new Uint8Array([1]) });
+      b2.log.push({ index: 2, id: id(0), epoch: 5, time: 15, entry: new Uint8Array([1]) });
       b2.checkpoints.push(cp(4, 2), cp(5, 2), cp(12, 3));
       await store.commit(b2);
       expect(await store.indexOfIds([id(0), id(7)])).toEqual(new Map([[id(0), 0]]));
@@ -122,7 +122,8 @@ describe('SqlStore (workerd SQLite): history queries', () => {
       expect([...got.keys()].sort()).toEqual(['0/1', '1/0']);
       expect(toHex(got.get('1/0')!)).toBe(toHex(node(1, 0).hash));
       const entries = await store.entries(0, 3);
-      expect(entries.map((x) => [x.index, x.epoch, [...x.entry]])).toEqual([[0, 1, [1]], [1, 1, [2]], [2, 5, [1]]]);
+      expect(entries.map((x) => [x.index, x.epoch, x.time, [...x.entry]])).toEqual([[0, 1, 11, [1]], [1, 1, 11, [2]], [2, 5, 15, [1]]]);
+      expect(await store.checkpointCovering(0)).toMatchObject({ epoch: 3, time: 1_765_000_000_003, timeChain: new Uint8Array(32).fill(5) });
       expect((await store.checkpointCovering(0))?.epoch).toBe(3);
       expect((await store.checkpointCovering(1))?.epoch).toBe(4);
       expect((await store.checkpointCovering(2))?.epoch).toBe(12);
@@ -139,7 +140,7 @@ describe('SqlStore (workerd SQLite): big batches', () => {
       const store = new SqlStore(state.storage);
       const id = (k: number) => String(k).padStart(64, '0');
       const b = emptyBatch();
-      for (let i = 0; i < 1000; i++) b.log.push({ index: i, id: id(i), epoch: 1 + (i >> 7), entry: new Uint8Array([i & 0xff, i >> 8, 7]) });
+      for (let i = 0; i < 1000; i++) b.log.push({ index: i, id: id(i), epoch: 1 + (i >> 7), time: 1 + (i >> 7), entry: new Uint8Array([i & 0xff, i >> 8, 7]) });
       for (let i = 0; i < 1000; i++) b.nodes.push({ level: i % 3, index: i, hash: new Uint8Array(32).fill(i & 0xff) });
       await store.commit(b);
       const entries = await store.entries(0, 1000);

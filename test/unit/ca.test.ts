@@ -118,7 +118,7 @@ class Executor {
   apply(entry: Uint8Array | CaRequest, epoch: number): CaResponse | null {
     const bytes = entry instanceof Uint8Array ? entry : encodeCaRequest(entry);
     this.endBefore(epoch);
-    const out = this.applyRaw(bytes, { index: this.index++, epoch });
+    const out = this.applyRaw(bytes, { index: this.index++, epoch, time: 0 });
     return out === null ? null : decodeResponse(out);
   }
 
@@ -398,7 +398,7 @@ describe('certification authority: state machine', () => {
     fc.assert(
       fc.property(fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.json().map((j) => utf8ToBytes(j))), fc.nat(), (tail, index) => {
         const entry = concatBytes(utf8ToBytes(CA_ENTRY_PREFIX), tail);
-        const out = ca.apply(entry, { index, epoch: 0 }, state);
+        const out = ca.apply(entry, { index, epoch: 0, time: 0 }, state);
         expect(out).not.toBeNull();
         expect(decodeResponse(out!).ok).toBe(false);
       }),
@@ -505,7 +505,7 @@ describe('certification authority: directory proofs and retained versions', () =
     // An entry of an epoch that ended with a recorded version, or older (an engine bug), is refused.
     const carol = encodeCaRequest(registerRequest(gid, 'carol', sk('carol'), 10));
     const digest = toHex(f.digest());
-    for (const epoch of [5, 4, 0]) expect(decodeResponse(f.applyRaw(carol, { index: 99, epoch })!)).toMatchObject({ ok: false, op: 'register', error: { code: 'internal' } });
+    for (const epoch of [5, 4, 0]) expect(decodeResponse(f.applyRaw(carol, { index: 99, epoch, time: 0 })!)).toMatchObject({ ok: false, op: 'register', error: { code: 'internal' } });
     expect(toHex(f.digest())).toBe(digest);
     okCert(f.apply(carol, 6));
   });
@@ -790,7 +790,7 @@ describe('certification authority: state in storage', () => {
     const entry = encodeCaRequest(registerRequest(gid, 'alice', ALICE, 10));
     expect(ca.reads(entry)).toEqual(['head']);
     expect(ca.reads(utf8ToBytes('not for the ca'))).toEqual([]);
-    expect(() => ca.apply(entry, { index: 0, epoch: 0 }, missing)).toThrow(AppStateMissing);
+    expect(() => ca.apply(entry, { index: 0, epoch: 0, time: 0 }, missing)).toThrow(AppStateMissing);
     expect(() => ca.endEpoch(0, missing)).toThrow(AppStateMissing);
     expect(() => ca.digest(missing)).toThrow(AppStateMissing);
     expect(() => ca.lookup(missing, 'alice', 0)).toThrow(AppStateMissing);
@@ -804,7 +804,7 @@ describe('certification authority: state in storage', () => {
       put: () => {},
       delete: () => {},
     };
-    expect(() => eager.ca.apply(encodeCaRequest(renewRequest(gid, 'alice', 1, ALICE, 10)), { index: 999, epoch: 41 }, onlyHead)).toThrow(/^application state key n\//);
+    expect(() => eager.ca.apply(encodeCaRequest(renewRequest(gid, 'alice', 1, ALICE, 10)), { index: 999, epoch: 41, time: 0 }, onlyHead)).toThrow(/^application state key n\//);
   });
 
   it('throws on corrupt storage instead of answering', () => {
@@ -816,11 +816,11 @@ describe('certification authority: state in storage', () => {
     // A node that storage lost.
     const lost = new Map(x.store);
     for (const k of keysWith(lost, 'n/')) lost.delete('n/' + k);
-    expect(() => x.ca.apply(renew, { index: 2, epoch: 1 }, new MapAppState(lost))).toThrow(SmtNodeMissing);
+    expect(() => x.ca.apply(renew, { index: 2, epoch: 1, time: 0 }, new MapAppState(lost))).toThrow(SmtNodeMissing);
     // A head that is not the canonical encoding.
     for (const bad of ['{}', 'not json', new TextDecoder().decode(x.store.get('head')!).replace('"v":1,', '"v":1, ')]) {
       const broken = new Map(x.store).set('head', utf8ToBytes(bad));
-      expect(() => x.ca.apply(renew, { index: 2, epoch: 1 }, new MapAppState(broken))).toThrow(CaStorageError);
+      expect(() => x.ca.apply(renew, { index: 2, epoch: 1, time: 0 }, new MapAppState(broken))).toThrow(CaStorageError);
       expect(() => x.ca.digest(new MapAppState(broken))).toThrow(CaStorageError);
     }
     // Storage untouched by those attempts; the real request still goes through.

@@ -36,7 +36,7 @@ function harness(options: EngineOptions) {
   const rng = new Rng(5);
   const push = (at: number, step: ReturnType<ReplicaEngine['handle']>) => {
     for (const o of step.outgoing) queue.push({ from: at, to: o.to, msg: o.msg });
-    for (const a of step.appended) stored[at]!.push({ id: a.id, epoch: a.epoch, entry: a.entry });
+    for (const a of step.appended) stored[at]!.push({ id: a.id, epoch: a.epoch, time: a.time, entry: a.entry });
     signed[at]!.push(...step.checkpoints);
     if (step.deferred) return;
     recordStep(stores[at]!, step);

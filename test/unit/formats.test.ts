@@ -72,6 +72,9 @@ import { PROOF_DOMAIN as THRESHOLD_RSA_PROOF_DOMAIN } from '../../shared/crypto/
 import { FRAME_VERSION, LINK_KEY_INFO, decodeFrame, deriveLinkKeys, encodeFrame, linkChannel } from '../../shared/link/index.ts';
 import {
   CHECKPOINT_PAYLOAD_VERSION,
+  CHECKPOINT_PAYLOAD_VERSION_1,
+  EMPTY_TIME_CHAIN,
+  timeChainNext,
   checkpointFromJson,
   checkpointPayload,
   checkpointTag,
@@ -124,6 +127,9 @@ function signCheckpoint(c: Checkpoint): SignedCheckpoint {
   return { ...c, signature: combineShares(group.kernel, d, tag, payload, shares).bytes };
 }
 
+/** The agreed times of the fixture's two epochs (2026-01-01T00:00:00Z, and 1.5 s later). */
+const FIXTURE_TIMES = [Date.UTC(2026, 0, 1), Date.UTC(2026, 0, 1) + 1500];
+
 function buildFixture(): Fixture {
   const apps = standardApps(group);
   const ca = apps.find((a) => a.name === 'ca') as CertificateAuthority;
@@ -146,9 +152,12 @@ function buildFixture(): Fixture {
   const responses: string[] = [];
   const checkpoints: { cp: SignedCheckpoint; apps: AppDigest[] }[] = [];
   const log = new MerkleLog();
+  let timeChain = EMPTY_TIME_CHAIN;
   epochs.forEach((list, epoch) => {
+    const time = FIXTURE_TIMES[epoch]!;
+    timeChain = timeChainNext(timeChain, epoch, time);
     for (const entry of list) {
-      const at = { index: entries.length, epoch };
+      const at = { index: entries.length, epoch, time };
       for (const app of apps) {
         const r = app.apply(entry, at, states.get(app.name)!);
         if (r !== null) responses.push(new TextDecoder().decode(r));
@@ -159,7 +168,7 @@ function buildFixture(): Fixture {
     for (const app of apps) app.endEpoch?.(epoch, states.get(app.name)!);
     const root = log.root();
     const digests = appDigests(apps, (name) => states.get(name)!);
-    checkpoints.push({ cp: signCheckpoint({ size: log.size, root, epoch, stateDigest: computeStateDigest(root, digests) }), apps: digests });
+    checkpoints.push({ cp: signCheckpoint({ size: log.size, root, epoch, stateDigest: computeStateDigest(root, digests), time, timeChain }), apps: digests });
   });
   return { entries, responses, checkpoints, log, ca, caState: states.get('ca')! };
 }
@@ -183,6 +192,8 @@ function codeVectors(): Map<string, Vector> {
   const v = new Map<string, Vector>();
   const strings: [string, string][] = [
     ['checkpoint-payload', CHECKPOINT_PAYLOAD_VERSION],
+    ['checkpoint-payload-v1', CHECKPOINT_PAYLOAD_VERSION_1],
+    ['time-chain', 'sintra-edge/time-chain@1'],
     ['receipt-format', receiptToJson(gid, { entry: fx.entries[0]!, index: 0, proof: [], checkpoint: fx.checkpoints[0]!.cp }).format],
     ['group-format', GROUP_FORMAT],
     ['state-digest', STATE_DIGEST_VERSION],
@@ -462,6 +473,8 @@ interface CheckpointJ {
   root: string;
   epoch: number;
   stateDigest: string;
+  time: number;
+  timeChain: string;
   signature: string;
 }
 interface ReceiptJ {
@@ -553,7 +566,7 @@ function verifyConsistencyByHand(first: number, second: number, proof: Uint8Arra
 
 /** The signed checkpoint payload and the message hashed to G1 (section "Checkpoints"). */
 function checkpointMessageByHand(groupIdRaw: Uint8Array, c: CheckpointJ): { payload: Uint8Array; message: Uint8Array } {
-  const payload = H.frame(str('checkpoint-payload'), H.u64(c.size), H.bytes(c.root), H.u64(c.epoch), H.bytes(c.stateDigest));
+  const payload = H.frame(str('checkpoint-payload'), H.u64(c.size), H.bytes(c.root), H.u64(c.epoch), H.bytes(c.stateDigest), H.u64(c.time), H.bytes(c.timeChain));
   const message = H.frame(str('bound-message'), 'checkpoint', groupIdRaw, `${str('checkpoint-tag-prefix')}/${c.epoch}`, payload);
   return { payload, message };
 }
@@ -609,9 +622,15 @@ describe('by hand: a verifier written from docs/formats.md alone', () => {
     const { payload, message } = checkpointMessageByHand(gidRaw, c);
     expect(H.hex(payload)).toBe(H.hex(docHex('checkpoint-payload')));
     expect(H.hex(message)).toBe(H.hex(docHex('checkpoint-signed-message')));
-    // The payload is 4+24 + 4+8 + 4+32 + 4+8 + 4+32 = 124 bytes and starts with the domain string.
-    expect(payload.length).toBe(124);
-    expect(new TextDecoder().decode(payload.subarray(4, 28))).toBe('sintra-edge/checkpoint@1');
+    // The payload is 4+24 + 4+8 + 4+32 + 4+8 + 4+32 + 4+8 + 4+32 = 172 bytes and starts with the domain string.
+    expect(payload.length).toBe(172);
+    expect(new TextDecoder().decode(payload.subarray(4, 28))).toBe('sintra-edge/checkpoint@2');
+    // The time chain: from 32 zero bytes, one link per epoch that appended entries (both epochs did).
+    const c0 = docJson<CheckpointJ>('checkpoint-epoch-0');
+    const link = (prev: Uint8Array, x: CheckpointJ) => H.sha256(H.frame(str('time-chain'), prev, H.u64(x.epoch), H.u64(x.time)));
+    const chain0 = link(new Uint8Array(32), c0);
+    expect(H.hex(chain0)).toBe(c0.timeChain);
+    expect(H.hex(link(chain0, c))).toBe(c.timeChain);
     const point = bls12_381.G1.hashToCurve(message, { DST: str('dst-checkpoint') }) as unknown as InstanceType<typeof G1P>;
     expect(H.hex(point.toBytes(true))).toBe(H.hex(docHex('checkpoint-message-point')));
   });
@@ -948,7 +967,7 @@ describe('the reference verifiers accept the document vectors and reject what th
 
     const line = docBlock('log-entries', 'text').split('\n')[2]!;
     const ca = new CertificateAuthority({ groupId: gid });
-    const answer = (text: string) => JSON.parse(new TextDecoder().decode(ca.apply(utf8ToBytes(text), { index: 0, epoch: 0 }, new MapAppState())!)) as { ok: boolean; error?: { code: string } };
+    const answer = (text: string) => JSON.parse(new TextDecoder().decode(ca.apply(utf8ToBytes(text), { index: 0, epoch: 0, time: 0 }, new MapAppState())!)) as { ok: boolean; error?: { code: string } };
     expect(answer(line.replace('"v":1,', '"v":1, ')).error?.code).toBe('non-canonical');
     expect(answer(line.replace('"v":1', '"v":2')).error?.code).toBe('unsupported-version');
     expect(answer(line).ok).toBe(true);

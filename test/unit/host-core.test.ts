@@ -25,13 +25,13 @@ describe('HostCore: links', () => {
       c.apply();
     };
     // Our proposal for peer 1, then peer 1's proposal arrives and our echo for it queues up too.
-    write(core.submit([{ bytes: utf8ToBytes('one'), encrypted: false }]).commit);
+    write(core.submit([{ bytes: utf8ToBytes('one'), encrypted: false }], 1_765_000_000_000).commit);
     const storage1 = new MemoryStorage();
     const peer1 = new HostCore(group, secrets[1]!, storage1.load(), { apps: () => [], bootstrap: true });
-    const c1 = peer1.submit([{ bytes: utf8ToBytes('two'), encrypted: false }]).commit!;
+    const c1 = peer1.submit([{ bytes: utf8ToBytes('two'), encrypted: false }], 1_765_000_000_000).commit!;
     storage1.commit(c1.batch);
     c1.apply();
-    const r = core.receiveFrame(peer1.outgoingFrame(0, 0)!.bytes);
+    const r = core.receiveFrame(peer1.outgoingFrame(0, 0)!.bytes, 1_765_000_000_000);
     expect(r.response.status).toBe(200);
     write(r.commit);
     const waiting = core.outboxSizes()[1]!;
@@ -62,7 +62,7 @@ describe('HostCore: links', () => {
     const { group, secrets } = testGroup(4);
     const storage = new MemoryStorage();
     const core = new HostCore(group, secrets[0]!, storage.load(), { apps: () => [], bootstrap: true });
-    const c = core.submit([{ bytes: utf8ToBytes('one'), encrypted: false }]).commit!;
+    const c = core.submit([{ bytes: utf8ToBytes('one'), encrypted: false }], 1_765_000_000_000).commit!;
     storage.commit(c.batch);
     c.apply();
     const f1 = core.outgoingFrame(2, 0)!;
@@ -87,7 +87,7 @@ describe('HostCore: what a peer can make it store', () => {
     const frame = sender.seal(seq, encodeTransport(junk.map((m, k) => ({ id: 1_000_000 + k, bytes: encodeMessage(m) }))), 0);
     const journal = c.storages[0]!.journal.length;
     const unchanged = c.cores[0]!.metrics().links[3]!.unchanged;
-    const r = c.cores[0]!.receiveFrame(frame);
+    const r = c.cores[0]!.receiveFrame(frame, 1_765_000_000_000);
     expect(r.response.status).toBe(200);
     expect((r.response.body as unknown as { accepted: number[] }).accepted).toHaveLength(50);
     c.write(0, r.commit);
@@ -112,14 +112,14 @@ describe('HostCore: what a peer can make it store', () => {
     };
     const core = c.cores[0]!;
     for (let k = 0; k < UNCHANGED_BUDGET / 1024; k++) {
-      const r = core.receiveFrame(frameOf(1024));
+      const r = core.receiveFrame(frameOf(1024), 1_765_000_000_000);
       expect(r.response.status).toBe(200);
       c.write(0, r.commit);
     }
     // (Honest traffic before included a few such messages too: late ones for finished epochs.)
     expect(core.metrics().links[3]!.unchangedBudget).toBeLessThanOrEqual(0);
     expect(core.metrics().links[3]!.faultBudget).toBe(256);
-    const r = core.receiveFrame(frameOf(1));
+    const r = core.receiveFrame(frameOf(1), 1_765_000_000_000);
     expect(r.response).toMatchObject({ status: 429, body: { error: { code: 'throttled', message: expect.stringContaining('messages that change nothing') } } });
     expect(core.metrics().links[3]!.throttled).toBe(1);
     expect(core.metrics().links[2]!.unchangedBudget).toBeGreaterThan(UNCHANGED_BUDGET - 100);
@@ -147,13 +147,13 @@ describe('HostCore: a peer that keeps causing faults waits', () => {
       return { seq: a.seq, bytes: a.sender.seal(a.seq, encodeTransport(items), 0) };
     };
     for (let k = 0; k < 4; k++) {
-      const r = core.receiveFrame(frameOf(64).bytes);
+      const r = core.receiveFrame(frameOf(64).bytes, 1_765_000_000_000);
       expect(r.response.status).toBe(200);
       storage.commit(r.commit!.batch);
       r.commit!.apply();
     }
     const f = frameOf(1);
-    const r = core.receiveFrame(f.bytes);
+    const r = core.receiveFrame(f.bytes, 1_765_000_000_000);
     expect(r.response.status).toBe(429);
     expect(r.commit).toBeNull();
     expect(core.metrics().links[3]).toMatchObject({ faultBudget: 0, throttled: 1 });
@@ -183,7 +183,7 @@ function coreCluster(opts: { bootstrap?: boolean } = { bootstrap: true }) {
           const f = cores[i]!.outgoingFrame(j, 0);
           if (!f) continue;
           moved = true;
-          const r = cores[j]!.receiveFrame(f.bytes);
+          const r = cores[j]!.receiveFrame(f.bytes, 1_765_000_000_000);
           write(j, r.commit);
           answers.push({ from: i, to: j, status: r.response.status, code: (r.response.body as { error?: { code: string } }).error?.code });
           const c = cores[i]!.frameAnswered(f, r.response, 0);
@@ -195,7 +195,7 @@ function coreCluster(opts: { bootstrap?: boolean } = { bootstrap: true }) {
     }
   };
   const submit = (i: number, text: string) => {
-    const r = cores[i]!.submit([{ bytes: utf8ToBytes(text), encrypted: false }]);
+    const r = cores[i]!.submit([{ bytes: utf8ToBytes(text), encrypted: false }], 1_765_000_000_000);
     write(i, r.commit);
     return r.results[0]!;
   };
@@ -250,7 +250,7 @@ describe('HostCore: storage that lost what it had written (issue 13, bug 3)', ()
     // A frame from "replica 3" far ahead of what replica 0 took from it.
     const forged = LinkSender.fromJSON(link.outgoing, { next: 500, peerAck: 499 });
     const { seq, sender } = forged.allocate();
-    const r = c.cores[0]!.receiveFrame(sender.seal(seq, encodeTransport([]), 0));
+    const r = c.cores[0]!.receiveFrame(sender.seal(seq, encodeTransport([]), 0), 1_765_000_000_000);
     expect(r.response).toMatchObject({ status: 503, body: { error: { code: 'link-gap' } } });
     expect(c.cores[0]!.mode).toBe('active');
     c.submit(1, 'two');

@@ -27,8 +27,8 @@ const text = (b: Uint8Array | null) => (b === null ? null : JSON.parse(new TextD
 class Notary {
   readonly app = new NotaryApp();
   readonly state = new MapAppState();
-  apply(entry: Uint8Array, at: { index: number; epoch: number }) {
-    return this.app.apply(entry, at, this.state);
+  apply(entry: Uint8Array, at: { index: number; epoch: number; time?: number }) {
+    return this.app.apply(entry, { time: 0, ...at }, this.state);
   }
   digest() {
     return this.app.digest(this.state);

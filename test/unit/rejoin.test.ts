@@ -88,7 +88,7 @@ describe('a rejoining replica counts reports', () => {
     // Kept across a restart; the answers say how long it stays passive.
     const again = new HostCore(group, secrets[3]!, storage.load(), { bootstrap: true });
     expect(again.passiveUntil).toBe(22);
-    const r = again.submit([{ bytes: utf8ToBytes('x'), encrypted: false }]).results[0]!;
+    const r = again.submit([{ bytes: utf8ToBytes('x'), encrypted: false }], 1_765_000_000_000).results[0]!;
     expect(r.ok ? null : r.error.message).toMatch(/passive until the group signs a checkpoint of epoch 22/);
   });
 

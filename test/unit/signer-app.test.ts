@@ -20,7 +20,7 @@ const POLICY: SignerPolicy = parseSignerPolicy({
 });
 
 function run(app: SignerApp, state: MapAppState, entry: Uint8Array, index: number, epoch: number): Record<string, unknown> {
-  const out = app.apply(entry, { index, epoch }, state);
+  const out = app.apply(entry, { index, epoch, time: 0 }, state);
   expect(out).not.toBeNull();
   return JSON.parse(new TextDecoder().decode(out!)) as Record<string, unknown>;
 }
@@ -148,7 +148,7 @@ describe('signer application', () => {
     expect(parseSignerEntry(utf8ToBytes('{"app":"signer",'))).toMatchObject({ ok: false, code: 'malformed' });
     expect(parseSignerEntry(utf8ToBytes('{"app":"notary","op":"stamp"}'))).toBeNull();
     const app = new SignerApp({ groupId, policy: POLICY });
-    expect(app.apply(utf8ToBytes('plain request'), { index: 0, epoch: 0 }, new MapAppState())).toBeNull();
+    expect(app.apply(utf8ToBytes('plain request'), { index: 0, epoch: 0, time: 0 }, new MapAppState())).toBeNull();
   });
 });
 
@@ -214,7 +214,7 @@ describe('audit samples bound to a beacon round', () => {
     expect(outcome.sample).toEqual(expected);
     // Revealed once: a second reveal (another encoding cannot exist) is refused.
     const again = encodeRevealEntry({ audit: auditId, signature: round(5) });
-    expect(app.apply(again, { index: 16, epoch: 4 }, state)).not.toBeNull();
+    expect(app.apply(again, { index: 16, epoch: 4, time: 0 }, state)).not.toBeNull();
     expect(app.outcome(state, auditId)!.sample).toEqual(expected);
     expect(run(app, state, encodeRevealEntry({ audit: auditId, signature: round(7) }), 17, 4)).toMatchObject({ ok: false, code: 'revealed' });
     // Without a beacon key: refused.

@@ -41,7 +41,7 @@ function cluster() {
           const f = cores[i]!.outgoingFrame(j, 0);
           if (!f) continue;
           moved = true;
-          const r = cores[j]!.receiveFrame(f.bytes);
+          const r = cores[j]!.receiveFrame(f.bytes, 1_765_000_000_000);
           write(j, r.commit);
           write(i, cores[i]!.frameAnswered(f, r.response, 0));
           if (r.response.status !== 200) (cores[i] as unknown as { links: { retryAt: number }[] }).links[j]!.retryAt = 0;
@@ -50,7 +50,7 @@ function cluster() {
     }
   };
   // Notary stamps, so the transferred entries change application state (executed after the transfer).
-  const submit = (i: number, text: string) => write(i, cores[i]!.submit([{ bytes: encodeStampEntry({ digest: toHex(sha256(utf8ToBytes(text))) }), encrypted: false }]).commit);
+  const submit = (i: number, text: string) => write(i, cores[i]!.submit([{ bytes: encodeStampEntry({ digest: toHex(sha256(utf8ToBytes(text))) }), encrypted: false }], 1_765_000_000_000).commit);
   const bundle = (from: number, size: number) => {
     const s = storages[from]!;
     const checkpoint = s.checkpoints[s.checkpoints.length - 1]!;
@@ -111,15 +111,20 @@ describe('state transfer', () => {
       ['missing entry', good.checkpoint, good.records.slice(0, -1), 'needs 8 entries'],
       ['misplaced entry', good.checkpoint, [good.records[1]!, ...good.records.slice(1)], 'not at position'],
       ['wrong id', good.checkpoint, good.records.map((r, k) => (k === 0 ? { ...r, id: good.records[1]!.id } : r)), 'not its SHA-256'],
+      ['agreed time', { ...good.checkpoint, time: good.checkpoint.time! + 1 }, good.records, 'does not verify'],
+      ['time chain', { ...good.checkpoint, timeChain: flip(good.checkpoint.timeChain!) }, good.records, 'does not verify'],
+      ['no time', { ...good.checkpoint, time: undefined, timeChain: undefined }, good.records, 'without agreed time'],
+      ['entry time past the checkpoint', good.checkpoint, good.records.map((r) => ({ ...r, time: good.checkpoint.time! + 1 })), "is not its epoch's"],
+      ['two times in one epoch', good.checkpoint, good.records.map((r, k) => (k === 1 ? { ...r, time: r.time - 1 } : r)), "is not its epoch's"],
     ];
     for (const [what, checkpoint, records, reason] of cases) {
-      const r = me.transfer(checkpoint, records);
+      const r = me.transfer(checkpoint, records, 1_765_000_000_000);
       expect(r.ok, what).toBe(false);
       if (!r.ok) expect(r.error, what).toMatchObject({ status: 422, code: 'bad-transfer', message: expect.stringContaining(reason) });
     }
     expect(me.engine.log.size).toBe(1);
 
-    const r = me.transfer(good.checkpoint, good.records);
+    const r = me.transfer(good.checkpoint, good.records, 1_765_000_000_000);
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     c.write(3, r.commit);
@@ -167,7 +172,7 @@ describe('state transfer', () => {
     // The same digest stamped again (another nonce) in a later epoch: the first registration stands, which
     // the later epoch can only know from the earlier one's writes.
     const digest = toHex(sha256(utf8ToBytes('twice')));
-    const stamp = (i: number, nonce: string) => c.write(i, c.cores[i]!.submit([{ bytes: encodeStampEntry({ digest, nonce }), encrypted: false }]).commit);
+    const stamp = (i: number, nonce: string) => c.write(i, c.cores[i]!.submit([{ bytes: encodeStampEntry({ digest, nonce }), encrypted: false }], 1_765_000_000_000).commit);
     stamp(0, '01');
     c.pump();
     for (let k = 0; k < 6; k++) {
@@ -180,7 +185,7 @@ describe('state transfer', () => {
     c.down.delete(3);
     c.pump();
     const good = c.bundle(0, me.engine.log.size);
-    const r = me.transfer(good.checkpoint, good.records);
+    const r = me.transfer(good.checkpoint, good.records, 1_765_000_000_000);
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     const storage = c.storages[3]!;

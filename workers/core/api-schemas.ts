@@ -47,8 +47,16 @@ export const REQUEST_ID = hex(32, 'hex SHA-256 of the request (or of its ciphert
 export const CHECKPOINT_SCHEMA = component(
   'Checkpoint',
   exact(
-    { size: NAT, root: hex(32), epoch: NAT, stateDigest: hex(32), signature: hex(48, 'BLS12-381 G1 signature by the kernel group key (docs/formats.md)') },
-    [],
+    {
+      size: NAT,
+      root: hex(32),
+      epoch: NAT,
+      stateDigest: hex(32),
+      time: { ...NAT, description: "the epoch's agreed time, ms since 1970-01-01T00:00:00Z (payload version 2; absent in version 1)" },
+      timeChain: hex(32, 'hash chain over the (epoch, time) of the epochs that appended entries (payload version 2)'),
+      signature: hex(48, 'BLS12-381 G1 signature by the kernel group key (docs/formats.md)'),
+    },
+    ['time', 'timeChain'],
     'A group-signed checkpoint (docs/formats.md, section 6).',
   ),
 );

@@ -48,6 +48,12 @@ type IntakeItem = { readonly items: readonly SubmitItem[]; readonly resolve: (r:
 
 export interface HostOptions extends HostCoreOptions {
   readonly log?: (line: string) => void;
+  /**
+   * Added to the clock reading this replica's proposals carry (ms; default 0). For testing what a wrong
+   * clock does (SINTRA_CLOCK_OFFSET_MS; docs/operations.md "Clocks"): the group's agreed time stays between
+   * honest readings whatever one replica's clock says.
+   */
+  readonly clockOffsetMs?: number;
 }
 
 export class ReplicaHost {
@@ -82,6 +88,12 @@ export class ReplicaHost {
 
   get n(): number {
     return this.group.replicas.length;
+  }
+
+  /** What this replica's proposals say the time is: the runtime's clock in whole ms (plus clockOffsetMs). */
+  private clockReading(): number {
+    const t = Math.floor(this.now() + (this.options.clockOffsetMs ?? 0));
+    return Number.isSafeInteger(t) && t > 0 ? t : 0;
   }
 
   /** Whether the in-memory state matches storage (false before the first load and after a failed write). */
@@ -297,7 +309,7 @@ export class ReplicaHost {
       // storage read for all of them.
       const unknown = [...unique].filter(([id, i]) => !i.encrypted && core.engine.recentIndexOf(id) === undefined).map(([id]) => id);
       const inLog = unknown.length > 0 ? await this.store.indexOfIds(unknown) : new Map<string, number>();
-      const { results, commit } = core.submit(items, inLog);
+      const { results, commit } = core.submit(items, this.clockReading(), inLog);
       await this.write(commit);
       const byId = new Map([...unique.keys()].map((id, i) => [id, results[i]!] as const));
       waiting.forEach((w, k) => w.resolve(ids[k]!.map((id) => byId.get(id)!)));
@@ -411,7 +423,7 @@ export class ReplicaHost {
    */
   receiveFrame(frame: Uint8Array): Promise<FrameResponse> {
     return this.serialized(async (core) => {
-      const { response, commit } = core.receiveFrame(frame);
+      const { response, commit } = core.receiveFrame(frame, this.clockReading());
       await this.write(commit);
       return response;
     });
@@ -479,7 +491,7 @@ export class ReplicaHost {
         const done = await this.serialized(async (c) => {
           // Only onto the state the chunk was fetched for (a write may have failed, or the log moved on).
           if (c !== core || c.engine.log.size !== start) return 'moved' as const;
-          const r = c.transfer(checkpoint, records);
+          const r = c.transfer(checkpoint, records, this.clockReading());
           if (!r.ok) {
             log('warn', 'state-transfer-refused', `replica ${peer}'s state transfer refused: ${r.error.message}`);
             return 'refused' as const;
@@ -591,8 +603,23 @@ export function bootstrapOption(value: string | undefined): Pick<HostOptions, 'b
   throw new ConfigError('SINTRA_BOOTSTRAP', `expected 1 (a new group's first start) or 0, got ${JSON.stringify(value)}`);
 }
 
-/** The host options every adapter reads from its environment (SINTRA_MEMORY_BUDGET_MB, SINTRA_BOOTSTRAP). */
+/** Largest |SINTRA_CLOCK_OFFSET_MS|: about 31 years. */
+const MAX_CLOCK_OFFSET_MS = 1e12;
+
+/**
+ * SINTRA_CLOCK_OFFSET_MS (every adapter): milliseconds added to the clock this replica's proposals carry
+ * (HostOptions.clockOffsetMs), to see what a wrong clock does (docs/operations.md "Clocks"). An integer,
+ * negative for a clock behind.
+ */
+export function clockOffsetOption(value: string | undefined): Pick<HostOptions, 'clockOffsetMs'> {
+  if (value === undefined || value === '') return {};
+  const ms = /^-?(0|[1-9][0-9]*)$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(ms) || Math.abs(ms) > MAX_CLOCK_OFFSET_MS) throw new ConfigError('SINTRA_CLOCK_OFFSET_MS', `expected an integer number of ms from -${MAX_CLOCK_OFFSET_MS} to ${MAX_CLOCK_OFFSET_MS}, got ${JSON.stringify(value)}`);
+  return ms === 0 ? {} : { clockOffsetMs: ms };
+}
+
+/** The host options every adapter reads from its environment (SINTRA_MEMORY_BUDGET_MB, SINTRA_BOOTSTRAP, SINTRA_CLOCK_OFFSET_MS). */
 export function hostEnvOptions(env: Readonly<Record<string, unknown>>): HostOptions {
   const str = (k: string) => (typeof env[k] === 'string' ? (env[k] as string) : undefined);
-  return { ...memoryBudgetOption(str('SINTRA_MEMORY_BUDGET_MB')), ...bootstrapOption(str('SINTRA_BOOTSTRAP')) };
+  return { ...memoryBudgetOption(str('SINTRA_MEMORY_BUDGET_MB')), ...bootstrapOption(str('SINTRA_BOOTSTRAP')), ...clockOffsetOption(str('SINTRA_CLOCK_OFFSET_MS')) };
 }

@@ -44,11 +44,11 @@ const SCHEMA = [
   'CREATE TABLE IF NOT EXISTS outbox (peer INTEGER NOT NULL, id INTEGER NOT NULL, msg BLOB NOT NULL, PRIMARY KEY (peer, id))',
   // Older format-7 databases have a last column `responses`, always NULL (kept answers live in the
   // application's state: shared/replica/execution.ts responseKey); nothing reads or writes it.
-  'CREATE TABLE IF NOT EXISTS log (idx INTEGER PRIMARY KEY, rid TEXT NOT NULL, epoch INTEGER NOT NULL, entry BLOB NOT NULL)',
+  'CREATE TABLE IF NOT EXISTS log (idx INTEGER PRIMARY KEY, rid TEXT NOT NULL, epoch INTEGER NOT NULL, time INTEGER NOT NULL, entry BLOB NOT NULL)',
   'CREATE INDEX IF NOT EXISTS log_rid ON log (rid, idx)',
   // Merkle nodes (shared/log/merkle-nodes.ts): the perfect subtree of 2^level leaves at idx.
   'CREATE TABLE IF NOT EXISTS nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx))',
-  'CREATE TABLE IF NOT EXISTS checkpoints (epoch INTEGER PRIMARY KEY, size INTEGER NOT NULL, root BLOB NOT NULL, state BLOB NOT NULL, signature BLOB NOT NULL)',
+  'CREATE TABLE IF NOT EXISTS checkpoints (epoch INTEGER PRIMARY KEY, size INTEGER NOT NULL, root BLOB NOT NULL, state BLOB NOT NULL, time INTEGER, chain BLOB, signature BLOB NOT NULL)',
   'CREATE INDEX IF NOT EXISTS checkpoints_size ON checkpoints (size, epoch)',
   'CREATE TABLE IF NOT EXISTS inbox (peer INTEGER PRIMARY KEY, floor INTEGER NOT NULL, above TEXT NOT NULL)',
   'CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)',
@@ -87,7 +87,15 @@ function bytes(v: unknown): Uint8Array {
 }
 
 function checkpointRow(r: Record<string, SqlValue>): SignedCheckpoint {
-  return { epoch: Number(r['epoch']), size: Number(r['size']), root: bytes(r['root']), stateDigest: bytes(r['state']), signature: bytes(r['signature']) };
+  const timed = r['time'] !== null && r['time'] !== undefined;
+  return {
+    epoch: Number(r['epoch']),
+    size: Number(r['size']),
+    root: bytes(r['root']),
+    stateDigest: bytes(r['state']),
+    ...(timed ? { time: Number(r['time']), timeChain: bytes(r['chain']) } : {}),
+    signature: bytes(r['signature']),
+  };
 }
 
 export class SqlStore implements ReplicaStore {
@@ -179,7 +187,7 @@ export class SqlStore implements ReplicaStore {
           this.sql.exec('DELETE FROM outbox WHERE peer = ? AND id = ?', d.peer, id);
         }
       }
-      this.insertRows('INSERT INTO log (idx, rid, epoch, entry)', b.log.map((e) => [e.index, e.id, e.epoch, blob(e.entry)]));
+      this.insertRows('INSERT INTO log (idx, rid, epoch, time, entry)', b.log.map((e) => [e.index, e.id, e.epoch, e.time, blob(e.entry)]));
       this.insertRows('INSERT OR REPLACE INTO nodes (level, idx, hash)', b.nodes.map((n) => [n.level, n.index, blob(n.hash)]));
       for (const c of b.checkpoints) this.putCheckpoint(c);
       for (const [peer, s] of b.inbox) {
@@ -219,20 +227,22 @@ export class SqlStore implements ReplicaStore {
 
   private putCheckpoint(c: SignedCheckpoint): void {
     this.sql.exec(
-      'INSERT OR REPLACE INTO checkpoints (epoch, size, root, state, signature) VALUES (?, ?, ?, ?, ?)',
+      'INSERT OR REPLACE INTO checkpoints (epoch, size, root, state, time, chain, signature) VALUES (?, ?, ?, ?, ?, ?, ?)',
       c.epoch,
       c.size,
       blob(c.root),
       blob(c.stateDigest),
+      c.time ?? null,
+      c.timeChain ? blob(c.timeChain) : null,
       blob(c.signature),
     );
   }
 
   async entries(start: number, end: number): Promise<StoredEntry[]> {
     return this.sql
-      .exec('SELECT idx, rid, epoch, entry FROM log WHERE idx >= ? AND idx < ? ORDER BY idx', start, end)
+      .exec('SELECT idx, rid, epoch, time, entry FROM log WHERE idx >= ? AND idx < ? ORDER BY idx', start, end)
       .toArray()
-      .map((r) => ({ index: Number(r['idx']), id: String(r['rid']), epoch: Number(r['epoch']), entry: bytes(r['entry']) }));
+      .map((r) => ({ index: Number(r['idx']), id: String(r['rid']), epoch: Number(r['epoch']), time: Number(r['time']), entry: bytes(r['entry']) }));
   }
 
   async indexOfIds(ids: readonly string[]): Promise<Map<string, number>> {
@@ -265,7 +275,7 @@ export class SqlStore implements ReplicaStore {
   }
 
   private checkpointWhere(where: string, arg: number): SignedCheckpoint | null {
-    const r = this.sql.exec(`SELECT epoch, size, root, state, signature FROM checkpoints WHERE ${where} ORDER BY size, epoch LIMIT 1`, arg).toArray()[0];
+    const r = this.sql.exec(`SELECT epoch, size, root, state, time, chain, signature FROM checkpoints WHERE ${where} ORDER BY size, epoch LIMIT 1`, arg).toArray()[0];
     return r ? checkpointRow(r) : null;
   }
 
@@ -280,7 +290,7 @@ export class SqlStore implements ReplicaStore {
   async loadLog(): Promise<{ entries: StoredEntry[]; checkpoints: SignedCheckpoint[] }> {
     const entries = await this.entries(0, Number.MAX_SAFE_INTEGER);
     const checkpoints = this.sql
-      .exec('SELECT epoch, size, root, state, signature FROM checkpoints ORDER BY epoch')
+      .exec('SELECT epoch, size, root, state, time, chain, signature FROM checkpoints ORDER BY epoch')
       .toArray()
       .map(checkpointRow);
     return { entries, checkpoints };

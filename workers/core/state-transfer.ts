@@ -48,12 +48,12 @@ async function fetchPage(get: PeerGet, start: number, end: number): Promise<Stor
   const list = (r.body as { entries?: unknown } | null)?.entries;
   if (!Array.isArray(list)) throw new TransferFetchError(`entries ${start}..${end}: no entries list`);
   return list.map((x: unknown, k) => {
-    const o = x as { index?: unknown; id?: unknown; epoch?: unknown; data?: unknown } | null;
+    const o = x as { index?: unknown; id?: unknown; epoch?: unknown; time?: unknown; data?: unknown } | null;
     const entry = typeof o?.data === 'string' ? fromBase64(o.data) : null;
-    if (o?.index !== start + k || typeof o.id !== 'string' || !Number.isSafeInteger(o.epoch) || !entry) {
+    if (o?.index !== start + k || typeof o.id !== 'string' || !Number.isSafeInteger(o.epoch) || !Number.isSafeInteger(o.time) || !entry) {
       throw new TransferFetchError(`entries ${start}..${end}: entry ${start + k} malformed`);
     }
-    return { index: start + k, id: o.id, epoch: o.epoch as number, entry };
+    return { index: start + k, id: o.id, epoch: o.epoch as number, time: o.time as number, entry };
   });
 }
 

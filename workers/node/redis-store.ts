@@ -14,10 +14,10 @@
  *   snapparts    hash    the snapshot's parts (WriteBatch.snapshotParts): key -> base64 value; a snapshot
  *                        commit HDELs the deleted ones and HSETs the new ones in the same EXEC
  *   outbox       hash    "<peer>/<id>" -> base64 message
- *   log          hash    "<index>" -> JSON {id, epoch, entry(base64), responses?: {app: base64}}  (idempotent by index)
+ *   log          hash    "<index>" -> JSON {id, epoch, time, entry(base64), responses?: {app: base64}}  (idempotent by index)
  *   ids          hash    request id -> "<index>" of its first entry (HSETNX)
  *   nodes        hash    "<level>/<index>" -> base64 Merkle node (shared/log/merkle-nodes.ts)
- *   checkpoints  hash    "<epoch>" -> JSON {size, root, state, signature} (base64 fields)
+ *   checkpoints  hash    "<epoch>" -> JSON {size, root, state, time?, chain?, signature} (base64 fields; time a number)
  *   sizes        zset    checkpoint epoch (16 digits, so equal sizes order by epoch) scored by its size
  *   inbox        hash    "<peer>" -> JSON {floor, above}
  *   meta         hash    name -> value
@@ -135,20 +135,21 @@ function strings(list: unknown, what: string): string[] {
 }
 
 function entryFromJson(index: number, s: string): StoredEntry {
-  const o = JSON.parse(s) as { id: string; epoch: number; entry: string };
-  return { index, id: o.id, epoch: o.epoch, entry: unb64(o.entry) };
+  const o = JSON.parse(s) as { id: string; epoch: number; time: number; entry: string };
+  return { index, id: o.id, epoch: o.epoch, time: o.time, entry: unb64(o.entry) };
 }
 
 function entryToJson(e: LogAppend): string {
-  return JSON.stringify({ id: e.id, epoch: e.epoch, entry: b64(e.entry) });
+  return JSON.stringify({ id: e.id, epoch: e.epoch, time: e.time, entry: b64(e.entry) });
 }
 
 /** A checkpoint's member in the `sizes` zset: its epoch, fixed width so that equal scores order by epoch. */
 const sizeMember = (epoch: number): string => String(epoch).padStart(16, '0');
 
 function checkpointFromJson(epoch: number, s: string): SignedCheckpoint {
-  const o = JSON.parse(s) as { size: number; root: string; state: string; signature: string };
-  return { epoch, size: o.size, root: unb64(o.root), stateDigest: unb64(o.state), signature: unb64(o.signature) };
+  const o = JSON.parse(s) as { size: number; root: string; state: string; time?: number; chain?: string; signature: string };
+  const timed = o.time !== undefined && o.chain !== undefined;
+  return { epoch, size: o.size, root: unb64(o.root), stateDigest: unb64(o.state), ...(timed ? { time: o.time!, timeChain: unb64(o.chain!) } : {}), signature: unb64(o.signature) };
 }
 
 interface TxResult {
@@ -387,7 +388,7 @@ export class RedisStore implements ReplicaStore {
       }
       if (b.nodes.length > 0) tx.hset(this.k.nodes, Object.fromEntries(b.nodes.map((n) => [nodeKey(n.level, n.index), b64(n.hash)])));
       if (b.checkpoints.length > 0) {
-        const fields = b.checkpoints.map((c) => [String(c.epoch), JSON.stringify({ size: c.size, root: b64(c.root), state: b64(c.stateDigest), signature: b64(c.signature) })]);
+        const fields = b.checkpoints.map((c) => [String(c.epoch), JSON.stringify({ size: c.size, root: b64(c.root), state: b64(c.stateDigest), ...(c.time !== undefined && c.timeChain ? { time: c.time, chain: b64(c.timeChain) } : {}), signature: b64(c.signature) })]);
         tx.hset(this.k.checkpoints, Object.fromEntries(fields));
         const [first, ...rest] = b.checkpoints.map((c) => ({ score: c.size, member: sizeMember(c.epoch) }));
         tx.zadd(this.k.sizes, first!, ...rest);

@@ -45,6 +45,8 @@ export interface NodeHooks {
   faults(node: HonestNode, faults: readonly Fault[]): void;
   /** Every write, as it lands (the simulation keeps every signed checkpoint ever stored, as clients do). */
   wrote?(node: HonestNode, batch: PendingCommit['batch']): void;
+  /** The node's wall clock now (ms since 1970): what its proposals say the time is. */
+  clock(node: HonestNode): number;
 }
 
 /** An honest replica: storage that survives crashes, and a core that does not. */
@@ -252,7 +254,7 @@ export class HonestNode {
     if (!core) return this.up ? { status: 503, body: { error: { code: 'storage-unavailable', message: 'loading' } } } : null;
     let r: { response: FrameResponse; commit: PendingCommit | null };
     try {
-      r = core.receiveFrame(bytes);
+      r = core.receiveFrame(bytes, this.hooks.clock(this));
     } catch (e) {
       this.hooks.threw(this, 'receiveFrame', e);
       this.core = null;
@@ -290,8 +292,11 @@ export class ByzantineNode {
     private readonly rng: Rng,
     /** Most messages it may send in a run (keeps fuzzing runs bounded). */
     private readonly budget: number,
+    /** What its proposals say the time is, for the whole run (a corrupted clock: hours off, or zero). */
+    clock: number,
   ) {
     this.engine = new ReplicaEngine(sim.context(index), engineOptions, sim.decryptor(index));
+    this.engine.setClock(clock);
     this.peers = linkPeers(group, secrets);
     this.senders = this.peers.map((p) => (p ? LinkSender.create(p.outgoing) : undefined));
     this.receivers = this.peers.map((p) => (p ? LinkReceiver.create(p.incoming) : undefined));

@@ -170,6 +170,14 @@ type Ev =
 
 type Node = HonestNode | ByzantineNode;
 
+/**
+ * The wall clock at simulated time 0 (2026-01-01T00:00:00Z). Honest replicas' clocks read this plus the
+ * simulated time plus their own offset (under a second); corrupted slots' clocks say what the adversary
+ * wants (hours off, zero, the largest time).
+ */
+export const SIM_EPOCH_MS = Date.UTC(2026, 0, 1);
+const HONEST_CLOCK_SPREAD_MS = 1000;
+
 /** A POST's transport timeout (the Node replica uses 15 s; shorter here so runs are short). */
 const POST_TIMEOUT_MS = 2000;
 const CLIENT_RETRY_MS = 500;
@@ -219,6 +227,17 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
     for (const i of advRng.shuffle([...crashy])) if (!quorum.isKernel([...corrupted, ...rollsBack, i])) rollsBack.push(i);
   }
 
+  // Clocks draw from their own stream: every other draw is as it was before clocks existed.
+  const clockRng = master.fork('clock');
+  const clockOffset = Array.from({ length: n }, (_, i) =>
+    corrupted.includes(i) ? clockRng.pick([-6 * 3_600_000, 6 * 3_600_000, -SIM_EPOCH_MS]) : clockRng.int(HONEST_CLOCK_SPREAD_MS),
+  );
+  const honestOffsets = honest.map((i) => clockOffset[i]!);
+  const minHonestOffset = Math.min(...honestOffsets);
+  const maxHonestOffset = Math.max(...honestOffsets);
+  /** The last agreed time seen in a checkpoint (they only go forward), and each epoch's. */
+  const epochTimes = new Map<number, number>();
+
   const engineOptions: EngineOptions = {
     ab: { maxBatch: 4 + clientRng.int(8), epochWindow: 4, keepEpochs: 2, forwardAfter: 2, dedupEpochs: 64, serveEpochs: 8 },
     ...o.engine,
@@ -263,9 +282,26 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
     faults(node: HonestNode, fs: readonly Fault[]) {
       for (const f of fs) if (faults.length < 10_000) faults.push({ reporter: node.index, fault: f, at: now });
     },
-    wrote(node: HonestNode, batch: { readonly checkpoints: readonly { size: number; root: Uint8Array }[] }) {
+    clock(node: HonestNode): number {
+      return Math.max(0, SIM_EPOCH_MS + now + clockOffset[node.index]!);
+    },
+    wrote(node: HonestNode, batch: { readonly checkpoints: readonly { size: number; root: Uint8Array; epoch: number; time?: number }[] }) {
       // What clients would hold: every signed checkpoint ever written anywhere, never forgotten.
       for (const c of batch.checkpoints) {
+        // Agreed time: one per epoch, never going back, and between honest clocks (agreed-time.ts): at
+        // least the earliest an honest clock ever read, at most what the latest honest clock reads now.
+        if (c.time === undefined) violate(`replica ${node.index} wrote a checkpoint of epoch ${c.epoch} without agreed time`);
+        else if (node.kind === 'honest') {
+          const seen = epochTimes.get(c.epoch);
+          if (seen !== undefined && seen !== c.time) violate(`epoch ${c.epoch}: agreed times ${seen} and ${c.time}`);
+          epochTimes.set(c.epoch, c.time);
+          for (const [e, t] of epochTimes) {
+            if ((e < c.epoch && t > c.time) || (e > c.epoch && t < c.time)) violate(`agreed time went back: epoch ${e} at ${t}, epoch ${c.epoch} at ${c.time}`);
+          }
+          if (c.time < SIM_EPOCH_MS + minHonestOffset || c.time > SIM_EPOCH_MS + now + maxHonestOffset) {
+            violate(`epoch ${c.epoch}'s agreed time ${c.time - SIM_EPOCH_MS} ms (simulated) is outside the honest clocks [${minHonestOffset}, ${now + maxHonestOffset}] at ${now} ms`);
+          }
+        }
         const root = toHex(c.root);
         const seen = signedRoots.get(c.size);
         if (!seen) signedRoots.set(c.size, { root, replica: node.index, at: now });
@@ -303,6 +339,7 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
         kind === 'fuzz' ? new Fuzzer({ n, rng, epoch: () => byz.engine.ab.currentEpoch, maxValueBytes: sim.maxValueBytes }) : null,
         rng,
         400 * n,
+        Math.max(0, SIM_EPOCH_MS + clockOffset[i]!),
       );
       nodes[i]!.push(byz);
       byzNodes.push(byz);
@@ -521,7 +558,7 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
       }
       let res;
       try {
-        res = core.submit([{ bytes: r.bytes, encrypted: r.encrypted }]);
+        res = core.submit([{ bytes: r.bytes, encrypted: r.encrypted }], hooks.clock(node));
       } catch (e) {
         hooks.threw(node, 'submit', e);
         node.core = null;
@@ -652,7 +689,7 @@ export function simulateReplicas(o: ReplicaSimOptions): ReplicaRunResult {
     const rejoining = core.mode === 'lost-state';
     let r;
     try {
-      r = core.transfer(offer.bundle.checkpoint, offer.bundle.records);
+      r = core.transfer(offer.bundle.checkpoint, offer.bundle.records, hooks.clock(node));
     } catch (e) {
       hooks.threw(node, 'transfer', e);
       node.core = null;
