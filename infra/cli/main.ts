@@ -171,6 +171,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     .option('--memory-budget-mb <mb>', "each replica's memory budget in MiB: past it, submissions get 503 memory-full (default 64)", integer('--memory-budget-mb', 1, 1 << 20))
     .option('--cors-origins <list>', 'browser origins allowed on the client and read routes (SINTRA_CORS_ORIGINS): * (default), none, or a comma-separated list such as https://dash.example.org,http://localhost:3000')
     .option('--beacon-period <seconds>', 'seconds between rounds of the randomness beacon dealt with new keys (default 3; keys dealt before keep theirs)', integer('--beacon-period', 1, 4294967295))
+    .option('--no-rsa', 'deal new keys without the threshold RSA key of the time-stamping authority (POST /v1/tsa) and the CA certificates; saves generating two safe primes (seconds)')
     .addHelpText(
       'after',
       [

@@ -36,6 +36,8 @@ export interface StartOptions {
   corsOrigins?: string;
   /** Seconds between the beacon's rounds when keys are dealt (keys dealt before keep their chain). */
   beaconPeriod?: number;
+  /** false (--no-rsa): deal no threshold RSA key (no time-stamping authority, no X.509) for new keys. */
+  rsa?: boolean;
   /** Tests: resolves to stop the cluster instead of waiting for a signal. */
   stop?: Promise<void>;
   onReady?: (urls: readonly string[]) => void;
@@ -56,7 +58,17 @@ export async function startCommand(opts: StartOptions, io: Io): Promise<number> 
   if (opts.beaconPeriod !== undefined) await checkBeaconPeriod(dataDir, opts.beaconPeriod);
   const t0 = Date.now();
   const log = (line: string) => io.err(`${line}\n`);
-  const clusterOptions = { dataDir, n: opts.n, structure: opts.structure, basePort: opts.port ?? 8787, log, memoryBudgetMb: opts.memoryBudgetMb, corsOrigins: opts.corsOrigins, beaconPeriod: opts.beaconPeriod };
+  const clusterOptions = {
+    dataDir,
+    n: opts.n,
+    structure: opts.structure,
+    basePort: opts.port ?? 8787,
+    log,
+    memoryBudgetMb: opts.memoryBudgetMb,
+    corsOrigins: opts.corsOrigins,
+    beaconPeriod: opts.beaconPeriod,
+    ...(opts.rsa === false ? {} : { rsa: {} }),
+  };
   // --separate: the mixed cluster's layout with no Node replica and each Worker in its own workerd, so the
   // replicas use every core instead of sharing one thread (docs/benchmarks.md).
   const cluster =
@@ -94,6 +106,12 @@ export async function startCommand(opts: StartOptions, io: Io): Promise<number> 
       if (cluster.group.signer !== undefined && existsSync(demo)) {
         log(`  npx sintra sign --purpose demo --file ${groupPath} --credential ${demo} ${kernel.map((i) => `--cluster ${cluster.urls[i]}`).join(' ')} --group ${groupPath} --out sig.json`);
         log(`  npx sintra sign --verify ${groupPath} sig.json --group ${groupPath}      # offline: the group's signature of the file`);
+      }
+      if (cluster.group.keys.rsa !== undefined) {
+        const keys = dirname(groupPath);
+        log(`  openssl ts -query -data ${groupPath} -sha256 -cert -out q.tsq      # an RFC 3161 time-stamp, signed by the group:`);
+        log(`  curl -s -H 'content-type: application/timestamp-query' --data-binary @q.tsq ${cluster.urls[0]}/v1/tsa -o r.tsr`);
+        log(`  openssl ts -verify -queryfile q.tsq -in r.tsr -CAfile ${join(keys, 'root-ca.pem')} -untrusted ${join(keys, 'tsa.pem')}`);
       }
       log('Ctrl-C stops the cluster; starting again resumes it.');
       io.out(`ready ${cluster.urls.join(' ')}\n`);

@@ -24,6 +24,8 @@ import { FolderLock } from '../../workers/node/folder-lock.ts';
 import { corsOriginsFromEnv } from '../../workers/core/cors.ts';
 import type { GroupFile, SecretsFile } from '../../shared/config/group.ts';
 import { GROUP_FILE, dealToDir, loadStructure, secretsFileName, structureFromThreshold, systemRandom } from '../dealer/dealer.ts';
+import { DEFAULT_CERT_YEARS, DEFAULT_RSA_BITS, certificateValidity } from '../dealer/rsa.ts';
+import type { SafePrimes } from '../dealer/rsa.ts';
 
 /** The newest date the workerd in miniflare 4.20260426 accepts is 2026-05-03 (docs/design.md section 14). */
 export const COMPATIBILITY_DATE = '2026-05-01';
@@ -56,6 +58,11 @@ export interface LocalClusterOptions {
   readonly healthStallSeconds?: number;
   /** SINTRA_CLOCK_OFFSET_MS by replica index: a replica whose clock is off (tests of agreed time). */
   readonly clockOffsetMs?: Readonly<Record<number, number>>;
+  /**
+   * When keys are dealt: also a threshold RSA key with its root CA and TSA certificates (threshold
+   * structures only; `sintra deal --rsa`), from these safe primes (tests) or new 2048-bit ones.
+   */
+  readonly rsa?: { readonly primes?: SafePrimes };
   /**
    * The keys in DATA/keys were dealt for this start by the caller and never ran (tests that alter a
    * replica's secrets before it starts): start them as a new group, as if this start had dealt them.
@@ -149,7 +156,12 @@ async function ensureKeys(o: LocalClusterOptions, keysDir: string): Promise<{ de
     clients: { demo: { publicKey: demo.publicKey } },
     purposes: { demo: { clients: ['demo'], maxMessageBytes: MAX_SIGN_MESSAGE_BYTES } },
   });
-  await dealToDir(parsed, { out: keysDir, rng: systemRandom, testOnly: false, beacon, signerPolicy, onProgress: (m) => o.log?.(`  ${m}`) });
+  // And the threshold RSA key of the CA and the time-stamping authority (docs/formats.md section 4a):
+  // Shoup's scheme needs a threshold structure.
+  const threshold = parsed.structure.type === 'threshold';
+  if (o.rsa && !threshold) o.log?.('  no threshold RSA key (time-stamping, X.509): the structure is general, and threshold RSA needs k of n');
+  const rsa = o.rsa && threshold ? { bits: DEFAULT_RSA_BITS, ...(o.rsa.primes ? { primes: o.rsa.primes } : {}), ...certificateValidity(new Date(), DEFAULT_CERT_YEARS) } : undefined;
+  await dealToDir(parsed, { out: keysDir, rng: systemRandom, testOnly: false, beacon, signerPolicy, ...(rsa ? { rsa } : {}), onProgress: (m) => o.log?.(`  ${m}`) });
   await writeCredential(join(keysDir, SIGNER_ADMIN_FILE), admin);
   await writeCredential(join(keysDir, SIGNER_DEMO_FILE), demo);
   return { dealt: true };

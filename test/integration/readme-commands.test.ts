@@ -232,6 +232,25 @@ describe("README's local cluster, notary and CA commands, as written, against `s
     expect(existsSync(join(work, 'contract.stamp.json'))).toBe(true);
   }, 240_000);
 
+  it('time-stamp with OpenSSL: query, POST /v1/tsa, openssl ts -verify says OK against the dealt certificates; the reply shows the serial and time', async () => {
+    writeFileSync(join(work, 'contract.pdf'), '%PDF-1.4 a contract for the README test\n');
+    const lines = shellLines('## Time-stamp with OpenSSL (RFC 3161): `POST /v1/tsa`');
+    expect(lines.map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual(['openssl ts', 'curl -s', 'openssl ts', 'openssl ts']);
+    const before = Date.now();
+    const runs: Run[] = [];
+    for (const line of lines) {
+      const r = await sh(line, work, base);
+      ok(r);
+      runs.push(r);
+    }
+    expect(runs[2]!.out).toMatch(/Verification: OK/);
+    const text = runs[3]!.out;
+    expect(text).toMatch(/Status: Granted/);
+    const time = Date.parse(/Time stamp: (.*)/.exec(text)![1]!);
+    expect(time).toBeGreaterThanOrEqual(before - 2000);
+    expect(time).toBeLessThanOrEqual(Date.now());
+  }, 240_000);
+
   it('ca keygen, register, lookup (exit 0, statement saved), verify, revoke; then lookup exits 3 and never overwrites the statement', async () => {
     const lines = shellLines('## Register and look up a name (certification authority)');
     expect(lines.map((l) => l.split(' ').slice(2, 4).join(' '))).toEqual(['ca keygen', 'ca register', 'ca lookup', 'ca verify', 'ca revoke']);

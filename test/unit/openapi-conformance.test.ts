@@ -26,6 +26,10 @@ import { hostSignerLedger } from '../../workers/core/signer-routes.ts';
 import { replicaApp } from '../../workers/core/app.ts';
 import { ReplicaHost } from '../../workers/core/host.ts';
 import { MemoryStore } from '../../workers/core/store.ts';
+import { TsaService } from '../../workers/core/tsa.ts';
+import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
+import { MessageImprint, TimeStampReq } from '@peculiar/asn1-tsp';
+import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import { DocumentSchemas } from '../helpers/openapi.ts';
 import type { OpenApiDoc } from '../helpers/openapi.ts';
 
@@ -222,6 +226,54 @@ describe('real answers match the OpenAPI document', () => {
     const pemKey = schemas.response('GET', '/v1/sign/rsa.pem', pem.status, (pem.headers.get('content-type') ?? '').split(';')[0]!.trim());
     expect(pemKey.validate(await pem.text())).toBe(true);
     seen.add(pemKey.key);
+    // The time-stamping authority needs a group with a threshold RSA key.
+    const tc = hostCluster({ group: rsa, clockStart: Date.UTC(2026, 11, 7) });
+    const tsas: TsaService[] = tc.hosts.map(
+      (_, i) =>
+        new TsaService({
+          group: rsa.group,
+          me: i,
+          replicaId: rsa.secrets[i]!.id,
+          share: rsa.secrets[i]!.rsa!,
+          entry: (index) => tc.hosts[i]!.entryAt(index),
+          now: () => Date.now(),
+          get: async (to, path) => {
+            const res = await tc.app(to, { tsa: tsas[to]! }).request(path);
+            return { status: res.status, body: (await res.json()) as unknown };
+          },
+        }),
+    );
+    const tsaCall = async (i: number, method: string, path: string, init: RequestInit = {}): Promise<{ status: number; body: unknown }> => {
+      let done = false;
+      const pending = Promise.resolve(tc.app(i, { tsa: tsas[i]! }).request(path, { method, ...init })).finally(() => (done = true));
+      while (!done) {
+        await tc.settle();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const res = await pending;
+      const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim();
+      const body: unknown = type === 'application/json' ? await res.json() : await res.text();
+      const { key, validate } = schemas.response(method, path, res.status, type);
+      expect(validate(body), `${key}: ${JSON.stringify(validate.errors)}`).toBe(true);
+      seen.add(key);
+      return { status: res.status, body };
+    };
+    const tsq = AsnConvert.serialize(
+      new TimeStampReq({
+        version: 1,
+        messageImprint: new MessageImprint({ hashAlgorithm: new AlgorithmIdentifier({ algorithm: '2.16.840.1.101.3.4.2.1', parameters: null }), hashedMessage: new OctetString(sha256(utf8ToBytes('a document'))) }),
+        certReq: true,
+      }),
+    );
+    const TSQ = { headers: { 'content-type': 'application/timestamp-query' }, body: new Uint8Array(tsq) };
+    expect((await tsaCall(0, 'POST', '/v1/tsa', TSQ)).status).toBe(200);
+    const tsqIndex = (await tc.hosts[0]!.indexOf(requestId(new Uint8Array(tsq))))!;
+    expect((await tsaCall(1, 'GET', `/v1/tsa/replies/${tsqIndex}`)).status).toBe(200);
+    expect((await tsaCall(2, 'GET', `/v1/tsa/shares/${tsqIndex}`)).status).toBe(200);
+    expect((await tsaCall(2, 'GET', `/v1/tsa/shares/${tsqIndex + 7}`)).status).toBe(404);
+    expect((await tsaCall(2, 'POST', '/v1/tsa', { headers: JSON_TYPE, body: '{}' })).status).toBe(415);
+    expect((await call(0, 'POST', '/v1/tsa', TSQ)).body.error.code).toBe('no-rsa-key');
+
     const next = { ...JSON.parse(JSON.stringify(policy)), version: 2 };
     const change = { policy: next, sigs: { admin: toHex(ed25519Signer(admin)(policyMessageBytes(sg.group.groupId, parseSignerPolicy(next)))) } };
     // Signed by someone who is no administrator: ordered, refused by the application; the same bytes again are already in the log.

@@ -22,6 +22,7 @@ import { SqlStore } from '../core/sql-store.ts';
 import { beaconServiceFor, beaconTimersOption } from '../core/beacon.ts';
 import type { BeaconService } from '../core/beacon.ts';
 import { signServiceFor } from '../core/signer.ts';
+import { tsaServiceFor } from '../core/tsa.ts';
 import { hostSignerLedger } from '../core/signer-routes.ts';
 import { SqlBeaconStore } from '../core/beacon-store.ts';
 import { accessLogOption, logLine } from '../core/log.ts';
@@ -49,6 +50,8 @@ export interface ReplicaEnv {
   readonly SINTRA_MEMORY_BUDGET_MB?: string;
   /** `1` on a new group's first start only: empty storage starts a new log (see workers/core/host.ts). */
   readonly SINTRA_BOOTSTRAP?: string;
+  /** Milliseconds added to this replica's clock readings (testing what a wrong clock does; default 0). */
+  readonly SINTRA_CLOCK_OFFSET_MS?: string;
   /** Seconds work may wait without a new checkpoint before /v1/health answers 503 stalled (default 60). */
   readonly SINTRA_HEALTH_STALL_SECONDS?: string;
   /** on (default) or off: produce each beacon round at its due time on an alarm (docs/beacon.md). */
@@ -124,6 +127,7 @@ export class ReplicaObject extends DurableObject<ReplicaEnv> {
         ...healthStallOption(env.SINTRA_HEALTH_STALL_SECONDS),
         beacon: (this.beacon = beaconServiceFor(group, secrets, new SqlBeaconStore(ctx.storage), transport.get, () => Date.now(), (line) => console.log(line))),
         signer: signServiceFor(group, secrets, hostSignerLedger(this.host), transport.get, () => Date.now(), (line) => console.log(line)),
+        tsa: tsaServiceFor(group, secrets, (index) => this.host!.entryAt(index), transport.get, () => Date.now(), (line) => console.log(line)),
       });
       const host = this.host;
       void ctx.blockConcurrencyWhile(async () => {

@@ -25,6 +25,8 @@ import { notaryRoutes } from './notary-routes.ts';
 import { tileRoutes } from './tile-routes.ts';
 import { pkiRoutes } from './pki-routes.ts';
 import { signerRoutes } from './signer-routes.ts';
+import { tsaRoutes } from './tsa-routes.ts';
+import type { TsaService } from './tsa.ts';
 import type { SignService } from './signer.ts';
 import { beaconRoutes } from './beacon-routes.ts';
 import type { BeaconService } from './beacon.ts';
@@ -90,6 +92,8 @@ export interface AppOptions {
   readonly beacon?: BeaconService;
   /** The signing service (signer.ts), when the group has a signer policy; its routes answer 503 without it. */
   readonly signer?: SignService;
+  /** The time-stamping authority (tsa.ts), when the group has a threshold RSA key; its routes answer 503 without it. */
+  readonly tsa?: TsaService;
 }
 
 /** The version the OpenAPI document states (package.json's, kept in step by hand at release). */
@@ -397,6 +401,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
     ...caRoutes(host, { clientLimit, rateLimited, afterChange: options.afterChange }),
     ...pkiRoutes(host),
     ...signerRoutes(host, { clientLimit, rateLimited, afterChange: options.afterChange, service: options.signer ?? null }),
+    ...tsaRoutes(host, { clientLimit, rateLimited, afterChange: options.afterChange, service: options.tsa ?? null, now: options.now }),
     {
       method: 'get',
       path: '/v1/info',
@@ -470,7 +475,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
       responses: {
         '200': {
           description: 'the entries and the current log size',
-          schema: exact({ size: NAT, entries: { type: 'array', maxItems: MAX_ENTRIES_PER_PAGE, items: exact({ index: NAT, id: REQUEST_ID, epoch: NAT, data: { type: 'string', contentEncoding: 'base64' } }) } }),
+          schema: exact({ size: NAT, entries: { type: 'array', maxItems: MAX_ENTRIES_PER_PAGE, items: exact({ index: NAT, id: REQUEST_ID, epoch: NAT, time: { ...NAT, description: "the epoch's agreed time, ms since 1970 (UTC)" }, data: { type: 'string', contentEncoding: 'base64' } }) } }),
         },
         '400': 'bad range',
       },
@@ -485,7 +490,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
         if (down) return down;
         if (start > host.logSize) return fail(c, 400, 'bad-range', `start ${start} is beyond the log size ${host.logSize}`);
         const entries = await host.entries(start, end);
-        return c.json({ size: host.logSize, entries: entries.map((e) => ({ index: e.index, id: e.id, epoch: e.epoch, data: toBase64(e.entry) })) });
+        return c.json({ size: host.logSize, entries: entries.map((e) => ({ index: e.index, id: e.id, epoch: e.epoch, time: e.time, data: toBase64(e.entry) })) });
       },
     },
     {

@@ -32,6 +32,7 @@ import { StoreConflictError, StoreNotDurableError } from './store-errors.ts';
 import { beaconServiceFor } from '../core/beacon.ts';
 import type { BeaconService } from '../core/beacon.ts';
 import { signServiceFor } from '../core/signer.ts';
+import { tsaServiceFor } from '../core/tsa.ts';
 import { hostSignerLedger } from '../core/signer-routes.ts';
 import { MemoryBeaconStore } from '../core/beacon-store.ts';
 import type { BeaconStore } from '../core/beacon-store.ts';
@@ -200,6 +201,7 @@ export class NodeReplica {
       ...(o.healthStallMs !== undefined ? { healthStallMs: o.healthStallMs } : {}),
       beacon: (this.beacon = beaconServiceFor(o.group, o.secrets, o.store.beacons?.() ?? new MemoryBeaconStore(), transport.get, this.now, this.log)),
       signer: signServiceFor(o.group, o.secrets, hostSignerLedger(this.host), transport.get, this.now, this.log),
+      tsa: tsaServiceFor(o.group, o.secrets, (index) => this.host.entryAt(index), transport.get, this.now, this.log),
     });
     this.app = this.outerApp(inner);
   }
