@@ -120,6 +120,7 @@ async function verifyStamp(file: string | undefined, receipt: string | undefined
         `  sha256:     ${digest}`,
         `  registered: at log index ${v.index} (logical time: no later than this position)${v.nonce !== undefined ? `, nonce ${v.nonce}` : ''}`,
         `  checkpoint: size ${v.checkpoint.size}, epoch ${v.checkpoint.epoch}, root ${v.checkpoint.root}`,
+        ...(v.checkpoint.time !== undefined ? [`  time:       ${new Date(v.checkpoint.time).toISOString()} (the checkpoint's agreed time: the entry was ordered no earlier than this, up to the honest clocks' error)`] : []),
         `  signature:  verified with the group key of ${group.file.groupId}`,
         '',
       ].join('\n'),

@@ -229,7 +229,8 @@ export type StampVerdict =
       /** Log index of the registering entry: the logical time, "no later than". */
       readonly index: number;
       /** The signed checkpoint that covers it. */
-      readonly checkpoint: { readonly size: number; readonly epoch: number; readonly root: string; readonly stateDigest: string };
+      /** `time`: the checkpoint's signed agreed time (ms since 1970), absent for a version-1 checkpoint. */
+      readonly checkpoint: { readonly size: number; readonly epoch: number; readonly root: string; readonly stateDigest: string; readonly time?: number };
       readonly entryId: string;
     }
   | { readonly ok: false; readonly reason: string };
@@ -260,7 +261,7 @@ export function verifyStampReceipt(group: Group, json: unknown, digest?: string)
     digest: stamp.request.digest,
     ...(stamp.request.nonce !== undefined ? { nonce: stamp.request.nonce } : {}),
     index: r.index,
-    checkpoint: { size: c.size, epoch: c.epoch, root: toHex(c.root), stateDigest: toHex(c.stateDigest) },
+    checkpoint: { size: c.size, epoch: c.epoch, root: toHex(c.root), stateDigest: toHex(c.stateDigest), ...(c.time !== undefined ? { time: c.time } : {}) },
     entryId: toHex(sha256(r.entry)),
   };
 }

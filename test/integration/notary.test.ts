@@ -167,8 +167,12 @@ describe('notary on the local cluster', () => {
     const v = await sintra('stamp', '--verify', file, receipt, '--group', cluster.groupPath);
     expect(v.code).toBe(0);
     expect(v.out).toContain('valid stamp');
+    // The checkpoint's agreed time, as the signed receipt carries it.
+    const signed = (JSON.parse(readFileSync(receipt, 'utf8')) as { checkpoint: { time: number } }).checkpoint.time;
+    expect(v.out).toContain(`time:       ${new Date(signed).toISOString()}`);
+    expect(Math.abs(signed - Date.now())).toBeLessThan(120_000);
     const vj = await sintra('stamp', '--verify', file, receipt, '--group', cluster.groupPath, '--json');
-    expect(JSON.parse(vj.out)).toMatchObject({ valid: true, digest: toHex(sha256(readFileSync(file))) });
+    expect(JSON.parse(vj.out)).toMatchObject({ valid: true, digest: toHex(sha256(readFileSync(file))), checkpoint: { time: signed } });
 
     // Another file: valid receipt, but not of this file.
     const other = join(dataDir, 'other.txt');

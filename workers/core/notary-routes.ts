@@ -43,9 +43,15 @@ const STAMP_BODY = coded(
 const CERTIFIED_STATUS: Schema = { type: 'string', enum: ['ordered', 'certified'] };
 
 /** A registration with its certification status and, once certified, its receipt. */
+/** The agreed time of the entry's epoch (docs/protocols.md "Agreed time"): its checkpoint signs it. */
+const AGREED_TIME: Schema = { ...NAT, description: "the agreed time of the registration's epoch, ms since 1970 (UTC): the order was fixed no earlier than this, up to the honest clocks' error" };
+
 const REGISTRATION_SCHEMA = component(
   'StampRegistration',
-  exact({ digest: hex(32), index: NAT, epoch: NAT, nonce: NONCE, entryId: REQUEST_ID, status: CERTIFIED_STATUS, checkpoint: nullable(CHECKPOINT_SCHEMA), receipt: nullable(RECEIPT_SCHEMA) }, ['nonce']),
+  exact(
+    { digest: hex(32), index: NAT, epoch: NAT, time: AGREED_TIME, nonce: NONCE, entryId: REQUEST_ID, status: CERTIFIED_STATUS, checkpoint: nullable(CHECKPOINT_SCHEMA), receipt: nullable(RECEIPT_SCHEMA) },
+    ['nonce'],
+  ),
 );
 
 const STAMP_SUBMITTED_SCHEMA = exact(
@@ -71,10 +77,13 @@ async function notaryOf(c: Context, host: ReplicaHost): Promise<NotaryView | Res
 async function registrationView(host: ReplicaHost, reg: Registration): Promise<Record<string, unknown>> {
   const receipt = await host.receiptAt(reg.index);
   const entryId = requestId(encodeStampEntry({ digest: reg.digest, ...(reg.nonce !== undefined ? { nonce: reg.nonce } : {}) }));
+  // The registration was executed from this entry, so the log holds it.
+  const entry = await host.entryAt(reg.index);
   return {
     digest: reg.digest,
     index: reg.index,
     epoch: reg.epoch,
+    time: entry?.time ?? 0,
     ...(reg.nonce !== undefined ? { nonce: reg.nonce } : {}),
     entryId,
     status: receipt ? 'certified' : 'ordered',
@@ -171,6 +180,7 @@ export function notaryRoutes(host: ReplicaHost, deps: NotaryRouteDeps): RouteSpe
               first: { type: 'boolean' },
               registration: exact({ index: NAT, epoch: NAT, nonce: NONCE }, ['nonce']),
               epoch: NAT,
+              time: AGREED_TIME,
               status: CERTIFIED_STATUS,
               receipt: nullable(RECEIPT_SCHEMA),
             },
@@ -198,6 +208,7 @@ export function notaryRoutes(host: ReplicaHost, deps: NotaryRouteDeps): RouteSpe
           first: at.first,
           registration: { index: reg.index, epoch: reg.epoch, ...(reg.nonce !== undefined ? { nonce: reg.nonce } : {}) },
           epoch: entry.epoch,
+          time: entry.time,
           status: receipt ? 'certified' : 'ordered',
           receipt: receipt ? receiptToJson(host.group.groupId, receipt) : null,
         });
