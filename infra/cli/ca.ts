@@ -41,7 +41,8 @@ import { baseUrl, cliClient, collectUrl, DEFAULT_TIMEOUT_SECONDS, seconds, serve
 import { fsReason, loadGroupFile, offlineCheck } from './verify.ts';
 
 export const CA_KEY_FORMAT = 'sintra-edge/ca-key@1';
-export const DEFAULT_VALID_FOR = 100_000;
+/** Seconds: 90 days. */
+export const DEFAULT_VALID_FOR = 7_776_000;
 
 export interface CaCommandOptions {
   cluster?: string[];
@@ -119,7 +120,12 @@ async function clientFor(opts: CaCommandOptions, io: Io): Promise<{ client: Sint
 
 function describeRecord(r: CertificateRecord | null, v: Extract<DirectoryVerdict, { ok: true }>): string {
   if (!r) return `${v.name}: absent (not registered), proven at checkpoint size ${v.size}, epoch ${v.epoch}`;
-  const when = r.status === 'revoked' ? `revoked at log index ${String(r.revokedAt)}` : `valid for log positions [${r.notBefore}, ${r.notAfter})`;
+  const when =
+    r.status === 'revoked'
+      ? `revoked at log index ${String(r.revokedAt)}`
+      : r.v === 1
+        ? `valid for log positions [${r.notBefore}, ${r.notAfter})`
+        : `valid from ${new Date(r.notBefore).toISOString()} to ${new Date(r.notAfter).toISOString()} (agreed time), issued at log index ${String(r.index)}`;
   return `${v.name}: ${v.status}, serial ${r.serial}, key ${r.key}, ${when}; checkpoint size ${v.size}, epoch ${v.epoch}`;
 }
 
@@ -264,7 +270,7 @@ export function registerCaCommand(program: Command, io: Io, setCode: (code: numb
     const c = network(ca.command(op).argument('[name]', 'the name'));
     c.option('--key <file>', op === 'register' ? 'the key file of the key to register' : "the key file of the name's current key");
     if (op === 'rotate') c.option('--new-key <file>', 'the key file of the new key');
-    if (op !== 'revoke') c.option('--valid-for <positions>', `validity in log positions (default ${DEFAULT_VALID_FOR})`, positive('--valid-for'));
+    if (op !== 'revoke') c.option('--valid-for <seconds>', `validity in seconds from the agreed time of the request's epoch (default ${DEFAULT_VALID_FOR}: 90 days)`, positive('--valid-for'));
     if (op !== 'register') c.option('--serial <n>', "the current serial (default: from a verified statement)", positive('--serial'));
     c.description(
       {

@@ -13,7 +13,8 @@ import { frame, fromHex, toHex } from '../crypto/bytes.ts';
 
 export const CA_APP_NAME = 'ca';
 export const CA_REQUEST_VERSION = 1;
-export const CA_RECORD_VERSION = 1;
+/** Records the CA writes: version 2 (validity in agreed wall-clock time). Version 1 (log positions) still parses. */
+export const CA_RECORD_VERSION = 2;
 /** Every CA request entry starts with these bytes; other entries are not for the CA. */
 export const CA_ENTRY_PREFIX = '{"app":"ca",';
 export const MAX_CA_REQUEST_BYTES = 2048;
@@ -265,22 +266,33 @@ export function rotateRequest(groupId: Uint8Array, name: string, serial: number,
 export type CertificateStatus = 'active' | 'revoked';
 
 /**
- * A certificate as the directory commits it: `name` holds `key` for log positions notBefore <= p <
- * notAfter (logical time), under serial `serial`; `revokedAt` is the log position of the revocation.
- * Older serials of the same name are superseded (by renew or rotate).
+ * A certificate as the directory commits it: `name` holds `key` under serial `serial`, issued by the
+ * request at log position `index`, for agreed times notBefore <= T < notAfter (ms since 1970: the agreed
+ * time of the issuing request's epoch, plus validFor seconds; docs/protocols.md "Agreed time");
+ * `revokedAt` is the log position of the revocation. Older serials of the same name are superseded (by
+ * renew or rotate). Version 1 (groups of earlier releases) has no `index`, and notBefore/notAfter are log
+ * positions (notBefore the issuing request's).
  */
 export interface CertificateRecord {
-  readonly v: typeof CA_RECORD_VERSION;
+  readonly v: 1 | 2;
   readonly name: string;
   readonly key: string;
   readonly serial: number;
+  /** Version 2: the log position of the request that issued this serial. */
+  readonly index?: number;
   readonly notBefore: number;
   readonly notAfter: number;
   readonly status: CertificateStatus;
   readonly revokedAt: number | null;
 }
 
-const RECORD_FIELDS = ['v', 'name', 'key', 'serial', 'notBefore', 'notAfter', 'status', 'revokedAt'] as const;
+const RECORD_FIELDS_V1 = ['v', 'name', 'key', 'serial', 'notBefore', 'notAfter', 'status', 'revokedAt'] as const;
+const RECORD_FIELDS = ['v', 'name', 'key', 'serial', 'index', 'notBefore', 'notAfter', 'status', 'revokedAt'] as const;
+
+/** The log position of the request that issued the record's serial (version 1: its notBefore). */
+export function issuedAt(r: CertificateRecord): number {
+  return r.v === 1 ? r.notBefore : r.index!;
+}
 
 function canonicalRecord(r: CertificateRecord): CertificateRecord {
   return {
@@ -288,6 +300,7 @@ function canonicalRecord(r: CertificateRecord): CertificateRecord {
     name: r.name,
     key: r.key,
     serial: r.serial,
+    ...(r.v === 1 ? {} : { index: r.index! }),
     notBefore: r.notBefore,
     notAfter: r.notAfter,
     status: r.status,
@@ -307,8 +320,10 @@ export function recordFromJson(j: unknown): CertificateRecord {
   if (typeof j !== 'object' || j === null || Array.isArray(j)) bad('expected an object');
   const o = j as Record<string, unknown>;
   const keys = Object.keys(o);
-  if (keys.length !== RECORD_FIELDS.length || !RECORD_FIELDS.every((f) => Object.hasOwn(o, f))) bad(`expected exactly the fields ${RECORD_FIELDS.join(', ')}`);
-  if (o['v'] !== CA_RECORD_VERSION) bad(`v must be ${CA_RECORD_VERSION}`);
+  if (o['v'] !== 1 && o['v'] !== 2) bad('v must be 2 (or 1, a record of an earlier release)');
+  const fields: readonly string[] = o['v'] === 1 ? RECORD_FIELDS_V1 : RECORD_FIELDS;
+  if (keys.length !== fields.length || !fields.every((f) => Object.hasOwn(o, f))) bad(`expected exactly the fields ${fields.join(', ')}`);
+  if (o['v'] === 2 && !isNat(o['index'])) bad('index must be a log position');
   if (!isValidName(o['name'])) bad('bad name');
   if (typeof o['key'] !== 'string' || !HEX64.test(o['key'])) bad('key must be 32 bytes of lower-case hex');
   if (!isNat(o['serial']) || o['serial'] < 1) bad('serial must be a positive integer');

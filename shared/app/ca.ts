@@ -4,18 +4,20 @@
  * threshold signatures), with a directory that answers lookups, including "this name is not registered",
  * from the signed state.
  *
- * State machine (deterministic; the only inputs are the ordered entries and their log positions):
+ * State machine (deterministic; the only inputs are the ordered entries, their log positions and their
+ * epochs' agreed times, AppPosition):
  * - register(name, key, validFor, pop): a new name only; `pop` is the key's signature over
- *   (group id, 'register', name, key, validFor). Issues serial s = next serial, valid for log positions
- *   [index, index + validFor).
+ *   (group id, 'register', name, key, validFor). Issues serial s = next serial, valid for agreed times
+ *   [T, T + validFor seconds), T the agreed time of the request's epoch (record version 2).
  * - renew(name, serial, validFor, sig): signed by the current key; issues a new serial for the same key.
  * - rotate(name, serial, newKey, validFor, sig, pop): signed by the current key and by the new key;
  *   issues a new serial for the new key.
  * - revoke(name, serial, sig): signed by the current key; the certificate stays in the directory with
  *   status 'revoked' and the name is never issued again (no duplicate names, ever).
  * Every signed operation names the serial of the current certificate, so a request cannot be replayed once
- * that certificate has changed. Serials are assigned 1, 2, 3, ... in log order. Validity is in log
- * positions (logical time), never a clock.
+ * that certificate has changed. Serials are assigned 1, 2, 3, ... in log order. Validity is in agreed
+ * wall-clock time (shared/protocols/agreed-time.ts), which every replica has from the protocol, never its
+ * own clock; a statement's status is as of its checkpoint's signed time.
  *
  * Commitment: the records live in a sparse Merkle tree keyed by SHA-256(name) (shared/log/sparse-merkle.ts
  * defines the hashes and proofs) and the app digest is SHA-256(frame('sintra-edge/ca-state@1', tree root,
@@ -79,6 +81,7 @@ import { SmtNodeMissing, SmtStorageError, smtGet, smtProve, smtRootHash, smtStor
 import type { SmtNodeRef, SmtNodeSource } from '../log/stored-sparse-merkle.ts';
 import {
   CA_APP_NAME,
+  CA_RECORD_VERSION,
   CA_ENTRY_PREFIX,
   CaRequestError,
   decodeCaRequest,
@@ -103,7 +106,8 @@ export type { AppDigest } from './state.ts';
 
 export const CA_STATE_VERSION = 'sintra-edge/ca-state@1';
 export const CA_STATEMENT_FORMAT = 'sintra-edge/ca-statement@1';
-export const DEFAULT_MAX_VALIDITY = 1_000_000;
+/** Largest validFor accepted by default: ten years of 365 days, in seconds. */
+export const DEFAULT_MAX_VALIDITY = 315_360_000;
 export const DEFAULT_RETAINED_VERSIONS = 8;
 /** The CA's state keys (see the module comment). */
 export const CA_HEAD_KEY = 'head';
@@ -134,7 +138,7 @@ export class CaStorageError extends Error {
 export interface CertificateAuthorityOptions {
   /** The group id (32 bytes): every request signature binds it. */
   readonly groupId: Uint8Array;
-  /** Largest validFor accepted, in log positions (default 1,000,000). */
+  /** Largest validFor accepted, in seconds (default ten years). */
   readonly maxValidity?: number;
   /** How many past state versions (epochs that changed the state) to keep answerable (default 8). */
   readonly retain?: number;
@@ -450,7 +454,7 @@ export class CertificateAuthority implements ReplicatedApp {
     const fail = (code: CaErrorCode, message: string): never => {
       throw new CaRequestError(code, message, req.op);
     };
-    if (typeof at !== 'object' || at === null || !Number.isSafeInteger(at.index) || at.index < 0 || !Number.isSafeInteger(at.epoch)) {
+    if (typeof at !== 'object' || at === null || !Number.isSafeInteger(at.index) || at.index < 0 || !Number.isSafeInteger(at.epoch) || !Number.isSafeInteger(at.time) || at.time < 0) {
       fail('internal', 'bad log position');
     }
     const head = readHead(state);
@@ -511,11 +515,12 @@ export class CertificateAuthority implements ReplicatedApp {
       throw new CaRequestError(code, message, req.op);
     };
     const msg = requestMessage(this.groupId, req);
-    const validity = (validFor: number): { notBefore: number; notAfter: number } => {
-      if (validFor > this.maxValidity) fail('bad-validity', `validFor must be at most ${this.maxValidity}`);
-      const notAfter = at.index + validFor;
+    // From the agreed time of the request's epoch, for validFor seconds; `index` names the issuing request.
+    const validity = (validFor: number): { index: number; notBefore: number; notAfter: number } => {
+      if (validFor > this.maxValidity) fail('bad-validity', `validFor must be at most ${this.maxValidity} seconds`);
+      const notAfter = at.time + validFor * 1000;
       if (!Number.isSafeInteger(notAfter)) fail('bad-validity', 'validity overflows');
-      return { notBefore: at.index, notAfter };
+      return { index: at.index, notBefore: at.time, notAfter };
     };
     const serial = issued + 1;
     let certificate: CertificateRecord;
@@ -524,7 +529,7 @@ export class CertificateAuthority implements ReplicatedApp {
       if (!isUsableKey(req.key)) fail('bad-key', 'key is not a valid Ed25519 public key of prime order');
       const v = validity(req.validFor);
       if (!verifyEd25519(req.pop, msg, req.key)) fail('bad-signature', 'pop is not a signature of the register message by key');
-      certificate = { v: 1, name: req.name, key: req.key, serial, ...v, status: 'active', revokedAt: null };
+      certificate = { v: CA_RECORD_VERSION, name: req.name, key: req.key, serial, ...v, status: 'active', revokedAt: null };
     } else {
       if (!current) return fail('not-found', `${req.name} is not registered`);
       if (current.status === 'revoked') fail('revoked', `${req.name} is revoked`);
@@ -532,13 +537,13 @@ export class CertificateAuthority implements ReplicatedApp {
       if (!verifyEd25519(req.sig, msg, current.key)) fail('bad-signature', `sig is not a signature of the ${req.op} message by the key of ${req.name}`);
       if (req.op === 'revoke') return { certificate: { ...current, status: 'revoked', revokedAt: at.index }, issued };
       if (req.op === 'renew') {
-        certificate = { ...current, serial, ...validity(req.validFor) };
+        certificate = { ...current, v: CA_RECORD_VERSION, serial, ...validity(req.validFor) };
       } else {
         if (req.newKey === current.key) fail('same-key', 'newKey is the current key');
         if (!isUsableKey(req.newKey)) fail('bad-key', 'newKey is not a valid Ed25519 public key of prime order');
         const v = validity(req.validFor);
         if (!verifyEd25519(req.pop, msg, req.newKey)) fail('bad-signature', 'pop is not a signature of the rotate message by newKey');
-        certificate = { ...current, key: req.newKey, serial, ...v };
+        certificate = { ...current, v: CA_RECORD_VERSION, key: req.newKey, serial, ...v };
       }
     }
     return { certificate, issued: serial };
@@ -708,14 +713,17 @@ function verifyStatement(groupIn: unknown, statement: unknown): DirectoryVerdict
     return no(record ? 'the proof does not show this record under the CA root' : 'the proof does not show the name absent under the CA root');
   }
   if (record && record.serial > issued) return no('record: serial beyond the serials issued');
-  const position = checkpoint.size - 1;
+  // Version 2 validity is in agreed time: the checkpoint's signed time is "now" for the statement.
+  // Version 1 (earlier releases) counted log positions: the checkpoint's last position.
+  const now = record?.v === 1 ? checkpoint.size - 1 : checkpoint.time;
+  if (record && now === undefined) return no('a version-2 record needs a checkpoint with agreed time (payload version 2)');
   const status = !record
     ? 'absent'
     : record.status === 'revoked'
       ? 'revoked'
-      : position < record.notBefore
+      : now! < record.notBefore
         ? 'not-yet-valid'
-        : position >= record.notAfter
+        : now! >= record.notAfter
           ? 'expired'
           : 'active';
   return { ok: true, name, present: record !== null, record, status, epoch: checkpoint.epoch, size: checkpoint.size, checkpoint };

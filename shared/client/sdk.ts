@@ -35,7 +35,7 @@ import type { Receipt, ReceiptJson, SignedCheckpoint } from '../log/checkpoint.t
 import { checkConsistency, proofAnswer } from './consistency.ts';
 import type { ProofAnswer } from './consistency.ts';
 import { encodeStampEntry, parseStampEntry } from '../app/notary.ts';
-import { encodeCaRequest, isValidName, registerRequest, renewRequest, revokeRequest, rotateRequest, verifyDirectoryStatement } from '../app/ca.ts';
+import { encodeCaRequest, isValidName, issuedAt, registerRequest, renewRequest, revokeRequest, rotateRequest, verifyDirectoryStatement } from '../app/ca.ts';
 import type { CaErrorCode, CaRequest, CaResponse, CertificateRecord, DirectoryStatementJson, DirectoryVerdict } from '../app/ca.ts';
 import { encryptRequest } from './encrypt.ts';
 
@@ -1051,7 +1051,7 @@ export class SintraClient {
       // Confirmed against the signed state where the state can show it; the code itself is the CA's.
       const st = await this.caLookup(request.name, { wait: true, minSize: index + 1 });
       const shown = st.verdict.record;
-      if (request.op === 'register' && shown?.key === request.key && shown.notBefore === index) {
+      if (request.op === 'register' && shown?.key === request.key && issuedAt(shown) === index) {
         this.liars.set(got.url, 'claimed a refusal the signed state contradicts');
         throw new SintraClientError(`${got.url} claimed the register at ${index} was refused, but the signed state shows it issued; retry`);
       }
@@ -1163,11 +1163,21 @@ export class SintraClient {
 
 /** `later` is `cert` revoked after it was issued (the same request bytes submitted again get the old answer). */
 function revokedLater(later: CertificateRecord, cert: CertificateRecord): boolean {
-  return later.status === 'revoked' && cert.status === 'active' && later.revokedAt !== null && later.revokedAt >= cert.notBefore && sameRecord({ ...later, status: 'active', revokedAt: null }, cert);
+  return later.status === 'revoked' && cert.status === 'active' && later.revokedAt !== null && later.revokedAt >= issuedAt(cert) && sameRecord({ ...later, status: 'active', revokedAt: null }, cert);
 }
 
 function sameRecord(a: CertificateRecord, b: CertificateRecord): boolean {
-  return a.name === b.name && a.key === b.key && a.serial === b.serial && a.notBefore === b.notBefore && a.notAfter === b.notAfter && a.status === b.status && a.revokedAt === b.revokedAt;
+  return (
+    a.v === b.v &&
+    a.name === b.name &&
+    a.key === b.key &&
+    a.serial === b.serial &&
+    a.index === b.index &&
+    a.notBefore === b.notBefore &&
+    a.notAfter === b.notAfter &&
+    a.status === b.status &&
+    a.revokedAt === b.revokedAt
+  );
 }
 
 /** SHA-256 of a document as the notary takes it (hex). */

@@ -92,7 +92,11 @@ describe('certification authority on the local cluster', () => {
     const log: string[] = [];
     const r = await client(cluster.urls, log).caRegister('alice', ALICE, 1000);
     expect(r.verdict).toMatchObject({ ok: true, name: 'alice', present: true, status: 'active' });
-    expect(r.verdict.record).toMatchObject({ key: toHex(ed25519PublicKey(ALICE)), serial: 1, notBefore: r.index, notAfter: r.index + 1000 });
+    // Valid for 1,000 seconds from the agreed time of the request's epoch (this machine's clock, give or take).
+    expect(r.verdict.record).toMatchObject({ v: 2, key: toHex(ed25519PublicKey(ALICE)), serial: 1, index: r.index });
+    expect(r.verdict.record!.notAfter - r.verdict.record!.notBefore).toBe(1_000_000);
+    expect(Math.abs(r.verdict.record!.notBefore - Date.now())).toBeLessThan(120_000);
+    expect(r.verdict.record!.notBefore).toBeLessThanOrEqual(r.verdict.checkpoint.time!);
     expect(r.response).toMatchObject({ ok: true, op: 'register', index: r.index });
     expect(r.acceptedBy).toHaveLength(2);
     expect(verifyDirectoryStatement(group, r.statement).ok).toBe(true);
@@ -222,7 +226,8 @@ describe('certification authority on the local cluster', () => {
     expect(reg.err).not.toMatch(/^error/m);
     expect(reg.code).toBe(0);
     const rj = JSON.parse(reg.out);
-    expect(rj).toMatchObject({ ok: true, op: 'register', name: 'bob', status: 'active', record: { key: publicKey, notAfter: rj.index + 500 } });
+    expect(rj).toMatchObject({ ok: true, op: 'register', name: 'bob', status: 'active', record: { key: publicKey, index: rj.index } });
+    expect(rj.record.notAfter - rj.record.notBefore).toBe(500_000); // --valid-for is in seconds
     expect(verifyDirectoryStatement(group, rj.statement).ok).toBe(true);
 
     const statement = join(dataDir, 'bob.statement.json');

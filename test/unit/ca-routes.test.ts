@@ -77,7 +77,7 @@ describe('CA routes on in-memory replicas', () => {
     const app = c.app(0);
     expect((await json(app.request('/v1/ca/names/alice'))).error.code).toBe('not-certified');
     const good = registerRequest(group.groupId, 'carol', ALICE, 10);
-    const tooLong = registerRequest(group.groupId, 'carol', ALICE, 2_000_000);
+    const tooLong = registerRequest(group.groupId, 'carol', ALICE, 400_000_000);
     const cases: [unknown, number, string][] = [
       ['{', 400, 'malformed-json'],
       [{ request: good, more: 1 }, 400, 'bad-request'],

@@ -118,7 +118,7 @@ class Executor {
   apply(entry: Uint8Array | CaRequest, epoch: number): CaResponse | null {
     const bytes = entry instanceof Uint8Array ? entry : encodeCaRequest(entry);
     this.endBefore(epoch);
-    const out = this.applyRaw(bytes, { index: this.index++, epoch, time: 0 });
+    const out = this.applyRaw(bytes, { index: this.index++, epoch, time: epochTime(epoch) });
     return out === null ? null : decodeResponse(out);
   }
 
@@ -265,13 +265,20 @@ function workload(seed: number, epochs: number, names: readonly string[]): { epo
 
 const encodeSparseProofOf = (tree: SparseMerkleTree, name: string): Uint8Array => encodeSparseProof(tree.prove(smtKey(name)));
 
+/** The agreed time of epoch e in these tests: one second per epoch from 2026-06-01. */
+const T0 = Date.UTC(2026, 5, 1);
+function epochTime(e: number): number {
+  return T0 + e * 1000;
+}
+
 describe('certification authority: state machine', () => {
   it('registers, refuses duplicates, and only lets the key holder renew, rotate and revoke', () => {
     const f = new Executor(new CertificateAuthority({ groupId: gid, maxValidity: 1000 }));
     const empty = toHex(f.digest());
 
     const c1 = okCert(f.apply(registerRequest(gid, 'alice', ALICE, 100), 0));
-    expect(c1).toEqual({ v: 1, name: 'alice', key: toHex(ed25519PublicKey(ALICE)), serial: 1, notBefore: 0, notAfter: 100, status: 'active', revokedAt: null });
+    // Valid from the agreed time of the request's epoch, for validFor seconds; `index` names the request.
+    expect(c1).toEqual({ v: 2, name: 'alice', key: toHex(ed25519PublicKey(ALICE)), serial: 1, index: 0, notBefore: epochTime(0), notAfter: epochTime(0) + 100_000, status: 'active', revokedAt: null });
     expect(f.record('alice')).toEqual(c1);
     expect(toHex(f.digest())).not.toBe(empty);
     expect(toHex(f.digest())).toBe(toHex(caDigest(f.root(), 1)));
@@ -304,11 +311,11 @@ describe('certification authority: state machine', () => {
     // Wrong serial.
     unchanged(f.apply(revokeRequest(gid, 'alice', 2, ALICE), 1), 'stale-serial');
 
-    // Renew: new serial, same key, new interval from this position.
+    // Renew: new serial, same key, new interval from this epoch's time.
     const renew = renewRequest(gid, 'alice', 1, ALICE, 200);
     const idx = f.index;
     const c3 = okCert(f.apply(renew, 2));
-    expect(c3).toEqual({ ...c1, serial: 3, notBefore: idx, notAfter: idx + 200 });
+    expect(c3).toEqual({ ...c1, serial: 3, index: idx, notBefore: epochTime(2), notAfter: epochTime(2) + 200_000 });
     // The same renewal again (a replay) is stale.
     unchanged(f.apply(renew, 2), 'stale-serial');
 
@@ -538,12 +545,15 @@ describe('certification authority: statements verified offline with group.json',
       { name: 'notary', digest: notaryDigest },
       { name: 'ca', digest: x.digest() },
     ];
-    checkpoints.set(e, { cp: sign({ size: log.length, root, epoch: e, stateDigest: computeStateDigest(root, apps) }), apps });
+    checkpoints.set(e, { cp: sign({ size: log.length, root, epoch: e, stateDigest: computeStateDigest(root, apps), time: epochTime(e), timeChain: new Uint8Array(32).fill(e) }), apps });
   }
 
   epoch(0, [utf8ToBytes('hello'), encodeCaRequest(registerRequest(gid, 'alice', ALICE, 1000)), encodeCaRequest(registerRequest(gid, 'bob', BOB, 3))]);
   epoch(1, [encodeCaRequest(revokeRequest(gid, 'bob', 2, BOB)), utf8ToBytes('world'), utf8ToBytes('more'), utf8ToBytes('entries')]);
   epoch(2, [encodeCaRequest(registerRequest(gid, 'carol', sk('carol'), 2)), utf8ToBytes('a'), utf8ToBytes('b')]);
+  // Two seconds after carol's registration her certificate has expired (epochs are a second apart here).
+  epoch(3, [utf8ToBytes('c')]);
+  epoch(4, [utf8ToBytes('d')]);
 
   const statement = (name: string, e: number): DirectoryStatementJson => {
     const { cp, apps } = checkpoints.get(e)!;
@@ -558,9 +568,17 @@ describe('certification authority: statements verified offline with group.json',
     // bob: active at epoch 0, revoked at epoch 1.
     expect(verifyDirectoryStatement(group, roundTrip(statement('bob', 0)))).toMatchObject({ ok: true, status: 'active' });
     expect(verifyDirectoryStatement(group, roundTrip(statement('bob', 1)))).toMatchObject({ ok: true, status: 'revoked' });
-    // carol: absent before epoch 2 (non-membership), then registered (valid for positions 7, 8 only).
+    // carol: absent before epoch 2 (non-membership), then registered for two seconds of agreed time:
+    // active at epoch 2's checkpoint, still at epoch 3's (one second later), expired at epoch 4's.
     expect(verifyDirectoryStatement(group, roundTrip(statement('carol', 1)))).toMatchObject({ ok: true, present: false, status: 'absent', record: null });
-    expect(verifyDirectoryStatement(group, roundTrip(statement('carol', 2)))).toMatchObject({ ok: true, present: true, status: 'expired' });
+    expect(verifyDirectoryStatement(group, roundTrip(statement('carol', 2)))).toMatchObject({ ok: true, present: true, status: 'active' });
+    expect(verifyDirectoryStatement(group, roundTrip(statement('carol', 3)))).toMatchObject({ ok: true, present: true, status: 'active' });
+    expect(verifyDirectoryStatement(group, roundTrip(statement('carol', 4)))).toMatchObject({ ok: true, present: true, status: 'expired' });
+    // A version-2 record under a checkpoint without agreed time (payload version 1) says nothing.
+    const untimed = roundTrip(statement('alice', 2)) as { checkpoint: Record<string, unknown> };
+    delete untimed.checkpoint['time'];
+    delete untimed.checkpoint['timeChain'];
+    expect(verifyDirectoryStatement(group, untimed)).toMatchObject({ ok: false });
     expect(verifyDirectoryStatement(group, roundTrip(statement('nobody', 2)))).toMatchObject({ ok: true, status: 'absent' });
     // The CA's own statement helper gives the same statement; JSON text is accepted too.
     const { cp, apps } = checkpoints.get(1)!;
@@ -584,7 +602,7 @@ describe('certification authority: statements verified offline with group.json',
     };
     bad({ ...good, record: { ...rec, key: toHex(ed25519PublicKey(MALLORY)) } }, /proof does not show this record/);
     bad({ ...good, record: { ...rec, status: 'revoked', revokedAt: 5 } }, /proof does not show this record/);
-    bad({ ...good, record: { ...rec, notAfter: 10_000 } }, /proof does not show this record/);
+    bad({ ...good, record: { ...rec, notAfter: (rec['notAfter'] as number) + 1 } }, /proof does not show this record/);
     bad({ ...good, record: { ...rec, status: 'revoked' } }, /revokedAt/);
     bad({ ...good, record: null }, /absent/);
     bad({ ...good, name: 'alicf', record: { ...rec, name: 'alicf' } }, /proof does not show this record/);
@@ -721,7 +739,7 @@ describe('certification authority: state in storage', () => {
         { name: 'notary', digest: notary },
         { name: 'ca', digest: x.digest() },
       ];
-      signed.push({ cp: sign({ size: log.length, root, epoch: e, stateDigest: computeStateDigest(root, apps) }), apps, alice });
+      signed.push({ cp: sign({ size: log.length, root, epoch: e, stateDigest: computeStateDigest(root, apps), time: epochTime(e), timeChain: new Uint8Array(32) }), apps, alice });
     }
     const oldest = oldestRetained(changed);
     expect(oldest).toBe(changed[changed.length - 8]);

@@ -127,8 +127,8 @@ function signCheckpoint(c: Checkpoint): SignedCheckpoint {
   return { ...c, signature: combineShares(group.kernel, d, tag, payload, shares).bytes };
 }
 
-/** The agreed times of the fixture's two epochs (2026-01-01T00:00:00Z, and 1.5 s later). */
-const FIXTURE_TIMES = [Date.UTC(2026, 0, 1), Date.UTC(2026, 0, 1) + 1500];
+/** The agreed times of the fixture's two epochs (2026-01-01T00:00:00Z, and an hour later). */
+const FIXTURE_TIMES = [Date.UTC(2026, 0, 1), Date.UTC(2026, 0, 1) + 3_600_000];
 
 function buildFixture(): Fixture {
   const apps = standardApps(group);
@@ -139,9 +139,10 @@ function buildFixture(): Fixture {
       utf8ToBytes('hello'),
       encodeStampEntry({ digest: toHex(STAMPED), nonce: NONCE }),
       encodeCaRequest(registerRequest(gid, 'alice', KEYS.alice, 1000)),
+      // Valid for two seconds: expired an hour later, at epoch 1's checkpoint.
+      encodeCaRequest(registerRequest(gid, 'bob', KEYS.bob, 2)),
     ],
     [
-      encodeCaRequest(registerRequest(gid, 'bob', KEYS.bob, 2)),
       encodeCaRequest(renewRequest(gid, 'alice', 1, KEYS.alice, 100)),
       encodeCaRequest(rotateRequest(gid, 'alice', 3, KEYS.alice, KEYS['alice-2'], 100)),
       encodeCaRequest(registerRequest(gid, 'carol', KEYS.carol, 1000)),
@@ -254,7 +255,8 @@ function codeVectors(): Map<string, Vector> {
   v.set('checkpoint-epoch-1', jsonBlock(checkpointToJson(cp1)));
   v.set('checkpoint-note', textBlock(checkpointNote(gid, group.kernel.groupKey, cp1).trimEnd()));
   v.set('receipt', jsonBlock(receiptToJson(gid, { entry: fx.entries[1]!, index: 1, proof: fx.log.inclusionProof(1, cp1.size), checkpoint: cp1 })));
-  v.set('consistency-proof', jsonBlock({ first: 3, second: 8, proof: fx.log.consistencyProof(3, 8).map(toHex) }));
+  const size0 = fx.checkpoints[0]!.cp.size;
+  v.set('consistency-proof', jsonBlock({ first: size0, second: 8, proof: fx.log.consistencyProof(size0, 8).map(toHex) }));
 
   // Notary and CA.
   v.set('notary-chain-initial', hexBlock(new NotaryApp().digest(new MapAppState())));
@@ -490,6 +492,7 @@ interface RecordJ {
   name: string;
   key: string;
   serial: number;
+  index: number;
   notBefore: number;
   notAfter: number;
   status: string;
@@ -613,7 +616,7 @@ function smtRootByHand(key: Uint8Array, value: Uint8Array | null, proof: Uint8Ar
   return h;
 }
 const recordBytesByHand = (r: RecordJ): Uint8Array =>
-  H.utf8(JSON.stringify({ v: r.v, name: r.name, key: r.key, serial: r.serial, notBefore: r.notBefore, notAfter: r.notAfter, status: r.status, revokedAt: r.revokedAt }));
+  H.utf8(JSON.stringify({ v: r.v, name: r.name, key: r.key, serial: r.serial, index: r.index, notBefore: r.notBefore, notAfter: r.notAfter, status: r.status, revokedAt: r.revokedAt }));
 
 describe('by hand: a verifier written from docs/formats.md alone', () => {
   it('frame, the checkpoint payload and the message hashed to G1', () => {
@@ -792,11 +795,11 @@ describe('by hand: a verifier written from docs/formats.md alone', () => {
       const value = s.record === null ? null : recordBytesByHand(s.record);
       expect(H.hex(smtRootByHand(key, value, H.bytes(s.proof)))).toBe(s.ca.root);
       // Presented the other way (absent <-> present), or with a flipped left/right rule, it fails.
-      const other = s.record === null ? recordBytesByHand({ v: 1, name, key: '00'.repeat(32), serial: 1, notBefore: 0, notAfter: 1, status: 'active', revokedAt: null }) : null;
+      const other = s.record === null ? recordBytesByHand({ v: 2, name, key: '00'.repeat(32), serial: 1, index: 0, notBefore: 0, notAfter: 1, status: 'active', revokedAt: null }) : null;
       expect(H.hex(smtRootByHand(key, other, H.bytes(s.proof)))).not.toBe(s.ca.root);
       expect(H.hex(smtRootByHand(key.map((b) => b ^ 0xff), value, H.bytes(s.proof)))).not.toBe(s.ca.root);
-      // 5. status at logical time size - 1.
-      const p = s.checkpoint.size - 1;
+      // 5. status at the checkpoint's agreed time.
+      const p = s.checkpoint.time;
       const r = s.record;
       const got = !r ? 'absent' : r.status === 'revoked' ? 'revoked' : p < r.notBefore ? 'not-yet-valid' : p >= r.notAfter ? 'expired' : 'active';
       expect(got).toBe(status);

@@ -65,14 +65,15 @@ const CA_SUBMIT_BODY = exact({
 const CERTIFICATE_SCHEMA = component(
   'CertificateRecord',
   exact({
-    v: { type: 'integer', const: 1 },
+    v: { type: 'integer', const: 2 },
     name: NAME_SCHEMA,
     key: hex(32),
     serial: NAT,
-    notBefore: NAT,
-    notAfter: NAT,
+    index: { ...NAT, description: 'the log position of the request that issued this serial' },
+    notBefore: { ...NAT, description: "valid from this agreed time (ms since 1970): the issuing request's epoch" },
+    notAfter: { ...NAT, description: 'until this agreed time (ms since 1970), exclusive' },
     status: { type: 'string', enum: ['active', 'revoked'] },
-    revokedAt: nullable(NAT),
+    revokedAt: { ...nullable(NAT), description: 'the log position of the revocation, or null' },
   }),
 );
 
