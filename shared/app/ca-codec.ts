@@ -46,7 +46,7 @@ export interface RegisterRequest {
   readonly name: string;
   /** Ed25519 public key, hex. */
   readonly key: string;
-  /** Requested validity in log positions. */
+  /** Requested validity in seconds of agreed time (from the request's epoch). */
   readonly validFor: number;
   /** Proof of possession: signature by `key` over registerMessage. */
   readonly pop: string;
@@ -175,7 +175,7 @@ export function decodeCaRequest(entry: Uint8Array): CaRequest {
     if (fields.includes(f) && (typeof o[f] !== 'string' || !HEX128.test(o[f] as string))) fail('bad-signature', `${f} must be a 64-byte Ed25519 signature in lower-case hex`);
   }
   if (fields.includes('serial') && !(isNat(o['serial']) && o['serial'] >= 1)) fail('bad-request', 'serial must be a positive integer');
-  if (fields.includes('validFor') && !(isNat(o['validFor']) && o['validFor'] >= 1)) fail('bad-validity', 'validFor must be a positive integer (log positions)');
+  if (fields.includes('validFor') && !(isNat(o['validFor']) && o['validFor'] >= 1)) fail('bad-validity', 'validFor must be a positive integer (seconds)');
   const r = o as unknown as CaRequest;
   if (canonicalRequestText(r) !== text) fail('non-canonical', 'the request is not in canonical form (field order, no whitespace, plain integers)');
   return r;
