@@ -185,7 +185,7 @@ async function change(op: Op, nameArg: string | undefined, opts: CaCommandOption
   }
   await saveStatement(opts, r);
   if (opts.json) {
-    io.out(`${JSON.stringify({ ok: true, op, name, id: r.id, index: r.index, certificate: r.response.certificate, status: r.verdict.status, record: r.verdict.record, checkpoint: { size: r.verdict.size, epoch: r.verdict.epoch }, from: r.from, acceptedBy: r.acceptedBy, liars: r.liars, statement: r.statement })}\n`);
+    io.out(`${JSON.stringify({ ok: true, op, name, id: r.id, index: r.index, certificate: 'certificate' in r.response ? r.response.certificate : null, status: r.verdict.status, record: r.verdict.record, checkpoint: { size: r.verdict.size, epoch: r.verdict.epoch }, from: r.from, acceptedBy: r.acceptedBy, liars: r.liars, statement: r.statement })}\n`);
   } else {
     const done = { register: 'registered', renew: 'renewed', rotate: 'rotated the key of', revoke: 'revoked' }[op];
     io.out(`${done} ${name} at log index ${r.index}; statement from ${r.from} verified\n${describeRecord(r.verdict.record, r.verdict)}\n`);

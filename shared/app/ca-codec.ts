@@ -28,6 +28,8 @@ export const CA_SIGNING_TAG = 'sintra-edge/ca-request@1';
 const NAME = /^[a-z0-9][a-z0-9._@-]{0,127}$/;
 const HEX64 = /^[0-9a-f]{64}$/;
 const HEX128 = /^[0-9a-f]{128}$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const NONCE_HEX = /^(?:[0-9a-f]{2}){1,32}$/;
 
 /** Strict UTF-8 decoding (throws on invalid bytes; a byte-order mark is kept, so JSON.parse refuses it). */
 export function decodeUtf8(bytes: Uint8Array): string {
@@ -38,8 +40,8 @@ export function isValidName(name: unknown): name is string {
   return typeof name === 'string' && NAME.test(name);
 }
 
-export type CaOp = 'register' | 'renew' | 'revoke' | 'rotate';
-export const CA_OPS: readonly CaOp[] = ['register', 'renew', 'revoke', 'rotate'];
+export type CaOp = 'register' | 'renew' | 'revoke' | 'rotate' | 'x509';
+export const CA_OPS: readonly CaOp[] = ['register', 'renew', 'revoke', 'rotate', 'x509'];
 
 export interface RegisterRequest {
   readonly op: 'register';
@@ -81,13 +83,27 @@ export interface RotateRequest {
   readonly pop: string;
 }
 
-export type CaRequest = RegisterRequest | RenewRequest | RevokeRequest | RotateRequest;
+/**
+ * An X.509 certificate for a registered name (docs/ca.md, "X.509 certificates"): `csr` is a PKCS #10
+ * request (DER, standard base64) whose subject is CN=name and whose key is the name's current Ed25519
+ * directory key; its self-signature is the authorization, so no other signature is needed. `nonce` (1-32
+ * bytes hex) makes a new request for the same CSR a new log entry (a new certificate).
+ */
+export interface X509Request {
+  readonly op: 'x509';
+  readonly name: string;
+  readonly csr: string;
+  readonly nonce: string;
+}
+
+export type CaRequest = RegisterRequest | RenewRequest | RevokeRequest | RotateRequest | X509Request;
 
 const REQUEST_FIELDS: Record<CaOp, readonly string[]> = {
   register: ['app', 'v', 'op', 'name', 'key', 'validFor', 'pop'],
   renew: ['app', 'v', 'op', 'name', 'serial', 'validFor', 'sig'],
   revoke: ['app', 'v', 'op', 'name', 'serial', 'sig'],
   rotate: ['app', 'v', 'op', 'name', 'serial', 'newKey', 'validFor', 'sig', 'pop'],
+  x509: ['app', 'v', 'op', 'name', 'csr', 'nonce'],
 };
 
 /**
@@ -122,6 +138,9 @@ export type CaErrorCode =
   | 'revoked'
   | 'stale-serial'
   | 'same-key'
+  | 'bad-csr'
+  | 'expired'
+  | 'no-rsa-key'
   | 'internal';
 
 export class CaRequestError extends Error {
@@ -176,6 +195,8 @@ export function decodeCaRequest(entry: Uint8Array): CaRequest {
   }
   if (fields.includes('serial') && !(isNat(o['serial']) && o['serial'] >= 1)) fail('bad-request', 'serial must be a positive integer');
   if (fields.includes('validFor') && !(isNat(o['validFor']) && o['validFor'] >= 1)) fail('bad-validity', 'validFor must be a positive integer (seconds)');
+  if (fields.includes('csr') && (typeof o['csr'] !== 'string' || !BASE64.test(o['csr']) || o['csr'].length === 0)) fail('bad-csr', 'csr must be a PKCS #10 request in standard base64 (with padding)');
+  if (fields.includes('nonce') && (typeof o['nonce'] !== 'string' || !NONCE_HEX.test(o['nonce']))) fail('bad-request', 'nonce must be 1 to 32 bytes of lower-case hex');
   const r = o as unknown as CaRequest;
   if (canonicalRequestText(r) !== text) fail('non-canonical', 'the request is not in canonical form (field order, no whitespace, plain integers)');
   return r;
@@ -208,7 +229,8 @@ export function rotateMessage(groupId: Uint8Array, name: string, serial: number,
 }
 
 /** The message a request's signatures cover. */
-export function requestMessage(groupId: Uint8Array, r: CaRequest): Uint8Array {
+/** The message a request's Ed25519 signatures sign (an x509 request is authorized by its CSR's own signature). */
+export function requestMessage(groupId: Uint8Array, r: Exclude<CaRequest, X509Request>): Uint8Array {
   switch (r.op) {
     case 'register':
       return registerMessage(groupId, r.name, fromHex(r.key, 32), r.validFor);
@@ -343,14 +365,26 @@ export function decodeRecord(bytes: Uint8Array): CertificateRecord {
 // ---------------------------------------------------------------------------------------------------------
 // Responses
 
+/** What an accepted x509 request fixes: the certificate's serial and validity (ms since 1970). */
+export interface X509Issue {
+  readonly name: string;
+  /** The X.509 serialNumber: the request's log position + 1. */
+  readonly serial: number;
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
 export type CaResponse =
-  | { readonly app: 'ca'; readonly op: CaOp; readonly ok: true; readonly index: number; readonly certificate: CertificateRecord }
+  | { readonly app: 'ca'; readonly op: Exclude<CaOp, 'x509'>; readonly ok: true; readonly index: number; readonly certificate: CertificateRecord }
+  | { readonly app: 'ca'; readonly op: 'x509'; readonly ok: true; readonly index: number; readonly x509: X509Issue }
   | { readonly app: 'ca'; readonly op: CaOp | null; readonly ok: false; readonly index: number; readonly error: { readonly code: CaErrorCode; readonly message: string } };
 
 export function encodeResponse(r: CaResponse): Uint8Array {
-  const o = r.ok
-    ? { app: r.app, op: r.op, ok: true, index: r.index, certificate: canonicalRecord(r.certificate) }
-    : { app: r.app, op: r.op, ok: false, index: r.index, error: { code: r.error.code, message: r.error.message } };
+  const o = !r.ok
+    ? { app: r.app, op: r.op, ok: false, index: r.index, error: { code: r.error.code, message: r.error.message } }
+    : 'x509' in r
+      ? { app: r.app, op: r.op, ok: true, index: r.index, x509: { name: r.x509.name, serial: r.x509.serial, notBefore: r.x509.notBefore, notAfter: r.x509.notAfter } }
+      : { app: r.app, op: r.op, ok: true, index: r.index, certificate: canonicalRecord(r.certificate) };
   return new TextEncoder().encode(JSON.stringify(o));
 }
 

@@ -71,7 +71,7 @@
  */
 import { sha256 } from '../crypto/sha256.ts';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { bytesEqual, frame, fromHex, toHex } from '../crypto/bytes.ts';
+import { bytesEqual, frame, fromBase64, fromHex, toHex } from '../crypto/bytes.ts';
 import { parseGroup } from '../config/group.ts';
 import type { Group } from '../config/group.ts';
 import { checkpointToJson } from '../log/checkpoint.ts';
@@ -94,7 +94,11 @@ import {
   requestMessage,
   verifyEd25519,
 } from './ca-codec.ts';
-import type { CaErrorCode, CaOp, CaRequest, CertificateRecord } from './ca-codec.ts';
+import type { CaErrorCode, CaOp, CaRequest, CaResponse, CertificateRecord, X509Request } from './ca-codec.ts';
+import { certificateIssuer } from '../crypto/x509-issue.ts';
+import { parseCsr } from '../crypto/csr.ts';
+import type { CheckedCsr } from '../crypto/csr.ts';
+import { CryptoError } from '../crypto/errors.ts';
 import { checkedAppDigest, computeStateDigest } from './state.ts';
 import type { AppDigest } from './state.ts';
 import { AppStateMissing } from './types.ts';
@@ -144,6 +148,8 @@ export interface CertificateAuthorityOptions {
   readonly retain?: number;
   /** Storage layout only (no effect on answers or digests): stale node keys per s/ chunk (default 1024). */
   readonly staleChunkKeys?: number;
+  /** DER of the group's root CA certificate (keys.rsa): x509 requests are refused without it. */
+  readonly rootCertificate?: Uint8Array;
 }
 
 /** A directory answer from one version: the record (or null) and the sparse proof. */
@@ -304,10 +310,14 @@ export class CertificateAuthority implements ReplicatedApp {
   private readonly maxValidity: number;
   private readonly retain: number;
   private readonly chunkBytes: number;
+  /** The root's validity (ms since 1970), when the group has an RSA key: X.509 certificates lie within it. */
+  private readonly rootValidity: { readonly notBefore: number; readonly notAfter: number } | null;
 
   constructor(opts: CertificateAuthorityOptions) {
     if (!(opts.groupId instanceof Uint8Array) || opts.groupId.length !== 32) throw new RangeError('groupId must be 32 bytes');
     this.groupId = opts.groupId.slice();
+    const root = opts.rootCertificate === undefined ? null : certificateIssuer(opts.rootCertificate);
+    this.rootValidity = root === null ? null : { notBefore: root.notBefore.getTime(), notAfter: root.notAfter.getTime() };
     this.maxValidity = opts.maxValidity ?? DEFAULT_MAX_VALIDITY;
     if (!Number.isSafeInteger(this.maxValidity) || this.maxValidity < 1) throw new RangeError('maxValidity must be a positive integer');
     this.retain = opts.retain ?? DEFAULT_RETAINED_VERSIONS;
@@ -330,6 +340,8 @@ export class CertificateAuthority implements ReplicatedApp {
     try {
       const req = decodeCaRequest(entry);
       op = req.op;
+      // An X.509 request changes no state: its answer fixes the certificate (x509.ts in workers/core signs it).
+      if (req.op === 'x509') return encodeResponse(this.x509(req, at, state));
       plan = this.plan(req, at, state);
     } catch (e) {
       if (isStorageFault(e)) throw e;
@@ -340,7 +352,46 @@ export class CertificateAuthority implements ReplicatedApp {
     }
     // Outside the try: a failure here is the storage's, never an error response.
     this.commit(state, plan, at.epoch);
-    return encodeResponse({ app: 'ca', op: op!, ok: true, index, certificate: plan.certificate });
+    return encodeResponse({ app: 'ca', op: op as Exclude<CaOp, 'x509'>, ok: true, index, certificate: plan.certificate });
+  }
+
+  /**
+   * An X.509 certificate for a registered name (docs/ca.md, "X.509 certificates"): the CSR's subject is
+   * CN=name, its key is the name's current Ed25519 key (so its valid self-signature is the holder's
+   * authorization), and the name's record is active at the request's agreed time. The answer fixes what
+   * the certificate says beyond the CSR: serial = log position + 1, valid from the agreed time of the
+   * request's epoch to the end of the record's validity (at most the root's), in whole seconds.
+   */
+  private x509(req: X509Request, at: AppPosition, state: AppState): CaResponse {
+    const fail = (code: CaErrorCode, message: string): never => {
+      throw new CaRequestError(code, message, 'x509');
+    };
+    if (typeof at !== 'object' || at === null || !Number.isSafeInteger(at.index) || at.index < 0 || !Number.isSafeInteger(at.time) || at.time < 0) fail('internal', 'bad log position');
+    if (this.rootValidity === null) return fail('no-rsa-key', 'this group has no threshold RSA key (sintra deal --rsa), so no root CA to issue X.509 certificates');
+    const head = readHead(state);
+    const bytes = smtGet(nodeSource(state), head.root, smtKey(req.name));
+    const current = bytes ? decodeStoredRecord(bytes) : null;
+    if (!current) return fail('not-found', `${req.name} is not registered`);
+    if (current.status === 'revoked') fail('revoked', `${req.name} is revoked`);
+    if (current.v !== 2 || at.time < current.notBefore || at.time >= current.notAfter) fail('expired', `the certificate of ${req.name} (serial ${current.serial}) is not valid at ${new Date(at.time).toISOString()}`);
+    const der = fromBase64(req.csr);
+    if (der === null) return fail('bad-csr', 'csr is not canonical standard base64');
+    let csr: CheckedCsr;
+    try {
+      csr = parseCsr(der);
+    } catch (e) {
+      if (e instanceof CryptoError) return fail('bad-csr', e.message);
+      throw e;
+    }
+    if (csr.name !== req.name) fail('bad-csr', `the CSR's subject is CN=${csr.name}, not ${req.name}`);
+    if (csr.keyAlgorithm !== 'ed25519' || toHex(csr.publicKeyInfo.subarray(csr.publicKeyInfo.length - 32)) !== current.key) {
+      fail('bad-csr', `the CSR's key is not ${req.name}'s current Ed25519 key (serial ${current.serial})`);
+    }
+    const second = (ms: number) => Math.floor(ms / 1000) * 1000;
+    const notBefore = second(at.time);
+    const notAfter = second(Math.min(current.notAfter, this.rootValidity.notAfter));
+    if (notBefore < this.rootValidity.notBefore || notAfter <= notBefore) fail('expired', `no whole second of ${req.name}'s validity is within the root certificate's`);
+    return { app: 'ca', op: 'x509', ok: true, index: at.index, x509: { name: req.name, serial: at.index + 1, notBefore, notAfter } };
   }
 
   /**
@@ -450,7 +501,7 @@ export class CertificateAuthority implements ReplicatedApp {
   // -------------------------------------------------------------------------------------------------------
 
   /** Every read and check of a request, no writes: the accepted change, or a CaRequestError. */
-  private plan(req: CaRequest, at: AppPosition, state: AppState): Plan {
+  private plan(req: Exclude<CaRequest, X509Request>, at: AppPosition, state: AppState): Plan {
     const fail = (code: CaErrorCode, message: string): never => {
       throw new CaRequestError(code, message, req.op);
     };
@@ -510,7 +561,7 @@ export class CertificateAuthority implements ReplicatedApp {
     state.put(CA_HEAD_KEY, encodeHead({ ...head, root: upd.root, issued: plan.issued, epoch, stale }));
   }
 
-  private transition(current: CertificateRecord | null, issued: number, req: CaRequest, at: AppPosition): { certificate: CertificateRecord; issued: number } {
+  private transition(current: CertificateRecord | null, issued: number, req: Exclude<CaRequest, X509Request>, at: AppPosition): { certificate: CertificateRecord; issued: number } {
     const fail = (code: CaErrorCode, message: string): never => {
       throw new CaRequestError(code, message, req.op);
     };

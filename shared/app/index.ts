@@ -4,6 +4,7 @@
  * a replica running another set would sign other heads and never complete a checkpoint. Runtimes
  * therefore take this list by default rather than each choosing its own.
  */
+import { pemToDer } from '../crypto/pem.ts';
 import { CertificateAuthority } from './ca.ts';
 import { NotaryApp } from './notary.ts';
 import { SignerApp } from './signer.ts';
@@ -28,10 +29,20 @@ export const SIGNER_APP_NAMES: readonly string[] = ['notary', 'ca', 'signer'];
  * Group, or its 32-byte id).
  */
 export function standardApps(
-  group: { readonly groupId: Uint8Array; readonly signer?: { readonly policy: SignerPolicy }; readonly beacon?: { readonly key: { readonly groupKey: G2Point } }; readonly signerRsa?: unknown } | Uint8Array,
+  group:
+    | {
+        readonly groupId: Uint8Array;
+        readonly signer?: { readonly policy: SignerPolicy };
+        readonly beacon?: { readonly key: { readonly groupKey: G2Point } };
+        readonly signerRsa?: unknown;
+        /** keys.rsa: the CA issues X.509 certificates under its root (x509 requests). */
+        readonly rsa?: { readonly rootCertificate: string };
+      }
+    | Uint8Array,
 ): ReplicatedApp[] {
   const groupId = group instanceof Uint8Array ? group : group.groupId;
-  const apps: ReplicatedApp[] = [new NotaryApp(), new CertificateAuthority({ groupId })];
+  const rootCertificate = group instanceof Uint8Array || group.rsa === undefined ? undefined : pemToDer(group.rsa.rootCertificate, 'CERTIFICATE');
+  const apps: ReplicatedApp[] = [new NotaryApp(), new CertificateAuthority({ groupId, ...(rootCertificate ? { rootCertificate } : {}) })];
   if (!(group instanceof Uint8Array) && group.signer !== undefined) apps.push(new SignerApp({ groupId, policy: group.signer.policy, ...(group.beacon ? { beaconKey: group.beacon.key.groupKey } : {}), rsa: group.signerRsa !== undefined }));
   return apps;
 }

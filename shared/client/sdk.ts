@@ -1057,6 +1057,7 @@ export class SintraClient {
       }
       throw new CaRefusedError(response.error.code, `${response.error.code}: ${response.error.message}`, index);
     }
+    if (!('certificate' in response)) throw new SintraClientError(`${got.url} answered a ${request.op} request with an x509 answer`);
     const cert = response.certificate;
     const st = await this.caLookup(request.name, { wait: true, minSize: index + 1 });
     const rec = st.verdict.record;

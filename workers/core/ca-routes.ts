@@ -15,7 +15,10 @@
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { CA_APP_NAME, CaRequestError, decodeResponse, encodeCaRequest, requestMessage, verifyEd25519 } from '../../shared/app/ca.ts';
-import type { AppDigest, CaRequest, CertificateAuthority, CertificateRecord, DirectoryStatementJson } from '../../shared/app/ca.ts';
+import type { AppDigest, CaRequest, CertificateAuthority, CertificateRecord, DirectoryStatementJson, X509Request } from '../../shared/app/ca.ts';
+import { fromBase64 } from '../../shared/crypto/bytes.ts';
+import { parseCsr } from '../../shared/crypto/csr.ts';
+import { CryptoError } from '../../shared/crypto/errors.ts';
 import type { SignedCheckpoint } from '../../shared/log/checkpoint.ts';
 import { requestId } from '../../shared/replica/engine.ts';
 import { checkpointToJson, receiptToJson } from '../../shared/log/checkpoint.ts';
@@ -33,7 +36,7 @@ export interface CaRouteDeps {
   readonly afterChange: () => void;
 }
 
-const CA_OPS = ['register', 'renew', 'revoke', 'rotate'] as const;
+const CA_OPS = ['register', 'renew', 'revoke', 'rotate', 'x509'] as const;
 
 /**
  * Field schemas of a CA request, each with the code its refusal has always had (the codes of
@@ -42,7 +45,9 @@ const CA_OPS = ['register', 'renew', 'revoke', 'rotate'] as const;
 const NAME_SCHEMA = coded({ type: 'string', pattern: '^[a-z0-9][a-z0-9._@-]{0,127}$' } satisfies Schema, 'bad-name', 'a name is 1 to 128 characters of a-z 0-9 . _ @ -, starting with a letter or digit');
 const KEY = coded(hex(32, 'Ed25519 public key'), 'bad-key', 'expected a 32-byte Ed25519 public key in lower-case hex');
 const SIGNATURE = coded(hex(64, 'Ed25519 signature'), 'bad-signature', 'expected a 64-byte Ed25519 signature in lower-case hex');
-const VALID_FOR = coded({ type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'log positions' } satisfies Schema, 'bad-validity', 'validFor must be a positive integer (log positions)');
+const VALID_FOR = coded({ type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'seconds of agreed time' } satisfies Schema, 'bad-validity', 'validFor must be a positive integer (seconds)');
+const CSR_BASE64 = coded({ type: 'string', pattern: '^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$', minLength: 4, description: 'a PKCS #10 request, DER in standard base64' } satisfies Schema, 'bad-csr', 'csr must be a PKCS #10 request in standard base64');
+const NONCE_HEX = coded({ type: 'string', pattern: '^(?:[0-9a-f]{2}){1,32}$' } satisfies Schema, 'bad-request', 'nonce must be 1 to 32 bytes of lower-case hex');
 const SERIAL: Schema = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER };
 const op = (name: (typeof CA_OPS)[number]): Schema => ({ type: 'string', const: name });
 
@@ -57,6 +62,7 @@ const CA_SUBMIT_BODY = exact({
       exact({ op: op('register'), name: NAME_SCHEMA, key: KEY, validFor: VALID_FOR, pop: SIGNATURE }),
       exact({ op: op('renew'), name: NAME_SCHEMA, serial: SERIAL, validFor: VALID_FOR, sig: SIGNATURE }),
       exact({ op: op('revoke'), name: NAME_SCHEMA, serial: SERIAL, sig: SIGNATURE }),
+      exact({ op: op('x509'), name: NAME_SCHEMA, csr: CSR_BASE64, nonce: NONCE_HEX }),
       exact({ op: op('rotate'), name: NAME_SCHEMA, serial: SERIAL, newKey: KEY, validFor: VALID_FOR, sig: SIGNATURE, pop: SIGNATURE }),
     ],
   } satisfies Schema),
@@ -83,6 +89,13 @@ const CA_OP_SCHEMA: Schema = { type: 'string', enum: [...CA_OPS] };
 const CA_RESPONSE_SCHEMA = component('CaResponse', {
   oneOf: [
     exact({ app: { type: 'string', const: 'ca' }, op: CA_OP_SCHEMA, ok: { type: 'boolean', const: true }, index: NAT, certificate: CERTIFICATE_SCHEMA }),
+    exact({
+      app: { type: 'string', const: 'ca' },
+      op: { type: 'string', const: 'x509' },
+      ok: { type: 'boolean', const: true },
+      index: NAT,
+      x509: exact({ name: NAME_SCHEMA, serial: { ...NAT, description: 'the X.509 serialNumber: the log position + 1' }, notBefore: NAT, notAfter: NAT }),
+    }),
     exact({
       app: { type: 'string', const: 'ca' },
       op: nullable(CA_OP_SCHEMA),
@@ -135,6 +148,7 @@ async function caOf(c: Context, host: ReplicaHost): Promise<CaView | Response> {
  * null to order the request.
  */
 async function finalRefusal(ca: CaView, groupId: Uint8Array, req: CaRequest): Promise<{ status: number; code: string; message: string } | null> {
+  if (req.op === 'x509') return x509Refusal(req);
   const msg = requestMessage(groupId, req);
   const current = await ca.record(req.name);
   if (req.op === 'register') {
@@ -148,6 +162,21 @@ async function finalRefusal(ca: CaView, groupId: Uint8Array, req: CaRequest): Pr
   if (req.serial < current.serial) return { status: 409, code: 'stale-serial', message: `serial ${req.serial} of ${req.name} is superseded (current: ${current.serial})` };
   if (req.serial === current.serial && !verifyEd25519(req.sig, msg, current.key)) {
     return { status: 400, code: 'bad-signature', message: `sig is not a signature of the ${req.op} message by the key of ${req.name} serial ${req.serial}` };
+  }
+  return null;
+}
+
+/** What no state can cure in an x509 request: a CSR that is not one the CA accepts, or for another name. */
+function x509Refusal(req: X509Request): { status: number; code: string; message: string } | null {
+  const der = fromBase64(req.csr);
+  if (der === null) return { status: 400, code: 'bad-csr', message: 'csr is not canonical standard base64' };
+  try {
+    const csr = parseCsr(der);
+    if (csr.name !== req.name) return { status: 400, code: 'bad-csr', message: `the CSR's subject is CN=${csr.name}, not ${req.name}` };
+    if (csr.keyAlgorithm !== 'ed25519') return { status: 400, code: 'bad-csr', message: `the CSR's key must be ${req.name}'s Ed25519 directory key, not ${csr.keyAlgorithm}` };
+  } catch (e) {
+    if (e instanceof CryptoError) return { status: 400, code: 'bad-csr', message: e.message };
+    throw e;
   }
   return null;
 }
