@@ -10,6 +10,7 @@
  *   sintra ca revoke NAME --key KEYFILE --cluster URL ... --group G
  * (--trust-served-group instead of --group takes the key the replicas serve, and says so.)
  *   sintra ca verify STATEMENT --group group.json [--name NAME]
+ *   sintra ca export-key --key KEYFILE --out KEY.pem; sintra ca issue --csr REQ.pem --cluster URL ... --out CERT.pem (ca-x509.ts)
  *
  * A key file is JSON {"format": "sintra-edge/ca-key@1", "secretKey": hex, "publicKey": hex} (Ed25519, the
  * 32-byte secret seed), written with mode 0600 and never overwritten; a file holding just the 64 hex
@@ -39,6 +40,8 @@ import { UsageError } from './deal.ts';
 import type { Io } from './deal.ts';
 import { baseUrl, cliClient, collectUrl, DEFAULT_TIMEOUT_SECONDS, seconds, servedGroup } from './client.ts';
 import { fsReason, loadGroupFile, offlineCheck } from './verify.ts';
+import { exportKey, issue } from './ca-x509.ts';
+import type { X509CommandOptions } from './ca-x509.ts';
 
 export const CA_KEY_FORMAT = 'sintra-edge/ca-key@1';
 /** Seconds: 90 days. */
@@ -237,7 +240,7 @@ async function verify(file: string | undefined, opts: CaCommandOptions, io: Io):
 export function registerCaCommand(program: Command, io: Io, setCode: (code: number) => void): void {
   const ca = program
     .command('ca')
-    .description('certification authority and directory: keygen, register, lookup, renew, rotate, revoke, verify')
+    .description('certification authority and directory: keygen, register, lookup, renew, rotate, revoke, verify; X.509: export-key, issue')
     .addHelpText(
       'after',
       [
@@ -286,6 +289,26 @@ export function registerCaCommand(program: Command, io: Io, setCode: (code: numb
   network(ca.command('lookup').argument('[name]', 'the name'))
     .description(`a verified directory statement for NAME: present (active, expired, revoked) or proven absent; exit 0 only if NAME is active, ${EXIT_NOT_ACTIVE} if the statement shows it absent, expired or revoked`)
     .action(async (name: string | undefined, opts: CaCommandOptions) => setCode(await lookup(name, opts, io)));
+
+  ca.command('export-key')
+    .description("write a key file's Ed25519 key as PKCS #8 PEM (mode 0600, never overwritten), for openssl req: the CSR of an X.509 request")
+    .option('--key <file>', 'the key file (sintra ca keygen)')
+    .option('--out <file>', 'the PEM file to write')
+    .option('--json', 'print {out} as JSON')
+    .action(async (opts: X509CommandOptions) => setCode(await exportKey(opts, io)));
+
+  ca.command('issue')
+    .description("an X.509 certificate under the group's root CA for a registered name: the CSR's subject CN=NAME and its key the name's Ed25519 directory key; checked against the pinned root before it is saved")
+    .option('--csr <file>', 'the PKCS #10 request (PEM), e.g. openssl req -new -key alice.pem -subj /CN=alice -out alice.csr')
+    .option('--name <name>', "the directory name (default: the CSR's CN)")
+    .option('--cluster <url>', "a replica's base URL (repeatable: asked in turn)", collectUrl)
+    .option('--group <file>', "pin the group (group.json): the certificate must verify under its root CA")
+    .option('--trust-served-group', 'without --group: trust the group the replicas serve')
+    .option('--timeout <seconds>', `give up after this long (default ${DEFAULT_TIMEOUT_SECONDS})`, seconds)
+    .option('--out <file>', 'write the certificate (PEM) to FILE (never overwritten without --force)')
+    .option('--force', 'overwrite the --out file if it exists')
+    .option('--json', 'print the result as one JSON object')
+    .action(async (opts: X509CommandOptions) => setCode(await issue(opts, io)));
 
   ca.command('verify')
     .description('verify a saved directory statement offline with --group (exit 0 only if valid)')

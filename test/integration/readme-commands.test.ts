@@ -267,6 +267,25 @@ describe("README's local cluster, notary and CA commands, as written, against `s
     expect(readFileSync(join(work, 'alice.statement.json'), 'utf8')).toBe(statement);
   }, 240_000);
 
+  it('X.509: keygen, register, export-key, openssl req, ca issue, openssl verify says OK under root-ca.pem', async () => {
+    const lines = shellLines("### X.509 certificates from the group's root CA");
+    expect(lines.map((l) => l.split(' ').slice(0, 4).join(' '))).toEqual([
+      'npx sintra ca keygen',
+      'npx sintra ca register',
+      'npx sintra ca export-key',
+      'openssl req -new -key',
+      'npx sintra ca issue',
+      'openssl verify -CAfile .sintra/keys/root-ca.pem',
+    ]);
+    const runs: Run[] = [];
+    for (const line of lines) {
+      const r = await sh(line, work, base);
+      ok(r);
+      runs.push(r);
+    }
+    expect(runs[5]!.out.trim()).toBe('bob.crt: OK');
+  }, 240_000);
+
   it('beacon get: a round and the latest, each verified against the pinned group (exit 0)', async () => {
     const lines = shellLines('## Public randomness: `npx sintra beacon get`');
     expect(lines).toHaveLength(2);

@@ -27,6 +27,7 @@ import type { LocalCluster } from '../../infra/cluster/local-cluster.ts';
 import { getJson } from '../helpers/http.ts';
 import { freePortRange } from '../helpers/ports.ts';
 import { BIG_PRIMES, HAVE_OPENSSL, OpensslDir } from '../helpers/rsa-ca.ts';
+import { runSintra } from '../helpers/cli-process.ts';
 
 let dataDir: string;
 let cluster: LocalCluster;
@@ -35,7 +36,7 @@ let dir: OpensslDir;
 
 const verify = (q: string, r: string) => dir.run(['ts', '-verify', '-queryfile', q, '-in', r, '-CAfile', 'root-ca.pem', '-untrusted', 'tsa.pem']);
 
-describe.runIf(HAVE_OPENSSL)('RFC 3161 time-stamping on the Miniflare cluster (replica 3 Byzantine in the RSA key)', () => {
+describe.runIf(HAVE_OPENSSL)('RFC 3161 time-stamping and X.509 on the Miniflare cluster (replica 3 Byzantine in the RSA key)', () => {
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'sintra-tsa-'));
     const keysDir = join(dataDir, 'keys');
@@ -112,4 +113,33 @@ describe.runIf(HAVE_OPENSSL)('RFC 3161 time-stamping on the Miniflare cluster (r
     await dir.write('p.tsr', new Uint8Array(await res.arrayBuffer()));
     expect(await dir.ok(['ts', '-reply', '-in', 'p.tsr', '-text'])).toMatch(/Status: Rejected[\s\S]*requested TSA policy is not supported/);
   }, 120_000);
+
+  it('sintra ca issue: a registered name gets an X.509 certificate that openssl verify accepts under root-ca.pem, through the Byzantine replica too', async () => {
+    const groupFile = join(dataDir, 'keys', GROUP_FILE);
+    const cl = (...i: number[]) => i.flatMap((k) => ['--cluster', cluster.urls[k]!]);
+    const ok = async (args: string[]) => {
+      const r = await runSintra(args, { cwd: dir.dir, timeoutMs: 120_000 });
+      expect(r.code, `${args.join(' ')}\n${r.err}`).toBe(0);
+      return r;
+    };
+    await ok(['ca', 'keygen', '--out', 'alice.key']);
+    await ok(['ca', 'register', 'alice', '--key', 'alice.key', ...cl(0, 1), '--group', groupFile, '--valid-for', '86400']);
+    await ok(['ca', 'export-key', '--key', 'alice.key', '--out', 'alice.pem']);
+    await dir.ok(['req', '-new', '-key', 'alice.pem', '-subj', '/CN=alice', '-out', 'alice.csr']);
+    // Replica 3 first: it answers with the certificate its peers' shares make (its own fails its proof).
+    const issued = await ok(['ca', 'issue', '--csr', 'alice.csr', ...cl(3, 0), '--group', groupFile, '--out', 'alice.crt', '--json']);
+    const j = JSON.parse(issued.out) as { name: string; serial: string; index: number; from: string };
+    expect(j).toMatchObject({ name: 'alice', from: cluster.urls[3] });
+    expect(Number.parseInt(j.serial, 16)).toBe(j.index + 1);
+    const v = await dir.run(['verify', '-CAfile', 'root-ca.pem', 'alice.crt']);
+    expect(v.stdout + v.stderr).toMatch(/alice\.crt: OK/);
+    // Another replica serves the same certificate for that position.
+    expect(await (await fetch(`${cluster.urls[1]}/v1/ca/x509/${j.index}`)).text()).toBe(await dir.readText('alice.crt'));
+    // A CSR for alice with another key is refused by the CA (exit 1, nothing written).
+    await dir.ok(['genpkey', '-algorithm', 'ed25519', '-out', 'mallory.pem']);
+    await dir.ok(['req', '-new', '-key', 'mallory.pem', '-subj', '/CN=alice', '-out', 'mallory.csr']);
+    const m = await runSintra(['ca', 'issue', '--csr', 'mallory.csr', ...cl(0), '--group', groupFile, '--out', 'mallory.crt'], { cwd: dir.dir, timeoutMs: 120_000 });
+    expect(m.code).toBe(1);
+    expect(m.err).toMatch(/refused the certificate for alice: bad-csr/);
+  }, 240_000);
 });

@@ -8,7 +8,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
-import { registerRequest } from '../../shared/app/ca.ts';
+import { encodeCaRequest, registerRequest } from '../../shared/app/ca.ts';
 import { encryptRequest } from '../../shared/client/encrypt.ts';
 import { toHex, utf8ToBytes } from '../../shared/crypto/bytes.ts';
 import { seededRandom } from '../../shared/crypto/random.ts';
@@ -27,6 +27,9 @@ import { replicaApp } from '../../workers/core/app.ts';
 import { ReplicaHost } from '../../workers/core/host.ts';
 import { MemoryStore } from '../../workers/core/store.ts';
 import { TsaService } from '../../workers/core/tsa.ts';
+import { X509Service } from '../../workers/core/x509.ts';
+import { createPrivateKey } from 'node:crypto';
+import { buildCsr, cn } from '../helpers/csr-build.ts';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { MessageImprint, TimeStampReq } from '@peculiar/asn1-tsp';
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
@@ -238,14 +241,30 @@ describe('real answers match the OpenAPI document', () => {
           entry: (index) => tc.hosts[i]!.entryAt(index),
           now: () => Date.now(),
           get: async (to, path) => {
-            const res = await tc.app(to, { tsa: tsas[to]! }).request(path);
+            const res = await tc.app(to, { tsa: tsas[to]!, x509: x509s[to]! }).request(path);
+            return { status: res.status, body: (await res.json()) as unknown };
+          },
+        }),
+    );
+    const x509s: X509Service[] = tc.hosts.map(
+      (_, i) =>
+        new X509Service({
+          group: rsa.group,
+          me: i,
+          replicaId: rsa.secrets[i]!.id,
+          share: rsa.secrets[i]!.rsa!,
+          entry: (index) => tc.hosts[i]!.entryAt(index),
+          response: (index) => tc.hosts[i]!.responseAt(index, 'ca'),
+          now: () => Date.now(),
+          get: async (to, path) => {
+            const res = await tc.app(to, { tsa: tsas[to]!, x509: x509s[to]! }).request(path);
             return { status: res.status, body: (await res.json()) as unknown };
           },
         }),
     );
     const tsaCall = async (i: number, method: string, path: string, init: RequestInit = {}): Promise<{ status: number; body: unknown }> => {
       let done = false;
-      const pending = Promise.resolve(tc.app(i, { tsa: tsas[i]! }).request(path, { method, ...init })).finally(() => (done = true));
+      const pending = Promise.resolve(tc.app(i, { tsa: tsas[i]!, x509: x509s[i]! }).request(path, { method, ...init })).finally(() => (done = true));
       while (!done) {
         await tc.settle();
         await new Promise((r) => setTimeout(r, 10));
@@ -273,6 +292,20 @@ describe('real answers match the OpenAPI document', () => {
     expect((await tsaCall(2, 'GET', `/v1/tsa/shares/${tsqIndex + 7}`)).status).toBe(404);
     expect((await tsaCall(2, 'POST', '/v1/tsa', { headers: JSON_TYPE, body: '{}' })).status).toBe(415);
     expect((await call(0, 'POST', '/v1/tsa', TSQ)).body.error.code).toBe('no-rsa-key');
+
+    // X.509: alice registers an Ed25519 key, then asks for a certificate for a CSR of it.
+    const aliceSeed = new Uint8Array(32).fill(9);
+    const aliceKey = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(aliceSeed)]), format: 'der', type: 'pkcs8' });
+    expect((await tsaCall(0, 'POST', '/v1/ca/requests', { headers: JSON_TYPE, body: JSON.stringify({ request: registerRequest(rsa.group.groupId, 'alice', aliceSeed, 86_400) }) })).status).toBe(202);
+    const aliceCsr = Buffer.from(buildCsr({ key: aliceKey, subject: cn('alice'), hash: null })).toString('base64');
+    const issued = await tsaCall(1, 'POST', '/v1/ca/x509', { headers: JSON_TYPE, body: JSON.stringify({ csr: aliceCsr, nonce: '01' }) });
+    expect(issued.status).toBe(200);
+    const x509Index = (await tc.hosts[1]!.indexOf(requestId(encodeCaRequest({ op: 'x509', name: 'alice', csr: aliceCsr, nonce: '01' }))))!;
+    expect((await tsaCall(2, 'GET', `/v1/ca/x509/${x509Index}`)).status).toBe(200);
+    expect((await tsaCall(3, 'GET', `/v1/ca/x509/shares/${x509Index}`)).status).toBe(200);
+    expect((await tsaCall(3, 'GET', `/v1/ca/x509/shares/${x509Index - 1}`)).status).toBe(404);
+    expect((await tsaCall(0, 'POST', '/v1/ca/x509', { headers: JSON_TYPE, body: JSON.stringify({ csr: 'AAAA' }) })).status).toBe(400);
+    expect((await call(0, 'POST', '/v1/ca/x509', { headers: JSON_TYPE, body: JSON.stringify({ csr: aliceCsr }) })).body.error.code).toBe('no-rsa-key');
 
     const next = { ...JSON.parse(JSON.stringify(policy)), version: 2 };
     const change = { policy: next, sigs: { admin: toHex(ed25519Signer(admin)(policyMessageBytes(sg.group.groupId, parseSignerPolicy(next)))) } };

@@ -23,6 +23,8 @@ import { beaconServiceFor, beaconTimersOption } from '../core/beacon.ts';
 import type { BeaconService } from '../core/beacon.ts';
 import { signServiceFor } from '../core/signer.ts';
 import { tsaServiceFor } from '../core/tsa.ts';
+import { x509ServiceFor } from '../core/x509.ts';
+import { CA_APP_NAME } from '../../shared/app/ca-codec.ts';
 import { hostSignerLedger } from '../core/signer-routes.ts';
 import { SqlBeaconStore } from '../core/beacon-store.ts';
 import { accessLogOption, logLine } from '../core/log.ts';
@@ -128,6 +130,7 @@ export class ReplicaObject extends DurableObject<ReplicaEnv> {
         beacon: (this.beacon = beaconServiceFor(group, secrets, new SqlBeaconStore(ctx.storage), transport.get, () => Date.now(), (line) => console.log(line))),
         signer: signServiceFor(group, secrets, hostSignerLedger(this.host), transport.get, () => Date.now(), (line) => console.log(line)),
         tsa: tsaServiceFor(group, secrets, (index) => this.host!.entryAt(index), transport.get, () => Date.now(), (line) => console.log(line)),
+        x509: x509ServiceFor(group, secrets, (index) => this.host!.entryAt(index), (index) => this.host!.responseAt(index, CA_APP_NAME), transport.get, () => Date.now(), (line) => console.log(line)),
       });
       const host = this.host;
       void ctx.blockConcurrencyWhile(async () => {

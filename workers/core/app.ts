@@ -27,6 +27,8 @@ import { pkiRoutes } from './pki-routes.ts';
 import { signerRoutes } from './signer-routes.ts';
 import { tsaRoutes } from './tsa-routes.ts';
 import type { TsaService } from './tsa.ts';
+import { x509Routes } from './x509-routes.ts';
+import type { X509Service } from './x509.ts';
 import type { SignService } from './signer.ts';
 import { beaconRoutes } from './beacon-routes.ts';
 import type { BeaconService } from './beacon.ts';
@@ -94,6 +96,8 @@ export interface AppOptions {
   readonly signer?: SignService;
   /** The time-stamping authority (tsa.ts), when the group has a threshold RSA key; its routes answer 503 without it. */
   readonly tsa?: TsaService;
+  /** X.509 issuance under the root CA (x509.ts), when the group has a threshold RSA key; its routes answer 503 without it. */
+  readonly x509?: X509Service;
 }
 
 /** The version the OpenAPI document states (package.json's, kept in step by hand at release). */
@@ -402,6 +406,7 @@ export function replicaApp(host: ReplicaHost, options: AppOptions): Hono {
     ...pkiRoutes(host),
     ...signerRoutes(host, { clientLimit, rateLimited, afterChange: options.afterChange, service: options.signer ?? null }),
     ...tsaRoutes(host, { clientLimit, rateLimited, afterChange: options.afterChange, service: options.tsa ?? null, now: options.now }),
+    ...x509Routes(host, { clientLimit, rateLimited, afterChange: options.afterChange, service: options.x509 ?? null, now: options.now }),
     {
       method: 'get',
       path: '/v1/info',

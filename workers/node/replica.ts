@@ -33,6 +33,8 @@ import { beaconServiceFor } from '../core/beacon.ts';
 import type { BeaconService } from '../core/beacon.ts';
 import { signServiceFor } from '../core/signer.ts';
 import { tsaServiceFor } from '../core/tsa.ts';
+import { x509ServiceFor } from '../core/x509.ts';
+import { CA_APP_NAME } from '../../shared/app/ca-codec.ts';
 import { hostSignerLedger } from '../core/signer-routes.ts';
 import { MemoryBeaconStore } from '../core/beacon-store.ts';
 import type { BeaconStore } from '../core/beacon-store.ts';
@@ -202,6 +204,7 @@ export class NodeReplica {
       beacon: (this.beacon = beaconServiceFor(o.group, o.secrets, o.store.beacons?.() ?? new MemoryBeaconStore(), transport.get, this.now, this.log)),
       signer: signServiceFor(o.group, o.secrets, hostSignerLedger(this.host), transport.get, this.now, this.log),
       tsa: tsaServiceFor(o.group, o.secrets, (index) => this.host.entryAt(index), transport.get, this.now, this.log),
+      x509: x509ServiceFor(o.group, o.secrets, (index) => this.host.entryAt(index), (index) => this.host.responseAt(index, CA_APP_NAME), transport.get, this.now, this.log),
     });
     this.app = this.outerApp(inner);
   }
