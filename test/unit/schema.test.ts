@@ -38,7 +38,9 @@ const BODY_EXAMPLES: Record<string, unknown[]> = {
     { request: renewRequest(group.groupId, 'alice', 1, KEY, 100) },
     { request: revokeRequest(group.groupId, 'alice', 2, KEY) },
     { request: rotateRequest(group.groupId, 'alice', 3, KEY, new Uint8Array(32).fill(8), 50) },
+    { request: { op: 'x509', name: 'alice', csr: 'MIIBAAAA', nonce: '01' } },
   ],
+  caIssueX509: [{ csr: '-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n' }, { csr: 'MIIBAAAA', name: 'alice', nonce: '00ff' }],
   signRequest: [
     { client: 'ci', purpose: 'release', message: 'aGVsbG8=', sig: 'ab'.repeat(64) },
     { client: 'web.1', purpose: 'token_v2', message: '', nonce: '00ff', sig: '01'.repeat(64) },
