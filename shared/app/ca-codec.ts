@@ -36,6 +36,13 @@ export function decodeUtf8(bytes: Uint8Array): string {
   return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
 }
 
+/** Whether a log entry is the CA's: it starts with CA_ENTRY_PREFIX (then decodeCaRequest says whether it is well formed). */
+export function isCaEntry(entry: Uint8Array): boolean {
+  if (!(entry instanceof Uint8Array) || entry.length < CA_ENTRY_PREFIX.length) return false;
+  for (let i = 0; i < CA_ENTRY_PREFIX.length; i++) if (entry[i] !== CA_ENTRY_PREFIX.charCodeAt(i)) return false;
+  return true;
+}
+
 export function isValidName(name: unknown): name is string {
   return typeof name === 'string' && NAME.test(name);
 }

@@ -82,7 +82,7 @@ import type { SmtNodeRef, SmtNodeSource } from '../log/stored-sparse-merkle.ts';
 import {
   CA_APP_NAME,
   CA_RECORD_VERSION,
-  CA_ENTRY_PREFIX,
+  isCaEntry,
   CaRequestError,
   decodeCaRequest,
   decodeRecord,
@@ -606,12 +606,6 @@ function versionAt(h: Head, epoch: number | undefined): Version | null {
   if (epoch === undefined || epoch >= h.epoch) return { epoch: h.epoch, root: h.root, issued: h.issued };
   for (let i = h.versions.length - 1; i >= 0; i--) if (h.versions[i]!.epoch <= epoch) return h.versions[i]!;
   return null;
-}
-
-function isCaEntry(entry: Uint8Array): boolean {
-  if (!(entry instanceof Uint8Array) || entry.length < CA_ENTRY_PREFIX.length) return false;
-  for (let i = 0; i < CA_ENTRY_PREFIX.length; i++) if (entry[i] !== CA_ENTRY_PREFIX.charCodeAt(i)) return false;
-  return true;
 }
 
 /** A point on the curve, canonically encoded, not of small order (whose "signatures" anyone can make). */

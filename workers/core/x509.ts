@@ -11,7 +11,7 @@
  * replica's share, and an honest replica signs only a TBSCertificate it built itself for a request its own
  * CA accepted, whose key is the name's directory key and whose CSR that key signed.
  */
-import { decodeCaRequest, decodeResponse, CA_ENTRY_PREFIX } from '../../shared/app/ca.ts';
+import { decodeCaRequest, decodeResponse, isCaEntry } from '../../shared/app/ca.ts';
 import { fromBase64 } from '../../shared/crypto/bytes.ts';
 import { parseCsr } from '../../shared/crypto/csr.ts';
 import { pemToDer } from '../../shared/crypto/pem.ts';
@@ -43,10 +43,6 @@ export interface X509Options {
 
 /** not-ordered: no such position (or not executed) here yet; not-issued: not an accepted x509 request. */
 export type X509Refusal = DocumentRefusal<'not-ordered' | 'not-issued'>;
-
-function isCaEntry(b: Uint8Array): boolean {
-  return b.length >= CA_ENTRY_PREFIX.length && new TextDecoder().decode(b.subarray(0, CA_ENTRY_PREFIX.length)) === CA_ENTRY_PREFIX;
-}
 
 export class X509Service {
   private readonly root: Uint8Array;
