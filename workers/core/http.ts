@@ -75,3 +75,16 @@ export async function jsonAnswer(res: Response): Promise<{ readonly status: numb
   }
   return { status: res.status, body };
 }
+
+/**
+ * What `probe` finds, asked now and then every `pollMs` until it finds something or `waitMs` passed
+ * (`now`: the route's clock): a POST that answers once its request is ordered or decided waits with it.
+ */
+export async function pollUntil<T>(now: () => number, waitMs: number, pollMs: number, probe: () => Promise<T | undefined>): Promise<T | undefined> {
+  const deadline = now() + waitMs;
+  for (;;) {
+    const found = await probe();
+    if (found !== undefined || now() >= deadline) return found;
+    await new Promise((done) => setTimeout(done, pollMs));
+  }
+}

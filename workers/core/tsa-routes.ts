@@ -14,7 +14,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { timeStampFailureReply } from '../../shared/crypto/tsp.ts';
 import { MAX_QUERY_BYTES, parseTimeStampQuery } from '../../shared/crypto/tsp-query.ts';
 import type { ReplicaHost } from './host.ts';
-import { fail } from './http.ts';
+import { fail, pollUntil } from './http.ts';
 import type { RouteSpec } from './openapi.ts';
 import { IMMUTABLE } from './openapi.ts';
 import { coded } from './schema.ts';
@@ -81,12 +81,7 @@ export function tsaRoutes(host: ReplicaHost, deps: TsaRouteDeps): RouteSpec[] {
         const r = await host.submit(bytes);
         if (!r.ok) return fail(c, r.error.status, r.error.code, r.error.message);
         if (r.status === 'pending') deps.afterChange();
-        let index = r.index;
-        const deadline = deps.now() + TSA_ORDER_WAIT_MS;
-        while (index === undefined && deps.now() < deadline) {
-          await new Promise((done) => setTimeout(done, POLL_MS));
-          index = await host.indexOf(r.id);
-        }
+        const index = r.index ?? (await pollUntil(deps.now, TSA_ORDER_WAIT_MS, POLL_MS, () => host.indexOf(r.id)));
         if (index === undefined) {
           c.header('retry-after', '1');
           return fail(c, 503, 'not-ordered-yet', `query ${r.id} is not ordered after ${TSA_ORDER_WAIT_MS / 1000} s; POST it again (it keeps its place in the order and gets the same token)`);

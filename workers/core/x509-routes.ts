@@ -17,7 +17,7 @@ import { CryptoError } from '../../shared/crypto/errors.ts';
 import { pemToDer } from '../../shared/crypto/pem.ts';
 import { fromBase64 } from '../../shared/crypto/bytes.ts';
 import type { ReplicaHost } from './host.ts';
-import { fail } from './http.ts';
+import { fail, pollUntil } from './http.ts';
 import type { RouteSpec } from './openapi.ts';
 import { IMMUTABLE } from './openapi.ts';
 import { coded } from './schema.ts';
@@ -127,14 +127,10 @@ export function x509Routes(host: ReplicaHost, deps: X509RouteDeps): RouteSpec[] 
         if (!r.ok) return fail(c, r.error.status, r.error.code, r.error.message);
         if (r.status === 'pending') deps.afterChange();
         let index = r.index;
-        let answer: Uint8Array | undefined;
-        const deadline = deps.now() + X509_ORDER_WAIT_MS;
-        for (;;) {
+        const answer = await pollUntil(deps.now, X509_ORDER_WAIT_MS, POLL_MS, async () => {
           index ??= await host.indexOf(r.id);
-          if (index !== undefined) answer = await host.responseAt(index, CA_APP_NAME);
-          if (answer !== undefined || deps.now() >= deadline) break;
-          await new Promise((done) => setTimeout(done, POLL_MS));
-        }
+          return index === undefined ? undefined : host.responseAt(index, CA_APP_NAME);
+        });
         if (index === undefined || answer === undefined) {
           c.header('retry-after', '1');
           return fail(c, 503, 'not-ordered-yet', `the x509 request ${r.id} is not decided after ${X509_ORDER_WAIT_MS / 1000} s; POST it again with nonce ${req.nonce} (the same entry)`);
